@@ -1,0 +1,184 @@
+// DR rewrite, GRE encapsulation and ICMP too-big builders; see encap.h.
+#include "dataplane/packet/encap.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/packet/checksum.h"
+
+namespace ecmplb::dataplane {
+namespace {
+
+// Writes an Ethernet header (with the 802.1Q tag if has_vlan) at p and
+// returns its length. p must have room for 18 bytes when has_vlan.
+size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src,
+               bool has_vlan, uint16_t vlan_tci, uint16_t type) {
+  std::memcpy(p, dst.bytes.data(), kEthAddrLen);
+  std::memcpy(p + kEthAddrLen, src.bytes.data(), kEthAddrLen);
+  if (has_vlan) {
+    StoreBe16(p + 12, ether_type::kVlan);
+    StoreBe16(p + 14, vlan_tci);
+    StoreBe16(p + 16, type);
+    return kEthVlanHeaderLen;
+  }
+  StoreBe16(p + 12, type);
+  return kEthHeaderLen;
+}
+
+// Writes a 20-byte IPv4 header (no options) with a correct checksum. The
+// checksum is summed from the field values, not re-read from the buffer
+// (reading back fresh byte stores would stall store forwarding).
+void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t id,
+                     bool df, uint8_t ttl, uint8_t proto, const IpAddr& src,
+                     const IpAddr& dst) {
+  const uint16_t version_tos = static_cast<uint16_t>(0x4500 | tos);
+  const uint16_t flags = df ? kIpv4FlagDf : uint16_t{0};
+  const uint16_t ttl_proto = static_cast<uint16_t>((ttl << 8) | proto);
+  const uint32_t s = src.v4_host();
+  const uint32_t d = dst.v4_host();
+  const uint64_t acc = uint64_t{version_tos} + total_len + id + flags +
+                       ttl_proto + (s >> 16) + (s & 0xFFFF) + (d >> 16) +
+                       (d & 0xFFFF);
+  StoreBe16(ip, version_tos);
+  StoreBe16(ip + 2, total_len);
+  StoreBe16(ip + 4, id);
+  StoreBe16(ip + 6, flags);
+  StoreBe16(ip + 8, ttl_proto);
+  StoreBe16(ip + 10, static_cast<uint16_t>(~FoldSum(acc)));
+  std::memcpy(ip + 12, src.bytes.data(), 4);
+  std::memcpy(ip + 16, dst.bytes.data(), 4);
+}
+
+// True if `pkt` is an ICMP error message (no ICMP error may answer one).
+bool IsIcmpErrorMessage(const ParsedPacket& pkt) {
+  if (!pkt.has_l4) return false;
+  if (pkt.family == 4 && pkt.proto == ip_proto::kIcmp) {
+    const uint8_t t = pkt.icmp_type;
+    return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
+  }
+  if (pkt.family == 6 && pkt.proto == ip_proto::kIcmpv6) {
+    return pkt.icmp_type < 128;  // RFC 4443 2.1: errors are 0..127
+  }
+  return false;
+}
+
+// Shape checks shared by the ICMP builders: `pkt` describes `in`.
+bool PacketFitsFrame(std::span<const uint8_t> in, const ParsedPacket& pkt) {
+  return pkt.l3_offset == pkt.l2_len &&
+         (pkt.l2_len == kEthHeaderLen || pkt.l2_len == kEthVlanHeaderLen) &&
+         pkt.ip_total_len >= pkt.ip_header_len && pkt.ip_end() <= in.size();
+}
+
+}  // namespace
+
+size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                const GreTunnel& tunnel) {
+  if ((pkt.family != 4 && pkt.family != 6) || !tunnel.tunnel_src.is_v4() ||
+      !tunnel.backend.is_v4()) {
+    return 0;
+  }
+  if (pkt.l3_offset != pkt.l2_len ||
+      (pkt.l2_len != kEthHeaderLen && pkt.l2_len != kEthVlanHeaderLen)) {
+    return 0;
+  }
+  const size_t outer_ip_len = kGreOverhead + pkt.ip_total_len;
+  if (outer_ip_len > 0xFFFF) return 0;
+  const size_t new_len = pkt.l2_len + outer_ip_len;
+  // The original frame (at buf + kGreOverhead) must hold the inner packet.
+  if (buf.size() < kGreOverhead + pkt.ip_end()) return 0;
+  // new_len == kGreOverhead + pkt.ip_end(), so it fits as well.
+
+  uint8_t* p = buf.data();
+  // The new L2 header (<= 18 bytes) ends before the old one starts (at 24);
+  // the outer IP and GRE headers then overwrite the old L2 header, which
+  // `pkt` already told us everything about.
+  const size_t l2 = WriteL2(p, tunnel.dst_mac, tunnel.src_mac, pkt.has_vlan,
+                            pkt.vlan_tci, ether_type::kIpv4);
+  const bool df = pkt.dont_fragment;
+  WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
+                  df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, ip_proto::kGre,
+                  tunnel.tunnel_src, tunnel.backend);
+  uint8_t* gre = p + l2 + kIpv4MinHeaderLen;
+  StoreBe16(gre, 0);  // C=0, K=0, S=0, version 0
+  StoreBe16(gre + 2, pkt.family == 4 ? ether_type::kIpv4 : ether_type::kIpv6);
+  return new_len;
+}
+
+size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
+                           const ParsedPacket& pkt, const MacAddr& port_mac,
+                           uint16_t next_hop_mtu) {
+  if (pkt.family != 4 || pkt.frag_offset != 0 || IsIcmpErrorMessage(pkt) ||
+      in.size() < kEthHeaderLen || !PacketFitsFrame(in, pkt)) {
+    return 0;
+  }
+  constexpr size_t kMaxQuote =
+      kIcmpv4ErrorMaxIpLen - kIpv4MinHeaderLen - kIcmpHeaderLen;  // 548
+  const size_t quote_len = std::min<size_t>(pkt.ip_total_len, kMaxQuote);
+  const size_t l2 = pkt.l2_len;
+  const size_t icmp_len = kIcmpHeaderLen + quote_len;
+  const size_t ip_len = kIpv4MinHeaderLen + icmp_len;
+  const size_t frame_len = l2 + ip_len;
+  if (out.size() < frame_len) return 0;
+
+  // Read everything needed from `in` before writing `out` (they may alias).
+  const MacAddr client_mac = MacAddr::FromBytes(in.data() + kEthAddrLen);
+  uint8_t* p = out.data();
+  std::memmove(p + l2 + kIpv4MinHeaderLen + kIcmpHeaderLen,
+               in.data() + pkt.l3_offset, quote_len);
+
+  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci,
+          ether_type::kIpv4);
+  WriteIpv4Header(p + l2, 0xC0, static_cast<uint16_t>(ip_len), 0,
+                  /*df=*/false, kOriginTtl, ip_proto::kIcmp, pkt.dst, pkt.src);
+  uint8_t* icmp = p + l2 + kIpv4MinHeaderLen;
+  icmp[0] = 3;  // destination unreachable
+  icmp[1] = 4;  // fragmentation needed and DF set
+  StoreBe16(icmp + 2, 0);
+  StoreBe16(icmp + 4, 0);  // unused
+  StoreBe16(icmp + 6, next_hop_mtu);
+  StoreBe16(icmp + 2,
+            InternetChecksum(std::span<const uint8_t>(icmp, icmp_len)));
+  return frame_len;
+}
+
+size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
+                               std::span<const uint8_t> in,
+                               const ParsedPacket& pkt, const MacAddr& port_mac,
+                               uint32_t mtu) {
+  if (pkt.family != 6 || IsIcmpErrorMessage(pkt) || in.size() < kEthHeaderLen ||
+      !PacketFitsFrame(in, pkt)) {
+    return 0;
+  }
+  constexpr size_t kMaxQuote =
+      kIcmpv6ErrorMaxIpLen - kIpv6HeaderLen - kIcmpHeaderLen;  // 1232
+  const size_t quote_len = std::min<size_t>(pkt.ip_total_len, kMaxQuote);
+  const size_t l2 = pkt.l2_len;
+  const size_t icmp_len = kIcmpHeaderLen + quote_len;
+  const size_t frame_len = l2 + kIpv6HeaderLen + icmp_len;
+  if (out.size() < frame_len) return 0;
+
+  const MacAddr client_mac = MacAddr::FromBytes(in.data() + kEthAddrLen);
+  uint8_t* p = out.data();
+  std::memmove(p + l2 + kIpv6HeaderLen + kIcmpHeaderLen,
+               in.data() + pkt.l3_offset, quote_len);
+
+  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci,
+          ether_type::kIpv6);
+  uint8_t* ip = p + l2;
+  StoreBe32(ip, 0x60000000u);  // version 6, traffic class 0, flow label 0
+  StoreBe16(ip + 4, static_cast<uint16_t>(icmp_len));
+  ip[6] = ip_proto::kIcmpv6;
+  ip[7] = kOriginTtl;
+  std::memcpy(ip + 8, pkt.dst.bytes.data(), 16);
+  std::memcpy(ip + 24, pkt.src.bytes.data(), 16);
+  uint8_t* icmp = ip + kIpv6HeaderLen;
+  icmp[0] = 2;  // packet too big
+  icmp[1] = 0;
+  StoreBe16(icmp + 2, 0);
+  StoreBe32(icmp + 4, mtu);
+  StoreBe16(icmp + 2, L4Checksum(pkt.dst, pkt.src, ip_proto::kIcmpv6,
+                                 std::span<const uint8_t>(icmp, icmp_len)));
+  return frame_len;
+}
+
+}  // namespace ecmplb::dataplane

@@ -1,0 +1,103 @@
+// Forwarding rewrites on plain byte spans: direct-return MAC rewrite (DR),
+// GRE encapsulation (RFC 2784, IPv4 outer header), and the ICMP errors a
+// tunnel hop owes the client when a DF packet no longer fits after
+// encapsulation (ICMPv4 fragmentation needed, ICMPv6 packet too big).
+//
+// Thread-safety: pure functions writing only into the caller's buffer.
+// Fast path: no allocation, exception, lock, syscall or logging; every write
+// is bounds-checked against the span (a function returns 0 and may have
+// written nothing useful if the buffer is too small; it never writes outside
+// it).
+#ifndef ECMPLB_DATAPLANE_PACKET_ENCAP_H_
+#define ECMPLB_DATAPLANE_PACKET_ENCAP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "dataplane/packet/headers.h"
+#include "dataplane/packet/parse.h"
+
+namespace ecmplb::dataplane {
+
+// Outer IPv4 header + GRE header.
+inline constexpr size_t kGreOverhead = kIpv4MinHeaderLen + kGreHeaderLen;
+static_assert(kGreOverhead == 24);
+// TTL of the packets we originate (outer GRE header, ICMP errors).
+inline constexpr uint8_t kOriginTtl = 64;
+// RFC 1812 4.3.2.3: an ICMPv4 error datagram is at most 576 bytes.
+inline constexpr size_t kIcmpv4ErrorMaxIpLen = 576;
+// RFC 4443 2.4(c): an ICMPv6 error packet is at most the minimum MTU.
+inline constexpr size_t kIcmpv6ErrorMaxIpLen = 1280;
+
+// Direct return: sets the Ethernet source and destination MACs, nothing
+// else. A frame shorter than the two addresses is left untouched.
+inline void RewriteDr(std::span<uint8_t> frame, const MacAddr& src,
+                      const MacAddr& dst) {
+  if (frame.size() < 2 * kEthAddrLen) return;
+  std::memcpy(frame.data(), dst.bytes.data(), kEthAddrLen);
+  std::memcpy(frame.data() + kEthAddrLen, src.bytes.data(), kEthAddrLen);
+}
+
+// True if an inner IP packet of inner_ip_len bytes no longer fits an
+// interface MTU once GRE-encapsulated.
+inline bool GreExceedsMtu(size_t inner_ip_len, size_t mtu) {
+  return inner_ip_len + kGreOverhead > mtu;
+}
+
+// The MTU to advertise to clients (ICMP next-hop MTU) for a GRE port MTU.
+inline uint16_t GreInnerMtu(uint16_t port_mtu) {
+  return port_mtu > kGreOverhead
+             ? static_cast<uint16_t>(port_mtu - kGreOverhead)
+             : uint16_t{0};
+}
+
+// Where a GRE tunnel packet goes.
+struct GreTunnel {
+  MacAddr src_mac;    // our port's MAC
+  MacAddr dst_mac;    // next hop toward the backend
+  IpAddr tunnel_src;  // IPv4 source of the outer header
+  IpAddr backend;     // IPv4 destination of the outer header
+};
+
+// GRE-encapsulates in place. The caller has prepended kGreOverhead bytes, so
+// `buf` starts kGreOverhead bytes before the original frame, which `pkt`
+// describes (offsets relative to the original frame, Parse() == kOk, IPv4 or
+// IPv6). Writes a new L2 header (tunnel MACs, the original 802.1Q tag kept),
+// the outer IPv4 header (TOS copied from the inner packet, id = inner id
+// unless DF, DF copied from the inner IPv4 or set for IPv6, TTL 64, proto 47,
+// checksum) and the GRE header; the inner IP packet stays where it is.
+// Returns the new frame length (l2 + 24 + inner IP length; any trailing
+// Ethernet padding of the original is past it, for the caller to trim), or 0
+// if `buf` is too short, the tunnel addresses are not IPv4, or the result
+// would exceed 65535 bytes of IP.
+size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                const GreTunnel& tunnel);
+
+// Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
+// client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
+// `out` may be the same memory as `in` (or overlap it): the reply is built
+// in place. Ethernet: dst = the frame's source MAC, src = port_mac, VLAN
+// tag kept. IPv4: src = the packet's destination (the VIP), dst = its source,
+// TTL 64, DF clear, TOS 0xc0. ICMP: next-hop MTU = next_hop_mtu, quote = the
+// offending IP header and as much of its data as keeps the reply within 576
+// bytes of IP (RFC 1812). Returns the reply frame length, or 0 if `out` is
+// too short, `pkt` is not IPv4, or no error may be sent about this packet
+// (a non-first fragment or an ICMP error itself, RFC 1812 4.3.2.7).
+size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
+                           const ParsedPacket& pkt, const MacAddr& port_mac,
+                           uint16_t next_hop_mtu);
+
+// IPv6 counterpart: ICMPv6 "packet too big" (type 2 code 0) with the MTU,
+// quoting as much of the packet as fits in 1280 bytes (RFC 4443). Same
+// aliasing rules; returns 0 if `pkt` is not IPv6, is itself an ICMPv6 error,
+// or `out` is too short.
+size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
+                               std::span<const uint8_t> in,
+                               const ParsedPacket& pkt, const MacAddr& port_mac,
+                               uint32_t mtu);
+
+}  // namespace ecmplb::dataplane
+
+#endif  // ECMPLB_DATAPLANE_PACKET_ENCAP_H_

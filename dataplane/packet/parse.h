@@ -1,0 +1,142 @@
+// Packet parser for Ethernet frames on plain byte spans: Ethernet with at
+// most one 802.1Q tag, IPv4/IPv6, TCP/UDP ports and flags, ICMP/ICMPv6
+// type/code; plus ICMP error steering (the flow an ICMP error is about).
+//
+// Every read is bounds-checked against the span; every malformed input has
+// its own ParseResult, with a stable snake_case name for counters.
+//
+// Thread-safety: pure functions; each call writes only its own output.
+// Fast path: no allocation, exception, lock, syscall or logging.
+#ifndef ECMPLB_DATAPLANE_PACKET_PARSE_H_
+#define ECMPLB_DATAPLANE_PACKET_PARSE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "dataplane/packet/headers.h"
+
+namespace ecmplb::dataplane {
+
+enum class ParseResult : uint8_t {
+  kOk = 0,
+  kNotIp,               // ARP, LLDP, 802.3 length frames...: kernel's business
+  kTruncatedEthernet,   // fewer than 14 bytes
+  kTruncatedVlan,       // 802.1Q TPID but the tag does not fit
+  kUnsupportedVlan,     // QinQ / a second tag
+  kTruncatedIp,         // IP fixed header (or IPv4 IHL*4 bytes) do not fit
+  kBadIpVersion,        // version nibble does not match the EtherType
+  kBadIpHeaderLength,   // IPv4 IHL < 5
+  kBadIpTotalLength,    // IPv4 total length < IHL*4 or > frame; IPv6 payload
+                        // length > frame
+  kBadIpChecksum,       // IPv4 header checksum (only when verifying)
+  kTruncatedL4,         // TCP/UDP/ICMP header does not fit in the IP packet
+  kBadTcpHeaderLength,  // TCP data offset < 5
+  kBadUdpLength,        // UDP length < 8 or > IP payload (unfragmented)
+  // ParseIcmpErrorFlow only:
+  kNotIcmpError,        // not ICMPv4 type 3 / ICMPv6 type 1 or 2
+  kTruncatedIcmpQuote,  // quoted IP header + 8 bytes do not fit
+  kBadQuotedIp,         // quoted header: wrong version or IHL < 5
+  kCount,               // number of values (counter array size)
+};
+
+// Stable snake_case name ("ok", "truncated_ip", ...) for counters and logs.
+const char* ParseResultName(ParseResult r);
+
+// The 5-tuple of a flow (plus family). Ports are 0 for protocols without
+// ports and for non-first IPv4 fragments.
+struct FlowTuple {
+  uint8_t family = 0;  // 4 or 6
+  uint8_t proto = 0;
+  uint16_t sport = 0;  // host order
+  uint16_t dport = 0;  // host order
+  IpAddr src;
+  IpAddr dst;
+
+  friend bool operator==(const FlowTuple&, const FlowTuple&) = default;
+};
+
+// What Parse found. Offsets are from the start of the frame. Fields past the
+// point where parsing stopped keep their zero defaults.
+struct ParsedPacket {
+  // L2
+  uint16_t l2_len = 0;  // 14, or 18 with a VLAN tag
+  bool has_vlan = false;
+  uint16_t vlan_tci = 0;    // PCP/DEI/VID as on the wire (host order)
+  uint16_t ether_type = 0;  // after the tag, if any
+  // L3
+  uint16_t l3_offset = 0;      // == l2_len
+  uint8_t family = 0;          // 4 or 6 (0: not IP)
+  uint8_t proto = 0;           // IPv4 protocol / IPv6 next header
+  uint16_t ip_header_len = 0;  // IHL*4, or 40 for IPv6 (ext. headers not
+                               // chased)
+  uint32_t ip_total_len = 0;   // IPv4 total length, IPv6 40 + payload length
+  uint8_t tos = 0;             // IPv4 TOS / IPv6 traffic class (DSCP + ECN)
+  uint8_t ttl = 0;             // IPv4 TTL / IPv6 hop limit
+  bool dont_fragment = false;  // IPv4 DF; always true for IPv6 (routers
+                               // never fragment IPv6)
+  bool is_fragment = false;    // IPv4 MF set or fragment offset != 0
+  uint16_t ip_id = 0;          // IPv4 identification (0 for IPv6)
+  uint16_t frag_offset = 0;    // IPv4, in 8-byte units
+  IpAddr src;
+  IpAddr dst;
+  // L4
+  uint16_t l4_offset = 0;  // l3_offset + ip_header_len
+  bool has_l4 = false;     // TCP/UDP/ICMP header parsed (not a non-first
+                           // fragment, not another protocol)
+  uint16_t sport = 0;      // host order (TCP/UDP only)
+  uint16_t dport = 0;
+  uint8_t tcp_flags = 0;
+  uint8_t icmp_type = 0;  // ICMP (v4) or ICMPv6, per family
+  uint8_t icmp_code = 0;
+
+  // End of the IP packet in the frame (trailing padding excluded).
+  size_t ip_end() const { return size_t{l3_offset} + ip_total_len; }
+  FlowTuple Flow() const {
+    FlowTuple t;
+    t.family = family;
+    t.proto = proto;
+    t.sport = sport;
+    t.dport = dport;
+    t.src = src;
+    t.dst = dst;
+    return t;
+  }
+};
+
+enum class IpChecksumMode : uint8_t {
+  kVerify,  // compute and check the IPv4 header checksum
+  kTrust,   // the NIC already did (or the caller does not care)
+};
+
+// Parses `frame`. On kOk every field for the layers present is set. On
+// kNotIp the L2 fields are set. On any other value the packet is malformed;
+// `out` holds whatever was parsed before the problem (for debugging only).
+ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out,
+                  IpChecksumMode mode = IpChecksumMode::kVerify);
+
+// True for ICMP (v4) type 3 (destination unreachable, including code 4,
+// fragmentation needed) and ICMPv6 type 1 (destination unreachable) and 2
+// (packet too big): the errors we steer back to the flow's backend.
+inline bool IsSteerableIcmpError(const ParsedPacket& p) {
+  if (!p.has_l4) return false;
+  if (p.family == 4) return p.proto == ip_proto::kIcmp && p.icmp_type == 3;
+  if (p.family == 6) {
+    return p.proto == ip_proto::kIcmpv6 &&
+           (p.icmp_type == 1 || p.icmp_type == 2);
+  }
+  return false;
+}
+
+// For an ICMP error (see IsSteerableIcmpError) about a packet this LB's
+// backends sent (src = VIP:vport, dst = client:cport), reads the quoted IP
+// header and first 8 bytes of L4 and writes the flow it belongs to, reversed:
+// client:cport -> VIP:vport. `pkt` must come from Parse(frame) == kOk. Ports
+// are 0 unless the quoted protocol is TCP or UDP and the quoted packet is
+// not a non-first fragment.
+ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame,
+                               const ParsedPacket& pkt, FlowTuple* out);
+
+}  // namespace ecmplb::dataplane
+
+#endif  // ECMPLB_DATAPLANE_PACKET_PARSE_H_
