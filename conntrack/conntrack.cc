@@ -1,0 +1,699 @@
+#include "conntrack/conntrack.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+// Hot helpers are forced inline into LookupBulk/Insert (they are members, so
+// they are defined here rather than in the header).
+#define ECMPLB_CT_INLINE [[gnu::always_inline]] inline
+
+namespace ecmplb::conntrack {
+
+// The entry word layout below relies on little-endian byte order (x86-64,
+// arm64 in its usual mode).
+static_assert(std::endian::native == std::endian::little,
+              "conntrack entry layout assumes a little-endian host");
+
+namespace internal {
+
+// 128 bytes: seq, meta, then 15 words = five 24-byte slots. Slot s is words
+// [3s, 3s+3). An entry at slot s with n address words (1 for IPv4, 4 for
+// IPv6) stores: w[3s .. 3s+n) addresses (FlowKey::addr bytes), w[3s+n] the
+// tail (FlowKey's first 7 header bytes, state in the top byte), w[3s+n+1] the
+// value (backend id in the low half, last seen in the high half).
+// meta: bits 0-4 entry heads; 5-9 "entry at this head is IPv6 (also uses
+// slot+1)"; 10-14 "entry's home is the previous bucket"; 15-19 "entry's home
+// is the next bucket"; 20-25 number of entries homed here but stored in the
+// next bucket; 26-31 the same for the previous bucket.
+struct alignas(64) Bucket {
+  std::atomic<uint32_t> seq{0};
+  std::atomic<uint32_t> meta{0};
+  std::atomic<uint64_t> w[15];
+};
+static_assert(sizeof(Bucket) == Table::kBucketBytes);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+}  // namespace internal
+
+namespace {
+
+using internal::Bucket;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr size_t kOwnedAlignment = size_t{2} << 20;  // 2 MiB: huge pages
+
+constexpr uint32_t kSlotMask = 0x1f;
+constexpr int kV6Shift = 5;
+constexpr int kFromPrevShift = 10;
+constexpr int kFromNextShift = 15;
+constexpr uint32_t kOvfNextOne = 1u << 20;
+constexpr uint32_t kOvfPrevOne = 1u << 26;
+inline uint32_t Heads(uint32_t m) { return m & kSlotMask; }
+inline uint32_t V6s(uint32_t m) { return (m >> kV6Shift) & kSlotMask; }
+inline uint32_t FromPrev(uint32_t m) {
+  return (m >> kFromPrevShift) & kSlotMask;
+}
+inline uint32_t FromNext(uint32_t m) {
+  return (m >> kFromNextShift) & kSlotMask;
+}
+inline uint32_t Guests(uint32_t m) { return FromPrev(m) | FromNext(m); }
+inline uint32_t OvfNext(uint32_t m) { return (m >> 20) & 0x3f; }
+inline uint32_t OvfPrev(uint32_t m) { return m >> 26; }
+inline uint32_t UsedSlots(uint32_t m) { return Heads(m) | (V6s(m) << 1); }
+inline bool IsV6At(uint32_t m, unsigned s) { return (V6s(m) >> s) & 1; }
+// Slots covered by the entry whose head is s.
+inline uint32_t SpanOf(uint32_t m, unsigned s) {
+  return IsV6At(m, s) ? (3u << s) : (1u << s);
+}
+
+constexpr uint64_t kKeyMask = 0x00ff'ffff'ffff'ffffULL;
+inline uint8_t StateByte(uint64_t tail) { return static_cast<uint8_t>(tail >> 56); }
+inline uint8_t ProtoByte(uint64_t tail) { return static_cast<uint8_t>(tail >> 48); }
+inline uint64_t WithState(uint64_t tail, FlowState s) {
+  return (tail & kKeyMask) | (uint64_t{static_cast<uint8_t>(s)} << 56);
+}
+inline uint32_t BackendOf(uint64_t v) { return static_cast<uint32_t>(v); }
+inline uint32_t LastSeenOf(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+inline uint64_t MakeValue(uint32_t backend, uint32_t last_seen) {
+  return uint64_t{backend} | (uint64_t{last_seen} << 32);
+}
+inline unsigned AddrWords(bool v6) { return v6 ? 4 : 1; }
+inline unsigned TailIndex(unsigned slot, bool v6) {
+  return 3 * slot + AddrWords(v6);
+}
+
+// Lowest slot where an entry needing `need` slots fits in `avail`, or -1.
+inline int FindRun(uint32_t avail, unsigned need) {
+  uint32_t starts = need == 1 ? avail : (avail & (avail >> 1) & 0x0f);
+  starts &= kSlotMask;
+  return starts ? std::countr_zero(starts) : -1;
+}
+
+// Seqlock without standalone fences (GCC's TSan does not model them):
+// writer: seq = odd (relaxed), payload stores with release, seq = even
+// (release); reader: seq (acquire), payload loads with acquire, seq again.
+// A reader whose acquire load sees any store made after the odd seq store
+// therefore also sees the odd seq on its second read and retries. On x86
+// these are plain moves.
+constexpr auto kPublish = std::memory_order_release;
+constexpr auto kObserve = std::memory_order_acquire;
+
+// Seqlock writer side (one writer per table).
+inline void WriteBegin(Bucket& b) {
+  uint32_t s = b.seq.load(kRelaxed);
+  b.seq.store(s + 1, kRelaxed);
+}
+inline void WriteEnd(Bucket& b) {
+  uint32_t s = b.seq.load(kRelaxed);
+  b.seq.store(s + 1, std::memory_order_release);
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+absl::Status ValidateOptions(const Options& o) {
+  if (o.capacity == 0 || o.capacity > Table::kMaxCapacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("conntrack capacity ", o.capacity, " must be in [1, ",
+                     Table::kMaxCapacity, "]"));
+  }
+  if (o.hasher == nullptr) {
+    return absl::InvalidArgumentError("conntrack hasher must not be null");
+  }
+  return o.timeouts.Validate();
+}
+
+size_t BucketsFor(size_t capacity) {
+  size_t n = (capacity + Table::kRatedSlotsPerBucket - 1) /
+             Table::kRatedSlotsPerBucket;
+  return std::max<size_t>(n, 3);  // home and two distinct neighbours
+}
+
+}  // namespace
+
+const char* InsertResultName(InsertResult r) {
+  switch (r) {
+    case InsertResult::kInserted:
+      return "inserted";
+    case InsertResult::kReplacedStale:
+      return "replaced_stale";
+    case InsertResult::kUpdated:
+      return "updated";
+    case InsertResult::kFull:
+      return "full";
+    case InsertResult::kInvalidKey:
+      return "invalid_key";
+  }
+  return "invalid";
+}
+
+// A key in the entry word format.
+struct Table::KeyWords {
+  explicit KeyWords(const FlowKey& key) {
+    std::memcpy(&tail, &key, sizeof(tail));
+    tail &= kKeyMask;
+    v6 = key.family == kFamilyV6;
+    valid = v6 || key.family == kFamilyV4;
+    is_tcp = key.proto == kProtoTcp;
+    std::memcpy(addr, key.addr, AddrWords(v6) * sizeof(uint64_t));
+  }
+  uint64_t tail = 0;
+  uint64_t addr[4] = {};
+  bool v6 = false;
+  bool valid = false;
+  bool is_tcp = false;
+};
+
+struct Table::Found {
+  size_t bucket = 0;
+  int slot = -1;
+};
+
+void Table::OwnedMemory::operator()(std::byte* p) const {
+  ::operator delete(p, std::align_val_t(kOwnedAlignment));
+}
+
+size_t Table::MemoryNeeded(const Options& options) {
+  if (!ValidateOptions(options).ok()) return 0;
+  return BucketsFor(options.capacity) * kBucketBytes;
+}
+
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  const size_t buckets = BucketsFor(options.capacity);
+  const size_t bytes = buckets * kBucketBytes;
+  const size_t rounded =
+      (bytes + kOwnedAlignment - 1) / kOwnedAlignment * kOwnedAlignment;
+  void* p = ::operator new(rounded, std::align_val_t(kOwnedAlignment),
+                           std::nothrow);
+  if (p == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("conntrack: cannot allocate ", rounded, " bytes"));
+  }
+  // Best effort: fewer TLB misses on a table of hundreds of MB.
+  (void)madvise(p, rounded, MADV_HUGEPAGE);
+  std::unique_ptr<std::byte, OwnedMemory> owned(static_cast<std::byte*>(p));
+  std::byte* mem = owned.get();
+  return std::unique_ptr<Table>(
+      new Table(options, mem, buckets, std::move(owned)));
+}
+
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(
+    const Options& options, std::span<std::byte> mem) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  const size_t buckets = BucketsFor(options.capacity);
+  const size_t bytes = buckets * kBucketBytes;
+  if (mem.size() < bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("conntrack: capacity ", options.capacity, " needs ",
+                     bytes, " bytes of memory, got ", mem.size()));
+  }
+  if (reinterpret_cast<uintptr_t>(mem.data()) % kMemoryAlignment != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "conntrack: memory must be ", kMemoryAlignment, "-byte aligned"));
+  }
+  return std::unique_ptr<Table>(
+      new Table(options, mem.data(), buckets, nullptr));
+}
+
+Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
+             std::unique_ptr<std::byte, OwnedMemory> owned)
+    : capacity_(options.capacity),
+      bucket_count_(bucket_count),
+      timeouts_(options.timeouts),
+      hasher_(options.hasher),
+      buckets_(reinterpret_cast<internal::Bucket*>(mem)),
+      owned_(std::move(owned)) {
+  for (size_t i = 0; i < bucket_count_; ++i) {
+    new (mem + i * kBucketBytes) internal::Bucket();
+  }
+  for (int tcp = 0; tcp < 2; ++tcp) {
+    for (int s = 0; s < 4; ++s) {
+      timeout_by_class_[tcp][s] =
+          timeouts_.For(tcp != 0, static_cast<FlowState>(s < 3 ? s : 0));
+    }
+  }
+}
+
+Table::~Table() = default;  // Buckets are trivially destructible.
+
+ECMPLB_CT_INLINE size_t Table::BucketOf(const FlowKey& key) const {
+  const uint64_t h = hasher_(key);
+  return static_cast<size_t>(
+      (static_cast<unsigned __int128>(h) * bucket_count_) >> 64);
+}
+
+ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
+  return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
+}
+
+ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
+  return static_cast<uint32_t>(now - LastSeenOf(value)) > TimeoutOf(tail);
+}
+
+namespace {
+
+// Slot of the entry among `cand` heads of `b` that holds `k`'s key, or -1.
+template <typename K>
+inline int MatchIn(const Bucket& b, uint32_t cand, const K& k) {
+  const unsigned n = AddrWords(k.v6);
+  while (cand != 0) {
+    const unsigned s = std::countr_zero(cand);
+    cand &= cand - 1;
+    const unsigned base = 3 * s;
+    if (((b.w[base + n].load(kRelaxed) ^ k.tail) & kKeyMask) != 0) continue;
+    bool eq = true;
+    for (unsigned i = 0; i < n; ++i) {
+      if (b.w[base + i].load(kRelaxed) != k.addr[i]) {
+        eq = false;
+        break;
+      }
+    }
+    if (eq) return static_cast<int>(s);
+  }
+  return -1;
+}
+
+// IPv4 form of MatchIn without data-dependent branches: compares all five
+// slots (a mispredicted branch costs more than the few extra loads, which
+// are in the two prefetched lines anyway) and keeps the candidates.
+template <typename K>
+inline int MatchV4(const Bucket& b, uint32_t cand, const K& k) {
+  uint32_t hit = 0;
+  for (unsigned s = 0; s < Table::kSlotsPerBucket; ++s) {
+    const uint64_t a = b.w[3 * s].load(kRelaxed) ^ k.addr[0];
+    const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ k.tail) & kKeyMask;
+    hit |= static_cast<uint32_t>((a | t) == 0) << s;
+  }
+  hit &= cand;
+  return hit ? std::countr_zero(hit) : -1;
+}
+
+template <typename K>
+inline int Match(const Bucket& b, uint32_t cand, const K& k) {
+  return k.v6 ? MatchIn(b, cand, k) : MatchV4(b, cand, k);
+}
+
+inline uint32_t FamilyHeads(uint32_t m, bool v6) {
+  return Heads(m) & (v6 ? V6s(m) : ~V6s(m));
+}
+
+}  // namespace
+
+ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k, size_t home) const {
+  const Bucket& b = buckets_[home];
+  const uint32_t m = b.meta.load(kRelaxed);
+  int s = Match(b, FamilyHeads(m, k.v6) & ~Guests(m), k);
+  if (s >= 0) return {home, s};
+  if (OvfNext(m) != 0) {
+    const size_t next = NextBucket(home);
+    const Bucket& b1 = buckets_[next];
+    const uint32_t m1 = b1.meta.load(kRelaxed);
+    s = Match(b1, FamilyHeads(m1, k.v6) & FromPrev(m1), k);
+    if (s >= 0) return {next, s};
+  }
+  if (OvfPrev(m) != 0) {
+    const size_t prev = PrevBucket(home);
+    const Bucket& b2 = buckets_[prev];
+    const uint32_t m2 = b2.meta.load(kRelaxed);
+    s = Match(b2, FamilyHeads(m2, k.v6) & FromNext(m2), k);
+    if (s >= 0) return {prev, s};
+  }
+  return {};
+}
+
+ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const {
+  const Bucket& bk = buckets_[b];
+  const unsigned ti = TailIndex(slot, v6);
+  const uint64_t tail = bk.w[ti].load(kRelaxed);
+  const uint64_t value = bk.w[ti + 1].load(kRelaxed);
+  EntryRef ref;
+  ref.bucket_ = const_cast<internal::Bucket*>(&bk);
+  ref.backend_ = BackendOf(value);
+  ref.last_seen_ = LastSeenOf(value);
+  ref.epoch_ = epoch_;
+  ref.slot_ = static_cast<uint8_t>(slot);
+  ref.v6_ = v6;
+  ref.state_ = StateByte(tail) & 3;
+  ref.is_tcp_ = ProtoByte(tail) == kProtoTcp;
+  return ref;
+}
+
+ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home, uint32_t now) {
+  const KeyWords k(key);
+  if (!k.valid) return {};
+  const Found f = Find(k, home);
+  if (f.slot < 0) return {};
+  const Bucket& b = buckets_[f.bucket];
+  const unsigned ti = TailIndex(f.slot, k.v6);
+  if (Expired(b.w[ti].load(kRelaxed), b.w[ti + 1].load(kRelaxed), now)) {
+    Remove(f.bucket, f.slot);
+    expirations_.Add();
+    return {};
+  }
+  return MakeRef(f.bucket, f.slot, k.v6);
+}
+
+EntryRef Table::Lookup(const FlowKey& key, uint32_t now) {
+  return FindLive(key, BucketOf(key), now);
+}
+
+void Table::LookupBulk(std::span<const FlowKey> keys, uint32_t now,
+                       std::span<EntryRef> out) {
+  const size_t n = std::min(keys.size(), out.size());
+  size_t home[kMaxBurst];
+  for (size_t off = 0; off < n; off += kMaxBurst) {
+    const size_t m = std::min(kMaxBurst, n - off);
+    // Pass 1: hash and prefetch every home bucket.
+    for (size_t i = 0; i < m; ++i) {
+      home[i] = BucketOf(keys[off + i]);
+      const char* p = reinterpret_cast<const char*>(&buckets_[home[i]]);
+      __builtin_prefetch(p, 0, 3);
+      __builtin_prefetch(p + 64, 0, 3);
+    }
+    // Pass 2: once the home metadata arrives, prefetch the neighbours that
+    // hold overflow entries of that home, so those misses overlap too.
+    for (size_t i = 0; i < m; ++i) {
+      const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
+      if (OvfNext(meta) != 0) {
+        const char* p =
+            reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + 64, 0, 3);
+      }
+      if (OvfPrev(meta) != 0) {
+        const char* p =
+            reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + 64, 0, 3);
+      }
+    }
+    // Pass 3: compare.
+    for (size_t i = 0; i < m; ++i) {
+      out[off + i] = FindLive(keys[off + i], home[i], now);
+    }
+  }
+}
+
+bool Table::Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
+  if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
+  const FlowState cur = ref.state();
+  const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags);
+  if (next == cur && now == ref.last_seen_) return true;
+  Bucket& b = *ref.bucket_;
+  const unsigned ti = TailIndex(ref.slot_, ref.v6_ != 0);
+  WriteBegin(b);
+  if (next != cur) {
+    b.w[ti].store(WithState(b.w[ti].load(kRelaxed), next), kPublish);
+  }
+  b.w[ti + 1].store(MakeValue(ref.backend_, now), kPublish);
+  WriteEnd(b);
+  ref.state_ = static_cast<uint8_t>(next);
+  ref.last_seen_ = now;
+  return true;
+}
+
+bool Table::SetBackend(EntryRef& ref, uint32_t backend_id) {
+  if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
+  Bucket& b = *ref.bucket_;
+  const unsigned ti = TailIndex(ref.slot_, ref.v6_ != 0);
+  WriteBegin(b);
+  b.w[ti + 1].store(MakeValue(backend_id, ref.last_seen_), kPublish);
+  WriteEnd(b);
+  ref.backend_ = backend_id;
+  return true;
+}
+
+void Table::SetCount(size_t n) { count_.store(n, kRelaxed); }
+
+void Table::Remove(size_t b, unsigned slot) {
+  Bucket& bk = buckets_[b];
+  uint32_t m = bk.meta.load(kRelaxed);
+  const uint32_t bit = 1u << slot;
+  const bool from_prev = (FromPrev(m) & bit) != 0;
+  const bool from_next = (FromNext(m) & bit) != 0;
+  m &= ~(bit | (bit << kV6Shift) | (bit << kFromPrevShift) |
+         (bit << kFromNextShift));
+  WriteBegin(bk);
+  bk.meta.store(m, kPublish);
+  WriteEnd(bk);
+  if (from_prev || from_next) {
+    Bucket& home = buckets_[from_prev ? PrevBucket(b) : NextBucket(b)];
+    WriteBegin(home);
+    home.meta.store(
+        home.meta.load(kRelaxed) - (from_prev ? kOvfNextOne : kOvfPrevOne),
+        kPublish);
+    WriteEnd(home);
+  }
+  --live_;
+  SetCount(live_);
+}
+
+void Table::Place(size_t b, unsigned slot, const KeyWords& k, Where where,
+                  uint64_t tail, uint64_t value) {
+  Bucket& bk = buckets_[b];
+  const unsigned n = AddrWords(k.v6);
+  const unsigned base = 3 * slot;
+  const uint32_t bit = 1u << slot;
+  uint32_t m = bk.meta.load(kRelaxed) | bit;
+  if (k.v6) m |= bit << kV6Shift;
+  if (where == Where::kNext) m |= bit << kFromPrevShift;
+  if (where == Where::kPrev) m |= bit << kFromNextShift;
+  WriteBegin(bk);
+  for (unsigned i = 0; i < n; ++i) bk.w[base + i].store(k.addr[i], kPublish);
+  bk.w[base + n].store(tail, kPublish);
+  bk.w[base + n + 1].store(value, kPublish);
+  bk.meta.store(m, kPublish);
+  WriteEnd(bk);
+  if (where != Where::kHome) {
+    const bool in_next = where == Where::kNext;
+    Bucket& home = buckets_[in_next ? PrevBucket(b) : NextBucket(b)];
+    WriteBegin(home);
+    home.meta.store(
+        home.meta.load(kRelaxed) + (in_next ? kOvfNextOne : kOvfPrevOne),
+        kPublish);
+    WriteEnd(home);
+  }
+  ++live_;
+  SetCount(live_);
+}
+
+InsertResult Table::Insert(const FlowKey& key, uint32_t backend_id,
+                           uint8_t tcp_flags, uint32_t now) {
+  const KeyWords k(key);
+  if (!k.valid) return InsertResult::kInvalidKey;
+  const size_t home = BucketOf(key);
+  const FlowState initial = InitialState(k.is_tcp, tcp_flags);
+
+  // Already tracked (live or expired): update in place.
+  if (const Found f = Find(k, home); f.slot >= 0) {
+    Bucket& b = buckets_[f.bucket];
+    const unsigned ti = TailIndex(f.slot, k.v6);
+    const uint64_t tail = b.w[ti].load(kRelaxed);
+    const bool expired = Expired(tail, b.w[ti + 1].load(kRelaxed), now);
+    const FlowState next =
+        expired ? initial
+                : NextState(static_cast<FlowState>(StateByte(tail) & 3),
+                            k.is_tcp, tcp_flags);
+    WriteBegin(b);
+    b.w[ti].store(WithState(tail, next), kPublish);
+    b.w[ti + 1].store(MakeValue(backend_id, now), kPublish);
+    WriteEnd(b);
+    ++epoch_;
+    if (expired) {
+      expirations_.Add();
+      inserts_.Add();
+      return InsertResult::kReplacedStale;
+    }
+    updates_.Add();
+    return InsertResult::kUpdated;
+  }
+
+  const unsigned need = k.v6 ? 2 : 1;
+  const uint64_t tail = WithState(k.tail, initial);
+  const uint64_t value = MakeValue(backend_id, now);
+  // The home bucket first, then the less loaded neighbour, then the other.
+  size_t cand[3] = {home, NextBucket(home), PrevBucket(home)};
+  Where where[3] = {Where::kHome, Where::kNext, Where::kPrev};
+  uint32_t meta[3];
+  for (int i = 0; i < 3; ++i) meta[i] = buckets_[cand[i]].meta.load(kRelaxed);
+  if (std::popcount(UsedSlots(meta[2])) < std::popcount(UsedSlots(meta[1]))) {
+    std::swap(cand[1], cand[2]);
+    std::swap(where[1], where[2]);
+    std::swap(meta[1], meta[2]);
+  }
+
+  // Level 0: a free run.
+  for (int i = 0; i < 3; ++i) {
+    const int pos = FindRun(~UsedSlots(meta[i]) & kSlotMask, need);
+    if (pos >= 0) {
+      Place(cand[i], pos, k, where[i], tail, value);
+      inserts_.Add();
+      return InsertResult::kInserted;
+    }
+  }
+
+  // Levels 1 and 2: also expired entries, then also live entries that are
+  // not established. Classify the slots of the three buckets once.
+  uint32_t free_mask[3], expired_mask[3], weak_mask[3];
+  for (int i = 0; i < 3; ++i) {
+    const Bucket& b = buckets_[cand[i]];
+    const uint32_t m = meta[i];
+    free_mask[i] = ~UsedSlots(m) & kSlotMask;
+    expired_mask[i] = 0;
+    weak_mask[i] = 0;
+    for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
+      const unsigned s = std::countr_zero(h);
+      const unsigned ti = TailIndex(s, IsV6At(m, s));
+      const uint64_t t = b.w[ti].load(kRelaxed);
+      if (Expired(t, b.w[ti + 1].load(kRelaxed), now)) {
+        expired_mask[i] |= SpanOf(m, s);
+      } else if (static_cast<FlowState>(StateByte(t) & 3) !=
+                 FlowState::kEstablished) {
+        weak_mask[i] |= SpanOf(m, s);
+      }
+    }
+  }
+  for (int level = 1; level <= 2; ++level) {
+    for (int i = 0; i < 3; ++i) {
+      uint32_t avail = free_mask[i] | expired_mask[i];
+      if (level == 2) avail |= weak_mask[i];
+      const int pos = FindRun(avail, need);
+      if (pos < 0) continue;
+      const uint32_t run = (need == 2 ? 3u : 1u) << pos;
+      const uint32_t m = buckets_[cand[i]].meta.load(kRelaxed);
+      for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
+        const unsigned s = std::countr_zero(h);
+        if ((SpanOf(m, s) & run) == 0) continue;
+        if (expired_mask[i] & (1u << s)) {
+          expirations_.Add();
+        } else {
+          evictions_.Add();
+        }
+        Remove(cand[i], s);
+      }
+      Place(cand[i], pos, k, where[i], tail, value);
+      ++epoch_;
+      inserts_.Add();
+      return InsertResult::kReplacedStale;
+    }
+  }
+  full_.Add();
+  return InsertResult::kFull;
+}
+
+size_t Table::ExpireSome(uint32_t now, size_t budget) {
+  budget = std::min(budget, bucket_count_);
+  size_t removed = 0;
+  for (size_t i = 0; i < budget; ++i) {
+    const size_t b = cursor_;
+    cursor_ = NextBucket(cursor_);
+    const Bucket& bk = buckets_[b];
+    const uint32_t m = bk.meta.load(kRelaxed);
+    for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
+      const unsigned s = std::countr_zero(h);
+      const unsigned ti = TailIndex(s, IsV6At(m, s));
+      if (Expired(bk.w[ti].load(kRelaxed), bk.w[ti + 1].load(kRelaxed),
+                  now)) {
+        Remove(b, s);
+        ++removed;
+      }
+    }
+  }
+  if (removed != 0) {
+    ++epoch_;
+    expirations_.Add(removed);
+  }
+  return removed;
+}
+
+// ---- Readers ----
+
+void Table::ReadBucket(const internal::Bucket& b, uint32_t* meta,
+                       uint64_t* words) {
+  for (;;) {
+    const uint32_t s1 = b.seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      CpuRelax();
+      continue;
+    }
+    *meta = b.meta.load(kObserve);
+    for (int i = 0; i < 15; ++i) words[i] = b.w[i].load(kObserve);
+    if (b.seq.load(kRelaxed) == s1) return;
+  }
+}
+
+size_t Table::Count() const { return count_.load(kRelaxed); }
+
+void Table::ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
+  uint64_t w[15];
+  uint32_t m;
+  for (size_t b = 0; b < bucket_count_; ++b) {
+    ReadBucket(buckets_[b], &m, w);
+    for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
+      const unsigned s = std::countr_zero(h);
+      const bool v6 = IsV6At(m, s);
+      const unsigned n = AddrWords(v6);
+      const uint64_t tail = w[3 * s + n];
+      const uint64_t value = w[3 * s + n + 1];
+      FlowSnapshot snap;
+      snap.key.sport = static_cast<uint16_t>(tail);
+      snap.key.dport = static_cast<uint16_t>(tail >> 16);
+      snap.key.service = static_cast<uint16_t>(tail >> 32);
+      snap.key.proto = ProtoByte(tail);
+      snap.key.family = v6 ? kFamilyV6 : kFamilyV4;
+      std::memcpy(snap.key.addr, &w[3 * s], n * sizeof(uint64_t));
+      snap.backend_id = BackendOf(value);
+      snap.last_seen = LastSeenOf(value);
+      snap.state = static_cast<FlowState>(StateByte(tail) & 3);
+      if (!fn(snap)) return;
+    }
+  }
+}
+
+std::vector<FlowSnapshot> Table::Dump(size_t limit) const {
+  std::vector<FlowSnapshot> out;
+  if (limit == 0) return out;
+  out.reserve(std::min(limit, Count()));
+  ForEach([&](const FlowSnapshot& s) {
+    out.push_back(s);
+    return out.size() < limit;
+  });
+  return out;
+}
+
+size_t Table::CountByBackend(std::span<uint64_t> counts) const {
+  size_t out_of_range = 0;
+  ForEach([&](const FlowSnapshot& s) {
+    if (s.backend_id < counts.size()) {
+      ++counts[s.backend_id];
+    } else {
+      ++out_of_range;
+    }
+    return true;
+  });
+  return out_of_range;
+}
+
+Stats Table::stats() const {
+  Stats s;
+  s.inserts = inserts_.Get();
+  s.updates = updates_.Get();
+  s.evictions = evictions_.Get();
+  s.expirations = expirations_.Get();
+  s.full = full_.Get();
+  return s;
+}
+
+}  // namespace ecmplb::conntrack

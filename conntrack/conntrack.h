@@ -1,0 +1,259 @@
+// Table: one DPDK worker's connection tracker. It remembers which backend a
+// flow (FlowKey: full 5-tuple + service) was given, when it was last seen and
+// a small TCP state, so a flow keeps its backend when the backend set changes.
+//
+// Thread-safety: ONE writer, many readers, no locks.
+//   * Writer methods (Lookup, LookupBulk, Touch, SetBackend, Insert,
+//     ExpireSome) must only be called by the owning worker thread.
+//   * Reader methods (Count, ForEach, Dump, CountByBackend, stats, and the
+//     const accessors) may be called from any thread at any time, concurrently
+//     with the writer. They never block the writer: every bucket carries a
+//     sequence counter (odd while the writer modifies it); a reader copies a
+//     bucket with atomic loads and retries if the counter moved, so it only
+//     ever sees whole entries (payload words are atomics: release stores,
+//     acquire loads, plain moves on x86; no standalone fences, TSan-clean).
+//   * Fast path (LookupBulk, Touch, SetBackend, Insert, ExpireSome): no
+//     allocation, lock, syscall or exception. Time is supplied by the caller.
+//
+// Time unit: `now` and last-seen times are seconds (uint32) from any monotonic
+// origin the caller chooses; ages are computed modulo 2^32. An entry is live
+// while now - last_seen <= timeout(state), expired after.
+//
+// Memory layout: a fixed array of 128-byte buckets (two cache lines), chosen
+// at creation; nothing is allocated afterwards. A bucket has a 4-byte sequence
+// counter, 4 bytes of metadata and five 24-byte slots. An IPv4 entry fills one
+// slot (15 key bytes + state byte + backend id + last seen), an IPv6 entry two
+// adjacent slots. A flow lives in its home bucket (hash -> bucket) or, when
+// that is full, in the less loaded of its two neighbours; the home bucket
+// counts such overflow entries per side, so a lookup reads a neighbour only
+// when one holds an entry from this home (a 15-slot window per key).
+// The bucket index is the high half of hash * bucket_count (any count works).
+// Sizing: bucket_count = max(3, ceil(capacity / 4)): 80% load at capacity, so
+// memory / capacity = 32 bytes per flow slot (an IPv6 flow uses two slots:
+// 64 bytes). 30M IPv4 flows: 0.96 GB. Because a key may only use its 15-slot
+// window, some inserts meet a full window before the table is full (about
+// 0.3% of inserts while filling to 75% of capacity, 2% to 100%); they then
+// displace a weak entry or return kFull.
+//
+// Under pressure established flows win: a new flow takes, in this order, a
+// free slot, an expired entry, then a live entry that is not established
+// (TCP new/closing, or a non-TCP flow seen once); a live established entry is
+// never displaced, and the insert returns kFull instead.
+#ifndef ECMPLB_CONNTRACK_CONNTRACK_H_
+#define ECMPLB_CONNTRACK_CONNTRACK_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "conntrack/flow_key.h"
+#include "conntrack/flow_state.h"
+
+namespace ecmplb::conntrack {
+
+// Flow hash used to place keys. Production uses FlowHash; tests inject
+// degenerate hashers to force collisions.
+using Hasher = uint64_t (*)(const FlowKey&) noexcept;
+
+struct Options {
+  // Flow slots (an IPv4 flow takes one, an IPv6 flow two). At most
+  // Table::kMaxCapacity.
+  size_t capacity = 0;
+  Timeouts timeouts;
+  Hasher hasher = &FlowHash;
+};
+
+enum class InsertResult : uint8_t {
+  kInserted,       // took a free slot
+  kReplacedStale,  // displaced an expired or not-established entry (or
+                   // revived an expired entry of the same key)
+  kUpdated,        // the key was already tracked and live: backend and state
+                   // updated in place
+  kFull,           // not tracked: the caller forwards it untracked
+  kInvalidKey,     // key.family is neither kFamilyV4 nor kFamilyV6; nothing
+                   // changed
+};
+const char* InsertResultName(InsertResult r);
+
+namespace internal {
+struct Bucket;
+}  // namespace internal
+
+// Result of a lookup: a handle on the flow's entry, or a miss. Valid until the
+// next Lookup/LookupBulk/Insert/ExpireSome call on the table; Touch and
+// SetBackend refuse (return false) a ref invalidated by an Insert that
+// displaced or updated an entry or by ExpireSome. So, per burst: LookupBulk,
+// then Touch/SetBackend the hits, then Insert the misses.
+class EntryRef {
+ public:
+  EntryRef() = default;
+  bool found() const { return bucket_ != nullptr; }
+  explicit operator bool() const { return found(); }
+  // Only meaningful when found().
+  uint32_t backend_id() const { return backend_; }
+  FlowState state() const { return static_cast<FlowState>(state_); }
+  uint32_t last_seen() const { return last_seen_; }
+
+ private:
+  friend class Table;
+  internal::Bucket* bucket_ = nullptr;
+  uint32_t backend_ = 0;
+  uint32_t last_seen_ = 0;
+  uint32_t epoch_ = 0;
+  uint8_t slot_ = 0;
+  uint8_t v6_ = 0;
+  uint8_t state_ = 0;
+  uint8_t is_tcp_ = 0;
+};
+
+// A consistent copy of one entry, for readers.
+struct FlowSnapshot {
+  FlowKey key;
+  uint32_t backend_id = 0;
+  uint32_t last_seen = 0;
+  FlowState state = FlowState::kNew;
+};
+
+// Writer-owned counters (monotonic), readable from any thread.
+struct Stats {
+  uint64_t inserts = 0;      // new entries (kInserted + kReplacedStale)
+  uint64_t updates = 0;      // kUpdated
+  uint64_t evictions = 0;    // live not-established entries displaced
+  uint64_t expirations = 0;  // expired entries reclaimed (lookup, insert,
+                             // ExpireSome)
+  uint64_t full = 0;         // kFull: flows left untracked
+};
+
+class Table {
+ public:
+  static constexpr size_t kMaxBurst = 32;  // LookupBulk works in chunks of it
+  static constexpr size_t kBucketBytes = 128;
+  static constexpr size_t kSlotsPerBucket = 5;
+  static constexpr size_t kRatedSlotsPerBucket = 4;  // sizing: 80% load
+  static constexpr size_t kMemoryAlignment = 64;
+  static constexpr size_t kMaxCapacity = size_t{1} << 36;
+
+  // Bytes Create(options, mem) needs (0 if the options are invalid).
+  static size_t MemoryNeeded(const Options& options);
+  // Table owning its memory (2 MiB aligned, transparent huge pages advised).
+  static absl::StatusOr<std::unique_ptr<Table>> Create(const Options& options);
+  // Table in caller's memory (e.g. DPDK hugepages): at least MemoryNeeded()
+  // bytes, kMemoryAlignment-aligned, which must outlive the table.
+  static absl::StatusOr<std::unique_ptr<Table>> Create(
+      const Options& options, std::span<std::byte> mem);
+
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  // ---- Writer (owning worker only) ----
+
+  // Finds a live entry for `key` (a key with an invalid family is a miss).
+  // An expired entry found on the way is
+  // reclaimed (counted in expirations) and reported as a miss.
+  EntryRef Lookup(const FlowKey& key, uint32_t now);
+  // Bulk form: hashes the whole burst and prefetches every key's bucket
+  // before comparing. Handles min(keys.size(), out.size()) keys.
+  void LookupBulk(std::span<const FlowKey> keys, uint32_t now,
+                  std::span<EntryRef> out);
+  // Records a further packet of a hit flow: state transition (NextState) and
+  // last-seen time. False (and nothing changed) if `ref` is a miss or was
+  // invalidated.
+  bool Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now);
+  // Re-points a hit flow to another backend in place (used when the caller's
+  // validity check says the old backend was removed; drained backends keep
+  // their flows). False if `ref` is a miss or was invalidated.
+  bool SetBackend(EntryRef& ref, uint32_t backend_id);
+  // Tracks a new flow whose first packet carries `tcp_flags` (ignored unless
+  // key.proto is TCP); initial state is InitialState().
+  InsertResult Insert(const FlowKey& key, uint32_t backend_id,
+                      uint8_t tcp_flags, uint32_t now);
+  // Visits up to `budget` buckets (5 slots each) from a cursor that wraps
+  // around the table and reclaims expired entries. Returns entries reclaimed.
+  size_t ExpireSome(uint32_t now, size_t budget);
+
+  // ---- Readers (any thread) ----
+
+  // Entries held (live or expired but not yet reclaimed).
+  size_t Count() const;
+  // Calls fn on a consistent copy of each entry, bucket by bucket; stops when
+  // fn returns false. An entry present for the whole walk is seen exactly
+  // once; entries inserted or removed meanwhile may or may not be seen.
+  void ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const;
+  // Up to `limit` entries (control path: allocates).
+  std::vector<FlowSnapshot> Dump(size_t limit) const;
+  // Adds to counts[id] the number of entries of each backend id <
+  // counts.size(); returns the number of entries whose id is out of range.
+  size_t CountByBackend(std::span<uint64_t> counts) const;
+  Stats stats() const;
+
+  size_t capacity() const { return capacity_; }
+  size_t bucket_count() const { return bucket_count_; }
+  size_t memory_bytes() const { return bucket_count_ * kBucketBytes; }
+  const Timeouts& timeouts() const { return timeouts_; }
+
+ private:
+  struct KeyWords;
+  struct Found;
+  struct Counter {
+    std::atomic<uint64_t> v{0};
+    void Add(uint64_t n = 1) {
+      v.store(v.load(std::memory_order_relaxed) + n,
+              std::memory_order_relaxed);
+    }
+    uint64_t Get() const { return v.load(std::memory_order_relaxed); }
+  };
+  struct OwnedMemory {
+    void operator()(std::byte* p) const;
+  };
+
+  Table(const Options& options, std::byte* mem, size_t bucket_count,
+        std::unique_ptr<std::byte, OwnedMemory> owned);
+
+  size_t BucketOf(const FlowKey& key) const;
+  size_t NextBucket(size_t b) const {
+    return b + 1 == bucket_count_ ? 0 : b + 1;
+  }
+  size_t PrevBucket(size_t b) const {
+    return b == 0 ? bucket_count_ - 1 : b - 1;
+  }
+  uint32_t TimeoutOf(uint64_t tail_word) const;
+  bool Expired(uint64_t tail_word, uint64_t value_word, uint32_t now) const;
+  Found Find(const KeyWords& k, size_t home) const;
+  EntryRef FindLive(const FlowKey& key, size_t home, uint32_t now);
+  void Remove(size_t b, unsigned slot);
+  // Where an entry sits relative to its home bucket.
+  enum class Where : uint8_t { kHome, kNext, kPrev };
+  void Place(size_t b, unsigned slot, const KeyWords& k, Where where,
+             uint64_t tail_word, uint64_t value_word);
+  EntryRef MakeRef(size_t b, unsigned slot, bool v6) const;
+  void SetCount(size_t n);
+  static void ReadBucket(const internal::Bucket& b, uint32_t* meta,
+                         uint64_t* words);
+
+  const size_t capacity_;
+  const size_t bucket_count_;
+  const Timeouts timeouts_;
+  const Hasher hasher_;
+  uint32_t timeout_by_class_[2][4];  // [is_tcp][state]
+  internal::Bucket* const buckets_;
+  std::unique_ptr<std::byte, OwnedMemory> owned_;
+
+  // Writer-only state.
+  size_t live_ = 0;
+  size_t cursor_ = 0;
+  uint32_t epoch_ = 0;
+
+  // Published for readers.
+  std::atomic<uint64_t> count_{0};
+  Counter inserts_, updates_, evictions_, expirations_, full_;
+};
+
+}  // namespace ecmplb::conntrack
+
+#endif  // ECMPLB_CONNTRACK_CONNTRACK_H_

@@ -1,0 +1,64 @@
+// FlowKey: the identity of one tracked flow (full 5-tuple for IPv4 or IPv6 plus
+// the service index), and FlowHash, the deterministic flow hash the dataplane
+// can reuse. Plain value types and a pure function: safe from any thread.
+#ifndef ECMPLB_CONNTRACK_FLOW_KEY_H_
+#define ECMPLB_CONNTRACK_FLOW_KEY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace ecmplb::conntrack {
+
+inline constexpr uint8_t kFamilyV4 = 4;
+inline constexpr uint8_t kFamilyV6 = 6;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+
+// Byte order: addresses and ports are kept exactly as they appear on the wire
+// (network byte order; the dataplane memcpy()s them out of the header).
+// `service` is a host-order index chosen by the control plane.
+//
+// Layout (40 bytes, no padding) is also the canonical byte form hashed by
+// FlowHash: the 8-byte header followed by the addresses. An IPv4 key uses
+// addr[0..3] = source, addr[4..7] = destination and keeps addr[8..31] zero;
+// an IPv6 key uses addr[0..15] = source, addr[16..31] = destination.
+// Build keys with V4()/V6() so the unused bytes are zero; two keys are the
+// same flow iff all 40 bytes are equal.
+struct FlowKey {
+  uint16_t sport = 0;    // network byte order
+  uint16_t dport = 0;    // network byte order
+  uint16_t service = 0;  // host order
+  uint8_t proto = 0;     // IP protocol number (6 TCP, 17 UDP, ...)
+  uint8_t family = 0;    // kFamilyV4 or kFamilyV6
+  uint8_t addr[32] = {};
+
+  // src_be/dst_be: the 4 address bytes as loaded from the packet.
+  static FlowKey V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be,
+                    uint16_t dport_be, uint8_t proto, uint16_t service);
+  static FlowKey V6(std::span<const uint8_t, 16> src,
+                    std::span<const uint8_t, 16> dst, uint16_t sport_be,
+                    uint16_t dport_be, uint8_t proto, uint16_t service);
+
+  bool is_v6() const { return family == kFamilyV6; }
+  // Number of canonical bytes: 16 for IPv4 (header + 8 address bytes), 40
+  // for IPv6.
+  size_t canonical_size() const { return is_v6() ? 40 : 16; }
+  std::span<const std::byte> canonical_bytes() const {
+    return {reinterpret_cast<const std::byte*>(this), canonical_size()};
+  }
+
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
+};
+static_assert(sizeof(FlowKey) == 40, "FlowKey must have no padding");
+
+// Fixed seed of FlowHash; changing it changes every host's flow placement.
+inline constexpr uint64_t kFlowHashSeed = 0x65636d706c62ULL;  // "ecmplb"
+
+// XXH3-64 with kFlowHashSeed over key.canonical_bytes(). Deterministic across
+// processes and hosts of the same endianness.
+uint64_t FlowHash(const FlowKey& key) noexcept;
+
+}  // namespace ecmplb::conntrack
+
+#endif  // ECMPLB_CONNTRACK_FLOW_KEY_H_

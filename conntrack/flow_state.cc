@@ -1,0 +1,76 @@
+#include "conntrack/flow_state.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ecmplb::conntrack {
+
+const char* FlowStateName(FlowState s) {
+  switch (s) {
+    case FlowState::kNew:
+      return "new";
+    case FlowState::kEstablished:
+      return "established";
+    case FlowState::kClosing:
+      return "closing";
+  }
+  return "invalid";
+}
+
+FlowState InitialState(bool is_tcp, uint8_t tcp_flags) {
+  if (!is_tcp) return FlowState::kNew;
+  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
+  if (tcp_flags & kTcpSyn) return FlowState::kNew;
+  if (tcp_flags & kTcpAck) return FlowState::kEstablished;
+  return FlowState::kNew;
+}
+
+FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags) {
+  if (!is_tcp) {
+    return cur == FlowState::kNew ? FlowState::kEstablished : cur;
+  }
+  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
+  if (tcp_flags & kTcpSyn) {
+    if ((tcp_flags & kTcpAck) == 0 && cur == FlowState::kClosing) {
+      return FlowState::kNew;
+    }
+    return cur;
+  }
+  if ((tcp_flags & kTcpAck) && cur == FlowState::kNew) {
+    return FlowState::kEstablished;
+  }
+  return cur;
+}
+
+absl::Status Timeouts::Validate() const {
+  constexpr uint32_t kMax = 1u << 31;
+  const struct {
+    const char* name;
+    uint32_t value;
+  } all[] = {{"tcp_syn", tcp_syn},
+             {"tcp_established", tcp_established},
+             {"tcp_closing", tcp_closing},
+             {"udp", udp}};
+  for (const auto& t : all) {
+    if (t.value == 0 || t.value > kMax) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("conntrack timeout ", t.name, " = ", t.value,
+                       " s: must be in [1, 2^31]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint32_t Timeouts::For(bool is_tcp, FlowState s) const {
+  if (!is_tcp) return udp;
+  switch (s) {
+    case FlowState::kNew:
+      return tcp_syn;
+    case FlowState::kEstablished:
+      return tcp_established;
+    case FlowState::kClosing:
+      return tcp_closing;
+  }
+  return tcp_syn;
+}
+
+}  // namespace ecmplb::conntrack

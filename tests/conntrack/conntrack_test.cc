@@ -1,0 +1,529 @@
+#include "conntrack/conntrack.h"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ecmplb::conntrack {
+namespace {
+
+constexpr uint8_t kAck = kTcpAck;
+constexpr uint8_t kSyn = kTcpSyn;
+constexpr uint8_t kFin = kTcpFin | kTcpAck;
+
+FlowKey K4(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
+  return FlowKey::V4(htonl(0x0a000000u + i), htonl(0xc0a80001u),
+                     htons(static_cast<uint16_t>(1024 + i % 60000)),
+                     htons(80), proto, service);
+}
+
+FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
+  std::array<uint8_t, 16> src{}, dst{};
+  src[0] = 0x20;
+  src[1] = 0x01;
+  std::memcpy(&src[12], &i, 4);
+  dst[0] = 0xfd;
+  dst[15] = 1;
+  return FlowKey::V6(src, dst, htons(static_cast<uint16_t>(2000 + i % 60000)),
+                     htons(443), proto, service);
+}
+
+// Every key lands in bucket 0: forces collisions.
+uint64_t ConstHash(const FlowKey&) noexcept { return 0; }
+// A key may use its home bucket and both neighbours.
+constexpr uint32_t kWindow = 3 * Table::kSlotsPerBucket;
+
+std::unique_ptr<Table> MakeTable(size_t capacity, Hasher hasher = &FlowHash,
+                                 Timeouts t = Timeouts()) {
+  Options o;
+  o.capacity = capacity;
+  o.timeouts = t;
+  o.hasher = hasher;
+  auto table = Table::Create(o);
+  EXPECT_TRUE(table.ok()) << table.status();
+  return std::move(table).value();
+}
+
+TEST(ConntrackCreateTest, RejectsBadOptions) {
+  Options o;
+  o.capacity = 0;
+  EXPECT_EQ(Table::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::MemoryNeeded(o), 0u);
+  o.capacity = Table::kMaxCapacity + 1;
+  EXPECT_EQ(Table::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.capacity = 100;
+  o.hasher = nullptr;
+  EXPECT_EQ(Table::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.hasher = &FlowHash;
+  o.timeouts.udp = 0;
+  EXPECT_EQ(Table::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConntrackCreateTest, MemoryIsAtMost32BytesPerFlowSlot) {
+  Options o;
+  o.capacity = 1'000'000;
+  const size_t bytes = Table::MemoryNeeded(o);
+  EXPECT_EQ(bytes, 250'000u * Table::kBucketBytes);
+  EXPECT_LE(bytes / o.capacity, 32u);
+  auto t = Table::Create(o);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->memory_bytes(), bytes);
+  EXPECT_EQ((*t)->capacity(), o.capacity);
+}
+
+TEST(ConntrackCreateTest, CallerMemoryIsCheckedAndUsed) {
+  Options o;
+  o.capacity = 1000;
+  const size_t need = Table::MemoryNeeded(o);
+  std::vector<std::byte> raw(need + 2 * Table::kMemoryAlignment);
+  auto* aligned = reinterpret_cast<std::byte*>(
+      (reinterpret_cast<uintptr_t>(raw.data()) + Table::kMemoryAlignment - 1) /
+      Table::kMemoryAlignment * Table::kMemoryAlignment);
+  std::span<std::byte> mem(aligned, need);
+
+  EXPECT_EQ(Table::Create(o, mem.first(need - 1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o, std::span<std::byte>(aligned + 8, need))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  std::fill(mem.begin(), mem.end(), std::byte{0xab});  // garbage is reset
+  auto t = Table::Create(o, mem);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->Count(), 0u);
+  EXPECT_FALSE((*t)->Lookup(K4(1), 0).found());
+  EXPECT_EQ((*t)->Insert(K4(1), 42, kSyn, 0), InsertResult::kInserted);
+  EXPECT_EQ((*t)->Lookup(K4(1), 0).backend_id(), 42u);
+  EXPECT_NE(std::count(mem.begin(), mem.end(), std::byte{0xab}),
+            static_cast<ptrdiff_t>(need));
+}
+
+TEST(ConntrackTest, InsertHitMissV4) {
+  auto t = MakeTable(1000);
+  EXPECT_EQ(t->Insert(K4(1), 7, kSyn, 100), InsertResult::kInserted);
+  EXPECT_EQ(t->Count(), 1u);
+  EntryRef r = t->Lookup(K4(1), 100);
+  ASSERT_TRUE(r.found());
+  EXPECT_EQ(r.backend_id(), 7u);
+  EXPECT_EQ(r.state(), FlowState::kNew);
+  EXPECT_EQ(r.last_seen(), 100u);
+  EXPECT_FALSE(t->Lookup(K4(2), 100).found());
+  // Same tuple, other service or protocol: other flows.
+  EXPECT_FALSE(t->Lookup(K4(1, kProtoTcp, 2), 100).found());
+  EXPECT_FALSE(t->Lookup(K4(1, kProtoUdp, 1), 100).found());
+  EXPECT_EQ(t->stats().inserts, 1u);
+}
+
+TEST(ConntrackTest, InsertHitMissV6AndFamiliesAreDistinct) {
+  auto t = MakeTable(1000, &ConstHash);
+  EXPECT_EQ(t->Insert(K6(1), 9, kAck, 5), InsertResult::kInserted);
+  EXPECT_EQ(t->Insert(K6(2), 10, kAck, 5), InsertResult::kInserted);
+  EntryRef r = t->Lookup(K6(1), 5);
+  ASSERT_TRUE(r.found());
+  EXPECT_EQ(r.backend_id(), 9u);
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  EXPECT_EQ(t->Lookup(K6(2), 5).backend_id(), 10u);
+  EXPECT_FALSE(t->Lookup(K6(3), 5).found());
+  // A v4 key whose first address bytes and ports equal a v6 entry's.
+  FlowKey v4 = K6(1);
+  v4.family = kFamilyV4;
+  std::memset(v4.addr + 8, 0, 24);
+  EXPECT_FALSE(t->Lookup(v4, 5).found());
+  EXPECT_EQ(t->Insert(v4, 11, kAck, 5), InsertResult::kInserted);
+  EXPECT_EQ(t->Lookup(v4, 5).backend_id(), 11u);
+  EXPECT_EQ(t->Lookup(K6(1), 5).backend_id(), 9u);
+}
+
+TEST(ConntrackTest, InvalidFamilyIsRefusedAndChangesNothing) {
+  auto t = MakeTable(100);
+  FlowKey k = K4(1);
+  k.family = 5;
+  EXPECT_EQ(t->Insert(k, 1, kSyn, 0), InsertResult::kInvalidKey);
+  EXPECT_FALSE(t->Lookup(k, 0).found());
+  EXPECT_EQ(t->Count(), 0u);
+  EXPECT_EQ(t->stats().inserts, 0u);
+}
+
+TEST(ConntrackTest, TouchUpdatesStateAndTime) {
+  auto t = MakeTable(1000);
+  ASSERT_EQ(t->Insert(K4(1), 3, kSyn, 10), InsertResult::kInserted);
+  EntryRef r = t->Lookup(K4(1), 11);
+  ASSERT_TRUE(t->Touch(r, kAck, 11));
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  r = t->Lookup(K4(1), 12);
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  EXPECT_EQ(r.last_seen(), 11u);
+  ASSERT_TRUE(t->Touch(r, kFin, 20));
+  r = t->Lookup(K4(1), 20);
+  EXPECT_EQ(r.state(), FlowState::kClosing);
+  EXPECT_EQ(r.last_seen(), 20u);
+  EXPECT_EQ(r.backend_id(), 3u);
+
+  EntryRef miss = t->Lookup(K4(2), 20);
+  EXPECT_FALSE(t->Touch(miss, kAck, 20));
+  EXPECT_FALSE(t->SetBackend(miss, 1));
+}
+
+TEST(ConntrackTest, UdpBecomesEstablishedOnSecondPacket) {
+  auto t = MakeTable(1000);
+  ASSERT_EQ(t->Insert(K4(1, kProtoUdp), 3, 0, 10), InsertResult::kInserted);
+  EntryRef r = t->Lookup(K4(1, kProtoUdp), 10);
+  EXPECT_EQ(r.state(), FlowState::kNew);
+  ASSERT_TRUE(t->Touch(r, 0, 10));
+  EXPECT_EQ(t->Lookup(K4(1, kProtoUdp), 10).state(), FlowState::kEstablished);
+}
+
+struct ExpiryCase {
+  uint8_t proto;
+  uint8_t flags;      // first packet
+  uint32_t timeout;   // expected timeout with the Timeouts below
+};
+
+TEST(ConntrackTest, ExpiryByState) {
+  Timeouts to;
+  to.tcp_syn = 5;
+  to.tcp_established = 50;
+  to.tcp_closing = 3;
+  to.udp = 20;
+  const ExpiryCase cases[] = {
+      {kProtoTcp, kSyn, 5},
+      {kProtoTcp, kAck, 50},
+      {kProtoTcp, kFin, 3},
+      {kProtoUdp, 0, 20},
+  };
+  for (const ExpiryCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << "proto " << int{c.proto} << " flags "
+                                    << int{c.flags});
+    auto t = MakeTable(100, &FlowHash, to);
+    const FlowKey k = K4(1, c.proto);
+    ASSERT_EQ(t->Insert(k, 1, c.flags, 1000), InsertResult::kInserted);
+    EXPECT_TRUE(t->Lookup(k, 1000 + c.timeout).found());
+    EXPECT_EQ(t->Count(), 1u);
+    EXPECT_FALSE(t->Lookup(k, 1000 + c.timeout + 1).found());
+    // Lazily reclaimed when met.
+    EXPECT_EQ(t->Count(), 0u);
+    EXPECT_EQ(t->stats().expirations, 1u);
+  }
+}
+
+TEST(ConntrackTest, TouchKeepsAFlowAlive) {
+  auto t = MakeTable(100);  // established: 900 s
+  ASSERT_EQ(t->Insert(K4(1), 1, kAck, 0), InsertResult::kInserted);
+  for (uint32_t now = 800; now <= 8000; now += 800) {
+    EntryRef r = t->Lookup(K4(1), now);
+    ASSERT_TRUE(r.found()) << now;
+    ASSERT_TRUE(t->Touch(r, kAck, now));
+  }
+  EXPECT_FALSE(t->Lookup(K4(1), 8000 + 901).found());
+}
+
+TEST(ConntrackTest, TimeWrapsAround) {
+  auto t = MakeTable(100);
+  const uint32_t start = 0xffffff00u;
+  ASSERT_EQ(t->Insert(K4(1), 1, kAck, start), InsertResult::kInserted);
+  EXPECT_TRUE(t->Lookup(K4(1), start + 600).found());  // wrapped past 0
+  EXPECT_FALSE(t->Lookup(K4(1), start + 901).found());
+}
+
+TEST(ConntrackTest, InsertOfTrackedKeyUpdatesInPlace) {
+  auto t = MakeTable(100);
+  ASSERT_EQ(t->Insert(K4(1), 1, kSyn, 0), InsertResult::kInserted);
+  EXPECT_EQ(t->Insert(K4(1), 2, kAck, 1), InsertResult::kUpdated);
+  EntryRef r = t->Lookup(K4(1), 1);
+  EXPECT_EQ(r.backend_id(), 2u);
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  EXPECT_EQ(t->Count(), 1u);
+  // An expired copy of the key is revived with the new packet's state.
+  EXPECT_EQ(t->Insert(K4(1), 3, kSyn, 5000), InsertResult::kReplacedStale);
+  r = t->Lookup(K4(1), 5000);
+  EXPECT_EQ(r.backend_id(), 3u);
+  EXPECT_EQ(r.state(), FlowState::kNew);
+  EXPECT_EQ(t->Count(), 1u);
+  EXPECT_EQ(t->stats().updates, 1u);
+}
+
+TEST(ConntrackTest, ExpireSomeIsBoundedAndReclaimsOnlyStaleEntries) {
+  auto t = MakeTable(4000);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    // Even: SYN (60 s); odd: established (900 s).
+    ASSERT_EQ(t->Insert(K4(i), i, i % 2 ? kAck : kSyn, 0),
+              InsertResult::kInserted);
+  }
+  ASSERT_EQ(t->Count(), 1000u);
+  EXPECT_EQ(t->ExpireSome(30, t->bucket_count()), 0u);
+  // One bucket holds at most 5 slots.
+  EXPECT_LE(t->ExpireSome(100, 1), Table::kSlotsPerBucket);
+  size_t removed = 0;
+  size_t calls = 0;
+  while (t->Count() > 500) {
+    removed += t->ExpireSome(100, 16);
+    ASSERT_LT(++calls, t->bucket_count());
+  }
+  EXPECT_EQ(t->Count(), 500u);
+  EXPECT_EQ(t->stats().expirations, 500u);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    EXPECT_EQ(t->Lookup(K4(i), 100).found(), i % 2 == 1) << i;
+  }
+}
+
+TEST(ConntrackTest, CollidingKeysAreDistinctFlows) {
+  auto t = MakeTable(100, &ConstHash);
+  const size_t window = kWindow;
+  for (uint32_t i = 0; i < window; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), 100 + i, kAck, 0), InsertResult::kInserted)
+        << i;
+  }
+  for (uint32_t i = 0; i < window; ++i) {
+    EntryRef r = t->Lookup(K4(i), 0);
+    ASSERT_TRUE(r.found()) << i;
+    EXPECT_EQ(r.backend_id(), 100 + i);
+  }
+  EXPECT_FALSE(t->Lookup(K4(99), 0).found());
+  // Window full of live established flows: refused, nothing displaced.
+  EXPECT_EQ(t->Insert(K4(99), 1, kSyn, 1), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(K6(99), 1, kSyn, 1), InsertResult::kFull);
+  EXPECT_EQ(t->stats().full, 2u);
+  EXPECT_EQ(t->Count(), window);
+  for (uint32_t i = 0; i < window; ++i) {
+    EXPECT_EQ(t->Lookup(K4(i), 1).backend_id(), 100 + i);
+  }
+}
+
+TEST(ConntrackTest, CollidingMixedFamilies) {
+  auto t = MakeTable(100, &ConstHash);
+  // 6 v6 entries (12 slots) + 3 v4 entries fill the three buckets.
+  for (uint32_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(t->Insert(K6(i), 10 + i, kAck, 0), InsertResult::kInserted);
+  }
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), 20 + i, kAck, 0), InsertResult::kInserted);
+  }
+  EXPECT_EQ(t->Insert(K4(7), 1, kAck, 0), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(K6(7), 1, kAck, 0), InsertResult::kFull);
+  for (uint32_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(t->Lookup(K6(i), 0).backend_id(), 10 + i);
+  }
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(t->Lookup(K4(i), 0).backend_id(), 20 + i);
+  }
+  EXPECT_EQ(t->Dump(100).size(), 9u);
+}
+
+TEST(ConntrackTest, V6DisplacesNeighbouringWeakEntriesWhole) {
+  auto t = MakeTable(100, &ConstHash);
+  // v4 SYN flows fill the window; a v6 flow needs two adjacent slots.
+  for (uint32_t i = 0; i < kWindow; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), i, kSyn, 0), InsertResult::kInserted);
+  }
+  EXPECT_EQ(t->Insert(K6(1), 77, kAck, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Count(), kWindow - 1);
+  EXPECT_EQ(t->stats().evictions, 2u);
+  EXPECT_EQ(t->Lookup(K6(1), 1).backend_id(), 77u);
+  uint32_t still = 0;
+  for (uint32_t i = 0; i < kWindow; ++i) still += t->Lookup(K4(i), 1).found();
+  EXPECT_EQ(still, kWindow - 2);
+}
+
+TEST(ConntrackTest, PressurePrefersExpiredThenNotEstablished) {
+  Timeouts to;
+  to.tcp_syn = 10;
+  auto t = MakeTable(100, &ConstHash, to);
+  // Window: 0-12 established (live), 13 SYN (live at 20), 14 SYN (expired
+  // at 20).
+  constexpr uint32_t kEst = kWindow - 2;
+  for (uint32_t i = 0; i < kEst; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), i, kAck, 0), InsertResult::kInserted);
+  }
+  ASSERT_EQ(t->Insert(K4(99), 99, kSyn, 0), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(K4(98), 98, kSyn, 15), InsertResult::kInserted);
+  // The expired SYN entry goes first.
+  EXPECT_EQ(t->Insert(K4(100), 100, kSyn, 20), InsertResult::kReplacedStale);
+  EXPECT_TRUE(t->Lookup(K4(98), 20).found());
+  EXPECT_FALSE(t->Lookup(K4(99), 20).found());
+  EXPECT_EQ(t->stats().expirations, 1u);
+  EXPECT_EQ(t->stats().evictions, 0u);
+  // Then a live SYN entry (K4(98) or K4(100)); established never.
+  EXPECT_EQ(t->Insert(K4(101), 101, kSyn, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->stats().evictions, 1u);
+  EXPECT_EQ(t->Lookup(K4(98), 21).found() + t->Lookup(K4(100), 21).found(),
+            1);
+  EXPECT_TRUE(t->Lookup(K4(101), 21).found());
+  EXPECT_EQ(t->Insert(K4(102), 102, kSyn, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Insert(K4(103), 103, kAck, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Insert(K4(104), 104, kAck, 21), InsertResult::kReplacedStale);
+  // Now all fifteen are established.
+  EXPECT_EQ(t->Insert(K4(105), 105, kSyn, 21), InsertResult::kFull);
+  EXPECT_TRUE(t->Lookup(K4(103), 21).found());
+  EXPECT_TRUE(t->Lookup(K4(104), 21).found());
+  for (uint32_t i = 0; i < kEst; ++i) {
+    EXPECT_EQ(t->Lookup(K4(i), 21).backend_id(), i);
+  }
+}
+
+TEST(ConntrackTest, FloodAtTenTimesCapacityKeepsEveryEstablishedFlow) {
+  const size_t capacity = 4096;
+  auto t = MakeTable(capacity);
+  std::vector<uint32_t> established;
+  for (uint32_t i = 0; i < capacity * 3 / 4; ++i) {
+    const InsertResult r = t->Insert(K4(i), i * 7, kAck, 0);
+    if (r == InsertResult::kInserted) established.push_back(i);
+  }
+  ASSERT_GE(established.size(), capacity * 3 / 4 * 99 / 100);
+  size_t tracked = 0, full = 0;
+  for (uint32_t i = 0; i < capacity * 10; ++i) {
+    const FlowKey k = (i % 4 == 0) ? K6(1'000'000 + i) : K4(1'000'000 + i);
+    const InsertResult r = t->Insert(k, 1, kSyn, 1 + i / 1000);
+    ASSERT_NE(r, InsertResult::kUpdated);
+    (r == InsertResult::kFull ? full : tracked)++;
+  }
+  EXPECT_GT(full, 0u);
+  EXPECT_GT(t->stats().evictions, 0u);
+  EXPECT_LE(t->Count(), t->bucket_count() * Table::kSlotsPerBucket);
+  for (uint32_t i : established) {
+    EntryRef r = t->Lookup(K4(i), 60);
+    ASSERT_TRUE(r.found()) << i;
+    EXPECT_EQ(r.backend_id(), i * 7);
+    EXPECT_EQ(r.state(), FlowState::kEstablished);
+  }
+}
+
+TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
+  // Established flows can't displace each other, so this measures how many
+  // fit before windows fill: >= 99% of the first 75% of capacity, >= 96% of
+  // all (random hashing predicts 99.7% and 97.7%).
+  const size_t capacity = 100'000;
+  auto t = MakeTable(capacity);
+  size_t inserted = 0;
+  for (uint32_t i = 0; i < capacity; ++i) {
+    inserted += t->Insert(K4(i), i, kAck, 0) == InsertResult::kInserted;
+    if (i + 1 == capacity * 3 / 4) {
+      EXPECT_GE(inserted, capacity * 3 / 4 * 99 / 100);
+    }
+  }
+  EXPECT_GE(inserted, capacity * 96 / 100);
+  EXPECT_EQ(t->Count(), inserted);
+  EXPECT_EQ(t->stats().full, capacity - inserted);
+}
+
+TEST(ConntrackTest, LookupBulkMatchesSingleLookups) {
+  auto t = MakeTable(10'000);
+  for (uint32_t i = 0; i < 1000; i += 2) {
+    ASSERT_EQ(t->Insert(i % 3 ? K4(i) : K6(i), i, kAck, 0),
+              InsertResult::kInserted);
+  }
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 100; ++i) keys.push_back(i % 3 ? K4(i) : K6(i));
+  std::vector<EntryRef> out(keys.size());
+  t->LookupBulk(keys, 1, out);
+  for (uint32_t i = 0; i < 100; ++i) {
+    ASSERT_EQ(out[i].found(), i % 2 == 0) << i;
+    if (out[i].found()) {
+      EXPECT_EQ(out[i].backend_id(), i);
+    }
+  }
+  // Only min(keys, out) are handled.
+  std::vector<EntryRef> small(3);
+  t->LookupBulk(keys, 1, small);
+  EXPECT_TRUE(small[0].found());
+  EXPECT_FALSE(small[1].found());
+  EXPECT_TRUE(small[2].found());
+}
+
+TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
+  auto t = MakeTable(1000);
+  // backend id -> valid; 2 was removed, 3 was drained (weight 0, still valid).
+  std::vector<bool> valid = {true, true, false, true};
+  for (uint32_t i = 0; i < 30; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), 1 + i % 3, kAck, 0), InsertResult::kInserted);
+  }
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 30; ++i) keys.push_back(K4(i));
+  std::vector<EntryRef> refs(keys.size());
+  t->LookupBulk(keys, 1, refs);
+  for (EntryRef& r : refs) {
+    ASSERT_TRUE(r.found());
+    if (!valid[r.backend_id()]) {
+      ASSERT_TRUE(t->SetBackend(r, 1));  // re-picked (Maglev would choose)
+    }
+    ASSERT_TRUE(t->Touch(r, kAck, 1));
+    EXPECT_EQ(r.backend_id() == 1 || r.backend_id() == 3, true);
+  }
+  for (uint32_t i = 0; i < 30; ++i) {
+    EntryRef r = t->Lookup(K4(i), 2);
+    EXPECT_EQ(r.backend_id(), i % 3 == 1 ? 1u : 1 + i % 3) << i;
+    EXPECT_EQ(r.last_seen(), 1u);
+  }
+  std::vector<uint64_t> counts(4);
+  EXPECT_EQ(t->CountByBackend(counts), 0u);
+  EXPECT_THAT(counts, testing::ElementsAre(0, 20, 0, 10));
+}
+
+TEST(ConntrackTest, RefIsRefusedAfterAnEvictingInsert) {
+  auto t = MakeTable(100, &ConstHash);
+  for (uint32_t i = 0; i < kWindow; ++i) {
+    ASSERT_EQ(t->Insert(K4(i), i, kSyn, 0), InsertResult::kInserted);
+  }
+  EntryRef r = t->Lookup(K4(0), 0);
+  ASSERT_TRUE(r.found());
+  ASSERT_EQ(t->Insert(K4(50), 50, kSyn, 0), InsertResult::kReplacedStale);
+  EXPECT_FALSE(t->Touch(r, kAck, 1));
+  EXPECT_FALSE(t->SetBackend(r, 9));
+  EXPECT_EQ(t->Lookup(K4(50), 0).backend_id(), 50u);
+  // A ref taken after the insert works.
+  EntryRef r2 = t->Lookup(K4(50), 0);
+  EXPECT_TRUE(t->Touch(r2, kAck, 1));
+}
+
+TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
+  auto t = MakeTable(10'000);
+  for (uint32_t i = 0; i < 200; ++i) {
+    const FlowKey k = i % 2 ? K4(i, kProtoUdp, 3) : K6(i, kProtoTcp, 4);
+    ASSERT_EQ(t->Insert(k, i, i % 4 == 0 ? kAck : kSyn, 7 + i),
+              InsertResult::kInserted);
+  }
+  size_t seen = 0;
+  t->ForEach([&](const FlowSnapshot& s) {
+    ++seen;
+    uint32_t i;
+    if (s.key.is_v6()) {
+      std::memcpy(&i, &s.key.addr[12], 4);
+      EXPECT_TRUE(s.key == K6(i, kProtoTcp, 4));
+      EXPECT_EQ(s.state,
+                i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
+    } else {
+      i = ntohl(*reinterpret_cast<const uint32_t*>(s.key.addr)) - 0x0a000000u;
+      EXPECT_TRUE(s.key == K4(i, kProtoUdp, 3));
+      EXPECT_EQ(s.state, FlowState::kNew);
+    }
+    EXPECT_EQ(s.backend_id, i);
+    EXPECT_EQ(s.last_seen, 7 + i);
+    return true;
+  });
+  EXPECT_EQ(seen, 200u);
+  EXPECT_EQ(t->Dump(17).size(), 17u);
+  EXPECT_EQ(t->Dump(1000).size(), 200u);
+  EXPECT_TRUE(t->Dump(0).empty());
+  std::vector<uint64_t> counts(100);
+  EXPECT_EQ(t->CountByBackend(counts), 100u);
+}
+
+TEST(ConntrackTest, ResultNames) {
+  EXPECT_STREQ(InsertResultName(InsertResult::kInserted), "inserted");
+  EXPECT_STREQ(InsertResultName(InsertResult::kFull), "full");
+  EXPECT_STREQ(InsertResultName(InsertResult::kReplacedStale),
+               "replaced_stale");
+}
+
+}  // namespace
+}  // namespace ecmplb::conntrack

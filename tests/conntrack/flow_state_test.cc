@@ -1,0 +1,84 @@
+#include "conntrack/flow_state.h"
+
+#include "gtest/gtest.h"
+
+namespace ecmplb::conntrack {
+namespace {
+
+constexpr uint8_t kSynAck = kTcpSyn | kTcpAck;
+
+TEST(FlowStateTest, InitialStateFromFirstPacket) {
+  EXPECT_EQ(InitialState(true, kTcpSyn), FlowState::kNew);
+  // A flow picked up mid-stream (e.g. moved from a failed LB host).
+  EXPECT_EQ(InitialState(true, kTcpAck), FlowState::kEstablished);
+  EXPECT_EQ(InitialState(true, kTcpAck | kTcpFin), FlowState::kClosing);
+  EXPECT_EQ(InitialState(true, kTcpRst), FlowState::kClosing);
+  EXPECT_EQ(InitialState(true, 0), FlowState::kNew);
+  EXPECT_EQ(InitialState(false, kTcpAck), FlowState::kNew);
+}
+
+TEST(FlowStateTest, TcpTransitions) {
+  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpSyn), FlowState::kNew);
+  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpAck),
+            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kNew, true, kSynAck), FlowState::kNew);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpAck),
+            FlowState::kEstablished);
+  // A retransmitted SYN does not demote an established flow.
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpSyn),
+            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpFin | kTcpAck),
+            FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpRst),
+            FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpRst), FlowState::kClosing);
+  // The last ACKs of a close keep it closing.
+  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpAck),
+            FlowState::kClosing);
+  // Port reuse: a fresh SYN on a closing tuple starts over.
+  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpSyn), FlowState::kNew);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, 0),
+            FlowState::kEstablished);
+}
+
+TEST(FlowStateTest, NonTcpBecomesEstablishedOnSecondPacket) {
+  EXPECT_EQ(NextState(FlowState::kNew, false, 0), FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, false, kTcpFin),
+            FlowState::kEstablished);
+}
+
+TEST(FlowStateTest, DefaultTimeoutsFollowIpvs) {
+  const Timeouts t;
+  EXPECT_TRUE(t.Validate().ok());
+  EXPECT_EQ(t.For(true, FlowState::kNew), 60u);
+  EXPECT_EQ(t.For(true, FlowState::kEstablished), 900u);
+  EXPECT_EQ(t.For(true, FlowState::kClosing), 60u);
+  EXPECT_EQ(t.For(false, FlowState::kNew), 300u);
+  EXPECT_EQ(t.For(false, FlowState::kEstablished), 300u);
+}
+
+TEST(FlowStateTest, ValidateRejectsZeroAndHugeTimeouts) {
+  Timeouts t;
+  t.tcp_closing = 0;
+  absl::Status s = t.Validate();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("tcp_closing"), std::string::npos);
+  t = Timeouts();
+  t.udp = 0x80000001u;
+  EXPECT_EQ(t.Validate().code(), absl::StatusCode::kInvalidArgument);
+  t = Timeouts();
+  t.tcp_syn = 0;
+  EXPECT_FALSE(t.Validate().ok());
+  t = Timeouts();
+  t.tcp_established = 0;
+  EXPECT_FALSE(t.Validate().ok());
+}
+
+TEST(FlowStateTest, Names) {
+  EXPECT_STREQ(FlowStateName(FlowState::kNew), "new");
+  EXPECT_STREQ(FlowStateName(FlowState::kEstablished), "established");
+  EXPECT_STREQ(FlowStateName(FlowState::kClosing), "closing");
+}
+
+}  // namespace
+}  // namespace ecmplb::conntrack
