@@ -16,7 +16,7 @@ PACKAGES=(
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests
-  frr iproute2 nftables ethtool procps python3
+  frr iproute2 nftables ethtool procps python3 curl
 )
 
 hugepages=""

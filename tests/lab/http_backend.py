@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""http_backend.py: the lab's backend server (one per backend namespace).
+
+Listens on 0.0.0.0:PORT (so it answers on every VIP held on lo) and speaks two tiny
+protocols on the same port:
+  GET ...      one HTTP/1.0 response whose body is "NAME CLIENT_ADDR:CLIENT_PORT\n", then close
+  HELLO ...    long-lived echo: every line received is answered with "NAME LINE\n"
+Prints one line per 1000 connections to stdout (its log). Stops on SIGTERM.
+"""
+import argparse
+import signal
+import socket
+import socketserver
+import sys
+import threading
+
+
+class Handler(socketserver.StreamRequestHandler):
+  def handle(self):
+    name = self.server.backend_name
+    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+      first = self.rfile.readline(4096)
+      if not first:
+        return
+      with self.server.lock:
+        self.server.connections += 1
+        if self.server.connections % 1000 == 0:
+          print(f'{name}: {self.server.connections} connections', flush=True)
+      if first.startswith(b'GET '):
+        for _ in range(100):  # headers, bounded
+          line = self.rfile.readline(4096)
+          if not line or line in (b'\r\n', b'\n'):
+            break
+        body = f'{name} {self.client_address[0]}:{self.client_address[1]}\n'.encode()
+        self.wfile.write(b'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: '
+                         + str(len(body)).encode() + b'\r\nConnection: close\r\n\r\n' + body)
+        return
+      line = first
+      while line:  # echo mode until the client closes
+        self.wfile.write(name.encode() + b' ' + line.rstrip(b'\r\n') + b'\n')
+        self.wfile.flush()
+        line = self.rfile.readline(4096)
+    except OSError:
+      pass
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+  allow_reuse_address = True
+  daemon_threads = True
+  request_queue_size = 512
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__)
+  ap.add_argument('--name', required=True)
+  ap.add_argument('--port', type=int, default=80)
+  args = ap.parse_args()
+  srv = Server(('0.0.0.0', args.port), Handler)
+  srv.backend_name = args.name
+  srv.lock = threading.Lock()
+  srv.connections = 0
+  signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+  print(f'{args.name}: listening on port {args.port}', flush=True)
+  srv.serve_forever(poll_interval=0.2)
+  print(f'{args.name}: stopped after {srv.connections} connections', flush=True)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
