@@ -75,13 +75,19 @@ inline uint32_t SpanOf(uint32_t m, unsigned s) {
 }
 
 constexpr uint64_t kKeyMask = 0x00ff'ffff'ffff'ffffULL;
-inline uint8_t StateByte(uint64_t tail) { return static_cast<uint8_t>(tail >> 56); }
-inline uint8_t ProtoByte(uint64_t tail) { return static_cast<uint8_t>(tail >> 48); }
+inline uint8_t StateByte(uint64_t tail) {
+  return static_cast<uint8_t>(tail >> 56);
+}
+inline uint8_t ProtoByte(uint64_t tail) {
+  return static_cast<uint8_t>(tail >> 48);
+}
 inline uint64_t WithState(uint64_t tail, FlowState s) {
   return (tail & kKeyMask) | (uint64_t{static_cast<uint8_t>(s)} << 56);
 }
 inline uint32_t BackendOf(uint64_t v) { return static_cast<uint32_t>(v); }
-inline uint32_t LastSeenOf(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+inline uint32_t LastSeenOf(uint64_t v) {
+  return static_cast<uint32_t>(v >> 32);
+}
 inline uint64_t MakeValue(uint32_t backend, uint32_t last_seen) {
   return uint64_t{backend} | (uint64_t{last_seen} << 32);
 }
@@ -166,7 +172,12 @@ struct Table::KeyWords {
     v6 = key.family == kFamilyV6;
     valid = v6 || key.family == kFamilyV4;
     is_tcp = key.proto == kProtoTcp;
-    std::memcpy(addr, key.addr, AddrWords(v6) * sizeof(uint64_t));
+    // Constant sizes so the copies are inlined.
+    if (v6) {
+      std::memcpy(addr, key.addr, 4 * sizeof(uint64_t));
+    } else {
+      std::memcpy(addr, key.addr, sizeof(uint64_t));
+    }
   }
   uint64_t tail = 0;
   uint64_t addr[4] = {};
@@ -195,8 +206,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options) {
   const size_t bytes = buckets * kBucketBytes;
   const size_t rounded =
       (bytes + kOwnedAlignment - 1) / kOwnedAlignment * kOwnedAlignment;
-  void* p = ::operator new(rounded, std::align_val_t(kOwnedAlignment),
-                           std::nothrow);
+  void* p =
+      ::operator new(rounded, std::align_val_t(kOwnedAlignment), std::nothrow);
   if (p == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("conntrack: cannot allocate ", rounded, " bytes"));
@@ -209,15 +220,15 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options) {
       new Table(options, mem, buckets, std::move(owned)));
 }
 
-absl::StatusOr<std::unique_ptr<Table>> Table::Create(
-    const Options& options, std::span<std::byte> mem) {
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options,
+                                                     std::span<std::byte> mem) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   const size_t buckets = BucketsFor(options.capacity);
   const size_t bytes = buckets * kBucketBytes;
   if (mem.size() < bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("conntrack: capacity ", options.capacity, " needs ",
-                     bytes, " bytes of memory, got ", mem.size()));
+        absl::StrCat("conntrack: capacity ", options.capacity, " needs ", bytes,
+                     " bytes of memory, got ", mem.size()));
   }
   if (reinterpret_cast<uintptr_t>(mem.data()) % kMemoryAlignment != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -258,7 +269,8 @@ ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
   return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
 }
 
-ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
+ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value,
+                                     uint32_t now) const {
   return static_cast<uint32_t>(now - LastSeenOf(value)) > TimeoutOf(tail);
 }
 
@@ -311,7 +323,8 @@ inline uint32_t FamilyHeads(uint32_t m, bool v6) {
 
 }  // namespace
 
-ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k, size_t home) const {
+ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k,
+                                          size_t home) const {
   const Bucket& b = buckets_[home];
   const uint32_t m = b.meta.load(kRelaxed);
   int s = Match(b, FamilyHeads(m, k.v6) & ~Guests(m), k);
@@ -333,7 +346,8 @@ ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k, size_t home) const 
   return {};
 }
 
-ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const {
+ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot,
+                                         bool v6) const {
   const Bucket& bk = buckets_[b];
   const unsigned ti = TailIndex(slot, v6);
   const uint64_t tail = bk.w[ti].load(kRelaxed);
@@ -350,7 +364,8 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const
   return ref;
 }
 
-ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home, uint32_t now) {
+ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
+                                          uint32_t now) {
   const KeyWords k(key);
   if (!k.valid) return {};
   const Found f = Find(k, home);
@@ -604,8 +619,7 @@ size_t Table::ExpireSome(uint32_t now, size_t budget) {
     for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
       const unsigned s = std::countr_zero(h);
       const unsigned ti = TailIndex(s, IsV6At(m, s));
-      if (Expired(bk.w[ti].load(kRelaxed), bk.w[ti + 1].load(kRelaxed),
-                  now)) {
+      if (Expired(bk.w[ti].load(kRelaxed), bk.w[ti + 1].load(kRelaxed), now)) {
         Remove(b, s);
         ++removed;
       }

@@ -203,8 +203,7 @@ class Table {
   struct Counter {
     std::atomic<uint64_t> v{0};
     void Add(uint64_t n = 1) {
-      v.store(v.load(std::memory_order_relaxed) + n,
-              std::memory_order_relaxed);
+      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
     uint64_t Get() const { return v.load(std::memory_order_relaxed); }
   };

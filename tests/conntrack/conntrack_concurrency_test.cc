@@ -37,7 +37,7 @@ FlowKey KeyOf(uint32_t id) {
     std::memcpy(&src[0], &id, 4);
     for (int i = 4; i < 16; ++i) src[i] = static_cast<uint8_t>(m >> (i % 4));
     for (int i = 0; i < 16; ++i) dst[i] = static_cast<uint8_t>(m + i);
-    return FlowKey::V6(src, dst, static_cast<uint16_t>(m), 
+    return FlowKey::V6(src, dst, static_cast<uint16_t>(m),
                        static_cast<uint16_t>(m >> 8), proto, service);
   }
   return FlowKey::V4(id, m, static_cast<uint16_t>(m),
@@ -117,7 +117,8 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
       }
       case 2: {
         burst.clear();
-        for (uint32_t i = 0; i < 8; ++i) burst.push_back(KeyOf((id + i) % kIds));
+        for (uint32_t i = 0; i < 8; ++i)
+          burst.push_back(KeyOf((id + i) % kIds));
         t.LookupBulk(burst, now, refs);
         for (size_t i = 0; i < burst.size(); ++i) {
           if (!refs[i].found()) continue;

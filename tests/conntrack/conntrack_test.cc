@@ -19,8 +19,8 @@ constexpr uint8_t kFin = kTcpFin | kTcpAck;
 
 FlowKey K4(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
   return FlowKey::V4(htonl(0x0a000000u + i), htonl(0xc0a80001u),
-                     htons(static_cast<uint16_t>(1024 + i % 60000)),
-                     htons(80), proto, service);
+                     htons(static_cast<uint16_t>(1024 + i % 60000)), htons(80),
+                     proto, service);
 }
 
 FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
@@ -93,10 +93,9 @@ TEST(ConntrackCreateTest, CallerMemoryIsCheckedAndUsed) {
 
   EXPECT_EQ(Table::Create(o, mem.first(need - 1)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Table::Create(o, std::span<std::byte>(aligned + 8, need))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Table::Create(o, std::span<std::byte>(aligned + 8, need)).status().code(),
+      absl::StatusCode::kInvalidArgument);
 
   std::fill(mem.begin(), mem.end(), std::byte{0xab});  // garbage is reset
   auto t = Table::Create(o, mem);
@@ -186,8 +185,8 @@ TEST(ConntrackTest, UdpBecomesEstablishedOnSecondPacket) {
 
 struct ExpiryCase {
   uint8_t proto;
-  uint8_t flags;      // first packet
-  uint32_t timeout;   // expected timeout with the Timeouts below
+  uint8_t flags;     // first packet
+  uint32_t timeout;  // expected timeout with the Timeouts below
 };
 
 TEST(ConntrackTest, ExpiryByState) {
@@ -203,8 +202,8 @@ TEST(ConntrackTest, ExpiryByState) {
       {kProtoUdp, 0, 20},
   };
   for (const ExpiryCase& c : cases) {
-    SCOPED_TRACE(testing::Message() << "proto " << int{c.proto} << " flags "
-                                    << int{c.flags});
+    SCOPED_TRACE(testing::Message()
+                 << "proto " << int{c.proto} << " flags " << int{c.flags});
     auto t = MakeTable(100, &FlowHash, to);
     const FlowKey k = K4(1, c.proto);
     ASSERT_EQ(t->Insert(k, 1, c.flags, 1000), InsertResult::kInserted);
@@ -281,8 +280,7 @@ TEST(ConntrackTest, CollidingKeysAreDistinctFlows) {
   auto t = MakeTable(100, &ConstHash);
   const size_t window = kWindow;
   for (uint32_t i = 0; i < window; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), 100 + i, kAck, 0), InsertResult::kInserted)
-        << i;
+    ASSERT_EQ(t->Insert(K4(i), 100 + i, kAck, 0), InsertResult::kInserted) << i;
   }
   for (uint32_t i = 0; i < window; ++i) {
     EntryRef r = t->Lookup(K4(i), 0);
@@ -356,8 +354,7 @@ TEST(ConntrackTest, PressurePrefersExpiredThenNotEstablished) {
   // Then a live SYN entry (K4(98) or K4(100)); established never.
   EXPECT_EQ(t->Insert(K4(101), 101, kSyn, 21), InsertResult::kReplacedStale);
   EXPECT_EQ(t->stats().evictions, 1u);
-  EXPECT_EQ(t->Lookup(K4(98), 21).found() + t->Lookup(K4(100), 21).found(),
-            1);
+  EXPECT_EQ(t->Lookup(K4(98), 21).found() + t->Lookup(K4(100), 21).found(), 1);
   EXPECT_TRUE(t->Lookup(K4(101), 21).found());
   EXPECT_EQ(t->Insert(K4(102), 102, kSyn, 21), InsertResult::kReplacedStale);
   EXPECT_EQ(t->Insert(K4(103), 103, kAck, 21), InsertResult::kReplacedStale);
@@ -502,7 +499,9 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
       EXPECT_EQ(s.state,
                 i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
     } else {
-      i = ntohl(*reinterpret_cast<const uint32_t*>(s.key.addr)) - 0x0a000000u;
+      uint32_t src_be;
+      std::memcpy(&src_be, s.key.addr, 4);
+      i = ntohl(src_be) - 0x0a000000u;
       EXPECT_TRUE(s.key == K4(i, kProtoUdp, 3));
       EXPECT_EQ(s.state, FlowState::kNew);
     }

@@ -19,8 +19,7 @@ TEST(FlowStateTest, InitialStateFromFirstPacket) {
 
 TEST(FlowStateTest, TcpTransitions) {
   EXPECT_EQ(NextState(FlowState::kNew, true, kTcpSyn), FlowState::kNew);
-  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpAck),
-            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpAck), FlowState::kEstablished);
   EXPECT_EQ(NextState(FlowState::kNew, true, kSynAck), FlowState::kNew);
   EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpAck),
             FlowState::kEstablished);
@@ -33,8 +32,7 @@ TEST(FlowStateTest, TcpTransitions) {
             FlowState::kClosing);
   EXPECT_EQ(NextState(FlowState::kNew, true, kTcpRst), FlowState::kClosing);
   // The last ACKs of a close keep it closing.
-  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpAck),
-            FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpAck), FlowState::kClosing);
   // Port reuse: a fresh SYN on a closing tuple starts over.
   EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpSyn), FlowState::kNew);
   EXPECT_EQ(NextState(FlowState::kEstablished, true, 0),
