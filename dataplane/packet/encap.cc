@@ -62,6 +62,21 @@ bool IsIcmpErrorMessage(const ParsedPacket& pkt) {
   return false;
 }
 
+// True if an ICMP error may be addressed to `src` (RFC 1812 4.3.2.7, RFC 4443
+// 2.4(e)): not unspecified, loopback, multicast or limited broadcast.
+bool IsUnicastSource(const IpAddr& src) {
+  const uint8_t first = src.bytes[0];
+  if (src.family == 4) return first != 0 && first != 127 && first < 224;
+  if (src.family == 6) {
+    if (first == 0xFF) return false;  // multicast
+    for (size_t i = 0; i < 15; ++i) {
+      if (src.bytes[i] != 0) return true;
+    }
+    return src.bytes[15] > 1;  // :: and ::1
+  }
+  return false;
+}
+
 // Shape checks shared by the ICMP builders: `pkt` describes `in`.
 bool PacketFitsFrame(std::span<const uint8_t> in, const ParsedPacket& pkt) {
   return pkt.l3_offset == pkt.l2_len &&
@@ -108,7 +123,8 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
                            const ParsedPacket& pkt, const MacAddr& port_mac,
                            uint16_t next_hop_mtu) {
   if (pkt.family != 4 || pkt.frag_offset != 0 || IsIcmpErrorMessage(pkt) ||
-      in.size() < kEthHeaderLen || !PacketFitsFrame(in, pkt)) {
+      !IsUnicastSource(pkt.src) || in.size() < kEthHeaderLen ||
+      !PacketFitsFrame(in, pkt)) {
     return 0;
   }
   constexpr size_t kMaxQuote =
@@ -145,8 +161,8 @@ size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
                                std::span<const uint8_t> in,
                                const ParsedPacket& pkt, const MacAddr& port_mac,
                                uint32_t mtu) {
-  if (pkt.family != 6 || IsIcmpErrorMessage(pkt) || in.size() < kEthHeaderLen ||
-      !PacketFitsFrame(in, pkt)) {
+  if (pkt.family != 6 || IsIcmpErrorMessage(pkt) || !IsUnicastSource(pkt.src) ||
+      in.size() < kEthHeaderLen || !PacketFitsFrame(in, pkt)) {
     return 0;
   }
   constexpr size_t kMaxQuote =

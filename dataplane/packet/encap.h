@@ -84,7 +84,8 @@ size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
 // offending IP header and as much of its data as keeps the reply within 576
 // bytes of IP (RFC 1812). Returns the reply frame length, or 0 if `out` is
 // too short, `pkt` is not IPv4, or no error may be sent about this packet
-// (a non-first fragment or an ICMP error itself, RFC 1812 4.3.2.7).
+// (a non-first fragment, an ICMP error itself, or a source address that is
+// not unicast: 0/8, 127/8, 224/4 and above; RFC 1812 4.3.2.7).
 size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
                            const ParsedPacket& pkt, const MacAddr& port_mac,
                            uint16_t next_hop_mtu);
@@ -92,7 +93,7 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
 // IPv6 counterpart: ICMPv6 "packet too big" (type 2 code 0) with the MTU,
 // quoting as much of the packet as fits in 1280 bytes (RFC 4443). Same
 // aliasing rules; returns 0 if `pkt` is not IPv6, is itself an ICMPv6 error,
-// or `out` is too short.
+// comes from ::, ::1 or a multicast address, or `out` is too short.
 size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
                                std::span<const uint8_t> in,
                                const ParsedPacket& pkt, const MacAddr& port_mac,

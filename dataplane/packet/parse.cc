@@ -175,43 +175,42 @@ ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame,
   const uint8_t* q = frame.data() + begin;
   const size_t qlen = end - begin;
 
-  FlowTuple quoted;
+  // Validate everything before writing `out`.
   size_t inner_hlen;
+  uint8_t proto;
   bool ports_present;
   if (pkt.family == 4) {
     if (qlen < kIpv4MinHeaderLen) return ParseResult::kTruncatedIcmpQuote;
     if ((q[0] >> 4) != 4) return ParseResult::kBadQuotedIp;
     inner_hlen = size_t{static_cast<uint8_t>(q[0] & 0x0F)} * 4;
     if (inner_hlen < kIpv4MinHeaderLen) return ParseResult::kBadQuotedIp;
-    quoted.family = 4;
-    quoted.proto = q[9];
-    quoted.src = IpAddr::V4FromBytes(q + 12);
-    quoted.dst = IpAddr::V4FromBytes(q + 16);
+    proto = q[9];
     ports_present = (LoadBe16(q + 6) & kIpv4FragOffsetMask) == 0;
   } else {
     if (qlen < kIpv6HeaderLen) return ParseResult::kTruncatedIcmpQuote;
     if ((q[0] >> 4) != 6) return ParseResult::kBadQuotedIp;
     inner_hlen = kIpv6HeaderLen;
-    quoted.family = 6;
-    quoted.proto = q[6];
-    quoted.src = IpAddr::V6FromBytes(q + 8);
-    quoted.dst = IpAddr::V6FromBytes(q + 24);
+    proto = q[6];
     ports_present = true;
   }
   // RFC 792 / RFC 4443 quote at least the IP header and 8 bytes of L4.
   if (qlen < inner_hlen + 8) return ParseResult::kTruncatedIcmpQuote;
-  if (ports_present &&
-      (quoted.proto == ip_proto::kTcp || quoted.proto == ip_proto::kUdp)) {
-    quoted.sport = LoadBe16(q + inner_hlen);
-    quoted.dport = LoadBe16(q + inner_hlen + 2);
+  ports_present =
+      ports_present && (proto == ip_proto::kTcp || proto == ip_proto::kUdp);
+
+  // The quoted packet went VIP:vport -> client:cport; the flow it belongs
+  // to is client:cport -> VIP:vport.
+  out->family = pkt.family;
+  out->proto = proto;
+  if (pkt.family == 4) {
+    out->src.AssignV4(q + 16);
+    out->dst.AssignV4(q + 12);
+  } else {
+    out->src.AssignV6(q + 24);
+    out->dst.AssignV6(q + 8);
   }
-  // The quoted packet went VIP -> client; the flow is client -> VIP.
-  out->family = quoted.family;
-  out->proto = quoted.proto;
-  out->src = quoted.dst;
-  out->dst = quoted.src;
-  out->sport = quoted.dport;
-  out->dport = quoted.sport;
+  out->sport = ports_present ? LoadBe16(q + inner_hlen + 2) : uint16_t{0};
+  out->dport = ports_present ? LoadBe16(q + inner_hlen) : uint16_t{0};
   return ParseResult::kOk;
 }
 

@@ -335,6 +335,18 @@ TEST(IcmpFragNeededTest, RefusesWhatMustNotBeAnswered) {
              .Build(),
          "an icmp error");
   refuse(PacketBuilder().Ipv6(kClient6, kVip6).Udp(1, 2).Build(), "ipv6");
+  for (const char* src :
+       {"0.0.0.0", "127.0.0.1", "224.0.0.5", "239.1.2.3", "255.255.255.255"}) {
+    refuse(BigDfSegment(1460).Ipv4(Ip(src), kVip).Build(), src);
+  }
+  for (const char* src :
+       {"1.0.0.1", "126.255.255.254", "128.0.0.1", "223.255.255.254"}) {
+    const auto f = BigDfSegment(100).Ipv4(Ip(src), kVip).Build();
+    std::vector<uint8_t> reply(600);
+    EXPECT_EQ(BuildIcmpFragNeeded(reply, f, MustParse(f), kPortMac, 1476),
+              14u + 28u + 140u)
+        << src;
+  }
 
   // Too small an output buffer.
   const auto frame = BigDfSegment(1460).Build();
@@ -399,6 +411,23 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
   const auto err =
       PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(1, 0, 0, ip, 200).Build();
   EXPECT_EQ(BuildIcmpv6PacketTooBig(out, err, MustParse(err), kPortMac, 1280),
+            0u);
+  for (const char* src : {"::", "::1", "ff02::1"}) {
+    const auto bad = PacketBuilder()
+                         .Ipv6(Ip(src), kVip6)
+                         .Tcp(1, 443, tcp_flag::kAck)
+                         .PayloadSize(1440)
+                         .Build();
+    EXPECT_EQ(BuildIcmpv6PacketTooBig(out, bad, MustParse(bad), kPortMac, 1280),
+              0u)
+        << src;
+  }
+  // A unicast source just below the refused ranges is answered.
+  const auto ok = PacketBuilder()
+                      .Ipv6(Ip("::2"), kVip6)
+                      .Tcp(1, 443, tcp_flag::kAck)
+                      .Build();
+  EXPECT_NE(BuildIcmpv6PacketTooBig(out, ok, MustParse(ok), kPortMac, 1280),
             0u);
 }
 
