@@ -1,0 +1,389 @@
+// config.cc: JSON form of the configuration model, and its validation.
+#include "control/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "control/status_util.h"
+#include "maglev/maglev.h"
+
+namespace ecmplb::control {
+namespace {
+
+using nlohmann::json;
+
+absl::Status FieldError(absl::string_view path, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
+}
+
+// Reads an object's members into typed fields, refusing unknown and mistyped members.
+class ObjectReader {
+ public:
+  ObjectReader(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
+
+  absl::Status CheckObject(std::initializer_list<absl::string_view> known) const {
+    if (!j_.is_object()) return FieldError(path_, "must be an object");
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      bool ok = false;
+      for (auto k : known) ok = ok || it.key() == k;
+      if (!ok) return FieldError(Path(it.key()), "unknown field");
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Path(absl::string_view key) const {
+    return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
+  }
+  bool Has(const char* key) const { return j_.contains(key); }
+  const json& At(const char* key) const { return j_.at(key); }
+
+  absl::Status String(const char* key, std::string* out, bool required) const {
+    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    if (!j_[key].is_string()) return FieldError(Path(key), "must be a string");
+    *out = j_[key].get<std::string>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Address(const char* key, std::string* out, bool required) const {
+    std::string text;
+    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    ECMPLB_RETURN_IF_ERROR(String(key, &text, required));
+    auto canon = CanonicalAddress(text);
+    if (!canon.ok()) return FieldError(Path(key), canon.status().message());
+    *out = *canon;
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status Unsigned(const char* key, T* out, uint64_t min, uint64_t max, bool required) const {
+    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    const json& v = j_[key];
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+      return FieldError(Path(key), "must be a non-negative integer");
+    }
+    uint64_t x = v.get<uint64_t>();
+    if (x < min || x > max) {
+      return FieldError(Path(key), absl::StrCat("must be in [", min, ", ", max, "], got ", x));
+    }
+    *out = static_cast<T>(x);
+    return absl::OkStatus();
+  }
+
+  template <typename E>
+  absl::Status Enum(const char* key, E* out, absl::StatusOr<E> (*parse)(absl::string_view)) const {
+    if (!j_.contains(key)) return absl::OkStatus();
+    std::string text;
+    ECMPLB_RETURN_IF_ERROR(String(key, &text, true));
+    auto v = parse(text);
+    if (!v.ok()) return FieldError(Path(key), v.status().message());
+    *out = *v;
+    return absl::OkStatus();
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+absl::Status ParseHost(const json& j, HostConfig* h) {
+  ObjectReader r(j, "host");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway",
+                                        "mtu", "exception_interface", "control_socket"}));
+  ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("gateway", &h->gateway, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("mtu", &h->mtu, 576, 9000, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("exception_interface", &h->exception_interface, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("control_socket", &h->control_socket, false));
+  return absl::OkStatus();
+}
+
+absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
+  ObjectReader r(j, "conntrack");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
+      {"capacity", "tcp_established_s", "tcp_syn_s", "tcp_closing_s", "udp_s"}));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("capacity", &c->capacity, 1024, uint64_t{1} << 32, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_established_s", &c->tcp_established_s, 1, 86400 * 7, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_syn_s", &c->tcp_syn_s, 1, 86400, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_closing_s", &c->tcp_closing_s, 1, 86400, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("udp_s", &c->udp_s, 1, 86400 * 7, false));
+  return absl::OkStatus();
+}
+
+absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig* b) {
+  ObjectReader r(j, path);
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"id", "address", "port", "weight"}));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("id", &b->id, 1, kMaxBackendId, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("address", &b->address, true));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &b->port, 0, 65535, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("weight", &b->weight, 0, kMaxWeight, false));
+  return absl::OkStatus();
+}
+
+absl::Status ParseService(const json& j, const std::string& path, ServiceConfig* s) {
+  ObjectReader r(j, path);
+  ECMPLB_RETURN_IF_ERROR(
+      r.CheckObject({"vip", "port", "protocol", "forward", "hash", "table_size", "backends"}));
+  ECMPLB_RETURN_IF_ERROR(r.Address("vip", &s->vip, true));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &s->port, 1, 65535, true));
+  ECMPLB_RETURN_IF_ERROR(r.Enum("protocol", &s->protocol, &ParseProtocol));
+  ECMPLB_RETURN_IF_ERROR(r.Enum("forward", &s->forward, &ParseForwardMode));
+  ECMPLB_RETURN_IF_ERROR(r.Enum("hash", &s->hash, &ParseHashMode));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("table_size", &s->table_size, 0, UINT32_MAX, false));
+  if (r.Has("backends")) {
+    const json& arr = r.At("backends");
+    if (!arr.is_array()) return FieldError(r.Path("backends"), "must be an array");
+    for (size_t i = 0; i < arr.size(); ++i) {
+      BackendConfig b;
+      ECMPLB_RETURN_IF_ERROR(ParseBackend(arr[i], absl::StrCat(path, ".backends[", i, "]"), &b));
+      s->backends.push_back(std::move(b));
+    }
+  }
+  // Backends given without ids get the lowest free ids, in file order.
+  std::set<uint32_t> used;
+  for (const auto& b : s->backends) if (b.id != 0) used.insert(b.id);
+  uint32_t next = 1;
+  for (auto& b : s->backends) {
+    if (b.id != 0) continue;
+    while (used.count(next)) ++next;
+    b.id = next;
+    used.insert(next);
+  }
+  return absl::OkStatus();
+}
+
+json ToJson(const Config& c) {
+  json host = {{"address", c.host.address},
+               {"prefix_length", c.host.prefix_length},
+               {"mtu", c.host.mtu},
+               {"exception_interface", c.host.exception_interface},
+               {"control_socket", c.host.control_socket}};
+  if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
+  if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
+  json ct = {{"capacity", c.conntrack.capacity},
+             {"tcp_established_s", c.conntrack.tcp_established_s},
+             {"tcp_syn_s", c.conntrack.tcp_syn_s},
+             {"tcp_closing_s", c.conntrack.tcp_closing_s},
+             {"udp_s", c.conntrack.udp_s}};
+  json services = json::array();
+  for (const auto& s : c.services) {
+    json backends = json::array();
+    for (const auto& b : s.backends) {
+      json jb = {{"id", b.id}, {"address", b.address}, {"weight", b.weight}};
+      if (b.port != 0) jb["port"] = b.port;
+      backends.push_back(std::move(jb));
+    }
+    services.push_back({{"vip", s.vip},
+                        {"port", s.port},
+                        {"protocol", ProtocolName(s.protocol)},
+                        {"forward", ForwardModeName(s.forward)},
+                        {"hash", HashModeName(s.hash)},
+                        {"table_size", s.table_size},
+                        {"backends", std::move(backends)}});
+  }
+  // nlohmann's default object keeps keys sorted: output is stable.
+  return json{{"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
+}
+
+}  // namespace
+
+absl::string_view ProtocolName(Protocol p) { return p == Protocol::kTcp ? "tcp" : "udp"; }
+absl::string_view ForwardModeName(ForwardMode m) { return m == ForwardMode::kDr ? "dr" : "gre"; }
+absl::string_view HashModeName(HashMode m) {
+  return m == HashMode::kFiveTuple ? "5tuple" : "source-ip";
+}
+
+absl::StatusOr<Protocol> ParseProtocol(absl::string_view s) {
+  if (s == "tcp") return Protocol::kTcp;
+  if (s == "udp") return Protocol::kUdp;
+  return absl::InvalidArgumentError(absl::StrCat("unknown protocol '", s, "' (tcp or udp)"));
+}
+absl::StatusOr<ForwardMode> ParseForwardMode(absl::string_view s) {
+  if (s == "dr") return ForwardMode::kDr;
+  if (s == "gre") return ForwardMode::kGre;
+  return absl::InvalidArgumentError(absl::StrCat("unknown forwarding mode '", s, "' (dr or gre)"));
+}
+absl::StatusOr<HashMode> ParseHashMode(absl::string_view s) {
+  if (s == "5tuple") return HashMode::kFiveTuple;
+  if (s == "source-ip") return HashMode::kSourceIp;
+  return absl::InvalidArgumentError(absl::StrCat("unknown hash '", s, "' (5tuple or source-ip)"));
+}
+
+absl::StatusOr<std::string> CanonicalAddress(absl::string_view text) {
+  std::string t(text);
+  char buf[INET6_ADDRSTRLEN];
+  unsigned char bin[16];
+  if (inet_pton(AF_INET, t.c_str(), bin) == 1) {
+    return std::string(inet_ntop(AF_INET, bin, buf, sizeof(buf)));
+  }
+  if (inet_pton(AF_INET6, t.c_str(), bin) == 1) {
+    return std::string(inet_ntop(AF_INET6, bin, buf, sizeof(buf)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an IPv4 or IPv6 address"));
+}
+
+bool IsIpv6(absl::string_view a) { return a.find(':') != absl::string_view::npos; }
+
+std::string ServiceConfig::Name() const {
+  return IsIpv6(vip) ? absl::StrCat("[", vip, "]:", port, "/", ProtocolName(protocol))
+                     : absl::StrCat(vip, ":", port, "/", ProtocolName(protocol));
+}
+
+const ServiceConfig* Config::FindService(absl::string_view vip, uint16_t port, Protocol proto) const {
+  auto canon = CanonicalAddress(vip);
+  if (!canon.ok()) return nullptr;
+  for (const auto& s : services) {
+    if (s.vip == *canon && s.port == port && s.protocol == proto) return &s;
+  }
+  return nullptr;
+}
+
+absl::Status Validate(const Config& c) {
+  if (c.host.address.empty() || IsIpv6(c.host.address)) {
+    return FieldError("host.address", "an IPv4 address is required");
+  }
+  if (!c.host.tunnel_source.empty() && IsIpv6(c.host.tunnel_source)) {
+    return FieldError("host.tunnel_source", "must be an IPv4 address (GRE outer header is IPv4)");
+  }
+  if (!c.host.gateway.empty() && IsIpv6(c.host.gateway)) {
+    return FieldError("host.gateway", "must be an IPv4 address");
+  }
+  if (c.host.exception_interface.empty() || c.host.exception_interface.size() > 15) {
+    return FieldError("host.exception_interface", "must be 1 to 15 characters (an interface name)");
+  }
+  if (c.host.control_socket.empty() || c.host.control_socket.size() >= 108) {
+    return FieldError("host.control_socket", "must be a path shorter than 108 characters");
+  }
+  if (c.services.size() > kMaxServices) {
+    return FieldError("services", absl::StrCat("at most ", kMaxServices, " services"));
+  }
+  std::set<std::tuple<std::string, uint16_t, Protocol>> seen;
+  for (size_t i = 0; i < c.services.size(); ++i) {
+    const auto& s = c.services[i];
+    std::string path = absl::StrCat("services[", i, "] (", s.Name(), ")");
+    if (!seen.insert({s.vip, s.port, s.protocol}).second) {
+      return absl::AlreadyExistsError(absl::StrCat(path, ": duplicate service"));
+    }
+    if (s.port == 0) return FieldError(path, "port must be 1..65535");
+    if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
+      return FieldError(absl::StrCat(path, ".table_size"), st.message());
+    }
+    if (s.backends.size() > kMaxBackendsPerService) {
+      return FieldError(path, absl::StrCat("at most ", kMaxBackendsPerService, " backends"));
+    }
+    std::set<uint32_t> ids;
+    std::set<std::pair<std::string, uint16_t>> addrs;
+    for (size_t k = 0; k < s.backends.size(); ++k) {
+      const auto& b = s.backends[k];
+      std::string bpath = absl::StrCat(path, ".backends[", k, "] (", b.address, ")");
+      if (b.id == 0 || b.id > kMaxBackendId) return FieldError(bpath, "id must be 1..65535");
+      if (!ids.insert(b.id).second) {
+        return absl::AlreadyExistsError(absl::StrCat(bpath, ": duplicate backend id ", b.id));
+      }
+      if (!addrs.insert({b.address, b.port}).second) {
+        return absl::AlreadyExistsError(absl::StrCat(bpath, ": duplicate backend address"));
+      }
+      if (b.weight > kMaxWeight) return FieldError(bpath, "weight must be 0..65535");
+      if (s.forward == ForwardMode::kDr && IsIpv6(b.address) != IsIpv6(s.vip)) {
+        return FieldError(bpath, "a DR backend must have the VIP's address family");
+      }
+      if (s.forward == ForwardMode::kGre && IsIpv6(b.address)) {
+        return FieldError(bpath, "a GRE backend must have an IPv4 address (the outer header is IPv4)");
+      }
+      if (b.port != 0 && b.port != s.port) {
+        return FieldError(bpath, "port must equal the service port (DR and GRE do not translate ports)");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text) {
+  json j;
+  try {
+    j = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config is not valid JSON: ", e.what()));
+  }
+  Config c;
+  ObjectReader r(j, "");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "services"}));
+  if (!r.Has("host")) return FieldError("host", "is required");
+  ECMPLB_RETURN_IF_ERROR(ParseHost(r.At("host"), &c.host));
+  if (r.Has("conntrack")) ECMPLB_RETURN_IF_ERROR(ParseConntrack(r.At("conntrack"), &c.conntrack));
+  if (r.Has("services")) {
+    const json& arr = r.At("services");
+    if (!arr.is_array()) return FieldError("services", "must be an array");
+    for (size_t i = 0; i < arr.size(); ++i) {
+      ServiceConfig s;
+      ECMPLB_RETURN_IF_ERROR(ParseService(arr[i], absl::StrCat("services[", i, "]"), &s));
+      c.services.push_back(std::move(s));
+    }
+  }
+  ECMPLB_RETURN_IF_ERROR(Validate(c));
+  return c;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = ParseConfig(ss.str());
+  if (!c.ok()) return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
+  return c;
+}
+
+std::string SerializeConfig(const Config& config) { return ToJson(config).dump(2) + "\n"; }
+
+absl::Status SaveConfigFile(const Config& config, const std::string& path) {
+  std::string text = SerializeConfig(config);
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(e)));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("fsync ", tmp, ": ", std::strerror(errno)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", std::strerror(e)));
+  }
+  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ecmplb::control

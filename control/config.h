@@ -1,0 +1,103 @@
+// config.h: ecmplb's configuration model and its JSON form (the config file).
+//
+// One model serves the config file, the control commands and `ecmplbctl config dump`:
+// the host's own settings, the connection tracker's sizing and timeouts, and services with
+// their backends. Parsing refuses the whole document on the first error with a message that
+// names the offending field (e.g. "services[1].backends[0].weight: must be <= 65535").
+// Addresses are kept in canonical text form (inet_ntop of the parsed value).
+//
+// Thread-safety: plain values; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ecmplb::control {
+
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
+enum class ForwardMode : uint8_t { kDr, kGre };
+enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
+
+absl::string_view ProtocolName(Protocol p);         // "tcp" / "udp"
+absl::string_view ForwardModeName(ForwardMode m);   // "dr" / "gre"
+absl::string_view HashModeName(HashMode m);         // "5tuple" / "source-ip"
+absl::StatusOr<Protocol> ParseProtocol(absl::string_view s);
+absl::StatusOr<ForwardMode> ParseForwardMode(absl::string_view s);
+absl::StatusOr<HashMode> ParseHashMode(absl::string_view s);
+
+// Parses an IPv4 or IPv6 address and returns its canonical text (lower-case, compressed).
+absl::StatusOr<std::string> CanonicalAddress(absl::string_view text);
+bool IsIpv6(absl::string_view canonical_address);
+
+inline constexpr uint32_t kMaxWeight = 65535;
+inline constexpr size_t kMaxServices = 256;
+inline constexpr size_t kMaxBackendsPerService = 4096;
+inline constexpr uint32_t kMaxBackendId = 65535;
+
+struct BackendConfig {
+  uint32_t id = 0;          // stable id within its service, 1..kMaxBackendId
+  std::string address;      // canonical text
+  uint16_t port = 0;        // 0: the service's port (DR and GRE do not rewrite ports)
+  uint32_t weight = 1;      // 0 drains: no new flows, established flows stay
+  bool operator==(const BackendConfig&) const = default;
+};
+
+struct ServiceConfig {
+  std::string vip;          // canonical text
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+  ForwardMode forward = ForwardMode::kDr;
+  HashMode hash = HashMode::kFiveTuple;
+  uint32_t table_size = 65537;  // Maglev table size, prime
+  std::vector<BackendConfig> backends;
+  bool operator==(const ServiceConfig&) const = default;
+  std::string Name() const;  // "10.0.0.1:80/tcp", "[2001:db8::1]:443/tcp"
+};
+
+struct HostConfig {
+  std::string address;            // this host's IPv4 address (on the exception interface)
+  uint8_t prefix_length = 24;     // of `address`'s subnet; on-link backends are resolved directly
+  std::string tunnel_source;      // GRE outer source; defaults to `address`
+  std::string gateway;            // next hop for backends outside the subnet (optional)
+  uint16_t mtu = 1500;            // data port MTU (IP MTU)
+  std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface
+  std::string control_socket = "/run/ecmplb/ecmplb.sock";
+  bool operator==(const HostConfig&) const = default;
+};
+
+struct ConntrackConfig {
+  uint64_t capacity = 1u << 20;   // flows per worker
+  uint32_t tcp_established_s = 900;
+  uint32_t tcp_syn_s = 60;
+  uint32_t tcp_closing_s = 30;
+  uint32_t udp_s = 300;
+  bool operator==(const ConntrackConfig&) const = default;
+};
+
+struct Config {
+  HostConfig host;
+  ConntrackConfig conntrack;
+  std::vector<ServiceConfig> services;
+  bool operator==(const Config&) const = default;
+
+  // Finds a service by VIP (any text form), port and protocol; nullptr if absent.
+  const ServiceConfig* FindService(absl::string_view vip, uint16_t port, Protocol proto) const;
+};
+
+// Checks every cross-field rule (unique services, unique backend ids and addresses within a
+// service, prime table sizes, address families, host settings). Parse calls it.
+absl::Status Validate(const Config& config);
+
+absl::StatusOr<Config> ParseConfig(absl::string_view json_text);
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+std::string SerializeConfig(const Config& config);  // pretty JSON, stable field order
+// Writes atomically: temporary file in the same folder, fsync, rename, fsync the folder.
+absl::Status SaveConfigFile(const Config& config, const std::string& path);
+
+}  // namespace ecmplb::control

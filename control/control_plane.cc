@@ -1,0 +1,487 @@
+// control_plane.cc: validated configuration changes and read-only views (see control_plane.h).
+#include "control/control_plane.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "control/endpoint.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/pipeline.h"
+
+namespace ecmplb::control {
+namespace {
+
+using nlohmann::json;
+
+ServiceConfig* FindMutable(Config& c, const ServiceRef& ref) {
+  for (auto& s : c.services) {
+    if (s.vip == ref.vip && s.port == ref.port && s.protocol == ref.protocol) return &s;
+  }
+  return nullptr;
+}
+
+absl::Status ServiceNotFound(const ServiceRef& ref) {
+  return absl::NotFoundError(absl::StrCat("service ", ref.Name(), " not found"));
+}
+
+// Index of the backend `ep` names in `s`, or NotFound. A port, when given, must be the
+// service's (backends cannot have another port: DR and GRE do not translate ports).
+absl::StatusOr<size_t> FindBackend(const ServiceConfig& s, const Endpoint& ep) {
+  if (ep.port == 0 || ep.port == s.port) {
+    for (size_t i = 0; i < s.backends.size(); ++i) {
+      if (s.backends[i].address == ep.address) return i;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("backend ", ep.ToString(), " not found in service ", s.Name()));
+}
+
+std::string EndpointText(const std::string& address, uint16_t port) { return Endpoint{address, port}.ToString(); }
+
+const char* StateName(conntrack::FlowState s) { return conntrack::FlowStateName(s); }
+
+// Decodes a connection-table key's addresses and ports (stored in network order).
+struct DecodedKey {
+  dataplane::IpAddr src, dst;
+  uint16_t sport = 0, dport = 0;
+};
+DecodedKey Decode(const conntrack::FlowKey& k) {
+  DecodedKey d;
+  if (k.is_v6()) {
+    d.src = dataplane::IpAddr::V6FromBytes(k.addr);
+    d.dst = dataplane::IpAddr::V6FromBytes(k.addr + 16);
+  } else {
+    d.src = dataplane::IpAddr::V4FromBytes(k.addr);
+    d.dst = dataplane::IpAddr::V4FromBytes(k.addr + 4);
+  }
+  d.sport = __builtin_bswap16(k.sport);
+  d.dport = __builtin_bswap16(k.dport);
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initial, dataplane::MacAddr port_mac,
+                                                                   PublishFn publish, Options options) {
+  if (absl::Status s = Validate(initial); !s.ok()) return s;
+  std::unique_ptr<ControlPlane> cp(
+      new ControlPlane(std::move(initial), port_mac, std::move(publish), std::move(options)));
+  auto snap = cp->builder_.Build(cp->config_);
+  if (!snap.ok()) return snap.status();
+  cp->latest_ = snap->get();
+  cp->publish_(std::move(*snap));
+  return cp;
+}
+
+uint64_t ControlPlane::Now() const {
+  if (options_.clock) return options_.clock();
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+uint64_t ControlPlane::ReservationSeconds() const {
+  const auto& c = config_.conntrack;
+  return std::max({c.tcp_established_s, c.tcp_syn_s, c.tcp_closing_s, c.udp_s});
+}
+
+bool ControlPlane::Reserved(const std::string& service, uint32_t id) const {
+  auto s = removed_.find(service);
+  if (s == removed_.end()) return false;
+  auto it = s->second.find(id);
+  return it != s->second.end() && Now() - it->second < ReservationSeconds();
+}
+
+void ControlPlane::ForgetExpiredReservations() {
+  const uint64_t now = Now(), hold = ReservationSeconds();
+  for (auto s = removed_.begin(); s != removed_.end();) {
+    for (auto it = s->second.begin(); it != s->second.end();) {
+      it = now - it->second >= hold ? s->second.erase(it) : std::next(it);
+    }
+    s = s->second.empty() ? removed_.erase(s) : std::next(s);
+  }
+}
+
+std::map<uint32_t, uint64_t> ControlPlane::ReservedIds(const std::string& service) const {
+  std::map<uint32_t, uint64_t> out;
+  auto s = removed_.find(service);
+  if (s == removed_.end()) return out;
+  const uint64_t now = Now(), hold = ReservationSeconds();
+  for (const auto& [id, t] : s->second) {
+    if (now - t < hold) out[id] = hold - (now - t);
+  }
+  return out;
+}
+
+absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
+  ForgetExpiredReservations();
+  auto ref = ParseServiceRef(cmd.service);
+  if (!ref.ok()) return ref.status();
+  const std::string name = ref->Name();
+  Config candidate = config_;
+  ServiceConfig* svc = FindMutable(candidate, *ref);
+  ApplyResult result;
+  result.service = name;
+  std::vector<uint32_t> released;  // ids to reserve if the change commits
+
+  if (cmd.weight.has_value() && *cmd.weight > kMaxWeight) {
+    return absl::InvalidArgumentError(absl::StrCat("weight ", *cmd.weight, " is out of range 0..", kMaxWeight));
+  }
+  switch (cmd.kind) {
+    case CommandKind::kServiceAdd: {
+      if (svc != nullptr) return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
+      ServiceConfig s;
+      s.vip = ref->vip;
+      s.port = ref->port;
+      s.protocol = ref->protocol;
+      if (cmd.forward) s.forward = *cmd.forward;
+      if (cmd.hash) s.hash = *cmd.hash;
+      if (cmd.table_size) s.table_size = *cmd.table_size;
+      if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("service ", name, ": table size: ", st.message()));
+      }
+      candidate.services.push_back(std::move(s));
+      break;
+    }
+    case CommandKind::kServiceDel: {
+      if (svc == nullptr) return ServiceNotFound(*ref);
+      for (const auto& b : svc->backends) released.push_back(b.id);
+      candidate.services.erase(candidate.services.begin() + (svc - candidate.services.data()));
+      break;
+    }
+    case CommandKind::kBackendAdd: {
+      if (svc == nullptr) return ServiceNotFound(*ref);
+      auto ep = ParseEndpoint(cmd.backend, false);
+      if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
+      if (ep->port != 0 && ep->port != svc->port) {
+        return absl::InvalidArgumentError(absl::StrCat("backend ", ep->ToString(), ": port must be the service's (",
+                                                       svc->port, "): DR and GRE do not translate ports"));
+      }
+      for (const auto& b : svc->backends) {
+        if (b.address == ep->address) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("backend ", ep->address, " already exists in service ", name, " (id ", b.id, ")"));
+        }
+      }
+      BackendConfig b;
+      b.address = ep->address;
+      b.port = ep->port;
+      b.weight = cmd.weight.value_or(1);
+      if (cmd.id.has_value()) {
+        if (*cmd.id == 0 || *cmd.id > kMaxBackendId) {
+          return absl::InvalidArgumentError(absl::StrCat("backend id ", *cmd.id, " is out of range 1..", kMaxBackendId));
+        }
+        for (const auto& o : svc->backends) {
+          if (o.id == *cmd.id) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("backend id ", *cmd.id, " is already used by ", o.address, " in service ", name));
+          }
+        }
+        if (Reserved(name, *cmd.id)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "backend id ", *cmd.id, " of service ", name,
+              " was removed recently and is reserved until its tracked flows expire (conntrack idle timeout)"));
+        }
+        b.id = *cmd.id;
+      } else {
+        uint32_t id = 1;
+        auto used = [&](uint32_t i) {
+          for (const auto& o : svc->backends) {
+            if (o.id == i) return true;
+          }
+          return Reserved(name, i);
+        };
+        while (id <= kMaxBackendId && used(id)) ++id;
+        if (id > kMaxBackendId) {
+          return absl::ResourceExhaustedError(absl::StrCat("service ", name, ": no backend id left"));
+        }
+        b.id = id;
+      }
+      result.backend_id = b.id;
+      svc->backends.push_back(std::move(b));
+      break;
+    }
+    case CommandKind::kBackendSet:
+    case CommandKind::kBackendDel: {
+      if (svc == nullptr) return ServiceNotFound(*ref);
+      auto ep = ParseEndpoint(cmd.backend, false);
+      if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
+      auto idx = FindBackend(*svc, *ep);
+      if (!idx.ok()) return idx.status();
+      result.backend_id = svc->backends[*idx].id;
+      if (cmd.kind == CommandKind::kBackendSet) {
+        if (!cmd.weight.has_value()) return absl::InvalidArgumentError("backend set: --weight is required");
+        svc->backends[*idx].weight = *cmd.weight;
+      } else {
+        released.push_back(svc->backends[*idx].id);
+        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(*idx));
+      }
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("unknown command");
+  }
+  if (absl::Status st = Validate(candidate); !st.ok()) return st;
+  auto committed = Commit(std::move(candidate), std::move(result));
+  if (committed.ok()) {
+    const uint64_t now = Now();
+    for (uint32_t id : released) removed_[name][id] = now;
+  }
+  return committed;
+}
+
+absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult result) {
+  auto snap = builder_.Build(candidate);
+  if (!snap.ok()) return snap.status();
+  if (!options_.save_path.empty()) {
+    if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
+      // The builder has moved on to the candidate: rebuild the running configuration and
+      // publish it so the builder's slots match what the workers use.
+      auto back = builder_.Build(config_);
+      if (back.ok()) {
+        latest_ = back->get();
+        publish_(std::move(*back));
+      }
+      return absl::Status(st.code(), absl::StrCat("change not applied: cannot save the configuration: ", st.message()));
+    }
+  }
+  result.generation = builder_.generation();
+  result.services_rebuilt = builder_.services_rebuilt();
+  latest_ = snap->get();
+  publish_(std::move(*snap));
+  config_ = std::move(candidate);
+  return result;
+}
+
+json ControlPlane::Show() const {
+  // Flows per (service slot, backend id), over every worker's table.
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;
+  for (const auto& w : workers_) {
+    if (w.table == nullptr) continue;
+    w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
+      ++flows[{f.key.service, f.backend_id}];
+      return true;
+    });
+  }
+  json out = json::object();
+  out["generation"] = builder_.generation();
+  json services = json::array();
+  for (const auto& s : config_.services) {
+    const std::string name = s.Name();
+    json js = {{"service", name},        {"vip", s.vip},
+               {"port", s.port},         {"protocol", std::string(ProtocolName(s.protocol))},
+               {"forward", std::string(ForwardModeName(s.forward))},
+               {"hash", std::string(HashModeName(s.hash))},
+               {"table_size", s.table_size}};
+    const dataplane::Service* live = latest_ != nullptr ? latest_->Find(ToServiceKey(s).vip, s.port,
+                                                                         static_cast<uint8_t>(s.protocol))
+                                                        : nullptr;
+    std::vector<uint32_t> slots;
+    if (live != nullptr && live->table.has_value()) slots = live->table->SlotCounts();
+    const int service_slot = builder_.ServiceSlot(name);
+    json backends = json::array();
+    for (size_t i = 0; i < s.backends.size(); ++i) {
+      const auto& b = s.backends[i];
+      uint64_t nflows = 0;
+      if (service_slot >= 0) {
+        auto it = flows.find({static_cast<uint32_t>(service_slot), b.id});
+        if (it != flows.end()) nflows = it->second;
+      }
+      backends.push_back({{"id", b.id},
+                          {"address", b.address},
+                          {"port", b.port == 0 ? s.port : b.port},
+                          {"weight", b.weight},
+                          {"state", b.weight == 0 ? "draining" : "active"},
+                          {"maglev_slots", i < slots.size() ? slots[i] : 0},
+                          {"flows", nflows}});
+    }
+    js["backends"] = std::move(backends);
+    js["state"] = live != nullptr && live->table.has_value() ? "serving" : "no usable backend";
+    json reserved = json::array();
+    for (const auto& [id, left] : ReservedIds(name)) reserved.push_back({{"id", id}, {"seconds_left", left}});
+    js["reserved_ids"] = std::move(reserved);
+    services.push_back(std::move(js));
+  }
+  out["services"] = std::move(services);
+  return out;
+}
+
+json ControlPlane::Stats() const {
+  using dataplane::Counter;
+  using dataplane::kNumCounters;
+  constexpr size_t kParse = static_cast<size_t>(dataplane::ParseResult::kCount);
+  std::vector<uint64_t> total(kNumCounters, 0), parse_total(kParse, 0);
+  json workers = json::array();
+  for (const auto& w : workers_) {
+    json counters = json::object(), parse = json::object();
+    for (size_t i = 0; i < kNumCounters; ++i) {
+      uint64_t v = w.counters->counters[i].Get();
+      counters[std::string(dataplane::kCounterNames[i])] = v;
+      total[i] += v;
+    }
+    for (size_t i = 1; i < kParse; ++i) {
+      uint64_t v = w.counters->parse[i].Get();
+      parse[dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i))] = v;
+      parse_total[i] += v;
+    }
+    json jw = {{"worker", w.name}, {"id", w.id}, {"counters", std::move(counters)}, {"parse", std::move(parse)}};
+    if (w.table != nullptr) {
+      conntrack::Stats st = w.table->stats();
+      jw["conntrack"] = {{"entries", w.table->Count()}, {"capacity", w.table->capacity()},
+                         {"inserts", st.inserts},       {"updates", st.updates},
+                         {"evictions", st.evictions},   {"expirations", st.expirations},
+                         {"full", st.full}};
+    }
+    workers.push_back(std::move(jw));
+  }
+  json totals = json::object(), drops = json::object();
+  for (size_t i = 0; i < kNumCounters; ++i) {
+    std::string n(dataplane::kCounterNames[i]);
+    totals[n] = total[i];
+    if (n.rfind("drop_", 0) == 0) drops[n.substr(5)] = total[i];
+  }
+  for (size_t i = 1; i < kParse; ++i) {
+    drops[absl::StrCat("parse_", dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)))] =
+        parse_total[i];
+  }
+  json services = json::array();
+  for (const auto& s : config_.services) {
+    const std::string name = s.Name();
+    uint64_t packets = 0, bytes = 0;
+    int slot = builder_.ServiceSlot(name);
+    for (const auto& w : workers_) {
+      if (slot < 0) break;
+      packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
+      bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
+    }
+    json backends = json::array();
+    for (const auto& b : s.backends) {
+      uint64_t bp = 0, bb = 0;
+      int bslot = builder_.BackendSlot(name, b.id);
+      for (const auto& w : workers_) {
+        if (bslot < 0) break;
+        bp += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
+        bb += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
+      }
+      backends.push_back({{"id", b.id}, {"address", b.address}, {"packets", bp}, {"bytes", bb}});
+    }
+    services.push_back({{"service", name}, {"packets", packets}, {"bytes", bytes}, {"backends", std::move(backends)}});
+  }
+  return {{"workers", std::move(workers)}, {"total", std::move(totals)}, {"drops", std::move(drops)},
+          {"services", std::move(services)}};
+}
+
+json ControlPlane::Conns(size_t limit) const {
+  // Service slot -> service config, for names and backend addresses.
+  std::map<uint32_t, const ServiceConfig*> by_slot;
+  for (const auto& s : config_.services) {
+    int slot = builder_.ServiceSlot(s.Name());
+    if (slot >= 0) by_slot[static_cast<uint32_t>(slot)] = &s;
+  }
+  const bool have_clock = static_cast<bool>(options_.worker_clock);
+  const uint32_t now = have_clock ? static_cast<uint32_t>(options_.worker_clock()) : 0;
+  json flows = json::array();
+  uint64_t total = 0;
+  for (const auto& w : workers_) {
+    if (w.table == nullptr) continue;
+    total += w.table->Count();
+    if (flows.size() >= limit) continue;
+    for (const auto& f : w.table->Dump(limit - flows.size())) {
+      DecodedKey d = Decode(f.key);
+      auto it = by_slot.find(f.key.service);
+      const ServiceConfig* s = it == by_slot.end() ? nullptr : it->second;
+      std::string backend;
+      if (s != nullptr) {
+        for (const auto& b : s->backends) {
+          if (b.id == f.backend_id) backend = b.address;
+        }
+      }
+      json jf = {{"worker", w.id},
+                 {"service", s != nullptr ? s->Name() : "(removed)"},
+                 {"client", EndpointText(d.src.ToString(), d.sport)},
+                 {"protocol", f.key.proto == conntrack::kProtoTcp   ? "tcp"
+                              : f.key.proto == conntrack::kProtoUdp ? "udp"
+                                                                     : "other"},
+                 {"backend_id", f.backend_id},
+                 {"backend", backend.empty() ? "(removed)" : backend},
+                 {"state", StateName(f.state)},
+                 {"last_seen", f.last_seen}};
+      if (have_clock) jf["idle_s"] = static_cast<uint32_t>(now - f.last_seen);
+      flows.push_back(std::move(jf));
+    }
+  }
+  return {{"total", total}, {"shown", flows.size()}, {"flows", std::move(flows)}};
+}
+
+absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::string_view client) const {
+  auto ref = ParseServiceRef(service);
+  if (!ref.ok()) return ref.status();
+  const ServiceConfig* sc = config_.FindService(ref->vip, ref->port, ref->protocol);
+  if (sc == nullptr) return ServiceNotFound(*ref);
+  auto ep = ParseEndpoint(client, true);
+  if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("client: ", ep.status().message()));
+  if (IsIpv6(ep->address) != IsIpv6(sc->vip)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client ", ep->ToString(), " and service ", sc->Name(), " are of different address families"));
+  }
+  const dataplane::ServiceKey key = ToServiceKey(*sc);
+  const dataplane::Service* svc = latest_ == nullptr ? nullptr : latest_->Find(key.vip, key.port, key.proto);
+  if (svc == nullptr) return absl::InternalError("service missing from the published snapshot");
+
+  dataplane::FlowTuple flow;
+  auto client_addr = dataplane::IpAddr::Parse(ep->address);
+  if (!client_addr.ok()) return client_addr.status();
+  flow.family = client_addr->family;
+  flow.proto = key.proto;
+  flow.src = *client_addr;
+  flow.dst = key.vip;
+  flow.sport = ep->port;
+  flow.dport = key.port;
+
+  auto backend_json = [&](int32_t pos) -> json {
+    if (pos < 0) return nullptr;
+    const auto& b = svc->backends[static_cast<size_t>(pos)];
+    return {{"id", b.id}, {"address", b.addr.ToString()}, {"weight", b.weight}};
+  };
+  int32_t maglev_pos = -1;
+  if (svc->table.has_value()) {
+    maglev_pos = static_cast<int32_t>(svc->table->Lookup(dataplane::Pipeline::ServiceHash(*svc, flow)));
+  }
+
+  // Same key as the pipeline's: ports in network order, the service's counter slot.
+  conntrack::FlowKey fk;
+  const uint16_t sport_be = __builtin_bswap16(flow.sport), dport_be = __builtin_bswap16(flow.dport);
+  if (flow.family == 4) {
+    uint32_t s, d;
+    std::memcpy(&s, flow.src.bytes.data(), 4);
+    std::memcpy(&d, flow.dst.bytes.data(), 4);
+    fk = conntrack::FlowKey::V4(s, d, sport_be, dport_be, flow.proto, static_cast<uint16_t>(svc->counter_slot));
+  } else {
+    fk = conntrack::FlowKey::V6(std::span<const uint8_t, 16>(flow.src.bytes.data(), 16),
+                                std::span<const uint8_t, 16>(flow.dst.bytes.data(), 16), sport_be, dport_be,
+                                flow.proto, static_cast<uint16_t>(svc->counter_slot));
+  }
+  json tracked = json::array();
+  int32_t tracked_pos = -1;
+  for (const auto& w : workers_) {
+    if (w.table == nullptr) continue;
+    w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
+      if (!(f.key == fk)) return true;
+      tracked.push_back({{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
+      if (tracked_pos < 0) tracked_pos = svc->PositionOf(f.backend_id);
+      return false;
+    });
+  }
+  json out = {{"service", sc->Name()},
+              {"client", ep->ToString()},
+              {"maglev_backend", backend_json(maglev_pos)},
+              {"tracked", !tracked.empty()},
+              {"tracked_by", std::move(tracked)}};
+  // A tracked flow keeps its backend while that backend exists; otherwise Maglev decides.
+  out["backend"] = backend_json(tracked_pos >= 0 ? tracked_pos : maglev_pos);
+  if (tracked_pos < 0 && maglev_pos < 0) out["reason"] = "no usable backend";
+  return out;
+}
+
+}  // namespace ecmplb::control

@@ -1,0 +1,129 @@
+// control_plane.h: the live control plane: validated, all-or-nothing configuration changes
+// (service and backend add/set/del), snapshot publication, saving the running configuration,
+// and the read-only views behind `ecmplbctl show/stats/conns/lookup/config dump`.
+//
+// A change is applied to a copy of the running Config, validated (Validate) and turned into
+// a snapshot (SnapshotBuilder, which rebuilds only the touched services' Maglev tables);
+// only then is the copy saved (atomically) and the snapshot handed to the publish callback
+// (the daemon's SnapshotPublisher). Any failure leaves the running Config, the published
+// snapshot and the saved file unchanged.
+//
+// Backend ids are stable; a backend added without an id gets the lowest id that is neither
+// in use nor recently removed: an id stays reserved for the longest conntrack timeout after
+// its backend was removed, so a flow still tracked with the old id never reaches a new
+// backend. (The reservation is not saved: a restart starts with empty connection tables.)
+//
+// No DPDK here: the daemon passes the publish callback and plain pointers to each worker's
+// counters and connection table (both safe to read concurrently with their worker).
+//
+// Thread-safety: one thread (the daemon's control loop) owns a ControlPlane.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "conntrack/conntrack.h"
+#include "control/config.h"
+#include "control/snapshot_builder.h"
+#include "dataplane/counters.h"
+#include "dataplane/snapshot.h"
+#include "nlohmann/json.hpp"
+
+namespace ecmplb::control {
+
+enum class CommandKind : uint8_t { kServiceAdd, kServiceDel, kBackendAdd, kBackendSet, kBackendDel };
+
+struct Command {
+  CommandKind kind = CommandKind::kServiceAdd;
+  std::string service;                 // "VIP:PORT/PROTO"
+  // service add
+  std::optional<ForwardMode> forward;  // default dr
+  std::optional<HashMode> hash;        // default 5tuple
+  std::optional<uint32_t> table_size;  // default 65537
+  // backend add/set/del
+  std::string backend;                 // "ADDRESS[:PORT]"
+  std::optional<uint32_t> weight;      // add: default 1; set: required
+  std::optional<uint32_t> id;          // add only: explicit stable id
+};
+
+struct ApplyResult {
+  std::string service;          // canonical name
+  uint32_t backend_id = 0;      // backend commands
+  uint64_t generation = 0;      // of the published snapshot
+  size_t services_rebuilt = 0;  // Maglev tables rebuilt by this change
+};
+
+// What the control plane reads of one worker (owned by the daemon, outliving the plane).
+struct WorkerView {
+  uint32_t id = 0;
+  const dataplane::WorkerCounters* counters = nullptr;
+  const conntrack::Table* table = nullptr;  // nullptr: no connection table (exception path)
+  std::string name;                         // "worker0", "exception"
+};
+
+class ControlPlane {
+ public:
+  using PublishFn = std::function<void(std::unique_ptr<const dataplane::Snapshot>)>;
+  using ClockFn = std::function<uint64_t()>;  // seconds, monotonic
+
+  struct Options {
+    std::string save_path;  // running configuration saved here after each change; "" = never
+    ClockFn clock;          // for the removed-id reservation; default: steady clock
+    ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional
+  };
+
+  // Builds and publishes the snapshot of `initial` (already validated by ParseConfig).
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(Config initial, dataplane::MacAddr port_mac,
+                                                              PublishFn publish, Options options);
+
+  void SetWorkers(std::vector<WorkerView> workers) { workers_ = std::move(workers); }
+
+  // Validates and applies one change, all or nothing. Errors: InvalidArgument (bad value or
+  // syntax), NotFound (unknown service/backend), AlreadyExists (duplicate service, backend
+  // address or id), FailedPrecondition (id still reserved, DR backend off-link, ...),
+  // ResourceExhausted (limits), or the save error.
+  absl::StatusOr<ApplyResult> Apply(const Command& command);
+
+  const Config& config() const { return config_; }
+  const SnapshotBuilder& builder() const { return builder_; }
+  // The latest published snapshot (owned by the publisher; valid until the next change).
+  const dataplane::Snapshot* latest() const { return latest_; }
+
+  // Read-only views (JSON objects, see README "## ecmplbctl").
+  nlohmann::json Show() const;
+  nlohmann::json Stats() const;
+  nlohmann::json Conns(size_t limit) const;
+  absl::StatusOr<nlohmann::json> Lookup(absl::string_view service, absl::string_view client) const;
+  std::string ConfigDump() const { return SerializeConfig(config_); }
+
+  // Ids of `service` reserved after removal, with seconds left (tests, show).
+  std::map<uint32_t, uint64_t> ReservedIds(const std::string& service) const;
+
+ private:
+  ControlPlane(Config config, dataplane::MacAddr mac, PublishFn publish, Options options)
+      : config_(std::move(config)), builder_(mac), publish_(std::move(publish)), options_(std::move(options)) {}
+
+  absl::StatusOr<ApplyResult> Commit(Config candidate, ApplyResult result);
+  uint64_t Now() const;
+  uint64_t ReservationSeconds() const;
+  bool Reserved(const std::string& service, uint32_t id) const;
+  void ForgetExpiredReservations();
+
+  Config config_;
+  SnapshotBuilder builder_;
+  PublishFn publish_;
+  Options options_;
+  const dataplane::Snapshot* latest_ = nullptr;
+  std::vector<WorkerView> workers_;
+  // service name -> backend id -> removal time (Now()).
+  std::map<std::string, std::map<uint32_t, uint64_t>> removed_;
+};
+
+}  // namespace ecmplb::control

@@ -1,0 +1,76 @@
+// control_server.h: the daemon's control socket (Unix SOCK_STREAM, mode 0600), served
+// without blocking from the daemon's control loop.
+//
+// Newline-delimited requests (see protocol.h) are read from every client, handed one at a
+// time to the handler, and the replies written back, all with non-blocking I/O: Poll() does
+// one poll(2) with zero timeout and then only the reads and writes that cannot block, so a
+// slow, silent or dead client never holds up the loop. Bounds: max_clients connections
+// (more are closed at once), a request line of at most max_request bytes (a longer one gets
+// an error reply and the connection is closed), and a client that makes no progress for
+// idle_timeout_ms is dropped.
+//
+// Thread-safety: one thread (the one calling Poll) owns a ControlServer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ecmplb::control {
+
+class ControlServer {
+ public:
+  using Handler = std::function<std::string(absl::string_view request)>;
+  struct Options {
+    size_t max_request = 64 * 1024;     // bytes per request line, newline included
+    size_t max_clients = 16;
+    uint64_t idle_timeout_ms = 10000;   // no progress for this long: disconnect
+  };
+
+  // Creates the socket's folder (0755) if missing, replaces a stale socket file (refuses with
+  // AlreadyExists if a live server answers there), binds with mode 0600 and listens.
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path, Handler handler,
+                                                               Options options);
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path, Handler handler) {
+    return Listen(path, std::move(handler), Options());
+  }
+  ~ControlServer();  // closes every connection and removes the socket file
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Serves whatever is ready; never blocks. Returns the number of requests handled.
+  size_t Poll();
+
+  size_t clients() const { return clients_.size(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Client {
+    int fd = -1;
+    std::string in;        // bytes received, not yet a whole line
+    std::string out;       // reply bytes not yet sent
+    size_t out_sent = 0;
+    bool close_after_write = false;
+    uint64_t last_progress_ms = 0;
+  };
+  ControlServer(std::string path, int fd, Handler handler, Options options)
+      : path_(std::move(path)), listen_fd_(fd), handler_(std::move(handler)), options_(options) {}
+  void Accept(uint64_t now_ms);
+  // Reads what is available and answers complete lines; false: drop the client.
+  bool Read(Client& c, uint64_t now_ms, size_t* handled);
+  bool Write(Client& c, uint64_t now_ms);
+
+  std::string path_;
+  int listen_fd_;
+  Handler handler_;
+  Options options_;
+  std::vector<Client> clients_;
+};
+
+}  // namespace ecmplb::control

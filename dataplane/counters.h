@@ -1,0 +1,106 @@
+// counters.h: per-worker counters for every verdict and every drop reason, plus per-service
+// and per-backend packets and bytes.
+//
+// Each worker owns one WorkerCounters and is its only writer; the control thread reads them
+// concurrently and sums over workers. Values are std::atomic<uint64_t> updated with a relaxed
+// load + store (a plain add on x86, no locked instruction) so readers never see torn values
+// and the code is free of data races. Parse drops are counted in a separate array indexed by
+// ParseResult (see packet/parse.h).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace ecmplb::dataplane {
+
+// X(name, help): every worker verdict. Names are stable: they appear in `ecmplbctl stats`,
+// Prometheus and telemetry output.
+#define ECMPLB_WORKER_COUNTERS(X)                                                              \
+  X(rx_packets, "packets received on the data port")                                          \
+  X(rx_bytes, "bytes received on the data port")                                              \
+  X(tx_packets, "packets sent on the data port")                                              \
+  X(tx_bytes, "bytes sent on the data port")                                                  \
+  X(forward_dr, "packets forwarded to a backend by MAC rewrite")                              \
+  X(forward_gre, "packets forwarded to a backend in GRE")                                     \
+  X(exception, "packets passed to the kernel (ARP, OSPF, BFD, traffic to this host)")         \
+  X(icmp_error_steered, "ICMP errors about a flow sent to that flow's backend")              \
+  X(icmp_frag_needed_sent, "ICMP fragmentation-needed replies sent (GRE would exceed MTU)")   \
+  X(conntrack_hit, "packets of a tracked flow")                                               \
+  X(conntrack_miss, "packets that found no tracked flow")                                     \
+  X(conntrack_insert, "flows inserted in the connection table")                               \
+  X(conntrack_untracked, "new flows that did not fit in the connection table (still forwarded)") \
+  X(conntrack_repick, "tracked flows whose backend was removed, given a new backend")         \
+  X(conntrack_expired, "entries reclaimed by the per-burst expiry budget")                    \
+  X(drop_parse, "malformed packets (see the parse counters for the reason)")                  \
+  X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")      \
+  X(drop_no_backend, "packets of a service with no usable backend")                           \
+  X(drop_neighbor_unresolved, "packets whose backend or next-hop MAC is not resolved yet")   \
+  X(drop_fragment, "non-first IPv4 fragments of a 5-tuple service (no ports to hash)")       \
+  X(drop_icmp_unmatched, "ICMP errors to a VIP that quote no service flow")                   \
+  X(drop_too_big, "packets over the MTU after encapsulation that may be fragmented (no DF)") \
+  X(drop_no_headroom, "packets without room in front for the GRE header")                    \
+  X(drop_multi_segment, "multi-segment packets (not supported)")                              \
+  X(drop_tx_full, "packets the data port's TX queue did not take")                            \
+  X(drop_exception_full, "packets the exception port's TX queue did not take")               \
+  X(idle_polls, "polls that found the RX queue empty")                                        \
+  X(idle_sleeps, "back-off sleeps taken by an idle worker")                                   \
+  X(snapshot_changes, "configuration snapshots picked up")
+
+enum class Counter : uint16_t {
+#define ECMPLB_ENUM(name, help) name,
+  ECMPLB_WORKER_COUNTERS(ECMPLB_ENUM)
+#undef ECMPLB_ENUM
+  kCount
+};
+
+inline constexpr size_t kNumCounters = static_cast<size_t>(Counter::kCount);
+
+inline constexpr std::array<std::string_view, kNumCounters> kCounterNames = {
+#define ECMPLB_NAME(name, help) #name,
+    ECMPLB_WORKER_COUNTERS(ECMPLB_NAME)
+#undef ECMPLB_NAME
+};
+inline constexpr std::array<std::string_view, kNumCounters> kCounterHelp = {
+#define ECMPLB_HELP(name, help) help,
+    ECMPLB_WORKER_COUNTERS(ECMPLB_HELP)
+#undef ECMPLB_HELP
+};
+
+// Limits on counter slots; the snapshot builder assigns slots below these.
+inline constexpr size_t kMaxServiceSlots = 256;
+inline constexpr size_t kMaxBackendSlots = 16384;
+inline constexpr size_t kMaxParseResults = 32;
+
+// One cell written by a single thread and read by others.
+class Cell {
+ public:
+  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+struct PacketsBytes {
+  Cell packets;
+  Cell bytes;
+  void Add(uint32_t len) {
+    packets.Add(1);
+    bytes.Add(len);
+  }
+};
+
+struct alignas(64) WorkerCounters {
+  std::array<Cell, kNumCounters> counters;
+  std::array<Cell, kMaxParseResults> parse;           // indexed by ParseResult
+  std::array<PacketsBytes, kMaxServiceSlots> services;
+  std::array<PacketsBytes, kMaxBackendSlots> backends;
+
+  void Add(Counter c, uint64_t n = 1) { counters[static_cast<size_t>(c)].Add(n); }
+  uint64_t Get(Counter c) const { return counters[static_cast<size_t>(c)].Get(); }
+};
+
+}  // namespace ecmplb::dataplane

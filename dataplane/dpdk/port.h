@@ -1,0 +1,50 @@
+// port.h: bringing up the data port (RSS over one RX queue per worker, one TX queue per
+// worker plus one for the exception forwarder) and the exception port (a TAP interface that
+// carries the data port's MAC, one queue pair per worker).
+//
+// Every failure is an absl::Status whose message is one line telling the operator what to
+// change (e.g. "port 0 (net_af_packet0) offers 1 TX queues, 3 needed: add qpairs=3 to its
+// --vdev").
+//
+// Thread-safety: start-up only, on the main lcore.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dataplane/packet/headers.h"
+
+struct rte_mempool;
+
+namespace ecmplb::dataplane {
+
+struct PortConfig {
+  uint16_t rx_queues = 1;       // one per worker
+  uint16_t tx_queues = 1;       // one per worker (+1 for the exception forwarder on the data port)
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  uint16_t mtu = 1500;          // IP MTU; 0 leaves the port's default
+  bool promiscuous = false;
+};
+
+std::string PortName(uint16_t port_id);
+
+// Configures and starts `port_id`. RSS over IPv4/IPv6 TCP/UDP (as much of it as the port
+// supports) when rx_queues > 1.
+absl::Status StartPort(uint16_t port_id, const PortConfig& config, rte_mempool* pool);
+
+absl::StatusOr<MacAddr> PortMac(uint16_t port_id);
+
+// Creates the kernel exception interface `ifname` (a net_tap vdev with `mac`) and returns
+// its port id. Fails clearly if the TAP cannot be created (no /dev/net/tun, no CAP_NET_ADMIN,
+// name taken).
+absl::StatusOr<uint16_t> CreateTap(const std::string& ifname, const MacAddr& mac);
+
+// Picks the data port: the only ethdev that is not `exclude`; refuses zero or several.
+absl::StatusOr<uint16_t> FindDataPort(int requested, uint16_t exclude_from, uint16_t exclude_to);
+
+absl::StatusOr<rte_mempool*> CreatePool(const std::string& name, uint32_t mbufs, int socket);
+
+}  // namespace ecmplb::dataplane

@@ -1,0 +1,53 @@
+// worker.h: the DPDK poll-mode worker loop (one per RX queue, on its own lcore) and the
+// exception forwarder (kernel TAP -> data port) run by the main lcore.
+//
+// A worker: RX burst -> Pipeline::Process -> TX burst on its own data-port queue, exception
+// burst on its own TAP queue, frees the rest; after each burst it reports an RCU quiescent
+// state and advances its heartbeat. Idle back-off (optional): after `idle_polls_before_sleep`
+// empty polls in a row it sleeps `idle_sleep_us` so several instances can share a core.
+//
+// Thread-safety: a Worker is touched by its own lcore only, except `heartbeat` and
+// `counters` (read by the control thread) and `stop` (set by the control thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "conntrack/conntrack.h"
+#include "dataplane/counters.h"
+#include "dataplane/dpdk/publisher.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/pipeline.h"
+
+namespace ecmplb::dataplane {
+
+struct IdleConfig {
+  bool backoff = false;                  // false: pure busy polling (production default)
+  uint32_t polls_before_sleep = 256;
+  uint32_t sleep_us = 50;
+};
+
+struct Worker {
+  uint32_t id = 0;          // 0..n-1: RX/TX queue, TAP queue, RCU thread id
+  unsigned lcore = 0;
+  uint16_t port = 0;
+  uint16_t exception_port = 0;
+  IdleConfig idle;
+  SnapshotPublisher* publisher = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  std::unique_ptr<conntrack::Table> table;
+  std::unique_ptr<WorkerCounters> counters;
+  std::unique_ptr<Pipeline> pipeline;
+  alignas(64) std::atomic<uint64_t> heartbeat{0};
+};
+
+// lcore entry point; `arg` is a Worker*. Returns 0 when *stop becomes true.
+int WorkerMain(void* arg);
+
+// Moves up to one burst from every queue of the exception port to the data port's
+// `tx_queue`, and drains what workers sent to... nothing else. Returns packets moved.
+uint32_t ForwardExceptionBurst(uint16_t exception_port, uint16_t exception_queues, uint16_t data_port,
+                               uint16_t tx_queue, WorkerCounters* counters);
+
+}  // namespace ecmplb::dataplane

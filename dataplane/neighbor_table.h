@@ -1,0 +1,62 @@
+// neighbor_table.h: next-hop MAC addresses shared by the control thread and the workers.
+//
+// The snapshot gives every backend a neighbour slot (DR: the backend itself; GRE: the backend
+// or the gateway). The control thread fills slots from the kernel's neighbour table of the
+// exception interface and invalidates them when the kernel forgets them; workers read a slot
+// with one relaxed 64-bit load per packet. A worker that meets an unresolved slot drops the
+// packet (counted) and raises the slot's request flag; the control thread collects requests
+// and asks the kernel to resolve those addresses. MACs therefore change without a new snapshot.
+//
+// Thread-safety: any number of readers and request raisers, one writer (the control thread).
+// Slots are 64-bit atomics: a MAC (48 bits) and a valid bit, never torn.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+namespace ecmplb::dataplane {
+
+class NeighborTable {
+ public:
+  static constexpr uint32_t kCapacity = 4096;
+
+  // Worker side. Returns false (and leaves `mac` alone) while the slot is unresolved.
+  bool Get(uint32_t slot, uint8_t mac[6]) const {
+    uint64_t w = macs_[slot].load(std::memory_order_relaxed);
+    if ((w & kValid) == 0) return false;
+    for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(w >> (40 - 8 * i));
+    return true;
+  }
+  // Worker side: asks the control thread to resolve `slot`. Cheap when already asked.
+  void RequestResolve(uint32_t slot) const {
+    if (!wants_[slot].load(std::memory_order_relaxed)) {
+      wants_[slot].store(true, std::memory_order_relaxed);
+    }
+  }
+
+  // Control side.
+  void Set(uint32_t slot, const uint8_t mac[6]) {
+    uint64_t w = kValid;
+    for (int i = 0; i < 6; ++i) w |= uint64_t{mac[i]} << (40 - 8 * i);
+    macs_[slot].store(w, std::memory_order_relaxed);
+  }
+  void Invalidate(uint32_t slot) { macs_[slot].store(0, std::memory_order_relaxed); }
+  bool Resolved(uint32_t slot) const {
+    return (macs_[slot].load(std::memory_order_relaxed) & kValid) != 0;
+  }
+  // Returns and clears the request flag of `slot`.
+  bool TakeRequest(uint32_t slot) {
+    return wants_[slot].exchange(false, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr uint64_t kValid = uint64_t{1} << 48;
+  std::array<std::atomic<uint64_t>, kCapacity> macs_{};
+  // Request flags live apart from the MACs so that raising one does not bounce the cache
+  // lines every worker reads on each packet.
+  alignas(64) mutable std::array<std::atomic<bool>, kCapacity> wants_{};
+};
+
+}  // namespace ecmplb::dataplane

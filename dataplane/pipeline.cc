@@ -1,0 +1,232 @@
+// pipeline.cc: the per-burst forwarding decision (see pipeline.h).
+#include "dataplane/pipeline.h"
+
+#include <cstring>
+
+#include "dataplane/packet/encap.h"
+
+namespace ecmplb::dataplane {
+namespace {
+
+inline uint16_t ToBe16(uint16_t host) { return __builtin_bswap16(host); }
+
+// The connection-table key of a flow of `svc`.
+inline conntrack::FlowKey MakeKey(const FlowTuple& t, uint16_t service) {
+  if (t.family == 4) {
+    uint32_t s, d;
+    std::memcpy(&s, t.src.bytes.data(), 4);
+    std::memcpy(&d, t.dst.bytes.data(), 4);
+    return conntrack::FlowKey::V4(s, d, ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
+  }
+  return conntrack::FlowKey::V6(std::span<const uint8_t, 16>(t.src.bytes.data(), 16),
+                                std::span<const uint8_t, 16>(t.dst.bytes.data(), 16),
+                                ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
+}
+
+}  // namespace
+
+// Per frame of the burst that belongs to a service.
+struct Pipeline::Pending {
+  uint16_t frame;        // index in the burst
+  bool icmp_error;       // steered ICMP error: look up, never insert
+  const Service* svc;
+  FlowTuple flow;        // client -> VIP
+};
+
+uint64_t Pipeline::ServiceHash(const Service& s, const FlowTuple& flow) {
+  // The Maglev hash must be the same on every LB host: it covers the flow only, never
+  // host-local numbers such as the service's counter slot.
+  if (s.hash == HashMode::kSourceIp) {
+    FlowTuple src_only;
+    src_only.family = flow.family;
+    src_only.src = flow.src;
+    src_only.dst.family = flow.family;
+    return conntrack::FlowHash(MakeKey(src_only, 0));
+  }
+  return conntrack::FlowHash(MakeKey(flow, 0));
+}
+
+void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
+                       std::span<Verdict> verdicts) {
+  const size_t n = frames.size() < kBurstSize ? frames.size() : kBurstSize;
+  ParsedPacket parsed[kBurstSize];
+  Pending pend[kBurstSize];
+  conntrack::FlowKey keys[kBurstSize];
+  size_t np = 0;
+
+  // 1. Parse and classify.
+  for (size_t i = 0; i < n; ++i) {
+    Frame& f = frames[i];
+    ParsedPacket& p = parsed[i];
+    ParseResult r = Parse(std::span<const uint8_t>(f.data, f.len), &p, options_.ip_checksum);
+    if (r == ParseResult::kNotIp) {
+      verdicts[i] = Verdict::kException;
+      counters_->Add(Counter::exception);
+      continue;
+    }
+    if (r != ParseResult::kOk) {
+      verdicts[i] = Verdict::kDrop;
+      counters_->Add(Counter::drop_parse);
+      counters_->parse[static_cast<size_t>(r)].Add(1);
+      continue;
+    }
+    if (!snap.IsVip(p.dst)) {
+      // ARP is kNotIp above; here: OSPF, BFD, ICMP and health-check replies to this host.
+      verdicts[i] = Verdict::kException;
+      counters_->Add(Counter::exception);
+      continue;
+    }
+    verdicts[i] = Verdict::kDrop;  // until a backend is found
+    if (p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) {
+      if (!p.has_l4) {  // non-first fragment: no ports to find the service or hash on
+        counters_->Add(Counter::drop_fragment);
+        continue;
+      }
+      const Service* svc = snap.Find(p.dst, p.dport, p.proto);
+      if (svc == nullptr) {
+        counters_->Add(Counter::drop_vip_no_service);
+        continue;
+      }
+      pend[np] = Pending{static_cast<uint16_t>(i), false, svc, p.Flow()};
+      keys[np] = MakeKey(pend[np].flow, static_cast<uint16_t>(svc->counter_slot));
+      ++np;
+      continue;
+    }
+    if (IsSteerableIcmpError(p)) {
+      FlowTuple inner;
+      ParseResult ir = ParseIcmpErrorFlow(std::span<const uint8_t>(f.data, f.len), p, &inner);
+      const Service* svc = ir == ParseResult::kOk ? snap.Find(inner.dst, inner.dport, inner.proto) : nullptr;
+      if (svc == nullptr) {
+        counters_->Add(Counter::drop_icmp_unmatched);
+        continue;
+      }
+      pend[np] = Pending{static_cast<uint16_t>(i), true, svc, inner};
+      keys[np] = MakeKey(inner, static_cast<uint16_t>(svc->counter_slot));
+      ++np;
+      continue;
+    }
+    if (p.proto == ip_proto::kIcmp || p.proto == ip_proto::kIcmpv6) {
+      // Echo requests to a VIP: the kernel holds the VIP (on lo) and answers them.
+      verdicts[i] = Verdict::kException;
+      counters_->Add(Counter::exception);
+      continue;
+    }
+    counters_->Add(Counter::drop_vip_no_service);
+  }
+  if (np == 0) return;
+
+  // 2. Connection table, in bulk (prefetches every bucket of the burst first).
+  conntrack::EntryRef refs[kBurstSize];
+  ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), now_s,
+                  std::span<conntrack::EntryRef>(refs, np));
+
+  // 3. Hits first (refs stay valid until the first Insert), then misses.
+  int32_t chosen[kBurstSize];
+  for (size_t k = 0; k < np; ++k) {
+    chosen[k] = -1;
+    if (!refs[k].found()) continue;
+    const Service& svc = *pend[k].svc;
+    int32_t pos = svc.PositionOf(refs[k].backend_id());
+    if (pos < 0) {
+      // Its backend was removed: pick again and keep tracking the flow.
+      if (!svc.table.has_value()) continue;
+      pos = static_cast<int32_t>(svc.table->Lookup(ServiceHash(svc, pend[k].flow)));
+      ct_->SetBackend(refs[k], svc.backends[static_cast<size_t>(pos)].id);
+      counters_->Add(Counter::conntrack_repick);
+    }
+    counters_->Add(Counter::conntrack_hit);
+    if (!pend[k].icmp_error) ct_->Touch(refs[k], parsed[pend[k].frame].tcp_flags, now_s);
+    chosen[k] = pos;
+  }
+  for (size_t k = 0; k < np; ++k) {
+    if (refs[k].found()) continue;
+    counters_->Add(Counter::conntrack_miss);
+    const Service& svc = *pend[k].svc;
+    if (!svc.table.has_value()) continue;
+    int32_t pos = static_cast<int32_t>(svc.table->Lookup(ServiceHash(svc, pend[k].flow)));
+    chosen[k] = pos;
+    if (pend[k].icmp_error) continue;  // an error about a flow we do not know: do not track it
+    conntrack::InsertResult ir = ct_->Insert(keys[k], svc.backends[static_cast<size_t>(pos)].id,
+                                             parsed[pend[k].frame].tcp_flags, now_s);
+    counters_->Add(ir == conntrack::InsertResult::kFull ? Counter::conntrack_untracked
+                                                        : Counter::conntrack_insert);
+  }
+
+  // 4. Forward.
+  for (size_t k = 0; k < np; ++k) {
+    const size_t i = pend[k].frame;
+    if (chosen[k] < 0) {
+      counters_->Add(Counter::drop_no_backend);
+      continue;
+    }
+    const Service& svc = *pend[k].svc;
+    const BackendEntry& be = svc.backends[static_cast<size_t>(chosen[k])];
+    Forward(snap, svc, be, frames[i], parsed[i], verdicts[i]);
+    if (verdicts[i] == Verdict::kTx && pend[k].icmp_error) counters_->Add(Counter::icmp_error_steered);
+  }
+}
+
+void Pipeline::Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
+                       const ParsedPacket& p, Verdict& v) {
+  const HostInfo& host = snap.host();
+  MacAddr next_hop;
+  if (!neighbors_->Get(be.neighbor_slot, next_hop.bytes.data())) {
+    neighbors_->RequestResolve(be.neighbor_slot);
+    counters_->Add(Counter::drop_neighbor_unresolved);
+    v = Verdict::kDrop;
+    return;
+  }
+  const uint32_t in_len = f.len;
+  if (svc.forward == ForwardMode::kDr) {
+    RewriteDr(std::span<uint8_t>(f.data, f.len), host.port_mac, next_hop);
+    counters_->Add(Counter::forward_dr);
+  } else {
+    if (GreExceedsMtu(p.ip_total_len, host.mtu)) {
+      if (!p.dont_fragment) {
+        counters_->Add(Counter::drop_too_big);
+        v = Verdict::kDrop;
+        return;
+      }
+      std::span<uint8_t> buf(f.data, f.len);
+      size_t len = p.family == 4
+                       ? BuildIcmpFragNeeded(buf, buf, p, host.port_mac, GreInnerMtu(host.mtu))
+                       : BuildIcmpv6PacketTooBig(buf, buf, p, host.port_mac, GreInnerMtu(host.mtu));
+      if (len == 0) {
+        counters_->Add(Counter::drop_too_big);
+        v = Verdict::kDrop;
+        return;
+      }
+      f.len = static_cast<uint32_t>(len);
+      counters_->Add(Counter::icmp_frag_needed_sent);
+      v = Verdict::kTx;
+      return;
+    }
+    if (f.headroom < kGreOverhead) {
+      counters_->Add(Counter::drop_no_headroom);
+      v = Verdict::kDrop;
+      return;
+    }
+    GreTunnel t{host.port_mac, next_hop, host.tunnel_source, be.addr};
+    std::span<uint8_t> buf(f.data - kGreOverhead, p.ip_end() + kGreOverhead);
+    size_t len = EncapGre(buf, p, t);
+    if (len == 0) {
+      counters_->Add(Counter::drop_too_big);
+      v = Verdict::kDrop;
+      return;
+    }
+    f.data -= kGreOverhead;
+    f.headroom -= kGreOverhead;
+    f.len = static_cast<uint32_t>(len);
+    counters_->Add(Counter::forward_gre);
+  }
+  counters_->services[svc.counter_slot].Add(in_len);
+  counters_->backends[be.counter_slot].Add(in_len);
+  v = Verdict::kTx;
+}
+
+void Pipeline::Housekeeping(uint32_t now_s) {
+  size_t n = ct_->ExpireSome(now_s, options_.expire_budget);
+  if (n) counters_->Add(Counter::conntrack_expired, n);
+}
+
+}  // namespace ecmplb::dataplane

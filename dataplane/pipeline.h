@@ -1,0 +1,78 @@
+// pipeline.h: the per-burst forwarding decision of one worker, on plain byte buffers.
+//
+// For each frame of a burst: parse; traffic that is not for a VIP goes to the kernel
+// (exception); a packet of a service finds its backend in the worker's connection table or,
+// for a new flow, in the service's Maglev table (5-tuple or source-address hash), and is
+// rewritten for DR (MACs) or encapsulated in GRE; ICMP errors about a flow follow that flow
+// to its backend; a GRE packet that would exceed the MTU with DF set is answered with ICMP
+// fragmentation-needed. Every verdict and every drop is counted in WorkerCounters.
+//
+// The DPDK layer wraps this: it fills Frames from mbufs, calls Process, applies the new
+// data offset/length (GRE prepends 24 bytes into the headroom) and sends or frees.
+//
+// Thread-safety: one Pipeline per worker, used only by that worker. The Snapshot and
+// NeighborTable are shared read-only (see their headers).
+// Fast path: no allocation, lock, syscall, exception or log line.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "conntrack/conntrack.h"
+#include "dataplane/counters.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/snapshot.h"
+
+namespace ecmplb::dataplane {
+
+inline constexpr size_t kBurstSize = 32;
+
+struct Frame {
+  uint8_t* data = nullptr;  // first byte of the Ethernet header
+  uint32_t len = 0;         // frame length
+  uint32_t headroom = 0;    // writable bytes before `data` (GRE needs 24)
+};
+
+enum class Verdict : uint8_t {
+  kTx,         // send on the data port (forwarded, or an ICMP reply built in place)
+  kException,  // pass to the kernel through the exception port
+  kDrop,       // free (already counted)
+};
+
+struct PipelineOptions {
+  IpChecksumMode ip_checksum = IpChecksumMode::kVerify;
+  uint32_t expire_budget = 16;  // connection-table entries examined per burst
+};
+
+class Pipeline {
+ public:
+  Pipeline(conntrack::Table* table, WorkerCounters* counters, const NeighborTable* neighbors,
+           PipelineOptions options = {})
+      : ct_(table), counters_(counters), neighbors_(neighbors), options_(options) {}
+
+  // Decides the fate of up to kBurstSize frames; may rewrite them in place and move
+  // frames[i].data back into the headroom (GRE). `now_s` is the worker's clock in seconds.
+  void Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
+               std::span<Verdict> verdicts);
+
+  // Per-loop housekeeping: bounded expiry of stale connection-table entries.
+  void Housekeeping(uint32_t now_s);
+
+  // The backend a flow of `service` from `client` would be sent to now, and whether the
+  // flow is tracked by this worker (for `ecmplbctl lookup`). Read-only: safe from the control
+  // thread only through the table's reader API; here for the worker's own tests.
+  static uint64_t ServiceHash(const Service& s, const FlowTuple& flow);
+
+ private:
+  struct Pending;  // per-frame scratch for the service packets of a burst
+  void Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
+               const ParsedPacket& p, Verdict& v);
+
+  conntrack::Table* ct_;
+  WorkerCounters* counters_;
+  const NeighborTable* neighbors_;
+  PipelineOptions options_;
+};
+
+}  // namespace ecmplb::dataplane

@@ -1,0 +1,98 @@
+// snapshot.h: the immutable configuration a worker forwards with.
+//
+// The control thread builds a Snapshot (services, their backends and Maglev tables, this
+// host's addresses) and publishes it; a worker loads the current pointer once per burst and
+// uses it read-only for that burst. A Service is immutable too and shared between snapshots
+// (shared_ptr, owned by the snapshots): a change rebuilds only the services it touches.
+// Nothing here is ever written after publication, and nothing is freed on a worker: the
+// control thread destroys an old snapshot only after every worker has passed a quiescent
+// state (see dataplane/dpdk/publisher.h).
+//
+// Thread-safety: immutable after construction; safe to read from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "dataplane/packet/headers.h"
+#include "maglev/maglev.h"
+
+namespace ecmplb::dataplane {
+
+enum class ForwardMode : uint8_t { kDr, kGre };
+enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
+
+struct ServiceKey {
+  IpAddr vip;
+  uint16_t port = 0;  // host order
+  uint8_t proto = 0;  // ip_proto::kTcp / kUdp
+  friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const ServiceKey& k) {
+    return H::combine(std::move(h), k.vip, k.port, k.proto);
+  }
+};
+
+struct BackendEntry {
+  uint32_t id = 0;             // stable id within the service (what conntrack stores)
+  IpAddr addr;
+  uint32_t weight = 0;         // 0: draining, takes no new flows
+  uint32_t neighbor_slot = 0;  // NeighborTable slot of the MAC to send to
+  uint32_t counter_slot = 0;   // WorkerCounters::backends index
+};
+
+struct Service {
+  ServiceKey key;
+  uint32_t counter_slot = 0;   // WorkerCounters::services index; stable while the service exists
+  ForwardMode forward = ForwardMode::kDr;
+  HashMode hash = HashMode::kFiveTuple;
+  std::vector<BackendEntry> backends;    // every configured backend, draining ones included
+  std::optional<maglev::Table> table;    // indexes into `backends`; absent: nothing usable
+  std::vector<int32_t> position_of_id;   // backend id -> index in `backends`, -1 if removed
+
+  // Index into `backends` of a tracked flow's backend id, or -1 if that backend is gone.
+  int32_t PositionOf(uint32_t id) const {
+    return id < position_of_id.size() ? position_of_id[id] : -1;
+  }
+};
+
+struct HostInfo {
+  MacAddr port_mac;       // the data port's MAC (also the exception TAP's)
+  IpAddr address;         // this host's own IPv4 address
+  IpAddr tunnel_source;   // GRE outer source
+  uint16_t mtu = 1500;    // IP MTU of the data port
+};
+
+class Snapshot {
+ public:
+  Snapshot(uint64_t generation, HostInfo host, std::vector<std::shared_ptr<const Service>> services)
+      : generation_(generation), host_(host), services_(std::move(services)) {
+    for (const auto& s : services_) {
+      by_key_.emplace(s->key, s.get());
+      vips_.insert(s->key.vip);
+    }
+  }
+
+  uint64_t generation() const { return generation_; }
+  const HostInfo& host() const { return host_; }
+  const std::vector<std::shared_ptr<const Service>>& services() const { return services_; }
+
+  const Service* Find(const IpAddr& vip, uint16_t port, uint8_t proto) const {
+    auto it = by_key_.find(ServiceKey{vip, port, proto});
+    return it == by_key_.end() ? nullptr : it->second;
+  }
+  bool IsVip(const IpAddr& addr) const { return vips_.contains(addr); }
+
+ private:
+  uint64_t generation_;
+  HostInfo host_;
+  std::vector<std::shared_ptr<const Service>> services_;
+  absl::flat_hash_map<ServiceKey, const Service*> by_key_;
+  absl::flat_hash_set<IpAddr> vips_;
+};
+
+}  // namespace ecmplb::dataplane

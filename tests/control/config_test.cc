@@ -1,0 +1,117 @@
+// Tests of the configuration model: JSON round trip, defaults, every validation rule with its
+// canonical status code, atomic save.
+#include "control/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace ecmplb::control {
+namespace {
+
+constexpr char kGood[] = R"({
+  "host": {"address": "10.0.0.11", "prefix_length": 24, "gateway": "10.0.0.1", "mtu": 1500,
+           "exception_interface": "lb0", "control_socket": "/run/ecmplb/x.sock"},
+  "conntrack": {"capacity": 100000, "tcp_established_s": 600},
+  "services": [
+    {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "dr",
+     "backends": [{"address": "10.0.0.21", "weight": 2}, {"id": 7, "address": "10.0.0.22"}]},
+    {"vip": "2001:DB8::10", "port": 443, "protocol": "tcp", "hash": "source-ip",
+     "backends": [{"address": "2001:db8::21"}]},
+    {"vip": "10.100.0.2", "port": 53, "protocol": "udp", "forward": "gre", "table_size": 251,
+     "backends": [{"address": "192.168.50.5", "weight": 0}]}
+  ]})";
+
+TEST(ConfigTest, ParsesAndFillsDefaults) {
+  auto c = ParseConfig(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->host.address, "10.0.0.11");
+  EXPECT_EQ(c->conntrack.capacity, 100000u);
+  EXPECT_EQ(c->conntrack.tcp_established_s, 600u);
+  EXPECT_EQ(c->conntrack.udp_s, 300u);  // default
+  ASSERT_EQ(c->services.size(), 3u);
+  EXPECT_EQ(c->services[0].table_size, 65537u);
+  EXPECT_EQ(c->services[0].backends[0].id, 1u);  // lowest free id
+  EXPECT_EQ(c->services[0].backends[1].id, 7u);
+  EXPECT_EQ(c->services[1].vip, "2001:db8::10");  // canonical text
+  EXPECT_EQ(c->services[1].hash, HashMode::kSourceIp);
+  EXPECT_EQ(c->services[2].forward, ForwardMode::kGre);
+  EXPECT_EQ(c->services[2].backends[0].weight, 0u);
+  EXPECT_EQ(c->services[1].Name(), "[2001:db8::10]:443/tcp");
+  EXPECT_NE(c->FindService("10.100.0.1", 80, Protocol::kTcp), nullptr);
+  EXPECT_EQ(c->FindService("10.100.0.1", 80, Protocol::kUdp), nullptr);
+}
+
+TEST(ConfigTest, SerializeRoundTrips) {
+  auto c = ParseConfig(kGood);
+  ASSERT_TRUE(c.ok());
+  std::string text = SerializeConfig(*c);
+  auto again = ParseConfig(text);
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << text;
+  EXPECT_EQ(*again, *c);
+  EXPECT_EQ(SerializeConfig(*again), text);
+}
+
+struct Bad {
+  const char* json;
+  absl::StatusCode code;
+  const char* mentions;
+};
+
+class ConfigRejectTest : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(ConfigRejectTest, RefusedWithClearReason) {
+  auto c = ParseConfig(GetParam().json);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), GetParam().code) << c.status();
+  EXPECT_NE(std::string(c.status().message()).find(GetParam().mentions), std::string::npos) << c.status();
+}
+
+#define HOST R"("host": {"address": "10.0.0.11"})"
+INSTANTIATE_TEST_SUITE_P(
+    All, ConfigRejectTest,
+    ::testing::Values(
+        Bad{"{", absl::StatusCode::kInvalidArgument, "not valid JSON"},
+        Bad{"{}", absl::StatusCode::kInvalidArgument, "host: is required"},
+        Bad{R"({"host": {"address": "10.0.0.300"}})", absl::StatusCode::kInvalidArgument, "host.address"},
+        Bad{R"({"host": {"address": "10.0.0.1", "mtu": 100}})", absl::StatusCode::kInvalidArgument, "host.mtu"},
+        Bad{R"({"host": {"address": "10.0.0.1", "colour": 1}})", absl::StatusCode::kInvalidArgument, "host.colour: unknown field"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "protocol": "sctp"}]})",
+            absl::StatusCode::kInvalidArgument, "services[0].protocol"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 0}]})", absl::StatusCode::kInvalidArgument, "services[0].port"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "table_size": 65536}]})",
+            absl::StatusCode::kInvalidArgument, "table_size"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80}, {"vip": "10.1.1.1", "port": 80}]})",
+            absl::StatusCode::kAlreadyExists, "duplicate service"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"id": 2, "address": "10.0.0.5"}, {"id": 2, "address": "10.0.0.6"}]}]})",
+            absl::StatusCode::kAlreadyExists, "duplicate backend id"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5"}, {"address": "10.0.0.5"}]}]})",
+            absl::StatusCode::kAlreadyExists, "duplicate backend address"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "weight": -1}]}]})",
+            absl::StatusCode::kInvalidArgument, "weight"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "2001:db8::1"}]}]})",
+            absl::StatusCode::kInvalidArgument, "address family"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "port": 8080}]}]})",
+            absl::StatusCode::kInvalidArgument, "port must equal"}));
+
+TEST(ConfigTest, SaveIsAtomicAndLoadable) {
+  auto c = ParseConfig(kGood);
+  ASSERT_TRUE(c.ok());
+  char dir[] = "/tmp/ecmplb-config-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/running.json";
+  ASSERT_TRUE(SaveConfigFile(*c, path).ok());
+  EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);  // no temporary left behind
+  auto loaded = LoadConfigFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, *c);
+  EXPECT_EQ(LoadConfigFile(std::string(dir) + "/missing.json").status().code(), absl::StatusCode::kNotFound);
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+}  // namespace
+}  // namespace ecmplb::control

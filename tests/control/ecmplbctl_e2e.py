@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""ecmplbctl end to end against the real ecmplb daemon on a ring vdev (--no-huge).
+
+Usage: ecmplbctl_e2e.py ECMPLB ECMPLBCTL
+
+Starts the daemon with a temporary config (unique TAP name, control socket in a temp dir),
+runs every subcommand, parses their --json output, checks error exits and their one-line
+messages, then SIGKILLs the daemon after a change, restarts it and checks that
+`config dump` is unchanged. Prints one line per check; the daemon is always killed.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ECMPLB, CTL = sys.argv[1], sys.argv[2]
+PID = os.getpid()
+NET = 200 + PID % 50          # 10.NET.x.x: unlikely to collide with the lab
+TAP = "ectl%d" % (PID % 100000)
+TMP = tempfile.mkdtemp(prefix="ecmplbctl_e2e_")
+SOCK = os.path.join(TMP, "run", "ecmplb.sock")
+CONFIG = os.path.join(TMP, "config.json")
+VIP = "10.%d.1.1:80/tcp" % NET
+BE1, BE2 = "10.%d.0.21" % NET, "10.%d.0.22" % NET
+failures = 0
+daemon = None
+
+
+def check(name, ok, detail=""):
+    global failures
+    print("%s: %s%s" % ("ok" if ok else "FAIL", name, "" if ok else " (%s)" % detail), flush=True)
+    if not ok:
+        failures += 1
+
+
+def ctl(*args, json_out=True):
+    cmd = [CTL, "--socket", SOCK] + list(args) + (["--json"] if json_out else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    out = None
+    if json_out and p.returncode == 0:
+        try:
+            out = json.loads(p.stdout)
+        except ValueError:
+            out = None
+    return p.returncode, out, p.stdout, p.stderr
+
+
+def start():
+    log = open(os.path.join(TMP, "daemon.log"), "a")
+    d = subprocess.Popen([ECMPLB, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+                          "--file-prefix=ectl%d" % PID, "--vdev=net_ring0", "--log-level=error", "--",
+                          "--config", CONFIG, "--idle-backoff"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline and d.poll() is None:
+        if os.path.exists(SOCK) and ctl("service", "list")[0] == 0:
+            return d
+        time.sleep(0.2)
+    return d
+
+
+def daemon_log():
+    with open(os.path.join(TMP, "daemon.log")) as f:
+        return f.read()[-2000:]
+
+
+def main():
+    global daemon
+    with open(CONFIG, "w") as f:
+        json.dump({"host": {"address": "10.%d.0.11" % NET, "prefix_length": 16, "exception_interface": TAP,
+                            "control_socket": SOCK},
+                   "conntrack": {"capacity": 4096},
+                   "services": [{"vip": "10.%d.1.2" % NET, "port": 53, "protocol": "udp",
+                                 "backends": [{"id": 1, "address": BE1}]}]}, f)
+    daemon = start()
+    check("daemon starts and serves the socket", daemon.poll() is None and os.path.exists(SOCK), daemon_log())
+    if daemon.poll() is not None:
+        return
+    mode = os.stat(SOCK).st_mode & 0o777
+    check("socket mode 0600", mode == 0o600, oct(mode))
+
+    rc, out, _, _ = ctl("service", "list")
+    check("service list --json", rc == 0 and [s["service"] for s in out["services"]] == ["10.%d.1.2:53/udp" % NET],
+          out)
+    rc, out, _, err = ctl("service", "add", VIP, "--forward", "dr", "--hash", "5tuple", "--table-size", "251")
+    check("service add", rc == 0 and out["service"] == VIP, err)
+    rc, _, _, err = ctl("service", "add", VIP)
+    check("service add duplicate exits 1 with one line", rc == 1 and err.count("\n") == 1 and "already exists" in err,
+          err)
+    rc, out, _, err = ctl("backend", "add", VIP, BE1, "--weight", "2")
+    check("backend add gets id 1", rc == 0 and out["backend_id"] == 1, err)
+    rc, out, _, err = ctl("backend", "add", VIP, BE2 + ":80")
+    check("backend add ADDRESS:PORT gets id 2", rc == 0 and out["backend_id"] == 2, err)
+    rc, _, _, err = ctl("backend", "add", "10.1.1.1:80/tcp", BE1)
+    check("backend add to unknown service: exact message",
+          rc == 1 and err == "ecmplbctl: backend add: service 10.1.1.1:80/tcp not found\n", err)
+    rc, _, _, err = ctl("backend", "add", VIP, "10.%d.0.23" % NET, "--weight", "70000")
+    check("bad weight refused", rc != 0 and err.count("\n") == 1, err)
+    rc, out, _, err = ctl("backend", "set", VIP, BE2, "--weight", "0")
+    check("backend set --weight 0", rc == 0, err)
+    rc, out, _, err = ctl("show")
+    svc = [s for s in out["services"] if s["service"] == VIP][0] if rc == 0 else {}
+    bes = {b["id"]: b for b in svc.get("backends", [])}
+    check("show: weights, states and Maglev slots",
+          bes.get(1, {}).get("maglev_slots") == 251 and bes.get(2, {}).get("maglev_slots") == 0
+          and bes[2]["state"] == "draining" and bes[1]["weight"] == 2 and svc["state"] == "serving", svc)
+    rc, out, _, err = ctl("lookup", VIP, "--client", "192.0.2.7:40000")
+    check("lookup", rc == 0 and out["backend"]["address"] == BE1 and out["tracked"] is False, out or err)
+    rc, _, _, err = ctl("lookup", VIP, "--client", "192.0.2.7")
+    check("lookup without client port refused", rc == 1 and err.count("\n") == 1, err)
+    rc, out, _, err = ctl("stats")
+    check("stats: workers, drops by reason incl. parse counters",
+          rc == 0 and out["workers"][0]["worker"] == "worker0" and "parse_truncated_ip" in out["drops"]
+          and "no_backend" in out["drops"] and any(s["service"] == VIP for s in out["services"]), err)
+    rc, out, _, err = ctl("conns", "--limit", "5")
+    check("conns", rc == 0 and out["total"] == 0 and out["flows"] == [], out or err)
+    rc, out, _, err = ctl("service", "add", "[2001:db8::1]:80/tcp")
+    check("IPv6 service add", rc == 0 and out["service"] == "[2001:db8::1]:80/tcp", err)
+    rc, out, _, err = ctl("backend", "add", "[2001:db8::1]:80/tcp", "[2001:db8::21]:80")
+    check("IPv6 backend add", rc == 0 and out["backend_id"] == 1, err)
+    rc, out, _, err = ctl("config", "dump")
+    check("config dump --json is the config file format",
+          rc == 0 and any(s["vip"] == "2001:db8::1" for s in out["services"]) and out["host"]["control_socket"] == SOCK,
+          err)
+    rc, _, text, err = ctl("config", "dump", json_out=False)
+    with open(CONFIG) as f:
+        saved = f.read()
+    check("config dump equals the saved file", rc == 0 and json.loads(text) == json.loads(saved), err)
+    for args in (["show"], ["stats"], ["conns"], ["service", "list"], ["lookup", VIP, "--client", "192.0.2.7:1"]):
+        rc, _, text, err = ctl(*args, json_out=False)
+        check("text output: " + " ".join(args[:2]), rc == 0 and text.strip() != "", err)
+    rc, out, _, err = ctl("backend", "del", VIP, BE2)
+    check("backend del", rc == 0 and out["backend_id"] == 2, err)
+    rc, out, _, err = ctl("backend", "add", VIP, "10.%d.0.23" % NET)
+    check("removed id is not reused", rc == 0 and out["backend_id"] == 3, out or err)
+    rc, _, _, err = ctl("backend", "del", VIP, BE2)
+    check("backend del again: not found", rc == 1 and "not found" in err, err)
+    rc, out, _, err = ctl("service", "del", "[2001:db8::1]:80/tcp")
+    check("service del", rc == 0, err)
+    rc, _, _, err = ctl("service", "bogus")
+    check("usage error exits 2 with one line", rc == 2 and err.count("\n") == 1, err)
+    p = subprocess.run([CTL, "--socket", os.path.join(TMP, "nope.sock"), "show"], capture_output=True, text=True)
+    check("no daemon: exit 1, one line", p.returncode == 1 and p.stderr.count("\n") == 1
+          and p.stderr.startswith("ecmplbctl: show: cannot connect"), p.stderr)
+
+    # Persistence: a change, SIGKILL, restart: same running configuration.
+    rc, _, _, err = ctl("backend", "set", VIP, BE1, "--weight", "7")
+    rc2, before, _, _ = ctl("config", "dump")
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(timeout=30)
+    daemon = start()
+    rc3, after, _, err = ctl("config", "dump")
+    check("restart after SIGKILL resumes the running configuration",
+          rc == 0 and rc2 == 0 and rc3 == 0 and before == after
+          and [b["weight"] for s in after["services"] if s["vip"] == VIP.split(":")[0] for b in s["backends"]][0] == 7,
+          err or daemon_log())
+    check("daemon still running", daemon.poll() is None, daemon_log())
+
+
+try:
+    main()
+except Exception as e:  # a crash of the script is a failure, never a leaked daemon
+    check("script ran to the end", False, repr(e))
+finally:
+    if daemon is not None and daemon.poll() is None:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(timeout=30)
+    subprocess.run(["rm", "-rf", TMP])
+print("%d check(s) failed" % failures if failures else "all checks passed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,198 @@
+// Tests of the health state machines and of the TCP/HTTP checker against servers on loopback.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "control/health.h"
+#include "control/health_checker.h"
+
+namespace ecmplb::control {
+namespace {
+
+TEST(RiseFallTest, FallsAfterFallFailuresAndRisesAfterRiseSuccesses) {
+  RiseFall h(/*rise=*/2, /*fall=*/3, /*initially_up=*/true);
+  EXPECT_FALSE(h.Record(false));
+  EXPECT_FALSE(h.Record(false));
+  EXPECT_FALSE(h.Record(true));  // a success resets the failure run
+  EXPECT_FALSE(h.Record(false));
+  EXPECT_FALSE(h.Record(false));
+  EXPECT_TRUE(h.up());
+  EXPECT_TRUE(h.Record(false));
+  EXPECT_FALSE(h.up());
+  EXPECT_FALSE(h.Record(true));
+  EXPECT_FALSE(h.Record(false));  // resets the success run
+  EXPECT_FALSE(h.Record(true));
+  EXPECT_TRUE(h.Record(true));
+  EXPECT_TRUE(h.up());
+}
+
+TEST(RiseFallTest, StartsDownWhenAsked) {
+  RiseFall h(1, 1, false);
+  EXPECT_FALSE(h.up());
+  EXPECT_TRUE(h.Record(true));
+  EXPECT_TRUE(h.up());
+}
+
+TEST(WorkerWatchdogTest, StallAndRecovery) {
+  WorkerWatchdog w(2, 500);
+  EXPECT_FALSE(w.Observe({1, 1}, 0));
+  EXPECT_FALSE(w.Observe({2, 1}, 400));
+  EXPECT_TRUE(w.healthy());
+  EXPECT_TRUE(w.Observe({3, 1}, 600));  // worker 1 has not moved for 600 ms
+  EXPECT_FALSE(w.healthy());
+  EXPECT_TRUE(w.stalled(1));
+  EXPECT_FALSE(w.stalled(0));
+  EXPECT_FALSE(w.Observe({4, 1}, 700));
+  EXPECT_TRUE(w.Observe({5, 2}, 800));  // it moves again
+  EXPECT_TRUE(w.healthy());
+}
+
+TEST(AnnounceTest, VipAnnouncedWhileOneServiceCanServe) {
+  std::vector<ServiceServability> s = {{"10.1.1.1", true, false}, {"10.1.1.1", true, true}, {"10.1.1.2", true, false},
+                                       {"10.1.1.3", false, true}};
+  auto d = DecideAnnouncements(s, true, false);
+  EXPECT_EQ(d["10.1.1.1"], "");
+  EXPECT_EQ(d["10.1.1.2"], "no service of this VIP has a healthy backend");
+  EXPECT_EQ(d["10.1.1.3"], "administratively down");
+  d = DecideAnnouncements(s, false, false);
+  EXPECT_EQ(d["10.1.1.1"], "a worker is stalled");
+  d = DecideAnnouncements(s, true, true);
+  EXPECT_EQ(d["10.1.1.1"], "draining");
+}
+
+// A loopback TCP server: accepts, optionally answers with `reply`, or never accepts.
+class Server {
+ public:
+  explicit Server(std::string reply, bool accept = true) : reply_(std::move(reply)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t l = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 16);
+    if (accept) {
+      thread_ = std::thread([this] {
+        timeval tv{0, 100000};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        while (!stop_) {
+          int c = ::accept(fd_, nullptr, nullptr);
+          if (c < 0) continue;
+          char buf[1024];
+          if (!reply_.empty()) {
+            ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+            (void)n;
+            ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+          }
+          ::close(c);
+        }
+      });
+    }
+  }
+  ~Server() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string reply_;
+  int fd_;
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Runs the checker until `key` has a result (bounded to 3 s).
+CheckResult RunOne(HealthChecker& hc, const CheckKey& key) {
+  uint64_t end = NowMs() + 3000;
+  while (NowMs() < end) {
+    for (auto& [k, r] : hc.Poll(NowMs())) {
+      if (k == key) return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return CheckResult{false, "no result", 0, 0};
+}
+
+CheckSpec Spec(CheckSpec::Type type, uint16_t port) {
+  CheckSpec s;
+  s.type = type;
+  s.addr = dataplane::IpAddr::V4(0x7f000001);
+  s.port = port;
+  s.timeout_ms = 300;
+  s.interval_ms = 50;
+  return s;
+}
+
+TEST(HealthCheckerTest, TcpConnectSucceedsAndRefusalFails) {
+  Server up("");
+  HealthChecker hc;
+  // A port nobody listens on: bind one and close it.
+  int tmp = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(tmp, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t l = sizeof(a);
+  ::getsockname(tmp, reinterpret_cast<sockaddr*>(&a), &l);
+  ::close(tmp);
+  hc.SetTargets({{{"s", 1}, Spec(CheckSpec::Type::kTcp, up.port())},
+                 {{"s", 2}, Spec(CheckSpec::Type::kTcp, ntohs(a.sin_port))}},
+                NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "Connection refused");
+}
+
+TEST(HealthCheckerTest, HttpStatusIsCompared) {
+  Server ok("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Server err("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+  Server junk("SSH-2.0-OpenSSH\r\n");
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, Spec(CheckSpec::Type::kHttp, ok.port())},
+                 {{"s", 2}, Spec(CheckSpec::Type::kHttp, err.port())},
+                 {{"s", 3}, Spec(CheckSpec::Type::kHttp, junk.port())}},
+                NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  EXPECT_EQ(r1.detail, "HTTP 200");
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "HTTP 503, expected 200");
+  CheckResult r3 = RunOne(hc, {"s", 3});
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail, "not an HTTP response");
+}
+
+TEST(HealthCheckerTest, SilentServerTimesOut) {
+  Server silent("", /*accept=*/false);  // the kernel completes the handshake; nobody answers
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, Spec(CheckSpec::Type::kHttp, silent.port())}}, NowMs());
+  CheckResult r = RunOne(hc, {"s", 1});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.detail, "timeout");
+  EXPECT_GE(r.latency_ms, 300u);
+  EXPECT_EQ(hc.in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace ecmplb::control

@@ -1,0 +1,150 @@
+// Tests of the control socket codec: every command through HandleRequest, malformed and
+// hostile requests answered with an error (never a crash), reply decoding with codes, and
+// the text forms of services and endpoints.
+#include "control/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "control/endpoint.h"
+
+namespace ecmplb::control {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kConfig[] = R"({
+  "host": {"address": "10.0.0.11", "prefix_length": 24},
+  "services": [{"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
+                "backends": [{"id": 1, "address": "10.0.0.21"}]}]})";
+
+class ProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cp = ControlPlane::Create(*ParseConfig(kConfig), dataplane::MacAddr{},
+                                   [this](std::unique_ptr<const dataplane::Snapshot> s) { snap_ = std::move(s); },
+                                   ControlPlane::Options{});
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+  }
+  // The decoded reply of one request.
+  absl::StatusOr<json> Call(const std::string& request) { return DecodeReply(HandleRequest(*cp_, request)); }
+
+  std::unique_ptr<const dataplane::Snapshot> snap_;
+  std::unique_ptr<ControlPlane> cp_;
+};
+
+TEST_F(ProtocolTest, CommandsRoundTrip) {
+  auto r = Call(R"({"cmd": "service add", "service": "[2001:db8::1]:443/tcp", "forward": "dr",
+                    "hash": "source-ip", "table_size": 251})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["service"], "[2001:db8::1]:443/tcp");
+  r = Call(R"({"cmd": "backend add", "service": "[2001:db8::1]:443/tcp", "backend": "[2001:db8::21]:443",
+               "weight": 4})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["backend_id"], 1);
+  r = Call(R"({"cmd": "backend set", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21", "weight": 0})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  r = Call(R"({"cmd": "service list"})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ((*r)["services"].size(), 2u);
+  EXPECT_EQ((*r)["services"][1]["hash"], "source-ip");
+  r = Call(R"({"cmd": "show"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["services"][1]["backends"][0]["state"], "draining");
+  r = Call(R"({"cmd": "config dump"})");
+  ASSERT_TRUE(r.ok());
+  auto reparsed = ParseConfig(r->dump());
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status();
+  EXPECT_EQ(*reparsed, cp_->config());
+  r = Call(R"({"cmd": "lookup", "service": "10.100.0.1:80/tcp", "client": "192.0.2.1:5000"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["backend"]["address"], "10.0.0.21");
+  EXPECT_TRUE(Call(R"({"cmd": "stats"})").ok());
+  r = Call(R"({"cmd": "conns", "limit": 5})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["total"], 0);
+  r = Call(R"({"cmd": "backend del", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(Call(R"({"cmd": "service del", "service": "[2001:db8::1]:443/tcp"})").ok());
+  EXPECT_EQ(cp_->config().services.size(), 1u);
+}
+
+TEST_F(ProtocolTest, ErrorsCarryCanonicalCodes) {
+  EXPECT_EQ(Call(R"({"cmd": "backend add", "service": "10.1.1.1:80/tcp", "backend": "10.0.0.5"})").status(),
+            absl::NotFoundError("service 10.1.1.1:80/tcp not found"));
+  EXPECT_EQ(Call(R"({"cmd": "service add", "service": "10.100.0.1:80/tcp"})").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Call(R"({"cmd": "backend set", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.21",
+                     "weight": 70000})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProtocolTest, MalformedRequestsGetAnErrorReply) {
+  const Config before = cp_->config();
+  const std::string deep(60000, '[');
+  for (const std::string& bad : {
+           std::string("not json"), std::string("[1,2]"), std::string("42"), std::string("{}"),
+           std::string(R"({"cmd": 7})"), std::string(R"({"cmd": "reboot"})"),
+           std::string(R"({"cmd": "service add"})"), std::string(R"({"cmd": "service add", "service": 5})"),
+           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp"})"),
+           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": -1})"),
+           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": "1"})"),
+           std::string(R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "forward": "nat"})"),
+           std::string(R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "hash": "3tuple"})"),
+           std::string(R"({"cmd": "conns", "limit": 100000000})"),
+           std::string(R"({"cmd": "lookup", "service": "10.100.0.1:80/tcp"})"),
+           std::string("{\"cmd\": \"show\""), deep, std::string(kMaxRequestBytes + 1, ' '),
+           std::string("\xff\xfe{\"cmd\"}"),
+       }) {
+    std::string reply = HandleRequest(*cp_, bad);
+    auto decoded = DecodeReply(reply);
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << bad.substr(0, 80) << " -> " << reply;
+  }
+  EXPECT_EQ(cp_->config(), before);
+}
+
+TEST(ReplyTest, DecodesOkErrorAndGarbage) {
+  auto ok = DecodeReply(EncodeOk(json{{"a", 1}}));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)["a"], 1);
+  EXPECT_EQ(DecodeReply(EncodeError(absl::ResourceExhaustedError("full"))).status(),
+            absl::ResourceExhaustedError("full"));
+  EXPECT_EQ(DecodeReply("garbage").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeReply(R"({"ok": "yes"})").status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(EndpointTest, ServiceAndEndpointForms) {
+  auto s = ParseServiceRef("10.1.1.1:80/tcp");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->vip, "10.1.1.1");
+  EXPECT_EQ(s->port, 80);
+  EXPECT_EQ(s->protocol, Protocol::kTcp);
+  s = ParseServiceRef("[2001:DB8::1]:53/udp");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->Name(), "[2001:db8::1]:53/udp");
+  for (const char* bad : {"", "10.1.1.1", "10.1.1.1:80", "10.1.1.1/tcp", "10.1.1.1:/tcp", "10.1.1.1:65536/tcp",
+                          "10.1.1.1:8x/tcp", "2001:db8::1:80/tcp", "[2001:db8::1/tcp", "[2001:db8::1]80/tcp",
+                          "host:80/tcp", "10.1.1.1:80/icmp", "10.1.1.1:-1/tcp"}) {
+    EXPECT_EQ(ParseServiceRef(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto e = ParseEndpoint("10.0.0.5", false);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->port, 0);
+  e = ParseEndpoint("2001:db8::5", false);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->address, "2001:db8::5");
+  e = ParseEndpoint("[2001:db8::5]:8080", true);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->port, 8080);
+  EXPECT_EQ(e->ToString(), "[2001:db8::5]:8080");
+  EXPECT_FALSE(ParseEndpoint("10.0.0.5", true).ok());
+  EXPECT_FALSE(ParseEndpoint("2001:db8::5", true).ok());
+  EXPECT_FALSE(ParseEndpoint("10.0.0.5:0", false).ok());
+  EXPECT_FALSE(ParseEndpoint("", false).ok());
+}
+
+}  // namespace
+}  // namespace ecmplb::control

@@ -1,0 +1,378 @@
+// Tests of the per-burst forwarding pipeline on byte buffers: verdicts, DR and GRE output,
+// connection tracking across backend changes, ICMP steering and frag-needed, counters, and
+// the property ECMP relies on: two LB hosts with the same configuration pick the same
+// backend for every flow.
+#include "dataplane/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "control/config.h"
+#include "control/snapshot_builder.h"
+#include "dataplane/packet/encap.h"
+#include "dataplane/packet/parse.h"
+#include "tests/dataplane/packet_builder.h"
+
+namespace ecmplb::dataplane {
+namespace {
+
+using testing::Ip;
+using testing::Mac;
+using testing::PacketBuilder;
+
+const MacAddr kPortMac = Mac("02:00:00:00:00:01");
+const MacAddr kRouterMac = Mac("02:00:00:00:00:fe");
+
+control::Config BaseConfig() {
+  auto c = control::ParseConfig(R"({
+    "host": {"address": "10.0.0.11", "prefix_length": 24, "mtu": 1500},
+    "conntrack": {"capacity": 4096},
+    "services": [
+      {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "dr",
+       "backends": [{"id": 1, "address": "10.0.0.21"}, {"id": 2, "address": "10.0.0.22"},
+                    {"id": 3, "address": "10.0.0.23"}]},
+      {"vip": "10.100.0.1", "port": 53, "protocol": "udp", "forward": "gre",
+       "backends": [{"id": 1, "address": "10.0.0.21"}, {"id": 2, "address": "10.0.0.22"}]},
+      {"vip": "10.100.0.2", "port": 443, "protocol": "tcp", "forward": "dr", "hash": "source-ip",
+       "backends": [{"id": 1, "address": "10.0.0.21"}, {"id": 2, "address": "10.0.0.22"},
+                    {"id": 3, "address": "10.0.0.23"}]}
+    ]})");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+MacAddr BackendMac(const IpAddr& a) {
+  MacAddr m = Mac("02:be:00:00:00:00");
+  m.bytes[5] = a.bytes[3];
+  return m;
+}
+
+// One LB host's worker: builder + snapshot + neighbours + conntrack + pipeline.
+class Host {
+ public:
+  explicit Host(const control::Config& config, bool resolve = true) : builder_(kPortMac) {
+    conntrack::Options o;
+    o.capacity = 4096;
+    table_ = *conntrack::Table::Create(o);
+    pipeline_ = std::make_unique<Pipeline>(table_.get(), &counters_, &neighbors_);
+    Apply(config);
+    if (resolve) ResolveAll();
+  }
+  void Apply(const control::Config& config, const std::set<control::BackendRef>& unhealthy = {}) {
+    auto s = builder_.Build(config, unhealthy);
+    ASSERT_TRUE(s.ok()) << s.status();
+    snap_ = std::move(*s);
+  }
+  void ResolveAll() {
+    for (const auto& [slot, addr] : builder_.neighbor_slots()) neighbors_.Set(slot, BackendMac(addr).bytes.data());
+  }
+  // Runs one packet through the pipeline; returns the verdict and leaves the output in `out`.
+  Verdict Run(const std::vector<uint8_t>& in, std::vector<uint8_t>* out = nullptr, uint32_t now = 100) {
+    std::vector<uint8_t> buf(128 + in.size());
+    std::copy(in.begin(), in.end(), buf.begin() + 128);
+    Frame f{buf.data() + 128, static_cast<uint32_t>(in.size()), 128};
+    Verdict v;
+    pipeline_->Process(*snap_, std::span<Frame>(&f, 1), now, std::span<Verdict>(&v, 1));
+    if (out != nullptr) out->assign(f.data, f.data + f.len);
+    return v;
+  }
+  // The backend a TCP/UDP packet went to (DR: by destination MAC; GRE: outer destination).
+  IpAddr BackendOf(const std::vector<uint8_t>& out) {
+    ParsedPacket p;
+    EXPECT_EQ(Parse(out, &p), ParseResult::kOk);
+    if (p.proto == ip_proto::kGre) return p.dst;
+    IpAddr a = IpAddr::V4(0x0a000000);
+    a.bytes[3] = out[5];
+    return a;
+  }
+  uint64_t Count(Counter c) const { return counters_.Get(c); }
+  WorkerCounters& counters() { return counters_; }
+  NeighborTable& neighbors() { return neighbors_; }
+  control::SnapshotBuilder& builder() { return builder_; }
+  conntrack::Table& table() { return *table_; }
+  const Snapshot& snap() const { return *snap_; }
+
+ private:
+  control::SnapshotBuilder builder_;
+  std::unique_ptr<const Snapshot> snap_;
+  NeighborTable neighbors_;
+  WorkerCounters counters_;
+  std::unique_ptr<conntrack::Table> table_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+std::vector<uint8_t> Syn(uint16_t sport, const char* client = "192.0.2.7", const char* vip = "10.100.0.1",
+                         uint16_t dport = 80, uint8_t flags = 0x02) {
+  return PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip(client), Ip(vip)).Df(true).Tcp(sport, dport, flags).Build();
+}
+
+TEST(PipelineTest, DrRewritesOnlyTheMacs) {
+  Host h(BaseConfig());
+  auto in = Syn(40000);
+  std::vector<uint8_t> out;
+  ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
+  ASSERT_EQ(out.size(), in.size());
+  IpAddr be = h.BackendOf(out);
+  EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(be));
+  EXPECT_EQ(MacAddr::FromBytes(out.data() + 6), kPortMac);
+  EXPECT_TRUE(std::equal(in.begin() + 12, in.end(), out.begin() + 12));
+  EXPECT_EQ(h.Count(Counter::forward_dr), 1u);
+  EXPECT_EQ(h.Count(Counter::conntrack_insert), 1u);
+  EXPECT_EQ(h.counters().services[0].packets.Get(), 1u);
+}
+
+TEST(PipelineTest, GreEncapsulatesToTheBackend) {
+  Host h(BaseConfig());
+  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Udp(5555, 53).PayloadSize(40).Build();
+  std::vector<uint8_t> out;
+  ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
+  ASSERT_EQ(out.size(), in.size() + kGreOverhead);
+  ParsedPacket p;
+  ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
+  EXPECT_EQ(p.proto, ip_proto::kGre);
+  EXPECT_EQ(p.src, Ip("10.0.0.11"));  // tunnel source defaults to the host address
+  EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(p.dst));
+  // The inner packet is untouched.
+  EXPECT_TRUE(std::equal(in.begin() + 14, in.end(), out.begin() + 14 + kGreOverhead));
+  EXPECT_EQ(h.Count(Counter::forward_gre), 1u);
+}
+
+TEST(PipelineTest, NonVipTrafficGoesToTheKernel) {
+  Host h(BaseConfig());
+  auto ospf = PacketBuilder().Eth(kRouterMac, Mac("01:00:5e:00:00:05")).Ipv4(Ip("10.0.0.1"), Ip("224.0.0.5")).Proto(89).PayloadSize(40).Build();
+  auto arp = PacketBuilder().Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff")).RawEtherType(0x0806).PayloadSize(28).Build();
+  auto to_host = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11")).Tcp(179, 40000, 0x12).Build();
+  auto ping_vip = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Icmp(8, 0).Build();
+  EXPECT_EQ(h.Run(ospf), Verdict::kException);
+  EXPECT_EQ(h.Run(arp), Verdict::kException);
+  EXPECT_EQ(h.Run(to_host), Verdict::kException);
+  EXPECT_EQ(h.Run(ping_vip), Verdict::kException);
+  EXPECT_EQ(h.Count(Counter::exception), 4u);
+}
+
+TEST(PipelineTest, DropsAreCountedByReason) {
+  Host h(BaseConfig());
+  EXPECT_EQ(h.Run(Syn(1000, "192.0.2.7", "10.100.0.1", 8080)), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_vip_no_service), 1u);
+  auto frag = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).FragOffset(10).Proto(6).PayloadSize(100).Build();
+  EXPECT_EQ(h.Run(frag), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_fragment), 1u);
+  auto bad = Syn(1000);
+  bad[14] = 0x46;  // IHL 6 but no options: the checksum no longer matches
+  EXPECT_EQ(h.Run(bad), Verdict::kDrop);
+  auto truncated = Syn(1000);
+  truncated.resize(30);
+  EXPECT_EQ(h.Run(truncated), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_parse), 2u);
+  EXPECT_EQ(h.counters().parse[static_cast<size_t>(ParseResult::kTruncatedIp)].Get(), 1u);
+}
+
+TEST(PipelineTest, UnresolvedNextHopDropsAndAsksForResolution) {
+  Host h(BaseConfig(), /*resolve=*/false);
+  EXPECT_EQ(h.Run(Syn(40000)), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_neighbor_unresolved), 1u);
+  size_t asked = 0;
+  for (const auto& [slot, addr] : h.builder().neighbor_slots()) asked += h.neighbors().TakeRequest(slot);
+  EXPECT_EQ(asked, 1u);
+  h.ResolveAll();
+  EXPECT_EQ(h.Run(Syn(40000)), Verdict::kTx);
+}
+
+TEST(PipelineTest, TrackedFlowsKeepTheirBackendAcrossChanges) {
+  control::Config c = BaseConfig();
+  Host h(c);
+  std::map<uint16_t, IpAddr> first;
+  for (uint16_t port = 1000; port < 1300; ++port) {
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(port), &out), Verdict::kTx);
+    first[port] = h.BackendOf(out);
+    ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10)), Verdict::kTx);  // ACK: established
+  }
+  // Add a backend, change a weight, drain another: every tracked flow stays.
+  c.services[0].backends.push_back({4, "10.0.0.24", 0, 5});
+  c.services[0].backends[0].weight = 3;
+  c.services[0].backends[1].weight = 0;
+  h.Apply(c);
+  h.ResolveAll();
+  for (auto& [port, be] : first) {
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10), &out), Verdict::kTx);
+    EXPECT_EQ(h.BackendOf(out), be) << port;
+  }
+  // New flows never go to the drained backend.
+  for (uint16_t port = 5000; port < 5300; ++port) {
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(port), &out), Verdict::kTx);
+    EXPECT_NE(h.BackendOf(out), Ip("10.0.0.22"));
+  }
+  // Delete backend 3: its flows move (and stay tracked), the others stay.
+  c.services[0].backends.erase(c.services[0].backends.begin() + 2);
+  h.Apply(c);
+  uint64_t moved = 0;
+  for (auto& [port, be] : first) {
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10), &out), Verdict::kTx);
+    if (be == Ip("10.0.0.23")) {
+      EXPECT_NE(h.BackendOf(out), be);
+      ++moved;
+    } else {
+      EXPECT_EQ(h.BackendOf(out), be);
+    }
+  }
+  EXPECT_GT(moved, 0u);
+  EXPECT_EQ(h.Count(Counter::conntrack_repick), moved);
+}
+
+TEST(PipelineTest, UnhealthyBackendFlowsArePickedAgain) {
+  control::Config c = BaseConfig();
+  Host h(c);
+  std::vector<uint8_t> out;
+  uint16_t port = 2000;
+  for (;; ++port) {
+    ASSERT_EQ(h.Run(Syn(port), &out), Verdict::kTx);
+    if (h.BackendOf(out) == Ip("10.0.0.21")) break;
+  }
+  h.Apply(c, {{c.services[0].Name(), 1}});
+  ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10), &out), Verdict::kTx);
+  EXPECT_NE(h.BackendOf(out), Ip("10.0.0.21"));
+}
+
+TEST(PipelineTest, ServiceWithoutUsableBackendDrops) {
+  control::Config c = BaseConfig();
+  for (auto& b : c.services[0].backends) b.weight = 0;
+  Host h(c);
+  EXPECT_EQ(h.Run(Syn(3000)), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_no_backend), 1u);
+}
+
+TEST(PipelineTest, SourceIpHashIgnoresPorts) {
+  Host h(BaseConfig());
+  std::set<uint32_t> backends;
+  for (uint16_t port = 1000; port < 1100; ++port) {
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(port, "198.51.100.9", "10.100.0.2", 443), &out), Verdict::kTx);
+    backends.insert(h.BackendOf(out).v4_host());
+  }
+  EXPECT_EQ(backends.size(), 1u);
+}
+
+TEST(PipelineTest, IcmpErrorFollowsItsFlow) {
+  Host h(BaseConfig());
+  std::vector<uint8_t> out;
+  ASSERT_EQ(h.Run(Syn(41000), &out), Verdict::kTx);
+  IpAddr be = h.BackendOf(out);
+  // A router on the return path could not forward the backend's reply (VIP -> client).
+  auto reply = PacketBuilder().Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7")).Df(true).Tcp(80, 41000, 0x12).PayloadSize(1400).BuildIp();
+  auto icmp = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
+                  .IcmpError(3, 4, 1400, reply).Build();
+  ASSERT_EQ(h.Run(icmp, &out), Verdict::kTx);
+  EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(be));
+  EXPECT_EQ(h.Count(Counter::icmp_error_steered), 1u);
+  // An error about a packet of no service is dropped.
+  auto other = PacketBuilder().Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7")).Tcp(8080, 41000, 0x12).BuildIp();
+  auto icmp2 = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
+                   .IcmpError(3, 4, 1400, other).Build();
+  EXPECT_EQ(h.Run(icmp2), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_icmp_unmatched), 1u);
+}
+
+TEST(PipelineTest, GreTooBigWithDfAnswersFragNeeded) {
+  Host h(BaseConfig());
+  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Df(true)
+                .Udp(5555, 53).PayloadSize(1500 - 28).Build();
+  std::vector<uint8_t> out;
+  ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
+  ParsedPacket p;
+  ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
+  EXPECT_EQ(p.proto, ip_proto::kIcmp);
+  EXPECT_EQ(p.icmp_type, 3);
+  EXPECT_EQ(p.icmp_code, 4);
+  EXPECT_EQ(p.dst, Ip("192.0.2.7"));
+  EXPECT_EQ(LoadBe16(out.data() + p.l4_offset + 6), 1500 - kGreOverhead);
+  EXPECT_EQ(MacAddr::FromBytes(out.data()), kRouterMac);
+  EXPECT_EQ(h.Count(Counter::icmp_frag_needed_sent), 1u);
+  // Without DF the packet is dropped and counted.
+  auto nodf = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                  .Udp(5555, 53).PayloadSize(1500 - 28).Build();
+  EXPECT_EQ(h.Run(nodf), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_too_big), 1u);
+}
+
+TEST(PipelineTest, NoHeadroomForGreIsCounted) {
+  Host h(BaseConfig());
+  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Udp(5555, 53).Build();
+  std::vector<uint8_t> buf = in;
+  Frame f{buf.data(), static_cast<uint32_t>(buf.size()), 0};
+  Verdict v;
+  conntrack::Options o;
+  o.capacity = 1024;
+  auto t = *conntrack::Table::Create(o);
+  Pipeline p(t.get(), &h.counters(), &h.neighbors());
+  p.Process(h.snap(), std::span<Frame>(&f, 1), 1, std::span<Verdict>(&v, 1));
+  EXPECT_EQ(v, Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_no_headroom), 1u);
+}
+
+// Two LB hosts whose configurations list services and backends in different orders (and so
+// number their counter and neighbour slots differently) send every flow to the same backend.
+// This is what keeps connections alive when the router's ECMP moves them between hosts.
+TEST(PipelineTest, EveryHostPicksTheSameBackend) {
+  control::Config a = BaseConfig();
+  control::Config b = BaseConfig();
+  std::reverse(b.services.begin(), b.services.end());
+  for (auto& s : b.services) std::reverse(s.backends.begin(), s.backends.end());
+  Host ha(a), hb(b);
+  std::map<uint32_t, int> spread;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    char client[32];
+    std::snprintf(client, sizeof(client), "198.18.%u.%u", (i / 250) % 250, i % 250 + 1);
+    auto pkt = Syn(static_cast<uint16_t>(10000 + i), client);
+    std::vector<uint8_t> oa, ob;
+    ASSERT_EQ(ha.Run(pkt, &oa), Verdict::kTx);
+    ASSERT_EQ(hb.Run(pkt, &ob), Verdict::kTx);
+    ASSERT_EQ(ha.BackendOf(oa), hb.BackendOf(ob)) << client;
+    ++spread[ha.BackendOf(oa).v4_host()];
+  }
+  ASSERT_EQ(spread.size(), 3u);
+  for (auto& [be, n] : spread) EXPECT_NEAR(n, 1000, 150) << be;
+}
+
+TEST(PipelineTest, BurstMixesVerdicts) {
+  Host h(BaseConfig());
+  std::vector<std::vector<uint8_t>> pkts;
+  for (int i = 0; i < 32; ++i) {
+    if (i % 4 == 0) {
+      pkts.push_back(PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11")).Icmp(8, 0).Build());
+    } else if (i % 4 == 1) {
+      pkts.push_back(Syn(static_cast<uint16_t>(100 + i), "192.0.2.7", "10.100.0.1", 9999));
+    } else {
+      pkts.push_back(Syn(static_cast<uint16_t>(100 + i)));
+    }
+  }
+  std::vector<std::vector<uint8_t>> bufs;
+  Frame frames[32];
+  Verdict v[32];
+  for (int i = 0; i < 32; ++i) {
+    bufs.emplace_back(128 + pkts[i].size());
+    std::copy(pkts[i].begin(), pkts[i].end(), bufs[i].begin() + 128);
+    frames[i] = Frame{bufs[i].data() + 128, static_cast<uint32_t>(pkts[i].size()), 128};
+  }
+  conntrack::Options o;
+  o.capacity = 1024;
+  auto t = *conntrack::Table::Create(o);
+  WorkerCounters c;
+  Pipeline p(t.get(), &c, &h.neighbors());
+  p.Process(h.snap(), std::span<Frame>(frames, 32), 5, std::span<Verdict>(v, 32));
+  for (int i = 0; i < 32; ++i) {
+    Verdict want = i % 4 == 0 ? Verdict::kException : i % 4 == 1 ? Verdict::kDrop : Verdict::kTx;
+    EXPECT_EQ(v[i], want) << i;
+  }
+  EXPECT_EQ(c.Get(Counter::conntrack_insert), 16u);
+}
+
+}  // namespace
+}  // namespace ecmplb::dataplane
