@@ -25,8 +25,10 @@
 // a backend of weight w has taken floor(r * w / max_weight) turns after
 // round r (an integer credit scheme: it earns w/max_weight per round and
 // takes a turn when its credit reaches 1). On each turn it claims its next
-// preferred empty slot, exactly as in the paper. Within a round backends
-// take turns in a deterministic order (sorted order for equal weights).
+// preferred empty slot, exactly as in the paper; the build stops when the
+// table is full. Within a round, backends take turns ordered by when their
+// previous turn was (those without one first, in sorted order); for equal
+// weights that is sorted order every round, the paper's loop.
 // Slot counts are therefore proportional to weights, whatever they sum to;
 // weight 0 takes no slot and gives exactly the table of the same set
 // without that backend (drain == remove for new flows).

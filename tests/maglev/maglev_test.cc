@@ -424,6 +424,79 @@ TEST(DeterminismTest, FingerprintRejectsWrongBackendSpan) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A direct transcription of the documented algorithm (no calendar, no
+// bitmap, no free-slot scan), to check the optimised build against.
+std::vector<uint16_t> ReferenceBuild(const std::vector<Backend>& b,
+                                     uint32_t m) {
+  struct Ref {
+    uint32_t pos, skip, index;
+    uint64_t w;
+    int64_t last_turn;
+  };
+  std::vector<uint32_t> order(b.size());
+  for (uint32_t i = 0; i < b.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&b](uint32_t x, uint32_t y) { return b[x].id < b[y].id; });
+  std::vector<Ref> refs;
+  uint64_t max_w = 0;
+  for (uint32_t i : order) {
+    if (b[i].weight == 0) continue;
+    const auto bytes = b[i].id.CanonicalBytes();
+    refs.push_back({static_cast<uint32_t>(
+                        XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m),
+                    static_cast<uint32_t>(
+                        XXH64(bytes.data(), bytes.size(), kSkipSeed) %
+                            (m - 1) +
+                        1),
+                    i, b[i].weight, -1});
+    max_w = std::max<uint64_t>(max_w, b[i].weight);
+  }
+  std::vector<uint16_t> entries(m, 0xffff);
+  uint32_t filled = 0;
+  int64_t turn = 0;
+  for (uint64_t r = 1; filled < m; ++r) {
+    std::vector<Ref*> due;
+    for (Ref& x : refs) {
+      if (r * x.w / max_w > (r - 1) * x.w / max_w) due.push_back(&x);
+    }
+    std::stable_sort(due.begin(), due.end(), [](const Ref* x, const Ref* y) {
+      return x->last_turn < y->last_turn;
+    });
+    for (Ref* x : due) {
+      if (filled == m) break;
+      while (entries[x->pos] != 0xffff) x->pos = (x->pos + x->skip) % m;
+      entries[x->pos] = static_cast<uint16_t>(x->index);
+      x->pos = (x->pos + x->skip) % m;
+      x->last_turn = turn++;
+      ++filled;
+    }
+  }
+  return entries;
+}
+
+TEST(DeterminismTest, MatchesReferenceImplementation) {
+  std::mt19937_64 rng(2016);
+  const uint32_t sizes[] = {251, 257, 1009, 4099, 65537};
+  for (int round = 0; round < 30; ++round) {
+    const uint32_t m = sizes[round % 5];
+    const uint32_t n = 1 + rng() % std::min<uint32_t>(m - 1, 300);
+    std::vector<Backend> b = MixedFamilies(n);
+    for (Backend& x : b) {
+      switch (round % 3) {
+        case 0: x.weight = 1; break;
+        case 1: x.weight = rng() % 6; break;
+        default: x.weight = static_cast<uint32_t>(rng() % 1000000); break;
+      }
+    }
+    b[rng() % n].weight = 3;  // at least one usable backend
+    Table t = MustBuild(b, m);
+    const std::vector<uint16_t> ref = ReferenceBuild(b, m);
+    ASSERT_TRUE(std::equal(t.entries().begin(), t.entries().end(),
+                           ref.begin(), ref.end()))
+        << "m=" << m << " n=" << n << " round=" << round;
+  }
+}
+
 // ---------------------------------------------------------------- disruption
 
 // Removing one backend: every slot it owned moves; other slots move only
