@@ -33,6 +33,20 @@ struct Pipeline::Pending {
   FlowTuple flow;        // client -> VIP
 };
 
+struct Pipeline::Scratch {
+  ParsedPacket parsed[kBurstSize];
+  Pending pend[kBurstSize];
+  conntrack::FlowKey keys[kBurstSize];
+  conntrack::EntryRef refs[kBurstSize];
+  int32_t chosen[kBurstSize];
+};
+
+Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters, const NeighborTable* neighbors,
+                   PipelineOptions options)
+    : ct_(table), counters_(counters), neighbors_(neighbors), options_(options), scratch_(new Scratch()) {}
+
+Pipeline::~Pipeline() = default;
+
 uint64_t Pipeline::ServiceHash(const Service& s, const FlowTuple& flow) {
   // The Maglev hash must be the same on every LB host: it covers the flow only, never
   // host-local numbers such as the service's counter slot.
@@ -49,10 +63,14 @@ uint64_t Pipeline::ServiceHash(const Service& s, const FlowTuple& flow) {
 void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
                        std::span<Verdict> verdicts) {
   const size_t n = frames.size() < kBurstSize ? frames.size() : kBurstSize;
-  ParsedPacket parsed[kBurstSize];
-  Pending pend[kBurstSize];
-  conntrack::FlowKey keys[kBurstSize];
+  ParsedPacket* parsed = scratch_->parsed;
+  Pending* pend = scratch_->pend;
+  conntrack::FlowKey* keys = scratch_->keys;
+  conntrack::EntryRef* refs = scratch_->refs;
+  int32_t* chosen = scratch_->chosen;
   size_t np = 0;
+
+  for (size_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
 
   // 1. Parse and classify.
   for (size_t i = 0; i < n; ++i) {
@@ -70,26 +88,27 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       counters_->parse[static_cast<size_t>(r)].Add(1);
       continue;
     }
+    // The common case first: one lookup finds the service of a TCP/UDP packet.
+    if ((p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) && p.has_l4) {
+      if (const Service* svc = snap.Find(p.dst, p.dport, p.proto)) {
+        verdicts[i] = Verdict::kDrop;  // until a backend is found
+        pend[np] = Pending{static_cast<uint16_t>(i), false, svc, p.Flow()};
+        keys[np] = MakeKey(pend[np].flow, static_cast<uint16_t>(svc->counter_slot));
+        ++np;
+        continue;
+      }
+    }
     if (!snap.IsVip(p.dst)) {
       // ARP is kNotIp above; here: OSPF, BFD, ICMP and health-check replies to this host.
       verdicts[i] = Verdict::kException;
       counters_->Add(Counter::exception);
       continue;
     }
-    verdicts[i] = Verdict::kDrop;  // until a backend is found
+    verdicts[i] = Verdict::kDrop;
     if (p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) {
-      if (!p.has_l4) {  // non-first fragment: no ports to find the service or hash on
-        counters_->Add(Counter::drop_fragment);
-        continue;
-      }
-      const Service* svc = snap.Find(p.dst, p.dport, p.proto);
-      if (svc == nullptr) {
-        counters_->Add(Counter::drop_vip_no_service);
-        continue;
-      }
-      pend[np] = Pending{static_cast<uint16_t>(i), false, svc, p.Flow()};
-      keys[np] = MakeKey(pend[np].flow, static_cast<uint16_t>(svc->counter_slot));
-      ++np;
+      // To a VIP but no service: a port nobody listens on, or a non-first fragment (no ports
+      // to find the service or hash on).
+      counters_->Add(p.has_l4 ? Counter::drop_vip_no_service : Counter::drop_fragment);
       continue;
     }
     if (IsSteerableIcmpError(p)) {
@@ -116,12 +135,10 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   if (np == 0) return;
 
   // 2. Connection table, in bulk (prefetches every bucket of the burst first).
-  conntrack::EntryRef refs[kBurstSize];
   ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), now_s,
                   std::span<conntrack::EntryRef>(refs, np));
 
   // 3. Hits first (refs stay valid until the first Insert), then misses.
-  int32_t chosen[kBurstSize];
   for (size_t k = 0; k < np; ++k) {
     chosen[k] = -1;
     if (!refs[k].found()) continue;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "conntrack/conntrack.h"
@@ -48,8 +49,8 @@ struct PipelineOptions {
 class Pipeline {
  public:
   Pipeline(conntrack::Table* table, WorkerCounters* counters, const NeighborTable* neighbors,
-           PipelineOptions options = {})
-      : ct_(table), counters_(counters), neighbors_(neighbors), options_(options) {}
+           PipelineOptions options = {});
+  ~Pipeline();
 
   // Decides the fate of up to kBurstSize frames; may rewrite them in place and move
   // frames[i].data back into the headroom (GRE). `now_s` is the worker's clock in seconds.
@@ -73,6 +74,9 @@ class Pipeline {
   WorkerCounters* counters_;
   const NeighborTable* neighbors_;
   PipelineOptions options_;
+  // Per-burst scratch, kept here so that a burst does not construct (zero) it again.
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
 };
 
 }  // namespace ecmplb::dataplane
