@@ -80,6 +80,13 @@ class ObjectReader {
     return absl::OkStatus();
   }
 
+  absl::Status Bool(const char* key, bool* out) const {
+    if (!j_.contains(key)) return absl::OkStatus();
+    if (!j_[key].is_boolean()) return FieldError(Path(key), "must be true or false");
+    *out = j_[key].get<bool>();
+    return absl::OkStatus();
+  }
+
   template <typename E>
   absl::Status Enum(const char* key, E* out, absl::StatusOr<E> (*parse)(absl::string_view)) const {
     if (!j_.contains(key)) return absl::OkStatus();
@@ -99,7 +106,8 @@ class ObjectReader {
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway",
-                                        "mtu", "exception_interface", "control_socket"}));
+                                        "mtu", "exception_interface", "control_socket", "announce",
+                                        "announce_interface", "drain_s", "worker_stall_ms"}));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
@@ -107,6 +115,10 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("mtu", &h->mtu, 576, 9000, false));
   ECMPLB_RETURN_IF_ERROR(r.String("exception_interface", &h->exception_interface, false));
   ECMPLB_RETURN_IF_ERROR(r.String("control_socket", &h->control_socket, false));
+  ECMPLB_RETURN_IF_ERROR(r.Bool("announce", &h->announce));
+  ECMPLB_RETURN_IF_ERROR(r.String("announce_interface", &h->announce_interface, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("drain_s", &h->drain_s, 0, 3600, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("worker_stall_ms", &h->worker_stall_ms, 50, 600000, false));
   return absl::OkStatus();
 }
 
@@ -132,10 +144,41 @@ absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig*
   return absl::OkStatus();
 }
 
+absl::StatusOr<HealthCheckConfig::Type> ParseCheckType(absl::string_view s) {
+  if (s == "tcp") return HealthCheckConfig::Type::kTcp;
+  if (s == "http") return HealthCheckConfig::Type::kHttp;
+  return absl::InvalidArgumentError(absl::StrCat("unknown check type '", s, "' (tcp or http)"));
+}
+
+absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthCheckConfig* h) {
+  ObjectReader r(j, path);
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
+      {"type", "port", "path", "expect_status", "interval_ms", "timeout_ms", "rise", "fall"}));
+  ECMPLB_RETURN_IF_ERROR(r.Enum("type", &h->type, &ParseCheckType));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &h->port, 0, 65535, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("path", &h->path, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("expect_status", &h->expect_status, 100, 599, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("interval_ms", &h->interval_ms, 10, 3600000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("timeout_ms", &h->timeout_ms, 10, 600000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("rise", &h->rise, 1, 100, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("fall", &h->fall, 1, 100, false));
+  if (h->path.empty() || h->path[0] != '/' || h->path.find_first_of("\r\n ") != std::string::npos) {
+    return FieldError(r.Path("path"), "must start with '/' and contain no spaces or line breaks");
+  }
+  if (h->timeout_ms > h->interval_ms) return FieldError(r.Path("timeout_ms"), "must not exceed interval_ms");
+  return absl::OkStatus();
+}
+
 absl::Status ParseService(const json& j, const std::string& path, ServiceConfig* s) {
   ObjectReader r(j, path);
-  ECMPLB_RETURN_IF_ERROR(
-      r.CheckObject({"vip", "port", "protocol", "forward", "hash", "table_size", "backends"}));
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"vip", "port", "protocol", "forward", "hash", "table_size",
+                                        "backends", "health_check", "admin_up"}));
+  ECMPLB_RETURN_IF_ERROR(r.Bool("admin_up", &s->admin_up));
+  if (r.Has("health_check")) {
+    HealthCheckConfig h;
+    ECMPLB_RETURN_IF_ERROR(ParseHealthCheck(r.At("health_check"), r.Path("health_check"), &h));
+    s->health_check = h;
+  }
   ECMPLB_RETURN_IF_ERROR(r.Address("vip", &s->vip, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &s->port, 1, 65535, true));
   ECMPLB_RETURN_IF_ERROR(r.Enum("protocol", &s->protocol, &ParseProtocol));
@@ -169,7 +212,11 @@ json ToJson(const Config& c) {
                {"prefix_length", c.host.prefix_length},
                {"mtu", c.host.mtu},
                {"exception_interface", c.host.exception_interface},
-               {"control_socket", c.host.control_socket}};
+               {"control_socket", c.host.control_socket},
+               {"announce", c.host.announce},
+               {"announce_interface", c.host.announce_interface},
+               {"drain_s", c.host.drain_s},
+               {"worker_stall_ms", c.host.worker_stall_ms}};
   if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
   if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
   json ct = {{"capacity", c.conntrack.capacity},
@@ -185,13 +232,29 @@ json ToJson(const Config& c) {
       if (b.port != 0) jb["port"] = b.port;
       backends.push_back(std::move(jb));
     }
-    services.push_back({{"vip", s.vip},
-                        {"port", s.port},
-                        {"protocol", ProtocolName(s.protocol)},
-                        {"forward", ForwardModeName(s.forward)},
-                        {"hash", HashModeName(s.hash)},
-                        {"table_size", s.table_size},
-                        {"backends", std::move(backends)}});
+    json js = {{"vip", s.vip},
+               {"port", s.port},
+               {"protocol", ProtocolName(s.protocol)},
+               {"forward", ForwardModeName(s.forward)},
+               {"hash", HashModeName(s.hash)},
+               {"table_size", s.table_size},
+               {"admin_up", s.admin_up},
+               {"backends", std::move(backends)}};
+    if (s.health_check) {
+      const auto& h = *s.health_check;
+      json jh = {{"type", h.type == HealthCheckConfig::Type::kTcp ? "tcp" : "http"},
+                 {"interval_ms", h.interval_ms},
+                 {"timeout_ms", h.timeout_ms},
+                 {"rise", h.rise},
+                 {"fall", h.fall}};
+      if (h.port != 0) jh["port"] = h.port;
+      if (h.type == HealthCheckConfig::Type::kHttp) {
+        jh["path"] = h.path;
+        jh["expect_status"] = h.expect_status;
+      }
+      js["health_check"] = std::move(jh);
+    }
+    services.push_back(std::move(js));
   }
   // nlohmann's default object keeps keys sorted: output is stable.
   return json{{"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
@@ -262,6 +325,9 @@ absl::Status Validate(const Config& c) {
   }
   if (c.host.exception_interface.empty() || c.host.exception_interface.size() > 15) {
     return FieldError("host.exception_interface", "must be 1 to 15 characters (an interface name)");
+  }
+  if (c.host.announce_interface.empty() || c.host.announce_interface.size() > 15) {
+    return FieldError("host.announce_interface", "must be 1 to 15 characters (an interface name)");
   }
   if (c.host.control_socket.empty() || c.host.control_socket.size() >= 108) {
     return FieldError("host.control_socket", "must be a path shorter than 108 characters");

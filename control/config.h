@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,20 @@ struct BackendConfig {
   bool operator==(const BackendConfig&) const = default;
 };
 
+// keepalived-like backend check; absent: backends are always considered healthy.
+struct HealthCheckConfig {
+  enum class Type : uint8_t { kTcp, kHttp };
+  Type type = Type::kTcp;
+  uint16_t port = 0;            // 0: the service port
+  std::string path = "/";       // http
+  uint16_t expect_status = 200; // http
+  uint32_t interval_ms = 1000;
+  uint32_t timeout_ms = 500;
+  uint32_t rise = 2;            // successes to come back
+  uint32_t fall = 3;            // failures to leave
+  bool operator==(const HealthCheckConfig&) const = default;
+};
+
 struct ServiceConfig {
   std::string vip;          // canonical text
   uint16_t port = 0;
@@ -56,6 +71,8 @@ struct ServiceConfig {
   HashMode hash = HashMode::kFiveTuple;
   uint32_t table_size = 65537;  // Maglev table size, prime
   std::vector<BackendConfig> backends;
+  std::optional<HealthCheckConfig> health_check;
+  bool admin_up = true;     // false: never announced, even with healthy backends
   bool operator==(const ServiceConfig&) const = default;
   std::string Name() const;  // "10.0.0.1:80/tcp", "[2001:db8::1]:443/tcp"
 };
@@ -68,6 +85,10 @@ struct HostConfig {
   uint16_t mtu = 1500;            // data port MTU (IP MTU)
   std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface
   std::string control_socket = "/run/ecmplb/ecmplb.sock";
+  bool announce = true;              // put servable VIPs (/32, /128) on announce_interface
+  std::string announce_interface = "lo";
+  uint32_t drain_s = 5;              // SIGTERM / drain: withdraw VIPs, forward this long, stop
+  uint32_t worker_stall_ms = 500;    // a worker without progress this long makes the host unhealthy
   bool operator==(const HostConfig&) const = default;
 };
 

@@ -22,6 +22,8 @@ constexpr char kGood[] = R"({
     {"vip": "2001:DB8::10", "port": 443, "protocol": "tcp", "hash": "source-ip",
      "backends": [{"address": "2001:db8::21"}]},
     {"vip": "10.100.0.2", "port": 53, "protocol": "udp", "forward": "gre", "table_size": 251,
+     "health_check": {"type": "http", "path": "/healthz", "expect_status": 204, "rise": 1, "fall": 2,
+                      "interval_ms": 200, "timeout_ms": 100},
      "backends": [{"address": "192.168.50.5", "weight": 0}]}
   ]})";
 
@@ -40,6 +42,14 @@ TEST(ConfigTest, ParsesAndFillsDefaults) {
   EXPECT_EQ(c->services[1].hash, HashMode::kSourceIp);
   EXPECT_EQ(c->services[2].forward, ForwardMode::kGre);
   EXPECT_EQ(c->services[2].backends[0].weight, 0u);
+  ASSERT_TRUE(c->services[2].health_check.has_value());
+  EXPECT_EQ(c->services[2].health_check->type, HealthCheckConfig::Type::kHttp);
+  EXPECT_EQ(c->services[2].health_check->expect_status, 204);
+  EXPECT_EQ(c->services[2].health_check->path, "/healthz");
+  EXPECT_FALSE(c->services[0].health_check.has_value());
+  EXPECT_TRUE(c->host.announce);
+  EXPECT_EQ(c->host.announce_interface, "lo");
+  EXPECT_EQ(c->host.drain_s, 5u);
   EXPECT_EQ(c->services[1].Name(), "[2001:db8::10]:443/tcp");
   EXPECT_NE(c->FindService("10.100.0.1", 80, Protocol::kTcp), nullptr);
   EXPECT_EQ(c->FindService("10.100.0.1", 80, Protocol::kUdp), nullptr);
@@ -95,7 +105,14 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "2001:db8::1"}]}]})",
             absl::StatusCode::kInvalidArgument, "address family"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "port": 8080}]}]})",
-            absl::StatusCode::kInvalidArgument, "port must equal"}));
+            absl::StatusCode::kInvalidArgument, "port must equal"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "icmp"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.type"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"interval_ms": 100, "timeout_ms": 500}}]})",
+            absl::StatusCode::kInvalidArgument, "timeout_ms: must not exceed"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "x y"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.path"},
+        Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})", absl::StatusCode::kInvalidArgument, "host.announce"}));
 
 TEST(ConfigTest, SaveIsAtomicAndLoadable) {
   auto c = ParseConfig(kGood);

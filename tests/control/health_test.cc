@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "control/config.h"
 #include "control/health.h"
 #include "control/health_checker.h"
+#include "control/health_monitor.h"
 
 namespace ecmplb::control {
 namespace {
@@ -192,6 +195,56 @@ TEST(HealthCheckerTest, SilentServerTimesOut) {
   EXPECT_EQ(r.detail, "timeout");
   EXPECT_GE(r.latency_ms, 300u);
   EXPECT_EQ(hc.in_flight(), 0u);
+}
+
+// The monitor without netlink: backends with a check start down, rise, fall when their server
+// goes away; the VIP decision follows; a stalled worker withdraws every VIP.
+TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
+  auto server = std::make_unique<Server>("HTTP/1.0 200 OK\r\n\r\n");
+  uint16_t port = server->port();
+  auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [
+      {"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
+       "health_check": {"type": "http", "port": )" + std::to_string(port) + R"(, "interval_ms": 20, "timeout_ms": 10,
+                        "rise": 2, "fall": 2},
+       "backends": [{"id": 1, "address": "127.0.0.1"}]},
+      {"vip": "10.100.0.2", "port": 80, "protocol": "tcp", "backends": [{"id": 1, "address": "10.0.0.5"}]}]})");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  std::vector<std::string> log;
+  HealthMonitor m(nullptr, 1, 500, [&](const std::string& s) { log.push_back(s); });
+  uint64_t t0 = NowMs();
+  m.SetConfig(*cfg, t0);
+  const BackendRef checked{"10.100.0.1:80/tcp", 1};
+  EXPECT_EQ(m.unhealthy().count(checked), 1u);  // proven before used
+  m.Announce(*cfg);
+  EXPECT_NE(m.vips().at("10.100.0.1"), "");
+  EXPECT_EQ(m.vips().at("10.100.0.2"), "");      // no check: always up
+  uint64_t beat = 0;
+  auto run_until = [&](auto pred) {
+    for (uint64_t end = NowMs() + 3000; NowMs() < end;) {
+      m.Tick(NowMs(), {++beat});
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  };
+  ASSERT_TRUE(run_until([&] { return m.unhealthy().empty(); }));
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.1"), "");
+  EXPECT_EQ(m.backends().at(checked).last_detail, "HTTP 200");
+  server.reset();  // the backend's server stops
+  ASSERT_TRUE(run_until([&] { return m.unhealthy().count(checked) == 1; }));
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.1"), "no service of this VIP has a healthy backend");
+  // A worker that stops progressing withdraws everything.
+  uint64_t now = NowMs();
+  m.Tick(now, {beat});
+  m.Tick(now + 600, {beat});
+  EXPECT_FALSE(m.workers_healthy());
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.2"), "a worker is stalled");
+  bool logged = false;
+  for (const auto& l : log) logged = logged || l.find("is down") != std::string::npos;
+  EXPECT_TRUE(logged);
 }
 
 }  // namespace

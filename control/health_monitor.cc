@@ -1,0 +1,147 @@
+// health_monitor.cc: backend checks, worker watchdog, VIP announcement (see health_monitor.h).
+#include "control/health_monitor.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ecmplb::control {
+
+HealthMonitor::HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log)
+    : nl_(netlink), log_(std::move(log)), watchdog_(workers, stall_ms) {}
+
+void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
+  if (nl_ != nullptr && config.host.announce && config.host.announce_interface != ifname_) {
+    auto idx = nl_->IfIndex(config.host.announce_interface);
+    if (idx.ok()) {
+      ifindex_ = *idx;
+      ifname_ = config.host.announce_interface;
+    } else {
+      log_(absl::StrCat("cannot announce VIPs: ", idx.status().message()));
+    }
+  }
+  std::map<CheckKey, CheckSpec> targets;
+  std::map<BackendRef, RiseFall> state;
+  std::map<BackendRef, BackendHealth> view;
+  for (const auto& s : config.services) {
+    const std::string name = s.Name();
+    for (const auto& b : s.backends) {
+      BackendRef key{name, b.id};
+      BackendHealth h;
+      if (s.health_check) {
+        const auto& hc = *s.health_check;
+        CheckSpec spec;
+        spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp : CheckSpec::Type::kHttp;
+        auto addr = dataplane::IpAddr::Parse(b.address);
+        if (addr.ok()) spec.addr = *addr;
+        spec.port = hc.port != 0 ? hc.port : s.port;
+        spec.path = hc.path;
+        spec.expect_status = hc.expect_status;
+        spec.interval_ms = hc.interval_ms;
+        spec.timeout_ms = hc.timeout_ms;
+        targets[key] = spec;
+        auto old = state_.find(key);
+        state.emplace(key, old != state_.end() ? old->second : RiseFall(hc.rise, hc.fall, false));
+        auto oldv = view_.find(key);
+        h = oldv != view_.end() && oldv->second.checked ? oldv->second : BackendHealth{};
+        h.checked = true;
+        h.up = state.at(key).up();
+        if (h.last_detail.empty()) h.last_detail = "not checked yet";
+      }
+      view[key] = h;
+    }
+  }
+  checker_.SetTargets(targets, now_ms);
+  state_ = std::move(state);
+  view_ = std::move(view);
+  unhealthy_.clear();
+  for (const auto& [k, h] : view_) {
+    if (!h.up) unhealthy_.insert(k);
+  }
+}
+
+bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats) {
+  if (watchdog_.Observe(heartbeats, now_ms)) {
+    if (watchdog_.healthy()) {
+      log_("all workers progress again");
+    } else {
+      for (size_t i = 0; i < watchdog_.workers(); ++i) {
+        if (watchdog_.stalled(i)) log_(absl::StrCat("worker ", i, " stalled: no progress"));
+      }
+    }
+  }
+  bool changed = false;
+  for (auto& [key, r] : checker_.Poll(now_ms)) {
+    auto st = state_.find(key);
+    auto v = view_.find(key);
+    if (st == state_.end() || v == view_.end()) continue;
+    v->second.last_detail = r.detail;
+    v->second.last_check_ms = r.at_ms;
+    v->second.last_latency_ms = r.latency_ms;
+    if (st->second.Record(r.ok)) {
+      v->second.up = st->second.up();
+      log_(absl::StrCat("backend ", key.first, " id ", key.second, " is ", v->second.up ? "up" : "down", " (",
+                        r.detail, ")"));
+      if (v->second.up) {
+        unhealthy_.erase(key);
+      } else {
+        unhealthy_.insert(key);
+      }
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+void HealthMonitor::Announce(const Config& config) {
+  std::vector<ServiceServability> s;
+  for (const auto& svc : config.services) {
+    ServiceServability x;
+    x.vip = svc.vip;
+    x.admin_up = svc.admin_up;
+    for (const auto& b : svc.backends) {
+      if (b.weight > 0 && !unhealthy_.count({svc.Name(), b.id})) x.has_healthy_backend = true;
+    }
+    s.push_back(x);
+  }
+  decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_);
+  for (const auto& [vip, reason] : decided_) Apply(vip, reason.empty(), reason);
+  // VIPs of removed services.
+  for (auto it = announced_.begin(); it != announced_.end();) {
+    if (decided_.count(*it)) {
+      ++it;
+      continue;
+    }
+    std::string vip = *it++;
+    Apply(vip, false, "no service uses it any more");
+  }
+}
+
+void HealthMonitor::WithdrawAll(const std::string& reason) {
+  draining_ = true;
+  for (auto& [vip, r] : decided_) r = reason;
+  std::set<std::string> all = announced_;
+  for (const auto& vip : all) Apply(vip, false, reason);
+}
+
+void HealthMonitor::Apply(const std::string& vip, bool announce, const std::string& reason) {
+  bool is = announced_.count(vip) > 0;
+  if (announce == is) return;
+  auto addr = dataplane::IpAddr::Parse(vip);
+  if (!addr.ok()) return;
+  uint8_t plen = addr->is_v6() ? 128 : 32;
+  if (nl_ != nullptr && ifindex_ >= 0) {
+    absl::Status st = announce ? nl_->AddAddress(ifindex_, *addr, plen) : nl_->DelAddress(ifindex_, *addr, plen);
+    if (!st.ok()) {
+      log_(absl::StrCat("cannot ", announce ? "announce " : "withdraw ", vip, ": ", st.message()));
+      return;
+    }
+  }
+  if (announce) {
+    announced_.insert(vip);
+    log_(absl::StrCat("announce ", vip, "/", plen, " on ", ifname_.empty() ? "(nothing)" : ifname_));
+  } else {
+    announced_.erase(vip);
+    log_(absl::StrCat("withdraw ", vip, "/", plen, ": ", reason));
+  }
+}
+
+}  // namespace ecmplb::control

@@ -1,0 +1,78 @@
+// health_monitor.h: the control thread's view of "can this host serve?".
+//
+// Each tick it runs the backend checks (HealthChecker) and feeds their results to one
+// RiseFall per backend, watches the workers' heartbeats (WorkerWatchdog), decides which VIPs
+// may be announced (DecideAnnouncements) and makes the kernel agree: a VIP /32 (/128) is on
+// host.announce_interface (normally `lo`, where FRR's ospfd advertises it) exactly while it is
+// announced. Every announce, withdraw and backend state change is logged with its reason.
+//
+// Backends of a service with a health check start down and need `rise` successes (a VIP is
+// never announced before its backends are proven); backends without a check are always up.
+//
+// Thread-safety: control thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control/config.h"
+#include "control/health.h"
+#include "control/health_checker.h"
+#include "control/netlink.h"
+#include "control/snapshot_builder.h"
+
+namespace ecmplb::control {
+
+struct BackendHealth {
+  bool up = true;
+  bool checked = false;       // has a health check
+  std::string last_detail;    // last check result ("HTTP 200", "timeout", ...)
+  uint64_t last_check_ms = 0;
+  uint32_t last_latency_ms = 0;
+};
+
+class HealthMonitor {
+ public:
+  using Logger = std::function<void(const std::string&)>;
+  // `netlink` may be null (no announcing: tests, or host.announce false).
+  HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log);
+
+  // Call after every configuration change (keeps state of unchanged backends).
+  void SetConfig(const Config& config, uint64_t now_ms);
+  // Runs checks and the watchdog. Returns true when the set of unhealthy backends changed
+  // (the caller rebuilds the snapshot with unhealthy()).
+  bool Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats);
+  // Decides and applies announcements; call after Tick and after config changes.
+  void Announce(const Config& config);
+  // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
+  void WithdrawAll(const std::string& reason);
+
+  const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
+  const std::map<BackendRef, BackendHealth>& backends() const { return view_; }
+  bool workers_healthy() const { return watchdog_.healthy(); }
+  bool worker_stalled(size_t i) const { return watchdog_.stalled(i); }
+  const std::map<std::string, std::string>& vips() const { return decided_; }  // VIP -> "" or reason
+  bool draining() const { return draining_; }
+
+ private:
+  void Apply(const std::string& vip, bool announce, const std::string& reason);
+
+  Netlink* nl_;
+  int ifindex_ = -1;
+  std::string ifname_;
+  Logger log_;
+  WorkerWatchdog watchdog_;
+  HealthChecker checker_;
+  std::map<BackendRef, RiseFall> state_;
+  std::map<BackendRef, BackendHealth> view_;
+  std::set<BackendRef> unhealthy_;
+  std::map<std::string, std::string> decided_;
+  std::set<std::string> announced_;
+  bool draining_ = false;
+};
+
+}  // namespace ecmplb::control
