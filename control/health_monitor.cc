@@ -26,6 +26,7 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
     for (const auto& b : s.backends) {
       BackendRef key{name, b.id};
       BackendHealth h;
+      h.address = b.address;
       if (s.health_check) {
         const auto& hc = *s.health_check;
         CheckSpec spec;
@@ -41,7 +42,8 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
         auto old = state_.find(key);
         state.emplace(key, old != state_.end() ? old->second : RiseFall(hc.rise, hc.fall, false));
         auto oldv = view_.find(key);
-        h = oldv != view_.end() && oldv->second.checked ? oldv->second : BackendHealth{};
+        if (oldv != view_.end() && oldv->second.checked) h = oldv->second;
+        h.address = b.address;
         h.checked = true;
         h.up = state.at(key).up();
         if (h.last_detail.empty()) h.last_detail = "not checked yet";
@@ -113,6 +115,31 @@ void HealthMonitor::Announce(const Config& config) {
     std::string vip = *it++;
     Apply(vip, false, "no service uses it any more");
   }
+}
+
+nlohmann::json HealthMonitor::View(uint64_t now_ms) const {
+  nlohmann::json workers = nlohmann::json::array();
+  for (size_t i = 0; i < watchdog_.workers(); ++i) workers.push_back({{"id", i}, {"stalled", watchdog_.stalled(i)}});
+  nlohmann::json vips = nlohmann::json::object();
+  for (const auto& [vip, reason] : decided_) {
+    vips[vip] = {{"announced", announced_.count(vip) > 0}, {"reason", reason.empty() ? "serving" : reason}};
+  }
+  nlohmann::json backends = nlohmann::json::array();
+  for (const auto& [key, h] : view_) {
+    nlohmann::json b = {{"service", key.first}, {"id", key.second}, {"address", h.address},
+                        {"up", h.up},           {"checked", h.checked}};
+    if (h.checked) {
+      b["last_check"] = h.last_detail;
+      b["latency_ms"] = h.last_latency_ms;
+      if (h.last_check_ms != 0) b["last_check_age_ms"] = now_ms - h.last_check_ms;
+    }
+    backends.push_back(std::move(b));
+  }
+  return {{"workers_healthy", watchdog_.healthy()},
+          {"workers", std::move(workers)},
+          {"draining", draining_},
+          {"vips", std::move(vips)},
+          {"backends", std::move(backends)}};
 }
 
 void HealthMonitor::WithdrawAll(const std::string& reason) {

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "control/config.h"
 #include "control/health.h"
 #include "control/health_checker.h"
@@ -28,6 +30,7 @@
 namespace ecmplb::control {
 
 struct BackendHealth {
+  std::string address;
   bool up = true;
   bool checked = false;       // has a health check
   std::string last_detail;    // last check result ("HTTP 200", "timeout", ...)
@@ -50,6 +53,11 @@ class HealthMonitor {
   void Announce(const Config& config);
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
   void WithdrawAll(const std::string& reason);
+
+  // {"workers_healthy", "workers": [{"id", "stalled"}], "draining",
+  //  "vips": {VIP: {"announced", "reason"}}, "backends": [{"service", "id", "address", "up",
+  //  "checked", "last_check", "last_check_age_ms", "latency_ms"}]}
+  nlohmann::json View(uint64_t now_ms) const;
 
   const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
   const std::map<BackendRef, BackendHealth>& backends() const { return view_; }
