@@ -107,7 +107,8 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway",
                                         "mtu", "exception_interface", "control_socket", "announce",
-                                        "announce_interface", "drain_s", "worker_stall_ms"}));
+                                        "announce_interface", "drain_s", "worker_stall_ms",
+                                        "metrics_listen"}));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
@@ -119,6 +120,7 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.String("announce_interface", &h->announce_interface, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("drain_s", &h->drain_s, 0, 3600, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("worker_stall_ms", &h->worker_stall_ms, 50, 600000, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("metrics_listen", &h->metrics_listen, false));
   return absl::OkStatus();
 }
 
@@ -217,6 +219,7 @@ json ToJson(const Config& c) {
                {"announce_interface", c.host.announce_interface},
                {"drain_s", c.host.drain_s},
                {"worker_stall_ms", c.host.worker_stall_ms}};
+  if (!c.host.metrics_listen.empty()) host["metrics_listen"] = c.host.metrics_listen;
   if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
   if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
   json ct = {{"capacity", c.conntrack.capacity},

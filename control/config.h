@@ -89,6 +89,7 @@ struct HostConfig {
   std::string announce_interface = "lo";
   uint32_t drain_s = 5;              // SIGTERM / drain: withdraw VIPs, forward this long, stop
   uint32_t worker_stall_ms = 500;    // a worker without progress this long makes the host unhealthy
+  std::string metrics_listen;        // Prometheus endpoint "ADDRESS:PORT"; empty: off
   bool operator==(const HostConfig&) const = default;
 };
 
