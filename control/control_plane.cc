@@ -232,13 +232,13 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult result) {
-  auto snap = builder_.Build(candidate);
+  auto snap = builder_.Build(candidate, unhealthy_);
   if (!snap.ok()) return snap.status();
   if (!options_.save_path.empty()) {
     if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
       // The builder has moved on to the candidate: rebuild the running configuration and
       // publish it so the builder's slots match what the workers use.
-      auto back = builder_.Build(config_);
+      auto back = builder_.Build(config_, unhealthy_);
       if (back.ok()) {
         latest_ = back->get();
         publish_(std::move(*back));
@@ -252,6 +252,16 @@ absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult r
   publish_(std::move(*snap));
   config_ = std::move(candidate);
   return result;
+}
+
+absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
+  if (unhealthy == unhealthy_) return absl::OkStatus();
+  auto snap = builder_.Build(config_, unhealthy);
+  if (!snap.ok()) return snap.status();
+  unhealthy_ = std::move(unhealthy);
+  latest_ = snap->get();
+  publish_(std::move(*snap));
+  return absl::OkStatus();
 }
 
 json ControlPlane::Show() const {
@@ -292,7 +302,9 @@ json ControlPlane::Show() const {
                           {"address", b.address},
                           {"port", b.port == 0 ? s.port : b.port},
                           {"weight", b.weight},
-                          {"state", b.weight == 0 ? "draining" : "active"},
+                          {"state", unhealthy_.count({name, b.id}) ? "failed"
+                                    : b.weight == 0                 ? "draining"
+                                                                    : "active"},
                           {"maglev_slots", i < slots.size() ? slots[i] : 0},
                           {"flows", nflows}});
     }
@@ -304,6 +316,7 @@ json ControlPlane::Show() const {
     services.push_back(std::move(js));
   }
   out["services"] = std::move(services);
+  if (health_view_) out["health"] = health_view_();
   return out;
 }
 

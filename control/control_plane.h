@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,23 @@ class ControlPlane {
 
   void SetWorkers(std::vector<WorkerView> workers) { workers_ = std::move(workers); }
 
+  // Backends that failed their health checks: they leave the Maglev tables and their tracked
+  // flows are re-picked, as if removed (they keep their ids and configuration). Rebuilds and
+  // publishes when the set changed.
+  absl::Status SetUnhealthy(std::set<BackendRef> unhealthy);
+  const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
+
+  // The daemon's own views and commands, reached through the same socket and protocol:
+  // `health_view` is added to Show() under "health"; an extension handles request "cmd" values
+  // this class does not know (e.g. "drain", "fault").
+  using Extension = std::function<absl::StatusOr<nlohmann::json>(const nlohmann::json& request)>;
+  void SetHealthView(std::function<nlohmann::json()> view) { health_view_ = std::move(view); }
+  void AddExtension(const std::string& cmd, Extension fn) { extensions_[cmd] = std::move(fn); }
+  const Extension* FindExtension(const std::string& cmd) const {
+    auto it = extensions_.find(cmd);
+    return it == extensions_.end() ? nullptr : &it->second;
+  }
+
   // Validates and applies one change, all or nothing. Errors: InvalidArgument (bad value or
   // syntax), NotFound (unknown service/backend), AlreadyExists (duplicate service, backend
   // address or id), FailedPrecondition (id still reserved, DR backend off-link, ...),
@@ -122,6 +140,9 @@ class ControlPlane {
   Options options_;
   const dataplane::Snapshot* latest_ = nullptr;
   std::vector<WorkerView> workers_;
+  std::set<BackendRef> unhealthy_;
+  std::function<nlohmann::json()> health_view_;
+  std::map<std::string, Extension> extensions_;
   // service name -> backend id -> removal time (Now()).
   std::map<std::string, std::map<uint32_t, uint64_t>> removed_;
 };

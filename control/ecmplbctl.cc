@@ -19,7 +19,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "control/frr_render.h"
 #include "control/protocol.h"
+#include "frr_template.h"
 
 namespace {
 
@@ -207,6 +209,17 @@ int main(int argc, char** argv) {
   lookup->add_option("--client", client, "client ADDRESS:PORT ([2001:db8::7]:40000 for IPv6)")->required();
   auto config = app.add_subcommand("config", "running configuration")->require_subcommand(1)->fallthrough();
   auto config_dump = config->add_subcommand("dump", "print the running configuration (config file format)")->fallthrough();
+  auto drain = app.add_subcommand(
+      "drain", "withdraw every VIP, keep forwarding host.drain_s seconds, then stop the daemon")->fallthrough();
+  auto fault = app.add_subcommand("fault", "fault injection for tests of health handling")->require_subcommand(1)->fallthrough();
+  uint32_t fault_worker = 0, fault_ms = 0;
+  auto stall = fault->add_subcommand("stall-worker", "make a worker stop making progress for a while")->fallthrough();
+  stall->add_option("WORKER", fault_worker, "worker id (0..)")->required();
+  stall->add_option("--ms", fault_ms, "how long, in milliseconds")->required()->check(CLI::Range(1u, 60000u));
+  std::string frr_hostname;
+  auto frr = app.add_subcommand(
+      "frr-config", "print this host's FRR configuration (frr-conf/lb-host.frr.conf.in) for the running config")->fallthrough();
+  frr->add_option("--hostname", frr_hostname, "FRR hostname (default: this host's name)");
 
   try {
     app.parse(argc, argv);
@@ -235,6 +248,39 @@ int main(int argc, char** argv) {
   if (conns->parsed()) cmd = "conns";
   if (lookup->parsed()) cmd = "lookup";
   if (config_dump->parsed()) cmd = "config dump";
+  if (drain->parsed()) cmd = "drain";
+  if (stall->parsed()) {
+    cmd = "fault";
+    req["fault"] = "stall-worker";
+    req["worker"] = fault_worker;
+    req["ms"] = fault_ms;
+  }
+  if (frr->parsed()) {
+    // Rendered here from the daemon's running configuration and the embedded template.
+    absl::StatusOr<json> dump = Call(socket_path, json{{"cmd", "config dump"}});
+    absl::StatusOr<std::string> text =
+        dump.ok() ? [&]() -> absl::StatusOr<std::string> {
+          auto cfg = ecmplb::control::ParseConfig(dump->dump());
+          if (!cfg.ok()) return cfg.status();
+          if (frr_hostname.empty()) {
+            char h[256] = {};
+            gethostname(h, sizeof(h) - 1);
+            frr_hostname = h;
+          }
+          return ecmplb::control::RenderLbHostFrr(*cfg, frr_hostname, kLbHostFrrTemplate);
+        }()
+                  : absl::StatusOr<std::string>(dump.status());
+    if (!text.ok()) {
+      std::fprintf(stderr, "ecmplbctl: frr-config: %s\n", std::string(text.status().message()).c_str());
+      return 1;
+    }
+    if (as_json) {
+      std::printf("%s\n", json{{"frr_conf", *text}}.dump(2).c_str());
+    } else {
+      std::printf("%s", text->c_str());
+    }
+    return 0;
+  }
 
   req["cmd"] = cmd;
   if (!service.empty()) req["service"] = service;
@@ -261,6 +307,10 @@ int main(int argc, char** argv) {
   }
   if (as_json || cmd == "config dump") {
     std::printf("%s\n", reply->dump(2).c_str());
+  } else if (cmd == "drain") {
+    std::printf("ok: draining: VIPs withdrawn, the daemon stops in %s s\n", Str((*reply)["drain_s"]).c_str());
+  } else if (cmd == "fault") {
+    std::printf("ok: worker %s stalls for %s ms\n", Str((*reply)["worker"]).c_str(), Str((*reply)["ms"]).c_str());
   } else {
     PrintText(cmd, *reply);
   }

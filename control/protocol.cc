@@ -70,6 +70,8 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
     command.kind = CommandKind::kBackendSet;
   } else if (c == "backend del") {
     command.kind = CommandKind::kBackendDel;
+  } else if (const ControlPlane::Extension* ext = plane.FindExtension(c)) {
+    return (*ext)(req);
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown command \"", c, "\""));
   }

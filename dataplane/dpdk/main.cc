@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,9 @@
 #include "control/config.h"
 #include "control/control_plane.h"
 #include "control/control_server.h"
+#include "control/health_monitor.h"
+#include "control/metrics.h"
+#include "dataplane/dpdk/telemetry.h"
 #include "control/netlink.h"
 #include "control/protocol.h"
 #include "control/snapshot_builder.h"
@@ -37,8 +41,12 @@ namespace {
 
 using namespace ecmplb;  // NOLINT
 
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
+// Signals only record themselves; the control loop acts on them (SIGTERM: graceful drain,
+// SIGINT: stop now). Workers stop when g_stop_workers is set, after the loop has withdrawn the
+// VIPs.
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal.store(sig); }
+std::atomic<bool> g_stop_workers{false};
 
 [[noreturn]] void Die(const std::string& msg) {
   std::fprintf(stderr, "ecmplb: %s\n", msg.c_str());
@@ -216,7 +224,7 @@ int main(int argc, char** argv) {
     w->exception_port = tap_port;
     w->idle = dataplane::IdleConfig{opt.idle_backoff, opt.idle_polls, opt.idle_sleep_us};
     w->publisher = publisher.get();
-    w->stop = &g_stop;
+    w->stop = &g_stop_workers;
     auto table = conntrack::Table::Create(ct_opts);
     if (!table.ok()) Die(absl::StrCat("connection table: ", table.status().message(), " (change conntrack.capacity)"));
     w->table = std::move(*table);
@@ -225,6 +233,8 @@ int main(int argc, char** argv) {
     workers.push_back(std::move(w));
   }
   auto exception_counters = std::make_unique<dataplane::WorkerCounters>();
+  std::mutex monitor_view_mutex;  // the health view the telemetry thread may read
+  nlohmann::json monitor_view = nlohmann::json::object();
   std::vector<control::WorkerView> views;
   for (auto& w : workers) {
     views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(), absl::StrCat("worker", w->id)});
@@ -236,6 +246,55 @@ int main(int argc, char** argv) {
   auto server = control::ControlServer::Listen(
       config.host.control_socket, [&plane](absl::string_view req) { return control::HandleRequest(*plane, req); });
   if (!server.ok()) Die(std::string(server.status().message()));
+
+  // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
+  auto log = [](const std::string& m) {
+    std::printf("ecmplb: %s\n", m.c_str());
+    std::fflush(stdout);
+  };
+  const uint64_t hz = tsc_hz;
+  auto now_ms = [hz] { return rte_rdtsc() * 1000 / hz; };
+  control::HealthMonitor monitor(config.host.announce ? nl.get() : nullptr, n_workers, config.host.worker_stall_ms, log);
+  monitor.SetConfig(plane->config(), now_ms());
+  OrDie(plane->SetUnhealthy(monitor.unhealthy()));  // checked backends serve once proven
+  plane->SetHealthView([&monitor, &now_ms] { return monitor.View(now_ms()); });
+
+  bool draining = false;
+  bool exiting = false;
+  uint64_t drain_end = 0;
+  auto start_drain = [&](const std::string& why) {
+    if (draining) return;
+    draining = true;
+    drain_end = rte_rdtsc() + static_cast<uint64_t>(config.host.drain_s) * hz;
+    monitor.WithdrawAll("draining");
+    log(absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ", config.host.drain_s, " s more, then stopping"));
+  };
+  plane->AddExtension("drain", [&](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
+    start_drain("ecmplbctl drain");
+    return nlohmann::json{{"draining", true}, {"drain_s", config.host.drain_s}};
+  });
+  plane->AddExtension("fault", [&](const nlohmann::json& req) -> absl::StatusOr<nlohmann::json> {
+    if (req.value("fault", "") != "stall-worker") {
+      return absl::InvalidArgumentError("unknown fault (known: stall-worker)");
+    }
+    if (!req.contains("worker") || !req["worker"].is_number_unsigned() || req["worker"].get<uint64_t>() >= workers.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
+    }
+    if (!req.contains("ms") || !req["ms"].is_number_unsigned() || req["ms"].get<uint64_t>() == 0 ||
+        req["ms"].get<uint64_t>() > 60000) {
+      return absl::InvalidArgumentError("ms must be 1..60000");
+    }
+    uint64_t wi = req["worker"].get<uint64_t>();
+    uint32_t ms = static_cast<uint32_t>(req["ms"].get<uint64_t>());
+    workers[wi]->fault_stall_ms.store(ms);
+    log(absl::StrCat("fault injection: worker ", wi, " stalls for ", ms, " ms"));
+    return nlohmann::json{{"fault", "stall-worker"}, {"worker", wi}, {"ms", ms}};
+  });
+  std::unique_ptr<control::MetricsServer> metrics;
+  if (!config.host.metrics_listen.empty()) {
+    metrics = OrDie(control::MetricsServer::Listen(config.host.metrics_listen));
+  }
+  dataplane::RegisterTelemetry(&workers, &monitor_view_mutex, &monitor_view);
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -255,36 +314,64 @@ int main(int argc, char** argv) {
 
   for (auto& w : workers) {
     if (rte_eal_remote_launch(dataplane::WorkerMain, w.get(), w->lcore) != 0) {
-      g_stop.store(true);
+      g_stop_workers.store(true);
       rte_eal_mp_wait_lcore();
       Die(absl::StrCat("cannot launch a worker on lcore ", w->lcore));
     }
   }
 
   // Control loop on the main lcore.
-  const uint64_t hz = tsc_hz;
   const uint64_t start = rte_rdtsc();
   uint64_t next_tick = start;
   uint64_t next_poll = start;
-  while (!g_stop.load()) {
+  uint64_t next_health = start;
+  std::vector<uint64_t> beats(workers.size());
+  while (!exiting) {
     uint32_t moved = dataplane::ForwardExceptionBurst(tap_port, tc.rx_queues, data_port,
                                                       static_cast<uint16_t>(n_workers), exception_counters.get());
     uint64_t now = rte_rdtsc();
     if (now >= next_poll) {
       next_poll = now + hz / 1000;  // 1 ms
-      if ((*server)->Poll() > 0) next_tick = now;  // resolve new next hops, reclaim soon
+      if ((*server)->Poll() > 0) {
+        next_tick = now;  // resolve new next hops, reclaim soon
+        monitor.SetConfig(plane->config(), now_ms());
+        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok()) log(std::string(st.message()));
+        next_health = now;
+      }
+      int sig = g_signal.exchange(0);
+      if (sig == SIGTERM) start_drain("SIGTERM");
+      if (sig == SIGINT) exiting = true;
+    }
+    if (now >= next_health) {
+      next_health = now + hz / 100;  // 10 ms
+      for (size_t i = 0; i < workers.size(); ++i) beats[i] = workers[i]->heartbeat.load(std::memory_order_relaxed);
+      if (monitor.Tick(now_ms(), beats)) {
+        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok()) log(std::string(st.message()));
+      }
+      if (!draining) monitor.Announce(plane->config());
+      if (metrics != nullptr) {
+        metrics->Poll(now_ms(), [&] { return control::RenderPrometheus(plane->Stats(), monitor.View(now_ms())); });
+      }
+      {
+        std::lock_guard<std::mutex> lock(monitor_view_mutex);
+        monitor_view = monitor.View(now_ms());
+      }
+      if (draining && now >= drain_end) exiting = true;
     }
     if (now >= next_tick) {
       next_tick = now + hz / 10;  // 100 ms
       sync.Run(builder.neighbor_slots());
       publisher->Reclaim();
       if (opt.run_seconds > 0 && static_cast<double>(now - start) / static_cast<double>(hz) >= opt.run_seconds) {
-        g_stop.store(true);
+        exiting = true;
       }
     }
     if (moved == 0) std::this_thread::sleep_for(std::chrono::microseconds(opt.idle_backoff ? 200 : 20));
   }
 
+  // A stopped balancer must not stay announced.
+  monitor.WithdrawAll("stopping");
+  g_stop_workers.store(true);
   rte_eal_mp_wait_lcore();
   server->reset();
   uint64_t rx = 0, tx = 0;

@@ -4,6 +4,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_prefetch.h>
 
 namespace ecmplb::dataplane {
@@ -38,6 +39,10 @@ int WorkerMain(void* arg) {
 
   w->publisher->Online(w->id);
   while (!w->stop->load(std::memory_order_relaxed)) {
+    if (w->fault_stall_ms.load(std::memory_order_relaxed) != 0) {
+      const uint64_t end = rte_rdtsc() + w->fault_stall_ms.exchange(0) * tsc_hz / 1000;
+      while (rte_rdtsc() < end && !w->stop->load(std::memory_order_relaxed)) rte_pause();
+    }
     w->heartbeat.store(++beat, std::memory_order_relaxed);
     const uint32_t now_s = static_cast<uint32_t>(rte_rdtsc() / tsc_hz);
     uint16_t n = rte_eth_rx_burst(w->port, static_cast<uint16_t>(w->id), rx, kBurstSize);

@@ -40,6 +40,9 @@ struct Worker {
   std::unique_ptr<WorkerCounters> counters;
   std::unique_ptr<Pipeline> pipeline;
   alignas(64) std::atomic<uint64_t> heartbeat{0};
+  // Fault injection (`ecmplbctl fault stall-worker`): when set, the worker spins this many
+  // milliseconds without progress, as a hung worker would. Read once per loop, not per packet.
+  std::atomic<uint32_t> fault_stall_ms{0};
 };
 
 // lcore entry point; `arg` is a Worker*. Returns 0 when *stop becomes true.
