@@ -35,7 +35,9 @@ TEST(FrrRenderTest, RendersTheLbHostTemplate) {
   EXPECT_NE(text->find("ospf router-id 10.0.0.12\n"), std::string::npos);
   EXPECT_NE(text->find("network 10.0.0.0/24 area 0\n"), std::string::npos);
   EXPECT_NE(text->find("network 10.100.0.0/29 area 0\n"), std::string::npos) << *text;  // covers .1 and .6
-  EXPECT_EQ(text->find("${"), std::string::npos);
+  for (const char* field : {"${hostname}", "${router_id}", "${exception_interface}", "${host_subnet}", "${vip_range}"}) {
+    EXPECT_EQ(text->find(field), std::string::npos) << field;
+  }
   auto single = ParseConfig(R"({"host": {"address": "10.0.0.12"}, "services": [{"vip": "10.100.0.1", "port": 80}]})");
   auto one = RenderLbHostFrr(*single, "lb", ss.str());
   ASSERT_TRUE(one.ok());
