@@ -34,7 +34,7 @@ run_dir() {  # run_dir DIR "meson setup options" "meson test options"
   dirs+=("$dir")
 }
 
-run_dir build "" "--no-suite tsan --no-suite asan --num-processes 1"
+run_dir build "" "--suite unit --suite dpdk --suite lab --num-processes 1"
 run_dir build-tsan "-Db_sanitize=thread -Dbenchmarks=disabled -Dbuildtype=debugoptimized" "--suite tsan --num-processes 1"
 run_dir build-asan "-Db_sanitize=address,undefined -Dbenchmarks=disabled -Dbuildtype=debugoptimized" "--suite asan --num-processes 1"
 
