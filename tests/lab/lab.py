@@ -377,8 +377,9 @@ class Lab:
   def ecmplb_config(self, i):
     backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)} for j in self.backends]
     return {
+        # announce: false while the lab announces VIPs itself (announce_vips); see there.
         'host': {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
-                 'control_socket': os.path.join(RUN, f'lb{i}.sock')},
+                 'control_socket': os.path.join(RUN, f'lb{i}.sock'), 'announce': False},
         'conntrack': {'capacity': 65536},
         'services': [
             {'vip': VIP_DR, 'port': PORT, 'protocol': 'tcp', 'forward': 'dr', 'backends': backends},
@@ -600,8 +601,10 @@ def announce_vips(i, present, vips=VIPS):
   """Announces (present=True) or withdraws LB host i's VIPs: the VIP /32 on lo of the LB
   namespace, which ospfd advertises while it is there (frr-conf/lb-host.frr.conf.in).
 
-  Stand-in for ecmplb's own VIP announcer (issue 6): when ecmplb announces VIPs itself, this is
-  the one function to switch to "ecmplb announces" (then it only waits for ecmplb to do it)."""
+  Stand-in for ecmplb's own VIP announcer (issue 6). To switch to "ecmplb announces": drop
+  `'announce': False` from Lab.ecmplb_config (ecmplb then puts servable VIPs on lo itself), make
+  this function wait for ecmplb's announcement (present=True) or ask ecmplb to withdraw
+  (present=False, e.g. admin down), and enable test_drain / test_health."""
   for vip in vips:
     run(['ip', 'addr', 'add' if present else 'del', f'{vip}/32', 'dev', 'lo'], ns=f'lab-lb{i}',
         check=False)
