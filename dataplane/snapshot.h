@@ -75,21 +75,70 @@ class Snapshot {
       by_key_.emplace(s->key, s.get());
       vips_.insert(s->key.vip);
     }
+    BuildV4Index();
   }
 
   uint64_t generation() const { return generation_; }
   const HostInfo& host() const { return host_; }
   const std::vector<std::shared_ptr<const Service>>& services() const { return services_; }
 
+  // Per packet: IPv4 goes through a small open-addressing index keyed by one 64-bit word
+  // (VIP, port, protocol), a multiply and a few compares; IPv6 through the hash map.
   const Service* Find(const IpAddr& vip, uint16_t port, uint8_t proto) const {
+    if (vip.family == 4) {
+      const uint64_t key = V4Key(vip.v4_host(), port, proto);
+      for (size_t i = Slot(key);; i = (i + 1) & v4_mask_) {
+        const V4Entry& e = v4_[i];
+        if (e.key == key) return e.service;
+        if (e.key == 0) return nullptr;
+      }
+    }
     auto it = by_key_.find(ServiceKey{vip, port, proto});
     return it == by_key_.end() ? nullptr : it->second;
   }
-  bool IsVip(const IpAddr& addr) const { return vips_.contains(addr); }
+  bool IsVip(const IpAddr& addr) const {
+    if (addr.family == 4) return Find(addr, 0, 0) != nullptr;  // port 0: the VIP's own entry
+    return vips_.contains(addr);
+  }
 
  private:
+  // Key of an IPv4 (VIP, port, proto); never 0 for a real service (port >= 1) or VIP entry
+  // (proto 0, port 0, bit 0 set).
+  static uint64_t V4Key(uint32_t vip, uint16_t port, uint8_t proto) {
+    return (uint64_t{vip} << 32) | (uint64_t{port} << 16) | (uint64_t{proto} << 8) | 1;
+  }
+  size_t Slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> v4_shift_); }
+  void Insert(uint64_t key, const Service* s) {
+    size_t i = Slot(key);
+    while (v4_[i].key != 0 && v4_[i].key != key) i = (i + 1) & v4_mask_;
+    v4_[i] = V4Entry{key, s};
+  }
+  void BuildV4Index() {
+    size_t n = 2 * services_.size() + 2;  // services plus one entry per VIP
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;  // at most half full: short probes
+    v4_.assign(cap, V4Entry{});
+    v4_mask_ = cap - 1;
+    v4_shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
+    for (const auto& s : services_) {
+      if (s->key.vip.family != 4) continue;
+      uint32_t vip = s->key.vip.v4_host();
+      Insert(V4Key(vip, s->key.port, s->key.proto), s.get());
+      // The VIP itself (port 0, proto 0) maps to any of its services: IsVip only needs non-null.
+      Insert(V4Key(vip, 0, 0), s.get());
+    }
+  }
+
+  struct V4Entry {
+    uint64_t key = 0;
+    const Service* service = nullptr;
+  };
+
   uint64_t generation_;
   HostInfo host_;
+  std::vector<V4Entry> v4_;
+  size_t v4_mask_ = 0;
+  unsigned v4_shift_ = 60;
   std::vector<std::shared_ptr<const Service>> services_;
   absl::flat_hash_map<ServiceKey, const Service*> by_key_;
   absl::flat_hash_set<IpAddr> vips_;

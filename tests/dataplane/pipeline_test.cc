@@ -341,6 +341,42 @@ TEST(PipelineTest, EveryHostPicksTheSameBackend) {
   for (auto& [be, n] : spread) EXPECT_NEAR(n, 1000, 150) << be;
 }
 
+// The snapshot's IPv4 index (and the IPv6 map) find every service and nothing else.
+TEST(SnapshotTest, FindsEveryServiceAndOnlyThose) {
+  control::Config c = BaseConfig();
+  c.services.clear();
+  for (int i = 0; i < 200; ++i) {
+    control::ServiceConfig s;
+    s.vip = "10.100." + std::to_string(i / 50) + "." + std::to_string(i % 50 + 1);
+    s.port = static_cast<uint16_t>(80 + i % 3);
+    s.protocol = i % 2 ? control::Protocol::kUdp : control::Protocol::kTcp;
+    s.backends.push_back({1, "10.0.0.21", 0, 1});
+    c.services.push_back(s);
+  }
+  control::ServiceConfig v6;
+  v6.vip = "2001:db8::10";
+  v6.port = 443;
+  v6.backends.push_back({1, "2001:db8::21", 0, 1});
+  c.services.push_back(v6);
+  control::SnapshotBuilder b(kPortMac);
+  auto snap = b.Build(c);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  for (const auto& s : c.services) {
+    uint8_t proto = static_cast<uint8_t>(s.protocol);
+    const Service* found = (*snap)->Find(Ip(s.vip), s.port, proto);
+    ASSERT_NE(found, nullptr) << s.Name();
+    EXPECT_EQ(found->key.port, s.port);
+    EXPECT_EQ(found->key.vip, Ip(s.vip));
+    EXPECT_TRUE((*snap)->IsVip(Ip(s.vip)));
+    EXPECT_EQ((*snap)->Find(Ip(s.vip), static_cast<uint16_t>(s.port + 100), proto), nullptr);
+    EXPECT_EQ((*snap)->Find(Ip(s.vip), s.port, proto == 6 ? 17 : 6) == nullptr,
+              c.FindService(s.vip, s.port, proto == 6 ? control::Protocol::kUdp : control::Protocol::kTcp) == nullptr);
+  }
+  EXPECT_FALSE((*snap)->IsVip(Ip("10.100.9.9")));
+  EXPECT_FALSE((*snap)->IsVip(Ip("2001:db8::11")));
+  EXPECT_EQ((*snap)->Find(Ip("10.0.0.11"), 80, 6), nullptr);
+}
+
 TEST(PipelineTest, BurstMixesVerdicts) {
   Host h(BaseConfig());
   std::vector<std::vector<uint8_t>> pkts;
