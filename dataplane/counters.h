@@ -35,6 +35,7 @@ namespace ecmplb::dataplane {
   X(conntrack_repick, "tracked flows whose backend was removed, given a new backend")         \
   X(conntrack_expired, "entries reclaimed by the per-burst expiry budget")                    \
   X(drop_parse, "malformed packets (see the parse counters for the reason)")                  \
+  X(drop_other_mac, "unicast frames for another MAC address (the port is not promiscuous)")   \
   X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")      \
   X(drop_no_backend, "packets of a service with no usable backend")                           \
   X(drop_neighbor_unresolved, "packets whose backend or next-hop MAC is not resolved yet")   \

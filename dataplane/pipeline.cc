@@ -77,6 +77,12 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     Frame& f = frames[i];
     ParsedPacket& p = parsed[i];
     ParseResult r = Parse(std::span<const uint8_t>(f.data, f.len), &p, options_.ip_checksum);
+    if ((r == ParseResult::kOk || r == ParseResult::kNotIp) && !options_.accept_any_mac && (f.data[0] & 1) == 0 &&
+        std::memcmp(f.data, snap.host().port_mac.bytes.data(), kEthAddrLen) != 0) {
+      verdicts[i] = Verdict::kDrop;
+      counters_->Add(Counter::drop_other_mac);
+      continue;
+    }
     if (r == ParseResult::kNotIp) {
       verdicts[i] = Verdict::kException;
       counters_->Add(Counter::exception);

@@ -44,6 +44,9 @@ enum class Verdict : uint8_t {
 struct PipelineOptions {
   IpChecksumMode ip_checksum = IpChecksumMode::kVerify;
   uint32_t expire_budget = 16;  // connection-table entries examined per burst
+  // A NIC drops unicast frames for other MACs; a vdev on a kernel interface (af_packet) does
+  // not. false: such frames are dropped (drop_other_mac); true for a promiscuous port.
+  bool accept_any_mac = false;
 };
 
 class Pipeline {

@@ -135,7 +135,8 @@ int main(int argc, char** argv) {
   app.add_option("--rx-desc", opt.rx_desc, "RX descriptors per queue")->check(CLI::Range(64, 16384));
   app.add_option("--tx-desc", opt.tx_desc, "TX descriptors per queue")->check(CLI::Range(64, 16384));
   app.add_flag("--trust-ip-checksum", opt.trust_ip_checksum, "do not verify IPv4 header checksums");
-  app.add_flag("--promiscuous", opt.promiscuous, "put the data port in promiscuous mode");
+  app.add_flag("--promiscuous", opt.promiscuous,
+               "put the data port in promiscuous mode and forward frames whatever their destination MAC");
   app.add_option("--run-seconds", opt.run_seconds, "stop after this many seconds (tests)");
   try {
     app.parse(argc, argv);
@@ -172,6 +173,13 @@ int main(int argc, char** argv) {
   dataplane::PortConfig pc;
   pc.rx_queues = static_cast<uint16_t>(n_workers);
   pc.tx_queues = static_cast<uint16_t>(n_workers + 1);
+  const bool paired = dataplane::QueuesArePaired(data_port);
+  if (paired) {
+    // af_packet opens one socket per queue pair and the kernel spreads flows over all of them:
+    // the extra RX queue (paired with the exception TX queue) is polled too, by worker 0.
+    pc.rx_queues = pc.tx_queues;
+    pc.rss = false;
+  }
   pc.rx_desc = opt.rx_desc;
   pc.tx_desc = opt.tx_desc;
   pc.mtu = 0;  // the port keeps its MTU; host.mtu bounds what we send
@@ -216,9 +224,13 @@ int main(int argc, char** argv) {
   ct_opts.timeouts.udp = config.conntrack.udp_s;
   dataplane::PipelineOptions popt;
   popt.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust : dataplane::IpChecksumMode::kVerify;
+  popt.accept_any_mac = opt.promiscuous;
   for (unsigned i = 0; i < n_workers; ++i) {
     auto w = std::make_unique<dataplane::Worker>();
     w->id = i;
+    for (uint16_t q = static_cast<uint16_t>(i); q < pc.rx_queues; q = static_cast<uint16_t>(q + n_workers)) {
+      w->rx_queues.push_back(q);
+    }
     w->lcore = lcores[i];
     w->port = data_port;
     w->exception_port = tap_port;

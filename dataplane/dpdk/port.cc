@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 
 #include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -15,6 +16,12 @@ std::string PortName(uint16_t port_id) {
   char name[RTE_ETH_NAME_MAX_LEN] = {};
   if (rte_eth_dev_get_name_by_port(port_id, name) != 0) return absl::StrCat("port ", port_id);
   return absl::StrCat("port ", port_id, " (", name, ")");
+}
+
+bool QueuesArePaired(uint16_t port_id) {
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(port_id, &info) != 0 || info.driver_name == nullptr) return false;
+  return std::string(info.driver_name) == "net_af_packet";
 }
 
 absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* pool) {
@@ -37,7 +44,7 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
   }
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
-  if (cfg.rx_queues > 1) {
+  if (cfg.rx_queues > 1 && cfg.rss) {
     uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
                     RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
     uint64_t have = want & info.flow_type_rss_offloads;

@@ -21,7 +21,8 @@ struct rte_mempool;
 namespace ecmplb::dataplane {
 
 struct PortConfig {
-  uint16_t rx_queues = 1;       // one per worker
+  uint16_t rx_queues = 1;       // one per worker (see QueuesArePaired)
+  bool rss = true;              // spread flows over the RX queues with RSS (when rx_queues > 1)
   uint16_t tx_queues = 1;       // one per worker (+1 for the exception forwarder on the data port)
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
@@ -30,6 +31,12 @@ struct PortConfig {
 };
 
 std::string PortName(uint16_t port_id);
+
+// True for PMDs whose RX and TX queues come in pairs that the kernel feeds itself
+// (net_af_packet: one socket per queue pair, flows spread by PACKET_FANOUT hash). Such a port
+// must have as many RX queues as TX queues, and every one of them must be polled; RSS does not
+// apply.
+bool QueuesArePaired(uint16_t port_id);
 
 // Configures and starts `port_id`. RSS over IPv4/IPv6 TCP/UDP (as much of it as the port
 // supports) when rx_queues > 1.

@@ -3,6 +3,7 @@
 
 #include <rte_telemetry.h>
 
+#include <cctype>
 #include <string>
 
 namespace ecmplb::dataplane {
@@ -12,6 +13,15 @@ namespace {
 const std::vector<std::unique_ptr<Worker>>* g_workers = nullptr;
 std::mutex* g_view_mutex = nullptr;
 const nlohmann::json* g_view = nullptr;
+
+// Telemetry dictionary keys may hold only alphanumerics, '_' and '/': 10.100.0.1 -> 10_100_0_1.
+std::string Key(const std::string& s) {
+  std::string k = s;
+  for (char& c : k) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '/') c = '_';
+  }
+  return k;
+}
 
 int Counters(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
@@ -27,10 +37,10 @@ int Workers(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (const auto& w : *g_workers) {
     std::string p = "worker" + std::to_string(w->id);
-    rte_tel_data_add_dict_u64(d, (p + ".heartbeat").c_str(), w->heartbeat.load(std::memory_order_relaxed));
-    rte_tel_data_add_dict_u64(d, (p + ".rx_packets").c_str(), w->counters->Get(Counter::rx_packets));
-    rte_tel_data_add_dict_u64(d, (p + ".tx_packets").c_str(), w->counters->Get(Counter::tx_packets));
-    rte_tel_data_add_dict_u64(d, (p + ".conntrack_entries").c_str(), w->table->Count());
+    rte_tel_data_add_dict_u64(d, (p + "/heartbeat").c_str(), w->heartbeat.load(std::memory_order_relaxed));
+    rte_tel_data_add_dict_u64(d, (p + "/rx_packets").c_str(), w->counters->Get(Counter::rx_packets));
+    rte_tel_data_add_dict_u64(d, (p + "/tx_packets").c_str(), w->counters->Get(Counter::tx_packets));
+    rte_tel_data_add_dict_u64(d, (p + "/conntrack_entries").c_str(), w->table->Count());
   }
   return 0;
 }
@@ -40,7 +50,7 @@ int Vips(const char*, const char*, rte_tel_data* d) {
   std::lock_guard<std::mutex> lock(*g_view_mutex);
   const nlohmann::json vips = g_view->value("vips", nlohmann::json::object());
   for (const auto& [vip, v] : vips.items()) {
-    rte_tel_data_add_dict_u64(d, vip.c_str(), v.value("announced", false) ? 1 : 0);
+    rte_tel_data_add_dict_u64(d, Key(vip).c_str(), v.value("announced", false) ? 1 : 0);
   }
   return 0;
 }
@@ -50,7 +60,7 @@ int Backends(const char*, const char*, rte_tel_data* d) {
   std::lock_guard<std::mutex> lock(*g_view_mutex);
   const nlohmann::json backends = g_view->value("backends", nlohmann::json::array());
   for (const auto& b : backends) {
-    std::string key = b.value("service", "") + "#" + std::to_string(b.value("id", 0));
+    std::string key = Key(b.value("service", "")) + "/" + std::to_string(b.value("id", 0));
     rte_tel_data_add_dict_u64(d, key.c_str(), b.value("up", false) ? 1 : 0);
   }
   return 0;

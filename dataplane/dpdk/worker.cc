@@ -36,6 +36,7 @@ int WorkerMain(void* arg) {
   const Snapshot* seen = nullptr;
   uint32_t empty_polls = 0;
   uint64_t beat = 0;
+  size_t next_queue = 0;
 
   w->publisher->Online(w->id);
   while (!w->stop->load(std::memory_order_relaxed)) {
@@ -45,12 +46,15 @@ int WorkerMain(void* arg) {
     }
     w->heartbeat.store(++beat, std::memory_order_relaxed);
     const uint32_t now_s = static_cast<uint32_t>(rte_rdtsc() / tsc_hz);
-    uint16_t n = rte_eth_rx_burst(w->port, static_cast<uint16_t>(w->id), rx, kBurstSize);
+    // One burst per loop from each of this worker's RX queues in turn.
+    const uint16_t queue = w->rx_queues[next_queue];
+    next_queue = next_queue + 1 == w->rx_queues.size() ? 0 : next_queue + 1;
+    uint16_t n = rte_eth_rx_burst(w->port, queue, rx, kBurstSize);
     if (n == 0) {
       w->pipeline->Housekeeping(now_s);
       w->publisher->Quiescent(w->id);
       c->Add(Counter::idle_polls);
-      if (w->idle.backoff && ++empty_polls >= w->idle.polls_before_sleep) {
+      if (w->idle.backoff && ++empty_polls >= w->idle.polls_before_sleep * w->rx_queues.size()) {
         empty_polls = 0;
         c->Add(Counter::idle_sleeps);
         w->publisher->Offline(w->id);

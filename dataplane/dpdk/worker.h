@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
@@ -29,7 +30,8 @@ struct IdleConfig {
 };
 
 struct Worker {
-  uint32_t id = 0;          // 0..n-1: RX/TX queue, TAP queue, RCU thread id
+  uint32_t id = 0;          // 0..n-1: TX queue, TAP queue, RCU thread id
+  std::vector<uint16_t> rx_queues;  // polled in turn; normally just {id}
   unsigned lcore = 0;
   uint16_t port = 0;
   uint16_t exception_port = 0;

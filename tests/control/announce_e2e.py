@@ -89,6 +89,19 @@ def start_ecmplb(config_path, tag):
                  "--config", config_path, "--idle-backoff")
 
 
+def telemetry(prefix, command):
+    """Queries DPDK telemetry (the protocol dpdk-telemetry.py speaks) in the namespace."""
+    path = f"/var/run/dpdk/{prefix}/dpdk_telemetry.v2"
+    code = ("import json,socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); "
+            f"s.connect({path!r}); s.recv(4096); s.send({command!r}.encode()); "
+            "print(s.recv(65536).decode())")
+    r = nsexec("/usr/bin/python3", "-c", code, check=False)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {"error": r.stderr.strip()[:200]}
+
+
 def cleanup():
     for p in procs:
         if p.poll() is None:
@@ -131,7 +144,7 @@ def main():
     cfg = {
         "host": {"address": "10.0.0.11", "prefix_length": 24, "gateway": "10.0.0.1",
                  "exception_interface": "ann0", "control_socket": SOCK, "drain_s": 1,
-                 "worker_stall_ms": 300},
+                 "worker_stall_ms": 300, "metrics_listen": "127.0.0.1:19187"},
         "conntrack": {"capacity": 4096},
         "services": [{"vip": VIP, "port": 80, "protocol": "tcp", "forward": "gre",
                       "health_check": {"type": "http", "port": HTTP_PORT, "interval_ms": 100,
@@ -166,6 +179,25 @@ def main():
         print(f"FAIL show: backend health not reported: {backends}")
     else:
         print("ok   show --json: backend up, last check HTTP 200")
+    # Metrics: the Prometheus endpoint inside the namespace.
+    r = nsexec("/usr/bin/python3", "-c",
+               "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:19187/metrics', timeout=5).read().decode())",
+               check=False)
+    want = [f'ecmplb_vip_announced{{vip="{VIP}"}} 1', "ecmplb_workers_healthy 1",
+            'ecmplb_backend_up{service="10.100.0.1:80/tcp",backend="127.0.0.1",id="1"} 1']
+    missing = [w for w in want if w not in r.stdout]
+    if missing:
+        failures += 1
+        print(f"FAIL metrics: missing {missing}: {r.stderr.strip()[:200]}")
+    else:
+        print("ok   metrics: /metrics reports the VIP announced, workers and backend healthy")
+    # DPDK telemetry: /ecmplb/vips over the EAL telemetry socket.
+    tele = telemetry(f"ann{PID}a", "/ecmplb/vips")
+    if tele.get("/ecmplb/vips", {}).get(VIP.replace(".", "_")) != 1:
+        failures += 1
+        print(f"FAIL telemetry: /ecmplb/vips = {tele}")
+    else:
+        print("ok   telemetry: /ecmplb/vips reports the VIP announced")
     # 3. The last backend fails: withdrawn.
     http.kill()
     http.wait()

@@ -60,6 +60,7 @@ RingPort MakeRingPort(const char* name, unsigned nrx, unsigned ntx) {
   pc.tx_queues = static_cast<uint16_t>(ntx);
   pc.rx_desc = pc.tx_desc = 512;
   pc.mtu = 0;
+  pc.rss = false;  // ring ports have no RSS; the test puts packets on the queue it wants
   absl::Status s = StartPort(p.id, pc, g_pool);
   EXPECT_TRUE(s.ok()) << s;
   return p;
@@ -95,7 +96,9 @@ class WorkerTest : public ::testing::Test {
   void SetUp() override {
     static int n = 0;
     std::string suffix = std::to_string(n++);
-    data_ = MakeRingPort(("data" + suffix).c_str(), 1, 2);  // worker TX queue 0, exception forwarder 1
+    // Two RX queues, both polled by the one worker (as with af_packet's paired queues); TX
+    // queue 0 for the worker, 1 for the exception forwarder.
+    data_ = MakeRingPort(("data" + suffix).c_str(), 2, 2);
     exc_ = MakeRingPort(("exc" + suffix).c_str(), 1, 1);
     port_mac_ = *PortMac(data_.id);
     auto cfg = control::ParseConfig(R"({
@@ -116,6 +119,7 @@ class WorkerTest : public ::testing::Test {
       neighbors_.Set(slot, m.bytes.data());
     }
     worker_.id = 0;
+    worker_.rx_queues = {0, 1};
     worker_.lcore = rte_get_next_lcore(-1, 1, 0);
     worker_.port = data_.id;
     worker_.exception_port = exc_.id;
@@ -165,6 +169,14 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
   EXPECT_EQ(worker_.counters->Get(Counter::forward_dr), 1u);
   EXPECT_EQ(worker_.counters->Get(Counter::forward_gre), 1u);
   EXPECT_EQ(worker_.counters->Get(Counter::tx_packets), 2u);
+}
+
+TEST_F(WorkerTest, EveryRxQueueOfTheWorkerIsPolled) {
+  auto in = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.9"), Ip("10.100.0.1")).Tcp(2222, 80, 0x02).Build();
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[1], ToMbuf(in)), 0);
+  auto out = Receive(data_.tx[0]);
+  ASSERT_EQ(out.size(), in.size());
+  EXPECT_EQ(MacAddr::FromBytes(out.data()), Mac("02:be:00:00:00:15"));
 }
 
 TEST_F(WorkerTest, ExceptionTrafficReachesTheKernelPortAndBack) {

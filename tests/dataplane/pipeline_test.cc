@@ -171,6 +171,32 @@ TEST(PipelineTest, DropsAreCountedByReason) {
   EXPECT_EQ(h.counters().parse[static_cast<size_t>(ParseResult::kTruncatedIp)].Get(), 1u);
 }
 
+TEST(PipelineTest, FramesForAnotherMacAreDroppedUnlessPromiscuous) {
+  Host h(BaseConfig());
+  auto other = PacketBuilder().Eth(kRouterMac, Mac("02:00:00:00:00:99")).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Tcp(1, 80, 0x02).Build();
+  EXPECT_EQ(h.Run(other), Verdict::kDrop);
+  auto other_arp = PacketBuilder().Eth(kRouterMac, Mac("02:00:00:00:00:99")).RawEtherType(0x0806).PayloadSize(28).Build();
+  EXPECT_EQ(h.Run(other_arp), Verdict::kDrop);
+  EXPECT_EQ(h.Count(Counter::drop_other_mac), 2u);
+  // Broadcast and multicast are still ours.
+  auto bcast = PacketBuilder().Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff")).RawEtherType(0x0806).PayloadSize(28).Build();
+  EXPECT_EQ(h.Run(bcast), Verdict::kException);
+  // A promiscuous port forwards whatever the destination MAC.
+  conntrack::Options o;
+  o.capacity = 1024;
+  auto t = *conntrack::Table::Create(o);
+  WorkerCounters c;
+  PipelineOptions po;
+  po.accept_any_mac = true;
+  Pipeline p(t.get(), &c, &h.neighbors(), po);
+  std::vector<uint8_t> buf(128 + other.size());
+  std::copy(other.begin(), other.end(), buf.begin() + 128);
+  Frame f{buf.data() + 128, static_cast<uint32_t>(other.size()), 128};
+  Verdict v;
+  p.Process(h.snap(), std::span<Frame>(&f, 1), 1, std::span<Verdict>(&v, 1));
+  EXPECT_EQ(v, Verdict::kTx);
+}
+
 TEST(PipelineTest, UnresolvedNextHopDropsAndAsksForResolution) {
   Host h(BaseConfig(), /*resolve=*/false);
   EXPECT_EQ(h.Run(Syn(40000)), Verdict::kDrop);
