@@ -174,7 +174,16 @@ absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthChec
 absl::Status ParseService(const json& j, const std::string& path, ServiceConfig* s) {
   ObjectReader r(j, path);
   ECMPLB_RETURN_IF_ERROR(r.CheckObject({"vip", "port", "protocol", "forward", "hash", "table_size",
-                                        "backends", "health_check", "admin_up"}));
+                                        "backends", "health_check", "admin_up", "sorry_backend"}));
+  if (r.Has("sorry_backend")) {
+    BackendConfig b;
+    ObjectReader sr(r.At("sorry_backend"), r.Path("sorry_backend"));
+    ECMPLB_RETURN_IF_ERROR(sr.CheckObject({"address", "port"}));
+    ECMPLB_RETURN_IF_ERROR(sr.Address("address", &b.address, true));
+    ECMPLB_RETURN_IF_ERROR(sr.Unsigned("port", &b.port, 0, 65535, false));
+    b.id = kSorryBackendId;
+    s->sorry_backend = b;
+  }
   ECMPLB_RETURN_IF_ERROR(r.Bool("admin_up", &s->admin_up));
   if (r.Has("health_check")) {
     HealthCheckConfig h;
@@ -243,6 +252,11 @@ json ToJson(const Config& c) {
                {"table_size", s.table_size},
                {"admin_up", s.admin_up},
                {"backends", std::move(backends)}};
+    if (s.sorry_backend) {
+      json jsb = {{"address", s.sorry_backend->address}};
+      if (s.sorry_backend->port != 0) jsb["port"] = s.sorry_backend->port;
+      js["sorry_backend"] = std::move(jsb);
+    }
     if (s.health_check) {
       const auto& h = *s.health_check;
       json jh = {{"type", h.type == HealthCheckConfig::Type::kTcp ? "tcp" : "http"},
@@ -354,10 +368,19 @@ absl::Status Validate(const Config& c) {
     }
     std::set<uint32_t> ids;
     std::set<std::pair<std::string, uint16_t>> addrs;
-    for (size_t k = 0; k < s.backends.size(); ++k) {
-      const auto& b = s.backends[k];
-      std::string bpath = absl::StrCat(path, ".backends[", k, "] (", b.address, ")");
-      if (b.id == 0 || b.id > kMaxBackendId) return FieldError(bpath, "id must be 1..65535");
+    const size_t total = s.backends.size() + (s.sorry_backend ? 1 : 0);
+    for (size_t k = 0; k < total; ++k) {
+      const bool sorry = k == s.backends.size();
+      const auto& b = sorry ? *s.sorry_backend : s.backends[k];
+      std::string bpath = sorry ? absl::StrCat(path, ".sorry_backend (", b.address, ")")
+                                : absl::StrCat(path, ".backends[", k, "] (", b.address, ")");
+      if (sorry) {
+        for (const auto& a : addrs) {
+          if (a.first == b.address) return FieldError(bpath, "must not be one of the service's backends");
+        }
+      } else if (b.id == 0 || b.id > kMaxBackendId) {
+        return FieldError(bpath, "id must be 1..65535");
+      }
       if (!ids.insert(b.id).second) {
         return absl::AlreadyExistsError(absl::StrCat(bpath, ": duplicate backend id ", b.id));
       }

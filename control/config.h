@@ -40,6 +40,7 @@ inline constexpr uint32_t kMaxWeight = 65535;
 inline constexpr size_t kMaxServices = 256;
 inline constexpr size_t kMaxBackendsPerService = 4096;
 inline constexpr uint32_t kMaxBackendId = 65535;
+inline constexpr uint32_t kSorryBackendId = 0;  // never a regular backend's id
 
 struct BackendConfig {
   uint32_t id = 0;          // stable id within its service, 1..kMaxBackendId
@@ -72,6 +73,9 @@ struct ServiceConfig {
   uint32_t table_size = 65537;  // Maglev table size, prime
   std::vector<BackendConfig> backends;
   std::optional<HealthCheckConfig> health_check;
+  // Takes every new flow while no backend is usable (all failed, drained or removed); the VIP
+  // stays announced. Not health-checked. Its id is kSorryBackendId.
+  std::optional<BackendConfig> sorry_backend;
   bool admin_up = true;     // false: never announced, even with healthy backends
   bool operator==(const ServiceConfig&) const = default;
   std::string Name() const;  // "10.0.0.1:80/tcp", "[2001:db8::1]:443/tcp"

@@ -309,6 +309,10 @@ json ControlPlane::Show() const {
                           {"flows", nflows}});
     }
     js["backends"] = std::move(backends);
+    if (s.sorry_backend) {
+      bool sorry_serving = live != nullptr && live->PositionOf(kSorryBackendId) >= 0;
+      js["sorry_backend"] = {{"address", s.sorry_backend->address}, {"serving", sorry_serving}};
+    }
     js["state"] = live != nullptr && live->table.has_value() ? "serving" : "no usable backend";
     json reserved = json::array();
     for (const auto& [id, left] : ReservedIds(name)) reserved.push_back({{"id", id}, {"seconds_left", left}});

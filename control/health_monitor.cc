@@ -102,6 +102,7 @@ void HealthMonitor::Announce(const Config& config) {
     for (const auto& b : svc.backends) {
       if (b.weight > 0 && !unhealthy_.count({svc.Name(), b.id})) x.has_healthy_backend = true;
     }
+    if (svc.sorry_backend) x.has_healthy_backend = true;  // the sorry backend serves
     s.push_back(x);
   }
   decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_);

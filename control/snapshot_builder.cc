@@ -94,7 +94,9 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     }
     // Next hops and backend slots are needed whether or not the service is rebuilt.
     std::vector<uint32_t> nslots, bslots;
-    for (const auto& b : s.backends) {
+    std::vector<BackendConfig> all = s.backends;  // + the sorry backend, last
+    if (s.sorry_backend) all.push_back(*s.sorry_backend);
+    for (const auto& b : all) {
       auto hop = NextHop(config, s, b);
       if (!hop.ok()) return hop.status();
       auto it = neighbor_slot.find(*hop);
@@ -154,6 +156,20 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       any_usable = any_usable || e.weight > 0;
       svc->backends.push_back(e);
       mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), e.weight});
+    }
+    if (!any_usable && s.sorry_backend) {
+      // Nothing usable: every new flow (and every flow of a failed backend) goes to the sorry
+      // backend, the only weight in the table. It leaves again as soon as a backend is usable.
+      dataplane::BackendEntry e;
+      e.id = kSorryBackendId;
+      e.addr = Addr(s.sorry_backend->address);
+      e.weight = 1;
+      e.neighbor_slot = nslots.back();
+      e.counter_slot = bslots.back();
+      svc->position_of_id[kSorryBackendId] = static_cast<int32_t>(svc->backends.size());
+      svc->backends.push_back(e);
+      mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), 1});
+      any_usable = true;
     }
     if (any_usable) {
       auto table = maglev::Table::Build(mb, s.table_size);

@@ -18,6 +18,7 @@ constexpr char kGood[] = R"({
   "conntrack": {"capacity": 100000, "tcp_established_s": 600},
   "services": [
     {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "dr",
+     "sorry_backend": {"address": "10.0.0.99"},
      "backends": [{"address": "10.0.0.21", "weight": 2}, {"id": 7, "address": "10.0.0.22"}]},
     {"vip": "2001:DB8::10", "port": 443, "protocol": "tcp", "hash": "source-ip",
      "backends": [{"address": "2001:db8::21"}]},
@@ -47,6 +48,9 @@ TEST(ConfigTest, ParsesAndFillsDefaults) {
   EXPECT_EQ(c->services[2].health_check->expect_status, 204);
   EXPECT_EQ(c->services[2].health_check->path, "/healthz");
   EXPECT_FALSE(c->services[0].health_check.has_value());
+  ASSERT_TRUE(c->services[0].sorry_backend.has_value());
+  EXPECT_EQ(c->services[0].sorry_backend->address, "10.0.0.99");
+  EXPECT_EQ(c->services[0].sorry_backend->id, kSorryBackendId);
   EXPECT_TRUE(c->host.announce);
   EXPECT_EQ(c->host.announce_interface, "lo");
   EXPECT_EQ(c->host.drain_s, 5u);
@@ -112,7 +116,11 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "timeout_ms: must not exceed"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "x y"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.path"},
-        Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})", absl::StatusCode::kInvalidArgument, "host.announce"}));
+        Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})", absl::StatusCode::kInvalidArgument, "host.announce"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5"}, "backends": [{"address": "10.0.0.5"}]}]})",
+            absl::StatusCode::kInvalidArgument, "sorry_backend (10.0.0.5): must not be one of"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5", "id": 3}}]})",
+            absl::StatusCode::kInvalidArgument, "sorry_backend.id: unknown field"}));
 
 TEST(ConfigTest, SaveIsAtomicAndLoadable) {
   auto c = ParseConfig(kGood);

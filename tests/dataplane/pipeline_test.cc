@@ -267,6 +267,27 @@ TEST(PipelineTest, UnhealthyBackendFlowsArePickedAgain) {
   EXPECT_NE(h.BackendOf(out), Ip("10.0.0.21"));
 }
 
+TEST(PipelineTest, SorryBackendServesOnlyWhileNothingElseCan) {
+  control::Config c = BaseConfig();
+  c.services[0].sorry_backend = control::BackendConfig{control::kSorryBackendId, "10.0.0.99", 0, 1};
+  Host h(c);
+  std::vector<uint8_t> out;
+  ASSERT_EQ(h.Run(Syn(6000), &out), Verdict::kTx);
+  EXPECT_NE(h.BackendOf(out), Ip("10.0.0.99"));  // backends usable: the sorry backend idles
+  const std::string name = c.services[0].Name();
+  h.Apply(c, {{name, 1}, {name, 2}, {name, 3}});  // every backend failed
+  h.ResolveAll();
+  ASSERT_EQ(h.Run(Syn(6000, "192.0.2.7", "10.100.0.1", 80, 0x10), &out), Verdict::kTx);
+  EXPECT_EQ(h.BackendOf(out), Ip("10.0.0.99"));  // the tracked flow moved to the sorry backend
+  ASSERT_EQ(h.Run(Syn(6001), &out), Verdict::kTx);
+  EXPECT_EQ(h.BackendOf(out), Ip("10.0.0.99"));
+  h.Apply(c, {{name, 1}, {name, 3}});  // backend 2 is back
+  ASSERT_EQ(h.Run(Syn(6001, "192.0.2.7", "10.100.0.1", 80, 0x10), &out), Verdict::kTx);
+  EXPECT_EQ(h.BackendOf(out), Ip("10.0.0.22"));  // and takes the sorry backend's flows
+  ASSERT_EQ(h.Run(Syn(6002), &out), Verdict::kTx);
+  EXPECT_EQ(h.BackendOf(out), Ip("10.0.0.22"));
+}
+
 TEST(PipelineTest, ServiceWithoutUsableBackendDrops) {
   control::Config c = BaseConfig();
   for (auto& b : c.services[0].backends) b.weight = 0;
