@@ -47,7 +47,7 @@ control::Config BaseConfig() {
 
 MacAddr BackendMac(const IpAddr& a) {
   MacAddr m = Mac("02:be:00:00:00:00");
-  m.bytes[5] = a.bytes[3];
+  m.bytes[5] = a.is_v6() ? a.bytes[15] : a.bytes[3];
   return m;
 }
 
@@ -422,6 +422,31 @@ TEST(SnapshotTest, FindsEveryServiceAndOnlyThose) {
   EXPECT_FALSE((*snap)->IsVip(Ip("10.100.9.9")));
   EXPECT_FALSE((*snap)->IsVip(Ip("2001:db8::11")));
   EXPECT_EQ((*snap)->Find(Ip("10.0.0.11"), 80, 6), nullptr);
+}
+
+TEST(PipelineTest, Ipv6DrFlowsAreTrackedAndKeepTheirBackend) {
+  control::Config c = BaseConfig();
+  control::ServiceConfig v6;
+  v6.vip = "2001:db8::10";
+  v6.port = 443;
+  v6.backends = {{1, "2001:db8::21", 0, 1}, {2, "2001:db8::22", 0, 1}};
+  c.services.push_back(v6);
+  Host h(c);
+  auto pkt = [](uint16_t sport, uint8_t flags) {
+    return PacketBuilder().Eth(kRouterMac, kPortMac).Ipv6(Ip("2001:db8:1::7"), Ip("2001:db8::10")).Tcp(sport, 443, flags).Build();
+  };
+  std::set<std::string> macs;
+  for (uint16_t port = 3000; port < 3100; ++port) {
+    std::vector<uint8_t> out, again;
+    ASSERT_EQ(h.Run(pkt(port, 0x02), &out), Verdict::kTx);
+    ASSERT_EQ(h.Run(pkt(port, 0x10), &again), Verdict::kTx);
+    EXPECT_EQ(MacAddr::FromBytes(out.data()), MacAddr::FromBytes(again.data()));
+    EXPECT_EQ(MacAddr::FromBytes(out.data() + 6), kPortMac);
+    macs.insert(MacAddr::FromBytes(out.data()).ToString());
+  }
+  EXPECT_EQ(macs.size(), 2u);  // both backends used
+  EXPECT_EQ(h.Count(Counter::conntrack_insert), 100u);
+  EXPECT_EQ(h.Count(Counter::conntrack_hit), 100u);
 }
 
 TEST(PipelineTest, BurstMixesVerdicts) {
