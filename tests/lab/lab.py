@@ -357,7 +357,6 @@ class Lab:
       self.start_ecmplb(i)
     for i in self.lbs:
       self.wait_tap(i)
-      self.fill_unpolled_ring(i)
 
     # FRR: router and LB hosts.
     self.start_frr('lab-rtr', render('router.frr.conf.in', hostname='lab-rtr', router_id=ROUTER_LB_ADDR,
@@ -407,18 +406,6 @@ class Lab:
         return
       time.sleep(0.1)
     raise LabError(f'ecmplb on lab-lb{i} did not bring up ecmplb0 within {timeout} s')
-
-  def fill_unpolled_ring(self, i):
-    """Workaround for an ecmplb issue (reported, harmless here): net_af_packet opens one
-    packet socket per queue pair in a PACKET_FANOUT_HASH group with ROLLOVER. ecmplb configures
-    one more TX queue than it has workers (the exception path), so qpairs = workers + 1 and one
-    RX socket is never polled: until its ring is full, every flow the kernel hashes onto it is
-    lost (the router's OSPF hellos, some client connections). Filling it with junk frames (bad
-    IPv4 checksums, so ecmplb drops whatever it does read) makes ROLLOVER send everything to the
-    polled sockets from then on."""
-    mac = run(['cat', f'/sys/class/net/lb{i}-data/address'], ns=f'lab-lb{i}').strip()
-    run([PY, os.path.join(HERE, 'af_packet_fill.py'), '--iface', f'sw-lb{i}', '--dst-mac', mac,
-         '--count', '3000'], ns='lab-sw')
 
   def start_frr(self, ns, conf_text):
     d = os.path.join(FRR_RUN, ns)
