@@ -15,7 +15,8 @@ Topology (every name starts with "lab-"; nothing touches the root namespace's ro
                   lab-sw: bridge br0 (the LB segment, 10.0.0.0/24)
         |                    |                     |                |
   lab-lb1 .. lab-lbN    (ecmplb on the veth lbI-data via net_af_packet; exception TAP
-                         ecmplb0 = 10.0.0.1I with ospfd + bfdd; VIPs on lo)
+                         ecmplb0 = 10.0.0.1I with ospfd + bfdd; ecmplb puts the VIPs on lo
+                         while they are servable: HTTP health checks, drain on SIGTERM)
   lab-be1 .. lab-beM    (10.0.0.2J; HTTP server answering with its name; VIPs on lo with
                          arp_ignore=1/arp_announce=2 for DR; gre_decap.py + TUN for GRE)
 
@@ -612,7 +613,10 @@ class Lab:
 
   def long_finish(self, p, timeout):
     out, _ = p.communicate(timeout=timeout)
-    return json.loads(out.strip().splitlines()[-1])['connections']
+    lines = out.strip().splitlines()
+    if not lines:
+      raise LabError(f'long-lived client exited {p.returncode} without a summary (its error is above)')
+    return json.loads(lines[-1])['connections']
 
   def set_link(self, i, up):
     """Plugs (up) or pulls (down) LB host i's cable: the switch side of its data veth."""
@@ -1198,7 +1202,8 @@ def demo(args):
   log(f'      up in {lab.state["up_seconds"]} s. The router\'s OSPF neighbours (LB hosts, priority 0):')
   for a, s in sorted(lab.ospf_neighbors().items()):
     log(f'        {a:<12} {s}')
-  log('      The router\'s route to the DR VIP, learnt over OSPF: one nexthop per LB host:')
+  log('      Each ecmplb put the VIPs on its lo once its backends passed 2 HTTP health checks, and '
+      'ospfd advertised them. The router\'s route to the DR VIP: one nexthop per LB host:')
   show_route(lab)
 
   log(f'\n[2/6] 300 HTTP requests from the client to {VIP_DR}:80 (DR) and 100 to {VIP_GRE}:80 (GRE) ...')
