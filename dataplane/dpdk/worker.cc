@@ -5,7 +5,6 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
-#include <rte_prefetch.h>
 
 namespace ecmplb::dataplane {
 namespace {
@@ -72,7 +71,6 @@ int WorkerMain(void* arg) {
 
     uint16_t nf = 0, ndrop = 0;
     uint64_t rx_bytes = 0;
-    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = rx[i];
       rx_bytes += m->pkt_len;
