@@ -259,12 +259,6 @@ Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
 
 Table::~Table() = default;  // Buckets are trivially destructible.
 
-ECMPLB_CT_INLINE size_t Table::BucketOf(const FlowKey& key) const {
-  const uint64_t h = hasher_(key);
-  return static_cast<size_t>(
-      (static_cast<unsigned __int128>(h) * bucket_count_) >> 64);
-}
-
 ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
   return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
 }
@@ -390,35 +384,55 @@ void Table::LookupBulk(std::span<const FlowKey> keys, uint32_t now,
   size_t home[kMaxBurst];
   for (size_t off = 0; off < n; off += kMaxBurst) {
     const size_t m = std::min(kMaxBurst, n - off);
-    // Pass 1: hash and prefetch every home bucket.
+    // Hash and prefetch every home bucket of the chunk first.
     for (size_t i = 0; i < m; ++i) {
       home[i] = BucketOf(keys[off + i]);
       const char* p = reinterpret_cast<const char*>(&buckets_[home[i]]);
       __builtin_prefetch(p, 0, 3);
       __builtin_prefetch(p + 64, 0, 3);
     }
-    // Pass 2: once the home metadata arrives, prefetch the neighbours that
-    // hold overflow entries of that home, so those misses overlap too.
+    LookupHomes(&keys[off], home, m, now, &out[off]);
+  }
+}
+
+void Table::LookupBulk(std::span<const FlowKey> keys,
+                       std::span<const uint64_t> hashes, uint32_t now,
+                       std::span<EntryRef> out) {
+  const size_t n = std::min({keys.size(), hashes.size(), out.size()});
+  size_t home[kMaxBurst];
+  for (size_t off = 0; off < n; off += kMaxBurst) {
+    const size_t m = std::min(kMaxBurst, n - off);
     for (size_t i = 0; i < m; ++i) {
-      const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
-      if (OvfNext(meta) != 0) {
-        const char* p =
-            reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
-        __builtin_prefetch(p, 0, 3);
-        __builtin_prefetch(p + 64, 0, 3);
-      }
-      if (OvfPrev(meta) != 0) {
-        const char* p =
-            reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
-        __builtin_prefetch(p, 0, 3);
-        __builtin_prefetch(p + 64, 0, 3);
-      }
+      home[i] = HomeOf(hashes[off + i]);
+      const char* p = reinterpret_cast<const char*>(&buckets_[home[i]]);
+      __builtin_prefetch(p, 0, 3);
+      __builtin_prefetch(p + 64, 0, 3);
     }
-    // Pass 3: compare.
-    for (size_t i = 0; i < m; ++i) {
-      out[off + i] = FindLive(keys[off + i], home[i], now);
+    LookupHomes(&keys[off], home, m, now, &out[off]);
+  }
+}
+
+ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
+                                         const size_t* home, size_t m,
+                                         uint32_t now, EntryRef* out) {
+  // Once the home metadata arrives, prefetch the neighbours that hold
+  // overflow entries of that home, so those misses overlap too.
+  for (size_t i = 0; i < m; ++i) {
+    const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
+    if (OvfNext(meta) != 0) {
+      const char* p =
+          reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
+      __builtin_prefetch(p, 0, 3);
+      __builtin_prefetch(p + 64, 0, 3);
+    }
+    if (OvfPrev(meta) != 0) {
+      const char* p =
+          reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
+      __builtin_prefetch(p, 0, 3);
+      __builtin_prefetch(p + 64, 0, 3);
     }
   }
+  for (size_t i = 0; i < m; ++i) out[i] = FindLive(keys[i], home[i], now);
 }
 
 bool Table::Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
@@ -506,9 +520,15 @@ void Table::Place(size_t b, unsigned slot, const KeyWords& k, Where where,
 
 InsertResult Table::Insert(const FlowKey& key, uint32_t backend_id,
                            uint8_t tcp_flags, uint32_t now) {
+  return Insert(key, hasher_(key), backend_id, tcp_flags, now);
+}
+
+InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
+                           uint32_t backend_id, uint8_t tcp_flags,
+                           uint32_t now) {
   const KeyWords k(key);
   if (!k.valid) return InsertResult::kInvalidKey;
-  const size_t home = BucketOf(key);
+  const size_t home = HomeOf(hash);
   const FlowState initial = InitialState(k.is_tcp, tcp_flags);
 
   // Already tracked (live or expired): update in place.

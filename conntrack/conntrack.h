@@ -161,6 +161,23 @@ class Table {
   // before comparing. Handles min(keys.size(), out.size()) keys.
   void LookupBulk(std::span<const FlowKey> keys, uint32_t now,
                   std::span<EntryRef> out);
+  // Pre-hashed forms, for a caller that computes a flow's hash once per packet
+  // (and may reuse it, e.g. as its Maglev hash): hashes[i] / `hash` must be
+  // Hash(key). Prefetch starts loading a hash's home bucket, so a caller that
+  // knows its keys early overlaps the miss with its own work; the pre-hashed
+  // LookupBulk prefetches again (a no-op once the lines are there).
+  uint64_t Hash(const FlowKey& key) const { return hasher_(key); }
+  void Prefetch(uint64_t hash) const {
+    const char* p = reinterpret_cast<const char*>(buckets_) +
+                    HomeOf(hash) * kBucketBytes;
+    __builtin_prefetch(p, 0, 3);
+    __builtin_prefetch(p + 64, 0, 3);
+  }
+  void LookupBulk(std::span<const FlowKey> keys,
+                  std::span<const uint64_t> hashes, uint32_t now,
+                  std::span<EntryRef> out);
+  InsertResult Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id,
+                      uint8_t tcp_flags, uint32_t now);
   // Records a further packet of a hit flow: state transition (NextState) and
   // last-seen time. False (and nothing changed) if `ref` is a miss or was
   // invalidated.
@@ -196,6 +213,7 @@ class Table {
   size_t bucket_count() const { return bucket_count_; }
   size_t memory_bytes() const { return bucket_count_ * kBucketBytes; }
   const Timeouts& timeouts() const { return timeouts_; }
+  Hasher hasher() const { return hasher_; }
 
  private:
   struct KeyWords;
@@ -214,7 +232,15 @@ class Table {
   Table(const Options& options, std::byte* mem, size_t bucket_count,
         std::unique_ptr<std::byte, OwnedMemory> owned);
 
-  size_t BucketOf(const FlowKey& key) const;
+  size_t BucketOf(const FlowKey& key) const { return HomeOf(hasher_(key)); }
+  // The bucket index is the high half of hash * bucket_count.
+  size_t HomeOf(uint64_t hash) const {
+    return static_cast<size_t>(
+        (static_cast<unsigned __int128>(hash) * bucket_count_) >> 64);
+  }
+  // LookupBulk of at most kMaxBurst keys whose home buckets are known.
+  void LookupHomes(const FlowKey* keys, const size_t* home, size_t n,
+                   uint32_t now, EntryRef* out);
   size_t NextBucket(size_t b) const {
     return b + 1 == bucket_count_ ? 0 : b + 1;
   }

@@ -4,39 +4,26 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <bit>
 #include <cstring>
 
 namespace ecmplb::conntrack {
 
-FlowKey FlowKey::V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service) {
-  FlowKey k;
-  k.sport = sport_be;
-  k.dport = dport_be;
-  k.service = service;
-  k.proto = proto;
-  k.family = kFamilyV4;
-  std::memcpy(&k.addr[0], &src_be, 4);
-  std::memcpy(&k.addr[4], &dst_be, 4);
-  return k;
-}
-
-FlowKey FlowKey::V6(std::span<const uint8_t, 16> src,
-                    std::span<const uint8_t, 16> dst, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service) {
-  FlowKey k;
-  k.sport = sport_be;
-  k.dport = dport_be;
-  k.service = service;
-  k.proto = proto;
-  k.family = kFamilyV6;
-  std::memcpy(&k.addr[0], src.data(), 16);
-  std::memcpy(&k.addr[16], dst.data(), 16);
-  return k;
-}
+static_assert(std::endian::native == std::endian::little,
+              "kFlowHashHeaderMask assumes a little-endian host");
 
 uint64_t FlowHash(const FlowKey& key) noexcept {
-  return XXH3_64bits_withSeed(&key, key.canonical_size(), kFlowHashSeed);
+  // The canonical bytes with the service field (bytes 4..5) zeroed.
+  if (!key.is_v6()) {
+    uint64_t w[2];
+    std::memcpy(w, &key, sizeof(w));
+    w[0] &= kFlowHashHeaderMask;
+    return XXH3_64bits_withSeed(w, sizeof(w), kFlowHashSeed);
+  }
+  uint64_t w[5];
+  std::memcpy(w, &key, sizeof(w));
+  w[0] &= kFlowHashHeaderMask;
+  return XXH3_64bits_withSeed(w, sizeof(w), kFlowHashSeed);
 }
 
 }  // namespace ecmplb::conntrack

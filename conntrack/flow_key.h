@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 namespace ecmplb::conntrack {
@@ -33,12 +34,33 @@ struct FlowKey {
   uint8_t family = 0;    // kFamilyV4 or kFamilyV6
   uint8_t addr[32] = {};
 
-  // src_be/dst_be: the 4 address bytes as loaded from the packet.
+  // src_be/dst_be: the 4 address bytes as loaded from the packet. Inline: the
+  // dataplane builds one per packet.
   static FlowKey V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service);
+                    uint16_t dport_be, uint8_t proto, uint16_t service) {
+    FlowKey k;
+    k.sport = sport_be;
+    k.dport = dport_be;
+    k.service = service;
+    k.proto = proto;
+    k.family = kFamilyV4;
+    std::memcpy(&k.addr[0], &src_be, 4);
+    std::memcpy(&k.addr[4], &dst_be, 4);
+    return k;
+  }
   static FlowKey V6(std::span<const uint8_t, 16> src,
                     std::span<const uint8_t, 16> dst, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service);
+                    uint16_t dport_be, uint8_t proto, uint16_t service) {
+    FlowKey k;
+    k.sport = sport_be;
+    k.dport = dport_be;
+    k.service = service;
+    k.proto = proto;
+    k.family = kFamilyV6;
+    std::memcpy(&k.addr[0], src.data(), 16);
+    std::memcpy(&k.addr[16], dst.data(), 16);
+    return k;
+  }
 
   bool is_v6() const { return family == kFamilyV6; }
   // Number of canonical bytes: 16 for IPv4 (header + 8 address bytes), 40
@@ -55,9 +77,18 @@ static_assert(sizeof(FlowKey) == 40, "FlowKey must have no padding");
 // Fixed seed of FlowHash; changing it changes every host's flow placement.
 inline constexpr uint64_t kFlowHashSeed = 0x65636d706c62ULL;  // "ecmplb"
 
-// XXH3-64 with kFlowHashSeed over key.canonical_bytes(). Deterministic across
-// processes and hosts of the same endianness.
+// XXH3-64 with kFlowHashSeed over key.canonical_bytes() with the two service
+// bytes zeroed. Deterministic across processes and hosts of the same
+// endianness. The service is not hashed: it is a host-local index, and the
+// 5-tuple already names the service (VIP, port, protocol), so every LB host
+// computes the same hash for a flow whatever its service numbering, and the
+// dataplane reuses the connection table's hash of a flow as its Maglev hash.
+// Keys that differ only in service hash alike (and still compare unequal).
 uint64_t FlowHash(const FlowKey& key) noexcept;
+
+// Mask of the first canonical word (little-endian load) that clears the
+// service bytes.
+inline constexpr uint64_t kFlowHashHeaderMask = 0xffff'0000'ffff'ffffULL;
 
 }  // namespace ecmplb::conntrack
 

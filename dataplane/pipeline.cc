@@ -1,6 +1,7 @@
 // pipeline.cc: the per-burst forwarding decision (see pipeline.h).
 #include "dataplane/pipeline.h"
 
+#include <cassert>
 #include <cstring>
 
 #include "dataplane/packet/encap.h"
@@ -23,27 +24,58 @@ inline conntrack::FlowKey MakeKey(const FlowTuple& t, uint16_t service) {
                                 ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
 }
 
+// The same key straight from a parsed packet (the per-packet form: no FlowTuple copy).
+inline conntrack::FlowKey MakeKey(const ParsedPacket& p, uint16_t service) {
+  if (p.family == 4) {
+    uint32_t s, d;
+    std::memcpy(&s, p.src.bytes.data(), 4);
+    std::memcpy(&d, p.dst.bytes.data(), 4);
+    return conntrack::FlowKey::V4(s, d, ToBe16(p.sport), ToBe16(p.dport), p.proto, service);
+  }
+  return conntrack::FlowKey::V6(std::span<const uint8_t, 16>(p.src.bytes.data(), 16),
+                                std::span<const uint8_t, 16>(p.dst.bytes.data(), 16),
+                                ToBe16(p.sport), ToBe16(p.dport), p.proto, service);
+}
+
+// The Maglev hash of a flow whose key (any service) hashes to `flow_hash`: a five-tuple
+// service uses that hash itself (FlowHash leaves the service out), a source-IP service the
+// hash of the client address alone. Equal to ServiceHash() of the same flow.
+inline uint64_t MaglevHash(const Service& s, const conntrack::FlowKey& key, uint64_t flow_hash) {
+  if (s.hash != HashMode::kSourceIp) return flow_hash;
+  if (!key.is_v6()) {
+    uint32_t src;
+    std::memcpy(&src, key.addr, 4);
+    return conntrack::FlowHash(conntrack::FlowKey::V4(src, 0, 0, 0, 0, 0));
+  }
+  static constexpr uint8_t kZero[16] = {};
+  return conntrack::FlowHash(conntrack::FlowKey::V6(std::span<const uint8_t, 16>(key.addr, 16),
+                                                    std::span<const uint8_t, 16>(kZero, 16), 0, 0, 0, 0));
+}
+
 }  // namespace
 
-// Per frame of the burst that belongs to a service.
+// Per frame of the burst that belongs to a service; its key and hash sit at the same index.
 struct Pipeline::Pending {
-  uint16_t frame;        // index in the burst
-  bool icmp_error;       // steered ICMP error: look up, never insert
   const Service* svc;
-  FlowTuple flow;        // client -> VIP
+  uint16_t frame;   // index in the burst
+  bool icmp_error;  // steered ICMP error: look up, never insert
 };
 
 struct Pipeline::Scratch {
   ParsedPacket parsed[kBurstSize];
   Pending pend[kBurstSize];
   conntrack::FlowKey keys[kBurstSize];
+  uint64_t hashes[kBurstSize];
   conntrack::EntryRef refs[kBurstSize];
   int32_t chosen[kBurstSize];
 };
 
 Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters, const NeighborTable* neighbors,
                    PipelineOptions options)
-    : ct_(table), counters_(counters), neighbors_(neighbors), options_(options), scratch_(new Scratch()) {}
+    : ct_(table), counters_(counters), neighbors_(neighbors), options_(options), scratch_(new Scratch()) {
+  // The flow hash placing a key in the table doubles as its Maglev hash.
+  assert(table->hasher() == &conntrack::FlowHash);
+}
 
 Pipeline::~Pipeline() = default;
 
@@ -66,13 +98,23 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   ParsedPacket* parsed = scratch_->parsed;
   Pending* pend = scratch_->pend;
   conntrack::FlowKey* keys = scratch_->keys;
+  uint64_t* hashes = scratch_->hashes;
   conntrack::EntryRef* refs = scratch_->refs;
   int32_t* chosen = scratch_->chosen;
   size_t np = 0;
+  uint64_t exceptions = 0;
 
   for (size_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
 
-  // 1. Parse and classify.
+  // 1. Parse and classify. A service packet's key is hashed and its connection-table bucket
+  // prefetched at once, so the bucket loads while the rest of the burst is parsed.
+  auto add_pending = [&](size_t i, const Service* svc, bool icmp_error, const conntrack::FlowKey& key) {
+    pend[np] = Pending{svc, static_cast<uint16_t>(i), icmp_error};
+    keys[np] = key;
+    hashes[np] = conntrack::FlowHash(key);
+    ct_->Prefetch(hashes[np]);
+    ++np;
+  };
   for (size_t i = 0; i < n; ++i) {
     Frame& f = frames[i];
     ParsedPacket& p = parsed[i];
@@ -85,7 +127,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     if (r == ParseResult::kNotIp) {
       verdicts[i] = Verdict::kException;
-      counters_->Add(Counter::exception);
+      ++exceptions;
       continue;
     }
     if (r != ParseResult::kOk) {
@@ -98,16 +140,14 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     if ((p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) && p.has_l4) {
       if (const Service* svc = snap.Find(p.dst, p.dport, p.proto)) {
         verdicts[i] = Verdict::kDrop;  // until a backend is found
-        pend[np] = Pending{static_cast<uint16_t>(i), false, svc, p.Flow()};
-        keys[np] = MakeKey(pend[np].flow, static_cast<uint16_t>(svc->counter_slot));
-        ++np;
+        add_pending(i, svc, false, MakeKey(p, static_cast<uint16_t>(svc->counter_slot)));
         continue;
       }
     }
     if (!snap.IsVip(p.dst)) {
       // ARP is kNotIp above; here: OSPF, BFD, ICMP and health-check replies to this host.
       verdicts[i] = Verdict::kException;
-      counters_->Add(Counter::exception);
+      ++exceptions;
       continue;
     }
     verdicts[i] = Verdict::kDrop;
@@ -125,26 +165,26 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
         counters_->Add(Counter::drop_icmp_unmatched);
         continue;
       }
-      pend[np] = Pending{static_cast<uint16_t>(i), true, svc, inner};
-      keys[np] = MakeKey(inner, static_cast<uint16_t>(svc->counter_slot));
-      ++np;
+      add_pending(i, svc, true, MakeKey(inner, static_cast<uint16_t>(svc->counter_slot)));
       continue;
     }
     if (p.proto == ip_proto::kIcmp || p.proto == ip_proto::kIcmpv6) {
       // Echo requests to a VIP: the kernel holds the VIP (on lo) and answers them.
       verdicts[i] = Verdict::kException;
-      counters_->Add(Counter::exception);
+      ++exceptions;
       continue;
     }
     counters_->Add(Counter::drop_vip_no_service);
   }
+  if (exceptions) counters_->Add(Counter::exception, exceptions);
   if (np == 0) return;
 
-  // 2. Connection table, in bulk (prefetches every bucket of the burst first).
-  ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), now_s,
+  // 2. Connection table, in bulk, with the hashes computed above.
+  ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), std::span<const uint64_t>(hashes, np), now_s,
                   std::span<conntrack::EntryRef>(refs, np));
 
   // 3. Hits first (refs stay valid until the first Insert), then misses.
+  uint64_t hits = 0, repicks = 0, misses = 0, inserts = 0, untracked = 0;
   for (size_t k = 0; k < np; ++k) {
     chosen[k] = -1;
     if (!refs[k].found()) continue;
@@ -153,27 +193,31 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     if (pos < 0) {
       // Its backend was removed: pick again and keep tracking the flow.
       if (!svc.table.has_value()) continue;
-      pos = static_cast<int32_t>(svc.table->Lookup(ServiceHash(svc, pend[k].flow)));
+      pos = static_cast<int32_t>(svc.table->Lookup(MaglevHash(svc, keys[k], hashes[k])));
       ct_->SetBackend(refs[k], svc.backends[static_cast<size_t>(pos)].id);
-      counters_->Add(Counter::conntrack_repick);
+      ++repicks;
     }
-    counters_->Add(Counter::conntrack_hit);
+    ++hits;
     if (!pend[k].icmp_error) ct_->Touch(refs[k], parsed[pend[k].frame].tcp_flags, now_s);
     chosen[k] = pos;
   }
   for (size_t k = 0; k < np; ++k) {
     if (refs[k].found()) continue;
-    counters_->Add(Counter::conntrack_miss);
+    ++misses;
     const Service& svc = *pend[k].svc;
     if (!svc.table.has_value()) continue;
-    int32_t pos = static_cast<int32_t>(svc.table->Lookup(ServiceHash(svc, pend[k].flow)));
+    int32_t pos = static_cast<int32_t>(svc.table->Lookup(MaglevHash(svc, keys[k], hashes[k])));
     chosen[k] = pos;
     if (pend[k].icmp_error) continue;  // an error about a flow we do not know: do not track it
-    conntrack::InsertResult ir = ct_->Insert(keys[k], svc.backends[static_cast<size_t>(pos)].id,
+    conntrack::InsertResult ir = ct_->Insert(keys[k], hashes[k], svc.backends[static_cast<size_t>(pos)].id,
                                              parsed[pend[k].frame].tcp_flags, now_s);
-    counters_->Add(ir == conntrack::InsertResult::kFull ? Counter::conntrack_untracked
-                                                        : Counter::conntrack_insert);
+    ++(ir == conntrack::InsertResult::kFull ? untracked : inserts);
   }
+  if (hits) counters_->Add(Counter::conntrack_hit, hits);
+  if (repicks) counters_->Add(Counter::conntrack_repick, repicks);
+  if (misses) counters_->Add(Counter::conntrack_miss, misses);
+  if (inserts) counters_->Add(Counter::conntrack_insert, inserts);
+  if (untracked) counters_->Add(Counter::conntrack_untracked, untracked);
 
   // 4. Forward.
   for (size_t k = 0; k < np; ++k) {

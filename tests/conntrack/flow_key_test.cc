@@ -50,21 +50,32 @@ TEST(FlowKeyTest, EveryFieldMakesADifferentKey) {
       FlowKey::V4(1, 2, 9, 4, kProtoTcp, 5),
       FlowKey::V4(1, 2, 3, 9, kProtoTcp, 5),
       FlowKey::V4(1, 2, 3, 4, kProtoUdp, 5),
-      FlowKey::V4(1, 2, 3, 4, kProtoTcp, 9),
   };
   for (const FlowKey& v : variants) {
     EXPECT_FALSE(v == base);
     EXPECT_NE(FlowHash(v), FlowHash(base));
   }
   EXPECT_TRUE(FlowKey::V4(1, 2, 3, 4, kProtoTcp, 5) == base);
+  // The service is part of the key but not of the hash (a host-local index:
+  // every host must hash a flow alike whatever its service numbering).
+  const FlowKey other_service = FlowKey::V4(1, 2, 3, 4, kProtoTcp, 9);
+  EXPECT_FALSE(other_service == base);
+  EXPECT_EQ(FlowHash(other_service), FlowHash(base));
+  std::array<uint8_t, 16> a{}, b{};
+  a[15] = 1;
+  EXPECT_EQ(FlowHash(FlowKey::V6(a, b, 3, 4, kProtoTcp, 5)),
+            FlowHash(FlowKey::V6(a, b, 3, 4, kProtoTcp, 9)));
+  EXPECT_NE(FlowHash(FlowKey::V6(a, b, 3, 4, kProtoTcp, 5)),
+            FlowHash(FlowKey::V6(b, a, 3, 4, kProtoTcp, 5)));
 }
 
 TEST(FlowKeyTest, HashIsXxh3OfCanonicalBytesWithFixedSeed) {
-  // The canonical form written out by hand: every LB host must place flows
-  // identically, so a change of seed or byte form must be deliberate.
+  // The canonical form written out by hand, service bytes zeroed: every LB
+  // host must place flows identically (the Maglev pick of a new flow uses
+  // this hash), so a change of seed or byte form must be deliberate.
   const FlowKey v4 = FlowKey::V4(htonl(0x0a000001), htonl(0xc0a80102),
                                  htons(12345), htons(80), kProtoTcp, 0x0107);
-  const uint8_t v4_bytes[16] = {0x30, 0x39, 0x00, 80, 0x07, 0x01, 6, 4,
+  const uint8_t v4_bytes[16] = {0x30, 0x39, 0x00, 80, 0, 0, 6, 4,
                                 10,   0,    0,    1,  192,  168,  1, 2};
   EXPECT_EQ(FlowHash(v4), XXH3_64bits_withSeed(v4_bytes, 16, kFlowHashSeed));
   EXPECT_EQ(kFlowHashSeed, 0x65636d706c62ULL);
@@ -75,7 +86,7 @@ TEST(FlowKeyTest, HashIsXxh3OfCanonicalBytesWithFixedSeed) {
   dst[0] = 0xfd;
   dst[15] = 2;
   const FlowKey v6 = FlowKey::V6(src, dst, htons(1), htons(2), kProtoUdp, 3);
-  uint8_t v6_bytes[40] = {0, 1, 0, 2, 3, 0, 17, 6};
+  uint8_t v6_bytes[40] = {0, 1, 0, 2, 0, 0, 17, 6};
   std::memcpy(v6_bytes + 8, src.data(), 16);
   std::memcpy(v6_bytes + 24, dst.data(), 16);
   EXPECT_EQ(FlowHash(v6), XXH3_64bits_withSeed(v6_bytes, 40, kFlowHashSeed));
