@@ -90,6 +90,8 @@ struct ParsedPacket {
   uint8_t icmp_type = 0;  // ICMP (v4) or ICMPv6, per family
   uint8_t icmp_code = 0;
 
+  friend bool operator==(const ParsedPacket&, const ParsedPacket&) = default;
+
   // End of the IP packet in the frame (trailing padding excluded).
   size_t ip_end() const { return size_t{l3_offset} + ip_total_len; }
   FlowTuple Flow() const {
@@ -112,8 +114,17 @@ enum class IpChecksumMode : uint8_t {
 // Parses `frame`. On kOk every field for the layers present is set. On
 // kNotIp the L2 fields are set. On any other value the packet is malformed;
 // `out` holds whatever was parsed before the problem (for debugging only).
+// Untagged IPv4 TCP/UDP without options or fragmentation takes a one-pass
+// fast path; everything else goes through internal::ParseGeneric, with the
+// same results.
 ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out,
                   IpChecksumMode mode = IpChecksumMode::kVerify);
+
+namespace internal {
+// The general parser alone (tests compare it with Parse's fast path).
+ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
+                         IpChecksumMode mode);
+}  // namespace internal
 
 // True for ICMP (v4) type 3 (destination unreachable, including code 4,
 // fragmentation needed) and ICMPv6 type 1 (destination unreachable) and 2

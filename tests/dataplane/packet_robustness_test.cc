@@ -86,6 +86,12 @@ void Exercise(const uint8_t* data, size_t len) {
     ParsedPacket p;
     const ParseResult r = Parse(frame, &p, mode);
     ASSERT_LT(static_cast<int>(r), static_cast<int>(ParseResult::kCount));
+    // The fast path agrees with the general parser on every input.
+    ParsedPacket g;
+    ASSERT_EQ(internal::ParseGeneric(frame, &g, mode), r);
+    if (r == ParseResult::kOk || r == ParseResult::kNotIp) {
+      ASSERT_TRUE(g == p);
+    }
     if (r != ParseResult::kOk) continue;
     // Invariants of a successful parse.
     ASSERT_TRUE(p.family == 4 || p.family == 6);
