@@ -296,13 +296,14 @@ inline int MatchIn(const Bucket& b, uint32_t cand, const K& k) {
 // are in the two prefetched lines anyway) and keeps the candidates.
 template <typename K>
 inline int MatchV4(const Bucket& b, uint32_t cand, const K& k) {
-  uint32_t hit = 0;
-  for (unsigned s = 0; s < Table::kSlotsPerBucket; ++s) {
+  // Written out per slot: GCC does not unroll a loop over atomic loads.
+  auto at = [&](unsigned s) -> uint32_t {
     const uint64_t a = b.w[3 * s].load(kRelaxed) ^ k.addr[0];
     const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ k.tail) & kKeyMask;
-    hit |= static_cast<uint32_t>((a | t) == 0) << s;
-  }
-  hit &= cand;
+    return static_cast<uint32_t>((a | t) == 0) << s;
+  };
+  static_assert(Table::kSlotsPerBucket == 5);
+  const uint32_t hit = (at(0) | at(1) | at(2) | at(3) | at(4)) & cand;
   return hit ? std::countr_zero(hit) : -1;
 }
 

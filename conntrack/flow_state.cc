@@ -16,31 +16,6 @@ const char* FlowStateName(FlowState s) {
   return "invalid";
 }
 
-FlowState InitialState(bool is_tcp, uint8_t tcp_flags) {
-  if (!is_tcp) return FlowState::kNew;
-  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
-  if (tcp_flags & kTcpSyn) return FlowState::kNew;
-  if (tcp_flags & kTcpAck) return FlowState::kEstablished;
-  return FlowState::kNew;
-}
-
-FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags) {
-  if (!is_tcp) {
-    return cur == FlowState::kNew ? FlowState::kEstablished : cur;
-  }
-  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
-  if (tcp_flags & kTcpSyn) {
-    if ((tcp_flags & kTcpAck) == 0 && cur == FlowState::kClosing) {
-      return FlowState::kNew;
-    }
-    return cur;
-  }
-  if ((tcp_flags & kTcpAck) && cur == FlowState::kNew) {
-    return FlowState::kEstablished;
-  }
-  return cur;
-}
-
 absl::Status Timeouts::Validate() const {
   constexpr uint32_t kMax = 1u << 31;
   const struct {

@@ -34,14 +34,39 @@ const char* FlowStateName(FlowState s);
 
 // State of a flow created by a packet with these TCP flags (ignored when
 // !is_tcp).
-FlowState InitialState(bool is_tcp, uint8_t tcp_flags);
+inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags);  // defined below
 
 // Transition on a further packet of the flow:
 //   TCP: FIN or RST -> closing; SYN without ACK on a closing flow -> new (the
 //   client reuses the 5-tuple); ACK without SYN: new -> established, closing
 //   stays closing; anything else keeps the state.
 //   Other protocols: new -> established; otherwise unchanged.
-FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags);
+inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags);  // defined below
+
+inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags) {
+  if (!is_tcp) return FlowState::kNew;
+  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
+  if (tcp_flags & kTcpSyn) return FlowState::kNew;
+  if (tcp_flags & kTcpAck) return FlowState::kEstablished;
+  return FlowState::kNew;
+}
+
+inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags) {
+  if (!is_tcp) {
+    return cur == FlowState::kNew ? FlowState::kEstablished : cur;
+  }
+  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
+  if (tcp_flags & kTcpSyn) {
+    if ((tcp_flags & kTcpAck) == 0 && cur == FlowState::kClosing) {
+      return FlowState::kNew;
+    }
+    return cur;
+  }
+  if ((tcp_flags & kTcpAck) && cur == FlowState::kNew) {
+    return FlowState::kEstablished;
+  }
+  return cur;
+}
 
 // Idle timeouts in seconds (the tracker's time unit). Defaults follow IPVS:
 // TCP established 900 s, SYN 60 s (SYN_RECV), closing 60 s, UDP 300 s.

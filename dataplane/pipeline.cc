@@ -109,6 +109,11 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   // 1. Parse and classify. A service packet's key is hashed and its connection-table bucket
   // prefetched at once, so the bucket loads while the rest of the burst is parsed.
   auto add_pending = [&](size_t i, const Service* svc, bool icmp_error, const conntrack::FlowKey& key) {
+    // GRE writes its headers into the headroom line before the frame, which nothing has
+    // loaded yet: start that load now rather than stall on it in Forward.
+    if (svc->forward == ForwardMode::kGre && frames[i].headroom >= kGreOverhead) {
+      __builtin_prefetch(frames[i].data - kGreOverhead, 1, 3);
+    }
     pend[np] = Pending{svc, static_cast<uint16_t>(i), icmp_error};
     keys[np] = key;
     hashes[np] = conntrack::FlowHash(key);
