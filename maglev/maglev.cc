@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <numeric>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -14,7 +14,6 @@
 namespace ecmplb::maglev {
 namespace {
 
-constexpr uint16_t kEmpty = 0xffff;
 constexpr uint32_t kNone = 0xffffffffu;
 
 constexpr std::array<uint8_t, 16> MappedV4(std::array<uint8_t, 4> a) {
@@ -30,28 +29,21 @@ bool IsPrime(uint32_t m) {
   return true;
 }
 
-// x^-1 mod m for prime m and 0 < x < m (extended Euclid).
+// x^-1 mod m for prime m and 0 < x < m (extended Euclid; the Bezout
+// coefficients stay within (-m, m)).
 uint32_t ModInverse(uint32_t x, uint32_t m) {
-  int64_t r0 = m, r1 = x, t0 = 0, t1 = 1;
+  uint32_t r0 = m, r1 = x;
+  int32_t t0 = 0, t1 = 1;
   while (r1 != 0) {
-    const int64_t q = r0 / r1;
-    const int64_t r2 = r0 - q * r1;
+    const uint32_t q = r0 / r1;
+    const uint32_t r2 = r0 - q * r1;
     r0 = r1;
     r1 = r2;
-    const int64_t t2 = t0 - q * t1;
+    const int32_t t2 = t0 - static_cast<int32_t>(q) * t1;
     t0 = t1;
     t1 = t2;
   }
-  return static_cast<uint32_t>(t0 < 0 ? t0 + m : t0);
-}
-
-// a mod m for a < 2^48 and m < 2^24 without a division (Barrett, with
-// mu = floor(2^64 / m)).
-inline uint64_t Reduce(uint64_t a, uint64_t m, uint64_t mu) {
-  const uint64_t q =
-      static_cast<uint64_t>((static_cast<unsigned __int128>(a) * mu) >> 64);
-  uint64_t r = a - q * m;
-  return r >= m ? r - m : r;
+  return static_cast<uint32_t>(t0 < 0 ? t0 + static_cast<int32_t>(m) : t0);
 }
 
 absl::StatusOr<uint16_t> ParsePort(std::string_view text,
@@ -72,33 +64,211 @@ absl::StatusOr<uint16_t> ParsePort(std::string_view text,
   return static_cast<uint16_t>(port);
 }
 
-// Per-backend fill state. The k-th turn of a backend of weight w happens in
-// round ceil(k * max_w / w); q/rem hold floor/remainder of k * max_w / w,
-// advanced by adding max_w / w without a division per turn.
-struct FillState {
-  uint32_t pos;    // next preferred slot
-  uint32_t skip;
-  uint32_t offset;
-  uint32_t inv_skip;  // skip^-1 mod m, 0 until needed
-  uint32_t index;  // position in the caller's span
-  uint32_t next;   // next backend in the same round's list
-  uint64_t q;
-  uint64_t rem;
-  uint64_t step_q;
-  uint64_t step_r;
-  uint64_t weight;
-
-  // Advances to the next turn; returns its round.
-  uint64_t NextRound() {
-    q += step_q;
-    rem += step_r;
-    if (rem >= weight) {
-      rem -= weight;
-      ++q;
-    }
-    return q + (rem != 0 ? 1 : 0);
+// Walking a permutation in "phase" space: slot s is represented by
+// ceil(s * 2^64 / m), and a step of `skip` slots by ceil(skip * 2^64 / m).
+// Adding phases modulo 2^64 then follows (offset + j * skip) mod m with no
+// reduction: the rounding error after j < m steps is below m units, while a
+// slot spans 2^64 / m > 2^40 units, so floor(phase * m / 2^64) is exactly
+// the slot (and never wraps: the top slot ends 2^64 / m units below 2^64).
+class PhaseScale {
+ public:
+  explicit PhaseScale(uint32_t m)
+      : m_(m), q_(~uint64_t{0} / m), r_(0 - q_ * m) {}  // 2^64 = q m + r
+  // ceil(s * 2^64 / m) for s < m.
+  uint64_t PhaseOf(uint32_t s) const {
+    return s * q_ + (uint64_t{s} * r_ + m_ - 1) / m_;
   }
+  uint32_t SlotOf(uint64_t phase) const {
+    return static_cast<uint32_t>(
+        (static_cast<unsigned __int128>(phase) * m_) >> 64);
+  }
+
+ private:
+  uint64_t m_;
+  uint64_t q_;
+  uint64_t r_;
 };
+
+// Walk state of a backend with weight > 0, hot during the fill (24 bytes:
+// a thousand backends stay in L1).
+struct Walker {
+  uint64_t phase;  // next preferred slot, in phase space
+  uint64_t step;   // skip, in phase space
+  uint32_t index;  // position in the caller's span
+};
+
+// The permutation of a backend with weight > 0 (paper's notation), needed
+// only for the last turns.
+struct Perm {
+  uint32_t offset;
+  uint32_t skip;
+};
+
+// Turn sources: which walker takes each turn, in fill order.
+// Equal weights: every round is every backend in sorted order.
+class RoundRobinTurns {
+ public:
+  RoundRobinTurns(Walker* walkers, size_t n)
+      : first_(walkers), end_(walkers + n), next_(walkers) {}
+  Walker& Next() {
+    Walker& w = *next_;
+    if (++next_ == end_) next_ = first_;
+    return w;
+  }
+
+ private:
+  Walker* first_;
+  Walker* end_;
+  Walker* next_;
+};
+
+// Any weights: a precomputed sequence of walker positions.
+class ListedTurns {
+ public:
+  ListedTurns(Walker* walkers, const uint16_t* turns)
+      : walkers_(walkers), next_(turns) {}
+  Walker& Next() { return walkers_[*next_++]; }
+
+ private:
+  Walker* walkers_;
+  const uint16_t* next_;
+};
+
+// The first m turns of the weighted schedule (see maglev.h), as positions in
+// sorted order of the backends with weight > 0: the k-th turn of a backend
+// of weight w is in round ceil(k * max_w / w); within a round, backends go in
+// the order of their previous turn, those without one first in sorted order.
+// One queue per round, linked through the backends.
+std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
+                                    uint64_t max_w, uint32_t n_max,
+                                    uint32_t m) {
+  const uint32_t n = static_cast<uint32_t>(weights.size());
+  // Every round each max-weight backend takes a turn, so m turns are done
+  // after at most ceil(m / n_max) rounds.
+  const uint64_t last_round = (uint64_t{m} + n_max - 1) / n_max;
+  struct Credit {
+    uint64_t q;  // floor and remainder of k * max_w / w after turn k
+    uint64_t rem;
+    uint64_t step_q;  // max_w / w, as quotient and remainder
+    uint64_t step_r;
+    uint64_t weight;
+    uint32_t next;  // next backend in the same round's queue
+  };
+  std::vector<Credit> c(n);
+  std::vector<uint32_t> head(last_round + 1, kNone);
+  std::vector<uint32_t> tail(last_round + 1, kNone);
+  // Advances b past its next turn and queues it in that turn's round.
+  auto enqueue_next = [&](uint32_t b) {
+    Credit& x = c[b];
+    x.rem += x.step_r;
+    const bool carry = x.rem >= x.weight;
+    x.rem -= carry ? x.weight : 0;
+    x.q += x.step_q + (carry ? 1 : 0);
+    const uint64_t round = x.q + (x.rem != 0 ? 1 : 0);
+    if (round > last_round) return;
+    x.next = kNone;
+    if (head[round] == kNone) {
+      head[round] = b;
+    } else {
+      c[tail[round]].next = b;
+    }
+    tail[round] = b;
+  };
+  for (uint32_t b = 0; b < n; ++b) {
+    c[b] = {0, 0, max_w / weights[b], max_w % weights[b], weights[b], kNone};
+    enqueue_next(b);
+  }
+  std::vector<uint16_t> turns(m);
+  uint32_t t = 0;
+  for (uint64_t r = 1; r <= last_round && t < m; ++r) {
+    for (uint32_t b = head[r]; b != kNone && t < m;) {
+      const uint32_t next_in_round = c[b].next;
+      turns[t++] = static_cast<uint16_t>(b);
+      enqueue_next(b);
+      b = next_in_round;
+    }
+  }
+  return turns;
+}
+
+// Fills `entries` (m slots) turn by turn: each turn's backend claims its
+// next preferred free slot.
+template <typename Turns>
+void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
+          uint16_t* entries) {
+  const PhaseScale scale(m);
+  // Taken slots, one bit each: 8 KiB at m = 65537, so walking stays in L1.
+  const uint32_t words = (m + 63) / 64;
+  std::vector<uint64_t> taken(words, 0);
+  uint64_t* const bits = taken.data();
+  // Walking a permutation to the next free slot costs m / free probes, so
+  // the last few hundred turns would dominate (the walk totals about
+  // m * ln(m) probes). Once at most `scan_below` slots are free, a turn
+  // instead ranks every free slot in the backend's permutation,
+  //   rank(slot) = (slot - offset) * skip^-1 mod m,
+  // and takes the lowest: every slot ranked below its current position is
+  // taken, so that is exactly the slot the walk would reach. A probe and a
+  // rank cost about the same, so the crossover is at sqrt(m) free slots.
+  uint32_t scan_below = 1;
+  while (static_cast<uint64_t>(scan_below) * scan_below < m) ++scan_below;
+  for (uint32_t t = m - scan_below; t != 0; --t) {
+    Walker& w = turns.Next();
+    uint64_t phase = w.phase;
+    const uint64_t step = w.step;
+    // The permutation visits every slot (m prime, 0 < skip < m) and the
+    // table is not full, so this finds a free slot.
+    for (;;) {
+      const uint32_t s = scale.SlotOf(phase);
+      phase += step;
+      if (!((bits[s >> 6] >> (s & 63)) & 1)) break;
+    }
+    // Recomputing the slot (one multiply) keeps the loop above at eight
+    // instructions: otherwise the compiler carries the bit address along.
+    uint64_t found = phase - step;
+    asm("" : "+r"(found));
+    const uint32_t slot = scale.SlotOf(found);
+    bits[slot >> 6] |= uint64_t{1} << (slot & 63);
+    w.phase = phase;
+    entries[slot] = static_cast<uint16_t>(w.index);
+  }
+
+  // The free slots, as phases.
+  std::vector<uint64_t> free_phases;
+  free_phases.reserve(scan_below);
+  for (uint32_t i = 0; i < words; ++i) {
+    uint64_t x = ~bits[i];
+    if (i + 1 == words && m % 64 != 0) x &= (uint64_t{1} << (m % 64)) - 1;
+    while (x != 0) {
+      free_phases.push_back(
+          scale.PhaseOf(i * 64 + static_cast<uint32_t>(__builtin_ctzll(x))));
+      x &= x - 1;
+    }
+  }
+  // Ranks in phase space, without a division: with d = (slot - offset) mod m,
+  // phase(slot) - phase(offset) + 1 is phase(d) plus an error in (0, 2)
+  // units; times skip^-1 (< m) modulo 2^64 that is phase(rank) plus an error
+  // below 2m units, far below the 2^64 / m units between consecutive ranks,
+  // so these keys order the free slots exactly as their ranks do.
+  for (uint32_t t = scan_below; t != 0; --t) {
+    const Walker& w = turns.Next();
+    const Perm& p = perms[&w - walkers];
+    const uint64_t base = scale.PhaseOf(p.offset) - 1;
+    const uint64_t inv_skip = ModInverse(p.skip, m);
+    uint64_t best_key = ~uint64_t{0};
+    size_t best = 0;
+    for (size_t i = 0; i < free_phases.size(); ++i) {
+      const uint64_t key = (free_phases[i] - base) * inv_skip;
+      if (key < best_key) {
+        best_key = key;
+        best = i;
+      }
+    }
+    const uint32_t slot = scale.SlotOf(free_phases[best]);
+    free_phases[best] = free_phases.back();
+    free_phases.pop_back();
+    entries[slot] = static_cast<uint16_t>(w.index);
+  }
+}
 
 }  // namespace
 
@@ -222,21 +392,41 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
         "%u backends need a maglev table larger than %u slots", n, m));
   }
 
-  // Sorted order of the input: the fill never depends on caller order.
-  std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&backends](uint32_t a, uint32_t b) {
-    return backends[a].id < backends[b].id;
+  // Sorted order of the input: the fill never depends on caller order. The
+  // canonical bytes as three big-endian integers compare like the bytes.
+  struct SortKey {
+    uint64_t hi;   // bytes 0..7
+    uint64_t mid;  // bytes 8..15
+    uint32_t lo;   // bytes 16..18
+    uint32_t index;
+  };
+  std::vector<SortKey> keys(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::array<uint8_t, kCanonicalIdSize> c =
+        backends[i].id.CanonicalBytes();
+    uint64_t hi = 0;
+    uint64_t mid = 0;
+    for (int k = 0; k < 8; ++k) {
+      hi = hi << 8 | c[k];
+      mid = mid << 8 | c[8 + k];
+    }
+    keys[i] = {hi, mid, uint32_t{c[16]} << 16 | uint32_t{c[17]} << 8 | c[18],
+               i};
+  }
+  std::sort(keys.begin(), keys.end(), [](const SortKey& x, const SortKey& y) {
+    if (x.hi != y.hi) return x.hi < y.hi;
+    if (x.mid != y.mid) return x.mid < y.mid;
+    return x.lo < y.lo;
   });
   uint64_t max_w = 0;
   uint32_t n_max = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    if (i > 0 && backends[order[i]].id == backends[order[i - 1]].id) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("duplicate backend %s",
-                          backends[order[i]].id.ToString()));
+    if (i > 0 && keys[i].hi == keys[i - 1].hi &&
+        keys[i].mid == keys[i - 1].mid && keys[i].lo == keys[i - 1].lo) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "duplicate backend %s", backends[keys[i].index].id.ToString()));
     }
-    const uint64_t w = backends[order[i]].weight;
+    const uint64_t w = backends[keys[i].index].weight;
     if (w > max_w) {
       max_w = w;
       n_max = 0;
@@ -249,115 +439,46 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
                : "maglev table needs a backend with weight > 0 (all are 0)");
   }
 
-  // Every round each max-weight backend claims a slot, so the table is full
-  // after at most ceil(m / n_max) rounds; later turns are never needed.
-  const uint64_t last_round = (m + n_max - 1) / n_max;
-  std::vector<uint32_t> head(last_round + 1, kNone);
-  std::vector<uint32_t> tail(last_round + 1, kNone);
-  std::vector<FillState> st;
-  st.reserve(n);
-  auto enqueue = [&](uint32_t b, uint64_t round) {
-    if (round > last_round) return;
-    st[b].next = kNone;
-    if (head[round] == kNone) {
-      head[round] = b;
-    } else {
-      st[tail[round]].next = b;
-    }
-    tail[round] = b;
-  };
+  std::vector<Walker> walkers;
+  std::vector<Perm> perms;
+  std::vector<uint64_t> weights;
+  walkers.reserve(n);
+  perms.reserve(n);
+  weights.reserve(n);
+  bool equal_weights = true;
+  const PhaseScale scale(m);
   for (uint32_t i = 0; i < n; ++i) {
-    const Backend& be = backends[order[i]];
+    const Backend& be = backends[keys[i].index];
     if (be.weight == 0) continue;
+    if (be.weight != max_w) equal_weights = false;
     const std::array<uint8_t, kCanonicalIdSize> bytes = be.id.CanonicalBytes();
-    FillState s;
-    s.offset = static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(),
-                                           kOffsetSeed) % m);
-    s.pos = s.offset;
-    s.inv_skip = 0;
-    s.skip = static_cast<uint32_t>(
+    const uint32_t offset = static_cast<uint32_t>(
+        XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m);
+    const uint32_t skip = static_cast<uint32_t>(
         XXH64(bytes.data(), bytes.size(), kSkipSeed) % (m - 1) + 1);
-    s.index = order[i];
-    s.next = kNone;
-    s.q = 0;
-    s.rem = 0;
-    s.weight = be.weight;
-    s.step_q = max_w / be.weight;
-    s.step_r = max_w % be.weight;
-    st.push_back(s);
-    const uint32_t b = static_cast<uint32_t>(st.size() - 1);
-    enqueue(b, st[b].NextRound());
+    walkers.push_back({scale.PhaseOf(offset), scale.PhaseOf(skip),
+                       keys[i].index});
+    perms.push_back({offset, skip});
+    weights.push_back(be.weight);
   }
 
-  std::vector<uint16_t> entries(m, kEmpty);
-  // Taken slots, one bit each: 8 KiB at m = 65537, so walking stays in L1.
-  std::vector<uint64_t> taken((m + 63) / 64, 0);
-  uint64_t* const bits = taken.data();
-  // Walking a permutation to the next free slot costs m / free probes, so
-  // the last few hundred turns would dominate (the walk totals about
-  // m * ln(m) probes). Once at most sqrt(m) slots are free, a turn instead
-  // ranks every free slot in the backend's permutation,
-  //   rank(slot) = (slot - offset) * skip^-1 mod m,
-  // and takes the lowest: every slot ranked below its current position is
-  // taken, so that is exactly the slot the walk would reach.
-  uint32_t scan_below = 1;
-  while (static_cast<uint64_t>(scan_below) * scan_below < m) ++scan_below;
-  const uint64_t mu = ~uint64_t{0} / m;
-  std::vector<uint32_t> free_slots;
-  bool scanning = false;
-  uint32_t filled = 0;
-  for (uint64_t r = 1; r <= last_round && filled < m; ++r) {
-    uint32_t b = head[r];
-    while (b != kNone && filled < m) {
-      FillState& s = st[b];
-      const uint32_t next_in_round = s.next;
-      uint32_t slot;
-      if (!scanning && m - filled > scan_below) {
-        // The permutation visits every slot (m prime, 0 < skip < m) and the
-        // table is not full, so this finds a free slot.
-        do {
-          slot = s.pos;
-          s.pos += s.skip;
-          if (s.pos >= m) s.pos -= m;
-        } while ((bits[slot >> 6] >> (slot & 63)) & 1);
-        bits[slot >> 6] |= uint64_t{1} << (slot & 63);
-      } else {
-        if (!scanning) {
-          scanning = true;
-          free_slots.reserve(m - filled);
-          for (uint32_t x = 0; x < m; ++x) {
-            if (!((bits[x >> 6] >> (x & 63)) & 1)) free_slots.push_back(x);
-          }
-        }
-        if (s.inv_skip == 0) s.inv_skip = ModInverse(s.skip, m);
-        uint64_t best_rank = ~uint64_t{0};
-        size_t best = 0;
-        for (size_t i = 0; i < free_slots.size(); ++i) {
-          const uint32_t x = free_slots[i];
-          const uint64_t d = x >= s.offset ? x - s.offset : x + m - s.offset;
-          const uint64_t rank = Reduce(d * s.inv_skip, m, mu);
-          if (rank < best_rank) {
-            best_rank = rank;
-            best = i;
-          }
-        }
-        slot = free_slots[best];
-        free_slots[best] = free_slots.back();
-        free_slots.pop_back();
-        s.pos = slot + s.skip >= m ? slot + s.skip - m : slot + s.skip;
-      }
-      entries[slot] = static_cast<uint16_t>(s.index);
-      ++filled;
-      enqueue(b, s.NextRound());
-      b = next_in_round;
-    }
+  // Every slot is written by the fill, so no initial value.
+  std::unique_ptr<uint16_t[]> entries(new uint16_t[m]);
+  if (equal_weights) {
+    Fill(RoundRobinTurns(walkers.data(), walkers.size()), walkers.data(),
+         perms.data(), m, entries.get());
+  } else {
+    const std::vector<uint16_t> turns =
+        WeightedTurns(weights, max_w, n_max, m);
+    Fill(ListedTurns(walkers.data(), turns.data()), walkers.data(),
+         perms.data(), m, entries.get());
   }
   return Table(m, n, std::move(entries));
 }
 
 std::vector<uint32_t> Table::SlotCounts() const {
   std::vector<uint32_t> counts(num_backends_, 0);
-  for (uint16_t e : entries_) ++counts[e];
+  for (uint16_t e : entries()) ++counts[e];
   return counts;
 }
 

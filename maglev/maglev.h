@@ -39,6 +39,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -153,26 +154,29 @@ class Table {
   size_t LookupBurst(std::span<const uint64_t> hashes,
                      std::span<uint32_t> out) const {
     const size_t n = hashes.size() < out.size() ? hashes.size() : out.size();
-    const uint16_t* entries = entries_.data();
+    const uint16_t* entries = entries_.get();
     for (size_t i = 0; i < n; ++i) out[i] = entries[SlotOf(hashes[i])];
     return n;
   }
 
   // Slot -> index into the span given to Build().
-  std::span<const uint16_t> entries() const { return entries_; }
+  std::span<const uint16_t> entries() const {
+    return {entries_.get(), size_};
+  }
 
   // Slots owned by each input index (size num_backends()).
   std::vector<uint32_t> SlotCounts() const;
 
  private:
-  Table(uint32_t size, uint32_t num_backends, std::vector<uint16_t> entries)
+  Table(uint32_t size, uint32_t num_backends,
+        std::unique_ptr<uint16_t[]> entries)
       : size_(size),
         num_backends_(num_backends),
         entries_(std::move(entries)) {}
 
   uint32_t size_;
   uint32_t num_backends_;
-  std::vector<uint16_t> entries_;
+  std::unique_ptr<uint16_t[]> entries_;  // size_ slots
 };
 
 // XXH64 over the canonical identity bytes of each slot's backend, slot by

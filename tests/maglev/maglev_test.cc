@@ -497,6 +497,80 @@ TEST(DeterminismTest, MatchesReferenceImplementation) {
   }
 }
 
+// Random identities: IPv4 or IPv6, random ports (collisions are
+// negligible at these sizes, and Build() would refuse them).
+std::vector<Backend> RandomBackends(uint32_t n, std::mt19937_64& rng) {
+  std::vector<Backend> b;
+  b.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint16_t port = static_cast<uint16_t>(rng());
+    if (rng() % 2 == 0) {
+      b.push_back({BackendId::V4Be(static_cast<uint32_t>(rng()), port), 1});
+    } else {
+      std::array<uint8_t, 16> a;
+      for (uint8_t& x : a) x = static_cast<uint8_t>(rng());
+      b.push_back({BackendId::V6(a, port), 1});
+    }
+  }
+  return b;
+}
+
+// The optimised build (phase-space walk, bitmap, free-slot ranking, round
+// robin or precomputed turn order) against the plain reference over random
+// inputs: every table size class, 1 to 2000 backends, equal and mixed
+// weights with zeros, and extreme ratios. The reference costs O(m * n /
+// n_max) for the rounds, so widely spread weights use small m or n.
+TEST(DeterminismTest, MatchesReferenceOnRandomInputs) {
+  struct Case {
+    uint32_t m;
+    uint32_t n;
+    int weights;  // 0: all 1, 1: all equal, 2: 0..3, 3: 0..1e6, 4: extremes
+  };
+  std::vector<Case> cases = {
+      {251, 1, 0},        {251, 250, 0},     {251, 250, 2},
+      {251, 37, 3},       {251, 5, 4},       {257, 128, 1},
+      {4099, 1, 1},       {4099, 2000, 2},   {4099, 300, 3},
+      {65537, 1, 0},      {65537, 2, 2},     {65537, 1000, 0},
+      {65537, 1000, 2},   {65537, 2000, 1},  {65537, 40, 3},
+      {65537, 7, 4},      {655373, 1, 0},    {655373, 2000, 0},
+      {655373, 1999, 2},  {655373, 3, 4},    {655373, 10, 3},
+      // The largest accepted prime: the phase-space walk's error bound is
+      // tightest here.
+      {16777213, 2000, 0},
+  };
+  std::mt19937_64 rng(20160316);
+  const uint32_t sizes[] = {251, 257, 1009, 4099, 65537, 655373};
+  for (int i = 0; i < 40; ++i) {
+    const uint32_t m = sizes[rng() % 6];
+    const int weights = static_cast<int>(rng() % 5);
+    uint32_t n_cap = std::min<uint32_t>(m - 1, 2000);
+    if (weights >= 3) n_cap = std::min<uint32_t>(n_cap, m > 5000 ? 20 : 300);
+    cases.push_back({m, 1 + static_cast<uint32_t>(rng() % n_cap), weights});
+  }
+  for (const Case& c : cases) {
+    std::vector<Backend> b = RandomBackends(c.n, rng);
+    const uint32_t equal = 1 + static_cast<uint32_t>(rng() % 1000);
+    for (Backend& x : b) {
+      switch (c.weights) {
+        case 0: x.weight = 1; break;
+        case 1: x.weight = equal; break;
+        case 2: x.weight = static_cast<uint32_t>(rng() % 4); break;
+        case 3: x.weight = static_cast<uint32_t>(rng() % 1000001); break;
+        default:
+          x.weight = rng() % 2 == 0 ? 1 : (rng() % 2 == 0 ? 0 : 0xffffffffu);
+      }
+    }
+    if (c.weights >= 2) b[rng() % c.n].weight = 3;  // one usable backend
+    SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n
+                                    << " weights=" << c.weights);
+    absl::StatusOr<Table> t = Table::Build(b, c.m);
+    ASSERT_TRUE(t.ok()) << t.status();
+    const std::vector<uint16_t> ref = ReferenceBuild(b, c.m);
+    ASSERT_TRUE(std::equal(t->entries().begin(), t->entries().end(),
+                           ref.begin(), ref.end()));
+  }
+}
+
 // ---------------------------------------------------------------- disruption
 
 // Removing one backend: every slot it owned moves; other slots move only
