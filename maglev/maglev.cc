@@ -146,43 +146,50 @@ std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
   // Every round each max-weight backend takes a turn, so m turns are done
   // after at most ceil(m / n_max) rounds.
   const uint64_t last_round = (uint64_t{m} + n_max - 1) / n_max;
+  // k * max_w / w after turn k, as quotient and remainder, advanced by
+  // max_w / w without a division (24 bytes: the walk over the queues stays
+  // in L1 for a thousand backends).
   struct Credit {
-    uint64_t q;  // floor and remainder of k * max_w / w after turn k
-    uint64_t rem;
-    uint64_t step_q;  // max_w / w, as quotient and remainder
-    uint64_t step_r;
-    uint64_t weight;
-    uint32_t next;  // next backend in the same round's queue
+    uint64_t q;
+    uint32_t rem;
+    uint32_t step_q;
+    uint32_t step_r;
+    uint32_t weight;
   };
   std::vector<Credit> c(n);
+  std::vector<uint32_t> next(n, kNone);  // next backend in the same round
   std::vector<uint32_t> head(last_round + 1, kNone);
   std::vector<uint32_t> tail(last_round + 1, kNone);
   // Advances b past its next turn and queues it in that turn's round.
   auto enqueue_next = [&](uint32_t b) {
     Credit& x = c[b];
-    x.rem += x.step_r;
-    const bool carry = x.rem >= x.weight;
-    x.rem -= carry ? x.weight : 0;
-    x.q += x.step_q + (carry ? 1 : 0);
+    // Branch-free: the carry pattern of mixed weights is unpredictable.
+    const uint64_t rem = uint64_t{x.rem} + x.step_r;
+    const uint64_t carry = rem >= x.weight ? 1 : 0;
+    x.rem = static_cast<uint32_t>(rem - (x.weight & (0 - carry)));
+    x.q += x.step_q + carry;
     const uint64_t round = x.q + (x.rem != 0 ? 1 : 0);
     if (round > last_round) return;
-    x.next = kNone;
+    next[b] = kNone;
     if (head[round] == kNone) {
       head[round] = b;
     } else {
-      c[tail[round]].next = b;
+      next[tail[round]] = b;
     }
     tail[round] = b;
   };
   for (uint32_t b = 0; b < n; ++b) {
-    c[b] = {0, 0, max_w / weights[b], max_w % weights[b], weights[b], kNone};
+    // Weights fit in 32 bits (Backend::weight), so do their ratios.
+    c[b] = {0, 0, static_cast<uint32_t>(max_w / weights[b]),
+            static_cast<uint32_t>(max_w % weights[b]),
+            static_cast<uint32_t>(weights[b])};
     enqueue_next(b);
   }
   std::vector<uint16_t> turns(m);
   uint32_t t = 0;
   for (uint64_t r = 1; r <= last_round && t < m; ++r) {
     for (uint32_t b = head[r]; b != kNone && t < m;) {
-      const uint32_t next_in_round = c[b].next;
+      const uint32_t next_in_round = next[b];
       turns[t++] = static_cast<uint16_t>(b);
       enqueue_next(b);
       b = next_in_round;
