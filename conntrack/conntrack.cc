@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "conntrack/flow_hash_inline.h"
 
 // Hot helpers are forced inline into LookupBulk/Insert (they are members, so
 // they are defined here rather than in the header).
@@ -259,6 +260,10 @@ Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
 
 Table::~Table() = default;  // Buckets are trivially destructible.
 
+ECMPLB_CT_INLINE uint64_t Table::HashOf(const FlowKey& key) const {
+  return hasher_ == &FlowHash ? FlowHashInline(key) : hasher_(key);
+}
+
 ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
   return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
 }
@@ -297,9 +302,11 @@ inline int MatchIn(const Bucket& b, uint32_t cand, const K& k) {
 template <typename K>
 inline int MatchV4(const Bucket& b, uint32_t cand, const K& k) {
   // Written out per slot: GCC does not unroll a loop over atomic loads.
+  // The state byte (top of the tail word) is shifted out rather than masked.
+  static_assert(kKeyMask == ~uint64_t{0} >> 8);
   auto at = [&](unsigned s) -> uint32_t {
     const uint64_t a = b.w[3 * s].load(kRelaxed) ^ k.addr[0];
-    const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ k.tail) & kKeyMask;
+    const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ k.tail) << 8;
     return static_cast<uint32_t>((a | t) == 0) << s;
   };
   static_assert(Table::kSlotsPerBucket == 5);
@@ -436,11 +443,8 @@ ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
   for (size_t i = 0; i < m; ++i) out[i] = FindLive(keys[i], home[i], now);
 }
 
-bool Table::Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
-  if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
+void Table::Store(EntryRef& ref, FlowState next, uint32_t now) {
   const FlowState cur = ref.state();
-  const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags);
-  if (next == cur && now == ref.last_seen_) return true;
   Bucket& b = *ref.bucket_;
   const unsigned ti = TailIndex(ref.slot_, ref.v6_ != 0);
   WriteBegin(b);
@@ -451,7 +455,6 @@ bool Table::Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
   WriteEnd(b);
   ref.state_ = static_cast<uint8_t>(next);
   ref.last_seen_ = now;
-  return true;
 }
 
 bool Table::SetBackend(EntryRef& ref, uint32_t backend_id) {

@@ -181,7 +181,15 @@ class Table {
   // Records a further packet of a hit flow: state transition (NextState) and
   // last-seen time. False (and nothing changed) if `ref` is a miss or was
   // invalidated.
-  bool Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now);
+  // Inline: most packets of a flow change neither its state nor the second.
+  bool Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
+    if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
+    const FlowState cur = ref.state();
+    const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags);
+    if (next == cur && now == ref.last_seen_) return true;
+    Store(ref, next, now);
+    return true;
+  }
   // Re-points a hit flow to another backend in place (used when the caller's
   // validity check says the old backend was removed; drained backends keep
   // their flows). False if `ref` is a miss or was invalidated.
@@ -232,7 +240,9 @@ class Table {
   Table(const Options& options, std::byte* mem, size_t bucket_count,
         std::unique_ptr<std::byte, OwnedMemory> owned);
 
-  size_t BucketOf(const FlowKey& key) const { return HomeOf(hasher_(key)); }
+  // The table's hasher; FlowHash (the default) is inlined.
+  uint64_t HashOf(const FlowKey& key) const;
+  size_t BucketOf(const FlowKey& key) const { return HomeOf(HashOf(key)); }
   // The bucket index is the high half of hash * bucket_count.
   size_t HomeOf(uint64_t hash) const {
     return static_cast<size_t>(
@@ -241,6 +251,8 @@ class Table {
   // LookupBulk of at most kMaxBurst keys whose home buckets are known.
   void LookupHomes(const FlowKey* keys, const size_t* home, size_t n,
                    uint32_t now, EntryRef* out);
+  // Touch's write: new state and last-seen time of a valid ref.
+  void Store(EntryRef& ref, FlowState next, uint32_t now);
   size_t NextBucket(size_t b) const {
     return b + 1 == bucket_count_ ? 0 : b + 1;
   }

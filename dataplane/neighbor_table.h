@@ -13,10 +13,13 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
 namespace ecmplb::dataplane {
+
+static_assert(std::endian::native == std::endian::little, "NeighborTable packs MACs little-endian");
 
 class NeighborTable {
  public:
@@ -26,7 +29,8 @@ class NeighborTable {
   bool Get(uint32_t slot, uint8_t mac[6]) const {
     uint64_t w = macs_[slot].load(std::memory_order_relaxed);
     if ((w & kValid) == 0) return false;
-    for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(w >> (40 - 8 * i));
+    // The low six bytes hold the MAC in wire order (little-endian host): one copy.
+    std::memcpy(mac, &w, 6);
     return true;
   }
   // Worker side: asks the control thread to resolve `slot`. Cheap when already asked.
@@ -38,9 +42,9 @@ class NeighborTable {
 
   // Control side.
   void Set(uint32_t slot, const uint8_t mac[6]) {
-    uint64_t w = kValid;
-    for (int i = 0; i < 6; ++i) w |= uint64_t{mac[i]} << (40 - 8 * i);
-    macs_[slot].store(w, std::memory_order_relaxed);
+    uint64_t w = 0;
+    std::memcpy(&w, mac, 6);
+    macs_[slot].store(w | kValid, std::memory_order_relaxed);
   }
   void Invalidate(uint32_t slot) { macs_[slot].store(0, std::memory_order_relaxed); }
   bool Resolved(uint32_t slot) const {

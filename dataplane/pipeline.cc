@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "conntrack/flow_hash_inline.h"
 #include "dataplane/packet/encap.h"
 
 namespace ecmplb::dataplane {
@@ -116,7 +117,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     pend[np] = Pending{svc, static_cast<uint16_t>(i), icmp_error};
     keys[np] = key;
-    hashes[np] = conntrack::FlowHash(key);
+    hashes[np] = conntrack::FlowHashInline(key);
     ct_->Prefetch(hashes[np]);
     ++np;
   };

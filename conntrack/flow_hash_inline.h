@@ -1,0 +1,42 @@
+// FlowHashInline: FlowHash (flow_key.h) as an inline function, for the few
+// translation units that hash per packet (the connection table, the
+// pipeline). Everything else calls FlowHash, which is defined with it.
+// Pure function: safe from any thread.
+#ifndef ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_
+#define ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "conntrack/flow_key.h"
+
+// XXH3 inlined: hashing a key costs no library call.
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+namespace ecmplb::conntrack {
+
+static_assert(std::endian::native == std::endian::little,
+              "kFlowHashHeaderMask assumes a little-endian host");
+
+// The canonical bytes with the service field (bytes 4..5) zeroed.
+[[gnu::always_inline]] inline uint64_t FlowHashInline(
+    const FlowKey& key) noexcept {
+  if (!key.is_v6()) {
+    uint64_t w[2];
+    std::memcpy(w, &key, sizeof(w));
+    w[0] &= kFlowHashHeaderMask;
+    return XXH3_64bits_withSeed(w, sizeof(w), kFlowHashSeed);
+  }
+  uint64_t w[5];
+  std::memcpy(w, &key, sizeof(w));
+  w[0] &= kFlowHashHeaderMask;
+  return XXH3_64bits_withSeed(w, sizeof(w), kFlowHashSeed);
+}
+
+}  // namespace ecmplb::conntrack
+
+#endif  // ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_
