@@ -2,6 +2,8 @@
 #include "maglev/maglev.h"
 
 #include <arpa/inet.h>
+// XXH64 inlined: two 19-byte hashes per backend are mostly call overhead.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>
