@@ -231,8 +231,9 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
       phase += step;
       if (!((bits[s >> 6] >> (s & 63)) & 1)) break;
     }
-    // Recomputing the slot (one multiply) keeps the loop above at eight
-    // instructions: otherwise the compiler carries the bit address along.
+    // Recompute the slot (one multiply per turn) instead of letting the
+    // compiler carry its bit address through the loop (three instructions
+    // per probe); the empty asm hides that the two are the same value.
     uint64_t found = phase - step;
     asm("" : "+r"(found));
     const uint32_t slot = scale.SlotOf(found);
