@@ -299,18 +299,25 @@ inline int MatchIn(const Bucket& b, uint32_t cand, const K& k) {
 // IPv4 form of MatchIn without data-dependent branches: compares all five
 // slots (a mispredicted branch costs more than the few extra loads, which
 // are in the two prefetched lines anyway) and keeps the candidates.
-template <typename K>
-inline int MatchV4(const Bucket& b, uint32_t cand, const K& k) {
+// Slots of `b` whose first two words hold an IPv4 key (address word `addr`,
+// tail `tail` with or without its state byte), as a mask; the caller keeps the
+// bits of IPv4 entry heads.
+inline uint32_t MatchV4Mask(const Bucket& b, uint64_t addr, uint64_t tail) {
   // Written out per slot: GCC does not unroll a loop over atomic loads.
   // The state byte (top of the tail word) is shifted out rather than masked.
   static_assert(kKeyMask == ~uint64_t{0} >> 8);
   auto at = [&](unsigned s) -> uint32_t {
-    const uint64_t a = b.w[3 * s].load(kRelaxed) ^ k.addr[0];
-    const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ k.tail) << 8;
+    const uint64_t a = b.w[3 * s].load(kRelaxed) ^ addr;
+    const uint64_t t = (b.w[3 * s + 1].load(kRelaxed) ^ tail) << 8;
     return static_cast<uint32_t>((a | t) == 0) << s;
   };
   static_assert(Table::kSlotsPerBucket == 5);
-  const uint32_t hit = (at(0) | at(1) | at(2) | at(3) | at(4)) & cand;
+  return at(0) | at(1) | at(2) | at(3) | at(4);
+}
+
+template <typename K>
+inline int MatchV4(const Bucket& b, uint32_t cand, const K& k) {
+  const uint32_t hit = MatchV4Mask(b, k.addr[0], k.tail) & cand;
   return hit ? std::countr_zero(hit) : -1;
 }
 
@@ -368,6 +375,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot,
 
 ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
                                           uint32_t now) {
+  if (key.family == kFamilyV4) return FindLiveV4(key, home, now);
   const KeyWords k(key);
   if (!k.valid) return {};
   const Found f = Find(k, home);
@@ -380,6 +388,52 @@ ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
     return {};
   }
   return MakeRef(f.bucket, f.slot, k.v6);
+}
+
+// FindLive for an IPv4 key, the per-packet case, without the family-generic
+// bookkeeping: same result.
+ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home,
+                                            uint32_t now) {
+  uint64_t tail, addr;
+  std::memcpy(&tail, &key, sizeof(tail));
+  std::memcpy(&addr, key.addr, sizeof(addr));
+  size_t bi = home;
+  const Bucket* b = &buckets_[home];
+  const uint32_t m = b->meta.load(kRelaxed);
+  uint32_t hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m, false) & ~Guests(m);
+  if (hit == 0) {
+    if (OvfNext(m) != 0) {
+      bi = NextBucket(home);
+      b = &buckets_[bi];
+      const uint32_t m1 = b->meta.load(kRelaxed);
+      hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m1, false) & FromPrev(m1);
+    }
+    if (hit == 0 && OvfPrev(m) != 0) {
+      bi = PrevBucket(home);
+      b = &buckets_[bi];
+      const uint32_t m2 = b->meta.load(kRelaxed);
+      hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m2, false) & FromNext(m2);
+    }
+    if (hit == 0) return {};
+  }
+  const unsigned slot = static_cast<unsigned>(std::countr_zero(hit));
+  const uint64_t t = b->w[3 * slot + 1].load(kRelaxed);
+  const uint64_t v = b->w[3 * slot + 2].load(kRelaxed);
+  if (Expired(t, v, now)) {
+    Remove(bi, slot);
+    expirations_.Add();
+    return {};
+  }
+  EntryRef ref;
+  ref.bucket_ = const_cast<internal::Bucket*>(b);
+  ref.backend_ = BackendOf(v);
+  ref.last_seen_ = LastSeenOf(v);
+  ref.epoch_ = epoch_;
+  ref.slot_ = static_cast<uint8_t>(slot);
+  ref.v6_ = 0;
+  ref.state_ = StateByte(t) & 3;
+  ref.is_tcp_ = key.proto == kProtoTcp;
+  return ref;
 }
 
 EntryRef Table::Lookup(const FlowKey& key, uint32_t now) {
@@ -562,7 +616,17 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
   const unsigned need = k.v6 ? 2 : 1;
   const uint64_t tail = WithState(k.tail, initial);
   const uint64_t value = MakeValue(backend_id, now);
-  // The home bucket first, then the less loaded neighbour, then the other.
+  // The home bucket first (without touching the neighbours: the common case
+  // below the rated load), then the less loaded neighbour, then the other.
+  {
+    const uint32_t m = buckets_[home].meta.load(kRelaxed);
+    const int pos = FindRun(~UsedSlots(m) & kSlotMask, need);
+    if (pos >= 0) {
+      Place(home, pos, k, Where::kHome, tail, value);
+      inserts_.Add();
+      return InsertResult::kInserted;
+    }
+  }
   size_t cand[3] = {home, NextBucket(home), PrevBucket(home)};
   Where where[3] = {Where::kHome, Where::kNext, Where::kPrev};
   uint32_t meta[3];
@@ -573,8 +637,8 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
     std::swap(meta[1], meta[2]);
   }
 
-  // Level 0: a free run.
-  for (int i = 0; i < 3; ++i) {
+  // Level 0: a free run in a neighbour (the home bucket has none).
+  for (int i = 1; i < 3; ++i) {
     const int pos = FindRun(~UsedSlots(meta[i]) & kSlotMask, need);
     if (pos >= 0) {
       Place(cand[i], pos, k, where[i], tail, value);

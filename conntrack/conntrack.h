@@ -173,6 +173,18 @@ class Table {
     __builtin_prefetch(p, 0, 3);
     __builtin_prefetch(p + 64, 0, 3);
   }
+  // An Insert may read both neighbours of the home bucket (when the home is
+  // full): a caller about to insert a burst of new flows prefetches them.
+  void PrefetchNeighbours(uint64_t hash) const {
+    const size_t home = HomeOf(hash);
+    const char* base = reinterpret_cast<const char*>(buckets_);
+    const char* next = base + NextBucket(home) * kBucketBytes;
+    const char* prev = base + PrevBucket(home) * kBucketBytes;
+    __builtin_prefetch(next, 0, 3);
+    __builtin_prefetch(next + 64, 0, 3);
+    __builtin_prefetch(prev, 0, 3);
+    __builtin_prefetch(prev + 64, 0, 3);
+  }
   void LookupBulk(std::span<const FlowKey> keys,
                   std::span<const uint64_t> hashes, uint32_t now,
                   std::span<EntryRef> out);
@@ -263,6 +275,7 @@ class Table {
   bool Expired(uint64_t tail_word, uint64_t value_word, uint32_t now) const;
   Found Find(const KeyWords& k, size_t home) const;
   EntryRef FindLive(const FlowKey& key, size_t home, uint32_t now);
+  EntryRef FindLiveV4(const FlowKey& key, size_t home, uint32_t now);
   void Remove(size_t b, unsigned slot);
   // Where an entry sits relative to its home bucket.
   enum class Where : uint8_t { kHome, kNext, kPrev };
