@@ -656,6 +656,32 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
     free_mask[i] = ~UsedSlots(m) & kSlotMask;
     expired_mask[i] = 0;
     weak_mask[i] = 0;
+    if (V6s(m) == 0) {
+      // IPv4 entries only (the usual bucket): every head spans one slot, so
+      // all five slots are classified without branches and masked to heads.
+      // Written out per slot (GCC does not unroll loops over atomic loads).
+      uint32_t expired = 0, weak = 0;
+      auto classify = [&](unsigned s) {
+        const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
+        const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
+        const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
+        const uint32_t is_weak =
+            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)
+                ? 1u
+                : 0u;
+        expired |= is_expired << s;
+        weak |= (is_weak & ~is_expired) << s;
+      };
+      static_assert(kSlotsPerBucket == 5);
+      classify(0);
+      classify(1);
+      classify(2);
+      classify(3);
+      classify(4);
+      expired_mask[i] = expired & Heads(m);
+      weak_mask[i] = weak & Heads(m);
+      continue;
+    }
     for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
       const unsigned s = std::countr_zero(h);
       const unsigned ti = TailIndex(s, IsV6At(m, s));
