@@ -243,7 +243,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   }
 }
 
-void Pipeline::Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
+[[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
                        const ParsedPacket& p, Verdict& v) {
   const HostInfo& host = snap.host();
   MacAddr next_hop;
