@@ -388,6 +388,61 @@ TEST(PipelineTest, EveryHostPicksTheSameBackend) {
   for (auto& [be, n] : spread) EXPECT_NEAR(n, 1000, 150) << be;
 }
 
+// The backend the pipeline picks for a new flow (from the connection table's hash of the key,
+// reused as the Maglev hash) is the one ServiceHash names, which `ecmplbctl lookup` and other
+// LB hosts compute: 5-tuple and source-IP services, IPv4 and IPv6.
+TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
+  control::Config c = BaseConfig();
+  control::ServiceConfig v6;
+  v6.vip = "2001:db8::10";
+  v6.port = 443;
+  v6.backends = {{1, "2001:db8::21", 0, 1}, {2, "2001:db8::22", 0, 1}, {3, "2001:db8::23", 0, 1}};
+  c.services.push_back(v6);
+  Host h(c);
+  struct Case {
+    const char* vip;
+    uint16_t port;
+  };
+  int checked = 0;
+  for (const Case& k : {Case{"10.100.0.1", 80}, Case{"10.100.0.2", 443}, Case{"2001:db8::10", 443}}) {
+    const IpAddr vip = Ip(k.vip);
+    const Service* svc = h.snap().Find(vip, k.port, ip_proto::kTcp);
+    ASSERT_NE(svc, nullptr) << k.vip;
+    std::set<uint32_t> picked;
+    for (uint32_t i = 0; i < 200; ++i) {
+      char client[64];
+      if (vip.is_v4()) {
+        std::snprintf(client, sizeof(client), "198.18.%u.%u", i / 200, i % 200 + 1);
+      } else {
+        std::snprintf(client, sizeof(client), "2001:db8:1::%x", i + 1);
+      }
+      const uint16_t sport = static_cast<uint16_t>(20000 + 7 * i);
+      PacketBuilder b;
+      b.Eth(kRouterMac, kPortMac);
+      if (vip.is_v4()) {
+        b.Ipv4(Ip(client), vip).Df(true);
+      } else {
+        b.Ipv6(Ip(client), vip);
+      }
+      std::vector<uint8_t> out;
+      ASSERT_EQ(h.Run(b.Tcp(sport, k.port, 0x02).Build(), &out), Verdict::kTx);
+      FlowTuple flow;
+      flow.family = vip.is_v4() ? 4 : 6;
+      flow.proto = ip_proto::kTcp;
+      flow.src = Ip(client);
+      flow.dst = vip;
+      flow.sport = sport;
+      flow.dport = k.port;
+      const BackendEntry& want = svc->backends[svc->table->Lookup(Pipeline::ServiceHash(*svc, flow))];
+      ASSERT_EQ(MacAddr::FromBytes(out.data()), BackendMac(want.addr)) << k.vip << " " << client;
+      picked.insert(want.id);
+      ++checked;
+    }
+    EXPECT_GT(picked.size(), 1u) << k.vip;
+  }
+  EXPECT_EQ(checked, 600);
+}
+
 // The snapshot's IPv4 index (and the IPv6 map) find every service and nothing else.
 TEST(SnapshotTest, FindsEveryServiceAndOnlyThose) {
   control::Config c = BaseConfig();
