@@ -390,6 +390,44 @@ ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
   return MakeRef(f.bucket, f.slot, k.v6);
 }
 
+// The home-bucket part of FindLiveV4. True when that settles the lookup:
+// *out is then the live entry or a miss (the key is in the home bucket, or
+// no entry of this home overflowed into a neighbour); false when the
+// neighbours must be searched too (*out untouched).
+ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
+                                        uint32_t now, EntryRef* out) {
+  uint64_t tail, addr;
+  std::memcpy(&tail, &key, sizeof(tail));
+  std::memcpy(&addr, key.addr, sizeof(addr));
+  const Bucket& b = buckets_[home];
+  const uint32_t m = b.meta.load(kRelaxed);
+  const uint32_t hit =
+      MatchV4Mask(b, addr, tail) & FamilyHeads(m, false) & ~Guests(m);
+  if (hit == 0) {
+    if (OvfNext(m) != 0 || OvfPrev(m) != 0) return false;
+    *out = EntryRef();
+    return true;
+  }
+  const unsigned slot = static_cast<unsigned>(std::countr_zero(hit));
+  const uint64_t t = b.w[3 * slot + 1].load(kRelaxed);
+  const uint64_t v = b.w[3 * slot + 2].load(kRelaxed);
+  if (Expired(t, v, now)) {
+    Remove(home, slot);
+    expirations_.Add();
+    *out = EntryRef();
+    return true;
+  }
+  out->bucket_ = const_cast<internal::Bucket*>(&b);
+  out->backend_ = BackendOf(v);
+  out->last_seen_ = LastSeenOf(v);
+  out->epoch_ = epoch_;
+  out->slot_ = static_cast<uint8_t>(slot);
+  out->v6_ = 0;
+  out->state_ = StateByte(t) & 3;
+  out->is_tcp_ = key.proto == kProtoTcp;
+  return true;
+}
+
 // FindLive for an IPv4 key, the per-packet case, without the family-generic
 // bookkeeping: same result.
 ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home,
@@ -477,9 +515,17 @@ void Table::LookupBulk(std::span<const FlowKey> keys,
 ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
                                          const size_t* home, size_t m,
                                          uint32_t now, EntryRef* out) {
-  // Once the home metadata arrives, prefetch the neighbours that hold
-  // overflow entries of that home, so those misses overlap too.
+  // First the home buckets (prefetched by the caller): most keys are found
+  // there, or are certain misses because no entry of that home overflowed.
+  // Only the rest need a neighbour bucket: prefetch those neighbours now and
+  // search them in a second pass, so their misses overlap.
+  static_assert(kMaxBurst <= 32);
+  uint32_t rest = 0;
   for (size_t i = 0; i < m; ++i) {
+    if (keys[i].family == kFamilyV4 && FindHomeV4(keys[i], home[i], now, &out[i])) {
+      continue;
+    }
+    rest |= 1u << i;
     const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
     if (OvfNext(meta) != 0) {
       const char* p =
@@ -494,7 +540,10 @@ ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
       __builtin_prefetch(p + 64, 0, 3);
     }
   }
-  for (size_t i = 0; i < m; ++i) out[i] = FindLive(keys[i], home[i], now);
+  for (; rest != 0; rest &= rest - 1) {
+    const size_t i = static_cast<size_t>(std::countr_zero(rest));
+    out[i] = FindLive(keys[i], home[i], now);
+  }
 }
 
 void Table::Store(EntryRef& ref, FlowState next, uint32_t now) {

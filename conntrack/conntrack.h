@@ -276,6 +276,8 @@ class Table {
   Found Find(const KeyWords& k, size_t home) const;
   EntryRef FindLive(const FlowKey& key, size_t home, uint32_t now);
   EntryRef FindLiveV4(const FlowKey& key, size_t home, uint32_t now);
+  bool FindHomeV4(const FlowKey& key, size_t home, uint32_t now,
+                  EntryRef* out);
   void Remove(size_t b, unsigned slot);
   // Where an entry sits relative to its home bucket.
   enum class Where : uint8_t { kHome, kNext, kPrev };
