@@ -16,6 +16,7 @@
 #include <cstring>
 #include <span>
 
+#include "dataplane/packet/checksum.h"
 #include "dataplane/packet/headers.h"
 #include "dataplane/packet/parse.h"
 
@@ -72,8 +73,8 @@ struct GreTunnel {
 // Ethernet padding of the original is past it, for the caller to trim), or 0
 // if `buf` is too short, the tunnel addresses are not IPv4, or the result
 // would exceed 65535 bytes of IP.
-size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                const GreTunnel& tunnel);
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                       const GreTunnel& tunnel);
 
 // Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
 // client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
@@ -98,6 +99,87 @@ size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
                                std::span<const uint8_t> in,
                                const ParsedPacket& pkt, const MacAddr& port_mac,
                                uint32_t mtu);
+
+// ---- Inline definitions (EncapGre runs per packet) ----
+
+namespace internal {
+
+// Writes an Ethernet header (with the 802.1Q tag if has_vlan) at p and
+// returns its length. p must have room for 18 bytes when has_vlan.
+inline size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src,
+                      bool has_vlan, uint16_t vlan_tci, uint16_t type) {
+  std::memcpy(p, dst.bytes.data(), kEthAddrLen);
+  std::memcpy(p + kEthAddrLen, src.bytes.data(), kEthAddrLen);
+  if (has_vlan) {
+    StoreBe16(p + 12, ether_type::kVlan);
+    StoreBe16(p + 14, vlan_tci);
+    StoreBe16(p + 16, type);
+    return kEthVlanHeaderLen;
+  }
+  StoreBe16(p + 12, type);
+  return kEthHeaderLen;
+}
+
+// Writes a 20-byte IPv4 header (no options) with a correct checksum. The
+// checksum is summed from the field values, not re-read from the buffer
+// (reading back fresh byte stores would stall store forwarding).
+inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len,
+                            uint16_t id, bool df, uint8_t ttl, uint8_t proto,
+                            const IpAddr& src, const IpAddr& dst) {
+  const uint16_t version_tos = static_cast<uint16_t>(0x4500 | tos);
+  const uint16_t flags = df ? kIpv4FlagDf : uint16_t{0};
+  const uint16_t ttl_proto = static_cast<uint16_t>((ttl << 8) | proto);
+  const uint32_t s = src.v4_host();
+  const uint32_t d = dst.v4_host();
+  const uint64_t acc = uint64_t{version_tos} + total_len + id + flags +
+                       ttl_proto + (s >> 16) + (s & 0xFFFF) + (d >> 16) +
+                       (d & 0xFFFF);
+  StoreBe16(ip, version_tos);
+  StoreBe16(ip + 2, total_len);
+  StoreBe16(ip + 4, id);
+  StoreBe16(ip + 6, flags);
+  StoreBe16(ip + 8, ttl_proto);
+  StoreBe16(ip + 10, static_cast<uint16_t>(~FoldSum(acc)));
+  std::memcpy(ip + 12, src.bytes.data(), 4);
+  std::memcpy(ip + 16, dst.bytes.data(), 4);
+}
+
+// True if `pkt` is an ICMP error message (no ICMP error may answer one).
+
+}  // namespace internal
+
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                       const GreTunnel& tunnel) {
+  if ((pkt.family != 4 && pkt.family != 6) || !tunnel.tunnel_src.is_v4() ||
+      !tunnel.backend.is_v4()) {
+    return 0;
+  }
+  if (pkt.l3_offset != pkt.l2_len ||
+      (pkt.l2_len != kEthHeaderLen && pkt.l2_len != kEthVlanHeaderLen)) {
+    return 0;
+  }
+  const size_t outer_ip_len = kGreOverhead + pkt.ip_total_len;
+  if (outer_ip_len > 0xFFFF) return 0;
+  const size_t new_len = pkt.l2_len + outer_ip_len;
+  // The original frame (at buf + kGreOverhead) must hold the inner packet.
+  if (buf.size() < kGreOverhead + pkt.ip_end()) return 0;
+  // new_len == kGreOverhead + pkt.ip_end(), so it fits as well.
+
+  uint8_t* p = buf.data();
+  // The new L2 header (<= 18 bytes) ends before the old one starts (at 24);
+  // the outer IP and GRE headers then overwrite the old L2 header, which
+  // `pkt` already told us everything about.
+  const size_t l2 = internal::WriteL2(p, tunnel.dst_mac, tunnel.src_mac, pkt.has_vlan,
+                            pkt.vlan_tci, ether_type::kIpv4);
+  const bool df = pkt.dont_fragment;
+  internal::WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
+                  df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, ip_proto::kGre,
+                  tunnel.tunnel_src, tunnel.backend);
+  uint8_t* gre = p + l2 + kIpv4MinHeaderLen;
+  StoreBe16(gre, 0);  // C=0, K=0, S=0, version 0
+  StoreBe16(gre + 2, pkt.family == 4 ? ether_type::kIpv4 : ether_type::kIpv6);
+  return new_len;
+}
 
 }  // namespace ecmplb::dataplane
 
