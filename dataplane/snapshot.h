@@ -84,7 +84,7 @@ class Snapshot {
 
   // Per packet: IPv4 goes through a small open-addressing index keyed by one 64-bit word
   // (VIP, port, protocol), a multiply and a few compares; IPv6 through the hash map.
-  const Service* Find(const IpAddr& vip, uint16_t port, uint8_t proto) const {
+  [[gnu::always_inline]] const Service* Find(const IpAddr& vip, uint16_t port, uint8_t proto) const {
     if (vip.family == 4) {
       const uint64_t key = V4Key(vip.v4_host(), port, proto);
       for (size_t i = Slot(key);; i = (i + 1) & v4_mask_) {
@@ -93,6 +93,10 @@ class Snapshot {
         if (e.key == 0) return nullptr;
       }
     }
+    return FindInMap(vip, port, proto);
+  }
+  // IPv6 (and any other family): the hash map, out of line.
+  [[gnu::noinline]] const Service* FindInMap(const IpAddr& vip, uint16_t port, uint8_t proto) const {
     auto it = by_key_.find(ServiceKey{vip, port, proto});
     return it == by_key_.end() ? nullptr : it->second;
   }
