@@ -38,12 +38,7 @@ struct FlowKey {
   // dataplane builds one per packet.
   static FlowKey V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be,
                     uint16_t dport_be, uint8_t proto, uint16_t service) {
-    FlowKey k;
-    k.sport = sport_be;
-    k.dport = dport_be;
-    k.service = service;
-    k.proto = proto;
-    k.family = kFamilyV4;
+    FlowKey k = Header(sport_be, dport_be, proto, service, kFamilyV4);
     std::memcpy(&k.addr[0], &src_be, 4);
     std::memcpy(&k.addr[4], &dst_be, 4);
     return k;
@@ -51,12 +46,7 @@ struct FlowKey {
   static FlowKey V6(std::span<const uint8_t, 16> src,
                     std::span<const uint8_t, 16> dst, uint16_t sport_be,
                     uint16_t dport_be, uint8_t proto, uint16_t service) {
-    FlowKey k;
-    k.sport = sport_be;
-    k.dport = dport_be;
-    k.service = service;
-    k.proto = proto;
-    k.family = kFamilyV6;
+    FlowKey k = Header(sport_be, dport_be, proto, service, kFamilyV6);
     std::memcpy(&k.addr[0], src.data(), 16);
     std::memcpy(&k.addr[16], dst.data(), 16);
     return k;
@@ -71,6 +61,19 @@ struct FlowKey {
   }
 
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
+
+ private:
+  // A key with these header fields and all address bytes zero.
+  static FlowKey Header(uint16_t sport_be, uint16_t dport_be, uint8_t proto,
+                        uint16_t service, uint8_t family) {
+    FlowKey k;
+    k.sport = sport_be;
+    k.dport = dport_be;
+    k.service = service;
+    k.proto = proto;
+    k.family = family;
+    return k;
+  }
 };
 static_assert(sizeof(FlowKey) == 40, "FlowKey must have no padding");
 

@@ -12,8 +12,11 @@ namespace {
 
 inline uint16_t ToBe16(uint16_t host) { return __builtin_bswap16(host); }
 
-// The connection-table key of a flow of `svc`.
-inline conntrack::FlowKey MakeKey(const FlowTuple& t, uint16_t service) {
+// The connection-table key of a flow of `svc`, from a FlowTuple (ICMP error steering) or
+// straight from the parsed packet (the per-packet case: no FlowTuple copy). Both name the
+// fields alike.
+template <typename Flow>
+inline conntrack::FlowKey MakeKey(const Flow& t, uint16_t service) {
   if (t.family == 4) {
     uint32_t s, d;
     std::memcpy(&s, t.src.bytes.data(), 4);
@@ -23,19 +26,6 @@ inline conntrack::FlowKey MakeKey(const FlowTuple& t, uint16_t service) {
   return conntrack::FlowKey::V6(std::span<const uint8_t, 16>(t.src.bytes.data(), 16),
                                 std::span<const uint8_t, 16>(t.dst.bytes.data(), 16),
                                 ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
-}
-
-// The same key straight from a parsed packet (the per-packet form: no FlowTuple copy).
-inline conntrack::FlowKey MakeKey(const ParsedPacket& p, uint16_t service) {
-  if (p.family == 4) {
-    uint32_t s, d;
-    std::memcpy(&s, p.src.bytes.data(), 4);
-    std::memcpy(&d, p.dst.bytes.data(), 4);
-    return conntrack::FlowKey::V4(s, d, ToBe16(p.sport), ToBe16(p.dport), p.proto, service);
-  }
-  return conntrack::FlowKey::V6(std::span<const uint8_t, 16>(p.src.bytes.data(), 16),
-                                std::span<const uint8_t, 16>(p.dst.bytes.data(), 16),
-                                ToBe16(p.sport), ToBe16(p.dport), p.proto, service);
 }
 
 // The Maglev hash of a flow whose key (any service) hashes to `flow_hash`: a five-tuple
