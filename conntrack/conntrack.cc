@@ -390,6 +390,30 @@ ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
   return MakeRef(f.bucket, f.slot, k.v6);
 }
 
+// The IPv4 entry whose head is `slot` of bucket `bi`, found for a key of
+// protocol `proto`: *out refers to it while it is live; an expired one is
+// reclaimed and *out is a miss.
+ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto,
+                                      uint32_t now, EntryRef* out) {
+  const Bucket& b = buckets_[bi];
+  const uint64_t t = b.w[3 * slot + 1].load(kRelaxed);
+  const uint64_t v = b.w[3 * slot + 2].load(kRelaxed);
+  if (Expired(t, v, now)) {
+    Remove(bi, slot);
+    expirations_.Add();
+    *out = EntryRef();
+    return;
+  }
+  out->bucket_ = const_cast<internal::Bucket*>(&b);
+  out->backend_ = BackendOf(v);
+  out->last_seen_ = LastSeenOf(v);
+  out->epoch_ = epoch_;
+  out->slot_ = static_cast<uint8_t>(slot);
+  out->v6_ = 0;
+  out->state_ = StateByte(t) & 3;
+  out->is_tcp_ = proto == kProtoTcp;
+}
+
 // The home-bucket part of FindLiveV4. True when that settles the lookup:
 // *out is then the live entry or a miss (the key is in the home bucket, or
 // no entry of this home overflowed into a neighbour); false when the
@@ -408,23 +432,8 @@ ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
     *out = EntryRef();
     return true;
   }
-  const unsigned slot = static_cast<unsigned>(std::countr_zero(hit));
-  const uint64_t t = b.w[3 * slot + 1].load(kRelaxed);
-  const uint64_t v = b.w[3 * slot + 2].load(kRelaxed);
-  if (Expired(t, v, now)) {
-    Remove(home, slot);
-    expirations_.Add();
-    *out = EntryRef();
-    return true;
-  }
-  out->bucket_ = const_cast<internal::Bucket*>(&b);
-  out->backend_ = BackendOf(v);
-  out->last_seen_ = LastSeenOf(v);
-  out->epoch_ = epoch_;
-  out->slot_ = static_cast<uint8_t>(slot);
-  out->v6_ = 0;
-  out->state_ = StateByte(t) & 3;
-  out->is_tcp_ = key.proto == kProtoTcp;
+  SettleV4(home, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now,
+           out);
   return true;
 }
 
@@ -432,45 +441,30 @@ ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
 // bookkeeping: same result.
 ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home,
                                             uint32_t now) {
+  EntryRef ref;
+  if (FindHomeV4(key, home, now, &ref)) return ref;
+  // Not in the home bucket, and some of its entries overflowed.
   uint64_t tail, addr;
   std::memcpy(&tail, &key, sizeof(tail));
   std::memcpy(&addr, key.addr, sizeof(addr));
+  const uint32_t m = buckets_[home].meta.load(kRelaxed);
   size_t bi = home;
-  const Bucket* b = &buckets_[home];
-  const uint32_t m = b->meta.load(kRelaxed);
-  uint32_t hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m, false) & ~Guests(m);
-  if (hit == 0) {
-    if (OvfNext(m) != 0) {
-      bi = NextBucket(home);
-      b = &buckets_[bi];
-      const uint32_t m1 = b->meta.load(kRelaxed);
-      hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m1, false) & FromPrev(m1);
-    }
-    if (hit == 0 && OvfPrev(m) != 0) {
-      bi = PrevBucket(home);
-      b = &buckets_[bi];
-      const uint32_t m2 = b->meta.load(kRelaxed);
-      hit = MatchV4Mask(*b, addr, tail) & FamilyHeads(m2, false) & FromNext(m2);
-    }
-    if (hit == 0) return {};
+  uint32_t hit = 0;
+  if (OvfNext(m) != 0) {
+    bi = NextBucket(home);
+    const Bucket& b = buckets_[bi];
+    const uint32_t m1 = b.meta.load(kRelaxed);
+    hit = MatchV4Mask(b, addr, tail) & FamilyHeads(m1, false) & FromPrev(m1);
   }
-  const unsigned slot = static_cast<unsigned>(std::countr_zero(hit));
-  const uint64_t t = b->w[3 * slot + 1].load(kRelaxed);
-  const uint64_t v = b->w[3 * slot + 2].load(kRelaxed);
-  if (Expired(t, v, now)) {
-    Remove(bi, slot);
-    expirations_.Add();
-    return {};
+  if (hit == 0 && OvfPrev(m) != 0) {
+    bi = PrevBucket(home);
+    const Bucket& b = buckets_[bi];
+    const uint32_t m2 = b.meta.load(kRelaxed);
+    hit = MatchV4Mask(b, addr, tail) & FamilyHeads(m2, false) & FromNext(m2);
   }
-  EntryRef ref;
-  ref.bucket_ = const_cast<internal::Bucket*>(b);
-  ref.backend_ = BackendOf(v);
-  ref.last_seen_ = LastSeenOf(v);
-  ref.epoch_ = epoch_;
-  ref.slot_ = static_cast<uint8_t>(slot);
-  ref.v6_ = 0;
-  ref.state_ = StateByte(t) & 3;
-  ref.is_tcp_ = key.proto == kProtoTcp;
+  if (hit == 0) return {};
+  SettleV4(bi, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now,
+           &ref);
   return ref;
 }
 

@@ -278,6 +278,8 @@ class Table {
   EntryRef FindLiveV4(const FlowKey& key, size_t home, uint32_t now);
   bool FindHomeV4(const FlowKey& key, size_t home, uint32_t now,
                   EntryRef* out);
+  void SettleV4(size_t bi, unsigned slot, uint8_t proto, uint32_t now,
+                EntryRef* out);
   void Remove(size_t b, unsigned slot);
   // Where an entry sits relative to its home bucket.
   enum class Where : uint8_t { kHome, kNext, kPrev };
