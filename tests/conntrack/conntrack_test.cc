@@ -437,6 +437,53 @@ TEST(ConntrackTest, LookupBulkMatchesSingleLookups) {
   EXPECT_TRUE(small[2].found());
 }
 
+// The pre-hashed calls (the dataplane hashes each key once) behave exactly like the others,
+// on a roomy table and on one where every key collides (neighbour buckets in use).
+TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
+  for (Hasher hasher : {Hasher{&FlowHash}, Hasher{&ConstHash}}) {
+    const uint32_t n = hasher == &ConstHash ? 12 : 200;
+    auto t = MakeTable(10'000, hasher);
+    std::vector<FlowKey> keys;
+    std::vector<uint64_t> hashes;
+    for (uint32_t i = 0; i < n; ++i) {
+      keys.push_back(i % 5 ? K4(i) : K6(i));
+      hashes.push_back(t->Hash(keys.back()));
+      ASSERT_EQ(hashes.back(), hasher(keys.back()));
+      t->Prefetch(hashes.back());
+      t->PrefetchNeighbours(hashes.back());
+    }
+    // Every other key tracked, half of those through the pre-hashed Insert.
+    for (uint32_t i = 0; i < n; i += 2) {
+      const InsertResult r = i % 4 ? t->Insert(keys[i], hashes[i], i, kAck, 0)
+                                   : t->Insert(keys[i], i, kAck, 0);
+      ASSERT_EQ(r, InsertResult::kInserted) << i;
+    }
+    std::vector<EntryRef> pre(n), plain(n);
+    t->LookupBulk(keys, hashes, 1, pre);
+    t->LookupBulk(keys, 1, plain);
+    for (uint32_t i = 0; i < n; ++i) {
+      ASSERT_EQ(pre[i].found(), i % 2 == 0) << i;
+      ASSERT_EQ(plain[i].found(), i % 2 == 0) << i;
+      if (pre[i].found()) {
+        EXPECT_EQ(pre[i].backend_id(), i);
+        EXPECT_EQ(plain[i].backend_id(), i);
+      }
+    }
+    // A pre-hashed insert of a tracked key updates it in place.
+    EXPECT_EQ(t->Insert(keys[0], hashes[0], 77, kAck, 2), InsertResult::kUpdated);
+    EXPECT_EQ(t->Lookup(keys[0], 2).backend_id(), 77u);
+  }
+  // FlowHash leaves the service out, yet keys of two services are two flows.
+  auto t = MakeTable(1000);
+  const FlowKey a = K4(5, kProtoTcp, 1), b = K4(5, kProtoTcp, 2);
+  ASSERT_EQ(t->Hash(a), t->Hash(b));
+  ASSERT_EQ(t->Insert(a, t->Hash(a), 1, kAck, 0), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(b, t->Hash(b), 2, kAck, 0), InsertResult::kInserted);
+  EXPECT_EQ(t->Lookup(a, 1).backend_id(), 1u);
+  EXPECT_EQ(t->Lookup(b, 1).backend_id(), 2u);
+  EXPECT_EQ(t->Count(), 2u);
+}
+
 TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
   auto t = MakeTable(1000);
   // backend id -> valid; 2 was removed, 3 was drained (weight 0, still valid).
