@@ -273,9 +273,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       v = Verdict::kDrop;
       return;
     }
-    GreTunnel t{host.port_mac, next_hop, host.tunnel_source, be.addr};
     std::span<uint8_t> buf(f.data - kGreOverhead, p.ip_end() + kGreOverhead);
-    size_t len = EncapGre(buf, p, t);
+    size_t len = EncapGre(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
     if (len == 0) {
       counters_->Add(Counter::drop_too_big);
       v = Verdict::kDrop;

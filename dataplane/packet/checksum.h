@@ -23,13 +23,12 @@
 namespace ecmplb::dataplane {
 
 // Folds a wide one's-complement accumulator to 16 bits (end-around carry).
+// Adding a value to itself rotated by half its width sums its two halves in
+// the upper half, and the carry out of the lower half is exactly the
+// end-around carry (as in Linux's csum_fold). The result is 0 only for 0.
 inline uint16_t FoldSum(uint64_t acc) {
-  acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
-  acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
-  acc = (acc & 0xFFFFu) + (acc >> 16);
-  acc = (acc & 0xFFFFu) + (acc >> 16);
-  acc = (acc & 0xFFFFu) + (acc >> 16);
-  return static_cast<uint16_t>(acc);
+  const uint32_t s = static_cast<uint32_t>((acc + std::rotr(acc, 32)) >> 32);
+  return static_cast<uint16_t>((s + std::rotr(s, 16)) >> 16);
 }
 
 // One's-complement sum of `data` read as big-endian 16-bit words (an odd

@@ -11,6 +11,7 @@
 #ifndef ECMPLB_DATAPLANE_PACKET_ENCAP_H_
 #define ECMPLB_DATAPLANE_PACKET_ENCAP_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -75,6 +76,11 @@ struct GreTunnel {
 // would exceed 65535 bytes of IP.
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
                        const GreTunnel& tunnel);
+// The same with the tunnel's parts passed separately (the per-packet caller
+// has them in different places and need not copy them together).
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                       const MacAddr& src_mac, const MacAddr& dst_mac,
+                       const IpAddr& tunnel_src, const IpAddr& backend);
 
 // Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
 // client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
@@ -120,28 +126,28 @@ inline size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src,
   return kEthHeaderLen;
 }
 
-// Writes a 20-byte IPv4 header (no options) with a correct checksum. The
-// checksum is summed from the field values, not re-read from the buffer
-// (reading back fresh byte stores would stall store forwarding).
+// Writes a 20-byte IPv4 header (no options) with a correct checksum, as five
+// 32-bit stores of words holding the wire bytes. The checksum is summed from
+// those words, not re-read from the buffer (reading back fresh stores would
+// stall store forwarding), and needs no byte swap: the one's-complement sum
+// of words read in host order is the wire sum read in host order (RFC 1071
+// section 2(B)).
 inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len,
                             uint16_t id, bool df, uint8_t ttl, uint8_t proto,
                             const IpAddr& src, const IpAddr& dst) {
-  const uint16_t version_tos = static_cast<uint16_t>(0x4500 | tos);
-  const uint16_t flags = df ? kIpv4FlagDf : uint16_t{0};
-  const uint16_t ttl_proto = static_cast<uint16_t>((ttl << 8) | proto);
-  const uint32_t s = src.v4_host();
-  const uint32_t d = dst.v4_host();
-  const uint64_t acc = uint64_t{version_tos} + total_len + id + flags +
-                       ttl_proto + (s >> 16) + (s & 0xFFFF) + (d >> 16) +
-                       (d & 0xFFFF);
-  StoreBe16(ip, version_tos);
-  StoreBe16(ip + 2, total_len);
-  StoreBe16(ip + 4, id);
-  StoreBe16(ip + 6, flags);
-  StoreBe16(ip + 8, ttl_proto);
-  StoreBe16(ip + 10, static_cast<uint16_t>(~FoldSum(acc)));
-  std::memcpy(ip + 12, src.bytes.data(), 4);
-  std::memcpy(ip + 16, dst.bytes.data(), 4);
+  static_assert(std::endian::native == std::endian::little,
+                "the header words below are laid out for a little-endian host");
+  uint32_t w[5];
+  w[0] = 0x45u | uint32_t{tos} << 8 |
+         uint32_t{__builtin_bswap16(total_len)} << 16;
+  w[1] = uint32_t{__builtin_bswap16(id)} |
+         (df ? uint32_t{__builtin_bswap16(kIpv4FlagDf)} << 16 : 0u);
+  w[2] = uint32_t{ttl} | uint32_t{proto} << 8;  // checksum field zero
+  std::memcpy(&w[3], src.bytes.data(), 4);
+  std::memcpy(&w[4], dst.bytes.data(), 4);
+  const uint64_t acc = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  w[2] |= uint32_t{static_cast<uint16_t>(~FoldSum(acc))} << 16;
+  std::memcpy(ip, w, sizeof(w));
 }
 
 // True if `pkt` is an ICMP error message (no ICMP error may answer one).
@@ -149,9 +155,10 @@ inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len,
 }  // namespace internal
 
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                       const GreTunnel& tunnel) {
-  if ((pkt.family != 4 && pkt.family != 6) || !tunnel.tunnel_src.is_v4() ||
-      !tunnel.backend.is_v4()) {
+                       const MacAddr& src_mac, const MacAddr& dst_mac,
+                       const IpAddr& tunnel_src, const IpAddr& backend) {
+  if ((pkt.family != 4 && pkt.family != 6) || !tunnel_src.is_v4() ||
+      !backend.is_v4()) {
     return 0;
   }
   if (pkt.l3_offset != pkt.l2_len ||
@@ -169,16 +176,26 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
   // The new L2 header (<= 18 bytes) ends before the old one starts (at 24);
   // the outer IP and GRE headers then overwrite the old L2 header, which
   // `pkt` already told us everything about.
-  const size_t l2 = internal::WriteL2(p, tunnel.dst_mac, tunnel.src_mac, pkt.has_vlan,
-                            pkt.vlan_tci, ether_type::kIpv4);
+  const size_t l2 = internal::WriteL2(p, dst_mac, src_mac, pkt.has_vlan,
+                                      pkt.vlan_tci, ether_type::kIpv4);
   const bool df = pkt.dont_fragment;
-  internal::WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
-                  df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, ip_proto::kGre,
-                  tunnel.tunnel_src, tunnel.backend);
-  uint8_t* gre = p + l2 + kIpv4MinHeaderLen;
-  StoreBe16(gre, 0);  // C=0, K=0, S=0, version 0
-  StoreBe16(gre + 2, pkt.family == 4 ? ether_type::kIpv4 : ether_type::kIpv6);
+  internal::WriteIpv4Header(p + l2, pkt.tos,
+                            static_cast<uint16_t>(outer_ip_len),
+                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl,
+                            ip_proto::kGre, tunnel_src, backend);
+  // GRE: C=0, K=0, S=0, version 0, then the inner protocol.
+  const uint32_t gre = uint32_t{__builtin_bswap16(
+                           pkt.family == 4 ? ether_type::kIpv4
+                                           : ether_type::kIpv6)}
+                       << 16;
+  std::memcpy(p + l2 + kIpv4MinHeaderLen, &gre, sizeof(gre));
   return new_len;
+}
+
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                       const GreTunnel& tunnel) {
+  return EncapGre(buf, pkt, tunnel.src_mac, tunnel.dst_mac, tunnel.tunnel_src,
+                  tunnel.backend);
 }
 
 }  // namespace ecmplb::dataplane

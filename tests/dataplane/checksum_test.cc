@@ -21,6 +21,37 @@ uint16_t RefSum(const std::vector<uint8_t>& d, uint32_t initial = 0) {
   return static_cast<uint16_t>(s);
 }
 
+TEST(ChecksumTest, FoldSumMatchesRepeatedFolding) {
+  // Reference: fold 16-bit pieces with end-around carry until 16 bits remain.
+  auto ref = [](uint64_t acc) {
+    while (acc >> 16) acc = (acc & 0xFFFF) + (acc >> 16);
+    return static_cast<uint16_t>(acc);
+  };
+  std::vector<uint64_t> values = {0,
+                                  1,
+                                  0xFFFF,
+                                  0x10000,
+                                  0x1FFFE,
+                                  0xFFFFFFFF,
+                                  0x100000000,
+                                  0xFFFF0001,
+                                  0xFFFFFFFF00000000,
+                                  0x00000001FFFFFFFF,
+                                  0xFFFFFFFFFFFFFFFF,
+                                  0x8000000080000000,
+                                  0xFFFE0001FFFE0001};
+  std::mt19937_64 rng(1624);
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t r = rng();
+    values.push_back(r);
+    values.push_back(r >> (r % 64));      // every width
+    values.push_back(r % 0xFFFF * 0xFFFF);  // multiples of 0xFFFF
+  }
+  for (uint64_t v : values) {
+    ASSERT_EQ(FoldSum(v), ref(v)) << std::hex << v;
+  }
+}
+
 TEST(ChecksumTest, Rfc1071Example) {
   // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2.
   const std::vector<uint8_t> d = {0x00, 0x01, 0xf2, 0x03,
