@@ -138,71 +138,7 @@ const char* ParseResultName(ParseResult r) {
 
 namespace {
 
-// The common case in one pass: an untagged IPv4 packet without options, not a fragment,
-// carrying a well-formed TCP or UDP header. Returns false (and `out` is to be ignored) for
-// anything else, which ParseGeneric then classifies; when it returns true, `out` is exactly
-// what ParseGeneric would produce (the robustness test checks this on mutated frames).
-inline bool ParseFastIpv4(const uint8_t* p, size_t n, IpChecksumMode mode,
-                          ParsedPacket* out) {
-  constexpr size_t kL4 = kEthHeaderLen + kIpv4MinHeaderLen;
-  if (n < kL4 || LoadBe16(p + 12) != ether_type::kIpv4) return false;
-  const uint8_t* ip = p + kEthHeaderLen;
-  if (ip[0] != 0x45) return false;
-  const size_t total = LoadBe16(ip + 2);
-  if (total < kIpv4MinHeaderLen || total > n - kEthHeaderLen) return false;
-  const uint16_t frag = LoadBe16(ip + 6);
-  if ((frag & (kIpv4FlagMf | kIpv4FragOffsetMask)) != 0) return false;
-  const uint8_t proto = ip[9];
-  const uint8_t* l4 = ip + kIpv4MinHeaderLen;
-  const size_t l4_len = total - kIpv4MinHeaderLen;
-  uint8_t tcp_flags = 0;
-  if (proto == ip_proto::kTcp) {
-    if (l4_len < kTcpMinHeaderLen) return false;
-    const size_t data_offset = size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
-    if (data_offset < kTcpMinHeaderLen || data_offset > l4_len) return false;
-    tcp_flags = l4[13];
-  } else if (proto == ip_proto::kUdp) {
-    if (l4_len < kUdpHeaderLen) return false;
-    const size_t udp_len = LoadBe16(l4 + 4);
-    if (udp_len < kUdpHeaderLen || udp_len > l4_len) return false;
-  } else {
-    return false;
-  }
-  if (mode == IpChecksumMode::kVerify &&
-      !Ipv4HeaderChecksumOk(std::span<const uint8_t>(ip, kIpv4MinHeaderLen))) {
-    return false;
-  }
-  *out = ParsedPacket{};
-  out->l2_len = kEthHeaderLen;
-  out->ether_type = ether_type::kIpv4;
-  out->l3_offset = kEthHeaderLen;
-  out->family = 4;
-  out->proto = proto;
-  out->ip_header_len = kIpv4MinHeaderLen;
-  out->ip_total_len = static_cast<uint32_t>(total);
-  out->tos = ip[1];
-  out->ttl = ip[8];
-  out->dont_fragment = (frag & kIpv4FlagDf) != 0;
-  out->ip_id = LoadBe16(ip + 4);
-  out->src.AssignV4(ip + 12);
-  out->dst.AssignV4(ip + 16);
-  out->l4_offset = kL4;
-  out->has_l4 = true;
-  out->sport = LoadBe16(l4);
-  out->dport = LoadBe16(l4 + 2);
-  out->tcp_flags = tcp_flags;
-  return true;
-}
-
 }  // namespace
-
-ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out,
-                  IpChecksumMode mode) {
-  if (ParseFastIpv4(frame.data(), frame.size(), mode, out)) {
-    return ParseResult::kOk;
-  }
-  return internal::ParseGeneric(frame, out, mode);
-}
 
 namespace internal {
 
