@@ -81,7 +81,11 @@ class PhaseScale {
     return s * q_ + (uint64_t{s} * r_ + m_ - 1) / m_;
   }
   uint32_t SlotOf(uint64_t phase) const {
-    return static_cast<uint32_t>(
+    return static_cast<uint32_t>(SlotOf64(phase));
+  }
+  // The same, as a 64-bit register (spares a zero extension per probe).
+  uint64_t SlotOf64(uint64_t phase) const {
+    return static_cast<uint64_t>(
         (static_cast<unsigned __int128>(phase) * m_) >> 64);
   }
 
@@ -200,6 +204,75 @@ std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
   return turns;
 }
 
+// `count` turns of the walk: each turn's backend claims its next preferred
+// free slot. With K == 1 a turn probes slot by slot, one branch per probe.
+// With K > 1 it probes K slots per step with no branch inside the step (a
+// bit per probe, 1 = taken) and branches only on "all K taken": an
+// unpredictable exit branch per turn costs more than a few wasted probes
+// while the table is not yet full. The first free probe of the step is the
+// slot the slot-by-slot walk would find, so the table is the same for every
+// K.
+template <int K, typename Turns>
+__attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
+                                         const PhaseScale& scale,
+                                         uint64_t* bits, uint16_t* entries) {
+  static_assert(K >= 1 && K <= 16);
+  Turns local = turns;  // in registers, not behind the reference
+  for (uint32_t t = count; t != 0; --t) {
+    Walker& w = local.Next();
+    uint64_t phase = w.phase;
+    const uint64_t step = w.step;
+    // The permutation visits every slot (m prime, 0 < skip < m) and the
+    // table is not full, so this finds a free slot.
+    if constexpr (K == 1) {
+      for (;;) {
+        const uint32_t s = scale.SlotOf(phase);
+        phase += step;
+        if (!((bits[s >> 6] >> (s & 63)) & 1)) break;
+      }
+      phase -= step;
+    } else {
+      constexpr uint32_t kAllTaken = (1u << K) - 1;
+      uint32_t taken;
+      for (;;) {
+        taken = 0;
+        uint64_t p = phase;
+        for (int i = 0; i < K; ++i) {
+          const uint64_t s = scale.SlotOf64(p);
+          p += step;
+          const uint64_t word = bits[s >> 6];
+#if defined(__x86_64__)
+          // taken = 2 * taken + bit s of word: bt and adc, two instructions
+          // where the compiler emits four.
+          asm("bt %2, %1\n\tadc %0, %0"
+              : "+r"(taken)
+              : "r"(word), "r"(s)
+              : "cc");
+#else
+          taken = 2 * taken + static_cast<uint32_t>((word >> (s & 63)) & 1);
+#endif
+        }
+        if (taken != kAllTaken) break;
+        phase = p;
+      }
+      // The step's first probe is bit K - 1: the first free one is the
+      // highest clear bit.
+      const uint32_t first_free = static_cast<uint32_t>(
+          __builtin_clz(~taken << (32 - K)));
+      phase += first_free * step;
+    }
+    // Recompute the slot (one multiply per turn) instead of letting the
+    // compiler carry its bit address through the loop; the empty asm hides
+    // that the two are the same value.
+    asm("" : "+r"(phase));
+    const uint32_t slot = scale.SlotOf(phase);
+    bits[slot >> 6] |= uint64_t{1} << (slot & 63);
+    w.phase = phase + step;
+    entries[slot] = static_cast<uint16_t>(w.index);
+  }
+  turns = local;
+}
+
 // Fills `entries` (m slots) turn by turn: each turn's backend claims its
 // next preferred free slot.
 template <typename Turns>
@@ -220,27 +293,29 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
   // rank cost about the same, so the crossover is at sqrt(m) free slots.
   uint32_t scan_below = 1;
   while (static_cast<uint64_t>(scan_below) * scan_below < m) ++scan_below;
-  for (uint32_t t = m - scan_below; t != 0; --t) {
-    Walker& w = turns.Next();
-    uint64_t phase = w.phase;
-    const uint64_t step = w.step;
-    // The permutation visits every slot (m prime, 0 < skip < m) and the
-    // table is not full, so this finds a free slot.
-    for (;;) {
-      const uint32_t s = scale.SlotOf(phase);
-      phase += step;
-      if (!((bits[s >> 6] >> (s & 63)) & 1)) break;
+  const uint32_t walk_turns = m - scan_below;
+  // Turn t claims the t-th slot, so the fill level is t / m. Probes per step
+  // by fill level (the expected probes per turn at fill f are about
+  // 1 / (1 - f)): each step size pays a few wasted probes to make the "all
+  // taken" branch rare (f^K of the steps). Past 87% a turn takes 8 or more
+  // probes and a mispredicted exit per turn is cheap next to them, so the
+  // walk goes back to one probe at a time.
+  uint32_t done = 0;
+  auto walk_to = [&](uint32_t percent, auto walk) {
+    uint32_t end = static_cast<uint32_t>(uint64_t{m} * percent / 100);
+    if (end > walk_turns) end = walk_turns;
+    if (end > done) {
+      walk(end - done);
+      done = end;
     }
-    // Recompute the slot (one multiply per turn) instead of letting the
-    // compiler carry its bit address through the loop (three instructions
-    // per probe); the empty asm hides that the two are the same value.
-    uint64_t found = phase - step;
-    asm("" : "+r"(found));
-    const uint32_t slot = scale.SlotOf(found);
-    bits[slot >> 6] |= uint64_t{1} << (slot & 63);
-    w.phase = phase;
-    entries[slot] = static_cast<uint16_t>(w.index);
-  }
+  };
+  walk_to(10, [&](uint32_t c) { WalkTurns<1>(turns, c, scale, bits, entries); });
+  walk_to(30, [&](uint32_t c) { WalkTurns<2>(turns, c, scale, bits, entries); });
+  walk_to(50, [&](uint32_t c) { WalkTurns<3>(turns, c, scale, bits, entries); });
+  walk_to(65, [&](uint32_t c) { WalkTurns<4>(turns, c, scale, bits, entries); });
+  walk_to(80, [&](uint32_t c) { WalkTurns<6>(turns, c, scale, bits, entries); });
+  walk_to(87, [&](uint32_t c) { WalkTurns<8>(turns, c, scale, bits, entries); });
+  walk_to(100, [&](uint32_t c) { WalkTurns<1>(turns, c, scale, bits, entries); });
 
   // The free slots, as phases.
   std::vector<uint64_t> free_phases;
