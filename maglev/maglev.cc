@@ -48,6 +48,17 @@ uint32_t ModInverse(uint32_t x, uint32_t m) {
   return static_cast<uint32_t>(t0 < 0 ? t0 + static_cast<int32_t>(m) : t0);
 }
 
+// BackendId::CanonicalBytes() written in place (Build fills an array of
+// them; returning each by value cost a copy that stalled on store
+// forwarding).
+void WriteCanonical(const BackendId& id,
+                    std::array<uint8_t, kCanonicalIdSize>& out) {
+  out[0] = id.family();
+  std::memcpy(&out[1], id.addr16().data(), 16);
+  out[17] = static_cast<uint8_t>(id.port() >> 8);
+  out[18] = static_cast<uint8_t>(id.port() & 0xff);
+}
+
 absl::StatusOr<uint16_t> ParsePort(std::string_view text,
                                    std::string_view whole) {
   uint32_t port = 0;
@@ -434,10 +445,7 @@ absl::StatusOr<BackendId> BackendId::Parse(std::string_view text) {
 
 std::array<uint8_t, kCanonicalIdSize> BackendId::CanonicalBytes() const {
   std::array<uint8_t, kCanonicalIdSize> b;
-  b[0] = family_;
-  std::memcpy(&b[1], addr_.data(), 16);
-  b[17] = static_cast<uint8_t>(port_ >> 8);
-  b[18] = static_cast<uint8_t>(port_ & 0xff);
+  WriteCanonical(*this, b);
   return b;
 }
 
@@ -485,18 +493,20 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
     uint32_t lo;   // bytes 16..18
     uint32_t index;
   };
+  // The keys come from the identity's fields, not from `canonical`: loading
+  // words that span the byte stores just made would stall on store
+  // forwarding. The bytes are hashed later, once those stores are done.
   std::vector<SortKey> keys(n);
+  std::vector<std::array<uint8_t, kCanonicalIdSize>> canonical(n);
   for (uint32_t i = 0; i < n; ++i) {
-    const std::array<uint8_t, kCanonicalIdSize> c =
-        backends[i].id.CanonicalBytes();
-    uint64_t hi = 0;
+    const BackendId& id = backends[i].id;
+    WriteCanonical(id, canonical[i]);
+    const std::array<uint8_t, 16>& a = id.addr16();
+    uint64_t hi = id.family();
     uint64_t mid = 0;
-    for (int k = 0; k < 8; ++k) {
-      hi = hi << 8 | c[k];
-      mid = mid << 8 | c[8 + k];
-    }
-    keys[i] = {hi, mid, uint32_t{c[16]} << 16 | uint32_t{c[17]} << 8 | c[18],
-               i};
+    for (int k = 0; k < 7; ++k) hi = hi << 8 | a[k];
+    for (int k = 7; k < 15; ++k) mid = mid << 8 | a[k];
+    keys[i] = {hi, mid, uint32_t{a[15]} << 16 | id.port(), i};
   }
   std::sort(keys.begin(), keys.end(), [](const SortKey& x, const SortKey& y) {
     if (x.hi != y.hi) return x.hi < y.hi;
@@ -536,7 +546,8 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
     const Backend& be = backends[keys[i].index];
     if (be.weight == 0) continue;
     if (be.weight != max_w) equal_weights = false;
-    const std::array<uint8_t, kCanonicalIdSize> bytes = be.id.CanonicalBytes();
+    const std::array<uint8_t, kCanonicalIdSize>& bytes =
+        canonical[keys[i].index];
     const uint32_t offset = static_cast<uint32_t>(
         XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m);
     const uint32_t skip = static_cast<uint32_t>(
