@@ -225,8 +225,11 @@ std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
 // K.
 template <int K, typename Turns>
 __attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
-                                         const PhaseScale& scale,
+                                         const PhaseScale& scale_ref,
                                          uint64_t* bits, uint16_t* entries) {
+  // A copy keeps m in a register; through the reference it was reloaded
+  // at the start of every turn, on the path to the first probe.
+  const PhaseScale scale = scale_ref;
   static_assert(K >= 1 && K <= 16);
   Turns local = turns;  // in registers, not behind the reference
   for (uint32_t t = count; t != 0; --t) {
