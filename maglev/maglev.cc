@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -315,21 +316,22 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
   // probes and a mispredicted exit per turn is cheap next to them, so the
   // walk goes back to one probe at a time.
   uint32_t done = 0;
-  auto walk_to = [&](uint32_t percent, auto walk) {
+  // Walks with steps of K probes until `percent` of the slots are taken.
+  auto walk_to = [&](auto k, uint32_t percent) {
     uint32_t end = static_cast<uint32_t>(uint64_t{m} * percent / 100);
     if (end > walk_turns) end = walk_turns;
     if (end > done) {
-      walk(end - done);
+      WalkTurns<decltype(k)::value>(turns, end - done, scale, bits, entries);
       done = end;
     }
   };
-  walk_to(10, [&](uint32_t c) { WalkTurns<1>(turns, c, scale, bits, entries); });
-  walk_to(30, [&](uint32_t c) { WalkTurns<2>(turns, c, scale, bits, entries); });
-  walk_to(50, [&](uint32_t c) { WalkTurns<3>(turns, c, scale, bits, entries); });
-  walk_to(65, [&](uint32_t c) { WalkTurns<4>(turns, c, scale, bits, entries); });
-  walk_to(80, [&](uint32_t c) { WalkTurns<6>(turns, c, scale, bits, entries); });
-  walk_to(87, [&](uint32_t c) { WalkTurns<8>(turns, c, scale, bits, entries); });
-  walk_to(100, [&](uint32_t c) { WalkTurns<1>(turns, c, scale, bits, entries); });
+  walk_to(std::integral_constant<int, 1>(), 10);
+  walk_to(std::integral_constant<int, 2>(), 30);
+  walk_to(std::integral_constant<int, 3>(), 50);
+  walk_to(std::integral_constant<int, 4>(), 65);
+  walk_to(std::integral_constant<int, 6>(), 80);
+  walk_to(std::integral_constant<int, 8>(), 87);
+  walk_to(std::integral_constant<int, 1>(), 100);
 
   // The free slots, as phases.
   std::vector<uint64_t> free_phases;
