@@ -355,15 +355,27 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
     const Perm& p = perms[&w - walkers];
     const uint64_t base = scale.PhaseOf(p.offset) - 1;
     const uint64_t inv_skip = ModInverse(p.skip, m);
-    uint64_t best_key = ~uint64_t{0};
-    size_t best = 0;
-    for (size_t i = 0; i < free_phases.size(); ++i) {
-      const uint64_t key = (free_phases[i] - base) * inv_skip;
-      if (key < best_key) {
-        best_key = key;
-        best = i;
-      }
+    // Keys of different ranks are more than 2^40 - 2^25 units apart, so
+    // their low 16 bits can carry the position instead (at most 4097 free
+    // slots): one branch-free minimum then gives the position too. Two
+    // running minima halve the dependency chain.
+    const uint64_t* const fp = free_phases.data();
+    const size_t free_count = free_phases.size();
+    uint64_t min0 = ~uint64_t{0};
+    uint64_t min1 = ~uint64_t{0};
+    size_t i = 0;
+    for (; i + 2 <= free_count; i += 2) {
+      const uint64_t k0 = ((fp[i] - base) * inv_skip & ~uint64_t{0xffff}) | i;
+      const uint64_t k1 =
+          ((fp[i + 1] - base) * inv_skip & ~uint64_t{0xffff}) | (i + 1);
+      min0 = k0 < min0 ? k0 : min0;
+      min1 = k1 < min1 ? k1 : min1;
     }
+    if (i < free_count) {
+      const uint64_t k0 = ((fp[i] - base) * inv_skip & ~uint64_t{0xffff}) | i;
+      min0 = k0 < min0 ? k0 : min0;
+    }
+    const size_t best = (min0 < min1 ? min0 : min1) & 0xffff;
     const uint32_t slot = scale.SlotOf(free_phases[best]);
     free_phases[best] = free_phases.back();
     free_phases.pop_back();
