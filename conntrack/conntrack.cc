@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -44,6 +45,7 @@ struct alignas(64) Bucket {
   std::atomic<uint64_t> w[15];
 };
 static_assert(sizeof(Bucket) == Table::kBucketBytes);
+static_assert(offsetof(Bucket, w) == Table::kWordsOffset);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
@@ -386,8 +388,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot,
   ref.backend_ = BackendOf(value);
   ref.last_seen_ = LastSeenOf(value);
   ref.epoch_ = epoch_;
-  ref.slot_ = static_cast<uint8_t>(slot);
-  ref.v6_ = v6;
+  ref.tail_word_ = static_cast<uint8_t>(ti);
   ref.state_ = StateByte(tail) & 3;
   ref.is_tcp_ = ProtoByte(tail) == kProtoTcp;
   return ref;
@@ -428,8 +429,7 @@ ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto,
   out->backend_ = BackendOf(v);
   out->last_seen_ = LastSeenOf(v);
   out->epoch_ = epoch_;
-  out->slot_ = static_cast<uint8_t>(slot);
-  out->v6_ = 0;
+  out->tail_word_ = static_cast<uint8_t>(3 * slot + 1);
   out->state_ = StateByte(t) & 3;
   out->is_tcp_ = proto == kProtoTcp;
 }
@@ -563,7 +563,7 @@ ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
 void Table::Store(EntryRef& ref, FlowState next, uint32_t now) {
   const FlowState cur = ref.state();
   Bucket& b = *ref.bucket_;
-  const unsigned ti = TailIndex(ref.slot_, ref.v6_ != 0);
+  const unsigned ti = ref.tail_word_;
   WriteBegin(b);
   if (next != cur) {
     b.w[ti].store(WithState(b.w[ti].load(kRelaxed), next), kPublish);
@@ -577,10 +577,8 @@ void Table::Store(EntryRef& ref, FlowState next, uint32_t now) {
 bool Table::SetBackend(EntryRef& ref, uint32_t backend_id) {
   if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
   Bucket& b = *ref.bucket_;
-  const unsigned ti = TailIndex(ref.slot_, ref.v6_ != 0);
-  WriteBegin(b);
-  b.w[ti + 1].store(MakeValue(backend_id, ref.last_seen_), kPublish);
-  WriteEnd(b);
+  // One word: no seqlock round needed (see Touch).
+  b.w[ref.tail_word_ + 1u].store(MakeValue(backend_id, ref.last_seen_), kPublish);
   ref.backend_ = backend_id;
   return true;
 }

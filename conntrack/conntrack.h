@@ -12,6 +12,8 @@
 //     bucket with atomic loads and retries if the counter moved, so it only
 //     ever sees whole entries (payload words are atomics: release stores,
 //     acquire loads, plain moves on x86; no standalone fences, TSan-clean).
+//     A change of one word only (a flow's last-seen time, or its backend) is
+//     a single atomic store without the counter round: either word is whole.
 //   * Fast path (LookupBulk, Touch, SetBackend, Insert, ExpireSome): no
 //     allocation, lock, syscall or exception. Time is supplied by the caller.
 //
@@ -46,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -105,8 +108,7 @@ class EntryRef {
   uint32_t backend_ = 0;
   uint32_t last_seen_ = 0;
   uint32_t epoch_ = 0;
-  uint8_t slot_ = 0;
-  uint8_t v6_ = 0;
+  uint8_t tail_word_ = 0;  // index of the entry's tail word in the bucket (value: + 1)
   uint8_t state_ = 0;
   uint8_t is_tcp_ = 0;
 };
@@ -136,6 +138,10 @@ class Table {
   static constexpr size_t kSlotsPerBucket = 5;
   static constexpr size_t kRatedSlotsPerBucket = 4;  // sizing: 80% load
   static constexpr size_t kMemoryAlignment = 64;
+  // A bucket is a 4-byte sequence counter, 4 bytes of metadata, then 64-bit words
+  // (conntrack.cc checks this offset); an entry's value word holds its backend id (low
+  // half) and last-seen second (high half).
+  static constexpr size_t kWordsOffset = 8;
   static constexpr size_t kMaxCapacity = size_t{1} << 36;
 
   // Bytes Create(options, mem) needs (0 if the options are invalid).
@@ -198,8 +204,15 @@ class Table {
     if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
     const FlowState cur = ref.state();
     const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags);
-    if (next == cur && now == ref.last_seen_) return true;
-    Store(ref, next, now);
+    if (next != cur) {
+      Store(ref, next, now);
+    } else if (now != ref.last_seen_) {
+      // Only the value word changes: one atomic store, no seqlock round (a reader sees the
+      // old word or the new one, each with the entry's unchanged key and state).
+      ValueWord(ref).store(uint64_t{ref.backend_} | uint64_t{now} << 32,
+                           std::memory_order_release);
+      ref.last_seen_ = now;
+    }
     return true;
   }
   // Re-points a hit flow to another backend in place (used when the caller's
@@ -265,6 +278,11 @@ class Table {
                    uint32_t now, EntryRef* out);
   // Touch's write: new state and last-seen time of a valid ref.
   void Store(EntryRef& ref, FlowState next, uint32_t now);
+  static std::atomic<uint64_t>& ValueWord(const EntryRef& ref) {
+    char* w = reinterpret_cast<char*>(ref.bucket_) + kWordsOffset;
+    return *std::launder(reinterpret_cast<std::atomic<uint64_t>*>(
+        w + sizeof(uint64_t) * (size_t{ref.tail_word_} + 1)));
+  }
   size_t NextBucket(size_t b) const {
     return b + 1 == bucket_count_ ? 0 : b + 1;
   }
