@@ -262,6 +262,10 @@ Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
           timeouts_.For(tcp != 0, static_cast<FlowState>(s < 3 ? s : 0));
     }
   }
+  min_timeout_ = timeout_by_class_[0][0];
+  for (const auto& row : timeout_by_class_) {
+    for (uint32_t t : row) min_timeout_ = std::min(min_timeout_, t);
+  }
 }
 
 Table::~Table() = default;  // Buckets are trivially destructible.
@@ -722,23 +726,43 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
       // all five slots are classified without branches and masked to heads.
       // Written out per slot (GCC does not unroll loops over atomic loads).
       uint32_t expired = 0, weak = 0;
-      auto classify = [&](unsigned s) {
+      auto age = [&](unsigned s) {
+        return now - LastSeenOf(b.w[3 * s + 2].load(kRelaxed));
+      };
+      auto not_established = [&](unsigned s) -> uint32_t {
         const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
-        const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
-        const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
-        const uint32_t is_weak =
-            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)
-                ? 1u
-                : 0u;
-        expired |= is_expired << s;
-        weak |= (is_weak & ~is_expired) << s;
+        return ((StateByte(t) & 3) !=
+                static_cast<uint8_t>(FlowState::kEstablished))
+                   ? 1u << s
+                   : 0u;
       };
       static_assert(kSlotsPerBucket == 5);
-      classify(0);
-      classify(1);
-      classify(2);
-      classify(3);
-      classify(4);
+      const uint32_t oldest = std::max(
+          {age(0), age(1), age(2), age(3), age(4)});
+      if (oldest <= min_timeout_) {
+        // Nothing in the bucket is older than the shortest timeout (a busy
+        // table): no entry can be expired, and no timeout need be looked up.
+        weak = not_established(0) | not_established(1) | not_established(2) |
+               not_established(3) | not_established(4);
+      } else {
+        auto classify = [&](unsigned s) {
+          const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
+          const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
+          const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
+          const uint32_t is_weak = (StateByte(t) & 3) !=
+                                           static_cast<uint8_t>(
+                                               FlowState::kEstablished)
+                                       ? 1u
+                                       : 0u;
+          expired |= is_expired << s;
+          weak |= (is_weak & ~is_expired) << s;
+        };
+        classify(0);
+        classify(1);
+        classify(2);
+        classify(3);
+        classify(4);
+      }
       expired_mask[i] = expired & Heads(m);
       weak_mask[i] = weak & Heads(m);
       continue;

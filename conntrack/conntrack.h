@@ -313,6 +313,7 @@ class Table {
   const Timeouts timeouts_;
   const Hasher hasher_;
   uint32_t timeout_by_class_[2][4];  // [is_tcp][state]
+  uint32_t min_timeout_ = 0;         // the smallest of them: younger entries are live
   internal::Bucket* const buckets_;
   std::unique_ptr<std::byte, OwnedMemory> owned_;
 
