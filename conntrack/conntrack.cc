@@ -714,7 +714,22 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
 
   // Levels 1 and 2: also expired entries, then also live entries that are
   // not established. Classify the slots of the three buckets once.
+  // A bucket whose entries are all younger than the shortest timeout (a busy
+  // table) has none expired: its weak entries are then only looked for if
+  // level 2 gets to it.
   uint32_t free_mask[3], expired_mask[3], weak_mask[3];
+  bool weak_pending[3] = {false, false, false};
+  auto not_established_v4 = [&](const Bucket& b) {
+    auto at = [&](unsigned s) -> uint32_t {
+      const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
+      return ((StateByte(t) & 3) !=
+              static_cast<uint8_t>(FlowState::kEstablished))
+                 ? 1u << s
+                 : 0u;
+    };
+    static_assert(kSlotsPerBucket == 5);
+    return at(0) | at(1) | at(2) | at(3) | at(4);
+  };
   for (int i = 0; i < 3; ++i) {
     const Bucket& b = buckets_[cand[i]];
     const uint32_t m = meta[i];
@@ -725,44 +740,33 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
       // IPv4 entries only (the usual bucket): every head spans one slot, so
       // all five slots are classified without branches and masked to heads.
       // Written out per slot (GCC does not unroll loops over atomic loads).
-      uint32_t expired = 0, weak = 0;
       auto age = [&](unsigned s) {
         return now - LastSeenOf(b.w[3 * s + 2].load(kRelaxed));
-      };
-      auto not_established = [&](unsigned s) -> uint32_t {
-        const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
-        return ((StateByte(t) & 3) !=
-                static_cast<uint8_t>(FlowState::kEstablished))
-                   ? 1u << s
-                   : 0u;
       };
       static_assert(kSlotsPerBucket == 5);
       const uint32_t oldest = std::max(
           {age(0), age(1), age(2), age(3), age(4)});
       if (oldest <= min_timeout_) {
-        // Nothing in the bucket is older than the shortest timeout (a busy
-        // table): no entry can be expired, and no timeout need be looked up.
-        weak = not_established(0) | not_established(1) | not_established(2) |
-               not_established(3) | not_established(4);
-      } else {
-        auto classify = [&](unsigned s) {
-          const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
-          const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
-          const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
-          const uint32_t is_weak = (StateByte(t) & 3) !=
-                                           static_cast<uint8_t>(
-                                               FlowState::kEstablished)
-                                       ? 1u
-                                       : 0u;
-          expired |= is_expired << s;
-          weak |= (is_weak & ~is_expired) << s;
-        };
-        classify(0);
-        classify(1);
-        classify(2);
-        classify(3);
-        classify(4);
+        weak_pending[i] = true;
+        continue;
       }
+      uint32_t expired = 0, weak = 0;
+      auto classify = [&](unsigned s) {
+        const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
+        const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
+        const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
+        const uint32_t is_weak =
+            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)
+                ? 1u
+                : 0u;
+        expired |= is_expired << s;
+        weak |= (is_weak & ~is_expired) << s;
+      };
+      classify(0);
+      classify(1);
+      classify(2);
+      classify(3);
+      classify(4);
       expired_mask[i] = expired & Heads(m);
       weak_mask[i] = weak & Heads(m);
       continue;
@@ -781,6 +785,10 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
   }
   for (int level = 1; level <= 2; ++level) {
     for (int i = 0; i < 3; ++i) {
+      if (level == 2 && weak_pending[i]) {
+        weak_mask[i] =
+            not_established_v4(buckets_[cand[i]]) & Heads(meta[i]);
+      }
       uint32_t avail = free_mask[i] | expired_mask[i];
       if (level == 2) avail |= weak_mask[i];
       const int pos = FindRun(avail, need);
