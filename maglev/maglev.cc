@@ -312,9 +312,9 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
   // Turn t claims the t-th slot, so the fill level is t / m. Probes per step
   // by fill level (the expected probes per turn at fill f are about
   // 1 / (1 - f)): each step size pays a few wasted probes to make the "all
-  // taken" branch rare (f^K of the steps). Past 87% a turn takes 8 or more
-  // probes and a mispredicted exit per turn is cheap next to them, so the
-  // walk goes back to one probe at a time.
+  // taken" branch rare (f^K of the steps). Past 87% a turn takes about 8
+  // probes or more and a mispredicted exit per turn is cheap next to them,
+  // so the walk goes back to one probe at a time.
   uint32_t done = 0;
   // Walks with steps of K probes until `percent` of the slots are taken.
   auto walk_to = [&](auto k, uint32_t percent) {
@@ -356,9 +356,10 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
     const uint64_t base = scale.PhaseOf(p.offset) - 1;
     const uint64_t inv_skip = ModInverse(p.skip, m);
     // Keys of different ranks are more than 2^40 - 2^25 units apart, so
-    // their low 16 bits can carry the position instead (at most 4097 free
-    // slots): one branch-free minimum then gives the position too. Two
-    // running minima halve the dependency chain.
+    // their low 16 bits can carry the position instead (at most
+    // sqrt(kMaxTableSize) = 4096 free slots): one branch-free minimum then
+    // gives the position too. Two running minima halve the dependency chain.
+    static_assert(kMaxTableSize <= (1u << 24));
     const uint64_t* const fp = free_phases.data();
     const size_t free_count = free_phases.size();
     uint64_t min0 = ~uint64_t{0};
