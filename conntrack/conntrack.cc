@@ -646,6 +646,15 @@ InsertResult Table::Insert(const FlowKey& key, uint32_t backend_id,
   return Insert(key, hasher_(key), backend_id, tcp_flags, now);
 }
 
+InsertResult Table::InsertAbsent(const FlowKey& key, uint64_t hash,
+                                 uint32_t backend_id, uint8_t tcp_flags,
+                                 uint32_t now) {
+  const KeyWords k(key);
+  if (!k.valid) return InsertResult::kInvalidKey;
+  return Add(k, HomeOf(hash), InitialState(k.is_tcp, tcp_flags), backend_id,
+             now);
+}
+
 InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
                            uint32_t backend_id, uint8_t tcp_flags,
                            uint32_t now) {
@@ -678,6 +687,12 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
     return InsertResult::kUpdated;
   }
 
+  return Add(k, home, initial, backend_id, now);
+}
+
+ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
+                                         FlowState initial,
+                                         uint32_t backend_id, uint32_t now) {
   const unsigned need = k.v6 ? 2 : 1;
   const uint64_t tail = WithState(k.tail, initial);
   const uint64_t value = MakeValue(backend_id, now);

@@ -196,6 +196,14 @@ class Table {
                   std::span<EntryRef> out);
   InsertResult Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id,
                       uint8_t tcp_flags, uint32_t now);
+  // Insert for a key the caller knows is not in the table: it missed in a
+  // LookupBulk (which reclaims the expired entries it meets) and nothing
+  // inserted since has the same hash. Skips Insert's search for an existing
+  // entry, with the same result otherwise. (A key that is present would be
+  // tracked twice, and the later entry never found.)
+  InsertResult InsertAbsent(const FlowKey& key, uint64_t hash,
+                            uint32_t backend_id, uint8_t tcp_flags,
+                            uint32_t now);
   // Records a further packet of a hit flow: state transition (NextState) and
   // last-seen time. False (and nothing changed) if `ref` is a miss or was
   // invalidated.
@@ -276,6 +284,9 @@ class Table {
   // LookupBulk of at most kMaxBurst keys whose home buckets are known.
   void LookupHomes(const FlowKey* keys, const size_t* home, size_t n,
                    uint32_t now, EntryRef* out);
+  // Insert's part after the search for an existing entry: places a new one.
+  InsertResult Add(const KeyWords& k, size_t home, FlowState initial,
+                   uint32_t backend_id, uint32_t now);
   // Touch's write: new state and last-seen time of a valid ref.
   void Store(EntryRef& ref, FlowState next, uint32_t now);
   static std::atomic<uint64_t>& ValueWord(const EntryRef& ref) {

@@ -484,6 +484,79 @@ TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
   EXPECT_EQ(t->Count(), 2u);
 }
 
+// InsertAbsent (no search for an existing entry) gives what Insert gives for
+// keys that missed a LookupBulk: new slots, displacement of weak entries,
+// reclaimed expired ones, kFull. Two tables fed the same operations end up
+// with the same results and the same entries.
+TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
+  for (Hasher hasher : {Hasher{&FlowHash}, Hasher{&ConstHash}}) {
+    Timeouts to;  // entries of one round expire two or three rounds later
+    to.tcp_syn = 10;
+    to.udp = 10;
+    to.tcp_established = 15;
+    auto a = MakeTable(64, hasher, to);
+    auto b = MakeTable(64, hasher, to);
+    uint32_t next_key = 0;
+    for (uint32_t round = 0; round < 6; ++round) {
+      const uint32_t now = round * 7;
+      std::vector<FlowKey> keys;
+      for (uint32_t i = 0; i < 40; ++i) {
+        // Mixed families, states (SYN: weak; ACK: established) and protocols.
+        const uint32_t id = next_key++;
+        keys.push_back(id % 7 == 0 ? K6(id) : K4(id, id % 5 ? kProtoTcp : 17));
+      }
+      std::vector<uint64_t> hashes;
+      for (const FlowKey& k : keys) hashes.push_back(a->Hash(k));
+      std::vector<EntryRef> ra(keys.size()), rb(keys.size());
+      a->LookupBulk(keys, hashes, now, ra);
+      b->LookupBulk(keys, hashes, now, rb);
+      for (size_t i = 0; i < keys.size(); ++i) {
+        ASSERT_FALSE(ra[i].found());
+        ASSERT_FALSE(rb[i].found());
+        const uint8_t flags = i % 3 ? kSyn : kAck;
+        const InsertResult x = a->Insert(keys[i], hashes[i], 9, flags, now);
+        const InsertResult y =
+            b->InsertAbsent(keys[i], hashes[i], 9, flags, now);
+        ASSERT_EQ(x, y) << "round " << round << " key " << i;
+      }
+      const Stats sa = a->stats(), sb = b->stats();
+      EXPECT_EQ(sa.inserts, sb.inserts);
+      EXPECT_EQ(sa.evictions, sb.evictions);
+      EXPECT_EQ(sa.expirations, sb.expirations);
+      EXPECT_EQ(sa.full, sb.full);
+    }
+    std::vector<FlowSnapshot> da = a->Dump(1000), db = b->Dump(1000);
+    ASSERT_EQ(da.size(), db.size());
+    for (size_t i = 0; i < da.size(); ++i) {
+      EXPECT_EQ(da[i].key, db[i].key) << i;
+      EXPECT_EQ(da[i].state, db[i].state) << i;
+      EXPECT_EQ(da[i].last_seen, db[i].last_seen) << i;
+    }
+    // Every entry of the last round is found by a lookup (none is expired).
+    size_t found = 0;
+    for (const FlowSnapshot& f : db) {
+      if (f.last_seen == 35) {
+        EXPECT_TRUE(b->Lookup(f.key, 35).found());
+        ++found;
+      }
+    }
+    // (With every key in one 15-slot window, established entries of the two
+    // rounds before fill it and the last round is all kFull.)
+    if (hasher == &FlowHash) {
+      EXPECT_GT(found, 0u);
+    }
+    if (hasher == &ConstHash) {
+      EXPECT_GT(b->stats().full, 0u);  // the window filled up
+      EXPECT_GT(b->stats().evictions, 0u);
+    }
+    EXPECT_GT(b->stats().expirations, 0u);
+  }
+  auto t = MakeTable(100);
+  FlowKey bad = K4(1);
+  bad.family = 9;
+  EXPECT_EQ(t->InsertAbsent(bad, 0, 1, kSyn, 0), InsertResult::kInvalidKey);
+}
+
 TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
   auto t = MakeTable(1000);
   // backend id -> valid; 2 was removed, 3 was drained (weight 0, still valid).

@@ -537,5 +537,49 @@ TEST(PipelineTest, BurstMixesVerdicts) {
   EXPECT_EQ(c.Get(Counter::conntrack_insert), 16u);
 }
 
+// A new flow whose first packets share a burst is tracked once: the later packets find the
+// entry the first one made (the pipeline skips the table's duplicate search only for a miss
+// no earlier packet of the burst could have inserted).
+TEST(PipelineTest, NewFlowRepeatedInABurstIsTrackedOnce) {
+  Host h(BaseConfig());
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::vector<uint8_t>> pkts;
+    std::set<uint16_t> distinct;
+    for (int i = 0; i < 32; ++i) {
+      // Ports repeat within the burst: 0, 1, 0, 3, 0, 5, ...; every third packet an ACK.
+      const uint16_t sport = static_cast<uint16_t>(1000 * (round + 1) + (i % 2 ? i : 0) + (i % 8 == 6 ? -2 : 0));
+      distinct.insert(sport);
+      pkts.push_back(Syn(sport, "192.0.2.9", "10.100.0.1", 80, i % 3 ? 0x02 : 0x10));
+    }
+    std::vector<std::vector<uint8_t>> bufs;
+    Frame frames[32];
+    Verdict v[32];
+    for (int i = 0; i < 32; ++i) {
+      bufs.emplace_back(128 + pkts[i].size());
+      std::copy(pkts[i].begin(), pkts[i].end(), bufs[i].begin() + 128);
+      frames[i] = Frame{bufs[i].data() + 128, static_cast<uint32_t>(pkts[i].size()), 128};
+    }
+    const size_t before = h.table().Count();
+    Pipeline p(&h.table(), &h.counters(), &h.neighbors());
+    p.Process(h.snap(), std::span<Frame>(frames, 32), 5, std::span<Verdict>(v, 32));
+    EXPECT_EQ(h.table().Count() - before, distinct.size()) << "round " << round;
+    std::map<uint16_t, std::vector<uint8_t>> mac_of;
+    for (int i = 0; i < 32; ++i) {
+      ASSERT_EQ(v[i], Verdict::kTx) << i;
+      const uint16_t sport = LoadBe16(frames[i].data + 34);
+      std::vector<uint8_t> mac(frames[i].data, frames[i].data + 6);
+      auto [it, fresh] = mac_of.emplace(sport, mac);
+      EXPECT_EQ(it->second, mac) << "flow " << sport << " split over two backends";
+    }
+    // Every packet's flow is found by a later packet.
+    for (uint16_t sport : distinct) {
+      std::vector<uint8_t> out;
+      ASSERT_EQ(h.Run(Syn(sport, "192.0.2.9", "10.100.0.1", 80, 0x10), &out, 5), Verdict::kTx);
+      EXPECT_EQ(std::vector<uint8_t>(out.begin(), out.begin() + 6), mac_of[sport]);
+    }
+  }
+  EXPECT_EQ(h.Count(Counter::conntrack_untracked), 0u);
+}
+
 }  // namespace
 }  // namespace ecmplb::dataplane
