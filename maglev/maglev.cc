@@ -288,6 +288,9 @@ __attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
   turns = local;
 }
 
+// Smallest table that walks in steps of K > 1 probes (see Fill).
+constexpr uint32_t kMinStepTableSize = 24576;
+
 // Fills `entries` (m slots) turn by turn: each turn's backend claims its
 // next preferred free slot.
 template <typename Turns>
@@ -325,12 +328,18 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
       done = end;
     }
   };
-  walk_to(std::integral_constant<int, 1>(), 10);
-  walk_to(std::integral_constant<int, 2>(), 30);
-  walk_to(std::integral_constant<int, 3>(), 50);
-  walk_to(std::integral_constant<int, 4>(), 65);
-  walk_to(std::integral_constant<int, 6>(), 80);
-  walk_to(std::integral_constant<int, 8>(), 87);
+  // Measured on the project's VM (AMD EPYC): below about 24k slots the
+  // stepped walk loses to the plain one (by up to 40% at 16411 slots, though
+  // the expected probe counts are the same at every size); from 24593 slots
+  // up it wins, by 20% at 65537.
+  if (m >= kMinStepTableSize) {
+    walk_to(std::integral_constant<int, 1>(), 10);
+    walk_to(std::integral_constant<int, 2>(), 30);
+    walk_to(std::integral_constant<int, 3>(), 50);
+    walk_to(std::integral_constant<int, 4>(), 65);
+    walk_to(std::integral_constant<int, 6>(), 80);
+    walk_to(std::integral_constant<int, 8>(), 87);
+  }
   walk_to(std::integral_constant<int, 1>(), 100);
 
   // The free slots, as phases.
