@@ -280,7 +280,9 @@ ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
 
 ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value,
                                      uint32_t now) const {
-  return static_cast<uint32_t>(now - LastSeenOf(value)) > TimeoutOf(tail);
+  // Most entries met are younger than every timeout: no lookup of theirs.
+  const uint32_t age = now - LastSeenOf(value);
+  return age > min_timeout_ && age > TimeoutOf(tail);
 }
 
 namespace {
@@ -449,8 +451,9 @@ ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
   std::memcpy(&addr, key.addr, sizeof(addr));
   const Bucket& b = buckets_[home];
   const uint32_t m = b.meta.load(kRelaxed);
-  const uint32_t hit =
-      MatchV4Mask(b, addr, tail) & FamilyHeads(m, false) & ~Guests(m);
+  // Guests (entries homed next door) need not be masked out: a key has one
+  // home, so an entry of this key is never a guest here.
+  const uint32_t hit = MatchV4Mask(b, addr, tail) & FamilyHeads(m, false);
   if (hit == 0) {
     if (OvfNext(m) != 0 || OvfPrev(m) != 0) return false;
     *out = EntryRef();
@@ -520,12 +523,8 @@ void Table::LookupBulk(std::span<const FlowKey> keys,
   size_t home[kMaxBurst];
   for (size_t off = 0; off < n; off += kMaxBurst) {
     const size_t m = std::min(kMaxBurst, n - off);
-    for (size_t i = 0; i < m; ++i) {
-      home[i] = HomeOf(hashes[off + i]);
-      const char* p = reinterpret_cast<const char*>(&buckets_[home[i]]);
-      __builtin_prefetch(p, 0, 3);
-      __builtin_prefetch(p + 64, 0, 3);
-    }
+    // The caller has the hashes early and prefetches (Prefetch) as it gets them.
+    for (size_t i = 0; i < m; ++i) home[i] = HomeOf(hashes[off + i]);
     LookupHomes(&keys[off], home, m, now, &out[off]);
   }
 }

@@ -171,7 +171,7 @@ class Table {
   // (and may reuse it, e.g. as its Maglev hash): hashes[i] / `hash` must be
   // Hash(key). Prefetch starts loading a hash's home bucket, so a caller that
   // knows its keys early overlaps the miss with its own work; the pre-hashed
-  // LookupBulk prefetches again (a no-op once the lines are there).
+  // LookupBulk does not prefetch the home buckets again: call Prefetch first.
   uint64_t Hash(const FlowKey& key) const { return hasher_(key); }
   void Prefetch(uint64_t hash) const {
     const char* p = reinterpret_cast<const char*>(buckets_) +
