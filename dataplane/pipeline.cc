@@ -99,17 +99,21 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
 
   // 1. Parse and classify. A service packet's key is hashed and its connection-table bucket
   // prefetched at once, so the bucket loads while the rest of the burst is parsed.
-  auto add_pending = [&](size_t i, const Service* svc, bool icmp_error, const conntrack::FlowKey& key) {
+  // keys[np] and hashes[np] are set; the packet is frames[i].
+  auto add_pending = [&](size_t i, const Service* svc, bool icmp_error) {
     // GRE writes its headers into the headroom line before the frame, which nothing has
     // loaded yet: start that load now rather than stall on it in Forward.
     if (svc->forward == ForwardMode::kGre && frames[i].headroom >= kGreOverhead) {
       __builtin_prefetch(frames[i].data - kGreOverhead, 1, 3);
     }
     pend[np] = Pending{svc, static_cast<uint16_t>(i), icmp_error};
-    keys[np] = key;
-    hashes[np] = conntrack::FlowHashInline(key);
     ct_->Prefetch(hashes[np]);
     ++np;
+  };
+  auto add_pending_key = [&](size_t i, const Service* svc, bool icmp_error, const conntrack::FlowKey& key) {
+    keys[np] = key;
+    hashes[np] = conntrack::FlowHashInline(key);
+    add_pending(i, svc, icmp_error);
   };
   for (size_t i = 0; i < n; ++i) {
     Frame& f = frames[i];
@@ -136,7 +140,22 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     if ((p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) && p.has_l4) {
       if (const Service* svc = snap.Find(p.dst, p.dport, p.proto)) {
         verdicts[i] = Verdict::kDrop;  // until a backend is found
-        add_pending(i, svc, false, MakeKey(p, static_cast<uint16_t>(svc->counter_slot)));
+        const uint16_t service = static_cast<uint16_t>(svc->counter_slot);
+        if (p.family == 4) {
+          // The key's two words are built in registers, stored whole and hashed from the
+          // registers (a key assembled from narrow stores stalls the loads that follow).
+          uint32_t src, dst;
+          std::memcpy(&src, p.src.bytes.data(), 4);
+          std::memcpy(&dst, p.dst.bytes.data(), 4);
+          const uint64_t header =
+              conntrack::FlowKey::HeaderWord(ToBe16(p.sport), ToBe16(p.dport), p.proto, service, conntrack::kFamilyV4);
+          const uint64_t addr = uint64_t{src} | uint64_t{dst} << 32;
+          keys[np].SetV4Words(header, addr);
+          hashes[np] = conntrack::FlowHashV4Words(header, addr);
+          add_pending(i, svc, false);
+        } else {
+          add_pending_key(i, svc, false, MakeKey(p, service));
+        }
         continue;
       }
     }
@@ -161,7 +180,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
         counters_->Add(Counter::drop_icmp_unmatched);
         continue;
       }
-      add_pending(i, svc, true, MakeKey(inner, static_cast<uint16_t>(svc->counter_slot)));
+      add_pending_key(i, svc, true, MakeKey(inner, static_cast<uint16_t>(svc->counter_slot)));
       continue;
     }
     if (p.proto == ip_proto::kIcmp || p.proto == ip_proto::kIcmpv6) {

@@ -5,6 +5,9 @@
 #include <array>
 #include <cstring>
 
+#include <random>
+
+#include "conntrack/flow_hash_inline.h"
 #include "gtest/gtest.h"
 #include "xxhash.h"
 
@@ -90,6 +93,30 @@ TEST(FlowKeyTest, HashIsXxh3OfCanonicalBytesWithFixedSeed) {
   std::memcpy(v6_bytes + 8, src.data(), 16);
   std::memcpy(v6_bytes + 24, dst.data(), 16);
   EXPECT_EQ(FlowHash(v6), XXH3_64bits_withSeed(v6_bytes, 40, kFlowHashSeed));
+}
+
+// The word-wise IPv4 key and hash (the dataplane's per-packet path) are the
+// same key and hash as V4() and FlowHash, for any field values.
+TEST(FlowKeyTest, V4WordsMatchTheFactoryAndFlowHash) {
+  std::mt19937_64 rng(40);
+  for (int i = 0; i < 10000; ++i) {
+    const uint64_t r = rng();
+    const uint32_t src = static_cast<uint32_t>(r), dst = static_cast<uint32_t>(r >> 32);
+    const uint64_t q = rng();
+    const uint16_t sport = static_cast<uint16_t>(q), dport = static_cast<uint16_t>(q >> 16);
+    const uint16_t service = static_cast<uint16_t>(q >> 32);
+    const uint8_t proto = static_cast<uint8_t>(q >> 48);
+    const FlowKey want = FlowKey::V4(src, dst, sport, dport, proto, service);
+    FlowKey got;
+    std::memset(got.addr, 0xab, sizeof(got.addr));  // stale bytes are cleared
+    const uint64_t header =
+        FlowKey::HeaderWord(sport, dport, proto, service, kFamilyV4);
+    const uint64_t addr = uint64_t{src} | uint64_t{dst} << 32;
+    got.SetV4Words(header, addr);
+    ASSERT_EQ(got, want) << i;
+    ASSERT_EQ(FlowHashV4Words(header, addr), FlowHash(want)) << i;
+    ASSERT_EQ(FlowHashInline(want), FlowHash(want)) << i;
+  }
 }
 
 }  // namespace
