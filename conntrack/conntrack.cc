@@ -535,22 +535,25 @@ ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
   // First the home buckets (prefetched by the caller): most keys are found
   // there, or are certain misses because no entry of that home overflowed.
   // Only the rest need a neighbour bucket: prefetch those neighbours now and
-  // search them in a second pass, so their misses overlap.
+  // search them in a second pass, so their misses overlap. A key that misses
+  // while its home bucket is full will be inserted next door, and Insert reads
+  // both neighbours: their loads start now too, long before the insert.
   static_assert(kMaxBurst <= 32);
   uint32_t rest = 0;
   for (size_t i = 0; i < m; ++i) {
-    if (keys[i].family == kFamilyV4 && FindHomeV4(keys[i], home[i], now, &out[i])) {
-      continue;
-    }
-    rest |= 1u << i;
+    const bool settled =
+        keys[i].family == kFamilyV4 && FindHomeV4(keys[i], home[i], now, &out[i]);
+    if (settled && out[i].found()) continue;
     const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
-    if (OvfNext(meta) != 0) {
+    const bool full = UsedSlots(meta) == kSlotMask;
+    if (!settled) rest |= 1u << i;
+    if (full || (!settled && OvfNext(meta) != 0)) {
       const char* p =
           reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
       __builtin_prefetch(p, 0, 3);
       __builtin_prefetch(p + 64, 0, 3);
     }
-    if (OvfPrev(meta) != 0) {
+    if (full || (!settled && OvfPrev(meta) != 0)) {
       const char* p =
           reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
       __builtin_prefetch(p, 0, 3);

@@ -181,6 +181,7 @@ class Table {
   }
   // An Insert may read both neighbours of the home bucket (when the home is
   // full): a caller about to insert a burst of new flows prefetches them.
+  // (LookupBulk already does so for the keys it misses in a full home.)
   void PrefetchNeighbours(uint64_t hash) const {
     const size_t home = HomeOf(hash);
     const char* base = reinterpret_cast<const char*>(buckets_);

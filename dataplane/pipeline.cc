@@ -198,15 +198,11 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), std::span<const uint64_t>(hashes, np), now_s,
                   std::span<conntrack::EntryRef>(refs, np));
 
-  // 3. Hits first (refs stay valid until the first Insert), then misses. The buckets next to
-  // a miss's home are loaded meanwhile: its insert reads them when the home bucket is full.
+  // 3. Hits first (refs stay valid until the first Insert), then misses.
   uint64_t hits = 0, repicks = 0, misses = 0, inserts = 0, untracked = 0;
   for (size_t k = 0; k < np; ++k) {
     chosen[k] = -1;
-    if (!refs[k].found()) {
-      if (!pend[k].icmp_error) ct_->PrefetchNeighbours(hashes[k]);
-      continue;
-    }
+    if (!refs[k].found()) continue;  // LookupBulk prefetched what its insert will read
     const Service& svc = *pend[k].svc;
     int32_t pos = svc.PositionOf(refs[k].backend_id());
     if (pos < 0) {
