@@ -3,10 +3,14 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
 
 namespace ecmplb::dataplane {
+
+void RteFree::operator()(void* p) const { rte_free(p); }
+
 namespace {
 
 // Sends `n` packets on (port, queue); frees and counts what the queue did not take.

@@ -29,6 +29,11 @@ struct IdleConfig {
   uint32_t sleep_us = 50;
 };
 
+// Frees memory from rte_malloc (for unique_ptr).
+struct RteFree {
+  void operator()(void* p) const;
+};
+
 struct Worker {
   uint32_t id = 0;          // 0..n-1: TX queue, TAP queue, RCU thread id
   std::vector<uint16_t> rx_queues;  // polled in turn; normally just {id}
@@ -38,6 +43,9 @@ struct Worker {
   IdleConfig idle;
   SnapshotPublisher* publisher = nullptr;
   const std::atomic<bool>* stop = nullptr;
+  // The memory of `table` when it came from DPDK (hugepages on the worker's NUMA socket);
+  // empty when the table owns process memory. Declared first: it outlives the table.
+  std::unique_ptr<void, RteFree> table_memory;
   std::unique_ptr<conntrack::Table> table;
   std::unique_ptr<WorkerCounters> counters;
   std::unique_ptr<Pipeline> pipeline;
