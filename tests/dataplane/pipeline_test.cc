@@ -504,6 +504,19 @@ TEST(PipelineTest, Ipv6DrFlowsAreTrackedAndKeepTheirBackend) {
   EXPECT_EQ(h.Count(Counter::conntrack_hit), 100u);
 }
 
+// Frames over copies of `pkts`, each with 128 bytes of headroom, for one Process call.
+struct Burst {
+  explicit Burst(const std::vector<std::vector<uint8_t>>& pkts) {
+    for (const auto& p : pkts) {
+      bufs.emplace_back(128 + p.size());
+      std::copy(p.begin(), p.end(), bufs.back().begin() + 128);
+    }
+    for (auto& b : bufs) frames.push_back(Frame{b.data() + 128, static_cast<uint32_t>(b.size() - 128), 128});
+  }
+  std::vector<std::vector<uint8_t>> bufs;
+  std::vector<Frame> frames;
+};
+
 TEST(PipelineTest, BurstMixesVerdicts) {
   Host h(BaseConfig());
   std::vector<std::vector<uint8_t>> pkts;
@@ -516,14 +529,9 @@ TEST(PipelineTest, BurstMixesVerdicts) {
       pkts.push_back(Syn(static_cast<uint16_t>(100 + i)));
     }
   }
-  std::vector<std::vector<uint8_t>> bufs;
-  Frame frames[32];
+  Burst burst(pkts);
+  Frame* frames = burst.frames.data();
   Verdict v[32];
-  for (int i = 0; i < 32; ++i) {
-    bufs.emplace_back(128 + pkts[i].size());
-    std::copy(pkts[i].begin(), pkts[i].end(), bufs[i].begin() + 128);
-    frames[i] = Frame{bufs[i].data() + 128, static_cast<uint32_t>(pkts[i].size()), 128};
-  }
   conntrack::Options o;
   o.capacity = 1024;
   auto t = *conntrack::Table::Create(o);
@@ -551,14 +559,9 @@ TEST(PipelineTest, NewFlowRepeatedInABurstIsTrackedOnce) {
       distinct.insert(sport);
       pkts.push_back(Syn(sport, "192.0.2.9", "10.100.0.1", 80, i % 3 ? 0x02 : 0x10));
     }
-    std::vector<std::vector<uint8_t>> bufs;
-    Frame frames[32];
+    Burst burst(pkts);
+    Frame* frames = burst.frames.data();
     Verdict v[32];
-    for (int i = 0; i < 32; ++i) {
-      bufs.emplace_back(128 + pkts[i].size());
-      std::copy(pkts[i].begin(), pkts[i].end(), bufs[i].begin() + 128);
-      frames[i] = Frame{bufs[i].data() + 128, static_cast<uint32_t>(pkts[i].size()), 128};
-    }
     const size_t before = h.table().Count();
     Pipeline p(&h.table(), &h.counters(), &h.neighbors());
     p.Process(h.snap(), std::span<Frame>(frames, 32), 5, std::span<Verdict>(v, 32));
