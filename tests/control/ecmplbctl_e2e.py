@@ -80,6 +80,10 @@ def main():
     check("daemon starts and serves the socket", daemon.poll() is None and os.path.exists(SOCK), daemon_log())
     if daemon.poll() is not None:
         return
+    # 4096 flows fit the 256 MB DPDK heap: the table is taken from DPDK memory, and the
+    # start-up line says so.
+    check("start-up line: connection tables in DPDK memory",
+          "connection tables in DPDK memory" in daemon_log(), daemon_log())
     mode = os.stat(SOCK).st_mode & 0o777
     check("socket mode 0600", mode == 0o600, oct(mode))
 
