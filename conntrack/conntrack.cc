@@ -63,19 +63,33 @@ constexpr int kFromPrevShift = 10;
 constexpr int kFromNextShift = 15;
 constexpr uint32_t kOvfNextOne = 1u << 20;
 constexpr uint32_t kOvfPrevOne = 1u << 26;
-inline uint32_t Heads(uint32_t m) { return m & kSlotMask; }
-inline uint32_t V6s(uint32_t m) { return (m >> kV6Shift) & kSlotMask; }
+inline uint32_t Heads(uint32_t m) {
+  return m & kSlotMask;
+}
+inline uint32_t V6s(uint32_t m) {
+  return (m >> kV6Shift) & kSlotMask;
+}
 inline uint32_t FromPrev(uint32_t m) {
   return (m >> kFromPrevShift) & kSlotMask;
 }
 inline uint32_t FromNext(uint32_t m) {
   return (m >> kFromNextShift) & kSlotMask;
 }
-inline uint32_t Guests(uint32_t m) { return FromPrev(m) | FromNext(m); }
-inline uint32_t OvfNext(uint32_t m) { return (m >> 20) & 0x3f; }
-inline uint32_t OvfPrev(uint32_t m) { return m >> 26; }
-inline uint32_t UsedSlots(uint32_t m) { return Heads(m) | (V6s(m) << 1); }
-inline bool IsV6At(uint32_t m, unsigned s) { return (V6s(m) >> s) & 1; }
+inline uint32_t Guests(uint32_t m) {
+  return FromPrev(m) | FromNext(m);
+}
+inline uint32_t OvfNext(uint32_t m) {
+  return (m >> 20) & 0x3f;
+}
+inline uint32_t OvfPrev(uint32_t m) {
+  return m >> 26;
+}
+inline uint32_t UsedSlots(uint32_t m) {
+  return Heads(m) | (V6s(m) << 1);
+}
+inline bool IsV6At(uint32_t m, unsigned s) {
+  return (V6s(m) >> s) & 1;
+}
 // Slots covered by the entry whose head is s.
 inline uint32_t SpanOf(uint32_t m, unsigned s) {
   return IsV6At(m, s) ? (3u << s) : (1u << s);
@@ -91,14 +105,18 @@ inline uint8_t ProtoByte(uint64_t tail) {
 inline uint64_t WithState(uint64_t tail, FlowState s) {
   return (tail & kKeyMask) | (uint64_t{static_cast<uint8_t>(s)} << 56);
 }
-inline uint32_t BackendOf(uint64_t v) { return static_cast<uint32_t>(v); }
+inline uint32_t BackendOf(uint64_t v) {
+  return static_cast<uint32_t>(v);
+}
 inline uint32_t LastSeenOf(uint64_t v) {
   return static_cast<uint32_t>(v >> 32);
 }
 inline uint64_t MakeValue(uint32_t backend, uint32_t last_seen) {
   return uint64_t{backend} | (uint64_t{last_seen} << 32);
 }
-inline unsigned AddrWords(bool v6) { return v6 ? 4 : 1; }
+inline unsigned AddrWords(bool v6) {
+  return v6 ? 4 : 1;
+}
 inline unsigned TailIndex(unsigned slot, bool v6) {
   return 3 * slot + AddrWords(v6);
 }
@@ -137,9 +155,8 @@ inline void CpuRelax() {
 
 absl::Status ValidateOptions(const Options& o) {
   if (o.capacity == 0 || o.capacity > Table::kMaxCapacity) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("conntrack capacity ", o.capacity, " must be in [1, ",
-                     Table::kMaxCapacity, "]"));
+    return absl::InvalidArgumentError(absl::StrCat("conntrack capacity ", o.capacity,
+                                                   " must be in [1, ", Table::kMaxCapacity, "]"));
   }
   if (o.hasher == nullptr) {
     return absl::InvalidArgumentError("conntrack hasher must not be null");
@@ -148,8 +165,7 @@ absl::Status ValidateOptions(const Options& o) {
 }
 
 size_t BucketsFor(size_t capacity) {
-  size_t n = (capacity + Table::kRatedSlotsPerBucket - 1) /
-             Table::kRatedSlotsPerBucket;
+  size_t n = (capacity + Table::kRatedSlotsPerBucket - 1) / Table::kRatedSlotsPerBucket;
   return std::max<size_t>(n, 3);  // home and two distinct neighbours
 }
 
@@ -211,10 +227,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   const size_t buckets = BucketsFor(options.capacity);
   const size_t bytes = buckets * kBucketBytes;
-  const size_t rounded =
-      (bytes + kOwnedAlignment - 1) / kOwnedAlignment * kOwnedAlignment;
-  void* p =
-      ::operator new(rounded, std::align_val_t(kOwnedAlignment), std::nothrow);
+  const size_t rounded = (bytes + kOwnedAlignment - 1) / kOwnedAlignment * kOwnedAlignment;
+  void* p = ::operator new(rounded, std::align_val_t(kOwnedAlignment), std::nothrow);
   if (p == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("conntrack: cannot allocate ", rounded, " bytes"));
@@ -223,8 +237,7 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options) {
   (void)madvise(p, rounded, MADV_HUGEPAGE);
   std::unique_ptr<std::byte, OwnedMemory> owned(static_cast<std::byte*>(p));
   std::byte* mem = owned.get();
-  return std::unique_ptr<Table>(
-      new Table(options, mem, buckets, std::move(owned)));
+  return std::unique_ptr<Table>(new Table(options, mem, buckets, std::move(owned)));
 }
 
 absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options,
@@ -233,16 +246,15 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(const Options& options,
   const size_t buckets = BucketsFor(options.capacity);
   const size_t bytes = buckets * kBucketBytes;
   if (mem.size() < bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("conntrack: capacity ", options.capacity, " needs ", bytes,
-                     " bytes of memory, got ", mem.size()));
+    return absl::InvalidArgumentError(absl::StrCat("conntrack: capacity ", options.capacity,
+                                                   " needs ", bytes, " bytes of memory, got ",
+                                                   mem.size()));
   }
   if (reinterpret_cast<uintptr_t>(mem.data()) % kMemoryAlignment != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "conntrack: memory must be ", kMemoryAlignment, "-byte aligned"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("conntrack: memory must be ", kMemoryAlignment, "-byte aligned"));
   }
-  return std::unique_ptr<Table>(
-      new Table(options, mem.data(), buckets, nullptr));
+  return std::unique_ptr<Table>(new Table(options, mem.data(), buckets, nullptr));
 }
 
 Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
@@ -258,8 +270,7 @@ Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
   }
   for (int tcp = 0; tcp < 2; ++tcp) {
     for (int s = 0; s < 4; ++s) {
-      timeout_by_class_[tcp][s] =
-          timeouts_.For(tcp != 0, static_cast<FlowState>(s < 3 ? s : 0));
+      timeout_by_class_[tcp][s] = timeouts_.For(tcp != 0, static_cast<FlowState>(s < 3 ? s : 0));
     }
   }
   min_timeout_ = timeout_by_class_[0][0];
@@ -278,8 +289,7 @@ ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
   return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
 }
 
-ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value,
-                                     uint32_t now) const {
+ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
   // Most entries met are younger than every timeout: no lookup of theirs.
   const uint32_t age = now - LastSeenOf(value);
   return age > min_timeout_ && age > TimeoutOf(tail);
@@ -323,12 +333,11 @@ inline uint32_t MatchV4Mask(const Bucket& b, uint64_t addr, uint64_t tail) {
   // Plain vector loads of the atomic words are fine here: only the writer
   // calls this, and nothing else writes the table.
   const char* w = reinterpret_cast<const char*>(&b.w[0]);
-  const __m128i key = _mm_set_epi64x(static_cast<int64_t>(tail),
-                                     static_cast<int64_t>(addr));
+  const __m128i key = _mm_set_epi64x(static_cast<int64_t>(tail), static_cast<int64_t>(addr));
   const __m128i mask = _mm_set_epi64x(static_cast<int64_t>(kKeyMask), -1);
   auto at = [&](unsigned s) -> uint32_t {
-    const __m128i x = _mm_xor_si128(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 24 * s)), key);
+    const __m128i x =
+        _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 24 * s)), key);
     return static_cast<uint32_t>(_mm_testz_si128(x, mask)) << s;
   };
 #else
@@ -360,8 +369,7 @@ inline uint32_t FamilyHeads(uint32_t m, bool v6) {
 
 }  // namespace
 
-ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k,
-                                          size_t home) const {
+ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k, size_t home) const {
   const Bucket& b = buckets_[home];
   const uint32_t m = b.meta.load(kRelaxed);
   int s = Match(b, FamilyHeads(m, k.v6) & ~Guests(m), k);
@@ -383,8 +391,7 @@ ECMPLB_CT_INLINE Table::Found Table::Find(const KeyWords& k,
   return {};
 }
 
-ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot,
-                                         bool v6) const {
+ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const {
   const Bucket& bk = buckets_[b];
   const unsigned ti = TailIndex(slot, v6);
   const uint64_t tail = bk.w[ti].load(kRelaxed);
@@ -400,8 +407,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot,
   return ref;
 }
 
-ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
-                                          uint32_t now) {
+ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home, uint32_t now) {
   if (key.family == kFamilyV4) return FindLiveV4(key, home, now);
   const KeyWords k(key);
   if (!k.valid) return {};
@@ -420,8 +426,8 @@ ECMPLB_CT_INLINE EntryRef Table::FindLive(const FlowKey& key, size_t home,
 // The IPv4 entry whose head is `slot` of bucket `bi`, found for a key of
 // protocol `proto`: *out refers to it while it is live; an expired one is
 // reclaimed and *out is a miss.
-ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto,
-                                      uint32_t now, EntryRef* out) {
+ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto, uint32_t now,
+                                      EntryRef* out) {
   const Bucket& b = buckets_[bi];
   const uint64_t t = b.w[3 * slot + 1].load(kRelaxed);
   const uint64_t v = b.w[3 * slot + 2].load(kRelaxed);
@@ -444,8 +450,8 @@ ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto,
 // *out is then the live entry or a miss (the key is in the home bucket, or
 // no entry of this home overflowed into a neighbour); false when the
 // neighbours must be searched too (*out untouched).
-ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
-                                        uint32_t now, EntryRef* out) {
+ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home, uint32_t now,
+                                        EntryRef* out) {
   uint64_t tail, addr;
   std::memcpy(&tail, &key, sizeof(tail));
   std::memcpy(&addr, key.addr, sizeof(addr));
@@ -459,15 +465,13 @@ ECMPLB_CT_INLINE bool Table::FindHomeV4(const FlowKey& key, size_t home,
     *out = EntryRef();
     return true;
   }
-  SettleV4(home, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now,
-           out);
+  SettleV4(home, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now, out);
   return true;
 }
 
 // FindLive for an IPv4 key, the per-packet case, without the family-generic
 // bookkeeping: same result.
-ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home,
-                                            uint32_t now) {
+ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home, uint32_t now) {
   EntryRef ref;
   if (FindHomeV4(key, home, now, &ref)) return ref;
   // Not in the home bucket, and some of its entries overflowed.
@@ -490,8 +494,7 @@ ECMPLB_CT_INLINE EntryRef Table::FindLiveV4(const FlowKey& key, size_t home,
     hit = MatchV4Mask(b, addr, tail) & FamilyHeads(m2, false) & FromNext(m2);
   }
   if (hit == 0) return {};
-  SettleV4(bi, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now,
-           &ref);
+  SettleV4(bi, static_cast<unsigned>(std::countr_zero(hit)), key.proto, now, &ref);
   return ref;
 }
 
@@ -499,8 +502,7 @@ EntryRef Table::Lookup(const FlowKey& key, uint32_t now) {
   return FindLive(key, BucketOf(key), now);
 }
 
-void Table::LookupBulk(std::span<const FlowKey> keys, uint32_t now,
-                       std::span<EntryRef> out) {
+void Table::LookupBulk(std::span<const FlowKey> keys, uint32_t now, std::span<EntryRef> out) {
   const size_t n = std::min(keys.size(), out.size());
   size_t home[kMaxBurst];
   for (size_t off = 0; off < n; off += kMaxBurst) {
@@ -516,9 +518,8 @@ void Table::LookupBulk(std::span<const FlowKey> keys, uint32_t now,
   }
 }
 
-void Table::LookupBulk(std::span<const FlowKey> keys,
-                       std::span<const uint64_t> hashes, uint32_t now,
-                       std::span<EntryRef> out) {
+void Table::LookupBulk(std::span<const FlowKey> keys, std::span<const uint64_t> hashes,
+                       uint32_t now, std::span<EntryRef> out) {
   const size_t n = std::min({keys.size(), hashes.size(), out.size()});
   size_t home[kMaxBurst];
   for (size_t off = 0; off < n; off += kMaxBurst) {
@@ -529,8 +530,7 @@ void Table::LookupBulk(std::span<const FlowKey> keys,
   }
 }
 
-ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
-                                         const size_t* home, size_t m,
+ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys, const size_t* home, size_t m,
                                          uint32_t now, EntryRef* out) {
   // First the home buckets (prefetched by the caller): most keys are found
   // there, or are certain misses because no entry of that home overflowed.
@@ -541,21 +541,18 @@ ECMPLB_CT_INLINE void Table::LookupHomes(const FlowKey* keys,
   static_assert(kMaxBurst <= 32);
   uint32_t rest = 0;
   for (size_t i = 0; i < m; ++i) {
-    const bool settled =
-        keys[i].family == kFamilyV4 && FindHomeV4(keys[i], home[i], now, &out[i]);
+    const bool settled = keys[i].family == kFamilyV4 && FindHomeV4(keys[i], home[i], now, &out[i]);
     if (settled && out[i].found()) continue;
     const uint32_t meta = buckets_[home[i]].meta.load(kRelaxed);
     const bool full = UsedSlots(meta) == kSlotMask;
     if (!settled) rest |= 1u << i;
     if (full || (!settled && OvfNext(meta) != 0)) {
-      const char* p =
-          reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
+      const char* p = reinterpret_cast<const char*>(&buckets_[NextBucket(home[i])]);
       __builtin_prefetch(p, 0, 3);
       __builtin_prefetch(p + 64, 0, 3);
     }
     if (full || (!settled && OvfPrev(meta) != 0)) {
-      const char* p =
-          reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
+      const char* p = reinterpret_cast<const char*>(&buckets_[PrevBucket(home[i])]);
       __builtin_prefetch(p, 0, 3);
       __builtin_prefetch(p + 64, 0, 3);
     }
@@ -589,7 +586,9 @@ bool Table::SetBackend(EntryRef& ref, uint32_t backend_id) {
   return true;
 }
 
-void Table::SetCount(size_t n) { count_.store(n, kRelaxed); }
+void Table::SetCount(size_t n) {
+  count_.store(n, kRelaxed);
+}
 
 void Table::Remove(size_t b, unsigned slot) {
   Bucket& bk = buckets_[b];
@@ -597,25 +596,22 @@ void Table::Remove(size_t b, unsigned slot) {
   const uint32_t bit = 1u << slot;
   const bool from_prev = (FromPrev(m) & bit) != 0;
   const bool from_next = (FromNext(m) & bit) != 0;
-  m &= ~(bit | (bit << kV6Shift) | (bit << kFromPrevShift) |
-         (bit << kFromNextShift));
+  m &= ~(bit | (bit << kV6Shift) | (bit << kFromPrevShift) | (bit << kFromNextShift));
   WriteBegin(bk);
   bk.meta.store(m, kPublish);
   WriteEnd(bk);
   if (from_prev || from_next) {
     Bucket& home = buckets_[from_prev ? PrevBucket(b) : NextBucket(b)];
     WriteBegin(home);
-    home.meta.store(
-        home.meta.load(kRelaxed) - (from_prev ? kOvfNextOne : kOvfPrevOne),
-        kPublish);
+    home.meta.store(home.meta.load(kRelaxed) - (from_prev ? kOvfNextOne : kOvfPrevOne), kPublish);
     WriteEnd(home);
   }
   --live_;
   SetCount(live_);
 }
 
-void Table::Place(size_t b, unsigned slot, const KeyWords& k, Where where,
-                  uint64_t tail, uint64_t value) {
+void Table::Place(size_t b, unsigned slot, const KeyWords& k, Where where, uint64_t tail,
+                  uint64_t value) {
   Bucket& bk = buckets_[b];
   const unsigned n = AddrWords(k.v6);
   const unsigned base = 3 * slot;
@@ -634,32 +630,27 @@ void Table::Place(size_t b, unsigned slot, const KeyWords& k, Where where,
     const bool in_next = where == Where::kNext;
     Bucket& home = buckets_[in_next ? PrevBucket(b) : NextBucket(b)];
     WriteBegin(home);
-    home.meta.store(
-        home.meta.load(kRelaxed) + (in_next ? kOvfNextOne : kOvfPrevOne),
-        kPublish);
+    home.meta.store(home.meta.load(kRelaxed) + (in_next ? kOvfNextOne : kOvfPrevOne), kPublish);
     WriteEnd(home);
   }
   ++live_;
   SetCount(live_);
 }
 
-InsertResult Table::Insert(const FlowKey& key, uint32_t backend_id,
-                           uint8_t tcp_flags, uint32_t now) {
+InsertResult Table::Insert(const FlowKey& key, uint32_t backend_id, uint8_t tcp_flags,
+                           uint32_t now) {
   return Insert(key, hasher_(key), backend_id, tcp_flags, now);
 }
 
-InsertResult Table::InsertAbsent(const FlowKey& key, uint64_t hash,
-                                 uint32_t backend_id, uint8_t tcp_flags,
-                                 uint32_t now) {
+InsertResult Table::InsertAbsent(const FlowKey& key, uint64_t hash, uint32_t backend_id,
+                                 uint8_t tcp_flags, uint32_t now) {
   const KeyWords k(key);
   if (!k.valid) return InsertResult::kInvalidKey;
-  return Add(k, HomeOf(hash), InitialState(k.is_tcp, tcp_flags), backend_id,
-             now);
+  return Add(k, HomeOf(hash), InitialState(k.is_tcp, tcp_flags), backend_id, now);
 }
 
-InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
-                           uint32_t backend_id, uint8_t tcp_flags,
-                           uint32_t now) {
+InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id,
+                           uint8_t tcp_flags, uint32_t now) {
   const KeyWords k(key);
   if (!k.valid) return InsertResult::kInvalidKey;
   const size_t home = HomeOf(hash);
@@ -673,8 +664,7 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
     const bool expired = Expired(tail, b.w[ti + 1].load(kRelaxed), now);
     const FlowState next =
         expired ? initial
-                : NextState(static_cast<FlowState>(StateByte(tail) & 3),
-                            k.is_tcp, tcp_flags);
+                : NextState(static_cast<FlowState>(StateByte(tail) & 3), k.is_tcp, tcp_flags);
     WriteBegin(b);
     b.w[ti].store(WithState(tail, next), kPublish);
     b.w[ti + 1].store(MakeValue(backend_id, now), kPublish);
@@ -692,8 +682,7 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash,
   return Add(k, home, initial, backend_id, now);
 }
 
-ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
-                                         FlowState initial,
+ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowState initial,
                                          uint32_t backend_id, uint32_t now) {
   const unsigned need = k.v6 ? 2 : 1;
   const uint64_t tail = WithState(k.tail, initial);
@@ -739,10 +728,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
   auto not_established_v4 = [&](const Bucket& b) {
     auto at = [&](unsigned s) -> uint32_t {
       const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
-      return ((StateByte(t) & 3) !=
-              static_cast<uint8_t>(FlowState::kEstablished))
-                 ? 1u << s
-                 : 0u;
+      return ((StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)) ? 1u << s : 0u;
     };
     static_assert(kSlotsPerBucket == 5);
     return at(0) | at(1) | at(2) | at(3) | at(4);
@@ -757,12 +743,9 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
       // IPv4 entries only (the usual bucket): every head spans one slot, so
       // all five slots are classified without branches and masked to heads.
       // Written out per slot (GCC does not unroll loops over atomic loads).
-      auto age = [&](unsigned s) {
-        return now - LastSeenOf(b.w[3 * s + 2].load(kRelaxed));
-      };
+      auto age = [&](unsigned s) { return now - LastSeenOf(b.w[3 * s + 2].load(kRelaxed)); };
       static_assert(kSlotsPerBucket == 5);
-      const uint32_t oldest = std::max(
-          {age(0), age(1), age(2), age(3), age(4)});
+      const uint32_t oldest = std::max({age(0), age(1), age(2), age(3), age(4)});
       if (oldest <= min_timeout_) {
         weak_pending[i] = true;
         continue;
@@ -773,9 +756,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
         const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
         const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
         const uint32_t is_weak =
-            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)
-                ? 1u
-                : 0u;
+            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished) ? 1u : 0u;
         expired |= is_expired << s;
         weak |= (is_weak & ~is_expired) << s;
       };
@@ -794,8 +775,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
       const uint64_t t = b.w[ti].load(kRelaxed);
       if (Expired(t, b.w[ti + 1].load(kRelaxed), now)) {
         expired_mask[i] |= SpanOf(m, s);
-      } else if (static_cast<FlowState>(StateByte(t) & 3) !=
-                 FlowState::kEstablished) {
+      } else if (static_cast<FlowState>(StateByte(t) & 3) != FlowState::kEstablished) {
         weak_mask[i] |= SpanOf(m, s);
       }
     }
@@ -803,8 +783,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home,
   for (int level = 1; level <= 2; ++level) {
     for (int i = 0; i < 3; ++i) {
       if (level == 2 && weak_pending[i]) {
-        weak_mask[i] =
-            not_established_v4(buckets_[cand[i]]) & Heads(meta[i]);
+        weak_mask[i] = not_established_v4(buckets_[cand[i]]) & Heads(meta[i]);
       }
       uint32_t avail = free_mask[i] | expired_mask[i];
       if (level == 2) avail |= weak_mask[i];
@@ -858,8 +837,7 @@ size_t Table::ExpireSome(uint32_t now, size_t budget) {
 
 // ---- Readers ----
 
-void Table::ReadBucket(const internal::Bucket& b, uint32_t* meta,
-                       uint64_t* words) {
+void Table::ReadBucket(const internal::Bucket& b, uint32_t* meta, uint64_t* words) {
   for (;;) {
     const uint32_t s1 = b.seq.load(std::memory_order_acquire);
     if (s1 & 1) {
@@ -872,7 +850,9 @@ void Table::ReadBucket(const internal::Bucket& b, uint32_t* meta,
   }
 }
 
-size_t Table::Count() const { return count_.load(kRelaxed); }
+size_t Table::Count() const {
+  return count_.load(kRelaxed);
+}
 
 void Table::ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
   uint64_t w[15];

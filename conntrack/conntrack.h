@@ -41,8 +41,7 @@
 // free slot, an expired entry, then a live entry that is not established
 // (TCP new/closing, or a non-TCP flow seen once); a live established entry is
 // never displaced, and the insert returns kFull instead.
-#ifndef ECMPLB_CONNTRACK_CONNTRACK_H_
-#define ECMPLB_CONNTRACK_CONNTRACK_H_
+#pragma once
 
 #include <atomic>
 #include <cstddef>
@@ -150,8 +149,8 @@ class Table {
   static absl::StatusOr<std::unique_ptr<Table>> Create(const Options& options);
   // Table in caller's memory (e.g. DPDK hugepages): at least MemoryNeeded()
   // bytes, kMemoryAlignment-aligned, which must outlive the table.
-  static absl::StatusOr<std::unique_ptr<Table>> Create(
-      const Options& options, std::span<std::byte> mem);
+  static absl::StatusOr<std::unique_ptr<Table>> Create(const Options& options,
+                                                       std::span<std::byte> mem);
 
   ~Table();
   Table(const Table&) = delete;
@@ -165,8 +164,7 @@ class Table {
   EntryRef Lookup(const FlowKey& key, uint32_t now);
   // Bulk form: hashes the whole burst and prefetches every key's bucket
   // before comparing. Handles min(keys.size(), out.size()) keys.
-  void LookupBulk(std::span<const FlowKey> keys, uint32_t now,
-                  std::span<EntryRef> out);
+  void LookupBulk(std::span<const FlowKey> keys, uint32_t now, std::span<EntryRef> out);
   // Pre-hashed forms, for a caller that computes a flow's hash once per packet
   // (and may reuse it, e.g. as its Maglev hash): hashes[i] / `hash` must be
   // Hash(key). Prefetch starts loading a hash's home bucket, so a caller that
@@ -174,8 +172,7 @@ class Table {
   // LookupBulk does not prefetch the home buckets again: call Prefetch first.
   uint64_t Hash(const FlowKey& key) const { return hasher_(key); }
   void Prefetch(uint64_t hash) const {
-    const char* p = reinterpret_cast<const char*>(buckets_) +
-                    HomeOf(hash) * kBucketBytes;
+    const char* p = reinterpret_cast<const char*>(buckets_) + HomeOf(hash) * kBucketBytes;
     __builtin_prefetch(p, 0, 3);
     __builtin_prefetch(p + 64, 0, 3);
   }
@@ -192,19 +189,17 @@ class Table {
     __builtin_prefetch(prev, 0, 3);
     __builtin_prefetch(prev + 64, 0, 3);
   }
-  void LookupBulk(std::span<const FlowKey> keys,
-                  std::span<const uint64_t> hashes, uint32_t now,
+  void LookupBulk(std::span<const FlowKey> keys, std::span<const uint64_t> hashes, uint32_t now,
                   std::span<EntryRef> out);
-  InsertResult Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id,
-                      uint8_t tcp_flags, uint32_t now);
+  InsertResult Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint8_t tcp_flags,
+                      uint32_t now);
   // Insert for a key the caller knows is not in the table: it missed in a
   // LookupBulk (which reclaims the expired entries it meets) and nothing
   // inserted since has the same hash. Skips Insert's search for an existing
   // entry, with the same result otherwise. (A key that is present would be
   // tracked twice, and the later entry never found.)
-  InsertResult InsertAbsent(const FlowKey& key, uint64_t hash,
-                            uint32_t backend_id, uint8_t tcp_flags,
-                            uint32_t now);
+  InsertResult InsertAbsent(const FlowKey& key, uint64_t hash, uint32_t backend_id,
+                            uint8_t tcp_flags, uint32_t now);
   // Records a further packet of a hit flow: state transition (NextState) and
   // last-seen time. False (and nothing changed) if `ref` is a miss or was
   // invalidated.
@@ -218,8 +213,7 @@ class Table {
     } else if (now != ref.last_seen_) {
       // Only the value word changes: one atomic store, no seqlock round (a reader sees the
       // old word or the new one, each with the entry's unchanged key and state).
-      ValueWord(ref).store(uint64_t{ref.backend_} | uint64_t{now} << 32,
-                           std::memory_order_release);
+      ValueWord(ref).store(uint64_t{ref.backend_} | uint64_t{now} << 32, std::memory_order_release);
       ref.last_seen_ = now;
     }
     return true;
@@ -230,8 +224,7 @@ class Table {
   bool SetBackend(EntryRef& ref, uint32_t backend_id);
   // Tracks a new flow whose first packet carries `tcp_flags` (ignored unless
   // key.proto is TCP); initial state is InitialState().
-  InsertResult Insert(const FlowKey& key, uint32_t backend_id,
-                      uint8_t tcp_flags, uint32_t now);
+  InsertResult Insert(const FlowKey& key, uint32_t backend_id, uint8_t tcp_flags, uint32_t now);
   // Visits up to `budget` buckets (5 slots each) from a cursor that wraps
   // around the table and reclaims expired entries. Returns entries reclaimed.
   size_t ExpireSome(uint32_t now, size_t budget);
@@ -279,15 +272,13 @@ class Table {
   size_t BucketOf(const FlowKey& key) const { return HomeOf(HashOf(key)); }
   // The bucket index is the high half of hash * bucket_count.
   size_t HomeOf(uint64_t hash) const {
-    return static_cast<size_t>(
-        (static_cast<unsigned __int128>(hash) * bucket_count_) >> 64);
+    return static_cast<size_t>((static_cast<unsigned __int128>(hash) * bucket_count_) >> 64);
   }
   // LookupBulk of at most kMaxBurst keys whose home buckets are known.
-  void LookupHomes(const FlowKey* keys, const size_t* home, size_t n,
-                   uint32_t now, EntryRef* out);
+  void LookupHomes(const FlowKey* keys, const size_t* home, size_t n, uint32_t now, EntryRef* out);
   // Insert's part after the search for an existing entry: places a new one.
-  InsertResult Add(const KeyWords& k, size_t home, FlowState initial,
-                   uint32_t backend_id, uint32_t now);
+  InsertResult Add(const KeyWords& k, size_t home, FlowState initial, uint32_t backend_id,
+                   uint32_t now);
   // Touch's write: new state and last-seen time of a valid ref.
   void Store(EntryRef& ref, FlowState next, uint32_t now);
   static std::atomic<uint64_t>& ValueWord(const EntryRef& ref) {
@@ -295,30 +286,23 @@ class Table {
     return *std::launder(reinterpret_cast<std::atomic<uint64_t>*>(
         w + sizeof(uint64_t) * (size_t{ref.tail_word_} + 1)));
   }
-  size_t NextBucket(size_t b) const {
-    return b + 1 == bucket_count_ ? 0 : b + 1;
-  }
-  size_t PrevBucket(size_t b) const {
-    return b == 0 ? bucket_count_ - 1 : b - 1;
-  }
+  size_t NextBucket(size_t b) const { return b + 1 == bucket_count_ ? 0 : b + 1; }
+  size_t PrevBucket(size_t b) const { return b == 0 ? bucket_count_ - 1 : b - 1; }
   uint32_t TimeoutOf(uint64_t tail_word) const;
   bool Expired(uint64_t tail_word, uint64_t value_word, uint32_t now) const;
   Found Find(const KeyWords& k, size_t home) const;
   EntryRef FindLive(const FlowKey& key, size_t home, uint32_t now);
   EntryRef FindLiveV4(const FlowKey& key, size_t home, uint32_t now);
-  bool FindHomeV4(const FlowKey& key, size_t home, uint32_t now,
-                  EntryRef* out);
-  void SettleV4(size_t bi, unsigned slot, uint8_t proto, uint32_t now,
-                EntryRef* out);
+  bool FindHomeV4(const FlowKey& key, size_t home, uint32_t now, EntryRef* out);
+  void SettleV4(size_t bi, unsigned slot, uint8_t proto, uint32_t now, EntryRef* out);
   void Remove(size_t b, unsigned slot);
   // Where an entry sits relative to its home bucket.
   enum class Where : uint8_t { kHome, kNext, kPrev };
-  void Place(size_t b, unsigned slot, const KeyWords& k, Where where,
-             uint64_t tail_word, uint64_t value_word);
+  void Place(size_t b, unsigned slot, const KeyWords& k, Where where, uint64_t tail_word,
+             uint64_t value_word);
   EntryRef MakeRef(size_t b, unsigned slot, bool v6) const;
   void SetCount(size_t n);
-  static void ReadBucket(const internal::Bucket& b, uint32_t* meta,
-                         uint64_t* words);
+  static void ReadBucket(const internal::Bucket& b, uint32_t* meta, uint64_t* words);
 
   const size_t capacity_;
   const size_t bucket_count_;
@@ -340,5 +324,3 @@ class Table {
 };
 
 }  // namespace ecmplb::conntrack
-
-#endif  // ECMPLB_CONNTRACK_CONNTRACK_H_

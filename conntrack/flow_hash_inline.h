@@ -2,8 +2,7 @@
 // translation units that hash per packet (the connection table, the
 // pipeline). Everything else calls FlowHash, which is defined with it.
 // Pure function: safe from any thread.
-#ifndef ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_
-#define ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_
+#pragma once
 
 #include <bit>
 #include <cstdint>
@@ -32,8 +31,7 @@ static_assert(std::endian::native == std::endian::little,
 }
 
 // The canonical bytes with the service field (bytes 4..5) zeroed.
-[[gnu::always_inline]] inline uint64_t FlowHashInline(
-    const FlowKey& key) noexcept {
+[[gnu::always_inline]] inline uint64_t FlowHashInline(const FlowKey& key) noexcept {
   if (!key.is_v6()) {
     uint64_t w[2];
     std::memcpy(w, &key, sizeof(w));
@@ -46,5 +44,3 @@ static_assert(std::endian::native == std::endian::little,
 }
 
 }  // namespace ecmplb::conntrack
-
-#endif  // ECMPLB_CONNTRACK_FLOW_HASH_INLINE_H_

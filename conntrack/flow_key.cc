@@ -4,6 +4,8 @@
 
 namespace ecmplb::conntrack {
 
-uint64_t FlowHash(const FlowKey& key) noexcept { return FlowHashInline(key); }
+uint64_t FlowHash(const FlowKey& key) noexcept {
+  return FlowHashInline(key);
+}
 
 }  // namespace ecmplb::conntrack

@@ -1,8 +1,7 @@
 // FlowKey: the identity of one tracked flow (full 5-tuple for IPv4 or IPv6 plus
 // the service index), and FlowHash, the deterministic flow hash the dataplane
 // can reuse. Plain value types and a pure function: safe from any thread.
-#ifndef ECMPLB_CONNTRACK_FLOW_KEY_H_
-#define ECMPLB_CONNTRACK_FLOW_KEY_H_
+#pragma once
 
 #include <bit>
 #include <cstddef>
@@ -37,16 +36,15 @@ struct FlowKey {
 
   // src_be/dst_be: the 4 address bytes as loaded from the packet. Inline: the
   // dataplane builds one per packet.
-  static FlowKey V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service) {
+  static FlowKey V4(uint32_t src_be, uint32_t dst_be, uint16_t sport_be, uint16_t dport_be,
+                    uint8_t proto, uint16_t service) {
     FlowKey k = Header(sport_be, dport_be, proto, service, kFamilyV4);
     std::memcpy(&k.addr[0], &src_be, 4);
     std::memcpy(&k.addr[4], &dst_be, 4);
     return k;
   }
-  static FlowKey V6(std::span<const uint8_t, 16> src,
-                    std::span<const uint8_t, 16> dst, uint16_t sport_be,
-                    uint16_t dport_be, uint8_t proto, uint16_t service) {
+  static FlowKey V6(std::span<const uint8_t, 16> src, std::span<const uint8_t, 16> dst,
+                    uint16_t sport_be, uint16_t dport_be, uint8_t proto, uint16_t service) {
     FlowKey k = Header(sport_be, dport_be, proto, service, kFamilyV6);
     std::memcpy(&k.addr[0], src.data(), 16);
     std::memcpy(&k.addr[16], dst.data(), 16);
@@ -58,12 +56,10 @@ struct FlowKey {
   // word (source bytes then destination bytes, as loaded), written with whole
   // words: code that reads the key right away (a hash, a copy) then gets it
   // from the store buffer instead of stalling on narrow stores.
-  static constexpr uint64_t HeaderWord(uint16_t sport_be, uint16_t dport_be,
-                                       uint8_t proto, uint16_t service,
-                                       uint8_t family) {
-    return uint64_t{sport_be} | uint64_t{dport_be} << 16 |
-           uint64_t{service} << 32 | uint64_t{proto} << 48 |
-           uint64_t{family} << 56;
+  static constexpr uint64_t HeaderWord(uint16_t sport_be, uint16_t dport_be, uint8_t proto,
+                                       uint16_t service, uint8_t family) {
+    return uint64_t{sport_be} | uint64_t{dport_be} << 16 | uint64_t{service} << 32 |
+           uint64_t{proto} << 48 | uint64_t{family} << 56;
   }
   void SetV4Words(uint64_t header_word, uint64_t addr_word) {
     static_assert(std::endian::native == std::endian::little,
@@ -85,8 +81,8 @@ struct FlowKey {
 
  private:
   // A key with these header fields and all address bytes zero.
-  static FlowKey Header(uint16_t sport_be, uint16_t dport_be, uint8_t proto,
-                        uint16_t service, uint8_t family) {
+  static FlowKey Header(uint16_t sport_be, uint16_t dport_be, uint8_t proto, uint16_t service,
+                        uint8_t family) {
     FlowKey k;
     k.sport = sport_be;
     k.dport = dport_be;
@@ -115,5 +111,3 @@ uint64_t FlowHash(const FlowKey& key) noexcept;
 inline constexpr uint64_t kFlowHashHeaderMask = 0xffff'0000'ffff'ffffULL;
 
 }  // namespace ecmplb::conntrack
-
-#endif  // ECMPLB_CONNTRACK_FLOW_KEY_H_

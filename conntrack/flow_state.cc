@@ -28,8 +28,7 @@ absl::Status Timeouts::Validate() const {
   for (const auto& t : all) {
     if (t.value == 0 || t.value > kMax) {
       return absl::InvalidArgumentError(
-          absl::StrCat("conntrack timeout ", t.name, " = ", t.value,
-                       " s: must be in [1, 2^31]"));
+          absl::StrCat("conntrack timeout ", t.name, " = ", t.value, " s: must be in [1, 2^31]"));
     }
   }
   return absl::OkStatus();

@@ -3,8 +3,7 @@
 // (direct server return: the load balancer never sees the server's packets),
 // and the per-state idle timeouts. Pure functions and value types: safe from
 // any thread.
-#ifndef ECMPLB_CONNTRACK_FLOW_STATE_H_
-#define ECMPLB_CONNTRACK_FLOW_STATE_H_
+#pragma once
 
 #include <cstdint>
 
@@ -82,5 +81,3 @@ struct Timeouts {
 };
 
 }  // namespace ecmplb::conntrack
-
-#endif  // ECMPLB_CONNTRACK_FLOW_STATE_H_

@@ -49,7 +49,8 @@ class ObjectReader {
   const json& At(const char* key) const { return j_.at(key); }
 
   absl::Status String(const char* key, std::string* out, bool required) const {
-    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    if (!j_.contains(key))
+      return required ? FieldError(Path(key), "is required") : absl::OkStatus();
     if (!j_[key].is_string()) return FieldError(Path(key), "must be a string");
     *out = j_[key].get<std::string>();
     return absl::OkStatus();
@@ -57,7 +58,8 @@ class ObjectReader {
 
   absl::Status Address(const char* key, std::string* out, bool required) const {
     std::string text;
-    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    if (!j_.contains(key))
+      return required ? FieldError(Path(key), "is required") : absl::OkStatus();
     ECMPLB_RETURN_IF_ERROR(String(key, &text, required));
     auto canon = CanonicalAddress(text);
     if (!canon.ok()) return FieldError(Path(key), canon.status().message());
@@ -67,7 +69,8 @@ class ObjectReader {
 
   template <typename T>
   absl::Status Unsigned(const char* key, T* out, uint64_t min, uint64_t max, bool required) const {
-    if (!j_.contains(key)) return required ? FieldError(Path(key), "is required") : absl::OkStatus();
+    if (!j_.contains(key))
+      return required ? FieldError(Path(key), "is required") : absl::OkStatus();
     const json& v = j_[key];
     if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
       return FieldError(Path(key), "must be a non-negative integer");
@@ -105,10 +108,10 @@ class ObjectReader {
 
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway",
-                                        "mtu", "exception_interface", "control_socket", "announce",
-                                        "announce_interface", "drain_s", "worker_stall_ms",
-                                        "metrics_listen"}));
+  ECMPLB_RETURN_IF_ERROR(
+      r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway", "mtu",
+                     "exception_interface", "control_socket", "announce", "announce_interface",
+                     "drain_s", "worker_stall_ms", "metrics_listen"}));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
@@ -126,10 +129,11 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
 
 absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
   ObjectReader r(j, "conntrack");
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"capacity", "tcp_established_s", "tcp_syn_s", "tcp_closing_s", "udp_s"}));
+  ECMPLB_RETURN_IF_ERROR(
+      r.CheckObject({"capacity", "tcp_established_s", "tcp_syn_s", "tcp_closing_s", "udp_s"}));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("capacity", &c->capacity, 1024, uint64_t{1} << 32, false));
-  ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_established_s", &c->tcp_established_s, 1, 86400 * 7, false));
+  ECMPLB_RETURN_IF_ERROR(
+      r.Unsigned("tcp_established_s", &c->tcp_established_s, 1, 86400 * 7, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_syn_s", &c->tcp_syn_s, 1, 86400, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_closing_s", &c->tcp_closing_s, 1, 86400, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("udp_s", &c->udp_s, 1, 86400 * 7, false));
@@ -167,7 +171,8 @@ absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthChec
   if (h->path.empty() || h->path[0] != '/' || h->path.find_first_of("\r\n ") != std::string::npos) {
     return FieldError(r.Path("path"), "must start with '/' and contain no spaces or line breaks");
   }
-  if (h->timeout_ms > h->interval_ms) return FieldError(r.Path("timeout_ms"), "must not exceed interval_ms");
+  if (h->timeout_ms > h->interval_ms)
+    return FieldError(r.Path("timeout_ms"), "must not exceed interval_ms");
   return absl::OkStatus();
 }
 
@@ -207,7 +212,8 @@ absl::Status ParseService(const json& j, const std::string& path, ServiceConfig*
   }
   // Backends given without ids get the lowest free ids, in file order.
   std::set<uint32_t> used;
-  for (const auto& b : s->backends) if (b.id != 0) used.insert(b.id);
+  for (const auto& b : s->backends)
+    if (b.id != 0) used.insert(b.id);
   uint32_t next = 1;
   for (auto& b : s->backends) {
     if (b.id != 0) continue;
@@ -274,13 +280,18 @@ json ToJson(const Config& c) {
     services.push_back(std::move(js));
   }
   // nlohmann's default object keeps keys sorted: output is stable.
-  return json{{"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
+  return json{
+      {"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
 }
 
 }  // namespace
 
-absl::string_view ProtocolName(Protocol p) { return p == Protocol::kTcp ? "tcp" : "udp"; }
-absl::string_view ForwardModeName(ForwardMode m) { return m == ForwardMode::kDr ? "dr" : "gre"; }
+absl::string_view ProtocolName(Protocol p) {
+  return p == Protocol::kTcp ? "tcp" : "udp";
+}
+absl::string_view ForwardModeName(ForwardMode m) {
+  return m == ForwardMode::kDr ? "dr" : "gre";
+}
 absl::string_view HashModeName(HashMode m) {
   return m == HashMode::kFiveTuple ? "5tuple" : "source-ip";
 }
@@ -314,14 +325,17 @@ absl::StatusOr<std::string> CanonicalAddress(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an IPv4 or IPv6 address"));
 }
 
-bool IsIpv6(absl::string_view a) { return a.find(':') != absl::string_view::npos; }
+bool IsIpv6(absl::string_view a) {
+  return a.find(':') != absl::string_view::npos;
+}
 
 std::string ServiceConfig::Name() const {
   return IsIpv6(vip) ? absl::StrCat("[", vip, "]:", port, "/", ProtocolName(protocol))
                      : absl::StrCat(vip, ":", port, "/", ProtocolName(protocol));
 }
 
-const ServiceConfig* Config::FindService(absl::string_view vip, uint16_t port, Protocol proto) const {
+const ServiceConfig* Config::FindService(absl::string_view vip, uint16_t port,
+                                         Protocol proto) const {
   auto canon = CanonicalAddress(vip);
   if (!canon.ok()) return nullptr;
   for (const auto& s : services) {
@@ -376,7 +390,8 @@ absl::Status Validate(const Config& c) {
                                 : absl::StrCat(path, ".backends[", k, "] (", b.address, ")");
       if (sorry) {
         for (const auto& a : addrs) {
-          if (a.first == b.address) return FieldError(bpath, "must not be one of the service's backends");
+          if (a.first == b.address)
+            return FieldError(bpath, "must not be one of the service's backends");
         }
       } else if (b.id == 0 || b.id > kMaxBackendId) {
         return FieldError(bpath, "id must be 1..65535");
@@ -392,10 +407,12 @@ absl::Status Validate(const Config& c) {
         return FieldError(bpath, "a DR backend must have the VIP's address family");
       }
       if (s.forward == ForwardMode::kGre && IsIpv6(b.address)) {
-        return FieldError(bpath, "a GRE backend must have an IPv4 address (the outer header is IPv4)");
+        return FieldError(bpath,
+                          "a GRE backend must have an IPv4 address (the outer header is IPv4)");
       }
       if (b.port != 0 && b.port != s.port) {
-        return FieldError(bpath, "port must equal the service port (DR and GRE do not translate ports)");
+        return FieldError(bpath,
+                          "port must equal the service port (DR and GRE do not translate ports)");
       }
     }
   }
@@ -431,16 +448,20 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
   }
   std::stringstream ss;
   ss << in.rdbuf();
   auto c = ParseConfig(ss.str());
-  if (!c.ok()) return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
+  if (!c.ok())
+    return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
   return c;
 }
 
-std::string SerializeConfig(const Config& config) { return ToJson(config).dump(2) + "\n"; }
+std::string SerializeConfig(const Config& config) {
+  return ToJson(config).dump(2) + "\n";
+}
 
 absl::Status SaveConfigFile(const Config& config, const std::string& path) {
   std::string text = SerializeConfig(config);
@@ -468,7 +489,8 @@ absl::Status SaveConfigFile(const Config& config, const std::string& path) {
     ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", std::strerror(e)));
   }
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  std::string dir =
+      path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = ".";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -25,9 +25,9 @@ enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
 enum class ForwardMode : uint8_t { kDr, kGre };
 enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
 
-absl::string_view ProtocolName(Protocol p);         // "tcp" / "udp"
-absl::string_view ForwardModeName(ForwardMode m);   // "dr" / "gre"
-absl::string_view HashModeName(HashMode m);         // "5tuple" / "source-ip"
+absl::string_view ProtocolName(Protocol p);        // "tcp" / "udp"
+absl::string_view ForwardModeName(ForwardMode m);  // "dr" / "gre"
+absl::string_view HashModeName(HashMode m);        // "5tuple" / "source-ip"
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view s);
 absl::StatusOr<ForwardMode> ParseForwardMode(absl::string_view s);
 absl::StatusOr<HashMode> ParseHashMode(absl::string_view s);
@@ -43,10 +43,10 @@ inline constexpr uint32_t kMaxBackendId = 65535;
 inline constexpr uint32_t kSorryBackendId = 0;  // never a regular backend's id
 
 struct BackendConfig {
-  uint32_t id = 0;          // stable id within its service, 1..kMaxBackendId
-  std::string address;      // canonical text
-  uint16_t port = 0;        // 0: the service's port (DR and GRE do not rewrite ports)
-  uint32_t weight = 1;      // 0 drains: no new flows, established flows stay
+  uint32_t id = 0;      // stable id within its service, 1..kMaxBackendId
+  std::string address;  // canonical text
+  uint16_t port = 0;    // 0: the service's port (DR and GRE do not rewrite ports)
+  uint32_t weight = 1;  // 0 drains: no new flows, established flows stay
   bool operator==(const BackendConfig&) const = default;
 };
 
@@ -54,18 +54,18 @@ struct BackendConfig {
 struct HealthCheckConfig {
   enum class Type : uint8_t { kTcp, kHttp };
   Type type = Type::kTcp;
-  uint16_t port = 0;            // 0: the service port
-  std::string path = "/";       // http
-  uint16_t expect_status = 200; // http
+  uint16_t port = 0;             // 0: the service port
+  std::string path = "/";        // http
+  uint16_t expect_status = 200;  // http
   uint32_t interval_ms = 1000;
   uint32_t timeout_ms = 500;
-  uint32_t rise = 2;            // successes to come back
-  uint32_t fall = 3;            // failures to leave
+  uint32_t rise = 2;  // successes to come back
+  uint32_t fall = 3;  // failures to leave
   bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct ServiceConfig {
-  std::string vip;          // canonical text
+  std::string vip;  // canonical text
   uint16_t port = 0;
   Protocol protocol = Protocol::kTcp;
   ForwardMode forward = ForwardMode::kDr;
@@ -76,29 +76,29 @@ struct ServiceConfig {
   // Takes every new flow while no backend is usable (all failed, drained or removed); the VIP
   // stays announced. Not health-checked. Its id is kSorryBackendId.
   std::optional<BackendConfig> sorry_backend;
-  bool admin_up = true;     // false: never announced, even with healthy backends
+  bool admin_up = true;  // false: never announced, even with healthy backends
   bool operator==(const ServiceConfig&) const = default;
   std::string Name() const;  // "10.0.0.1:80/tcp", "[2001:db8::1]:443/tcp"
 };
 
 struct HostConfig {
-  std::string address;            // this host's IPv4 address (on the exception interface)
-  uint8_t prefix_length = 24;     // of `address`'s subnet; on-link backends are resolved directly
-  std::string tunnel_source;      // GRE outer source; defaults to `address`
-  std::string gateway;            // next hop for backends outside the subnet (optional)
-  uint16_t mtu = 1500;            // data port MTU (IP MTU)
+  std::string address;         // this host's IPv4 address (on the exception interface)
+  uint8_t prefix_length = 24;  // of `address`'s subnet; on-link backends are resolved directly
+  std::string tunnel_source;   // GRE outer source; defaults to `address`
+  std::string gateway;         // next hop for backends outside the subnet (optional)
+  uint16_t mtu = 1500;         // data port MTU (IP MTU)
   std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface
   std::string control_socket = "/run/ecmplb/ecmplb.sock";
-  bool announce = true;              // put servable VIPs (/32, /128) on announce_interface
+  bool announce = true;  // put servable VIPs (/32, /128) on announce_interface
   std::string announce_interface = "lo";
-  uint32_t drain_s = 5;              // SIGTERM / drain: withdraw VIPs, forward this long, stop
-  uint32_t worker_stall_ms = 500;    // a worker without progress this long makes the host unhealthy
-  std::string metrics_listen;        // Prometheus endpoint "ADDRESS:PORT"; empty: off
+  uint32_t drain_s = 5;            // SIGTERM / drain: withdraw VIPs, forward this long, stop
+  uint32_t worker_stall_ms = 500;  // a worker without progress this long makes the host unhealthy
+  std::string metrics_listen;      // Prometheus endpoint "ADDRESS:PORT"; empty: off
   bool operator==(const HostConfig&) const = default;
 };
 
 struct ConntrackConfig {
-  uint64_t capacity = 1u << 20;   // flows per worker
+  uint64_t capacity = 1u << 20;  // flows per worker
   uint32_t tcp_established_s = 900;
   uint32_t tcp_syn_s = 60;
   uint32_t tcp_closing_s = 30;

@@ -35,12 +35,17 @@ absl::StatusOr<size_t> FindBackend(const ServiceConfig& s, const Endpoint& ep) {
       if (s.backends[i].address == ep.address) return i;
     }
   }
-  return absl::NotFoundError(absl::StrCat("backend ", ep.ToString(), " not found in service ", s.Name()));
+  return absl::NotFoundError(
+      absl::StrCat("backend ", ep.ToString(), " not found in service ", s.Name()));
 }
 
-std::string EndpointText(const std::string& address, uint16_t port) { return Endpoint{address, port}.ToString(); }
+std::string EndpointText(const std::string& address, uint16_t port) {
+  return Endpoint{address, port}.ToString();
+}
 
-const char* StateName(conntrack::FlowState s) { return conntrack::FlowStateName(s); }
+const char* StateName(conntrack::FlowState s) {
+  return conntrack::FlowStateName(s);
+}
 
 // Decodes a connection-table key's addresses and ports (stored in network order).
 struct DecodedKey {
@@ -63,8 +68,10 @@ DecodedKey Decode(const conntrack::FlowKey& k) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initial, dataplane::MacAddr port_mac,
-                                                                   PublishFn publish, Options options) {
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initial,
+                                                                   dataplane::MacAddr port_mac,
+                                                                   PublishFn publish,
+                                                                   Options options) {
   if (absl::Status s = Validate(initial); !s.ok()) return s;
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(std::move(initial), port_mac, std::move(publish), std::move(options)));
@@ -77,8 +84,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initia
 
 uint64_t ControlPlane::Now() const {
   if (options_.clock) return options_.clock();
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
 }
 
 uint64_t ControlPlane::ReservationSeconds() const {
@@ -126,11 +134,13 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
   std::vector<uint32_t> released;  // ids to reserve if the change commits
 
   if (cmd.weight.has_value() && *cmd.weight > kMaxWeight) {
-    return absl::InvalidArgumentError(absl::StrCat("weight ", *cmd.weight, " is out of range 0..", kMaxWeight));
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight ", *cmd.weight, " is out of range 0..", kMaxWeight));
   }
   switch (cmd.kind) {
     case CommandKind::kServiceAdd: {
-      if (svc != nullptr) return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
+      if (svc != nullptr)
+        return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
       ServiceConfig s;
       s.vip = ref->vip;
       s.port = ref->port;
@@ -139,7 +149,8 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       if (cmd.hash) s.hash = *cmd.hash;
       if (cmd.table_size) s.table_size = *cmd.table_size;
       if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("service ", name, ": table size: ", st.message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("service ", name, ": table size: ", st.message()));
       }
       candidate.services.push_back(std::move(s));
       break;
@@ -153,15 +164,17 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     case CommandKind::kBackendAdd: {
       if (svc == nullptr) return ServiceNotFound(*ref);
       auto ep = ParseEndpoint(cmd.backend, false);
-      if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
+      if (!ep.ok())
+        return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
       if (ep->port != 0 && ep->port != svc->port) {
-        return absl::InvalidArgumentError(absl::StrCat("backend ", ep->ToString(), ": port must be the service's (",
-                                                       svc->port, "): DR and GRE do not translate ports"));
+        return absl::InvalidArgumentError(absl::StrCat("backend ", ep->ToString(),
+                                                       ": port must be the service's (", svc->port,
+                                                       "): DR and GRE do not translate ports"));
       }
       for (const auto& b : svc->backends) {
         if (b.address == ep->address) {
-          return absl::AlreadyExistsError(
-              absl::StrCat("backend ", ep->address, " already exists in service ", name, " (id ", b.id, ")"));
+          return absl::AlreadyExistsError(absl::StrCat(
+              "backend ", ep->address, " already exists in service ", name, " (id ", b.id, ")"));
         }
       }
       BackendConfig b;
@@ -170,18 +183,20 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       b.weight = cmd.weight.value_or(1);
       if (cmd.id.has_value()) {
         if (*cmd.id == 0 || *cmd.id > kMaxBackendId) {
-          return absl::InvalidArgumentError(absl::StrCat("backend id ", *cmd.id, " is out of range 1..", kMaxBackendId));
+          return absl::InvalidArgumentError(
+              absl::StrCat("backend id ", *cmd.id, " is out of range 1..", kMaxBackendId));
         }
         for (const auto& o : svc->backends) {
           if (o.id == *cmd.id) {
-            return absl::AlreadyExistsError(
-                absl::StrCat("backend id ", *cmd.id, " is already used by ", o.address, " in service ", name));
+            return absl::AlreadyExistsError(absl::StrCat(
+                "backend id ", *cmd.id, " is already used by ", o.address, " in service ", name));
           }
         }
         if (Reserved(name, *cmd.id)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "backend id ", *cmd.id, " of service ", name,
-              " was removed recently and is reserved until its tracked flows expire (conntrack idle timeout)"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("backend id ", *cmd.id, " of service ", name,
+                           " was removed recently and is reserved until its tracked flows expire "
+                           "(conntrack idle timeout)"));
         }
         b.id = *cmd.id;
       } else {
@@ -194,7 +209,8 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
         };
         while (id <= kMaxBackendId && used(id)) ++id;
         if (id > kMaxBackendId) {
-          return absl::ResourceExhaustedError(absl::StrCat("service ", name, ": no backend id left"));
+          return absl::ResourceExhaustedError(
+              absl::StrCat("service ", name, ": no backend id left"));
         }
         b.id = id;
       }
@@ -206,12 +222,14 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     case CommandKind::kBackendDel: {
       if (svc == nullptr) return ServiceNotFound(*ref);
       auto ep = ParseEndpoint(cmd.backend, false);
-      if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
+      if (!ep.ok())
+        return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
       auto idx = FindBackend(*svc, *ep);
       if (!idx.ok()) return idx.status();
       result.backend_id = svc->backends[*idx].id;
       if (cmd.kind == CommandKind::kBackendSet) {
-        if (!cmd.weight.has_value()) return absl::InvalidArgumentError("backend set: --weight is required");
+        if (!cmd.weight.has_value())
+          return absl::InvalidArgumentError("backend set: --weight is required");
         svc->backends[*idx].weight = *cmd.weight;
       } else {
         released.push_back(svc->backends[*idx].id);
@@ -243,7 +261,9 @@ absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult r
         latest_ = back->get();
         publish_(std::move(*back));
       }
-      return absl::Status(st.code(), absl::StrCat("change not applied: cannot save the configuration: ", st.message()));
+      return absl::Status(
+          st.code(),
+          absl::StrCat("change not applied: cannot save the configuration: ", st.message()));
     }
   }
   result.generation = builder_.generation();
@@ -279,14 +299,17 @@ json ControlPlane::Show() const {
   json services = json::array();
   for (const auto& s : config_.services) {
     const std::string name = s.Name();
-    json js = {{"service", name},        {"vip", s.vip},
-               {"port", s.port},         {"protocol", std::string(ProtocolName(s.protocol))},
+    json js = {{"service", name},
+               {"vip", s.vip},
+               {"port", s.port},
+               {"protocol", std::string(ProtocolName(s.protocol))},
                {"forward", std::string(ForwardModeName(s.forward))},
                {"hash", std::string(HashModeName(s.hash))},
                {"table_size", s.table_size}};
-    const dataplane::Service* live = latest_ != nullptr ? latest_->Find(ToServiceKey(s).vip, s.port,
-                                                                         static_cast<uint8_t>(s.protocol))
-                                                        : nullptr;
+    const dataplane::Service* live =
+        latest_ != nullptr
+            ? latest_->Find(ToServiceKey(s).vip, s.port, static_cast<uint8_t>(s.protocol))
+            : nullptr;
     std::vector<uint32_t> slots;
     if (live != nullptr && live->table.has_value()) slots = live->table->SlotCounts();
     const int service_slot = builder_.ServiceSlot(name);
@@ -303,8 +326,8 @@ json ControlPlane::Show() const {
                           {"port", b.port == 0 ? s.port : b.port},
                           {"weight", b.weight},
                           {"state", unhealthy_.count({name, b.id}) ? "failed"
-                                    : b.weight == 0                 ? "draining"
-                                                                    : "active"},
+                                    : b.weight == 0                ? "draining"
+                                                                   : "active"},
                           {"maglev_slots", i < slots.size() ? slots[i] : 0},
                           {"flows", nflows}});
     }
@@ -315,7 +338,8 @@ json ControlPlane::Show() const {
     }
     js["state"] = live != nullptr && live->table.has_value() ? "serving" : "no usable backend";
     json reserved = json::array();
-    for (const auto& [id, left] : ReservedIds(name)) reserved.push_back({{"id", id}, {"seconds_left", left}});
+    for (const auto& [id, left] : ReservedIds(name))
+      reserved.push_back({{"id", id}, {"seconds_left", left}});
     js["reserved_ids"] = std::move(reserved);
     services.push_back(std::move(js));
   }
@@ -342,12 +366,18 @@ json ControlPlane::Stats() const {
       parse[dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i))] = v;
       parse_total[i] += v;
     }
-    json jw = {{"worker", w.name}, {"id", w.id}, {"counters", std::move(counters)}, {"parse", std::move(parse)}};
+    json jw = {{"worker", w.name},
+               {"id", w.id},
+               {"counters", std::move(counters)},
+               {"parse", std::move(parse)}};
     if (w.table != nullptr) {
       conntrack::Stats st = w.table->stats();
-      jw["conntrack"] = {{"entries", w.table->Count()}, {"capacity", w.table->capacity()},
-                         {"inserts", st.inserts},       {"updates", st.updates},
-                         {"evictions", st.evictions},   {"expirations", st.expirations},
+      jw["conntrack"] = {{"entries", w.table->Count()},
+                         {"capacity", w.table->capacity()},
+                         {"inserts", st.inserts},
+                         {"updates", st.updates},
+                         {"evictions", st.evictions},
+                         {"expirations", st.expirations},
                          {"full", st.full}};
     }
     workers.push_back(std::move(jw));
@@ -359,7 +389,8 @@ json ControlPlane::Stats() const {
     if (n.rfind("drop_", 0) == 0) drops[n.substr(5)] = total[i];
   }
   for (size_t i = 1; i < kParse; ++i) {
-    drops[absl::StrCat("parse_", dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)))] =
+    drops[absl::StrCat("parse_",
+                       dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)))] =
         parse_total[i];
   }
   json services = json::array();
@@ -383,9 +414,14 @@ json ControlPlane::Stats() const {
       }
       backends.push_back({{"id", b.id}, {"address", b.address}, {"packets", bp}, {"bytes", bb}});
     }
-    services.push_back({{"service", name}, {"packets", packets}, {"bytes", bytes}, {"backends", std::move(backends)}});
+    services.push_back({{"service", name},
+                        {"packets", packets},
+                        {"bytes", bytes},
+                        {"backends", std::move(backends)}});
   }
-  return {{"workers", std::move(workers)}, {"total", std::move(totals)}, {"drops", std::move(drops)},
+  return {{"workers", std::move(workers)},
+          {"total", std::move(totals)},
+          {"drops", std::move(drops)},
           {"services", std::move(services)}};
 }
 
@@ -419,7 +455,7 @@ json ControlPlane::Conns(size_t limit) const {
                  {"client", EndpointText(d.src.ToString(), d.sport)},
                  {"protocol", f.key.proto == conntrack::kProtoTcp   ? "tcp"
                               : f.key.proto == conntrack::kProtoUdp ? "udp"
-                                                                     : "other"},
+                                                                    : "other"},
                  {"backend_id", f.backend_id},
                  {"backend", backend.empty() ? "(removed)" : backend},
                  {"state", StateName(f.state)},
@@ -431,7 +467,8 @@ json ControlPlane::Conns(size_t limit) const {
   return {{"total", total}, {"shown", flows.size()}, {"flows", std::move(flows)}};
 }
 
-absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::string_view client) const {
+absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
+                                          absl::string_view client) const {
   auto ref = ParseServiceRef(service);
   if (!ref.ok()) return ref.status();
   const ServiceConfig* sc = config_.FindService(ref->vip, ref->port, ref->protocol);
@@ -439,11 +476,13 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::strin
   auto ep = ParseEndpoint(client, true);
   if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("client: ", ep.status().message()));
   if (IsIpv6(ep->address) != IsIpv6(sc->vip)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("client ", ep->ToString(), " and service ", sc->Name(), " are of different address families"));
+    return absl::InvalidArgumentError(absl::StrCat("client ", ep->ToString(), " and service ",
+                                                   sc->Name(),
+                                                   " are of different address families"));
   }
   const dataplane::ServiceKey key = ToServiceKey(*sc);
-  const dataplane::Service* svc = latest_ == nullptr ? nullptr : latest_->Find(key.vip, key.port, key.proto);
+  const dataplane::Service* svc =
+      latest_ == nullptr ? nullptr : latest_->Find(key.vip, key.port, key.proto);
   if (svc == nullptr) return absl::InternalError("service missing from the published snapshot");
 
   dataplane::FlowTuple flow;
@@ -463,7 +502,8 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::strin
   };
   int32_t maglev_pos = -1;
   if (svc->table.has_value()) {
-    maglev_pos = static_cast<int32_t>(svc->table->Lookup(dataplane::Pipeline::ServiceHash(*svc, flow)));
+    maglev_pos =
+        static_cast<int32_t>(svc->table->Lookup(dataplane::Pipeline::ServiceHash(*svc, flow)));
   }
 
   // Same key as the pipeline's: ports in network order, the service's counter slot.
@@ -473,11 +513,12 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::strin
     uint32_t s, d;
     std::memcpy(&s, flow.src.bytes.data(), 4);
     std::memcpy(&d, flow.dst.bytes.data(), 4);
-    fk = conntrack::FlowKey::V4(s, d, sport_be, dport_be, flow.proto, static_cast<uint16_t>(svc->counter_slot));
+    fk = conntrack::FlowKey::V4(s, d, sport_be, dport_be, flow.proto,
+                                static_cast<uint16_t>(svc->counter_slot));
   } else {
     fk = conntrack::FlowKey::V6(std::span<const uint8_t, 16>(flow.src.bytes.data(), 16),
-                                std::span<const uint8_t, 16>(flow.dst.bytes.data(), 16), sport_be, dport_be,
-                                flow.proto, static_cast<uint16_t>(svc->counter_slot));
+                                std::span<const uint8_t, 16>(flow.dst.bytes.data(), 16), sport_be,
+                                dport_be, flow.proto, static_cast<uint16_t>(svc->counter_slot));
   }
   json tracked = json::array();
   int32_t tracked_pos = -1;
@@ -485,7 +526,8 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service, absl::strin
     if (w.table == nullptr) continue;
     w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
       if (!(f.key == fk)) return true;
-      tracked.push_back({{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
+      tracked.push_back(
+          {{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
       if (tracked_pos < 0) tracked_pos = svc->PositionOf(f.backend_id);
       return false;
     });

@@ -39,19 +39,25 @@
 
 namespace ecmplb::control {
 
-enum class CommandKind : uint8_t { kServiceAdd, kServiceDel, kBackendAdd, kBackendSet, kBackendDel };
+enum class CommandKind : uint8_t {
+  kServiceAdd,
+  kServiceDel,
+  kBackendAdd,
+  kBackendSet,
+  kBackendDel
+};
 
 struct Command {
   CommandKind kind = CommandKind::kServiceAdd;
-  std::string service;                 // "VIP:PORT/PROTO"
+  std::string service;  // "VIP:PORT/PROTO"
   // service add
   std::optional<ForwardMode> forward;  // default dr
   std::optional<HashMode> hash;        // default 5tuple
   std::optional<uint32_t> table_size;  // default 65537
   // backend add/set/del
-  std::string backend;                 // "ADDRESS[:PORT]"
-  std::optional<uint32_t> weight;      // add: default 1; set: required
-  std::optional<uint32_t> id;          // add only: explicit stable id
+  std::string backend;             // "ADDRESS[:PORT]"
+  std::optional<uint32_t> weight;  // add: default 1; set: required
+  std::optional<uint32_t> id;      // add only: explicit stable id
 };
 
 struct ApplyResult {
@@ -81,7 +87,8 @@ class ControlPlane {
   };
 
   // Builds and publishes the snapshot of `initial` (already validated by ParseConfig).
-  static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(Config initial, dataplane::MacAddr port_mac,
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(Config initial,
+                                                              dataplane::MacAddr port_mac,
                                                               PublishFn publish, Options options);
 
   void SetWorkers(std::vector<WorkerView> workers) { workers_ = std::move(workers); }
@@ -126,7 +133,10 @@ class ControlPlane {
 
  private:
   ControlPlane(Config config, dataplane::MacAddr mac, PublishFn publish, Options options)
-      : config_(std::move(config)), builder_(mac), publish_(std::move(publish)), options_(std::move(options)) {}
+      : config_(std::move(config)),
+        builder_(mac),
+        publish_(std::move(publish)),
+        options_(std::move(options)) {}
 
   absl::StatusOr<ApplyResult> Commit(Config candidate, ApplyResult result);
   uint64_t Now() const;

@@ -32,14 +32,16 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
 absl::Status MakeParents(const std::string& path) {
   for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
     std::string dir = path.substr(0, pos);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create folder", dir);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return Errno("cannot create folder", dir);
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::string& path, Handler handler,
+absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::string& path,
+                                                                     Handler handler,
                                                                      Options options) {
   sockaddr_un addr{};
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
@@ -53,10 +55,12 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::AlreadyExistsError(absl::StrCat("control socket path ", path, " exists and is not a socket"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("control socket path ", path, " exists and is not a socket"));
     }
     int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    bool live =
+        probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     if (probe >= 0) ::close(probe);
     if (live) {
       return absl::AlreadyExistsError(
@@ -88,7 +92,8 @@ void ControlServer::Accept(uint64_t now_ms) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     if (clients_.size() >= options_.max_clients) {
-      std::string reply = EncodeError(absl::ResourceExhaustedError("too many control connections")) + "\n";
+      std::string reply =
+          EncodeError(absl::ResourceExhaustedError("too many control connections")) + "\n";
       (void)!::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       ::close(fd);
       continue;
@@ -127,8 +132,8 @@ bool ControlServer::Read(Client& c, uint64_t now_ms, size_t* handled) {
     c.in.erase(0, start);
     size_t line_len = c.in.find('\n');
     if ((line_len == std::string::npos ? c.in.size() : line_len + 1) > options_.max_request) {
-      c.out += EncodeError(absl::InvalidArgumentError(
-          absl::StrCat("request larger than ", options_.max_request, " bytes; closing the connection")));
+      c.out += EncodeError(absl::InvalidArgumentError(absl::StrCat(
+          "request larger than ", options_.max_request, " bytes; closing the connection")));
       c.out += '\n';
       c.in.clear();
       c.close_after_write = true;
@@ -139,7 +144,8 @@ bool ControlServer::Read(Client& c, uint64_t now_ms, size_t* handled) {
 
 bool ControlServer::Write(Client& c, uint64_t now_ms) {
   while (c.out_sent < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.out_sent += static_cast<size_t>(n);
     c.last_progress_ms = now_ms;
@@ -153,7 +159,8 @@ size_t ControlServer::Poll() {
   std::vector<pollfd> fds(clients_.size() + 1);
   fds[0] = {listen_fd_, POLLIN, 0};
   for (size_t i = 0; i < clients_.size(); ++i) {
-    fds[i + 1] = {clients_[i].fd, static_cast<short>(POLLIN | (clients_[i].out.empty() ? 0 : POLLOUT)), 0};
+    fds[i + 1] = {clients_[i].fd,
+                  static_cast<short>(POLLIN | (clients_[i].out.empty() ? 0 : POLLOUT)), 0};
   }
   if (::poll(fds.data(), fds.size(), 0) < 0) return 0;
   const uint64_t now_ms = NowMs();

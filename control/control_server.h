@@ -28,16 +28,17 @@ class ControlServer {
  public:
   using Handler = std::function<std::string(absl::string_view request)>;
   struct Options {
-    size_t max_request = 64 * 1024;     // bytes per request line, newline included
+    size_t max_request = 64 * 1024;  // bytes per request line, newline included
     size_t max_clients = 16;
-    uint64_t idle_timeout_ms = 10000;   // no progress for this long: disconnect
+    uint64_t idle_timeout_ms = 10000;  // no progress for this long: disconnect
   };
 
   // Creates the socket's folder (0755) if missing, replaces a stale socket file (refuses with
   // AlreadyExists if a live server answers there), binds with mode 0600 and listens.
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path, Handler handler,
-                                                               Options options);
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path, Handler handler) {
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
+                                                               Handler handler, Options options);
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
+                                                               Handler handler) {
     return Listen(path, std::move(handler), Options());
   }
   ~ControlServer();  // closes every connection and removes the socket file
@@ -53,8 +54,8 @@ class ControlServer {
  private:
   struct Client {
     int fd = -1;
-    std::string in;        // bytes received, not yet a whole line
-    std::string out;       // reply bytes not yet sent
+    std::string in;   // bytes received, not yet a whole line
+    std::string out;  // reply bytes not yet sent
     size_t out_sent = 0;
     bool close_after_write = false;
     uint64_t last_progress_ms = 0;

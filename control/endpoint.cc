@@ -9,8 +9,8 @@ namespace {
 
 absl::StatusOr<uint16_t> ParsePort(absl::string_view text, absl::string_view whole) {
   uint32_t port = 0;
-  if (text.empty() || text.size() > 5 || !absl::SimpleAtoi(text, &port) || port == 0 || port > 65535 ||
-      text.find_first_not_of("0123456789") != absl::string_view::npos) {
+  if (text.empty() || text.size() > 5 || !absl::SimpleAtoi(text, &port) || port == 0 ||
+      port > 65535 || text.find_first_not_of("0123456789") != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat("'", whole, "': port must be 1..65535"));
   }
   return static_cast<uint16_t>(port);
@@ -59,19 +59,22 @@ std::string ServiceRef::Name() const {
 
 std::string Endpoint::ToString() const {
   if (port == 0) return address;
-  return IsIpv6(address) ? absl::StrCat("[", address, "]:", port) : absl::StrCat(address, ":", port);
+  return IsIpv6(address) ? absl::StrCat("[", address, "]:", port)
+                         : absl::StrCat(address, ":", port);
 }
 
 absl::StatusOr<ServiceRef> ParseServiceRef(absl::string_view text) {
   size_t slash = text.rfind('/');
   if (slash == absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("service '", text, "': expected VIP:PORT/PROTO (e.g. 10.1.1.1:80/tcp, [2001:db8::1]:80/tcp)"));
+        absl::StrCat("service '", text,
+                     "': expected VIP:PORT/PROTO (e.g. 10.1.1.1:80/tcp, [2001:db8::1]:80/tcp)"));
   }
   ServiceRef ref;
   auto proto = ParseProtocol(text.substr(slash + 1));
   if (!proto.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("service '", text, "': protocol must be tcp or udp"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("service '", text, "': protocol must be tcp or udp"));
   }
   ref.protocol = *proto;
   absl::string_view host, port;
@@ -81,12 +84,13 @@ absl::StatusOr<ServiceRef> ParseServiceRef(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("service '", text, "': ", s.message()));
   }
   if (!has_port) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("service '", text, "': expected VIP:PORT/PROTO (IPv6 as [2001:db8::1]:80/tcp)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "service '", text, "': expected VIP:PORT/PROTO (IPv6 as [2001:db8::1]:80/tcp)"));
   }
   auto addr = CanonicalAddress(host);
   if (!addr.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("service '", text, "': '", host, "' is not an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("service '", text, "': '", host, "' is not an IP address"));
   }
   auto p = ParsePort(port, text);
   if (!p.ok()) return absl::InvalidArgumentError(absl::StrCat("service ", p.status().message()));

@@ -22,8 +22,8 @@ struct ServiceRef {
 };
 
 struct Endpoint {
-  std::string address;  // canonical text
-  uint16_t port = 0;    // 0: not given
+  std::string address;           // canonical text
+  uint16_t port = 0;             // 0: not given
   std::string ToString() const;  // "10.0.0.21", "10.0.0.21:80", "[2001:db8::1]:80"
 };
 

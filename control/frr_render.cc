@@ -20,11 +20,14 @@ std::string V4Text(uint32_t host) {
   return inet_ntop(AF_INET, &a, buf, sizeof(buf));
 }
 
-uint32_t Mask(int len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+uint32_t Mask(int len) {
+  return len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+}
 
 }  // namespace
 
-absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl, const std::map<std::string, std::string>& fields) {
+absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl,
+                                         const std::map<std::string, std::string>& fields) {
   std::string out;
   for (size_t i = 0; i < tmpl.size(); ++i) {
     if (tmpl[i] != '$') {
@@ -42,7 +45,8 @@ absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl, const std::map<
     }
     std::string name(tmpl.substr(i + 2, close - i - 2));
     auto it = fields.find(name);
-    if (it == fields.end()) return absl::InvalidArgumentError(absl::StrCat("template: unknown field ${", name, "}"));
+    if (it == fields.end())
+      return absl::InvalidArgumentError(absl::StrCat("template: unknown field ${", name, "}"));
     out += it->second;
     i = close;
   }
@@ -61,7 +65,8 @@ absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::str
     ++vips;
   }
   if (vips == 0) {
-    return absl::FailedPreconditionError("no IPv4 service is configured: there is no VIP range to advertise");
+    return absl::FailedPreconditionError(
+        "no IPv4 service is configured: there is no VIP range to advertise");
   }
   int len = 32;
   while (len > 0 && (lo & Mask(len)) != (hi & Mask(len))) --len;
@@ -70,7 +75,8 @@ absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::str
       {"hostname", hostname},
       {"router_id", config.host.address},
       {"exception_interface", config.host.exception_interface},
-      {"host_subnet", absl::StrCat(V4Text(host & Mask(config.host.prefix_length)), "/", config.host.prefix_length)},
+      {"host_subnet", absl::StrCat(V4Text(host & Mask(config.host.prefix_length)), "/",
+                                   config.host.prefix_length)},
       {"vip_range", absl::StrCat(V4Text(lo & Mask(len)), "/", len)},
   };
   return FillTemplate(tmpl, fields);

@@ -18,7 +18,8 @@
 namespace ecmplb::control {
 
 // Fills ${name} fields from `fields`; an unknown field or a stray '$' is InvalidArgument.
-absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl, const std::map<std::string, std::string>& fields);
+absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl,
+                                         const std::map<std::string, std::string>& fields);
 
 absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::string& hostname,
                                             absl::string_view tmpl);

@@ -3,8 +3,8 @@
 
 namespace ecmplb::control {
 
-std::map<std::string, std::string> DecideAnnouncements(const std::vector<ServiceServability>& services,
-                                                       bool workers_healthy, bool draining) {
+std::map<std::string, std::string> DecideAnnouncements(
+    const std::vector<ServiceServability>& services, bool workers_healthy, bool draining) {
   std::map<std::string, std::string> out;
   for (const auto& s : services) {
     auto [it, fresh] = out.emplace(s.vip, "no service of this VIP has a healthy backend");

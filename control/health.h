@@ -84,13 +84,13 @@ class WorkerWatchdog {
 
 // What one service contributes to its VIP's announcement.
 struct ServiceServability {
-  std::string vip;      // canonical text
+  std::string vip;  // canonical text
   bool admin_up = true;
   bool has_healthy_backend = false;  // healthy and weight > 0 (or a healthy sorry backend)
 };
 
 // VIP -> reason it is withdrawn ("" when announced).
-std::map<std::string, std::string> DecideAnnouncements(const std::vector<ServiceServability>& services,
-                                                       bool workers_healthy, bool draining);
+std::map<std::string, std::string> DecideAnnouncements(
+    const std::vector<ServiceServability>& services, bool workers_healthy, bool draining);
 
 }  // namespace ecmplb::control

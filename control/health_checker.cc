@@ -45,8 +45,8 @@ size_t HealthChecker::in_flight() const {
   return n;
 }
 
-void HealthChecker::Finish(Target& t, const CheckKey& k, bool ok, std::string detail, uint64_t now_ms,
-                           std::vector<std::pair<CheckKey, CheckResult>>* done) {
+void HealthChecker::Finish(Target& t, const CheckKey& k, bool ok, std::string detail,
+                           uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done) {
   if (t.fd >= 0) ::close(t.fd);
   t.fd = -1;
   t.phase = Phase::kIdle;
@@ -61,8 +61,8 @@ void HealthChecker::Finish(Target& t, const CheckKey& k, bool ok, std::string de
   if (t.due_ms <= now_ms) t.due_ms = now_ms + 1;
 }
 
-void HealthChecker::Start(Target& t, uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done,
-                          const CheckKey& k) {
+void HealthChecker::Start(Target& t, uint64_t now_ms,
+                          std::vector<std::pair<CheckKey, CheckResult>>* done, const CheckKey& k) {
   t.started_ms = now_ms;
   const bool v6 = t.spec.addr.is_v6();
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -123,8 +123,9 @@ std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_m
         continue;
       }
       std::string host = t.spec.host_header.empty() ? t.spec.addr.ToString() : t.spec.host_header;
-      std::string req = absl::StrCat("GET ", t.spec.path, " HTTP/1.0\r\nHost: ", host,
-                                     "\r\nUser-Agent: ecmplb-healthcheck\r\nConnection: close\r\n\r\n");
+      std::string req =
+          absl::StrCat("GET ", t.spec.path, " HTTP/1.0\r\nHost: ", host,
+                       "\r\nUser-Agent: ecmplb-healthcheck\r\nConnection: close\r\n\r\n");
       ssize_t n = ::send(t.fd, req.data(), req.size(), MSG_NOSIGNAL);
       if (n != static_cast<ssize_t>(req.size())) {
         Finish(t, k, false, "could not send the HTTP request", now_ms, &done);
@@ -138,7 +139,8 @@ std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_m
       ssize_t n = ::recv(t.fd, b, sizeof(b), 0);
       if (n > 0 && t.buf.size() < 4096) t.buf.append(b, static_cast<size_t>(n));
       size_t eol = t.buf.find("\r\n");
-      if (eol == std::string::npos && n > 0 && t.buf.size() < 4096) continue;  // status line not complete yet
+      if (eol == std::string::npos && n > 0 && t.buf.size() < 4096)
+        continue;  // status line not complete yet
       // "HTTP/1.x NNN reason"
       int status = -1;
       if (t.buf.compare(0, 5, "HTTP/") == 0) {
@@ -148,11 +150,14 @@ std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_m
         }
       }
       if (status < 0) {
-        Finish(t, k, false, n == 0 ? "connection closed before a status line" : "not an HTTP response", now_ms, &done);
+        Finish(t, k, false,
+               n == 0 ? "connection closed before a status line" : "not an HTTP response", now_ms,
+               &done);
       } else if (status == t.spec.expect_status) {
         Finish(t, k, true, absl::StrCat("HTTP ", status), now_ms, &done);
       } else {
-        Finish(t, k, false, absl::StrCat("HTTP ", status, ", expected ", t.spec.expect_status), now_ms, &done);
+        Finish(t, k, false, absl::StrCat("HTTP ", status, ", expected ", t.spec.expect_status),
+               now_ms, &done);
       }
       continue;
     }

@@ -22,8 +22,8 @@ struct CheckSpec {
   Type type = Type::kTcp;
   dataplane::IpAddr addr;
   uint16_t port = 0;
-  std::string path = "/";       // HTTP
-  std::string host_header;      // HTTP Host: (default: the address)
+  std::string path = "/";        // HTTP
+  std::string host_header;       // HTTP Host: (default: the address)
   uint16_t expect_status = 200;  // HTTP
   uint32_t interval_ms = 1000;
   uint32_t timeout_ms = 500;
@@ -62,7 +62,8 @@ class HealthChecker {
     uint64_t started_ms = 0;
     std::string buf;
   };
-  void Start(Target& t, uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done, const CheckKey& k);
+  void Start(Target& t, uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done,
+             const CheckKey& k);
   void Finish(Target& t, const CheckKey& k, bool ok, std::string detail, uint64_t now_ms,
               std::vector<std::pair<CheckKey, CheckResult>>* done);
   std::map<CheckKey, Target> targets_;

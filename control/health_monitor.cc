@@ -30,7 +30,8 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
       if (s.health_check) {
         const auto& hc = *s.health_check;
         CheckSpec spec;
-        spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp : CheckSpec::Type::kHttp;
+        spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp
+                                                             : CheckSpec::Type::kHttp;
         auto addr = dataplane::IpAddr::Parse(b.address);
         if (addr.ok()) spec.addr = *addr;
         spec.port = hc.port != 0 ? hc.port : s.port;
@@ -80,8 +81,8 @@ bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeat
     v->second.last_latency_ms = r.latency_ms;
     if (st->second.Record(r.ok)) {
       v->second.up = st->second.up();
-      log_(absl::StrCat("backend ", key.first, " id ", key.second, " is ", v->second.up ? "up" : "down", " (",
-                        r.detail, ")"));
+      log_(absl::StrCat("backend ", key.first, " id ", key.second, " is ",
+                        v->second.up ? "up" : "down", " (", r.detail, ")"));
       if (v->second.up) {
         unhealthy_.erase(key);
       } else {
@@ -120,15 +121,20 @@ void HealthMonitor::Announce(const Config& config) {
 
 nlohmann::json HealthMonitor::View(uint64_t now_ms) const {
   nlohmann::json workers = nlohmann::json::array();
-  for (size_t i = 0; i < watchdog_.workers(); ++i) workers.push_back({{"id", i}, {"stalled", watchdog_.stalled(i)}});
+  for (size_t i = 0; i < watchdog_.workers(); ++i)
+    workers.push_back({{"id", i}, {"stalled", watchdog_.stalled(i)}});
   nlohmann::json vips = nlohmann::json::object();
   for (const auto& [vip, reason] : decided_) {
-    vips[vip] = {{"announced", announced_.count(vip) > 0}, {"reason", reason.empty() ? "serving" : reason}};
+    vips[vip] = {{"announced", announced_.count(vip) > 0},
+                 {"reason", reason.empty() ? "serving" : reason}};
   }
   nlohmann::json backends = nlohmann::json::array();
   for (const auto& [key, h] : view_) {
-    nlohmann::json b = {{"service", key.first}, {"id", key.second}, {"address", h.address},
-                        {"up", h.up},           {"checked", h.checked}};
+    nlohmann::json b = {{"service", key.first},
+                        {"id", key.second},
+                        {"address", h.address},
+                        {"up", h.up},
+                        {"checked", h.checked}};
     if (h.checked) {
       b["last_check"] = h.last_detail;
       b["latency_ms"] = h.last_latency_ms;
@@ -157,7 +163,8 @@ void HealthMonitor::Apply(const std::string& vip, bool announce, const std::stri
   if (!addr.ok()) return;
   uint8_t plen = addr->is_v6() ? 128 : 32;
   if (nl_ != nullptr && ifindex_ >= 0) {
-    absl::Status st = announce ? nl_->AddAddress(ifindex_, *addr, plen) : nl_->DelAddress(ifindex_, *addr, plen);
+    absl::Status st =
+        announce ? nl_->AddAddress(ifindex_, *addr, plen) : nl_->DelAddress(ifindex_, *addr, plen);
     if (!st.ok()) {
       log_(absl::StrCat("cannot ", announce ? "announce " : "withdraw ", vip, ": ", st.message()));
       return;
@@ -165,7 +172,8 @@ void HealthMonitor::Apply(const std::string& vip, bool announce, const std::stri
   }
   if (announce) {
     announced_.insert(vip);
-    log_(absl::StrCat("announce ", vip, "/", plen, " on ", ifname_.empty() ? "(nothing)" : ifname_));
+    log_(
+        absl::StrCat("announce ", vip, "/", plen, " on ", ifname_.empty() ? "(nothing)" : ifname_));
   } else {
     announced_.erase(vip);
     log_(absl::StrCat("withdraw ", vip, "/", plen, ": ", reason));

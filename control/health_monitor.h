@@ -32,8 +32,8 @@ namespace ecmplb::control {
 struct BackendHealth {
   std::string address;
   bool up = true;
-  bool checked = false;       // has a health check
-  std::string last_detail;    // last check result ("HTTP 200", "timeout", ...)
+  bool checked = false;     // has a health check
+  std::string last_detail;  // last check result ("HTTP 200", "timeout", ...)
   uint64_t last_check_ms = 0;
   uint32_t last_latency_ms = 0;
 };
@@ -63,7 +63,9 @@ class HealthMonitor {
   const std::map<BackendRef, BackendHealth>& backends() const { return view_; }
   bool workers_healthy() const { return watchdog_.healthy(); }
   bool worker_stalled(size_t i) const { return watchdog_.stalled(i); }
-  const std::map<std::string, std::string>& vips() const { return decided_; }  // VIP -> "" or reason
+  const std::map<std::string, std::string>& vips() const {
+    return decided_;
+  }  // VIP -> "" or reason
   bool draining() const { return draining_; }
 
  private:

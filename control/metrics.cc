@@ -55,8 +55,8 @@ std::string RenderPrometheus(const json& stats, const json& health) {
   for (const auto& w : stats.value("workers", json::array())) {
     const json parse = w.value("parse", json::object());  // items() must not outlive it
     for (const auto& [reason, v] : parse.items()) {
-      absl::StrAppend(&out, "ecmplb_parse_drops_total{worker=\"", w.value("id", 0), "\",reason=\"", Escape(reason),
-                      "\"} ", v.get<uint64_t>(), "\n");
+      absl::StrAppend(&out, "ecmplb_parse_drops_total{worker=\"", w.value("id", 0), "\",reason=\"",
+                      Escape(reason), "\"} ", v.get<uint64_t>(), "\n");
     }
   }
   help("ecmplb_conntrack_entries", "flows held in the worker's connection table", "gauge");
@@ -72,24 +72,29 @@ std::string RenderPrometheus(const json& stats, const json& health) {
   help("ecmplb_backend_bytes_total", "bytes forwarded to a backend", "counter");
   for (const auto& s : stats.value("services", json::array())) {
     std::string svc = Escape(s.value("service", ""));
-    absl::StrAppend(&out, "ecmplb_service_packets_total{service=\"", svc, "\"} ", U64(s, "packets"), "\n");
-    absl::StrAppend(&out, "ecmplb_service_bytes_total{service=\"", svc, "\"} ", U64(s, "bytes"), "\n");
+    absl::StrAppend(&out, "ecmplb_service_packets_total{service=\"", svc, "\"} ", U64(s, "packets"),
+                    "\n");
+    absl::StrAppend(&out, "ecmplb_service_bytes_total{service=\"", svc, "\"} ", U64(s, "bytes"),
+                    "\n");
     for (const auto& b : s.value("backends", json::array())) {
-      std::string labels = absl::StrCat("{service=\"", svc, "\",backend=\"", Escape(b.value("address", "")),
-                                        "\",id=\"", b.value("id", 0), "\"}");
+      std::string labels =
+          absl::StrCat("{service=\"", svc, "\",backend=\"", Escape(b.value("address", "")),
+                       "\",id=\"", b.value("id", 0), "\"}");
       absl::StrAppend(&out, "ecmplb_backend_packets_total", labels, " ", U64(b, "packets"), "\n");
       absl::StrAppend(&out, "ecmplb_backend_bytes_total", labels, " ", U64(b, "bytes"), "\n");
     }
   }
   help("ecmplb_workers_healthy", "1 while every worker makes progress", "gauge");
-  absl::StrAppend(&out, "ecmplb_workers_healthy ", health.value("workers_healthy", false) ? 1 : 0, "\n");
+  absl::StrAppend(&out, "ecmplb_workers_healthy ", health.value("workers_healthy", false) ? 1 : 0,
+                  "\n");
   help("ecmplb_backend_up", "1 while the backend passes its health checks (or has none)", "gauge");
   for (const auto& b : health.value("backends", json::array())) {
-    absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.value("service", "")), "\",backend=\"",
-                    Escape(b.value("address", "")), "\",id=\"", b.value("id", 0), "\"} ",
-                    b.value("up", false) ? 1 : 0, "\n");
+    absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.value("service", "")),
+                    "\",backend=\"", Escape(b.value("address", "")), "\",id=\"", b.value("id", 0),
+                    "\"} ", b.value("up", false) ? 1 : 0, "\n");
   }
-  help("ecmplb_vip_announced", "1 while the VIP is announced (present on the announce interface)", "gauge");
+  help("ecmplb_vip_announced", "1 while the VIP is announced (present on the announce interface)",
+       "gauge");
   const json vips = health.value("vips", json::object());
   for (const auto& [vip, v] : vips.items()) {
     absl::StrAppend(&out, "ecmplb_vip_announced{vip=\"", Escape(vip), "\"} ",
@@ -103,19 +108,24 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::
   std::string port_text;
   if (!listen.empty() && listen[0] == '[') {
     size_t close = listen.find("]:");
-    if (close == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("metrics listen address '", listen, "': want [ADDRESS]:PORT"));
+    if (close == std::string::npos)
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics listen address '", listen, "': want [ADDRESS]:PORT"));
     host = listen.substr(1, close - 1);
     port_text = listen.substr(close + 2);
   } else {
     size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("metrics listen address '", listen, "': want ADDRESS:PORT"));
+    if (colon == std::string::npos)
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics listen address '", listen, "': want ADDRESS:PORT"));
     host = listen.substr(0, colon);
     port_text = listen.substr(colon + 1);
   }
   char* end = nullptr;
   long port = std::strtol(port_text.c_str(), &end, 10);
   if (end == port_text.c_str() || *end != '\0' || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics listen address '", listen, "': bad port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics listen address '", listen, "': bad port"));
   }
   sockaddr_storage ss{};
   socklen_t len;
@@ -125,19 +135,22 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::
     reinterpret_cast<sockaddr_in*>(&ss)->sin_family = AF_INET;
     reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(port));
     len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) == 1) {
+  } else if (inet_pton(AF_INET6, host.c_str(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) ==
+             1) {
     family = AF_INET6;
     reinterpret_cast<sockaddr_in6*>(&ss)->sin6_family = AF_INET6;
     reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(static_cast<uint16_t>(port));
     len = sizeof(sockaddr_in6);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("metrics listen address '", listen, "': bad address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics listen address '", listen, "': bad address"));
   }
   std::unique_ptr<MetricsServer> m(new MetricsServer());
   m->fd_ = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(m->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (m->fd_ < 0 || ::bind(m->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(m->fd_, 16) != 0) {
+  if (m->fd_ < 0 || ::bind(m->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::listen(m->fd_, 16) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen for metrics on ", listen, ": ", std::strerror(errno)));
   }
@@ -167,7 +180,8 @@ std::vector<size_t> MetricsServer::Step(uint64_t now_ms) {
     Client& c = clients_[i];
     char buf[1024];
     ssize_t n;
-    while ((n = ::recv(c.fd, buf, sizeof(buf), 0)) > 0 && c.req.size() < 8192) c.req.append(buf, static_cast<size_t>(n));
+    while ((n = ::recv(c.fd, buf, sizeof(buf), 0)) > 0 && c.req.size() < 8192)
+      c.req.append(buf, static_cast<size_t>(n));
     bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     if (c.req.find("\r\n\r\n") != std::string::npos || c.req.find("\n\n") != std::string::npos) {
       ready.push_back(i);
@@ -183,10 +197,13 @@ void MetricsServer::Respond(size_t i, const std::string& body) {
   Client& c = clients_[i];
   std::string resp;
   if (c.req.rfind("GET /metrics", 0) == 0 || c.req.rfind("GET / ", 0) == 0) {
-    resp = absl::StrCat("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ", body.size(),
-                        "\r\nConnection: close\r\n\r\n", body);
+    resp = absl::StrCat(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
+        body.size(), "\r\nConnection: close\r\n\r\n", body);
   } else {
-    resp = "HTTP/1.0 404 Not Found\r\nContent-Length: 24\r\nConnection: close\r\n\r\nonly GET /metrics here\r\n";
+    resp =
+        "HTTP/1.0 404 Not Found\r\nContent-Length: 24\r\nConnection: close\r\n\r\nonly GET "
+        "/metrics here\r\n";
   }
   // Best effort: the response fits the socket buffer of a fresh connection in practice; a
   // client that cannot take it in one go gets a truncated response, never a blocked loop.

@@ -17,7 +17,9 @@
 namespace ecmplb::control {
 namespace {
 
-int FamilyOf(const dataplane::IpAddr& a) { return a.is_v6() ? AF_INET6 : AF_INET; }
+int FamilyOf(const dataplane::IpAddr& a) {
+  return a.is_v6() ? AF_INET6 : AF_INET;
+}
 
 struct NeighDump {
   std::vector<Neighbor>* out;
@@ -51,9 +53,11 @@ int NeighCb(const nlmsghdr* nlh, void* data) {
   }
   n.state = ndm->ndm_state;
   if (tb[NDA_LLADDR] != nullptr && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
-    n.mac = dataplane::MacAddr::FromBytes(static_cast<const uint8_t*>(mnl_attr_get_payload(tb[NDA_LLADDR])));
+    n.mac = dataplane::MacAddr::FromBytes(
+        static_cast<const uint8_t*>(mnl_attr_get_payload(tb[NDA_LLADDR])));
   } else {
-    n.state &= static_cast<uint16_t>(~(NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP));
+    n.state &= static_cast<uint16_t>(
+        ~(NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP));
   }
   d->out->push_back(n);
   return MNL_CB_OK;
@@ -99,13 +103,15 @@ int AddrCb(const nlmsghdr* nlh, void* data) {
 }  // namespace
 
 bool Neighbor::usable() const {
-  return (state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP)) != 0;
+  return (state &
+          (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP)) != 0;
 }
 
 absl::StatusOr<std::unique_ptr<Netlink>> Netlink::Open() {
   std::unique_ptr<Netlink> n(new Netlink());
   n->nl_ = mnl_socket_open(NETLINK_ROUTE);
-  if (n->nl_ == nullptr) return absl::InternalError(absl::StrCat("netlink socket: ", std::strerror(errno)));
+  if (n->nl_ == nullptr)
+    return absl::InternalError(absl::StrCat("netlink socket: ", std::strerror(errno)));
   if (mnl_socket_bind(n->nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return absl::InternalError(absl::StrCat("netlink bind: ", std::strerror(errno)));
   }
@@ -119,7 +125,8 @@ Netlink::~Netlink() {
 
 absl::StatusOr<int> Netlink::IfIndex(const std::string& ifname) const {
   unsigned idx = if_nametoindex(ifname.c_str());
-  if (idx == 0) return absl::NotFoundError(absl::StrCat("no network interface named '", ifname, "'"));
+  if (idx == 0)
+    return absl::NotFoundError(absl::StrCat("no network interface named '", ifname, "'"));
   return static_cast<int>(idx);
 }
 
@@ -133,11 +140,13 @@ absl::Status Netlink::Request(void* buf, const char* what) {
   std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE);
   ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
   while (n > 0) {
-    int rc = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, nullptr, nullptr);
+    int rc =
+        mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, nullptr, nullptr);
     if (rc == -1) {
       int e = errno;
       if (e == EEXIST) return absl::AlreadyExistsError(absl::StrCat(what, ": already present"));
-      if (e == EADDRNOTAVAIL || e == ENOENT || e == ESRCH) return absl::NotFoundError(absl::StrCat(what, ": not present"));
+      if (e == EADDRNOTAVAIL || e == ENOENT || e == ESRCH)
+        return absl::NotFoundError(absl::StrCat(what, ": not present"));
       return absl::InternalError(absl::StrCat(what, ": ", std::strerror(e)));
     }
     if (rc <= MNL_CB_STOP) break;
@@ -232,7 +241,8 @@ absl::StatusOr<std::vector<Neighbor>> Netlink::DumpNeighbors(int ifindex) {
     ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
     if (n <= 0) return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
     int rc = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, NeighCb, &d);
-    if (rc == -1) return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
+    if (rc == -1)
+      return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
     if (rc <= MNL_CB_STOP) break;
   }
   return out;

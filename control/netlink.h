@@ -23,8 +23,8 @@ namespace ecmplb::control {
 struct Neighbor {
   dataplane::IpAddr addr;
   dataplane::MacAddr mac;
-  uint16_t state = 0;      // NUD_* bits
-  bool usable() const;     // REACHABLE, STALE, DELAY, PROBE, PERMANENT or NOARP with a MAC
+  uint16_t state = 0;   // NUD_* bits
+  bool usable() const;  // REACHABLE, STALE, DELAY, PROBE, PERMANENT or NOARP with a MAC
 };
 
 class Netlink {

@@ -12,10 +12,12 @@ using nlohmann::json;
 absl::StatusOr<std::string> GetString(const json& j, const char* field, bool required) {
   auto it = j.find(field);
   if (it == j.end()) {
-    if (required) return absl::InvalidArgumentError(absl::StrCat("request: missing \"", field, "\""));
+    if (required)
+      return absl::InvalidArgumentError(absl::StrCat("request: missing \"", field, "\""));
     return std::string();
   }
-  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat("request: \"", field, "\" must be a string"));
+  if (!it->is_string())
+    return absl::InvalidArgumentError(absl::StrCat("request: \"", field, "\" must be a string"));
   return it->get<std::string>();
 }
 
@@ -23,7 +25,8 @@ absl::Status GetUint(const json& j, const char* field, uint64_t max, std::option
   auto it = j.find(field);
   if (it == j.end()) return absl::OkStatus();
   if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be an integer in 0..", max));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", field, "\" must be an integer in 0..", max));
   }
   *out = static_cast<uint32_t>(it->get<uint64_t>());
   return absl::OkStatus();
@@ -78,7 +81,8 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
   auto service = GetString(req, "service", true);
   if (!service.ok()) return service.status();
   command.service = *service;
-  const bool backend_cmd = command.kind != CommandKind::kServiceAdd && command.kind != CommandKind::kServiceDel;
+  const bool backend_cmd =
+      command.kind != CommandKind::kServiceAdd && command.kind != CommandKind::kServiceDel;
   if (backend_cmd) {
     auto backend = GetString(req, "backend", true);
     if (!backend.ok()) return backend.status();
@@ -90,17 +94,22 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
     if (!forward.ok()) return forward.status();
     if (!forward->empty()) {
       auto m = ParseForwardMode(*forward);
-      if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat("forward '", *forward, "': must be dr or gre"));
+      if (!m.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat("forward '", *forward, "': must be dr or gre"));
       command.forward = *m;
     }
     auto hash = GetString(req, "hash", false);
     if (!hash.ok()) return hash.status();
     if (!hash->empty()) {
       auto m = ParseHashMode(*hash);
-      if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat("hash '", *hash, "': must be 5tuple or source-ip"));
+      if (!m.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat("hash '", *hash, "': must be 5tuple or source-ip"));
       command.hash = *m;
     }
-    if (absl::Status s = GetUint(req, "table_size", UINT32_MAX, &command.table_size); !s.ok()) return s;
+    if (absl::Status s = GetUint(req, "table_size", UINT32_MAX, &command.table_size); !s.ok())
+      return s;
   }
   auto applied = plane.Apply(command);
   if (!applied.ok()) return applied.status();
@@ -114,21 +123,27 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
 }  // namespace
 
 std::string EncodeOk(const json& result) {
-  return json{{"ok", true}, {"result", result}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json{{"ok", true}, {"result", result}}.dump(-1, ' ', false,
+                                                     json::error_handler_t::replace);
 }
 
 std::string EncodeError(const absl::Status& status) {
-  return json{{"ok", false}, {"code", absl::StatusCodeToString(status.code())}, {"error", std::string(status.message())}}
+  return json{{"ok", false},
+              {"code", absl::StatusCodeToString(status.code())},
+              {"error", std::string(status.message())}}
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string HandleRequest(ControlPlane& plane, absl::string_view request) {
   if (request.size() > kMaxRequestBytes) {
-    return EncodeError(absl::InvalidArgumentError(absl::StrCat("request larger than ", kMaxRequestBytes, " bytes")));
+    return EncodeError(absl::InvalidArgumentError(
+        absl::StrCat("request larger than ", kMaxRequestBytes, " bytes")));
   }
   json req = json::parse(request.begin(), request.end(), nullptr, /*allow_exceptions=*/false);
-  if (req.is_discarded()) return EncodeError(absl::InvalidArgumentError("request is not valid JSON"));
-  if (!req.is_object()) return EncodeError(absl::InvalidArgumentError("request must be a JSON object"));
+  if (req.is_discarded())
+    return EncodeError(absl::InvalidArgumentError("request is not valid JSON"));
+  if (!req.is_object())
+    return EncodeError(absl::InvalidArgumentError("request must be a JSON object"));
   absl::StatusOr<json> result = Run(plane, req);
   if (!result.ok()) return EncodeError(result.status());
   return EncodeOk(*result);

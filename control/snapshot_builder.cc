@@ -43,22 +43,24 @@ absl::StatusOr<uint32_t> SnapshotBuilder::SlotPool::Take() {
   return s;
 }
 
-absl::StatusOr<dataplane::IpAddr> SnapshotBuilder::NextHop(const Config& config, const ServiceConfig& s,
-                                                          const BackendConfig& b) const {
+absl::StatusOr<dataplane::IpAddr> SnapshotBuilder::NextHop(const Config& config,
+                                                           const ServiceConfig& s,
+                                                           const BackendConfig& b) const {
   dataplane::IpAddr host = Addr(config.host.address);
   dataplane::IpAddr addr = Addr(b.address);
   if (s.forward == ForwardMode::kDr) {
     if (addr.is_v4() && !SameSubnet(addr, host, config.host.prefix_length)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          s.Name(), ": DR backend ", b.address, " is not on this host's subnet ", config.host.address, "/",
-          config.host.prefix_length, " (DR needs backends on the same L2 segment; use forward gre)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(s.Name(), ": DR backend ", b.address, " is not on this host's subnet ",
+                       config.host.address, "/", config.host.prefix_length,
+                       " (DR needs backends on the same L2 segment; use forward gre)"));
     }
     return addr;
   }
   if (SameSubnet(addr, host, config.host.prefix_length)) return addr;
   if (config.host.gateway.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        s.Name(), ": GRE backend ", b.address, " is off-link and host.gateway is not set"));
+    return absl::FailedPreconditionError(absl::StrCat(s.Name(), ": GRE backend ", b.address,
+                                                      " is off-link and host.gateway is not set"));
   }
   return Addr(config.host.gateway);
 }
@@ -89,7 +91,9 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     }
     if (!service_slot.count(name)) {
       auto slot = service_pool.Take();
-      if (!slot.ok()) return absl::ResourceExhaustedError(absl::StrCat(name, ": service counters: ", slot.status().message()));
+      if (!slot.ok())
+        return absl::ResourceExhaustedError(
+            absl::StrCat(name, ": service counters: ", slot.status().message()));
       service_slot[name] = *slot;
     }
     // Next hops and backend slots are needed whether or not the service is rebuilt.
@@ -102,7 +106,8 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       auto it = neighbor_slot.find(*hop);
       if (it == neighbor_slot.end()) {
         auto slot = neighbor_pool.Take();
-        if (!slot.ok()) return absl::ResourceExhaustedError(absl::StrCat("next hops: ", slot.status().message()));
+        if (!slot.ok())
+          return absl::ResourceExhaustedError(absl::StrCat("next hops: ", slot.status().message()));
         it = neighbor_slot.emplace(*hop, *slot).first;
       }
       nslots.push_back(it->second);
@@ -111,7 +116,9 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       live_backends.insert(key);
       if (!backend_slot.count(key)) {
         auto slot = backend_pool.Take();
-        if (!slot.ok()) return absl::ResourceExhaustedError(absl::StrCat("backend counters: ", slot.status().message()));
+        if (!slot.ok())
+          return absl::ResourceExhaustedError(
+              absl::StrCat("backend counters: ", slot.status().message()));
         backend_slot[key] = *slot;
       }
       bslots.push_back(backend_slot[key]);
@@ -135,8 +142,10 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     auto svc = std::make_shared<dataplane::Service>();
     svc->key = ToServiceKey(s);
     svc->counter_slot = service_slot[name];
-    svc->forward = s.forward == ForwardMode::kDr ? dataplane::ForwardMode::kDr : dataplane::ForwardMode::kGre;
-    svc->hash = s.hash == HashMode::kFiveTuple ? dataplane::HashMode::kFiveTuple : dataplane::HashMode::kSourceIp;
+    svc->forward =
+        s.forward == ForwardMode::kDr ? dataplane::ForwardMode::kDr : dataplane::ForwardMode::kGre;
+    svc->hash = s.hash == HashMode::kFiveTuple ? dataplane::HashMode::kFiveTuple
+                                               : dataplane::HashMode::kSourceIp;
     uint32_t max_id = 0;
     for (const auto& b : s.backends) max_id = std::max(max_id, b.id);
     svc->position_of_id.assign(max_id + 1, -1);
@@ -173,7 +182,9 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     }
     if (any_usable) {
       auto table = maglev::Table::Build(mb, s.table_size);
-      if (!table.ok()) return absl::Status(table.status().code(), absl::StrCat(name, ": ", table.status().message()));
+      if (!table.ok())
+        return absl::Status(table.status().code(),
+                            absl::StrCat(name, ": ", table.status().message()));
       svc->table = std::move(*table);
     }
     ++rebuilt;
@@ -183,17 +194,26 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
 
   // Release the slots of what is gone.
   for (auto it = service_slot.begin(); it != service_slot.end();) {
-    if (live_services.count(it->first)) { ++it; continue; }
+    if (live_services.count(it->first)) {
+      ++it;
+      continue;
+    }
     service_pool.Give(it->second);
     it = service_slot.erase(it);
   }
   for (auto it = backend_slot.begin(); it != backend_slot.end();) {
-    if (live_backends.count(it->first)) { ++it; continue; }
+    if (live_backends.count(it->first)) {
+      ++it;
+      continue;
+    }
     backend_pool.Give(it->second);
     it = backend_slot.erase(it);
   }
   for (auto it = neighbor_slot.begin(); it != neighbor_slot.end();) {
-    if (neighbor_addr.count(it->second)) { ++it; continue; }
+    if (neighbor_addr.count(it->second)) {
+      ++it;
+      continue;
+    }
     neighbor_pool.Give(it->second);
     it = neighbor_slot.erase(it);
   }
@@ -201,10 +221,12 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   dataplane::HostInfo host;
   host.port_mac = port_mac_;
   host.address = Addr(config.host.address);
-  host.tunnel_source = Addr(config.host.tunnel_source.empty() ? config.host.address : config.host.tunnel_source);
+  host.tunnel_source =
+      Addr(config.host.tunnel_source.empty() ? config.host.address : config.host.tunnel_source);
   host.mtu = config.host.mtu;
 
-  auto snap = std::make_unique<const dataplane::Snapshot>(generation_ + 1, host, std::move(services));
+  auto snap =
+      std::make_unique<const dataplane::Snapshot>(generation_ + 1, host, std::move(services));
   // Commit.
   ++generation_;
   rebuilt_ = rebuilt;

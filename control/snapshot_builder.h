@@ -67,7 +67,7 @@ class SnapshotBuilder {
   };
 
   absl::StatusOr<dataplane::IpAddr> NextHop(const Config& config, const ServiceConfig& s,
-                                           const BackendConfig& b) const;
+                                            const BackendConfig& b) const;
 
   dataplane::MacAddr port_mac_;
   uint64_t generation_ = 0;
@@ -77,7 +77,8 @@ class SnapshotBuilder {
   SlotPool neighbor_pool_{dataplane::NeighborTable::kCapacity};
   std::map<std::string, uint32_t> service_slot_;
   std::map<std::pair<std::string, uint32_t>, uint32_t> backend_slot_;
-  std::map<dataplane::IpAddr, uint32_t, bool (*)(const dataplane::IpAddr&, const dataplane::IpAddr&)>
+  std::map<dataplane::IpAddr, uint32_t,
+           bool (*)(const dataplane::IpAddr&, const dataplane::IpAddr&)>
       neighbor_slot_{[](const dataplane::IpAddr& a, const dataplane::IpAddr& b) {
         return std::tie(a.family, a.bytes) < std::tie(b.family, b.bytes);
       }};

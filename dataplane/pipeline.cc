@@ -10,7 +10,9 @@
 namespace ecmplb::dataplane {
 namespace {
 
-inline uint16_t ToBe16(uint16_t host) { return __builtin_bswap16(host); }
+inline uint16_t ToBe16(uint16_t host) {
+  return __builtin_bswap16(host);
+}
 
 // The connection-table key of a flow of `svc`, from a FlowTuple (ICMP error steering) or
 // straight from the parsed packet (the per-packet case: no FlowTuple copy). Both name the
@@ -40,7 +42,8 @@ inline uint64_t MaglevHash(const Service& s, const conntrack::FlowKey& key, uint
   }
   static constexpr uint8_t kZero[16] = {};
   return conntrack::FlowHash(conntrack::FlowKey::V6(std::span<const uint8_t, 16>(key.addr, 16),
-                                                    std::span<const uint8_t, 16>(kZero, 16), 0, 0, 0, 0));
+                                                    std::span<const uint8_t, 16>(kZero, 16), 0, 0,
+                                                    0, 0));
 }
 
 }  // namespace
@@ -61,9 +64,13 @@ struct Pipeline::Scratch {
   int32_t chosen[kBurstSize];
 };
 
-Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters, const NeighborTable* neighbors,
-                   PipelineOptions options)
-    : ct_(table), counters_(counters), neighbors_(neighbors), options_(options), scratch_(new Scratch()) {
+Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters,
+                   const NeighborTable* neighbors, PipelineOptions options)
+    : ct_(table),
+      counters_(counters),
+      neighbors_(neighbors),
+      options_(options),
+      scratch_(new Scratch()) {
   // The flow hash placing a key in the table doubles as its Maglev hash.
   assert(table->hasher() == &conntrack::FlowHash);
 }
@@ -110,7 +117,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     ct_->Prefetch(hashes[np]);
     ++np;
   };
-  auto add_pending_key = [&](size_t i, const Service* svc, bool icmp_error, const conntrack::FlowKey& key) {
+  auto add_pending_key = [&](size_t i, const Service* svc, bool icmp_error,
+                             const conntrack::FlowKey& key) {
     keys[np] = key;
     hashes[np] = conntrack::FlowHashInline(key);
     add_pending(i, svc, icmp_error);
@@ -119,7 +127,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     Frame& f = frames[i];
     ParsedPacket& p = parsed[i];
     ParseResult r = Parse(std::span<const uint8_t>(f.data, f.len), &p, options_.ip_checksum);
-    if ((r == ParseResult::kOk || r == ParseResult::kNotIp) && !options_.accept_any_mac && (f.data[0] & 1) == 0 &&
+    if ((r == ParseResult::kOk || r == ParseResult::kNotIp) && !options_.accept_any_mac &&
+        (f.data[0] & 1) == 0 &&
         std::memcmp(f.data, snap.host().port_mac.bytes.data(), kEthAddrLen) != 0) {
       verdicts[i] = Verdict::kDrop;
       counters_->Add(Counter::drop_other_mac);
@@ -147,8 +156,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
           uint32_t src, dst;
           std::memcpy(&src, p.src.bytes.data(), 4);
           std::memcpy(&dst, p.dst.bytes.data(), 4);
-          const uint64_t header =
-              conntrack::FlowKey::HeaderWord(ToBe16(p.sport), ToBe16(p.dport), p.proto, service, conntrack::kFamilyV4);
+          const uint64_t header = conntrack::FlowKey::HeaderWord(
+              ToBe16(p.sport), ToBe16(p.dport), p.proto, service, conntrack::kFamilyV4);
           const uint64_t addr = uint64_t{src} | uint64_t{dst} << 32;
           keys[np].SetV4Words(header, addr);
           hashes[np] = conntrack::FlowHashV4Words(header, addr);
@@ -175,7 +184,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     if (IsSteerableIcmpError(p)) {
       FlowTuple inner;
       ParseResult ir = ParseIcmpErrorFlow(std::span<const uint8_t>(f.data, f.len), p, &inner);
-      const Service* svc = ir == ParseResult::kOk ? snap.Find(inner.dst, inner.dport, inner.proto) : nullptr;
+      const Service* svc =
+          ir == ParseResult::kOk ? snap.Find(inner.dst, inner.dport, inner.proto) : nullptr;
       if (svc == nullptr) {
         counters_->Add(Counter::drop_icmp_unmatched);
         continue;
@@ -195,7 +205,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   if (np == 0) return;
 
   // 2. Connection table, in bulk, with the hashes computed above.
-  ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np), std::span<const uint64_t>(hashes, np), now_s,
+  ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np),
+                  std::span<const uint64_t>(hashes, np), now_s,
                   std::span<conntrack::EntryRef>(refs, np));
 
   // 3. Hits first (refs stay valid until the first Insert), then misses.
@@ -255,12 +266,14 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     const Service& svc = *pend[k].svc;
     const BackendEntry& be = svc.backends[static_cast<size_t>(chosen[k])];
     Forward(snap, svc, be, frames[i], parsed[i], verdicts[i]);
-    if (verdicts[i] == Verdict::kTx && pend[k].icmp_error) counters_->Add(Counter::icmp_error_steered);
+    if (verdicts[i] == Verdict::kTx && pend[k].icmp_error)
+      counters_->Add(Counter::icmp_error_steered);
   }
 }
 
-[[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
-                       const ParsedPacket& p, Verdict& v) {
+[[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc,
+                                                     const BackendEntry& be, Frame& f,
+                                                     const ParsedPacket& p, Verdict& v) {
   const HostInfo& host = snap.host();
   MacAddr next_hop;
   if (!neighbors_->Get(be.neighbor_slot, next_hop.bytes.data())) {

@@ -38,7 +38,7 @@ struct ServiceKey {
 };
 
 struct BackendEntry {
-  uint32_t id = 0;             // stable id within the service (what conntrack stores)
+  uint32_t id = 0;  // stable id within the service (what conntrack stores)
   IpAddr addr;
   uint32_t weight = 0;         // 0: draining, takes no new flows
   uint32_t neighbor_slot = 0;  // NeighborTable slot of the MAC to send to
@@ -47,12 +47,12 @@ struct BackendEntry {
 
 struct Service {
   ServiceKey key;
-  uint32_t counter_slot = 0;   // WorkerCounters::services index; stable while the service exists
+  uint32_t counter_slot = 0;  // WorkerCounters::services index; stable while the service exists
   ForwardMode forward = ForwardMode::kDr;
   HashMode hash = HashMode::kFiveTuple;
-  std::vector<BackendEntry> backends;    // every configured backend, draining ones included
-  std::optional<maglev::Table> table;    // indexes into `backends`; absent: nothing usable
-  std::vector<int32_t> position_of_id;   // backend id -> index in `backends`, -1 if removed
+  std::vector<BackendEntry> backends;   // every configured backend, draining ones included
+  std::optional<maglev::Table> table;   // indexes into `backends`; absent: nothing usable
+  std::vector<int32_t> position_of_id;  // backend id -> index in `backends`, -1 if removed
 
   // Index into `backends` of a tracked flow's backend id, or -1 if that backend is gone.
   int32_t PositionOf(uint32_t id) const {
@@ -61,10 +61,10 @@ struct Service {
 };
 
 struct HostInfo {
-  MacAddr port_mac;       // the data port's MAC (also the exception TAP's)
-  IpAddr address;         // this host's own IPv4 address
-  IpAddr tunnel_source;   // GRE outer source
-  uint16_t mtu = 1500;    // IP MTU of the data port
+  MacAddr port_mac;      // the data port's MAC (also the exception TAP's)
+  IpAddr address;        // this host's own IPv4 address
+  IpAddr tunnel_source;  // GRE outer source
+  uint16_t mtu = 1500;   // IP MTU of the data port
 };
 
 class Snapshot {
@@ -84,7 +84,8 @@ class Snapshot {
 
   // Per packet: IPv4 goes through a small open-addressing index keyed by one 64-bit word
   // (VIP, port, protocol), a multiply and a few compares; IPv6 through the hash map.
-  [[gnu::always_inline]] const Service* Find(const IpAddr& vip, uint16_t port, uint8_t proto) const {
+  [[gnu::always_inline]] const Service* Find(const IpAddr& vip, uint16_t port,
+                                             uint8_t proto) const {
     if (vip.family == 4) {
       const uint64_t key = V4Key(vip.v4_host(), port, proto);
       for (size_t i = Slot(key);; i = (i + 1) & v4_mask_) {
@@ -96,7 +97,8 @@ class Snapshot {
     return FindInMap(vip, port, proto);
   }
   // IPv6 (and any other family): the hash map, out of line.
-  [[gnu::noinline]] const Service* FindInMap(const IpAddr& vip, uint16_t port, uint8_t proto) const {
+  [[gnu::noinline]] const Service* FindInMap(const IpAddr& vip, uint16_t port,
+                                             uint8_t proto) const {
     auto it = by_key_.find(ServiceKey{vip, port, proto});
     return it == by_key_.end() ? nullptr : it->second;
   }
@@ -111,7 +113,9 @@ class Snapshot {
   static uint64_t V4Key(uint32_t vip, uint16_t port, uint8_t proto) {
     return (uint64_t{vip} << 32) | (uint64_t{port} << 16) | (uint64_t{proto} << 8) | 1;
   }
-  size_t Slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> v4_shift_); }
+  size_t Slot(uint64_t key) const {
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> v4_shift_);
+  }
   void Insert(uint64_t key, const Service* s) {
     size_t i = Slot(key);
     while (v4_[i].key != 0 && v4_[i].key != key) i = (i + 1) & v4_mask_;

@@ -52,16 +52,14 @@ uint32_t ModInverse(uint32_t x, uint32_t m) {
 // BackendId::CanonicalBytes() written in place (Build fills an array of
 // them; returning each by value cost a copy that stalled on store
 // forwarding).
-void WriteCanonical(const BackendId& id,
-                    std::array<uint8_t, kCanonicalIdSize>& out) {
+void WriteCanonical(const BackendId& id, std::array<uint8_t, kCanonicalIdSize>& out) {
   out[0] = id.family();
   std::memcpy(&out[1], id.addr16().data(), 16);
   out[17] = static_cast<uint8_t>(id.port() >> 8);
   out[18] = static_cast<uint8_t>(id.port() & 0xff);
 }
 
-absl::StatusOr<uint16_t> ParsePort(std::string_view text,
-                                   std::string_view whole) {
+absl::StatusOr<uint16_t> ParsePort(std::string_view text, std::string_view whole) {
   uint32_t port = 0;
   bool ok = !text.empty() && text.size() <= 5;
   for (char c : text) {
@@ -72,8 +70,8 @@ absl::StatusOr<uint16_t> ParsePort(std::string_view text,
     port = port * 10 + static_cast<uint32_t>(c - '0');
   }
   if (!ok || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "bad port in backend address \"%s\"", std::string(whole)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad port in backend address \"%s\"", std::string(whole)));
   }
   return static_cast<uint16_t>(port);
 }
@@ -89,16 +87,11 @@ class PhaseScale {
   explicit PhaseScale(uint32_t m)
       : m_(m), q_(~uint64_t{0} / m), r_(0 - q_ * m) {}  // 2^64 = q m + r
   // ceil(s * 2^64 / m) for s < m.
-  uint64_t PhaseOf(uint32_t s) const {
-    return s * q_ + (uint64_t{s} * r_ + m_ - 1) / m_;
-  }
-  uint32_t SlotOf(uint64_t phase) const {
-    return static_cast<uint32_t>(SlotOf64(phase));
-  }
+  uint64_t PhaseOf(uint32_t s) const { return s * q_ + (uint64_t{s} * r_ + m_ - 1) / m_; }
+  uint32_t SlotOf(uint64_t phase) const { return static_cast<uint32_t>(SlotOf64(phase)); }
   // The same, as a 64-bit register (spares a zero extension per probe).
   uint64_t SlotOf64(uint64_t phase) const {
-    return static_cast<uint64_t>(
-        (static_cast<unsigned __int128>(phase) * m_) >> 64);
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(phase) * m_) >> 64);
   }
 
  private:
@@ -126,8 +119,7 @@ struct Perm {
 // Equal weights: every round is every backend in sorted order.
 class RoundRobinTurns {
  public:
-  RoundRobinTurns(Walker* walkers, size_t n)
-      : first_(walkers), end_(walkers + n), next_(walkers) {}
+  RoundRobinTurns(Walker* walkers, size_t n) : first_(walkers), end_(walkers + n), next_(walkers) {}
   Walker& Next() {
     Walker& w = *next_;
     if (++next_ == end_) next_ = first_;
@@ -143,8 +135,7 @@ class RoundRobinTurns {
 // Any weights: a precomputed sequence of walker positions.
 class ListedTurns {
  public:
-  ListedTurns(Walker* walkers, const uint16_t* turns)
-      : walkers_(walkers), next_(turns) {}
+  ListedTurns(Walker* walkers, const uint16_t* turns) : walkers_(walkers), next_(turns) {}
   Walker& Next() { return walkers_[*next_++]; }
 
  private:
@@ -157,9 +148,8 @@ class ListedTurns {
 // of weight w is in round ceil(k * max_w / w); within a round, backends go in
 // the order of their previous turn, those without one first in sorted order.
 // One queue per round, linked through the backends.
-std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
-                                    uint64_t max_w, uint32_t n_max,
-                                    uint32_t m) {
+std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights, uint64_t max_w,
+                                    uint32_t n_max, uint32_t m) {
   const uint32_t n = static_cast<uint32_t>(weights.size());
   // Every round each max-weight backend takes a turn, so m turns are done
   // after at most ceil(m / n_max) rounds.
@@ -199,8 +189,7 @@ std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
   for (uint32_t b = 0; b < n; ++b) {
     // Weights fit in 32 bits (Backend::weight), so do their ratios.
     c[b] = {0, 0, static_cast<uint32_t>(max_w / weights[b]),
-            static_cast<uint32_t>(max_w % weights[b]),
-            static_cast<uint32_t>(weights[b])};
+            static_cast<uint32_t>(max_w % weights[b]), static_cast<uint32_t>(weights[b])};
     enqueue_next(b);
   }
   std::vector<uint16_t> turns(m);
@@ -225,8 +214,7 @@ std::vector<uint16_t> WeightedTurns(const std::vector<uint64_t>& weights,
 // slot the slot-by-slot walk would find, so the table is the same for every
 // K.
 template <int K, typename Turns>
-__attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
-                                         const PhaseScale& scale_ref,
+__attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count, const PhaseScale& scale_ref,
                                          uint64_t* bits, uint16_t* entries) {
   // A copy keeps m in a register; through the reference it was reloaded
   // at the start of every turn, on the path to the first probe.
@@ -259,10 +247,7 @@ __attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
 #if defined(__x86_64__)
           // taken = 2 * taken + bit s of word: bt and adc, two instructions
           // where the compiler emits four.
-          asm("bt %2, %1\n\tadc %0, %0"
-              : "+r"(taken)
-              : "r"(word), "r"(s)
-              : "cc");
+          asm("bt %2, %1\n\tadc %0, %0" : "+r"(taken) : "r"(word), "r"(s) : "cc");
 #else
           taken = 2 * taken + static_cast<uint32_t>((word >> (s & 63)) & 1);
 #endif
@@ -272,8 +257,7 @@ __attribute__((noinline)) void WalkTurns(Turns& turns, uint32_t count,
       }
       // The step's first probe is bit K - 1: the first free one is the
       // highest clear bit.
-      const uint32_t first_free = static_cast<uint32_t>(
-          __builtin_clz(~taken << (32 - K)));
+      const uint32_t first_free = static_cast<uint32_t>(__builtin_clz(~taken << (32 - K)));
       phase += first_free * step;
     }
     // Recompute the slot (one multiply per turn) instead of letting the
@@ -294,8 +278,7 @@ constexpr uint32_t kMinStepTableSize = 24576;
 // Fills `entries` (m slots) turn by turn: each turn's backend claims its
 // next preferred free slot.
 template <typename Turns>
-void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
-          uint16_t* entries) {
+void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m, uint16_t* entries) {
   const PhaseScale scale(m);
   // Taken slots, one bit each: 8 KiB at m = 65537, so walking stays in L1.
   const uint32_t words = (m + 63) / 64;
@@ -349,8 +332,7 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
     uint64_t x = ~bits[i];
     if (i + 1 == words && m % 64 != 0) x &= (uint64_t{1} << (m % 64)) - 1;
     while (x != 0) {
-      free_phases.push_back(
-          scale.PhaseOf(i * 64 + static_cast<uint32_t>(__builtin_ctzll(x))));
+      free_phases.push_back(scale.PhaseOf(i * 64 + static_cast<uint32_t>(__builtin_ctzll(x))));
       x &= x - 1;
     }
   }
@@ -376,8 +358,7 @@ void Fill(Turns turns, const Walker* walkers, const Perm* perms, uint32_t m,
     size_t i = 0;
     for (; i + 2 <= free_count; i += 2) {
       const uint64_t k0 = ((fp[i] - base) * inv_skip & ~uint64_t{0xffff}) | i;
-      const uint64_t k1 =
-          ((fp[i + 1] - base) * inv_skip & ~uint64_t{0xffff}) | (i + 1);
+      const uint64_t k1 = ((fp[i + 1] - base) * inv_skip & ~uint64_t{0xffff}) | (i + 1);
       min0 = k0 < min0 ? k0 : min0;
       min1 = k1 < min1 ? k1 : min1;
     }
@@ -421,10 +402,10 @@ BackendId BackendId::V6(const std::array<uint8_t, 16>& addr, uint16_t port) {
 
 absl::StatusOr<BackendId> BackendId::Parse(std::string_view text) {
   auto bad = [&text]() {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "bad backend address \"%s\" (want 10.0.0.1[:port] or "
-        "[2001:db8::1][:port])",
-        std::string(text)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad backend address \"%s\" (want 10.0.0.1[:port] or "
+                        "[2001:db8::1][:port])",
+                        std::string(text)));
   };
   std::string_view host = text;
   std::string_view port_text;
@@ -444,8 +425,7 @@ absl::StatusOr<BackendId> BackendId::Parse(std::string_view text) {
   } else {
     const size_t colon = text.find(':');
     // More than one colon and no brackets: a bare IPv6 address.
-    if (colon != std::string_view::npos &&
-        text.find(':', colon + 1) == std::string_view::npos) {
+    if (colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
       host = text.substr(0, colon);
       port_text = text.substr(colon + 1);
       have_port = true;
@@ -489,27 +469,25 @@ std::string BackendId::ToString() const {
 
 absl::Status Table::ValidateTableSize(uint32_t m) {
   if (m < kMinTableSize || m > kMaxTableSize || !IsPrime(m)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "maglev table size %u is not a prime in [%u, %u] (e.g. 65537, "
-        "655373)",
-        m, kMinTableSize, kMaxTableSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("maglev table size %u is not a prime in [%u, %u] (e.g. 65537, "
+                        "655373)",
+                        m, kMinTableSize, kMaxTableSize));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
-                                   uint32_t table_size) {
+absl::StatusOr<Table> Table::Build(std::span<const Backend> backends, uint32_t table_size) {
   const uint32_t m = table_size;
   if (absl::Status s = ValidateTableSize(m); !s.ok()) return s;
   if (backends.size() > kMaxBackends) {
     return absl::ResourceExhaustedError(
-        absl::StrFormat("%u backends exceed the maximum of %u",
-                        backends.size(), kMaxBackends));
+        absl::StrFormat("%u backends exceed the maximum of %u", backends.size(), kMaxBackends));
   }
   const uint32_t n = static_cast<uint32_t>(backends.size());
   if (n >= m) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%u backends need a maglev table larger than %u slots", n, m));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%u backends need a maglev table larger than %u slots", n, m));
   }
 
   // Sorted order of the input: the fill never depends on caller order. The
@@ -543,10 +521,10 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
   uint64_t max_w = 0;
   uint32_t n_max = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    if (i > 0 && keys[i].hi == keys[i - 1].hi &&
-        keys[i].mid == keys[i - 1].mid && keys[i].lo == keys[i - 1].lo) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "duplicate backend %s", backends[keys[i].index].id.ToString()));
+    if (i > 0 && keys[i].hi == keys[i - 1].hi && keys[i].mid == keys[i - 1].mid &&
+        keys[i].lo == keys[i - 1].lo) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("duplicate backend %s", backends[keys[i].index].id.ToString()));
     }
     const uint64_t w = backends[keys[i].index].weight;
     if (w > max_w) {
@@ -573,14 +551,12 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
     const Backend& be = backends[keys[i].index];
     if (be.weight == 0) continue;
     if (be.weight != max_w) equal_weights = false;
-    const std::array<uint8_t, kCanonicalIdSize>& bytes =
-        canonical[keys[i].index];
-    const uint32_t offset = static_cast<uint32_t>(
-        XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m);
-    const uint32_t skip = static_cast<uint32_t>(
-        XXH64(bytes.data(), bytes.size(), kSkipSeed) % (m - 1) + 1);
-    walkers.push_back({scale.PhaseOf(offset), scale.PhaseOf(skip),
-                       keys[i].index});
+    const std::array<uint8_t, kCanonicalIdSize>& bytes = canonical[keys[i].index];
+    const uint32_t offset =
+        static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m);
+    const uint32_t skip =
+        static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), kSkipSeed) % (m - 1) + 1);
+    walkers.push_back({scale.PhaseOf(offset), scale.PhaseOf(skip), keys[i].index});
     perms.push_back({offset, skip});
     weights.push_back(be.weight);
   }
@@ -588,13 +564,11 @@ absl::StatusOr<Table> Table::Build(std::span<const Backend> backends,
   // Every slot is written by the fill, so no initial value.
   std::unique_ptr<uint16_t[]> entries(new uint16_t[m]);
   if (equal_weights) {
-    Fill(RoundRobinTurns(walkers.data(), walkers.size()), walkers.data(),
-         perms.data(), m, entries.get());
+    Fill(RoundRobinTurns(walkers.data(), walkers.size()), walkers.data(), perms.data(), m,
+         entries.get());
   } else {
-    const std::vector<uint16_t> turns =
-        WeightedTurns(weights, max_w, n_max, m);
-    Fill(ListedTurns(walkers.data(), turns.data()), walkers.data(),
-         perms.data(), m, entries.get());
+    const std::vector<uint16_t> turns = WeightedTurns(weights, max_w, n_max, m);
+    Fill(ListedTurns(walkers.data(), turns.data()), walkers.data(), perms.data(), m, entries.get());
   }
   return Table(m, n, std::move(entries));
 }
@@ -605,12 +579,11 @@ std::vector<uint32_t> Table::SlotCounts() const {
   return counts;
 }
 
-absl::StatusOr<uint64_t> TableFingerprint(const Table& table,
-                                          std::span<const Backend> backends) {
+absl::StatusOr<uint64_t> TableFingerprint(const Table& table, std::span<const Backend> backends) {
   if (backends.size() != table.num_backends()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "fingerprint needs the %u backends the table was built from, got %u",
-        table.num_backends(), backends.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("fingerprint needs the %u backends the table was built from, got %u",
+                        table.num_backends(), backends.size()));
   }
   std::vector<std::array<uint8_t, kCanonicalIdSize>> bytes;
   bytes.reserve(backends.size());

@@ -32,8 +32,7 @@
 // Slot counts are therefore proportional to weights, whatever they sum to;
 // weight 0 takes no slot and gives exactly the table of the same set
 // without that backend (drain == remove for new flows).
-#ifndef ECMPLB_MAGLEV_MAGLEV_H_
-#define ECMPLB_MAGLEV_MAGLEV_H_
+#pragma once
 
 #include <array>
 #include <compare>
@@ -88,9 +87,7 @@ class BackendId {
   // IPv6 address, or the v4-mapped form of an IPv4 address.
   const std::array<uint8_t, 16>& addr16() const { return addr_; }
   // IPv4 address bytes (network order); only meaningful if is_v4().
-  std::array<uint8_t, 4> v4() const {
-    return {addr_[12], addr_[13], addr_[14], addr_[15]};
-  }
+  std::array<uint8_t, 4> v4() const { return {addr_[12], addr_[13], addr_[14], addr_[15]}; }
 
   std::array<uint8_t, kCanonicalIdSize> CanonicalBytes() const;
 
@@ -140,19 +137,14 @@ class Table {
   // uniform over [0, size()) without a division.
   uint32_t SlotOf(uint64_t flow_hash) const {
     return static_cast<uint32_t>(
-        (static_cast<uint64_t>(static_cast<uint32_t>(flow_hash >> 32)) *
-         size_) >>
-        32);
+        (static_cast<uint64_t>(static_cast<uint32_t>(flow_hash >> 32)) * size_) >> 32);
   }
 
   // Flow hash -> index into the span given to Build().
-  uint32_t Lookup(uint64_t flow_hash) const {
-    return entries_[SlotOf(flow_hash)];
-  }
+  uint32_t Lookup(uint64_t flow_hash) const { return entries_[SlotOf(flow_hash)]; }
 
   // Looks up min(hashes.size(), out.size()) hashes; returns that count.
-  size_t LookupBurst(std::span<const uint64_t> hashes,
-                     std::span<uint32_t> out) const {
+  size_t LookupBurst(std::span<const uint64_t> hashes, std::span<uint32_t> out) const {
     const size_t n = hashes.size() < out.size() ? hashes.size() : out.size();
     const uint16_t* entries = entries_.get();
     for (size_t i = 0; i < n; ++i) out[i] = entries[SlotOf(hashes[i])];
@@ -160,19 +152,14 @@ class Table {
   }
 
   // Slot -> index into the span given to Build().
-  std::span<const uint16_t> entries() const {
-    return {entries_.get(), size_};
-  }
+  std::span<const uint16_t> entries() const { return {entries_.get(), size_}; }
 
   // Slots owned by each input index (size num_backends()).
   std::vector<uint32_t> SlotCounts() const;
 
  private:
-  Table(uint32_t size, uint32_t num_backends,
-        std::unique_ptr<uint16_t[]> entries)
-      : size_(size),
-        num_backends_(num_backends),
-        entries_(std::move(entries)) {}
+  Table(uint32_t size, uint32_t num_backends, std::unique_ptr<uint16_t[]> entries)
+      : size_(size), num_backends_(num_backends), entries_(std::move(entries)) {}
 
   uint32_t size_;
   uint32_t num_backends_;
@@ -183,9 +170,6 @@ class Table {
 // slot (seed 0): equal on two hosts iff they would send every flow hash to
 // the same backend identity. `backends` must be the span the table was built
 // from (InvalidArgument if its size differs).
-absl::StatusOr<uint64_t> TableFingerprint(const Table& table,
-                                          std::span<const Backend> backends);
+absl::StatusOr<uint64_t> TableFingerprint(const Table& table, std::span<const Backend> backends);
 
 }  // namespace ecmplb::maglev
-
-#endif  // ECMPLB_MAGLEV_MAGLEV_H_

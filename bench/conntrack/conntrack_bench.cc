@@ -30,8 +30,8 @@ uint32_t Mix(uint32_t x) {
 
 // Flow i: a distinct client address and port towards one VIP:80.
 FlowKey BenchKey(uint32_t i) {
-  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u,
-                     static_cast<uint16_t>(Mix(i)), 0x5000, kProtoTcp, 1);
+  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix(i)), 0x5000, kProtoTcp,
+                     1);
 }
 
 struct Fixture {
@@ -68,8 +68,7 @@ void SetCounters(benchmark::State& state, const Table& t, size_t keys) {
   state.SetItemsProcessed(static_cast<int64_t>(keys));
   // CPU time per key (printed with an SI prefix, e.g. "40.1ns").
   state.counters["per_key"] = benchmark::Counter(
-      static_cast<double>(keys),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+      static_cast<double>(keys), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["bytes_per_flow"] =
       static_cast<double>(t.memory_bytes()) / static_cast<double>(t.capacity());
   state.counters["flows"] = static_cast<double>(t.Count());
@@ -115,8 +114,7 @@ void BM_LookupBulkTouch(benchmark::State& state) {
   for (auto _ : state) {
     std::span<const FlowKey> burst(&f.hits[pos], kBurst);
     pos = (pos + kBurst) & (kPool - 1);
-    const uint32_t now =
-        static_cast<uint32_t>(std::min<uint64_t>(800, 1 + ++bursts / 1024));
+    const uint32_t now = static_cast<uint32_t>(std::min<uint64_t>(800, 1 + ++bursts / 1024));
     t.LookupBulk(burst, now, refs);
     for (EntryRef& r : refs) {
       if (!t.Touch(r, kTcpAck, now)) state.SkipWithError("miss");
@@ -176,18 +174,14 @@ void BM_MemoryFloor(benchmark::State& state) {
   benchmark::DoNotOptimize(sum);
   state.SetItemsProcessed(static_cast<int64_t>(keys));
   state.counters["per_key"] = benchmark::Counter(
-      static_cast<double>(keys),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+      static_cast<double>(keys), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 BENCHMARK(BM_Lookup)
     ->ArgNames({"flows", "bulk", "hit"})
     ->ArgsProduct({{10'000, 1'000'000, 10'000'000}, {0, 1}, {1, 0}});
 BENCHMARK(BM_MemoryFloor)->ArgNames({"flows"})->Arg(1'000'000)->Arg(10'000'000);
-BENCHMARK(BM_LookupBulkTouch)
-    ->ArgNames({"flows"})
-    ->Arg(1'000'000)
-    ->Arg(10'000'000);
+BENCHMARK(BM_LookupBulkTouch)->ArgNames({"flows"})->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_Insert)->ArgNames({"flows"})->Arg(1'000'000)->Iterations(3)->Unit(
     benchmark::kMillisecond);
 

@@ -16,8 +16,7 @@ std::vector<Backend> Synthetic(uint32_t n) {
   v.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t a = i + 1;
-    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16),
-                                static_cast<uint8_t>(a >> 8),
+    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
                                 static_cast<uint8_t>(a)},
                                80),
                  1});

@@ -32,14 +32,13 @@ int Fail(const std::string& message) {
 bool ParseWeight(const std::string& text, uint32_t* out) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, *out);
-  return ec == std::errc() && ptr == end && !text.empty() &&
-         text.front() != '-' && text.front() != '+';
+  return ec == std::errc() && ptr == end && !text.empty() && text.front() != '-' &&
+         text.front() != '+';
 }
 
 // Reads a backends file; on error returns false and sets `error` to
 // "PATH:LINE: reason".
-bool ReadBackendsFile(const std::string& path, std::vector<Backend>* out,
-                      std::string* error) {
+bool ReadBackendsFile(const std::string& path, std::vector<Backend>* out, std::string* error) {
   std::ifstream in(path);
   if (!in) {
     *error = path + ": cannot open";
@@ -58,8 +57,7 @@ bool ReadBackendsFile(const std::string& path, std::vector<Backend>* out,
     for (std::string t; fields >> t;) tokens.push_back(t);
     if (tokens.empty()) continue;
     if (tokens.size() != 2) {
-      *error = where + "expected \"address[:port] weight\", got \"" + line +
-               "\"";
+      *error = where + "expected \"address[:port] weight\", got \"" + line + "\"";
       return false;
     }
     absl::StatusOr<BackendId> id = BackendId::Parse(tokens[0]);
@@ -69,8 +67,7 @@ bool ReadBackendsFile(const std::string& path, std::vector<Backend>* out,
     }
     uint32_t weight = 0;
     if (!ParseWeight(tokens[1], &weight)) {
-      *error = where + "bad weight \"" + tokens[1] +
-               "\" (want an integer in [0, 4294967295])";
+      *error = where + "bad weight \"" + tokens[1] + "\" (want an integer in [0, 4294967295])";
       return false;
     }
     out->push_back({*id, weight});
@@ -87,8 +84,7 @@ std::vector<Backend> Synthetic(uint32_t n) {
   v.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t a = i + 1;  // 10.0.0.1, 10.0.0.2, ...
-    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16),
-                                static_cast<uint8_t>(a >> 8),
+    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
                                 static_cast<uint8_t>(a)},
                                80),
                  1});
@@ -99,8 +95,7 @@ std::vector<Backend> Synthetic(uint32_t n) {
 // Slot counts relative to each usable backend's fair share
 // M * weight / sum(weights): {max, min} over backends with weight > 0. For
 // equal weights this is max/mean and min/mean of the slot counts.
-std::pair<double, double> Balance(const Table& t,
-                                  const std::vector<Backend>& b) {
+std::pair<double, double> Balance(const Table& t, const std::vector<Backend>& b) {
   const std::vector<uint32_t> counts = t.SlotCounts();
   double wsum = 0;
   for (const Backend& x : b) wsum += x.weight;
@@ -116,8 +111,7 @@ std::pair<double, double> Balance(const Table& t,
 }
 
 int Run(int argc, char** argv) {
-  CLI::App app{
-      "Builds a Maglev table and prints build time and balance as JSON"};
+  CLI::App app{"Builds a Maglev table and prints build time and balance as JSON"};
   uint32_t n_synthetic = 0;
   std::string file;
   uint32_t table_size = kDefaultTableSize;
@@ -125,22 +119,18 @@ int Run(int argc, char** argv) {
   uint32_t repeat = 5;
   bool dump = false;
   CLI::Option* n_opt = app.add_option(
-      "--backends", n_synthetic,
-      "N synthetic backends 10.0.0.1:80, 10.0.0.2:80, ... of weight 1");
-  CLI::Option* f_opt = app.add_option(
-      "--backends-file", file,
-      "file of \"address[:port] weight\" lines ('#' comments)");
+      "--backends", n_synthetic, "N synthetic backends 10.0.0.1:80, 10.0.0.2:80, ... of weight 1");
+  CLI::Option* f_opt = app.add_option("--backends-file", file,
+                                      "file of \"address[:port] weight\" lines ('#' comments)");
   n_opt->excludes(f_opt);
-  app.add_option("--table-size", table_size, "table size M (a prime)")
-      ->capture_default_str();
+  app.add_option("--table-size", table_size, "table size M (a prime)")->capture_default_str();
   app.add_option("--remove", remove,
                  "remove the last K backends (input order) and report the "
                  "fraction of slots that moved");
   app.add_option("--repeat", repeat, "builds timed; build_ms is the median")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  app.add_flag("--dump", dump,
-               "print the table (after --remove), one identity a line");
+  app.add_flag("--dump", dump, "print the table (after --remove), one identity a line");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -156,8 +146,7 @@ int Run(int argc, char** argv) {
     if (!ReadBackendsFile(file, &backends, &error)) return Fail(error);
   } else {
     if (n_synthetic > kMaxBackends) {
-      return Fail("--backends must be at most " +
-                  std::to_string(kMaxBackends));
+      return Fail("--backends must be at most " + std::to_string(kMaxBackends));
     }
     backends = Synthetic(n_synthetic);
   }
@@ -203,8 +192,7 @@ int Run(int argc, char** argv) {
   for (const Backend& x : backends) usable += x.weight > 0 ? 1 : 0;
   char fp[32];
   std::snprintf(fp, sizeof(fp), "0x%016llx",
-                static_cast<unsigned long long>(
-                    *TableFingerprint(*table, backends)));
+                static_cast<unsigned long long>(*TableFingerprint(*table, backends)));
   nlohmann::ordered_json j;
   j["table_size"] = table->size();
   j["backends"] = backends.size();
@@ -235,4 +223,6 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace ecmplb::maglev
 
-int main(int argc, char** argv) { return ecmplb::maglev::Run(argc, argv); }
+int main(int argc, char** argv) {
+  return ecmplb::maglev::Run(argc, argv);
+}

@@ -135,10 +135,13 @@ int main(int argc, char** argv) {
   bool json = false;
   std::string only;
   CLI::App app{"pipeline_bench: per-core throughput of the ecmplb worker pipeline"};
-  app.add_option("--flows", flows, "distinct flows (and pre-built frames)")->check(CLI::Range(1024, 20'000'000));
-  app.add_option("--passes", passes, "timed passes per case (the median is reported)")->check(CLI::Range(1, 100));
+  app.add_option("--flows", flows, "distinct flows (and pre-built frames)")
+      ->check(CLI::Range(1024, 20'000'000));
+  app.add_option("--passes", passes, "timed passes per case (the median is reported)")
+      ->check(CLI::Range(1, 100));
   app.add_flag("--json", json, "print one JSON object instead of a table");
-  app.add_option("--case", only, "run only this case (dr-established, gre-established, dr-new-flows)");
+  app.add_option("--case", only,
+                 "run only this case (dr-established, gre-established, dr-new-flows)");
   CLI11_PARSE(app, argc, argv);
 
   auto config = control::ParseConfig(R"({
@@ -207,13 +210,16 @@ int main(int argc, char** argv) {
       ns.push_back(TimePass(pk, process));
     }
     uint64_t fwd = counters->Get(Counter::forward_dr) + counters->Get(Counter::forward_gre);
-    uint64_t processed = counters->Get(Counter::conntrack_hit) + counters->Get(Counter::conntrack_miss);
+    uint64_t processed =
+        counters->Get(Counter::conntrack_hit) + counters->Get(Counter::conntrack_miss);
     uint64_t expected = pk.count * static_cast<uint64_t>(passes + (established ? 1 : 0));
     if (fwd != expected || processed != expected) {
       // A benchmark of packets that were not forwarded measures nothing: refuse to report it.
-      std::fprintf(stderr, "pipeline_bench: %s forwarded %lu of %lu packets (%lu reached the connection table)\n",
-                   name.c_str(), static_cast<unsigned long>(fwd), static_cast<unsigned long>(expected),
-                   static_cast<unsigned long>(processed));
+      std::fprintf(
+          stderr,
+          "pipeline_bench: %s forwarded %lu of %lu packets (%lu reached the connection table)\n",
+          name.c_str(), static_cast<unsigned long>(fwd), static_cast<unsigned long>(expected),
+          static_cast<unsigned long>(processed));
       std::exit(1);
     }
     results.push_back({name, Median(ns), Median(base), fwd, processed});
@@ -240,12 +246,13 @@ int main(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("pipeline_bench: %zu flows, 64-byte frames, bursts of %zu, median of %d passes, one core\n",
-              flows, kBurstSize, passes);
+  std::printf(
+      "pipeline_bench: %zu flows, 64-byte frames, bursts of %zu, median of %d passes, one core\n",
+      flows, kBurstSize, passes);
   std::printf("%-16s %10s %10s %14s %10s\n", "case", "Mpps", "ns/pkt", "macswap Mpps", "ratio");
   for (const auto& r : results) {
-    std::printf("%-16s %10.2f %10.1f %14.2f %10.3f\n", r.name.c_str(), 1e3 / r.ns, r.ns, 1e3 / r.baseline_ns,
-                r.baseline_ns / r.ns);
+    std::printf("%-16s %10.2f %10.1f %14.2f %10.3f\n", r.name.c_str(), 1e3 / r.ns, r.ns,
+                1e3 / r.baseline_ns, r.baseline_ns / r.ns);
   }
   return 0;
 }

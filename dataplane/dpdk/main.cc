@@ -47,7 +47,9 @@ using namespace ecmplb;  // NOLINT
 // SIGINT: stop now). Workers stop when g_stop_workers is set, after the loop has withdrawn the
 // VIPs.
 std::atomic<int> g_signal{0};
-void OnSignal(int sig) { g_signal.store(sig); }
+void OnSignal(int sig) {
+  g_signal.store(sig);
+}
 std::atomic<bool> g_stop_workers{false};
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -117,7 +119,8 @@ class NeighborSync {
 int main(int argc, char** argv) {
   int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
-    std::fprintf(stderr, "ecmplb: EAL initialisation failed (%s): check the EAL options before '--'\n",
+    std::fprintf(stderr,
+                 "ecmplb: EAL initialisation failed (%s): check the EAL options before '--'\n",
                  rte_strerror(rte_errno));
     return 1;
   }
@@ -126,19 +129,26 @@ int main(int argc, char** argv) {
   argv[0] = const_cast<char*>("ecmplb");
 
   AppOptions opt;
-  CLI::App app{"ecmplb: DPDK L4 load balancer (DR and GRE, Maglev, per-worker conntrack)", "ecmplb"};
+  CLI::App app{"ecmplb: DPDK L4 load balancer (DR and GRE, Maglev, per-worker conntrack)",
+               "ecmplb"};
   app.add_option("--config", opt.config, "configuration file (JSON)")->required();
   app.add_option("--port", opt.port, "DPDK port id of the data port (default: the only one)");
   app.add_flag("--idle-backoff", opt.idle_backoff,
                "workers sleep after a run of empty polls (to share cores); default: busy polling");
-  app.add_option("--idle-sleep-us", opt.idle_sleep_us, "back-off sleep in microseconds")->check(CLI::Range(1u, 100000u));
-  app.add_option("--idle-polls", opt.idle_polls, "empty polls before a back-off sleep")->check(CLI::Range(1u, 1000000u));
-  app.add_option("--mbufs", opt.mbufs, "mbufs in the packet pool")->check(CLI::Range(1023u, 16777215u));
-  app.add_option("--rx-desc", opt.rx_desc, "RX descriptors per queue")->check(CLI::Range(64, 16384));
-  app.add_option("--tx-desc", opt.tx_desc, "TX descriptors per queue")->check(CLI::Range(64, 16384));
+  app.add_option("--idle-sleep-us", opt.idle_sleep_us, "back-off sleep in microseconds")
+      ->check(CLI::Range(1u, 100000u));
+  app.add_option("--idle-polls", opt.idle_polls, "empty polls before a back-off sleep")
+      ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--mbufs", opt.mbufs, "mbufs in the packet pool")
+      ->check(CLI::Range(1023u, 16777215u));
+  app.add_option("--rx-desc", opt.rx_desc, "RX descriptors per queue")
+      ->check(CLI::Range(64, 16384));
+  app.add_option("--tx-desc", opt.tx_desc, "TX descriptors per queue")
+      ->check(CLI::Range(64, 16384));
   app.add_flag("--trust-ip-checksum", opt.trust_ip_checksum, "do not verify IPv4 header checksums");
-  app.add_flag("--promiscuous", opt.promiscuous,
-               "put the data port in promiscuous mode and forward frames whatever their destination MAC");
+  app.add_flag(
+      "--promiscuous", opt.promiscuous,
+      "put the data port in promiscuous mode and forward frames whatever their destination MAC");
   app.add_option("--run-seconds", opt.run_seconds, "stop after this many seconds (tests)");
   try {
     app.parse(argc, argv);
@@ -155,7 +165,8 @@ int main(int argc, char** argv) {
 
   const unsigned n_workers = rte_lcore_count() - 1;
   if (n_workers == 0) {
-    Die("no worker lcore: give EAL at least two lcores (e.g. -l 0,1); the main lcore runs control, each other one a worker");
+    Die("no worker lcore: give EAL at least two lcores (e.g. -l 0,1); the main lcore runs control, "
+        "each other one a worker");
   }
   std::vector<unsigned> lcores;
   unsigned lc;
@@ -210,7 +221,10 @@ int main(int argc, char** argv) {
   cp_opts.save_path = opt.config;  // the running configuration is saved after every change
   cp_opts.worker_clock = [tsc_hz] { return rte_rdtsc() / tsc_hz; };  // the workers' clock
   auto plane = OrDie(control::ControlPlane::Create(
-      config, mac, [&publisher](std::unique_ptr<const dataplane::Snapshot> s) { publisher->Publish(std::move(s)); },
+      config, mac,
+      [&publisher](std::unique_ptr<const dataplane::Snapshot> s) {
+        publisher->Publish(std::move(s));
+      },
       cp_opts));
   const control::SnapshotBuilder& builder = plane->builder();
   NeighborSync sync(nl.get(), tap_ifindex, neighbors.get());
@@ -225,14 +239,16 @@ int main(int argc, char** argv) {
   ct_opts.timeouts.tcp_closing = config.conntrack.tcp_closing_s;
   ct_opts.timeouts.udp = config.conntrack.udp_s;
   dataplane::PipelineOptions popt;
-  popt.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust : dataplane::IpChecksumMode::kVerify;
+  popt.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust
+                                           : dataplane::IpChecksumMode::kVerify;
   popt.accept_any_mac = opt.promiscuous;
   const size_t ct_bytes = conntrack::Table::MemoryNeeded(ct_opts);
   unsigned tables_in_dpdk_memory = 0;
   for (unsigned i = 0; i < n_workers; ++i) {
     auto w = std::make_unique<dataplane::Worker>();
     w->id = i;
-    for (uint16_t q = static_cast<uint16_t>(i); q < pc.rx_queues; q = static_cast<uint16_t>(q + n_workers)) {
+    for (uint16_t q = static_cast<uint16_t>(i); q < pc.rx_queues;
+         q = static_cast<uint16_t>(q + n_workers)) {
       w->rx_queues.push_back(q);
     }
     w->lcore = lcores[i];
@@ -245,18 +261,23 @@ int main(int argc, char** argv) {
     // costs no 4 KiB TLB miss); if DPDK has not that much left, in process memory (where
     // transparent huge pages are asked for), said in the start-up line.
     absl::StatusOr<std::unique_ptr<conntrack::Table>> table;
-    if (void* mem = rte_malloc_socket("ecmplb_conntrack", ct_bytes, conntrack::Table::kMemoryAlignment,
-                                      static_cast<int>(rte_lcore_to_socket_id(w->lcore)))) {
+    if (void* mem =
+            rte_malloc_socket("ecmplb_conntrack", ct_bytes, conntrack::Table::kMemoryAlignment,
+                              static_cast<int>(rte_lcore_to_socket_id(w->lcore)))) {
       w->table_memory.reset(mem);
-      table = conntrack::Table::Create(ct_opts, std::span<std::byte>(static_cast<std::byte*>(mem), ct_bytes));
+      table = conntrack::Table::Create(
+          ct_opts, std::span<std::byte>(static_cast<std::byte*>(mem), ct_bytes));
       ++tables_in_dpdk_memory;
     } else {
       table = conntrack::Table::Create(ct_opts);
     }
-    if (!table.ok()) Die(absl::StrCat("connection table: ", table.status().message(), " (change conntrack.capacity)"));
+    if (!table.ok())
+      Die(absl::StrCat("connection table: ", table.status().message(),
+                       " (change conntrack.capacity)"));
     w->table = std::move(*table);
     w->counters = std::make_unique<dataplane::WorkerCounters>();
-    w->pipeline = std::make_unique<dataplane::Pipeline>(w->table.get(), w->counters.get(), neighbors.get(), popt);
+    w->pipeline = std::make_unique<dataplane::Pipeline>(w->table.get(), w->counters.get(),
+                                                        neighbors.get(), popt);
     workers.push_back(std::move(w));
   }
   auto exception_counters = std::make_unique<dataplane::WorkerCounters>();
@@ -264,14 +285,16 @@ int main(int argc, char** argv) {
   nlohmann::json monitor_view = nlohmann::json::object();
   std::vector<control::WorkerView> views;
   for (auto& w : workers) {
-    views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(), absl::StrCat("worker", w->id)});
+    views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(),
+                                        absl::StrCat("worker", w->id)});
   }
   views.push_back(control::WorkerView{n_workers, exception_counters.get(), nullptr, "exception"});
   plane->SetWorkers(std::move(views));
 
   // The control socket, served from the loop below (non-blocking).
   auto server = control::ControlServer::Listen(
-      config.host.control_socket, [&plane](absl::string_view req) { return control::HandleRequest(*plane, req); });
+      config.host.control_socket,
+      [&plane](absl::string_view req) { return control::HandleRequest(*plane, req); });
   if (!server.ok()) Die(std::string(server.status().message()));
 
   // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
@@ -281,7 +304,8 @@ int main(int argc, char** argv) {
   };
   const uint64_t hz = tsc_hz;
   auto now_ms = [hz] { return rte_rdtsc() * 1000 / hz; };
-  control::HealthMonitor monitor(config.host.announce ? nl.get() : nullptr, n_workers, config.host.worker_stall_ms, log);
+  control::HealthMonitor monitor(config.host.announce ? nl.get() : nullptr, n_workers,
+                                 config.host.worker_stall_ms, log);
   monitor.SetConfig(plane->config(), now_ms());
   OrDie(plane->SetUnhealthy(monitor.unhealthy()));  // checked backends serve once proven
   plane->SetHealthView([&monitor, &now_ms] { return monitor.View(now_ms()); });
@@ -294,7 +318,8 @@ int main(int argc, char** argv) {
     draining = true;
     drain_end = rte_rdtsc() + static_cast<uint64_t>(config.host.drain_s) * hz;
     monitor.WithdrawAll("draining");
-    log(absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ", config.host.drain_s, " s more, then stopping"));
+    log(absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ", config.host.drain_s,
+                     " s more, then stopping"));
   };
   plane->AddExtension("drain", [&](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
     start_drain("ecmplbctl drain");
@@ -304,7 +329,8 @@ int main(int argc, char** argv) {
     if (req.value("fault", "") != "stall-worker") {
       return absl::InvalidArgumentError("unknown fault (known: stall-worker)");
     }
-    if (!req.contains("worker") || !req["worker"].is_number_unsigned() || req["worker"].get<uint64_t>() >= workers.size()) {
+    if (!req.contains("worker") || !req["worker"].is_number_unsigned() ||
+        req["worker"].get<uint64_t>() >= workers.size()) {
       return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
     }
     if (!req.contains("ms") || !req["ms"].is_number_unsigned() || req["ms"].get<uint64_t>() == 0 ||
@@ -329,13 +355,17 @@ int main(int argc, char** argv) {
   std::vector<std::string> lcore_text;
   for (unsigned l : lcores) lcore_text.push_back(absl::StrCat(l));
   std::printf(
-      "ecmplb: %u worker%s on lcore%s %s, data port %s %s, exception interface %s (%s/%u), %zu service%s, "
+      "ecmplb: %u worker%s on lcore%s %s, data port %s %s, exception interface %s (%s/%u), %zu "
+      "service%s, "
       "%s polling%s, connection tables %s (%zu MiB each)\n",
-      n_workers, n_workers == 1 ? "" : "s", n_workers == 1 ? "" : "s", absl::StrJoin(lcore_text, ",").c_str(),
-      dataplane::PortName(data_port).c_str(), mac.ToString().c_str(), config.host.exception_interface.c_str(),
-      config.host.address.c_str(), config.host.prefix_length, config.services.size(),
-      config.services.size() == 1 ? "" : "s", opt.idle_backoff ? "idle back-off" : "busy",
-      opt.idle_backoff ? absl::StrCat(" (sleep ", opt.idle_sleep_us, " us after ", opt.idle_polls, " empty polls)").c_str()
+      n_workers, n_workers == 1 ? "" : "s", n_workers == 1 ? "" : "s",
+      absl::StrJoin(lcore_text, ",").c_str(), dataplane::PortName(data_port).c_str(),
+      mac.ToString().c_str(), config.host.exception_interface.c_str(), config.host.address.c_str(),
+      config.host.prefix_length, config.services.size(), config.services.size() == 1 ? "" : "s",
+      opt.idle_backoff ? "idle back-off" : "busy",
+      opt.idle_backoff ? absl::StrCat(" (sleep ", opt.idle_sleep_us, " us after ", opt.idle_polls,
+                                      " empty polls)")
+                             .c_str()
                        : "",
       tables_in_dpdk_memory == n_workers ? "in DPDK memory"
       : tables_in_dpdk_memory == 0       ? "in process memory (DPDK memory too small)"
@@ -359,14 +389,16 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> beats(workers.size());
   while (!exiting) {
     uint32_t moved = dataplane::ForwardExceptionBurst(tap_port, tc.rx_queues, data_port,
-                                                      static_cast<uint16_t>(n_workers), exception_counters.get());
+                                                      static_cast<uint16_t>(n_workers),
+                                                      exception_counters.get());
     uint64_t now = rte_rdtsc();
     if (now >= next_poll) {
       next_poll = now + hz / 1000;  // 1 ms
       if ((*server)->Poll() > 0) {
         next_tick = now;  // resolve new next hops, reclaim soon
         monitor.SetConfig(plane->config(), now_ms());
-        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok()) log(std::string(st.message()));
+        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok())
+          log(std::string(st.message()));
         next_health = now;
       }
       int sig = g_signal.exchange(0);
@@ -375,13 +407,17 @@ int main(int argc, char** argv) {
     }
     if (now >= next_health) {
       next_health = now + hz / 100;  // 10 ms
-      for (size_t i = 0; i < workers.size(); ++i) beats[i] = workers[i]->heartbeat.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < workers.size(); ++i)
+        beats[i] = workers[i]->heartbeat.load(std::memory_order_relaxed);
       if (monitor.Tick(now_ms(), beats)) {
-        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok()) log(std::string(st.message()));
+        if (absl::Status st = plane->SetUnhealthy(monitor.unhealthy()); !st.ok())
+          log(std::string(st.message()));
       }
       if (!draining) monitor.Announce(plane->config());
       if (metrics != nullptr) {
-        metrics->Poll(now_ms(), [&] { return control::RenderPrometheus(plane->Stats(), monitor.View(now_ms())); });
+        metrics->Poll(now_ms(), [&] {
+          return control::RenderPrometheus(plane->Stats(), monitor.View(now_ms()));
+        });
       }
       {
         std::lock_guard<std::mutex> lock(monitor_view_mutex);
@@ -393,11 +429,13 @@ int main(int argc, char** argv) {
       next_tick = now + hz / 10;  // 100 ms
       sync.Run(builder.neighbor_slots());
       publisher->Reclaim();
-      if (opt.run_seconds > 0 && static_cast<double>(now - start) / static_cast<double>(hz) >= opt.run_seconds) {
+      if (opt.run_seconds > 0 &&
+          static_cast<double>(now - start) / static_cast<double>(hz) >= opt.run_seconds) {
         exiting = true;
       }
     }
-    if (moved == 0) std::this_thread::sleep_for(std::chrono::microseconds(opt.idle_backoff ? 200 : 20));
+    if (moved == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(opt.idle_backoff ? 200 : 20));
   }
 
   // A stopped balancer must not stay announced.
@@ -410,8 +448,8 @@ int main(int argc, char** argv) {
     rx += w->counters->Get(dataplane::Counter::rx_packets);
     tx += w->counters->Get(dataplane::Counter::tx_packets);
   }
-  std::printf("ecmplb: stopped; workers received %lu and sent %lu packets\n", static_cast<unsigned long>(rx),
-              static_cast<unsigned long>(tx));
+  std::printf("ecmplb: stopped; workers received %lu and sent %lu packets\n",
+              static_cast<unsigned long>(rx), static_cast<unsigned long>(tx));
   rte_eth_dev_stop(data_port);
   rte_eth_dev_stop(tap_port);
   rte_eth_dev_close(tap_port);

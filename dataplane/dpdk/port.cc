@@ -31,16 +31,18 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
     return absl::InternalError(absl::StrCat(who, ": cannot read device info: ", rte_strerror(-rc)));
   }
   if (info.max_rx_queues < cfg.rx_queues) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        who, " offers ", info.max_rx_queues, " RX queues, ", cfg.rx_queues,
-        " needed (one per worker): use fewer worker lcores, or give the vdev more queues (e.g. qpairs=",
-        cfg.tx_queues, " for net_af_packet)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(who, " offers ", info.max_rx_queues, " RX queues, ", cfg.rx_queues,
+                     " needed (one per worker): use fewer worker lcores, or give the vdev more "
+                     "queues (e.g. qpairs=",
+                     cfg.tx_queues, " for net_af_packet)"));
   }
   if (info.max_tx_queues < cfg.tx_queues) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        who, " offers ", info.max_tx_queues, " TX queues, ", cfg.tx_queues,
-        " needed (one per worker + one for the exception path): use fewer worker lcores, or give the vdev more queues (e.g. qpairs=",
-        cfg.tx_queues, " for net_af_packet)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(who, " offers ", info.max_tx_queues, " TX queues, ", cfg.tx_queues,
+                     " needed (one per worker + one for the exception path): use fewer worker "
+                     "lcores, or give the vdev more queues (e.g. qpairs=",
+                     cfg.tx_queues, " for net_af_packet)"));
   }
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
@@ -50,40 +52,44 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
     uint64_t have = want & info.flow_type_rss_offloads;
     if (have == 0) {
       return absl::FailedPreconditionError(absl::StrCat(
-          who, " cannot spread flows over queues (no RSS for IPv4/IPv6): run a single worker lcore"));
+          who,
+          " cannot spread flows over queues (no RSS for IPv4/IPv6): run a single worker lcore"));
     }
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_key = nullptr;
     conf.rx_adv_conf.rss_conf.rss_hf = have;
   }
   if (int rc = rte_eth_dev_configure(port_id, cfg.rx_queues, cfg.tx_queues, &conf); rc != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(who, ": configure with ", cfg.rx_queues, " RX / ", cfg.tx_queues,
-                     " TX queues failed: ", rte_strerror(-rc)));
+    return absl::FailedPreconditionError(absl::StrCat(who, ": configure with ", cfg.rx_queues,
+                                                      " RX / ", cfg.tx_queues,
+                                                      " TX queues failed: ", rte_strerror(-rc)));
   }
   uint16_t rx_desc = cfg.rx_desc, tx_desc = cfg.tx_desc;
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc); rc != 0) {
-    return absl::InternalError(absl::StrCat(who, ": descriptor counts refused: ", rte_strerror(-rc)));
+    return absl::InternalError(
+        absl::StrCat(who, ": descriptor counts refused: ", rte_strerror(-rc)));
   }
   int socket = rte_eth_dev_socket_id(port_id);
   if (socket < 0) socket = 0;
   for (uint16_t q = 0; q < cfg.rx_queues; ++q) {
     if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, socket, nullptr, pool); rc != 0) {
-      return absl::InternalError(absl::StrCat(who, ": RX queue ", q, " setup failed: ", rte_strerror(-rc)));
+      return absl::InternalError(
+          absl::StrCat(who, ": RX queue ", q, " setup failed: ", rte_strerror(-rc)));
     }
   }
   for (uint16_t q = 0; q < cfg.tx_queues; ++q) {
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket, nullptr); rc != 0) {
-      return absl::InternalError(absl::StrCat(who, ": TX queue ", q, " setup failed: ", rte_strerror(-rc)));
+      return absl::InternalError(
+          absl::StrCat(who, ": TX queue ", q, " setup failed: ", rte_strerror(-rc)));
     }
   }
   if (cfg.mtu != 0) {
     // Not every vdev implements MTU changes; the configured MTU still bounds what we send.
     int rc = rte_eth_dev_set_mtu(port_id, cfg.mtu);
     if (rc != 0 && rc != -ENOTSUP) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(who, ": cannot set MTU ", cfg.mtu, ": ", rte_strerror(-rc),
-                       " (change host.mtu in the config)"));
+      return absl::FailedPreconditionError(absl::StrCat(who, ": cannot set MTU ", cfg.mtu, ": ",
+                                                        rte_strerror(-rc),
+                                                        " (change host.mtu in the config)"));
     }
   }
   if (int rc = rte_eth_dev_start(port_id); rc != 0) {
@@ -96,7 +102,8 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
 absl::StatusOr<MacAddr> PortMac(uint16_t port_id) {
   rte_ether_addr a;
   if (int rc = rte_eth_macaddr_get(port_id, &a); rc != 0) {
-    return absl::InternalError(absl::StrCat(PortName(port_id), ": no MAC address: ", rte_strerror(-rc)));
+    return absl::InternalError(
+        absl::StrCat(PortName(port_id), ": no MAC address: ", rte_strerror(-rc)));
   }
   return MacAddr::FromBytes(a.addr_bytes);
 }
@@ -105,9 +112,10 @@ absl::StatusOr<uint16_t> CreateTap(const std::string& ifname, const MacAddr& mac
   std::string vdev = absl::StrCat("net_tap_", ifname);
   std::string args = absl::StrCat("iface=", ifname, ",mac=", mac.ToString());
   if (int rc = rte_vdev_init(vdev.c_str(), args.c_str()); rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create the exception TAP '", ifname, "' (", rte_strerror(-rc),
-        "): run as root with /dev/net/tun, and pick a host.exception_interface name that is not in use"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the exception TAP '", ifname, "' (", rte_strerror(-rc),
+                     "): run as root with /dev/net/tun, and pick a host.exception_interface name "
+                     "that is not in use"));
   }
   uint16_t port_id;
   if (rte_eth_dev_get_port_by_name(vdev.c_str(), &port_id) != 0) {
@@ -130,7 +138,8 @@ absl::StatusOr<uint16_t> FindDataPort(int requested, uint16_t exclude_from, uint
   }
   if (count == 0) {
     return absl::FailedPreconditionError(
-        "no DPDK data port: bind a NIC to DPDK or give one with --vdev (e.g. --vdev=net_af_packet0,iface=eth1)");
+        "no DPDK data port: bind a NIC to DPDK or give one with --vdev (e.g. "
+        "--vdev=net_af_packet0,iface=eth1)");
   }
   if (count > 1) {
     return absl::FailedPreconditionError(
@@ -140,7 +149,8 @@ absl::StatusOr<uint16_t> FindDataPort(int requested, uint16_t exclude_from, uint
 }
 
 absl::StatusOr<rte_mempool*> CreatePool(const std::string& name, uint32_t mbufs, int socket) {
-  rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  rte_mempool* p =
+      rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
   if (p == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "cannot create the packet pool (", mbufs, " mbufs): ", rte_strerror(rte_errno),

@@ -21,12 +21,12 @@ struct rte_mempool;
 namespace ecmplb::dataplane {
 
 struct PortConfig {
-  uint16_t rx_queues = 1;       // one per worker (see QueuesArePaired)
-  bool rss = true;              // spread flows over the RX queues with RSS (when rx_queues > 1)
-  uint16_t tx_queues = 1;       // one per worker (+1 for the exception forwarder on the data port)
+  uint16_t rx_queues = 1;  // one per worker (see QueuesArePaired)
+  bool rss = true;         // spread flows over the RX queues with RSS (when rx_queues > 1)
+  uint16_t tx_queues = 1;  // one per worker (+1 for the exception forwarder on the data port)
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
-  uint16_t mtu = 1500;          // IP MTU; 0 leaves the port's default
+  uint16_t mtu = 1500;  // IP MTU; 0 leaves the port's default
   bool promiscuous = false;
 };
 

@@ -17,7 +17,8 @@ absl::StatusOr<std::unique_ptr<SnapshotPublisher>> SnapshotPublisher::Create(uin
   sz = (sz + RTE_CACHE_LINE_SIZE - 1) / RTE_CACHE_LINE_SIZE * RTE_CACHE_LINE_SIZE;
   p->qsbr_ = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(RTE_CACHE_LINE_SIZE, sz));
   if (p->qsbr_ == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", sz, " bytes for the RCU state"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", sz, " bytes for the RCU state"));
   }
   if (rte_rcu_qsbr_init(p->qsbr_, max_workers) != 0) {
     return absl::InternalError("rte_rcu_qsbr_init failed");
@@ -51,8 +52,14 @@ size_t SnapshotPublisher::Reclaim() {
   return freed;
 }
 
-void SnapshotPublisher::Online(uint32_t worker) { rte_rcu_qsbr_thread_online(qsbr_, worker); }
-void SnapshotPublisher::Offline(uint32_t worker) { rte_rcu_qsbr_thread_offline(qsbr_, worker); }
-void SnapshotPublisher::Quiescent(uint32_t worker) { rte_rcu_qsbr_quiescent(qsbr_, worker); }
+void SnapshotPublisher::Online(uint32_t worker) {
+  rte_rcu_qsbr_thread_online(qsbr_, worker);
+}
+void SnapshotPublisher::Offline(uint32_t worker) {
+  rte_rcu_qsbr_thread_offline(qsbr_, worker);
+}
+void SnapshotPublisher::Quiescent(uint32_t worker) {
+  rte_rcu_qsbr_quiescent(qsbr_, worker);
+}
 
 }  // namespace ecmplb::dataplane

@@ -31,7 +31,7 @@ class SnapshotPublisher {
 
   // Control thread.
   void Publish(std::unique_ptr<const Snapshot> next);
-  size_t Reclaim();          // frees what no worker can still see; returns how many
+  size_t Reclaim();  // frees what no worker can still see; returns how many
   size_t Pending() const { return retired_.size(); }
   const Snapshot* Latest() const { return current_.load(std::memory_order_relaxed); }
 

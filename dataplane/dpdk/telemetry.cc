@@ -37,9 +37,12 @@ int Workers(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (const auto& w : *g_workers) {
     std::string p = "worker" + std::to_string(w->id);
-    rte_tel_data_add_dict_u64(d, (p + "/heartbeat").c_str(), w->heartbeat.load(std::memory_order_relaxed));
-    rte_tel_data_add_dict_u64(d, (p + "/rx_packets").c_str(), w->counters->Get(Counter::rx_packets));
-    rte_tel_data_add_dict_u64(d, (p + "/tx_packets").c_str(), w->counters->Get(Counter::tx_packets));
+    rte_tel_data_add_dict_u64(d, (p + "/heartbeat").c_str(),
+                              w->heartbeat.load(std::memory_order_relaxed));
+    rte_tel_data_add_dict_u64(d, (p + "/rx_packets").c_str(),
+                              w->counters->Get(Counter::rx_packets));
+    rte_tel_data_add_dict_u64(d, (p + "/tx_packets").c_str(),
+                              w->counters->Get(Counter::tx_packets));
     rte_tel_data_add_dict_u64(d, (p + "/conntrack_entries").c_str(), w->table->Count());
   }
   return 0;
@@ -73,10 +76,14 @@ void RegisterTelemetry(const std::vector<std::unique_ptr<Worker>>* workers, std:
   g_workers = workers;
   g_view_mutex = view_mutex;
   g_view = health_view;
-  rte_telemetry_register_cmd("/ecmplb/counters", Counters, "Worker counters summed over workers. No parameters");
-  rte_telemetry_register_cmd("/ecmplb/workers", Workers, "Per worker heartbeat, packets and flows. No parameters");
-  rte_telemetry_register_cmd("/ecmplb/vips", Vips, "VIP -> 1 announced, 0 withdrawn. No parameters");
-  rte_telemetry_register_cmd("/ecmplb/backends", Backends, "SERVICE#ID -> 1 up, 0 failed. No parameters");
+  rte_telemetry_register_cmd("/ecmplb/counters", Counters,
+                             "Worker counters summed over workers. No parameters");
+  rte_telemetry_register_cmd("/ecmplb/workers", Workers,
+                             "Per worker heartbeat, packets and flows. No parameters");
+  rte_telemetry_register_cmd("/ecmplb/vips", Vips,
+                             "VIP -> 1 announced, 0 withdrawn. No parameters");
+  rte_telemetry_register_cmd("/ecmplb/backends", Backends,
+                             "SERVICE#ID -> 1 up, 0 failed. No parameters");
 }
 
 }  // namespace ecmplb::dataplane

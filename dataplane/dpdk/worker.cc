@@ -9,7 +9,9 @@
 
 namespace ecmplb::dataplane {
 
-void RteFree::operator()(void* p) const { rte_free(p); }
+void RteFree::operator()(void* p) const {
+  rte_free(p);
+}
 
 namespace {
 
@@ -90,7 +92,8 @@ int WorkerMain(void* arg) {
     c->Add(Counter::rx_packets, n);
     c->Add(Counter::rx_bytes, rx_bytes);
 
-    w->pipeline->Process(*snap, std::span<Frame>(frames, nf), now_s, std::span<Verdict>(verdicts, nf));
+    w->pipeline->Process(*snap, std::span<Frame>(frames, nf), now_s,
+                         std::span<Verdict>(verdicts, nf));
 
     uint16_t ntx = 0, nexc = 0;
     uint64_t tx_bytes = 0;
@@ -118,7 +121,8 @@ int WorkerMain(void* arg) {
     c->Add(Counter::tx_packets, ntx);
     c->Add(Counter::tx_bytes, tx_bytes);
     SendOrFree(w->port, static_cast<uint16_t>(w->id), tx, ntx, c, Counter::drop_tx_full);
-    SendOrFree(w->exception_port, static_cast<uint16_t>(w->id), exc, nexc, c, Counter::drop_exception_full);
+    SendOrFree(w->exception_port, static_cast<uint16_t>(w->id), exc, nexc, c,
+               Counter::drop_exception_full);
     if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
     w->pipeline->Housekeeping(now_s);
     w->publisher->Quiescent(w->id);
@@ -127,8 +131,8 @@ int WorkerMain(void* arg) {
   return 0;
 }
 
-uint32_t ForwardExceptionBurst(uint16_t exception_port, uint16_t exception_queues, uint16_t data_port,
-                               uint16_t tx_queue, WorkerCounters* c) {
+uint32_t ForwardExceptionBurst(uint16_t exception_port, uint16_t exception_queues,
+                               uint16_t data_port, uint16_t tx_queue, WorkerCounters* c) {
   uint32_t moved = 0;
   rte_mbuf* pkts[kBurstSize];
   for (uint16_t q = 0; q < exception_queues; ++q) {

@@ -24,7 +24,7 @@
 namespace ecmplb::dataplane {
 
 struct IdleConfig {
-  bool backoff = false;                  // false: pure busy polling (production default)
+  bool backoff = false;  // false: pure busy polling (production default)
   uint32_t polls_before_sleep = 256;
   uint32_t sleep_us = 50;
 };
@@ -35,7 +35,7 @@ struct RteFree {
 };
 
 struct Worker {
-  uint32_t id = 0;          // 0..n-1: TX queue, TAP queue, RCU thread id
+  uint32_t id = 0;                  // 0..n-1: TX queue, TAP queue, RCU thread id
   std::vector<uint16_t> rx_queues;  // polled in turn; normally just {id}
   unsigned lcore = 0;
   uint16_t port = 0;
@@ -60,7 +60,7 @@ int WorkerMain(void* arg);
 
 // Moves up to one burst from every queue of the exception port to the data port's
 // `tx_queue`, and drains what workers sent to... nothing else. Returns packets moved.
-uint32_t ForwardExceptionBurst(uint16_t exception_port, uint16_t exception_queues, uint16_t data_port,
-                               uint16_t tx_queue, WorkerCounters* counters);
+uint32_t ForwardExceptionBurst(uint16_t exception_port, uint16_t exception_queues,
+                               uint16_t data_port, uint16_t tx_queue, WorkerCounters* counters);
 
 }  // namespace ecmplb::dataplane

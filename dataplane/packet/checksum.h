@@ -9,8 +9,7 @@
 //
 // Thread-safety: pure functions. Fast path: no allocation, no branches on
 // data other than the length.
-#ifndef ECMPLB_DATAPLANE_PACKET_CHECKSUM_H_
-#define ECMPLB_DATAPLANE_PACKET_CHECKSUM_H_
+#pragma once
 
 #include <bit>
 #include <cstddef>
@@ -78,15 +77,13 @@ inline uint16_t OnesSum(std::span<const uint8_t> data, uint32_t initial = 0) {
 
 // RFC 1071 checksum of `data`: the value for a checksum field that was zero
 // while summing. Over data that includes a correct checksum field it is 0.
-inline uint16_t InternetChecksum(std::span<const uint8_t> data,
-                                 uint32_t initial = 0) {
+inline uint16_t InternetChecksum(std::span<const uint8_t> data, uint32_t initial = 0) {
   return static_cast<uint16_t>(~OnesSum(data, initial));
 }
 
 // RFC 1624 eqn. 3: new checksum after one 16-bit word of the covered data
 // changes from old_word to new_word: HC' = ~(~HC + ~m + m').
-inline uint16_t ChecksumUpdate16(uint16_t checksum, uint16_t old_word,
-                                 uint16_t new_word) {
+inline uint16_t ChecksumUpdate16(uint16_t checksum, uint16_t old_word, uint16_t new_word) {
   const uint64_t acc = uint64_t{static_cast<uint16_t>(~checksum)} +
                        uint64_t{static_cast<uint16_t>(~old_word)} + new_word;
   return static_cast<uint16_t>(~FoldSum(acc));
@@ -94,12 +91,11 @@ inline uint16_t ChecksumUpdate16(uint16_t checksum, uint16_t old_word,
 
 // Same for a 32-bit field (e.g. an IPv4 address) changing; both words at
 // once.
-inline uint16_t ChecksumUpdate32(uint16_t checksum, uint32_t old_value,
-                                 uint32_t new_value) {
+inline uint16_t ChecksumUpdate32(uint16_t checksum, uint32_t old_value, uint32_t new_value) {
   const uint64_t acc = uint64_t{static_cast<uint16_t>(~checksum)} +
                        uint64_t{static_cast<uint16_t>(~(old_value >> 16))} +
-                       uint64_t{static_cast<uint16_t>(~old_value)} +
-                       (new_value >> 16) + (new_value & 0xFFFFu);
+                       uint64_t{static_cast<uint16_t>(~old_value)} + (new_value >> 16) +
+                       (new_value & 0xFFFFu);
   return static_cast<uint16_t>(~FoldSum(acc));
 }
 
@@ -132,11 +128,11 @@ inline bool Ipv4HeaderChecksumOk(std::span<const uint8_t> header) {
 // src, dst, zero, protocol, L4 length) or IPv6 (RFC 8200 section 8.1: src,
 // dst, 32-bit upper-layer length, zeros, next header). src and dst must be
 // the same family.
-inline uint16_t PseudoHeaderSum(const IpAddr& src, const IpAddr& dst,
-                                uint8_t proto, uint32_t l4_len) {
+inline uint16_t PseudoHeaderSum(const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                                uint32_t l4_len) {
   const size_t n = src.size();
-  const uint32_t addr = uint32_t{OnesSum(std::span(src.bytes.data(), n))} +
-                        OnesSum(std::span(dst.bytes.data(), n));
+  const uint32_t addr =
+      uint32_t{OnesSum(std::span(src.bytes.data(), n))} + OnesSum(std::span(dst.bytes.data(), n));
   return FoldSum(uint64_t{addr} + proto + (l4_len >> 16) + (l4_len & 0xFFFF));
 }
 
@@ -146,10 +142,7 @@ inline uint16_t PseudoHeaderSum(const IpAddr& src, const IpAddr& dst,
 // 0xFFFF, RFC 768.)
 inline uint16_t L4Checksum(const IpAddr& src, const IpAddr& dst, uint8_t proto,
                            std::span<const uint8_t> l4) {
-  return InternetChecksum(
-      l4, PseudoHeaderSum(src, dst, proto, static_cast<uint32_t>(l4.size())));
+  return InternetChecksum(l4, PseudoHeaderSum(src, dst, proto, static_cast<uint32_t>(l4.size())));
 }
 
 }  // namespace ecmplb::dataplane
-
-#endif  // ECMPLB_DATAPLANE_PACKET_CHECKSUM_H_

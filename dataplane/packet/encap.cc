@@ -9,8 +9,8 @@
 namespace ecmplb::dataplane {
 namespace {
 
-using internal::WriteL2;
 using internal::WriteIpv4Header;
+using internal::WriteL2;
 
 bool IsIcmpErrorMessage(const ParsedPacket& pkt) {
   if (!pkt.has_l4) return false;
@@ -52,12 +52,10 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
                            const ParsedPacket& pkt, const MacAddr& port_mac,
                            uint16_t next_hop_mtu) {
   if (pkt.family != 4 || pkt.frag_offset != 0 || IsIcmpErrorMessage(pkt) ||
-      !IsUnicastSource(pkt.src) || in.size() < kEthHeaderLen ||
-      !PacketFitsFrame(in, pkt)) {
+      !IsUnicastSource(pkt.src) || in.size() < kEthHeaderLen || !PacketFitsFrame(in, pkt)) {
     return 0;
   }
-  constexpr size_t kMaxQuote =
-      kIcmpv4ErrorMaxIpLen - kIpv4MinHeaderLen - kIcmpHeaderLen;  // 548
+  constexpr size_t kMaxQuote = kIcmpv4ErrorMaxIpLen - kIpv4MinHeaderLen - kIcmpHeaderLen;  // 548
   const size_t quote_len = std::min<size_t>(pkt.ip_total_len, kMaxQuote);
   const size_t l2 = pkt.l2_len;
   const size_t icmp_len = kIcmpHeaderLen + quote_len;
@@ -68,11 +66,9 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
   // Read everything needed from `in` before writing `out` (they may alias).
   const MacAddr client_mac = MacAddr::FromBytes(in.data() + kEthAddrLen);
   uint8_t* p = out.data();
-  std::memmove(p + l2 + kIpv4MinHeaderLen + kIcmpHeaderLen,
-               in.data() + pkt.l3_offset, quote_len);
+  std::memmove(p + l2 + kIpv4MinHeaderLen + kIcmpHeaderLen, in.data() + pkt.l3_offset, quote_len);
 
-  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci,
-          ether_type::kIpv4);
+  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   WriteIpv4Header(p + l2, 0xC0, static_cast<uint16_t>(ip_len), 0,
                   /*df=*/false, kOriginTtl, ip_proto::kIcmp, pkt.dst, pkt.src);
   uint8_t* icmp = p + l2 + kIpv4MinHeaderLen;
@@ -81,21 +77,17 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
   StoreBe16(icmp + 2, 0);
   StoreBe16(icmp + 4, 0);  // unused
   StoreBe16(icmp + 6, next_hop_mtu);
-  StoreBe16(icmp + 2,
-            InternetChecksum(std::span<const uint8_t>(icmp, icmp_len)));
+  StoreBe16(icmp + 2, InternetChecksum(std::span<const uint8_t>(icmp, icmp_len)));
   return frame_len;
 }
 
-size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
-                               std::span<const uint8_t> in,
-                               const ParsedPacket& pkt, const MacAddr& port_mac,
-                               uint32_t mtu) {
+size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out, std::span<const uint8_t> in,
+                               const ParsedPacket& pkt, const MacAddr& port_mac, uint32_t mtu) {
   if (pkt.family != 6 || IsIcmpErrorMessage(pkt) || !IsUnicastSource(pkt.src) ||
       in.size() < kEthHeaderLen || !PacketFitsFrame(in, pkt)) {
     return 0;
   }
-  constexpr size_t kMaxQuote =
-      kIcmpv6ErrorMaxIpLen - kIpv6HeaderLen - kIcmpHeaderLen;  // 1232
+  constexpr size_t kMaxQuote = kIcmpv6ErrorMaxIpLen - kIpv6HeaderLen - kIcmpHeaderLen;  // 1232
   const size_t quote_len = std::min<size_t>(pkt.ip_total_len, kMaxQuote);
   const size_t l2 = pkt.l2_len;
   const size_t icmp_len = kIcmpHeaderLen + quote_len;
@@ -104,11 +96,9 @@ size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
 
   const MacAddr client_mac = MacAddr::FromBytes(in.data() + kEthAddrLen);
   uint8_t* p = out.data();
-  std::memmove(p + l2 + kIpv6HeaderLen + kIcmpHeaderLen,
-               in.data() + pkt.l3_offset, quote_len);
+  std::memmove(p + l2 + kIpv6HeaderLen + kIcmpHeaderLen, in.data() + pkt.l3_offset, quote_len);
 
-  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci,
-          ether_type::kIpv6);
+  WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv6);
   uint8_t* ip = p + l2;
   StoreBe32(ip, 0x60000000u);  // version 6, traffic class 0, flow label 0
   StoreBe16(ip + 4, static_cast<uint16_t>(icmp_len));

@@ -8,8 +8,7 @@
 // is bounds-checked against the span (a function returns 0 and may have
 // written nothing useful if the buffer is too small; it never writes outside
 // it).
-#ifndef ECMPLB_DATAPLANE_PACKET_ENCAP_H_
-#define ECMPLB_DATAPLANE_PACKET_ENCAP_H_
+#pragma once
 
 #include <bit>
 #include <cstddef>
@@ -35,8 +34,7 @@ inline constexpr size_t kIcmpv6ErrorMaxIpLen = 1280;
 
 // Direct return: sets the Ethernet source and destination MACs, nothing
 // else. A frame shorter than the two addresses is left untouched.
-inline void RewriteDr(std::span<uint8_t> frame, const MacAddr& src,
-                      const MacAddr& dst) {
+inline void RewriteDr(std::span<uint8_t> frame, const MacAddr& src, const MacAddr& dst) {
   if (frame.size() < 2 * kEthAddrLen) return;
   std::memcpy(frame.data(), dst.bytes.data(), kEthAddrLen);
   std::memcpy(frame.data() + kEthAddrLen, src.bytes.data(), kEthAddrLen);
@@ -50,9 +48,7 @@ inline bool GreExceedsMtu(size_t inner_ip_len, size_t mtu) {
 
 // The MTU to advertise to clients (ICMP next-hop MTU) for a GRE port MTU.
 inline uint16_t GreInnerMtu(uint16_t port_mtu) {
-  return port_mtu > kGreOverhead
-             ? static_cast<uint16_t>(port_mtu - kGreOverhead)
-             : uint16_t{0};
+  return port_mtu > kGreOverhead ? static_cast<uint16_t>(port_mtu - kGreOverhead) : uint16_t{0};
 }
 
 // Where a GRE tunnel packet goes.
@@ -74,13 +70,11 @@ struct GreTunnel {
 // Ethernet padding of the original is past it, for the caller to trim), or 0
 // if `buf` is too short, the tunnel addresses are not IPv4, or the result
 // would exceed 65535 bytes of IP.
-inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                       const GreTunnel& tunnel);
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const GreTunnel& tunnel);
 // The same with the tunnel's parts passed separately (the per-packet caller
 // has them in different places and need not copy them together).
-inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                       const MacAddr& src_mac, const MacAddr& dst_mac,
-                       const IpAddr& tunnel_src, const IpAddr& backend);
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend);
 
 // Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
 // client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
@@ -94,17 +88,14 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
 // (a non-first fragment, an ICMP error itself, or a source address that is
 // not unicast: 0/8, 127/8, 224/4 and above; RFC 1812 4.3.2.7).
 size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
-                           const ParsedPacket& pkt, const MacAddr& port_mac,
-                           uint16_t next_hop_mtu);
+                           const ParsedPacket& pkt, const MacAddr& port_mac, uint16_t next_hop_mtu);
 
 // IPv6 counterpart: ICMPv6 "packet too big" (type 2 code 0) with the MTU,
 // quoting as much of the packet as fits in 1280 bytes (RFC 4443). Same
 // aliasing rules; returns 0 if `pkt` is not IPv6, is itself an ICMPv6 error,
 // comes from ::, ::1 or a multicast address, or `out` is too short.
-size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out,
-                               std::span<const uint8_t> in,
-                               const ParsedPacket& pkt, const MacAddr& port_mac,
-                               uint32_t mtu);
+size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out, std::span<const uint8_t> in,
+                               const ParsedPacket& pkt, const MacAddr& port_mac, uint32_t mtu);
 
 // ---- Inline definitions (EncapGre runs per packet) ----
 
@@ -112,8 +103,8 @@ namespace internal {
 
 // Writes an Ethernet header (with the 802.1Q tag if has_vlan) at p and
 // returns its length. p must have room for 18 bytes when has_vlan.
-inline size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src,
-                      bool has_vlan, uint16_t vlan_tci, uint16_t type) {
+inline size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src, bool has_vlan,
+                      uint16_t vlan_tci, uint16_t type) {
   std::memcpy(p, dst.bytes.data(), kEthAddrLen);
   std::memcpy(p + kEthAddrLen, src.bytes.data(), kEthAddrLen);
   if (has_vlan) {
@@ -132,16 +123,14 @@ inline size_t WriteL2(uint8_t* p, const MacAddr& dst, const MacAddr& src,
 // stall store forwarding), and needs no byte swap: the one's-complement sum
 // of words read in host order is the wire sum read in host order (RFC 1071
 // section 2(B)).
-inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len,
-                            uint16_t id, bool df, uint8_t ttl, uint8_t proto,
-                            const IpAddr& src, const IpAddr& dst) {
+inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t id, bool df,
+                            uint8_t ttl, uint8_t proto, const IpAddr& src, const IpAddr& dst) {
   static_assert(std::endian::native == std::endian::little,
                 "the header words below are laid out for a little-endian host");
   uint32_t w[5];
-  w[0] = 0x45u | uint32_t{tos} << 8 |
-         uint32_t{__builtin_bswap16(total_len)} << 16;
-  w[1] = uint32_t{__builtin_bswap16(id)} |
-         (df ? uint32_t{__builtin_bswap16(kIpv4FlagDf)} << 16 : 0u);
+  w[0] = 0x45u | uint32_t{tos} << 8 | uint32_t{__builtin_bswap16(total_len)} << 16;
+  w[1] =
+      uint32_t{__builtin_bswap16(id)} | (df ? uint32_t{__builtin_bswap16(kIpv4FlagDf)} << 16 : 0u);
   w[2] = uint32_t{ttl} | uint32_t{proto} << 8;  // checksum field zero
   std::memcpy(&w[3], src.bytes.data(), 4);
   std::memcpy(&w[4], dst.bytes.data(), 4);
@@ -154,11 +143,9 @@ inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len,
 
 }  // namespace internal
 
-inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                       const MacAddr& src_mac, const MacAddr& dst_mac,
-                       const IpAddr& tunnel_src, const IpAddr& backend) {
-  if ((pkt.family != 4 && pkt.family != 6) || !tunnel_src.is_v4() ||
-      !backend.is_v4()) {
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+  if ((pkt.family != 4 && pkt.family != 6) || !tunnel_src.is_v4() || !backend.is_v4()) {
     return 0;
   }
   if (pkt.l3_offset != pkt.l2_len ||
@@ -176,28 +163,21 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
   // The new L2 header (<= 18 bytes) ends before the old one starts (at 24);
   // the outer IP and GRE headers then overwrite the old L2 header, which
   // `pkt` already told us everything about.
-  const size_t l2 = internal::WriteL2(p, dst_mac, src_mac, pkt.has_vlan,
-                                      pkt.vlan_tci, ether_type::kIpv4);
+  const size_t l2 =
+      internal::WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   const bool df = pkt.dont_fragment;
-  internal::WriteIpv4Header(p + l2, pkt.tos,
-                            static_cast<uint16_t>(outer_ip_len),
-                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl,
-                            ip_proto::kGre, tunnel_src, backend);
+  internal::WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
+                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, ip_proto::kGre,
+                            tunnel_src, backend);
   // GRE: C=0, K=0, S=0, version 0, then the inner protocol.
-  const uint32_t gre = uint32_t{__builtin_bswap16(
-                           pkt.family == 4 ? ether_type::kIpv4
-                                           : ether_type::kIpv6)}
-                       << 16;
+  const uint32_t gre =
+      uint32_t{__builtin_bswap16(pkt.family == 4 ? ether_type::kIpv4 : ether_type::kIpv6)} << 16;
   std::memcpy(p + l2 + kIpv4MinHeaderLen, &gre, sizeof(gre));
   return new_len;
 }
 
-inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt,
-                       const GreTunnel& tunnel) {
-  return EncapGre(buf, pkt, tunnel.src_mac, tunnel.dst_mac, tunnel.tunnel_src,
-                  tunnel.backend);
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const GreTunnel& tunnel) {
+  return EncapGre(buf, pkt, tunnel.src_mac, tunnel.dst_mac, tunnel.tunnel_src, tunnel.backend);
 }
 
 }  // namespace ecmplb::dataplane
-
-#endif  // ECMPLB_DATAPLANE_PACKET_ENCAP_H_

@@ -19,8 +19,7 @@ int HexDigit(char c) {
 
 // Debian's Abseil has its own string_view, so build messages with std::string.
 std::string BadMac(std::string_view text) {
-  return "bad MAC address '" + std::string(text) +
-         "': want six hex pairs like aa:bb:cc:dd:ee:ff";
+  return "bad MAC address '" + std::string(text) + "': want six hex pairs like aa:bb:cc:dd:ee:ff";
 }
 std::string BadIp(std::string_view text) {
   return "bad IP address '" + std::string(text) + "': want IPv4 or IPv6 text";
@@ -29,8 +28,8 @@ std::string BadIp(std::string_view text) {
 }  // namespace
 
 std::string MacAddr::ToString() const {
-  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1],
-                         bytes[2], bytes[3], bytes[4], bytes[5]);
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                         bytes[4], bytes[5]);
 }
 
 absl::StatusOr<MacAddr> MacAddr::Parse(std::string_view text) {

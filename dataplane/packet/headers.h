@@ -7,8 +7,7 @@
 // Fast path: the inline helpers and the accessors/comparisons are
 // allocation-free; ToString/Parse allocate and are for the control plane and
 // tests only.
-#ifndef ECMPLB_DATAPLANE_PACKET_HEADERS_H_
-#define ECMPLB_DATAPLANE_PACKET_HEADERS_H_
+#pragma once
 
 #include <array>
 #include <cstddef>
@@ -78,8 +77,7 @@ inline uint16_t LoadBe16(const uint8_t* p) {
   return static_cast<uint16_t>((uint16_t{p[0]} << 8) | p[1]);
 }
 inline uint32_t LoadBe32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 inline void StoreBe16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
@@ -161,9 +159,8 @@ struct IpAddr {
 
   template <typename H>
   friend H AbslHashValue(H h, const IpAddr& a) {
-    return H::combine(
-        H::combine_contiguous(std::move(h), a.bytes.data(), a.bytes.size()),
-        a.family);
+    return H::combine(H::combine_contiguous(std::move(h), a.bytes.data(), a.bytes.size()),
+                      a.family);
   }
   // A cheap, allocation-free 64-bit hash (for std::hash and small tables).
   uint64_t Hash() const {
@@ -189,5 +186,3 @@ struct std::hash<ecmplb::dataplane::IpAddr> {
     return static_cast<size_t>(a.Hash());
   }
 };
-
-#endif  // ECMPLB_DATAPLANE_PACKET_HEADERS_H_

@@ -7,8 +7,8 @@ namespace ecmplb::dataplane {
 namespace {
 
 // Parses the L4 header at l4[0..len) for `proto` into `out`.
-ParseResult ParseL4(const uint8_t* l4, size_t len, uint8_t proto,
-                    uint8_t icmp_proto, ParsedPacket* out) {
+ParseResult ParseL4(const uint8_t* l4, size_t len, uint8_t proto, uint8_t icmp_proto,
+                    ParsedPacket* out) {
   if (proto == ip_proto::kTcp) {
     if (len < kTcpMinHeaderLen) return ParseResult::kTruncatedL4;
     const size_t data_offset = size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
@@ -44,8 +44,7 @@ ParseResult ParseL4(const uint8_t* l4, size_t len, uint8_t proto,
   return ParseResult::kOk;  // another protocol: no L4 fields
 }
 
-ParseResult ParseIpv4(const uint8_t* ip, size_t rem, IpChecksumMode mode,
-                      ParsedPacket* out) {
+ParseResult ParseIpv4(const uint8_t* ip, size_t rem, IpChecksumMode mode, ParsedPacket* out) {
   if (rem < kIpv4MinHeaderLen) return ParseResult::kTruncatedIp;
   if ((ip[0] >> 4) != 4) return ParseResult::kBadIpVersion;
   const size_t ihl = size_t{static_cast<uint8_t>(ip[0] & 0x0F)} * 4;
@@ -53,8 +52,7 @@ ParseResult ParseIpv4(const uint8_t* ip, size_t rem, IpChecksumMode mode,
   if (ihl > rem) return ParseResult::kTruncatedIp;
   const size_t total = LoadBe16(ip + 2);
   if (total < ihl || total > rem) return ParseResult::kBadIpTotalLength;
-  if (mode == IpChecksumMode::kVerify &&
-      !Ipv4HeaderChecksumOk(std::span<const uint8_t>(ip, ihl))) {
+  if (mode == IpChecksumMode::kVerify && !Ipv4HeaderChecksumOk(std::span<const uint8_t>(ip, ihl))) {
     return ParseResult::kBadIpChecksum;
   }
   const uint16_t frag = LoadBe16(ip + 6);
@@ -90,8 +88,7 @@ ParseResult ParseIpv6(const uint8_t* ip, size_t rem, ParsedPacket* out) {
   out->src.AssignV6(ip + 8);
   out->dst.AssignV6(ip + 24);
   out->l4_offset = static_cast<uint16_t>(out->l3_offset + kIpv6HeaderLen);
-  return ParseL4(ip + kIpv6HeaderLen, payload, out->proto, ip_proto::kIcmpv6,
-                 out);
+  return ParseL4(ip + kIpv6HeaderLen, payload, out->proto, ip_proto::kIcmpv6, out);
 }
 
 }  // namespace
@@ -136,14 +133,11 @@ const char* ParseResultName(ParseResult r) {
   return "unknown";
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 namespace internal {
 
-ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
-                         IpChecksumMode mode) {
+ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out, IpChecksumMode mode) {
   *out = ParsedPacket{};
   const uint8_t* p = frame.data();
   const size_t n = frame.size();
@@ -157,8 +151,7 @@ ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
     type = LoadBe16(p + 16);
     l2 = kEthVlanHeaderLen;
   }
-  if (type == ether_type::kVlan || type == ether_type::kQinQ ||
-      type == ether_type::kQinQOld) {
+  if (type == ether_type::kVlan || type == ether_type::kQinQ || type == ether_type::kQinQOld) {
     return ParseResult::kUnsupportedVlan;
   }
   out->l2_len = static_cast<uint16_t>(l2);
@@ -171,8 +164,8 @@ ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
 
 }  // namespace internal
 
-ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame,
-                               const ParsedPacket& pkt, FlowTuple* out) {
+ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame, const ParsedPacket& pkt,
+                               FlowTuple* out) {
   if (!IsSteerableIcmpError(pkt)) return ParseResult::kNotIcmpError;
   // The quote runs from after the 8-byte ICMP header to the end of the IP
   // packet; clamp to the span in case pkt and frame disagree.
@@ -203,8 +196,7 @@ ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame,
   }
   // RFC 792 / RFC 4443 quote at least the IP header and 8 bytes of L4.
   if (qlen < inner_hlen + 8) return ParseResult::kTruncatedIcmpQuote;
-  ports_present =
-      ports_present && (proto == ip_proto::kTcp || proto == ip_proto::kUdp);
+  ports_present = ports_present && (proto == ip_proto::kTcp || proto == ip_proto::kUdp);
 
   // The quoted packet went VIP:vport -> client:cport; the flow it belongs
   // to is client:cport -> VIP:vport.

@@ -7,8 +7,7 @@
 //
 // Thread-safety: pure functions; each call writes only its own output.
 // Fast path: no allocation, exception, lock, syscall or logging.
-#ifndef ECMPLB_DATAPLANE_PACKET_PARSE_H_
-#define ECMPLB_DATAPLANE_PACKET_PARSE_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -124,15 +123,14 @@ inline ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out,
 
 namespace internal {
 // The general parser alone (tests compare it with Parse's fast path).
-ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
-                         IpChecksumMode mode);
+ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out, IpChecksumMode mode);
 
 // The common case in one pass: an untagged IPv4 packet without options, not a fragment,
 // carrying a well-formed TCP or UDP header. Returns false (and `out` is to be ignored) for
 // anything else, which ParseGeneric then classifies; when it returns true, `out` is exactly
 // what ParseGeneric would produce (the robustness test checks this on mutated frames).
 [[gnu::always_inline]] inline bool ParseFastIpv4(const uint8_t* p, size_t n, IpChecksumMode mode,
-                          ParsedPacket* out) {
+                                                 ParsedPacket* out) {
   constexpr size_t kL4 = kEthHeaderLen + kIpv4MinHeaderLen;
   if (n < kL4 || LoadBe16(p + 12) != ether_type::kIpv4) return false;
   const uint8_t* ip = p + kEthHeaderLen;
@@ -185,8 +183,7 @@ ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out,
 
 }  // namespace internal
 
-inline ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out,
-                         IpChecksumMode mode) {
+inline ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out, IpChecksumMode mode) {
   if (internal::ParseFastIpv4(frame.data(), frame.size(), mode, out)) {
     return ParseResult::kOk;
   }
@@ -200,8 +197,7 @@ inline bool IsSteerableIcmpError(const ParsedPacket& p) {
   if (!p.has_l4) return false;
   if (p.family == 4) return p.proto == ip_proto::kIcmp && p.icmp_type == 3;
   if (p.family == 6) {
-    return p.proto == ip_proto::kIcmpv6 &&
-           (p.icmp_type == 1 || p.icmp_type == 2);
+    return p.proto == ip_proto::kIcmpv6 && (p.icmp_type == 1 || p.icmp_type == 2);
   }
   return false;
 }
@@ -212,9 +208,7 @@ inline bool IsSteerableIcmpError(const ParsedPacket& p) {
 // client:cport -> VIP:vport. `pkt` must come from Parse(frame) == kOk. Ports
 // are 0 unless the quoted protocol is TCP or UDP and the quoted packet is
 // not a non-first fragment.
-ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame,
-                               const ParsedPacket& pkt, FlowTuple* out);
+ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame, const ParsedPacket& pkt,
+                               FlowTuple* out);
 
 }  // namespace ecmplb::dataplane
-
-#endif  // ECMPLB_DATAPLANE_PACKET_PARSE_H_

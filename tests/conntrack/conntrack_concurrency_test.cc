@@ -37,13 +37,15 @@ FlowKey KeyOf(uint32_t id) {
     std::memcpy(&src[0], &id, 4);
     for (int i = 4; i < 16; ++i) src[i] = static_cast<uint8_t>(m >> (i % 4));
     for (int i = 0; i < 16; ++i) dst[i] = static_cast<uint8_t>(m + i);
-    return FlowKey::V6(src, dst, static_cast<uint16_t>(m),
-                       static_cast<uint16_t>(m >> 8), proto, service);
+    return FlowKey::V6(src, dst, static_cast<uint16_t>(m), static_cast<uint16_t>(m >> 8), proto,
+                       service);
   }
-  return FlowKey::V4(id, m, static_cast<uint16_t>(m),
-                     static_cast<uint16_t>(m >> 8), proto, service);
+  return FlowKey::V4(id, m, static_cast<uint16_t>(m), static_cast<uint16_t>(m >> 8), proto,
+                     service);
 }
-uint32_t BackendOf(uint32_t id, bool alt) { return Mix(id ^ 0x5555) ^ alt; }
+uint32_t BackendOf(uint32_t id, bool alt) {
+  return Mix(id ^ 0x5555) ^ alt;
+}
 
 // Returns the id of a snapshot whose fields all agree, or -1 if torn.
 int64_t CheckSnapshot(const FlowSnapshot& s) {
@@ -51,8 +53,7 @@ int64_t CheckSnapshot(const FlowSnapshot& s) {
   std::memcpy(&id, s.key.addr, 4);
   if (id >= kIds) return -1;
   if (!(s.key == KeyOf(id))) return -1;
-  if (s.backend_id != BackendOf(id, false) &&
-      s.backend_id != BackendOf(id, true)) {
+  if (s.backend_id != BackendOf(id, false) && s.backend_id != BackendOf(id, true)) {
     return -1;
   }
   if (static_cast<uint8_t>(s.state) > 2) return -1;
@@ -117,8 +118,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
       }
       case 2: {
         burst.clear();
-        for (uint32_t i = 0; i < 8; ++i)
-          burst.push_back(KeyOf((id + i) % kIds));
+        for (uint32_t i = 0; i < 8; ++i) burst.push_back(KeyOf((id + i) % kIds));
         t.LookupBulk(burst, now, refs);
         for (size_t i = 0; i < burst.size(); ++i) {
           if (!refs[i].found()) continue;

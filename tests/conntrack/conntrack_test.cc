@@ -19,8 +19,7 @@ constexpr uint8_t kFin = kTcpFin | kTcpAck;
 
 FlowKey K4(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
   return FlowKey::V4(htonl(0x0a000000u + i), htonl(0xc0a80001u),
-                     htons(static_cast<uint16_t>(1024 + i % 60000)), htons(80),
-                     proto, service);
+                     htons(static_cast<uint16_t>(1024 + i % 60000)), htons(80), proto, service);
 }
 
 FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
@@ -30,12 +29,14 @@ FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
   std::memcpy(&src[12], &i, 4);
   dst[0] = 0xfd;
   dst[15] = 1;
-  return FlowKey::V6(src, dst, htons(static_cast<uint16_t>(2000 + i % 60000)),
-                     htons(443), proto, service);
+  return FlowKey::V6(src, dst, htons(static_cast<uint16_t>(2000 + i % 60000)), htons(443), proto,
+                     service);
 }
 
 // Every key lands in bucket 0: forces collisions.
-uint64_t ConstHash(const FlowKey&) noexcept { return 0; }
+uint64_t ConstHash(const FlowKey&) noexcept {
+  return 0;
+}
 // A key may use its home bucket and both neighbours.
 constexpr uint32_t kWindow = 3 * Table::kSlotsPerBucket;
 
@@ -53,20 +54,16 @@ std::unique_ptr<Table> MakeTable(size_t capacity, Hasher hasher = &FlowHash,
 TEST(ConntrackCreateTest, RejectsBadOptions) {
   Options o;
   o.capacity = 0;
-  EXPECT_EQ(Table::Create(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Table::MemoryNeeded(o), 0u);
   o.capacity = Table::kMaxCapacity + 1;
-  EXPECT_EQ(Table::Create(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.capacity = 100;
   o.hasher = nullptr;
-  EXPECT_EQ(Table::Create(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.hasher = &FlowHash;
   o.timeouts.udp = 0;
-  EXPECT_EQ(Table::Create(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ConntrackCreateTest, MemoryIsAtMost32BytesPerFlowSlot) {
@@ -93,9 +90,8 @@ TEST(ConntrackCreateTest, CallerMemoryIsCheckedAndUsed) {
 
   EXPECT_EQ(Table::Create(o, mem.first(need - 1)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      Table::Create(o, std::span<std::byte>(aligned + 8, need)).status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Create(o, std::span<std::byte>(aligned + 8, need)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 
   std::fill(mem.begin(), mem.end(), std::byte{0xab});  // garbage is reset
   auto t = Table::Create(o, mem);
@@ -104,8 +100,7 @@ TEST(ConntrackCreateTest, CallerMemoryIsCheckedAndUsed) {
   EXPECT_FALSE((*t)->Lookup(K4(1), 0).found());
   EXPECT_EQ((*t)->Insert(K4(1), 42, kSyn, 0), InsertResult::kInserted);
   EXPECT_EQ((*t)->Lookup(K4(1), 0).backend_id(), 42u);
-  EXPECT_NE(std::count(mem.begin(), mem.end(), std::byte{0xab}),
-            static_cast<ptrdiff_t>(need));
+  EXPECT_NE(std::count(mem.begin(), mem.end(), std::byte{0xab}), static_cast<ptrdiff_t>(need));
 }
 
 TEST(ConntrackTest, InsertHitMissV4) {
@@ -202,8 +197,7 @@ TEST(ConntrackTest, ExpiryByState) {
       {kProtoUdp, 0, 20},
   };
   for (const ExpiryCase& c : cases) {
-    SCOPED_TRACE(testing::Message()
-                 << "proto " << int{c.proto} << " flags " << int{c.flags});
+    SCOPED_TRACE(testing::Message() << "proto " << int{c.proto} << " flags " << int{c.flags});
     auto t = MakeTable(100, &FlowHash, to);
     const FlowKey k = K4(1, c.proto);
     ASSERT_EQ(t->Insert(k, 1, c.flags, 1000), InsertResult::kInserted);
@@ -256,8 +250,7 @@ TEST(ConntrackTest, ExpireSomeIsBoundedAndReclaimsOnlyStaleEntries) {
   auto t = MakeTable(4000);
   for (uint32_t i = 0; i < 1000; ++i) {
     // Even: SYN (60 s); odd: established (900 s).
-    ASSERT_EQ(t->Insert(K4(i), i, i % 2 ? kAck : kSyn, 0),
-              InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(K4(i), i, i % 2 ? kAck : kSyn, 0), InsertResult::kInserted);
   }
   ASSERT_EQ(t->Count(), 1000u);
   EXPECT_EQ(t->ExpireSome(30, t->bucket_count()), 0u);
@@ -416,8 +409,7 @@ TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
 TEST(ConntrackTest, LookupBulkMatchesSingleLookups) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 1000; i += 2) {
-    ASSERT_EQ(t->Insert(i % 3 ? K4(i) : K6(i), i, kAck, 0),
-              InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(i % 3 ? K4(i) : K6(i), i, kAck, 0), InsertResult::kInserted);
   }
   std::vector<FlowKey> keys;
   for (uint32_t i = 0; i < 100; ++i) keys.push_back(i % 3 ? K4(i) : K6(i));
@@ -454,8 +446,8 @@ TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
     }
     // Every other key tracked, half of those through the pre-hashed Insert.
     for (uint32_t i = 0; i < n; i += 2) {
-      const InsertResult r = i % 4 ? t->Insert(keys[i], hashes[i], i, kAck, 0)
-                                   : t->Insert(keys[i], i, kAck, 0);
+      const InsertResult r =
+          i % 4 ? t->Insert(keys[i], hashes[i], i, kAck, 0) : t->Insert(keys[i], i, kAck, 0);
       ASSERT_EQ(r, InsertResult::kInserted) << i;
     }
     std::vector<EntryRef> pre(n), plain(n);
@@ -515,8 +507,7 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
         ASSERT_FALSE(rb[i].found());
         const uint8_t flags = i % 3 ? kSyn : kAck;
         const InsertResult x = a->Insert(keys[i], hashes[i], 9, flags, now);
-        const InsertResult y =
-            b->InsertAbsent(keys[i], hashes[i], 9, flags, now);
+        const InsertResult y = b->InsertAbsent(keys[i], hashes[i], 9, flags, now);
         ASSERT_EQ(x, y) << "round " << round << " key " << i;
       }
       const Stats sa = a->stats(), sb = b->stats();
@@ -606,8 +597,7 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 200; ++i) {
     const FlowKey k = i % 2 ? K4(i, kProtoUdp, 3) : K6(i, kProtoTcp, 4);
-    ASSERT_EQ(t->Insert(k, i, i % 4 == 0 ? kAck : kSyn, 7 + i),
-              InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(k, i, i % 4 == 0 ? kAck : kSyn, 7 + i), InsertResult::kInserted);
   }
   size_t seen = 0;
   t->ForEach([&](const FlowSnapshot& s) {
@@ -616,8 +606,7 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
     if (s.key.is_v6()) {
       std::memcpy(&i, &s.key.addr[12], 4);
       EXPECT_TRUE(s.key == K6(i, kProtoTcp, 4));
-      EXPECT_EQ(s.state,
-                i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
+      EXPECT_EQ(s.state, i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
     } else {
       uint32_t src_be;
       std::memcpy(&src_be, s.key.addr, 4);
@@ -640,8 +629,7 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
 TEST(ConntrackTest, ResultNames) {
   EXPECT_STREQ(InsertResultName(InsertResult::kInserted), "inserted");
   EXPECT_STREQ(InsertResultName(InsertResult::kFull), "full");
-  EXPECT_STREQ(InsertResultName(InsertResult::kReplacedStale),
-               "replaced_stale");
+  EXPECT_STREQ(InsertResultName(InsertResult::kReplacedStale), "replaced_stale");
 }
 
 }  // namespace

@@ -15,8 +15,8 @@ namespace ecmplb::conntrack {
 namespace {
 
 TEST(FlowKeyTest, V4FactoryKeepsWireBytesAndZeroesTheRest) {
-  const FlowKey k = FlowKey::V4(htonl(0x0a000001), htonl(0xc0a80102),
-                                htons(12345), htons(80), kProtoTcp, 7);
+  const FlowKey k =
+      FlowKey::V4(htonl(0x0a000001), htonl(0xc0a80102), htons(12345), htons(80), kProtoTcp, 7);
   EXPECT_EQ(k.family, kFamilyV4);
   EXPECT_FALSE(k.is_v6());
   EXPECT_EQ(ntohs(k.sport), 12345);
@@ -36,8 +36,7 @@ TEST(FlowKeyTest, V6FactoryKeepsBothAddresses) {
     src[i] = static_cast<uint8_t>(i + 1);
     dst[i] = static_cast<uint8_t>(0xf0 + i);
   }
-  const FlowKey k =
-      FlowKey::V6(src, dst, htons(5353), htons(53), kProtoUdp, 65535);
+  const FlowKey k = FlowKey::V6(src, dst, htons(5353), htons(53), kProtoUdp, 65535);
   EXPECT_TRUE(k.is_v6());
   EXPECT_EQ(std::memcmp(k.addr, src.data(), 16), 0);
   EXPECT_EQ(std::memcmp(k.addr + 16, dst.data(), 16), 0);
@@ -48,10 +47,8 @@ TEST(FlowKeyTest, V6FactoryKeepsBothAddresses) {
 TEST(FlowKeyTest, EveryFieldMakesADifferentKey) {
   const FlowKey base = FlowKey::V4(1, 2, 3, 4, kProtoTcp, 5);
   const FlowKey variants[] = {
-      FlowKey::V4(9, 2, 3, 4, kProtoTcp, 5),
-      FlowKey::V4(1, 9, 3, 4, kProtoTcp, 5),
-      FlowKey::V4(1, 2, 9, 4, kProtoTcp, 5),
-      FlowKey::V4(1, 2, 3, 9, kProtoTcp, 5),
+      FlowKey::V4(9, 2, 3, 4, kProtoTcp, 5), FlowKey::V4(1, 9, 3, 4, kProtoTcp, 5),
+      FlowKey::V4(1, 2, 9, 4, kProtoTcp, 5), FlowKey::V4(1, 2, 3, 9, kProtoTcp, 5),
       FlowKey::V4(1, 2, 3, 4, kProtoUdp, 5),
   };
   for (const FlowKey& v : variants) {
@@ -76,10 +73,9 @@ TEST(FlowKeyTest, HashIsXxh3OfCanonicalBytesWithFixedSeed) {
   // The canonical form written out by hand, service bytes zeroed: every LB
   // host must place flows identically (the Maglev pick of a new flow uses
   // this hash), so a change of seed or byte form must be deliberate.
-  const FlowKey v4 = FlowKey::V4(htonl(0x0a000001), htonl(0xc0a80102),
-                                 htons(12345), htons(80), kProtoTcp, 0x0107);
-  const uint8_t v4_bytes[16] = {0x30, 0x39, 0x00, 80, 0, 0, 6, 4,
-                                10,   0,    0,    1,  192,  168,  1, 2};
+  const FlowKey v4 =
+      FlowKey::V4(htonl(0x0a000001), htonl(0xc0a80102), htons(12345), htons(80), kProtoTcp, 0x0107);
+  const uint8_t v4_bytes[16] = {0x30, 0x39, 0x00, 80, 0, 0, 6, 4, 10, 0, 0, 1, 192, 168, 1, 2};
   EXPECT_EQ(FlowHash(v4), XXH3_64bits_withSeed(v4_bytes, 16, kFlowHashSeed));
   EXPECT_EQ(kFlowHashSeed, 0x65636d706c62ULL);
 
@@ -109,8 +105,7 @@ TEST(FlowKeyTest, V4WordsMatchTheFactoryAndFlowHash) {
     const FlowKey want = FlowKey::V4(src, dst, sport, dport, proto, service);
     FlowKey got;
     std::memset(got.addr, 0xab, sizeof(got.addr));  // stale bytes are cleared
-    const uint64_t header =
-        FlowKey::HeaderWord(sport, dport, proto, service, kFamilyV4);
+    const uint64_t header = FlowKey::HeaderWord(sport, dport, proto, service, kFamilyV4);
     const uint64_t addr = uint64_t{src} | uint64_t{dst} << 32;
     got.SetV4Words(header, addr);
     ASSERT_EQ(got, want) << i;

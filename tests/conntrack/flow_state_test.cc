@@ -21,28 +21,22 @@ TEST(FlowStateTest, TcpTransitions) {
   EXPECT_EQ(NextState(FlowState::kNew, true, kTcpSyn), FlowState::kNew);
   EXPECT_EQ(NextState(FlowState::kNew, true, kTcpAck), FlowState::kEstablished);
   EXPECT_EQ(NextState(FlowState::kNew, true, kSynAck), FlowState::kNew);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpAck),
-            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpAck), FlowState::kEstablished);
   // A retransmitted SYN does not demote an established flow.
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpSyn),
-            FlowState::kEstablished);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpFin | kTcpAck),
-            FlowState::kClosing);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpRst),
-            FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpSyn), FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpFin | kTcpAck), FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpRst), FlowState::kClosing);
   EXPECT_EQ(NextState(FlowState::kNew, true, kTcpRst), FlowState::kClosing);
   // The last ACKs of a close keep it closing.
   EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpAck), FlowState::kClosing);
   // Port reuse: a fresh SYN on a closing tuple starts over.
   EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpSyn), FlowState::kNew);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, 0),
-            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, 0), FlowState::kEstablished);
 }
 
 TEST(FlowStateTest, NonTcpBecomesEstablishedOnSecondPacket) {
   EXPECT_EQ(NextState(FlowState::kNew, false, 0), FlowState::kEstablished);
-  EXPECT_EQ(NextState(FlowState::kEstablished, false, kTcpFin),
-            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, false, kTcpFin), FlowState::kEstablished);
 }
 
 TEST(FlowStateTest, DefaultTimeoutsFollowIpvs) {

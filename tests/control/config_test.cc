@@ -81,7 +81,8 @@ TEST_P(ConfigRejectTest, RefusedWithClearReason) {
   auto c = ParseConfig(GetParam().json);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), GetParam().code) << c.status();
-  EXPECT_NE(std::string(c.status().message()).find(GetParam().mentions), std::string::npos) << c.status();
+  EXPECT_NE(std::string(c.status().message()).find(GetParam().mentions), std::string::npos)
+      << c.status();
 }
 
 #define HOST R"("host": {"address": "10.0.0.11"})"
@@ -90,36 +91,52 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Bad{"{", absl::StatusCode::kInvalidArgument, "not valid JSON"},
         Bad{"{}", absl::StatusCode::kInvalidArgument, "host: is required"},
-        Bad{R"({"host": {"address": "10.0.0.300"}})", absl::StatusCode::kInvalidArgument, "host.address"},
-        Bad{R"({"host": {"address": "10.0.0.1", "mtu": 100}})", absl::StatusCode::kInvalidArgument, "host.mtu"},
-        Bad{R"({"host": {"address": "10.0.0.1", "colour": 1}})", absl::StatusCode::kInvalidArgument, "host.colour: unknown field"},
+        Bad{R"({"host": {"address": "10.0.0.300"}})", absl::StatusCode::kInvalidArgument,
+            "host.address"},
+        Bad{R"({"host": {"address": "10.0.0.1", "mtu": 100}})", absl::StatusCode::kInvalidArgument,
+            "host.mtu"},
+        Bad{R"({"host": {"address": "10.0.0.1", "colour": 1}})", absl::StatusCode::kInvalidArgument,
+            "host.colour: unknown field"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "protocol": "sctp"}]})",
             absl::StatusCode::kInvalidArgument, "services[0].protocol"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 0}]})", absl::StatusCode::kInvalidArgument, "services[0].port"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 0}]})",
+            absl::StatusCode::kInvalidArgument, "services[0].port"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "table_size": 65536}]})",
             absl::StatusCode::kInvalidArgument, "table_size"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80}, {"vip": "10.1.1.1", "port": 80}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80}, {"vip": "10.1.1.1", "port": 80}]})",
             absl::StatusCode::kAlreadyExists, "duplicate service"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"id": 2, "address": "10.0.0.5"}, {"id": 2, "address": "10.0.0.6"}]}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"id": 2, "address": "10.0.0.5"}, {"id": 2, "address": "10.0.0.6"}]}]})",
             absl::StatusCode::kAlreadyExists, "duplicate backend id"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5"}, {"address": "10.0.0.5"}]}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5"}, {"address": "10.0.0.5"}]}]})",
             absl::StatusCode::kAlreadyExists, "duplicate backend address"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "weight": -1}]}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "weight": -1}]}]})",
             absl::StatusCode::kInvalidArgument, "weight"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "2001:db8::1"}]}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "2001:db8::1"}]}]})",
             absl::StatusCode::kInvalidArgument, "address family"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "port": 8080}]}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "backends": [{"address": "10.0.0.5", "port": 8080}]}]})",
             absl::StatusCode::kInvalidArgument, "port must equal"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "icmp"}}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "icmp"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.type"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"interval_ms": 100, "timeout_ms": 500}}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"interval_ms": 100, "timeout_ms": 500}}]})",
             absl::StatusCode::kInvalidArgument, "timeout_ms: must not exceed"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "x y"}}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "x y"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.path"},
-        Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})", absl::StatusCode::kInvalidArgument, "host.announce"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5"}, "backends": [{"address": "10.0.0.5"}]}]})",
+        Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})",
+            absl::StatusCode::kInvalidArgument, "host.announce"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5"}, "backends": [{"address": "10.0.0.5"}]}]})",
             absl::StatusCode::kInvalidArgument, "sorry_backend (10.0.0.5): must not be one of"},
-        Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5", "id": 3}}]})",
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5", "id": 3}}]})",
             absl::StatusCode::kInvalidArgument, "sorry_backend.id: unknown field"}));
 
 TEST(ConfigTest, SaveIsAtomicAndLoadable) {
@@ -133,7 +150,8 @@ TEST(ConfigTest, SaveIsAtomicAndLoadable) {
   auto loaded = LoadConfigFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(*loaded, *c);
-  EXPECT_EQ(LoadConfigFile(std::string(dir) + "/missing.json").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadConfigFile(std::string(dir) + "/missing.json").status().code(),
+            absl::StatusCode::kNotFound);
   std::remove(path.c_str());
   rmdir(dir);
 }

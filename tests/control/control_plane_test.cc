@@ -70,12 +70,13 @@ class Fixture : public ::testing::Test {
     o.save_path = save_path_;
     o.clock = [this] { return now_; };
     o.worker_clock = [] { return uint64_t{100}; };
-    auto cp = ControlPlane::Create(*config, kPortMac,
-                                   [this](std::unique_ptr<const dataplane::Snapshot> s) {
-                                     current_ = std::move(s);
-                                     ++published_;
-                                   },
-                                   o);
+    auto cp = ControlPlane::Create(
+        *config, kPortMac,
+        [this](std::unique_ptr<const dataplane::Snapshot> s) {
+          current_ = std::move(s);
+          ++published_;
+        },
+        o);
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
     conntrack::Options co;
@@ -86,7 +87,8 @@ class Fixture : public ::testing::Test {
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
-  absl::StatusOr<ApplyResult> Do(CommandKind kind, const std::string& service, const std::string& backend = "",
+  absl::StatusOr<ApplyResult> Do(CommandKind kind, const std::string& service,
+                                 const std::string& backend = "",
                                  std::optional<uint32_t> weight = std::nullopt) {
     Command c;
     c.kind = kind;
@@ -102,8 +104,11 @@ class Fixture : public ::testing::Test {
     for (const auto& [slot, addr] : cp_->builder().neighbor_slots()) {
       neighbors_.Set(slot, BackendMac(addr).bytes.data());
     }
-    auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                  .Tcp(sport, 80, flags).Build();
+    auto in = PacketBuilder()
+                  .Eth(kRouterMac, kPortMac)
+                  .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                  .Tcp(sport, 80, flags)
+                  .Build();
     std::vector<uint8_t> buf(128 + in.size());
     std::copy(in.begin(), in.end(), buf.begin() + 128);
     dataplane::Frame f{buf.data() + 128, static_cast<uint32_t>(in.size()), 128};
@@ -121,7 +126,9 @@ class Fixture : public ::testing::Test {
     int published;
     std::string file;
   };
-  State Capture() { return State{cp_->config(), current_->generation(), published_, ReadFile(save_path_)}; }
+  State Capture() {
+    return State{cp_->config(), current_->generation(), published_, ReadFile(save_path_)};
+  }
   void ExpectUnchanged(const State& s) {
     EXPECT_EQ(cp_->config(), s.config);
     EXPECT_EQ(current_->generation(), s.generation);
@@ -186,16 +193,42 @@ TEST_F(Fixture, RefusedCommandsChangeNothingAndCarryTheirCode) {
       {CommandKind::kServiceAdd, "2001:db8::1:80/tcp", "", {}, absl::StatusCode::kInvalidArgument},
       {CommandKind::kServiceDel, "10.9.9.9:80/tcp", "", {}, absl::StatusCode::kNotFound},
       {CommandKind::kBackendAdd, "10.9.9.9:80/tcp", "10.0.0.30", {}, absl::StatusCode::kNotFound},
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "10.0.0.22", {}, absl::StatusCode::kAlreadyExists},
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "10.0.0.30", 65536, absl::StatusCode::kInvalidArgument},
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "10.0.0.30:81", {}, absl::StatusCode::kInvalidArgument},
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "not-an-ip", {}, absl::StatusCode::kInvalidArgument},
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "2001:db8::30", {}, absl::StatusCode::kInvalidArgument},
+      {CommandKind::kBackendAdd,
+       "10.100.0.1:80/tcp",
+       "10.0.0.22",
+       {},
+       absl::StatusCode::kAlreadyExists},
+      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "10.0.0.30", 65536,
+       absl::StatusCode::kInvalidArgument},
+      {CommandKind::kBackendAdd,
+       "10.100.0.1:80/tcp",
+       "10.0.0.30:81",
+       {},
+       absl::StatusCode::kInvalidArgument},
+      {CommandKind::kBackendAdd,
+       "10.100.0.1:80/tcp",
+       "not-an-ip",
+       {},
+       absl::StatusCode::kInvalidArgument},
+      {CommandKind::kBackendAdd,
+       "10.100.0.1:80/tcp",
+       "2001:db8::30",
+       {},
+       absl::StatusCode::kInvalidArgument},
       // DR needs the backend on this host's subnet: refused by the snapshot builder.
-      {CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "192.168.7.1", {}, absl::StatusCode::kFailedPrecondition},
-      {CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.22", {}, absl::StatusCode::kInvalidArgument},
+      {CommandKind::kBackendAdd,
+       "10.100.0.1:80/tcp",
+       "192.168.7.1",
+       {},
+       absl::StatusCode::kFailedPrecondition},
+      {CommandKind::kBackendSet,
+       "10.100.0.1:80/tcp",
+       "10.0.0.22",
+       {},
+       absl::StatusCode::kInvalidArgument},
       {CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.99", 3, absl::StatusCode::kNotFound},
-      {CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.22:81", 3, absl::StatusCode::kNotFound},
+      {CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.22:81", 3,
+       absl::StatusCode::kNotFound},
       {CommandKind::kBackendSet, "10.100.0.1:81/tcp", "10.0.0.22", 3, absl::StatusCode::kNotFound},
       {CommandKind::kBackendDel, "10.100.0.1:80/tcp", "10.0.0.99", {}, absl::StatusCode::kNotFound},
       {CommandKind::kBackendDel, "10.100.0.1:80/udp", "10.0.0.22", {}, absl::StatusCode::kNotFound},
@@ -229,7 +262,7 @@ TEST_F(Fixture, RefusedCommandsChangeNothingAndCarryTheirCode) {
 TEST_F(Fixture, BackendCommandsAndStableIds) {
   auto r = Do(CommandKind::kBackendAdd, "10.100.0.1:80/tcp", "10.0.0.30", 5);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->backend_id, 4u);  // lowest unused
+  EXPECT_EQ(r->backend_id, 4u);        // lowest unused
   EXPECT_EQ(r->services_rebuilt, 1u);  // the UDP service is reused as is
   ASSERT_TRUE(Do(CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.30:80", 0).ok());
   EXPECT_EQ(cp_->config().services[0].backends[3].weight, 0u);
@@ -289,8 +322,9 @@ TEST(ControlPlaneSaveTest, SaveFailureRefusesTheChange) {
   std::unique_ptr<const dataplane::Snapshot> current;
   ControlPlane::Options o;
   o.save_path = "/nonexistent-ecmplb-dir/config.json";
-  auto cp = ControlPlane::Create(*ParseConfig(kBase), kPortMac,
-                                 [&](std::unique_ptr<const dataplane::Snapshot> s) { current = std::move(s); }, o);
+  auto cp = ControlPlane::Create(
+      *ParseConfig(kBase), kPortMac,
+      [&](std::unique_ptr<const dataplane::Snapshot> s) { current = std::move(s); }, o);
   ASSERT_TRUE(cp.ok());
   Config before = (*cp)->config();
   Command c;
@@ -372,7 +406,8 @@ TEST_F(Fixture, ViewsReportSlotsCountersFlowsAndLookups) {
   EXPECT_EQ(flows, 50u);
   EXPECT_EQ(tcp["backends"][2]["state"], "draining");
   EXPECT_EQ(tcp["backends"][2]["maglev_slots"], 0);
-  EXPECT_EQ(tcp["backends"][0]["maglev_slots"].get<uint64_t>() + tcp["backends"][1]["maglev_slots"].get<uint64_t>(),
+  EXPECT_EQ(tcp["backends"][0]["maglev_slots"].get<uint64_t>() +
+                tcp["backends"][1]["maglev_slots"].get<uint64_t>(),
             65537u);
 
   nlohmann::json stats = cp_->Stats();
@@ -382,7 +417,8 @@ TEST_F(Fixture, ViewsReportSlotsCountersFlowsAndLookups) {
   EXPECT_TRUE(stats["drops"].contains("no_backend"));
   EXPECT_TRUE(stats["drops"].contains("parse_truncated_ip"));
   uint64_t backend_packets = 0;
-  for (const auto& b : stats["services"][0]["backends"]) backend_packets += b["packets"].get<uint64_t>();
+  for (const auto& b : stats["services"][0]["backends"])
+    backend_packets += b["packets"].get<uint64_t>();
   EXPECT_EQ(backend_packets, 50u);
 
   nlohmann::json conns = cp_->Conns(10);
@@ -396,8 +432,10 @@ TEST_F(Fixture, ViewsReportSlotsCountersFlowsAndLookups) {
   EXPECT_FALSE((*untracked)["tracked"].get<bool>());
   EXPECT_EQ((*untracked)["backend"], (*untracked)["maglev_backend"]);
   EXPECT_NE((*untracked)["backend"]["address"], "10.0.0.23");
-  EXPECT_EQ(cp_->Lookup("10.1.1.1:80/tcp", "192.0.2.7:1").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(cp_->Lookup("10.100.0.1:80/tcp", "192.0.2.7").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cp_->Lookup("10.1.1.1:80/tcp", "192.0.2.7:1").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(cp_->Lookup("10.100.0.1:80/tcp", "192.0.2.7").status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(cp_->Lookup("10.100.0.1:80/tcp", "[2001:db8::7]:5").status().code(),
             absl::StatusCode::kInvalidArgument);
 }

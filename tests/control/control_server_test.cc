@@ -33,10 +33,13 @@ class ServerTest : public ::testing::Test {
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   std::unique_ptr<ControlServer> Start(ControlServer::Options o = {}) {
-    auto s = ControlServer::Listen(path_, [this](absl::string_view r) {
-      ++handled_;
-      return std::string("echo:") + std::string(r);
-    }, o);
+    auto s = ControlServer::Listen(
+        path_,
+        [this](absl::string_view r) {
+          ++handled_;
+          return std::string("echo:") + std::string(r);
+        },
+        o);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -139,7 +142,8 @@ TEST_F(ServerTest, ClientLimitAndIdleTimeout) {
   server->Poll();
   int c = Connect();
   std::string got = ReadLines(*server, c, 1);
-  EXPECT_EQ(DecodeReply(got.substr(0, got.find('\n'))).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(DecodeReply(got.substr(0, got.find('\n'))).status().code(),
+            absl::StatusCode::kResourceExhausted);
   std::this_thread::sleep_for(std::chrono::milliseconds(80));
   EXPECT_TRUE(Closed(*server, a));
   EXPECT_TRUE(Closed(*server, b));
@@ -167,10 +171,12 @@ TEST_F(ServerTest, ReplacesAStaleSocketAndRefusesALiveOne) {
   // A regular file is not a socket: refused, left alone.
   std::string plain = dir_ + "/plain";
   ::close(::open(plain.c_str(), O_CREAT | O_WRONLY, 0600));
-  EXPECT_EQ(ControlServer::Listen(plain, [](absl::string_view) { return std::string(); }).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(ControlServer::Listen("", [](absl::string_view) { return std::string(); }).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ControlServer::Listen(plain, [](absl::string_view) { return std::string(); }).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      ControlServer::Listen("", [](absl::string_view) { return std::string(); }).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -24,7 +24,8 @@ TEST(FrrRenderTest, RendersTheLbHostTemplate) {
   ASSERT_TRUE(in) << "template not found";
   std::stringstream ss;
   ss << in.rdbuf();
-  auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.12", "prefix_length": 24, "exception_interface": "lbtap"},
+  auto cfg = ParseConfig(
+      R"({"host": {"address": "10.0.0.12", "prefix_length": 24, "exception_interface": "lbtap"},
     "services": [{"vip": "10.100.0.1", "port": 80}, {"vip": "10.100.0.6", "port": 443},
                  {"vip": "2001:db8::1", "port": 80}]})");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
@@ -34,16 +35,20 @@ TEST(FrrRenderTest, RendersTheLbHostTemplate) {
   EXPECT_NE(text->find("interface lbtap\n"), std::string::npos);
   EXPECT_NE(text->find("ospf router-id 10.0.0.12\n"), std::string::npos);
   EXPECT_NE(text->find("network 10.0.0.0/24 area 0\n"), std::string::npos);
-  EXPECT_NE(text->find("network 10.100.0.0/29 area 0\n"), std::string::npos) << *text;  // covers .1 and .6
-  for (const char* field : {"${hostname}", "${router_id}", "${exception_interface}", "${host_subnet}", "${vip_range}"}) {
+  EXPECT_NE(text->find("network 10.100.0.0/29 area 0\n"), std::string::npos)
+      << *text;  // covers .1 and .6
+  for (const char* field : {"${hostname}", "${router_id}", "${exception_interface}",
+                            "${host_subnet}", "${vip_range}"}) {
     EXPECT_EQ(text->find(field), std::string::npos) << field;
   }
-  auto single = ParseConfig(R"({"host": {"address": "10.0.0.12"}, "services": [{"vip": "10.100.0.1", "port": 80}]})");
+  auto single = ParseConfig(
+      R"({"host": {"address": "10.0.0.12"}, "services": [{"vip": "10.100.0.1", "port": 80}]})");
   auto one = RenderLbHostFrr(*single, "lb", ss.str());
   ASSERT_TRUE(one.ok());
   EXPECT_NE(one->find("network 10.100.0.1/32 area 0\n"), std::string::npos);
   auto none = ParseConfig(R"({"host": {"address": "10.0.0.12"}})");
-  EXPECT_EQ(RenderLbHostFrr(*none, "lb", ss.str()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(RenderLbHostFrr(*none, "lb", ss.str()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

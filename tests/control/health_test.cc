@@ -58,7 +58,9 @@ TEST(WorkerWatchdogTest, StallAndRecovery) {
 }
 
 TEST(AnnounceTest, VipAnnouncedWhileOneServiceCanServe) {
-  std::vector<ServiceServability> s = {{"10.1.1.1", true, false}, {"10.1.1.1", true, true}, {"10.1.1.2", true, false},
+  std::vector<ServiceServability> s = {{"10.1.1.1", true, false},
+                                       {"10.1.1.1", true, true},
+                                       {"10.1.1.2", true, false},
                                        {"10.1.1.3", false, true}};
   auto d = DecideAnnouncements(s, true, false);
   EXPECT_EQ(d["10.1.1.1"], "");
@@ -204,7 +206,8 @@ TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
   uint16_t port = server->port();
   auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [
       {"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
-       "health_check": {"type": "http", "port": )" + std::to_string(port) + R"(, "interval_ms": 20, "timeout_ms": 10,
+       "health_check": {"type": "http", "port": )" +
+                         std::to_string(port) + R"(, "interval_ms": 20, "timeout_ms": 10,
                         "rise": 2, "fall": 2},
        "backends": [{"id": 1, "address": "127.0.0.1"}]},
       {"vip": "10.100.0.2", "port": 80, "protocol": "tcp", "backends": [{"id": 1, "address": "10.0.0.5"}]}]})");
@@ -217,7 +220,7 @@ TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
   EXPECT_EQ(m.unhealthy().count(checked), 1u);  // proven before used
   m.Announce(*cfg);
   EXPECT_NE(m.vips().at("10.100.0.1"), "");
-  EXPECT_EQ(m.vips().at("10.100.0.2"), "");      // no check: always up
+  EXPECT_EQ(m.vips().at("10.100.0.2"), "");  // no check: always up
   uint64_t beat = 0;
   auto run_until = [&](auto pred) {
     for (uint64_t end = NowMs() + 3000; NowMs() < end;) {

@@ -16,7 +16,8 @@ namespace {
 using nlohmann::json;
 
 json SampleStats() {
-  return json::parse(R"({"workers": [{"id": 0, "counters": {"rx_packets": 10, "forward_dr": 7, "drop_parse": 1},
+  return json::parse(
+      R"({"workers": [{"id": 0, "counters": {"rx_packets": 10, "forward_dr": 7, "drop_parse": 1},
                                       "parse": {"truncated_ip": 1}, "conntrack": {"entries": 5}}],
                          "services": [{"service": "10.1.1.1:80/tcp", "packets": 7, "bytes": 700,
                                        "backends": [{"id": 1, "address": "10.0.0.21", "packets": 7, "bytes": 700}]}]})");
@@ -31,16 +32,24 @@ json SampleHealth() {
 
 TEST(MetricsTest, RendersEveryFamily) {
   std::string t = RenderPrometheus(SampleStats(), SampleHealth());
-  EXPECT_NE(t.find("# TYPE ecmplb_rx_packets_total counter\necmplb_rx_packets_total{worker=\"0\"} 10\n"), std::string::npos) << t;
+  EXPECT_NE(
+      t.find("# TYPE ecmplb_rx_packets_total counter\necmplb_rx_packets_total{worker=\"0\"} 10\n"),
+      std::string::npos)
+      << t;
   EXPECT_NE(t.find("ecmplb_forward_dr_total{worker=\"0\"} 7\n"), std::string::npos);
-  EXPECT_NE(t.find("ecmplb_drop_tx_full_total{worker=\"0\"} 0\n"), std::string::npos);  // every counter, even 0
-  EXPECT_NE(t.find("ecmplb_parse_drops_total{worker=\"0\",reason=\"truncated_ip\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ecmplb_drop_tx_full_total{worker=\"0\"} 0\n"),
+            std::string::npos);  // every counter, even 0
+  EXPECT_NE(t.find("ecmplb_parse_drops_total{worker=\"0\",reason=\"truncated_ip\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(t.find("ecmplb_conntrack_entries{worker=\"0\"} 5\n"), std::string::npos);
-  EXPECT_NE(t.find("ecmplb_backend_packets_total{service=\"10.1.1.1:80/tcp\",backend=\"10.0.0.21\",id=\"1\"} 7\n"),
+  EXPECT_NE(t.find("ecmplb_backend_packets_total{service=\"10.1.1.1:80/"
+                   "tcp\",backend=\"10.0.0.21\",id=\"1\"} 7\n"),
             std::string::npos);
   EXPECT_NE(t.find("ecmplb_workers_healthy 1\n"), std::string::npos);
   EXPECT_NE(t.find("ecmplb_vip_announced{vip=\"10.1.1.2\"} 0\n"), std::string::npos);
-  EXPECT_NE(t.find("ecmplb_backend_up{service=\"10.1.1.1:80/tcp\",backend=\"10.0.0.21\",id=\"1\"} 1\n"), std::string::npos);
+  EXPECT_NE(
+      t.find("ecmplb_backend_up{service=\"10.1.1.1:80/tcp\",backend=\"10.0.0.21\",id=\"1\"} 1\n"),
+      std::string::npos);
 }
 
 std::string Get(uint16_t port, const std::string& request, MetricsServer& server) {
@@ -53,7 +62,8 @@ std::string Get(uint16_t port, const std::string& request, MetricsServer& server
   ::send(fd, request.data(), request.size(), 0);
   std::string out;
   for (int i = 0; i < 200; ++i) {
-    server.Poll(static_cast<uint64_t>(i), [] { return RenderPrometheus(SampleStats(), SampleHealth()); });
+    server.Poll(static_cast<uint64_t>(i),
+                [] { return RenderPrometheus(SampleStats(), SampleHealth()); });
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n > 0) out.append(buf, static_cast<size_t>(n));
@@ -76,8 +86,10 @@ TEST(MetricsTest, ServesGetMetricsOnly) {
 
 TEST(MetricsTest, BadListenAddressIsRefused) {
   EXPECT_EQ(MetricsServer::Listen("localhost").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MetricsServer::Listen("1.2.3.4.5:80").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MetricsServer::Listen("127.0.0.1:99999").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MetricsServer::Listen("1.2.3.4.5:80").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MetricsServer::Listen("127.0.0.1:99999").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

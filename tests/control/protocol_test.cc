@@ -23,14 +23,17 @@ constexpr char kConfig[] = R"({
 class ProtocolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cp = ControlPlane::Create(*ParseConfig(kConfig), dataplane::MacAddr{},
-                                   [this](std::unique_ptr<const dataplane::Snapshot> s) { snap_ = std::move(s); },
-                                   ControlPlane::Options{});
+    auto cp = ControlPlane::Create(
+        *ParseConfig(kConfig), dataplane::MacAddr{},
+        [this](std::unique_ptr<const dataplane::Snapshot> s) { snap_ = std::move(s); },
+        ControlPlane::Options{});
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
   }
   // The decoded reply of one request.
-  absl::StatusOr<json> Call(const std::string& request) { return DecodeReply(HandleRequest(*cp_, request)); }
+  absl::StatusOr<json> Call(const std::string& request) {
+    return DecodeReply(HandleRequest(*cp_, request));
+  }
 
   std::unique_ptr<const dataplane::Snapshot> snap_;
   std::unique_ptr<ControlPlane> cp_;
@@ -41,11 +44,13 @@ TEST_F(ProtocolTest, CommandsRoundTrip) {
                     "hash": "source-ip", "table_size": 251})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)["service"], "[2001:db8::1]:443/tcp");
-  r = Call(R"({"cmd": "backend add", "service": "[2001:db8::1]:443/tcp", "backend": "[2001:db8::21]:443",
+  r = Call(
+      R"({"cmd": "backend add", "service": "[2001:db8::1]:443/tcp", "backend": "[2001:db8::21]:443",
                "weight": 4})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)["backend_id"], 1);
-  r = Call(R"({"cmd": "backend set", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21", "weight": 0})");
+  r = Call(
+      R"({"cmd": "backend set", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21", "weight": 0})");
   ASSERT_TRUE(r.ok()) << r.status();
   r = Call(R"({"cmd": "service list"})");
   ASSERT_TRUE(r.ok());
@@ -66,42 +71,59 @@ TEST_F(ProtocolTest, CommandsRoundTrip) {
   r = Call(R"({"cmd": "conns", "limit": 5})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)["total"], 0);
-  r = Call(R"({"cmd": "backend del", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21"})");
+  r = Call(
+      R"({"cmd": "backend del", "service": "[2001:db8::1]:443/tcp", "backend": "2001:db8::21"})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(Call(R"({"cmd": "service del", "service": "[2001:db8::1]:443/tcp"})").ok());
   EXPECT_EQ(cp_->config().services.size(), 1u);
 }
 
 TEST_F(ProtocolTest, ErrorsCarryCanonicalCodes) {
-  EXPECT_EQ(Call(R"({"cmd": "backend add", "service": "10.1.1.1:80/tcp", "backend": "10.0.0.5"})").status(),
+  EXPECT_EQ(Call(R"({"cmd": "backend add", "service": "10.1.1.1:80/tcp", "backend": "10.0.0.5"})")
+                .status(),
             absl::NotFoundError("service 10.1.1.1:80/tcp not found"));
   EXPECT_EQ(Call(R"({"cmd": "service add", "service": "10.100.0.1:80/tcp"})").status().code(),
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Call(R"({"cmd": "backend set", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.21",
-                     "weight": 70000})").status().code(),
+                     "weight": 70000})")
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ProtocolTest, MalformedRequestsGetAnErrorReply) {
   const Config before = cp_->config();
   const std::string deep(60000, '[');
-  for (const std::string& bad : {
-           std::string("not json"), std::string("[1,2]"), std::string("42"), std::string("{}"),
-           std::string(R"({"cmd": 7})"), std::string(R"({"cmd": "reboot"})"),
-           std::string(R"({"cmd": "service add"})"), std::string(R"({"cmd": "service add", "service": 5})"),
-           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp"})"),
-           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": -1})"),
-           std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": "1"})"),
-           std::string(R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "forward": "nat"})"),
-           std::string(R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "hash": "3tuple"})"),
-           std::string(R"({"cmd": "conns", "limit": 100000000})"),
-           std::string(R"({"cmd": "lookup", "service": "10.100.0.1:80/tcp"})"),
-           std::string("{\"cmd\": \"show\""), deep, std::string(kMaxRequestBytes + 1, ' '),
-           std::string("\xff\xfe{\"cmd\"}"),
-       }) {
+  for (
+      const std::string& bad : {
+          std::string("not json"),
+          std::string("[1,2]"),
+          std::string("42"),
+          std::string("{}"),
+          std::string(R"({"cmd": 7})"),
+          std::string(R"({"cmd": "reboot"})"),
+          std::string(R"({"cmd": "service add"})"),
+          std::string(R"({"cmd": "service add", "service": 5})"),
+          std::string(R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp"})"),
+          std::string(
+              R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": -1})"),
+          std::string(
+              R"({"cmd": "backend add", "service": "10.100.0.1:80/tcp", "backend": "10.0.0.9", "weight": "1"})"),
+          std::string(
+              R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "forward": "nat"})"),
+          std::string(
+              R"({"cmd": "service add", "service": "10.100.0.9:80/tcp", "hash": "3tuple"})"),
+          std::string(R"({"cmd": "conns", "limit": 100000000})"),
+          std::string(R"({"cmd": "lookup", "service": "10.100.0.1:80/tcp"})"),
+          std::string("{\"cmd\": \"show\""),
+          deep,
+          std::string(kMaxRequestBytes + 1, ' '),
+          std::string("\xff\xfe{\"cmd\"}"),
+      }) {
     std::string reply = HandleRequest(*cp_, bad);
     auto decoded = DecodeReply(reply);
-    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << bad.substr(0, 80) << " -> " << reply;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad.substr(0, 80) << " -> " << reply;
   }
   EXPECT_EQ(cp_->config(), before);
 }
@@ -125,9 +147,10 @@ TEST(EndpointTest, ServiceAndEndpointForms) {
   s = ParseServiceRef("[2001:DB8::1]:53/udp");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->Name(), "[2001:db8::1]:53/udp");
-  for (const char* bad : {"", "10.1.1.1", "10.1.1.1:80", "10.1.1.1/tcp", "10.1.1.1:/tcp", "10.1.1.1:65536/tcp",
-                          "10.1.1.1:8x/tcp", "2001:db8::1:80/tcp", "[2001:db8::1/tcp", "[2001:db8::1]80/tcp",
-                          "host:80/tcp", "10.1.1.1:80/icmp", "10.1.1.1:-1/tcp"}) {
+  for (const char* bad :
+       {"", "10.1.1.1", "10.1.1.1:80", "10.1.1.1/tcp", "10.1.1.1:/tcp", "10.1.1.1:65536/tcp",
+        "10.1.1.1:8x/tcp", "2001:db8::1:80/tcp", "[2001:db8::1/tcp", "[2001:db8::1]80/tcp",
+        "host:80/tcp", "10.1.1.1:80/icmp", "10.1.1.1:-1/tcp"}) {
     EXPECT_EQ(ParseServiceRef(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   auto e = ParseEndpoint("10.0.0.5", false);

@@ -36,9 +36,10 @@ TEST(PublicationTest, ReadersNeverSeeAFreedSnapshot) {
   auto publisher = dataplane::SnapshotPublisher::Create(kReaders);
   ASSERT_TRUE(publisher.ok()) << publisher.status();
   dataplane::SnapshotPublisher* pub = publisher->get();
-  auto cp = ControlPlane::Create(*ParseConfig(kConfig), dataplane::MacAddr{},
-                                 [pub](std::unique_ptr<const dataplane::Snapshot> s) { pub->Publish(std::move(s)); },
-                                 ControlPlane::Options{});
+  auto cp = ControlPlane::Create(
+      *ParseConfig(kConfig), dataplane::MacAddr{},
+      [pub](std::unique_ptr<const dataplane::Snapshot> s) { pub->Publish(std::move(s)); },
+      ControlPlane::Options{});
   ASSERT_TRUE(cp.ok()) << cp.status();
 
   std::atomic<bool> stop{false};

@@ -44,7 +44,7 @@ TEST(ChecksumTest, FoldSumMatchesRepeatedFolding) {
   for (int i = 0; i < 100000; ++i) {
     const uint64_t r = rng();
     values.push_back(r);
-    values.push_back(r >> (r % 64));      // every width
+    values.push_back(r >> (r % 64));        // every width
     values.push_back(r % 0xFFFF * 0xFFFF);  // multiples of 0xFFFF
   }
   for (uint64_t v : values) {
@@ -54,8 +54,7 @@ TEST(ChecksumTest, FoldSumMatchesRepeatedFolding) {
 
 TEST(ChecksumTest, Rfc1071Example) {
   // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2.
-  const std::vector<uint8_t> d = {0x00, 0x01, 0xf2, 0x03,
-                                  0xf4, 0xf5, 0xf6, 0xf7};
+  const std::vector<uint8_t> d = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
   EXPECT_EQ(OnesSum(d), 0xDDF2);
   EXPECT_EQ(InternetChecksum(d), 0x220D);
 }
@@ -83,9 +82,8 @@ TEST(ChecksumTest, MatchesReferenceForAllSmallLengths) {
 
 TEST(ChecksumTest, Ipv4HeaderKnownValue) {
   // A well-known example header with checksum 0xb861.
-  std::vector<uint8_t> h = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40,
-                            0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-                            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+  std::vector<uint8_t> h = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                            0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
   EXPECT_TRUE(Ipv4HeaderChecksumOk(h));
   EXPECT_EQ(Ipv4HeaderChecksum(h), 0xB861);  // ignores the field's contents
   h[10] = 0;

@@ -130,7 +130,8 @@ class WorkerTest : public ::testing::Test {
     o.capacity = 4096;
     worker_.table = *conntrack::Table::Create(o);
     worker_.counters = std::make_unique<WorkerCounters>();
-    worker_.pipeline = std::make_unique<Pipeline>(worker_.table.get(), worker_.counters.get(), &neighbors_);
+    worker_.pipeline =
+        std::make_unique<Pipeline>(worker_.table.get(), worker_.counters.get(), &neighbors_);
     ASSERT_EQ(rte_eal_remote_launch(WorkerMain, &worker_, worker_.lcore), 0);
   }
   void TearDown() override {
@@ -149,7 +150,11 @@ class WorkerTest : public ::testing::Test {
 };
 
 TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
-  auto dr_in = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1")).Tcp(1234, 80, 0x02).Build();
+  auto dr_in = PacketBuilder()
+                   .Eth(kRouterMac, port_mac_)
+                   .Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1"))
+                   .Tcp(1234, 80, 0x02)
+                   .Build();
   ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(dr_in)), 0);
   auto out = Receive(data_.tx[0]);
   ASSERT_EQ(out.size(), dr_in.size());
@@ -157,7 +162,12 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
   EXPECT_EQ(MacAddr::FromBytes(out.data() + 6), port_mac_);
   EXPECT_TRUE(std::equal(dr_in.begin() + 12, dr_in.end(), out.begin() + 12));
 
-  auto gre_in = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1")).Udp(999, 53).PayloadSize(64).Build();
+  auto gre_in = PacketBuilder()
+                    .Eth(kRouterMac, port_mac_)
+                    .Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1"))
+                    .Udp(999, 53)
+                    .PayloadSize(64)
+                    .Build();
   ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(gre_in)), 0);
   out = Receive(data_.tx[0]);
   ASSERT_EQ(out.size(), gre_in.size() + kGreOverhead);
@@ -172,7 +182,11 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
 }
 
 TEST_F(WorkerTest, EveryRxQueueOfTheWorkerIsPolled) {
-  auto in = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.9"), Ip("10.100.0.1")).Tcp(2222, 80, 0x02).Build();
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, port_mac_)
+                .Ipv4(Ip("192.0.2.9"), Ip("10.100.0.1"))
+                .Tcp(2222, 80, 0x02)
+                .Build();
   ASSERT_EQ(rte_ring_enqueue(data_.rx[1], ToMbuf(in)), 0);
   auto out = Receive(data_.tx[0]);
   ASSERT_EQ(out.size(), in.size());
@@ -180,22 +194,36 @@ TEST_F(WorkerTest, EveryRxQueueOfTheWorkerIsPolled) {
 }
 
 TEST_F(WorkerTest, ExceptionTrafficReachesTheKernelPortAndBack) {
-  auto arp = PacketBuilder().Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff")).RawEtherType(0x0806).PayloadSize(28).Build();
+  auto arp = PacketBuilder()
+                 .Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff"))
+                 .RawEtherType(0x0806)
+                 .PayloadSize(28)
+                 .Build();
   ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(arp)), 0);
   EXPECT_EQ(Receive(exc_.tx[0]), arp);
   // What the kernel sends leaves through the data port's own queue (not a worker's).
-  auto hello = PacketBuilder().Eth(port_mac_, Mac("01:00:5e:00:00:05")).Ipv4(Ip("10.0.0.11"), Ip("224.0.0.5")).Proto(89).PayloadSize(44).Build();
+  auto hello = PacketBuilder()
+                   .Eth(port_mac_, Mac("01:00:5e:00:00:05"))
+                   .Ipv4(Ip("10.0.0.11"), Ip("224.0.0.5"))
+                   .Proto(89)
+                   .PayloadSize(44)
+                   .Build();
   ASSERT_EQ(rte_ring_enqueue(exc_.rx[0], ToMbuf(hello)), 0);
   WorkerCounters c;
   uint32_t moved = 0;
-  for (int i = 0; i < 100 && moved == 0; ++i) moved = ForwardExceptionBurst(exc_.id, 1, data_.id, 1, &c);
+  for (int i = 0; i < 100 && moved == 0; ++i)
+    moved = ForwardExceptionBurst(exc_.id, 1, data_.id, 1, &c);
   EXPECT_EQ(moved, 1u);
   EXPECT_EQ(Receive(data_.tx[1]), hello);
   EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);
 }
 
 TEST_F(WorkerTest, MultiSegmentAndMalformedAreDroppedAndCounted) {
-  auto pkt = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1")).Tcp(1234, 80, 0x02).Build();
+  auto pkt = PacketBuilder()
+                 .Eth(kRouterMac, port_mac_)
+                 .Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1"))
+                 .Tcp(1234, 80, 0x02)
+                 .Build();
   rte_mbuf* head = ToMbuf(std::vector<uint8_t>(pkt.begin(), pkt.begin() + 20));
   rte_mbuf* tail = ToMbuf(std::vector<uint8_t>(pkt.begin() + 20, pkt.end()));
   ASSERT_EQ(rte_pktmbuf_chain(head, tail), 0);
@@ -222,7 +250,11 @@ TEST_F(WorkerTest, NewSnapshotsArePickedUpAndOldOnesReclaimed) {
     if (freed == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(freed, 1u);
-  auto in = PacketBuilder().Eth(kRouterMac, port_mac_).Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1")).Tcp(4321, 80, 0x02).Build();
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, port_mac_)
+                .Ipv4(Ip("192.0.2.1"), Ip("10.100.0.1"))
+                .Tcp(4321, 80, 0x02)
+                .Build();
   ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(in)), 0);
   auto out = Receive(data_.tx[0]);
   ParsedPacket p;
@@ -248,13 +280,15 @@ TEST(PortTest, StartPortRefusesMoreQueuesThanOffered) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* eal[] = {"dpdk_worker_test", "-l", "0,1", "--no-huge", "-m", "128", "--no-pci",
-                       "--no-shconf", "--log-level=error"};
+  const char* eal[] = {"dpdk_worker_test", "-l",          "0,1",
+                       "--no-huge",        "-m",          "128",
+                       "--no-pci",         "--no-shconf", "--log-level=error"};
   if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
     std::fprintf(stderr, "EAL init failed\n");
     return 1;
   }
-  ecmplb::dataplane::g_pool = rte_pktmbuf_pool_create("test_pool", 2047, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ecmplb::dataplane::g_pool =
+      rte_pktmbuf_pool_create("test_pool", 2047, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   int rc = RUN_ALL_TESTS();
   rte_eal_cleanup();
   return rc;

@@ -42,8 +42,7 @@ uint16_t NaiveSum(const uint8_t* p, size_t n, uint32_t s = 0) {
   return static_cast<uint16_t>(s);
 }
 
-std::vector<uint8_t> Slice(const std::vector<uint8_t>& v, size_t from,
-                           size_t len) {
+std::vector<uint8_t> Slice(const std::vector<uint8_t>& v, size_t from, size_t len) {
   return std::vector<uint8_t>(v.begin() + from, v.begin() + from + len);
 }
 
@@ -79,8 +78,7 @@ TEST(DrTest, OnlyTheMacsChange) {
   RewriteDr(out, kPortMac, kBackendMac);
   const auto want_l2 = FromHex("02 00 00 00 01 05  52 54 00 ab cd ef  08 00");
   EXPECT_EQ(Slice(out, 0, 14), want_l2) << ToHex(Slice(out, 0, 14));
-  EXPECT_EQ(Slice(out, 12, out.size() - 12),
-            Slice(frame, 12, frame.size() - 12));
+  EXPECT_EQ(Slice(out, 12, out.size() - 12), Slice(frame, 12, frame.size() - 12));
 
   std::vector<uint8_t> tiny(11, 0xAA);
   RewriteDr(tiny, kPortMac, kBackendMac);
@@ -160,8 +158,7 @@ TEST(GreTest, Ipv6Inner) {
   const size_t n = EncapGre(buf, p, Tunnel());
   ASSERT_EQ(n, 14u + 24u + 160u);
   // Outer total 184 = 0xb8, TOS = inner traffic class, DF set, GRE 0x86dd.
-  EXPECT_EQ(Slice(buf, 0, 14),
-            FromHex("52 54 00 12 34 56  52 54 00 ab cd ef  08 00"));
+  EXPECT_EQ(Slice(buf, 0, 14), FromHex("52 54 00 12 34 56  52 54 00 ab cd ef  08 00"));
   EXPECT_EQ(Slice(buf, 14, 10), FromHex("45 b8 00 b8  00 00 40 00  40 2f"));
   EXPECT_EQ(Slice(buf, 26, 8), FromHex("0a 00 00 0a  0a 00 01 05"));
   EXPECT_EQ(NaiveSum(buf.data() + 14, 20), 0xFFFF);
@@ -198,8 +195,7 @@ TEST(GreTest, RefusesWithoutTouchingTheBuffer) {
   EXPECT_EQ(buf, pristine);
 
   ParsedPacket arp;
-  const auto arp_frame =
-      PacketBuilder().RawEtherType(0x0806).PayloadSize(28).Build();
+  const auto arp_frame = PacketBuilder().RawEtherType(0x0806).PayloadSize(28).Build();
   ASSERT_EQ(Parse(arp_frame, &arp), ParseResult::kNotIp);
   auto arp_buf = WithHeadroom(arp_frame);
   EXPECT_EQ(EncapGre(arp_buf, arp, Tunnel()), 0u);
@@ -230,8 +226,7 @@ PacketBuilder BigDfSegment(size_t payload) {
 }
 
 void ExpectFragNeeded(const std::vector<uint8_t>& out, size_t n,
-                      const std::vector<uint8_t>& offending_ip, size_t l2,
-                      uint16_t mtu) {
+                      const std::vector<uint8_t>& offending_ip, size_t l2, uint16_t mtu) {
   ASSERT_LE(n, out.size());
   const size_t quote = std::min<size_t>(offending_ip.size(), 548);
   ASSERT_EQ(n, l2 + 28 + quote);
@@ -265,10 +260,9 @@ TEST(IcmpFragNeededTest, GoldenSmallPacketHeaders) {
   ASSERT_EQ(n, 14u + 20u + 8u + 40u);
   // Ethernet back to the sender, IPv4 TOS 0xc0, len 68, no DF, TTL 64,
   // ICMP, checksum 0x13b4, VIP -> client.
-  EXPECT_EQ(Slice(out, 0, 34),
-            FromHex("02 00 00 00 00 07  52 54 00 ab cd ef  08 00"
-                    "45 c0 00 44  00 00 00 00  40 01 13 b4"
-                    "cb 00 71 0a  c6 33 64 07"))
+  EXPECT_EQ(Slice(out, 0, 34), FromHex("02 00 00 00 00 07  52 54 00 ab cd ef  08 00"
+                                       "45 c0 00 44  00 00 00 00  40 01 13 b4"
+                                       "cb 00 71 0a  c6 33 64 07"))
       << ToHex(Slice(out, 0, 34));
   EXPECT_EQ(out[34], 3);
   EXPECT_EQ(out[35], 4);
@@ -310,9 +304,8 @@ TEST(IcmpFragNeededTest, VlanAndPaddingAndOverlap) {
   std::vector<uint8_t> buf(frame.size() + 200, 0);
   std::copy(frame.begin(), frame.end(), buf.begin());
   std::span<uint8_t> out(buf.data() + 10, buf.size() - 10);
-  const size_t n = BuildIcmpFragNeeded(
-      out, std::span<const uint8_t>(buf.data(), frame.size()), p, kPortMac,
-      1400);
+  const size_t n = BuildIcmpFragNeeded(out, std::span<const uint8_t>(buf.data(), frame.size()), p,
+                                       kPortMac, 1400);
   std::vector<uint8_t> got(out.begin(), out.end());
   ExpectFragNeeded(got, n, ip, 18, 1400);
   EXPECT_EQ(Slice(got, 12, 4), FromHex("81 00 01 23"));
@@ -327,25 +320,20 @@ TEST(IcmpFragNeededTest, RefusesWhatMustNotBeAnswered) {
     EXPECT_EQ(BuildIcmpFragNeeded(out, frame, p, kPortMac, 1476), 0u) << what;
     EXPECT_EQ(out, pristine) << what;
   };
-  refuse(BigDfSegment(0).FragOffset(10).Proto(6).PayloadSize(600).Build(),
-         "non-first fragment");
+  refuse(BigDfSegment(0).FragOffset(10).Proto(6).PayloadSize(600).Build(), "non-first fragment");
   refuse(PacketBuilder()
              .Ipv4(Ip("192.0.2.1"), kVip)
              .IcmpError(3, 4, 1400, BigDfSegment(100).BuildIp())
              .Build(),
          "an icmp error");
   refuse(PacketBuilder().Ipv6(kClient6, kVip6).Udp(1, 2).Build(), "ipv6");
-  for (const char* src :
-       {"0.0.0.0", "127.0.0.1", "224.0.0.5", "239.1.2.3", "255.255.255.255"}) {
+  for (const char* src : {"0.0.0.0", "127.0.0.1", "224.0.0.5", "239.1.2.3", "255.255.255.255"}) {
     refuse(BigDfSegment(1460).Ipv4(Ip(src), kVip).Build(), src);
   }
-  for (const char* src :
-       {"1.0.0.1", "126.255.255.254", "128.0.0.1", "223.255.255.254"}) {
+  for (const char* src : {"1.0.0.1", "126.255.255.254", "128.0.0.1", "223.255.255.254"}) {
     const auto f = BigDfSegment(100).Ipv4(Ip(src), kVip).Build();
     std::vector<uint8_t> reply(600);
-    EXPECT_EQ(BuildIcmpFragNeeded(reply, f, MustParse(f), kPortMac, 1476),
-              14u + 28u + 140u)
-        << src;
+    EXPECT_EQ(BuildIcmpFragNeeded(reply, f, MustParse(f), kPortMac, 1476), 14u + 28u + 140u) << src;
   }
 
   // Too small an output buffer.
@@ -383,9 +371,7 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
   auto buf = frame;
   const size_t n = BuildIcmpv6PacketTooBig(buf, buf, p, kPortMac, 1476);
   ASSERT_EQ(n, 18u + 1280u);
-  EXPECT_EQ(
-      Slice(buf, 0, 18),
-      FromHex("02 00 00 00 00 07  52 54 00 ab cd ef  81 00 00 64  86 dd"));
+  EXPECT_EQ(Slice(buf, 0, 18), FromHex("02 00 00 00 00 07  52 54 00 ab cd ef  81 00 00 64  86 dd"));
   // IPv6: version 6, payload 1240 (0x04d8), ICMPv6, hop limit 64.
   EXPECT_EQ(Slice(buf, 18, 8), FromHex("60 00 00 00  04 d8 3a 40"));
   std::vector<uint8_t> frame_out(buf.begin(), buf.begin() + n);
@@ -406,29 +392,17 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
   // Refusals: IPv4 input and ICMPv6 errors.
   std::vector<uint8_t> out(1400, 0);
   const auto v4 = BigDfSegment(10).Build();
-  EXPECT_EQ(BuildIcmpv6PacketTooBig(out, v4, MustParse(v4), kPortMac, 1280),
-            0u);
-  const auto err =
-      PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(1, 0, 0, ip, 200).Build();
-  EXPECT_EQ(BuildIcmpv6PacketTooBig(out, err, MustParse(err), kPortMac, 1280),
-            0u);
+  EXPECT_EQ(BuildIcmpv6PacketTooBig(out, v4, MustParse(v4), kPortMac, 1280), 0u);
+  const auto err = PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(1, 0, 0, ip, 200).Build();
+  EXPECT_EQ(BuildIcmpv6PacketTooBig(out, err, MustParse(err), kPortMac, 1280), 0u);
   for (const char* src : {"::", "::1", "ff02::1"}) {
-    const auto bad = PacketBuilder()
-                         .Ipv6(Ip(src), kVip6)
-                         .Tcp(1, 443, tcp_flag::kAck)
-                         .PayloadSize(1440)
-                         .Build();
-    EXPECT_EQ(BuildIcmpv6PacketTooBig(out, bad, MustParse(bad), kPortMac, 1280),
-              0u)
-        << src;
+    const auto bad =
+        PacketBuilder().Ipv6(Ip(src), kVip6).Tcp(1, 443, tcp_flag::kAck).PayloadSize(1440).Build();
+    EXPECT_EQ(BuildIcmpv6PacketTooBig(out, bad, MustParse(bad), kPortMac, 1280), 0u) << src;
   }
   // A unicast source just below the refused ranges is answered.
-  const auto ok = PacketBuilder()
-                      .Ipv6(Ip("::2"), kVip6)
-                      .Tcp(1, 443, tcp_flag::kAck)
-                      .Build();
-  EXPECT_NE(BuildIcmpv6PacketTooBig(out, ok, MustParse(ok), kPortMac, 1280),
-            0u);
+  const auto ok = PacketBuilder().Ipv6(Ip("::2"), kVip6).Tcp(1, 443, tcp_flag::kAck).Build();
+  EXPECT_NE(BuildIcmpv6PacketTooBig(out, ok, MustParse(ok), kPortMac, 1280), 0u);
 }
 
 }  // namespace

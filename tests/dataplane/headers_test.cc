@@ -34,9 +34,8 @@ TEST(MacAddrTest, ParsesAndPrints) {
 
 TEST(MacAddrTest, RejectsBadText) {
   for (const char* bad :
-       {"", "52:54:00:ab:cd", "52:54:00:ab:cd:ef:00", "52-54-00-ab-cd-ef",
-        "5254.00ab.cdef", "52:54:00:ab:cd:eg", "52:54:00:ab:cd:e",
-        " 52:54:00:ab:cd:ef"}) {
+       {"", "52:54:00:ab:cd", "52:54:00:ab:cd:ef:00", "52-54-00-ab-cd-ef", "5254.00ab.cdef",
+        "52:54:00:ab:cd:eg", "52:54:00:ab:cd:e", " 52:54:00:ab:cd:ef"}) {
     auto m = MacAddr::Parse(bad);
     EXPECT_FALSE(m.ok()) << bad;
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -67,8 +66,7 @@ TEST(IpAddrTest, ParsesV6) {
 }
 
 TEST(IpAddrTest, AssignOverwritesEveryByte) {
-  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2,  3,  4,
-                          5,    6,    7,    8,    9, 10, 11, 12};
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   const uint8_t v4[4] = {10, 0, 0, 1};
   IpAddr a = IpAddr::V6FromBytes(v6);
   a.AssignV4(v4);
@@ -78,9 +76,8 @@ TEST(IpAddrTest, AssignOverwritesEveryByte) {
 }
 
 TEST(IpAddrTest, RejectsBadText) {
-  for (const char* bad :
-       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/32", "2001:db8:::1",
-        "2001:db8::g", "host.example", "1.2.3.4 "}) {
+  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/32", "2001:db8:::1",
+                          "2001:db8::g", "host.example", "1.2.3.4 "}) {
     auto a = IpAddr::Parse(bad);
     EXPECT_FALSE(a.ok()) << bad;
     EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -101,8 +98,7 @@ TEST(IpAddrTest, EqualityAndHashSeeFamilyAndBytes) {
   set.insert(v6_same_bytes);
   EXPECT_EQ(set.size(), 1001u);
   EXPECT_TRUE(set.contains(IpAddr::V4(0x0A000001)));
-  EXPECT_EQ(absl::Hash<IpAddr>()(v4),
-            absl::Hash<IpAddr>()(IpAddr::V4(0x0A000001)));
+  EXPECT_EQ(absl::Hash<IpAddr>()(v4), absl::Hash<IpAddr>()(IpAddr::V4(0x0A000001)));
   EXPECT_NE(v4.Hash(), v6_same_bytes.Hash());
 }
 

@@ -12,8 +12,8 @@ namespace ecmplb::dataplane::testing {
 namespace {
 
 void Die(const char* what, std::string_view text) {
-  std::fprintf(stderr, "packet_builder: %s '%.*s'\n", what,
-               static_cast<int>(text.size()), text.data());
+  std::fprintf(stderr, "packet_builder: %s '%.*s'\n", what, static_cast<int>(text.size()),
+               text.data());
   std::abort();
 }
 
@@ -142,8 +142,7 @@ PacketBuilder& PacketBuilder::Ipv4Options(size_t bytes) {
   ip_options_ = bytes;
   return *this;
 }
-PacketBuilder& PacketBuilder::Tcp(uint16_t sport, uint16_t dport,
-                                  uint8_t flags) {
+PacketBuilder& PacketBuilder::Tcp(uint16_t sport, uint16_t dport, uint8_t flags) {
   l4_ = L4::kTcp;
   sport_ = sport;
   dport_ = dport;
@@ -168,10 +167,8 @@ PacketBuilder& PacketBuilder::Icmp(uint8_t type, uint8_t code, uint32_t rest) {
   icmp_rest_ = rest;
   return *this;
 }
-PacketBuilder& PacketBuilder::IcmpError(uint8_t type, uint8_t code,
-                                        uint32_t rest,
-                                        const std::vector<uint8_t>& quoted,
-                                        size_t quote_limit) {
+PacketBuilder& PacketBuilder::IcmpError(uint8_t type, uint8_t code, uint32_t rest,
+                                        const std::vector<uint8_t>& quoted, size_t quote_limit) {
   Icmp(type, code, rest);
   const size_t n = std::min(quoted.size(), quote_limit);
   payload_.assign(quoted.begin(), quoted.begin() + n);
@@ -235,8 +232,8 @@ std::vector<uint8_t> PacketBuilder::BuildIp() const {
   const size_t csum_at = l4_ == L4::kTcp ? 16 : l4_ == L4::kUdp ? 6 : 2;
   l4.insert(l4.end(), payload_.begin(), payload_.end());
   if (l4_ != L4::kNone) {
-    uint16_t c = (l4_ == L4::kIcmp && !v6) ? InternetChecksum(l4)
-                                           : L4Checksum(src_, dst_, proto, l4);
+    uint16_t c =
+        (l4_ == L4::kIcmp && !v6) ? InternetChecksum(l4) : L4Checksum(src_, dst_, proto, l4);
     if (l4_ == L4::kUdp && c == 0) c = 0xFFFF;
     StoreBe16(l4.data() + csum_at, c);
   }
@@ -255,8 +252,7 @@ std::vector<uint8_t> PacketBuilder::BuildIp() const {
     ip.push_back(tos_);
     Put16(ip, static_cast<uint16_t>(hlen + l4.size()));
     Put16(ip, id_);
-    Put16(ip, static_cast<uint16_t>((df_ ? kIpv4FlagDf : 0) |
-                                    (mf_ ? kIpv4FlagMf : 0) |
+    Put16(ip, static_cast<uint16_t>((df_ ? kIpv4FlagDf : 0) | (mf_ ? kIpv4FlagMf : 0) |
                                     (frag_offset_ & kIpv4FragOffsetMask)));
     ip.push_back(ttl_);
     ip.push_back(proto);

@@ -6,8 +6,7 @@
 //
 // Thread-safety: a builder is a plain value; do not share one between
 // threads while modifying it.
-#ifndef ECMPLB_TESTS_DATAPLANE_PACKET_BUILDER_H_
-#define ECMPLB_TESTS_DATAPLANE_PACKET_BUILDER_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -60,8 +59,7 @@ class PacketBuilder {
   // An ICMP error quoting `quoted` (an IP packet, e.g. from BuildIp()),
   // cut to at most quote_limit bytes.
   PacketBuilder& IcmpError(uint8_t type, uint8_t code, uint32_t rest,
-                           const std::vector<uint8_t>& quoted,
-                           size_t quote_limit = 1 << 16);
+                           const std::vector<uint8_t>& quoted, size_t quote_limit = 1 << 16);
   // Another IP protocol: the payload follows the IP header as is.
   PacketBuilder& Proto(uint8_t proto);
 
@@ -106,5 +104,3 @@ class PacketBuilder {
 };
 
 }  // namespace ecmplb::dataplane::testing
-
-#endif  // ECMPLB_TESTS_DATAPLANE_PACKET_BUILDER_H_

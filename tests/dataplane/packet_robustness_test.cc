@@ -26,14 +26,9 @@ std::vector<std::vector<uint8_t>> ValidFrames() {
   const IpAddr v4 = Ip("203.0.113.10");
   const IpAddr c6 = Ip("2001:db8:1::7");
   const IpAddr v6 = Ip("2001:db8:f::10");
-  const auto reply4 = PacketBuilder()
-                          .Ipv4(v4, c4)
-                          .Ipv4Options(4)
-                          .Tcp(80, 4000, 0x10)
-                          .PayloadSize(64)
-                          .BuildIp();
-  const auto reply6 =
-      PacketBuilder().Ipv6(v6, c6).Udp(53, 5353).PayloadSize(64).BuildIp();
+  const auto reply4 =
+      PacketBuilder().Ipv4(v4, c4).Ipv4Options(4).Tcp(80, 4000, 0x10).PayloadSize(64).BuildIp();
+  const auto reply6 = PacketBuilder().Ipv6(v6, c6).Udp(53, 5353).PayloadSize(64).BuildIp();
   return {
       PacketBuilder().Ipv4(c4, v4).Df(true).Tcp(4000, 80, 0x02).Build(),
       PacketBuilder()
@@ -46,28 +41,12 @@ std::vector<std::vector<uint8_t>> ValidFrames() {
           .Build(),
       PacketBuilder().Ipv4(c4, v4).Udp(5, 6).PayloadSize(3).Padding(20).Build(),
       PacketBuilder().Ipv4(c4, v4).Mf(true).Udp(5, 6).PayloadSize(40).Build(),
-      PacketBuilder()
-          .Ipv4(c4, v4)
-          .FragOffset(3)
-          .Proto(17)
-          .PayloadSize(20)
-          .Build(),
+      PacketBuilder().Ipv4(c4, v4).FragOffset(3).Proto(17).PayloadSize(20).Build(),
       PacketBuilder().Ipv4(c4, v4).Icmp(8, 0).PayloadSize(16).Build(),
-      PacketBuilder()
-          .Ipv4(Ip("192.0.2.1"), v4)
-          .IcmpError(3, 4, 1400, reply4)
-          .Build(),
-      PacketBuilder()
-          .Vlan(7)
-          .Ipv6(c6, v6)
-          .Tcp(1, 443, 0x02)
-          .TcpOptions(20)
-          .Build(),
+      PacketBuilder().Ipv4(Ip("192.0.2.1"), v4).IcmpError(3, 4, 1400, reply4).Build(),
+      PacketBuilder().Vlan(7).Ipv6(c6, v6).Tcp(1, 443, 0x02).TcpOptions(20).Build(),
       PacketBuilder().Ipv6(c6, v6).Udp(1, 53).PayloadSize(9).Build(),
-      PacketBuilder()
-          .Ipv6(Ip("2001:db8::1"), v6)
-          .IcmpError(2, 0, 1280, reply6)
-          .Build(),
+      PacketBuilder().Ipv6(Ip("2001:db8::1"), v6).IcmpError(2, 0, 1280, reply6).Build(),
       PacketBuilder().Ipv6(c6, v6).Proto(0).PayloadSize(8).Build(),
       PacketBuilder().RawEtherType(0x0806).PayloadSize(28).Build(),
   };
@@ -81,8 +60,7 @@ void Exercise(const uint8_t* data, size_t len) {
   std::copy(data, data + len, owned.get());
   const std::span<const uint8_t> frame(owned.get(), len);
 
-  for (IpChecksumMode mode :
-       {IpChecksumMode::kVerify, IpChecksumMode::kTrust}) {
+  for (IpChecksumMode mode : {IpChecksumMode::kVerify, IpChecksumMode::kTrust}) {
     ParsedPacket p;
     const ParseResult r = Parse(frame, &p, mode);
     ASSERT_LT(static_cast<int>(r), static_cast<int>(ParseResult::kCount));
@@ -113,10 +91,8 @@ void Exercise(const uint8_t* data, size_t len) {
     {
       std::unique_ptr<uint8_t[]> buf(new uint8_t[kGreOverhead + len]);
       std::copy(frame.begin(), frame.end(), buf.get() + kGreOverhead);
-      const GreTunnel tunnel{kMac, kMac, IpAddr::V4(0x0A00000A),
-                             IpAddr::V4(0x0A000105)};
-      const size_t n =
-          EncapGre(std::span(buf.get(), kGreOverhead + len), p, tunnel);
+      const GreTunnel tunnel{kMac, kMac, IpAddr::V4(0x0A00000A), IpAddr::V4(0x0A000105)};
+      const size_t n = EncapGre(std::span(buf.get(), kGreOverhead + len), p, tunnel);
       ASSERT_LE(n, kGreOverhead + len);
     }
     // ICMP builders in place on an exact copy, and into a small buffer.
@@ -164,8 +140,7 @@ TEST(PacketRobustnessTest, SeededRandomMutations) {
       const int edits = 1 + static_cast<int>(rng() % 4);
       for (int e = 0; e < edits; ++e) {
         // Mostly the headers (first 80 bytes), where the lengths live.
-        const size_t span =
-            (rng() % 4 != 0) ? std::min<size_t>(f.size(), 80) : f.size();
+        const size_t span = (rng() % 4 != 0) ? std::min<size_t>(f.size(), 80) : f.size();
         f[rng() % span] = static_cast<uint8_t>(rng());
       }
       if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));

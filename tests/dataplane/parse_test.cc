@@ -29,19 +29,16 @@ ParseResult ParseOf(const std::vector<uint8_t>& f, ParsedPacket* p,
 
 // Sets frame[at] = value and, for an IPv4 frame, fixes the header checksum
 // so the parser gets past it.
-void SetByte(std::vector<uint8_t>& f, size_t at, uint8_t value,
-             size_t l3 = kEthHeaderLen) {
+void SetByte(std::vector<uint8_t>& f, size_t at, uint8_t value, size_t l3 = kEthHeaderLen) {
   f[at] = value;
   if (LoadBe16(f.data() + l3 - 2) == ether_type::kIpv4) {
     const size_t ihl = size_t{static_cast<uint8_t>(f[l3] & 0x0F)} * 4;
     if (ihl >= 20 && l3 + ihl <= f.size()) {
-      StoreBe16(f.data() + l3 + 10,
-                Ipv4HeaderChecksum(std::span(f.data() + l3, ihl)));
+      StoreBe16(f.data() + l3 + 10, Ipv4HeaderChecksum(std::span(f.data() + l3, ihl)));
     }
   }
 }
-void SetWord(std::vector<uint8_t>& f, size_t at, uint16_t value,
-             size_t l3 = kEthHeaderLen) {
+void SetWord(std::vector<uint8_t>& f, size_t at, uint16_t value, size_t l3 = kEthHeaderLen) {
   f[at] = static_cast<uint8_t>(value >> 8);
   SetByte(f, at + 1, static_cast<uint8_t>(value), l3);
 }
@@ -131,12 +128,7 @@ TEST(ParseTest, Ipv4OptionsAndTcpOptions) {
 
 TEST(ParseTest, TrailingPaddingIsIgnored) {
   // A 46-byte IP packet padded to the 60-byte Ethernet minimum and more.
-  const auto f = PacketBuilder()
-                     .Ipv4(kClient, kVip)
-                     .Udp(1, 2)
-                     .PayloadSize(1)
-                     .Padding(31)
-                     .Build();
+  const auto f = PacketBuilder().Ipv4(kClient, kVip).Udp(1, 2).PayloadSize(1).Padding(31).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
   EXPECT_EQ(p.ip_total_len, 29u);
@@ -167,8 +159,7 @@ TEST(ParseTest, Ipv6TcpAndUdp) {
   EXPECT_EQ(p.dport, 443);
   EXPECT_EQ(p.tcp_flags, tcp_flag::kSyn);
 
-  const auto udp =
-      PacketBuilder().Ipv6(kClient6, kVip6).Udp(7, 9).PayloadSize(100).Build();
+  const auto udp = PacketBuilder().Ipv6(kClient6, kVip6).Udp(7, 9).PayloadSize(100).Build();
   ASSERT_EQ(ParseOf(udp, &p), ParseResult::kOk);
   EXPECT_EQ(p.proto, ip_proto::kUdp);
   EXPECT_EQ(p.sport, 7);
@@ -179,8 +170,7 @@ TEST(ParseTest, Ipv6TcpAndUdp) {
 TEST(ParseTest, Ipv6ExtensionHeaderIsOtherProtocol) {
   // Hop-by-hop options (0) and fragment (44) headers are not chased.
   for (uint8_t nh : {0, 44, 60}) {
-    const auto f =
-        PacketBuilder().Ipv6(kClient6, kVip6).Proto(nh).PayloadSize(16).Build();
+    const auto f = PacketBuilder().Ipv6(kClient6, kVip6).Proto(nh).PayloadSize(16).Build();
     ParsedPacket p;
     ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
     EXPECT_EQ(p.proto, nh);
@@ -191,11 +181,8 @@ TEST(ParseTest, Ipv6ExtensionHeaderIsOtherProtocol) {
 }
 
 TEST(ParseTest, IcmpTypeAndCode) {
-  const auto v4 = PacketBuilder()
-                      .Ipv4(kClient, kVip)
-                      .Icmp(8, 0, 0x00010002)
-                      .PayloadSize(56)
-                      .Build();
+  const auto v4 =
+      PacketBuilder().Ipv4(kClient, kVip).Icmp(8, 0, 0x00010002).PayloadSize(56).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(v4, &p), ParseResult::kOk);
   EXPECT_EQ(p.proto, ip_proto::kIcmp);
@@ -217,8 +204,7 @@ TEST(ParseTest, IcmpTypeAndCode) {
 }
 
 TEST(ParseTest, OtherIpv4ProtocolHasNoPorts) {
-  const auto f =
-      PacketBuilder().Ipv4(kClient, kVip).Proto(ip_proto::kOspf).Build();
+  const auto f = PacketBuilder().Ipv4(kClient, kVip).Proto(ip_proto::kOspf).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
   EXPECT_EQ(p.proto, ip_proto::kOspf);
@@ -229,12 +215,7 @@ TEST(ParseTest, OtherIpv4ProtocolHasNoPorts) {
 TEST(ParseTest, Fragments) {
   // First fragment: ports, even with a UDP length covering the whole
   // datagram.
-  auto first = PacketBuilder()
-                   .Ipv4(kClient, kVip)
-                   .Mf(true)
-                   .Udp(1000, 2000)
-                   .PayloadSize(64)
-                   .Build();
+  auto first = PacketBuilder().Ipv4(kClient, kVip).Mf(true).Udp(1000, 2000).PayloadSize(64).Build();
   SetWord(first, 14 + 20 + 4, 3000);  // UDP length of the whole datagram
   ParsedPacket p;
   ASSERT_EQ(ParseOf(first, &p), ParseResult::kOk);
@@ -266,17 +247,12 @@ TEST(ParseTest, Fragments) {
 
 TEST(ParseTest, NonIpFramesAreNotIp) {
   ParsedPacket p;
-  auto arp =
-      PacketBuilder().RawEtherType(ether_type::kArp).PayloadSize(28).Build();
+  auto arp = PacketBuilder().RawEtherType(ether_type::kArp).PayloadSize(28).Build();
   EXPECT_EQ(ParseOf(arp, &p), ParseResult::kNotIp);
   EXPECT_EQ(p.ether_type, ether_type::kArp);
   EXPECT_EQ(p.l2_len, 14);
 
-  auto lldp = PacketBuilder()
-                  .Vlan(7)
-                  .RawEtherType(ether_type::kLldp)
-                  .PayloadSize(30)
-                  .Build();
+  auto lldp = PacketBuilder().Vlan(7).RawEtherType(ether_type::kLldp).PayloadSize(30).Build();
   EXPECT_EQ(ParseOf(lldp, &p), ParseResult::kNotIp);
   EXPECT_TRUE(p.has_vlan);
   EXPECT_EQ(p.vlan_tci, 7);
@@ -295,8 +271,7 @@ TEST(ParseTest, ChecksumVerifiedOnlyWhenAsked) {
   auto f = PacketBuilder().Ipv4(kClient, kVip).Tcp(1, 2, 0).Build();
   f[14 + 10] ^= 0x01;
   ParsedPacket p;
-  EXPECT_EQ(ParseOf(f, &p, IpChecksumMode::kVerify),
-            ParseResult::kBadIpChecksum);
+  EXPECT_EQ(ParseOf(f, &p, IpChecksumMode::kVerify), ParseResult::kBadIpChecksum);
   EXPECT_EQ(ParseOf(f, &p, IpChecksumMode::kTrust), ParseResult::kOk);
   EXPECT_EQ(p.dport, 2);
   // A changed header byte is caught, not only a changed checksum.
@@ -403,8 +378,7 @@ std::vector<MalformedCase> MalformedCases() {
     for (uint8_t off = 0; off < 5; ++off) {
       auto g = tcp4;
       g[14 + 20 + 12] = static_cast<uint8_t>(off << 4);
-      add("tcp data offset " + std::to_string(off), g,
-          ParseResult::kBadTcpHeaderLength);
+      add("tcp data offset " + std::to_string(off), g, ParseResult::kBadTcpHeaderLength);
     }
   }
   {
@@ -425,17 +399,16 @@ TEST(ParseTest, EveryMalformedInputHasItsReason) {
   for (const auto& c : MalformedCases()) {
     ParsedPacket p;
     EXPECT_EQ(ParseOf(c.frame, &p), c.want)
-        << c.name << ": got " << ParseResultName(ParseOf(c.frame, &p))
-        << ", want " << ParseResultName(c.want);
+        << c.name << ": got " << ParseResultName(ParseOf(c.frame, &p)) << ", want "
+        << ParseResultName(c.want);
     seen.insert(c.want);
   }
   // Every parser failure reason is covered above.
-  for (auto r : {ParseResult::kTruncatedEthernet, ParseResult::kTruncatedVlan,
-                 ParseResult::kUnsupportedVlan, ParseResult::kTruncatedIp,
-                 ParseResult::kBadIpVersion, ParseResult::kBadIpHeaderLength,
-                 ParseResult::kBadIpTotalLength, ParseResult::kBadIpChecksum,
-                 ParseResult::kTruncatedL4, ParseResult::kBadTcpHeaderLength,
-                 ParseResult::kBadUdpLength}) {
+  for (auto r :
+       {ParseResult::kTruncatedEthernet, ParseResult::kTruncatedVlan, ParseResult::kUnsupportedVlan,
+        ParseResult::kTruncatedIp, ParseResult::kBadIpVersion, ParseResult::kBadIpHeaderLength,
+        ParseResult::kBadIpTotalLength, ParseResult::kBadIpChecksum, ParseResult::kTruncatedL4,
+        ParseResult::kBadTcpHeaderLength, ParseResult::kBadUdpLength}) {
     EXPECT_TRUE(seen.contains(r)) << ParseResultName(r);
   }
 }
@@ -446,8 +419,7 @@ TEST(ParseTest, ResultNamesAreDistinctSnakeCase) {
     const std::string n = ParseResultName(static_cast<ParseResult>(i));
     EXPECT_NE(n, "unknown") << i;
     for (char c : n) {
-      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
-          << n;
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << n;
     }
     names.insert(n);
   }
@@ -494,18 +466,12 @@ TEST(IcmpSteeringTest, FragNeededGivesReversedTuple) {
 }
 
 TEST(IcmpSteeringTest, AnyUnreachableCodeMinimalQuoteAndUdp) {
-  const auto reply = PacketBuilder()
-                         .Ipv4(kVip, kClient)
-                         .Ipv4Options(8)
-                         .Udp(80, 40000)
-                         .PayloadSize(100)
-                         .BuildIp();
+  const auto reply =
+      PacketBuilder().Ipv4(kVip, kClient).Ipv4Options(8).Udp(80, 40000).PayloadSize(100).BuildIp();
   for (uint8_t code : {0, 1, 3, 4, 13}) {
     // Exactly the quoted header (28 bytes with options) + 8 bytes of L4.
-    const auto f = PacketBuilder()
-                       .Ipv4(Ip("192.0.2.1"), kVip)
-                       .IcmpError(3, code, 0, reply, 28 + 8)
-                       .Build();
+    const auto f =
+        PacketBuilder().Ipv4(Ip("192.0.2.1"), kVip).IcmpError(3, code, 0, reply, 28 + 8).Build();
     ParsedPacket p;
     ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
     FlowTuple t;
@@ -545,10 +511,7 @@ TEST(IcmpSteeringTest, QuotedNonFirstFragmentOrOtherProtoHasNoPorts) {
                         .Proto(ip_proto::kTcp)
                         .PayloadSize(64)
                         .BuildIp();
-  const auto f = PacketBuilder()
-                     .Ipv4(Ip("192.0.2.1"), kVip)
-                     .IcmpError(3, 4, 1400, frag)
-                     .Build();
+  const auto f = PacketBuilder().Ipv4(Ip("192.0.2.1"), kVip).IcmpError(3, 4, 1400, frag).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
   FlowTuple t;
@@ -558,12 +521,8 @@ TEST(IcmpSteeringTest, QuotedNonFirstFragmentOrOtherProtoHasNoPorts) {
   EXPECT_EQ(t.sport, 0);
   EXPECT_EQ(t.dport, 0);
 
-  const auto gre =
-      PacketBuilder().Ipv4(kVip, kClient).Proto(47).PayloadSize(8).BuildIp();
-  const auto g = PacketBuilder()
-                     .Ipv4(Ip("192.0.2.1"), kVip)
-                     .IcmpError(3, 1, 0, gre)
-                     .Build();
+  const auto gre = PacketBuilder().Ipv4(kVip, kClient).Proto(47).PayloadSize(8).BuildIp();
+  const auto g = PacketBuilder().Ipv4(Ip("192.0.2.1"), kVip).IcmpError(3, 1, 0, gre).Build();
   ASSERT_EQ(ParseOf(g, &p), ParseResult::kOk);
   ASSERT_EQ(ParseIcmpErrorFlow(g, p, &t), ParseResult::kOk);
   EXPECT_EQ(t.proto, 47);
@@ -573,8 +532,7 @@ TEST(IcmpSteeringTest, QuotedNonFirstFragmentOrOtherProtoHasNoPorts) {
 TEST(IcmpSteeringTest, RejectsWithReasonAndLeavesOutputAlone) {
   FlowTuple sentinel;
   sentinel.sport = 4242;
-  auto check = [&](const std::vector<uint8_t>& f, ParseResult want,
-                   const char* what) {
+  auto check = [&](const std::vector<uint8_t>& f, ParseResult want, const char* what) {
     ParsedPacket p;
     ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk) << what;
     FlowTuple t = sentinel;
@@ -583,29 +541,18 @@ TEST(IcmpSteeringTest, RejectsWithReasonAndLeavesOutputAlone) {
     EXPECT_EQ(t, sentinel) << what;
   };
   const IpAddr router = Ip("192.0.2.1");
-  check(PacketBuilder().Ipv4(kClient, kVip).Tcp(1, 2, 0).Build(),
-        ParseResult::kNotIcmpError, "tcp");
-  check(PacketBuilder().Ipv4(kClient, kVip).Icmp(8, 0).Build(),
-        ParseResult::kNotIcmpError, "echo");
-  check(
-      PacketBuilder().Ipv4(router, kVip).IcmpError(11, 0, 0, ReplyV4()).Build(),
-      ParseResult::kNotIcmpError, "time exceeded");
-  check(PacketBuilder().Ipv6(kClient6, kVip6).Icmp(128, 0).Build(),
-        ParseResult::kNotIcmpError, "echo v6");
-  check(PacketBuilder()
-            .Ipv4(router, kVip)
-            .IcmpError(3, 4, 0, ReplyV4(), 0)
-            .Build(),
+  check(PacketBuilder().Ipv4(kClient, kVip).Tcp(1, 2, 0).Build(), ParseResult::kNotIcmpError,
+        "tcp");
+  check(PacketBuilder().Ipv4(kClient, kVip).Icmp(8, 0).Build(), ParseResult::kNotIcmpError, "echo");
+  check(PacketBuilder().Ipv4(router, kVip).IcmpError(11, 0, 0, ReplyV4()).Build(),
+        ParseResult::kNotIcmpError, "time exceeded");
+  check(PacketBuilder().Ipv6(kClient6, kVip6).Icmp(128, 0).Build(), ParseResult::kNotIcmpError,
+        "echo v6");
+  check(PacketBuilder().Ipv4(router, kVip).IcmpError(3, 4, 0, ReplyV4(), 0).Build(),
         ParseResult::kTruncatedIcmpQuote, "empty quote");
-  check(PacketBuilder()
-            .Ipv4(router, kVip)
-            .IcmpError(3, 4, 0, ReplyV4(), 19)
-            .Build(),
+  check(PacketBuilder().Ipv4(router, kVip).IcmpError(3, 4, 0, ReplyV4(), 19).Build(),
         ParseResult::kTruncatedIcmpQuote, "quote 19 bytes");
-  check(PacketBuilder()
-            .Ipv4(router, kVip)
-            .IcmpError(3, 4, 0, ReplyV4(), 27)
-            .Build(),
+  check(PacketBuilder().Ipv4(router, kVip).IcmpError(3, 4, 0, ReplyV4(), 27).Build(),
         ParseResult::kTruncatedIcmpQuote, "quote header + 7");
   {
     auto q = ReplyV4();
@@ -620,17 +567,12 @@ TEST(IcmpSteeringTest, RejectsWithReasonAndLeavesOutputAlone) {
           ParseResult::kTruncatedIcmpQuote, "quoted ihl 15");
   }
   {
-    const auto q6 =
-        PacketBuilder().Ipv6(kVip6, kClient6).Udp(53, 5353).BuildIp();
-    check(PacketBuilder()
-              .Ipv6(kClient6, kVip6)
-              .IcmpError(2, 0, 1280, q6, 47)
-              .Build(),
+    const auto q6 = PacketBuilder().Ipv6(kVip6, kClient6).Udp(53, 5353).BuildIp();
+    check(PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(2, 0, 1280, q6, 47).Build(),
           ParseResult::kTruncatedIcmpQuote, "v6 quote 47 bytes");
     const auto q4 = ReplyV4();
-    check(
-        PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(2, 0, 1280, q4).Build(),
-        ParseResult::kBadQuotedIp, "v4 quoted in icmpv6");
+    check(PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(2, 0, 1280, q4).Build(),
+          ParseResult::kBadQuotedIp, "v4 quoted in icmpv6");
   }
 }
 

@@ -68,10 +68,12 @@ class Host {
     snap_ = std::move(*s);
   }
   void ResolveAll() {
-    for (const auto& [slot, addr] : builder_.neighbor_slots()) neighbors_.Set(slot, BackendMac(addr).bytes.data());
+    for (const auto& [slot, addr] : builder_.neighbor_slots())
+      neighbors_.Set(slot, BackendMac(addr).bytes.data());
   }
   // Runs one packet through the pipeline; returns the verdict and leaves the output in `out`.
-  Verdict Run(const std::vector<uint8_t>& in, std::vector<uint8_t>* out = nullptr, uint32_t now = 100) {
+  Verdict Run(const std::vector<uint8_t>& in, std::vector<uint8_t>* out = nullptr,
+              uint32_t now = 100) {
     std::vector<uint8_t> buf(128 + in.size());
     std::copy(in.begin(), in.end(), buf.begin() + 128);
     Frame f{buf.data() + 128, static_cast<uint32_t>(in.size()), 128};
@@ -105,9 +107,15 @@ class Host {
   std::unique_ptr<Pipeline> pipeline_;
 };
 
-std::vector<uint8_t> Syn(uint16_t sport, const char* client = "192.0.2.7", const char* vip = "10.100.0.1",
-                         uint16_t dport = 80, uint8_t flags = 0x02) {
-  return PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip(client), Ip(vip)).Df(true).Tcp(sport, dport, flags).Build();
+std::vector<uint8_t> Syn(uint16_t sport, const char* client = "192.0.2.7",
+                         const char* vip = "10.100.0.1", uint16_t dport = 80,
+                         uint8_t flags = 0x02) {
+  return PacketBuilder()
+      .Eth(kRouterMac, kPortMac)
+      .Ipv4(Ip(client), Ip(vip))
+      .Df(true)
+      .Tcp(sport, dport, flags)
+      .Build();
 }
 
 TEST(PipelineTest, DrRewritesOnlyTheMacs) {
@@ -127,7 +135,12 @@ TEST(PipelineTest, DrRewritesOnlyTheMacs) {
 
 TEST(PipelineTest, GreEncapsulatesToTheBackend) {
   Host h(BaseConfig());
-  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Udp(5555, 53).PayloadSize(40).Build();
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, kPortMac)
+                .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                .Udp(5555, 53)
+                .PayloadSize(40)
+                .Build();
   std::vector<uint8_t> out;
   ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
   ASSERT_EQ(out.size(), in.size() + kGreOverhead);
@@ -143,10 +156,27 @@ TEST(PipelineTest, GreEncapsulatesToTheBackend) {
 
 TEST(PipelineTest, NonVipTrafficGoesToTheKernel) {
   Host h(BaseConfig());
-  auto ospf = PacketBuilder().Eth(kRouterMac, Mac("01:00:5e:00:00:05")).Ipv4(Ip("10.0.0.1"), Ip("224.0.0.5")).Proto(89).PayloadSize(40).Build();
-  auto arp = PacketBuilder().Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff")).RawEtherType(0x0806).PayloadSize(28).Build();
-  auto to_host = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11")).Tcp(179, 40000, 0x12).Build();
-  auto ping_vip = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Icmp(8, 0).Build();
+  auto ospf = PacketBuilder()
+                  .Eth(kRouterMac, Mac("01:00:5e:00:00:05"))
+                  .Ipv4(Ip("10.0.0.1"), Ip("224.0.0.5"))
+                  .Proto(89)
+                  .PayloadSize(40)
+                  .Build();
+  auto arp = PacketBuilder()
+                 .Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff"))
+                 .RawEtherType(0x0806)
+                 .PayloadSize(28)
+                 .Build();
+  auto to_host = PacketBuilder()
+                     .Eth(kRouterMac, kPortMac)
+                     .Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11"))
+                     .Tcp(179, 40000, 0x12)
+                     .Build();
+  auto ping_vip = PacketBuilder()
+                      .Eth(kRouterMac, kPortMac)
+                      .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                      .Icmp(8, 0)
+                      .Build();
   EXPECT_EQ(h.Run(ospf), Verdict::kException);
   EXPECT_EQ(h.Run(arp), Verdict::kException);
   EXPECT_EQ(h.Run(to_host), Verdict::kException);
@@ -158,7 +188,13 @@ TEST(PipelineTest, DropsAreCountedByReason) {
   Host h(BaseConfig());
   EXPECT_EQ(h.Run(Syn(1000, "192.0.2.7", "10.100.0.1", 8080)), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_vip_no_service), 1u);
-  auto frag = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).FragOffset(10).Proto(6).PayloadSize(100).Build();
+  auto frag = PacketBuilder()
+                  .Eth(kRouterMac, kPortMac)
+                  .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                  .FragOffset(10)
+                  .Proto(6)
+                  .PayloadSize(100)
+                  .Build();
   EXPECT_EQ(h.Run(frag), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_fragment), 1u);
   auto bad = Syn(1000);
@@ -173,13 +209,25 @@ TEST(PipelineTest, DropsAreCountedByReason) {
 
 TEST(PipelineTest, FramesForAnotherMacAreDroppedUnlessPromiscuous) {
   Host h(BaseConfig());
-  auto other = PacketBuilder().Eth(kRouterMac, Mac("02:00:00:00:00:99")).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Tcp(1, 80, 0x02).Build();
+  auto other = PacketBuilder()
+                   .Eth(kRouterMac, Mac("02:00:00:00:00:99"))
+                   .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                   .Tcp(1, 80, 0x02)
+                   .Build();
   EXPECT_EQ(h.Run(other), Verdict::kDrop);
-  auto other_arp = PacketBuilder().Eth(kRouterMac, Mac("02:00:00:00:00:99")).RawEtherType(0x0806).PayloadSize(28).Build();
+  auto other_arp = PacketBuilder()
+                       .Eth(kRouterMac, Mac("02:00:00:00:00:99"))
+                       .RawEtherType(0x0806)
+                       .PayloadSize(28)
+                       .Build();
   EXPECT_EQ(h.Run(other_arp), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_other_mac), 2u);
   // Broadcast and multicast are still ours.
-  auto bcast = PacketBuilder().Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff")).RawEtherType(0x0806).PayloadSize(28).Build();
+  auto bcast = PacketBuilder()
+                   .Eth(kRouterMac, Mac("ff:ff:ff:ff:ff:ff"))
+                   .RawEtherType(0x0806)
+                   .PayloadSize(28)
+                   .Build();
   EXPECT_EQ(h.Run(bcast), Verdict::kException);
   // A promiscuous port forwards whatever the destination MAC.
   conntrack::Options o;
@@ -202,7 +250,8 @@ TEST(PipelineTest, UnresolvedNextHopDropsAndAsksForResolution) {
   EXPECT_EQ(h.Run(Syn(40000)), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_neighbor_unresolved), 1u);
   size_t asked = 0;
-  for (const auto& [slot, addr] : h.builder().neighbor_slots()) asked += h.neighbors().TakeRequest(slot);
+  for (const auto& [slot, addr] : h.builder().neighbor_slots())
+    asked += h.neighbors().TakeRequest(slot);
   EXPECT_EQ(asked, 1u);
   h.ResolveAll();
   EXPECT_EQ(h.Run(Syn(40000)), Verdict::kTx);
@@ -216,7 +265,8 @@ TEST(PipelineTest, TrackedFlowsKeepTheirBackendAcrossChanges) {
     std::vector<uint8_t> out;
     ASSERT_EQ(h.Run(Syn(port), &out), Verdict::kTx);
     first[port] = h.BackendOf(out);
-    ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10)), Verdict::kTx);  // ACK: established
+    ASSERT_EQ(h.Run(Syn(port, "192.0.2.7", "10.100.0.1", 80, 0x10)),
+              Verdict::kTx);  // ACK: established
   }
   // Add a backend, change a weight, drain another: every tracked flow stays.
   c.services[0].backends.push_back({4, "10.0.0.24", 0, 5});
@@ -313,24 +363,41 @@ TEST(PipelineTest, IcmpErrorFollowsItsFlow) {
   ASSERT_EQ(h.Run(Syn(41000), &out), Verdict::kTx);
   IpAddr be = h.BackendOf(out);
   // A router on the return path could not forward the backend's reply (VIP -> client).
-  auto reply = PacketBuilder().Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7")).Df(true).Tcp(80, 41000, 0x12).PayloadSize(1400).BuildIp();
-  auto icmp = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
-                  .IcmpError(3, 4, 1400, reply).Build();
+  auto reply = PacketBuilder()
+                   .Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7"))
+                   .Df(true)
+                   .Tcp(80, 41000, 0x12)
+                   .PayloadSize(1400)
+                   .BuildIp();
+  auto icmp = PacketBuilder()
+                  .Eth(kRouterMac, kPortMac)
+                  .Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
+                  .IcmpError(3, 4, 1400, reply)
+                  .Build();
   ASSERT_EQ(h.Run(icmp, &out), Verdict::kTx);
   EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(be));
   EXPECT_EQ(h.Count(Counter::icmp_error_steered), 1u);
   // An error about a packet of no service is dropped.
-  auto other = PacketBuilder().Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7")).Tcp(8080, 41000, 0x12).BuildIp();
-  auto icmp2 = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
-                   .IcmpError(3, 4, 1400, other).Build();
+  auto other =
+      PacketBuilder().Ipv4(Ip("10.100.0.1"), Ip("192.0.2.7")).Tcp(8080, 41000, 0x12).BuildIp();
+  auto icmp2 = PacketBuilder()
+                   .Eth(kRouterMac, kPortMac)
+                   .Ipv4(Ip("203.0.113.1"), Ip("10.100.0.1"))
+                   .IcmpError(3, 4, 1400, other)
+                   .Build();
   EXPECT_EQ(h.Run(icmp2), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_icmp_unmatched), 1u);
 }
 
 TEST(PipelineTest, GreTooBigWithDfAnswersFragNeeded) {
   Host h(BaseConfig());
-  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Df(true)
-                .Udp(5555, 53).PayloadSize(1500 - 28).Build();
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, kPortMac)
+                .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                .Df(true)
+                .Udp(5555, 53)
+                .PayloadSize(1500 - 28)
+                .Build();
   std::vector<uint8_t> out;
   ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
   ParsedPacket p;
@@ -343,15 +410,23 @@ TEST(PipelineTest, GreTooBigWithDfAnswersFragNeeded) {
   EXPECT_EQ(MacAddr::FromBytes(out.data()), kRouterMac);
   EXPECT_EQ(h.Count(Counter::icmp_frag_needed_sent), 1u);
   // Without DF the packet is dropped and counted.
-  auto nodf = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                  .Udp(5555, 53).PayloadSize(1500 - 28).Build();
+  auto nodf = PacketBuilder()
+                  .Eth(kRouterMac, kPortMac)
+                  .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                  .Udp(5555, 53)
+                  .PayloadSize(1500 - 28)
+                  .Build();
   EXPECT_EQ(h.Run(nodf), Verdict::kDrop);
   EXPECT_EQ(h.Count(Counter::drop_too_big), 1u);
 }
 
 TEST(PipelineTest, NoHeadroomForGreIsCounted) {
   Host h(BaseConfig());
-  auto in = PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1")).Udp(5555, 53).Build();
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, kPortMac)
+                .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                .Udp(5555, 53)
+                .Build();
   std::vector<uint8_t> buf = in;
   Frame f{buf.data(), static_cast<uint32_t>(buf.size()), 0};
   Verdict v;
@@ -404,7 +479,8 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
     uint16_t port;
   };
   int checked = 0;
-  for (const Case& k : {Case{"10.100.0.1", 80}, Case{"10.100.0.2", 443}, Case{"2001:db8::10", 443}}) {
+  for (const Case& k :
+       {Case{"10.100.0.1", 80}, Case{"10.100.0.2", 443}, Case{"2001:db8::10", 443}}) {
     const IpAddr vip = Ip(k.vip);
     const Service* svc = h.snap().Find(vip, k.port, ip_proto::kTcp);
     ASSERT_NE(svc, nullptr) << k.vip;
@@ -433,7 +509,8 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
       flow.dst = vip;
       flow.sport = sport;
       flow.dport = k.port;
-      const BackendEntry& want = svc->backends[svc->table->Lookup(Pipeline::ServiceHash(*svc, flow))];
+      const BackendEntry& want =
+          svc->backends[svc->table->Lookup(Pipeline::ServiceHash(*svc, flow))];
       ASSERT_EQ(MacAddr::FromBytes(out.data()), BackendMac(want.addr)) << k.vip << " " << client;
       picked.insert(want.id);
       ++checked;
@@ -471,8 +548,10 @@ TEST(SnapshotTest, FindsEveryServiceAndOnlyThose) {
     EXPECT_EQ(found->key.vip, Ip(s.vip));
     EXPECT_TRUE((*snap)->IsVip(Ip(s.vip)));
     EXPECT_EQ((*snap)->Find(Ip(s.vip), static_cast<uint16_t>(s.port + 100), proto), nullptr);
-    EXPECT_EQ((*snap)->Find(Ip(s.vip), s.port, proto == 6 ? 17 : 6) == nullptr,
-              c.FindService(s.vip, s.port, proto == 6 ? control::Protocol::kUdp : control::Protocol::kTcp) == nullptr);
+    EXPECT_EQ(
+        (*snap)->Find(Ip(s.vip), s.port, proto == 6 ? 17 : 6) == nullptr,
+        c.FindService(s.vip, s.port,
+                      proto == 6 ? control::Protocol::kUdp : control::Protocol::kTcp) == nullptr);
   }
   EXPECT_FALSE((*snap)->IsVip(Ip("10.100.9.9")));
   EXPECT_FALSE((*snap)->IsVip(Ip("2001:db8::11")));
@@ -488,7 +567,11 @@ TEST(PipelineTest, Ipv6DrFlowsAreTrackedAndKeepTheirBackend) {
   c.services.push_back(v6);
   Host h(c);
   auto pkt = [](uint16_t sport, uint8_t flags) {
-    return PacketBuilder().Eth(kRouterMac, kPortMac).Ipv6(Ip("2001:db8:1::7"), Ip("2001:db8::10")).Tcp(sport, 443, flags).Build();
+    return PacketBuilder()
+        .Eth(kRouterMac, kPortMac)
+        .Ipv6(Ip("2001:db8:1::7"), Ip("2001:db8::10"))
+        .Tcp(sport, 443, flags)
+        .Build();
   };
   std::set<std::string> macs;
   for (uint16_t port = 3000; port < 3100; ++port) {
@@ -511,7 +594,8 @@ struct Burst {
       bufs.emplace_back(128 + p.size());
       std::copy(p.begin(), p.end(), bufs.back().begin() + 128);
     }
-    for (auto& b : bufs) frames.push_back(Frame{b.data() + 128, static_cast<uint32_t>(b.size() - 128), 128});
+    for (auto& b : bufs)
+      frames.push_back(Frame{b.data() + 128, static_cast<uint32_t>(b.size() - 128), 128});
   }
   std::vector<std::vector<uint8_t>> bufs;
   std::vector<Frame> frames;
@@ -522,7 +606,11 @@ TEST(PipelineTest, BurstMixesVerdicts) {
   std::vector<std::vector<uint8_t>> pkts;
   for (int i = 0; i < 32; ++i) {
     if (i % 4 == 0) {
-      pkts.push_back(PacketBuilder().Eth(kRouterMac, kPortMac).Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11")).Icmp(8, 0).Build());
+      pkts.push_back(PacketBuilder()
+                         .Eth(kRouterMac, kPortMac)
+                         .Ipv4(Ip("10.0.0.1"), Ip("10.0.0.11"))
+                         .Icmp(8, 0)
+                         .Build());
     } else if (i % 4 == 1) {
       pkts.push_back(Syn(static_cast<uint16_t>(100 + i), "192.0.2.7", "10.100.0.1", 9999));
     } else {
@@ -555,7 +643,8 @@ TEST(PipelineTest, NewFlowRepeatedInABurstIsTrackedOnce) {
     std::set<uint16_t> distinct;
     for (int i = 0; i < 32; ++i) {
       // Ports repeat within the burst: 0, 1, 0, 3, 0, 5, ...; every third packet an ACK.
-      const uint16_t sport = static_cast<uint16_t>(1000 * (round + 1) + (i % 2 ? i : 0) + (i % 8 == 6 ? -2 : 0));
+      const uint16_t sport =
+          static_cast<uint16_t>(1000 * (round + 1) + (i % 2 ? i : 0) + (i % 8 == 6 ? -2 : 0));
       distinct.insert(sport);
       pkts.push_back(Syn(sport, "192.0.2.9", "10.100.0.1", 80, i % 3 ? 0x02 : 0x10));
     }

@@ -13,8 +13,7 @@ namespace {
 TEST(MaglevConcurrencyTest, ManyThreadsReadOneTable) {
   std::vector<Backend> b;
   for (uint32_t i = 0; i < 64; ++i) {
-    b.push_back({BackendId::V4({10, 1, 0, static_cast<uint8_t>(i)}, 80),
-                 1 + i % 3});
+    b.push_back({BackendId::V4({10, 1, 0, static_cast<uint8_t>(i)}, 80), 1 + i % 3});
   }
   absl::StatusOr<Table> built = Table::Build(b);
   ASSERT_TRUE(built.ok()) << built.status();

@@ -24,9 +24,9 @@ using ::testing::HasSubstr;
 BackendId V4N(uint32_t i, uint16_t port = 80) {
   // 10.x.y.z from i + 1.
   const uint32_t a = i + 1;
-  return BackendId::V4({10, static_cast<uint8_t>(a >> 16),
-                        static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)},
-                       port);
+  return BackendId::V4(
+      {10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)},
+      port);
 }
 
 std::vector<Backend> Synthetic(uint32_t n, uint32_t weight = 1) {
@@ -37,8 +37,7 @@ std::vector<Backend> Synthetic(uint32_t n, uint32_t weight = 1) {
 
 // Identity of every slot: comparable across tables built from different
 // spans.
-std::vector<BackendId> SlotIds(const Table& t,
-                               const std::vector<Backend>& backends) {
+std::vector<BackendId> SlotIds(const Table& t, const std::vector<Backend>& backends) {
   std::vector<BackendId> ids;
   ids.reserve(t.size());
   for (uint16_t e : t.entries()) ids.push_back(backends.at(e).id);
@@ -56,8 +55,7 @@ Table MustBuild(const std::vector<Backend>& b, uint32_t m = kDefaultTableSize) {
 TEST(BackendIdTest, CanonicalBytesV4AreMappedWithBigEndianPort) {
   const BackendId id = BackendId::V4({10, 1, 2, 3}, 0x1f90);
   EXPECT_THAT(id.CanonicalBytes(),
-              ElementsAre(4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1,
-                          2, 3, 0x1f, 0x90));
+              ElementsAre(4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3, 0x1f, 0x90));
   EXPECT_TRUE(id.is_v4());
   EXPECT_THAT(id.v4(), ElementsAre(10, 1, 2, 3));
   EXPECT_EQ(id.port(), 0x1f90);
@@ -71,9 +69,8 @@ TEST(BackendIdTest, CanonicalBytesV6) {
   a[3] = 0xb8;
   a[15] = 1;
   const BackendId id = BackendId::V6(a, 443);
-  EXPECT_THAT(id.CanonicalBytes(),
-              ElementsAre(6, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
-                          0, 0, 0, 1, 0x01, 0xbb));
+  EXPECT_THAT(id.CanonicalBytes(), ElementsAre(6, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                               0, 0, 1, 0x01, 0xbb));
   EXPECT_TRUE(id.is_v6());
 }
 
@@ -111,13 +108,12 @@ TEST(BackendIdTest, ParseAcceptsAddressesWithAndWithoutPort) {
   EXPECT_EQ(*BackendId::Parse("[2001:db8::1]:8080"), BackendId::V6(a, 8080));
   EXPECT_EQ(*BackendId::Parse("[2001:db8::1]"), BackendId::V6(a, 0));
   EXPECT_EQ(*BackendId::Parse("2001:db8::1"), BackendId::V6(a, 0));
-  EXPECT_EQ(*BackendId::Parse("10.0.0.1:65535"),
-            BackendId::V4({10, 0, 0, 1}, 65535));
+  EXPECT_EQ(*BackendId::Parse("10.0.0.1:65535"), BackendId::V4({10, 0, 0, 1}, 65535));
 }
 
 TEST(BackendIdTest, ParseRoundTripsToString) {
-  for (const char* s : {"10.0.0.1:80", "0.0.0.0:0", "[2001:db8::1]:80",
-                        "[::ffff:10.0.0.1]:1", "[fe80::1:2:3:4]:65535"}) {
+  for (const char* s : {"10.0.0.1:80", "0.0.0.0:0", "[2001:db8::1]:80", "[::ffff:10.0.0.1]:1",
+                        "[fe80::1:2:3:4]:65535"}) {
     absl::StatusOr<BackendId> id = BackendId::Parse(s);
     ASSERT_TRUE(id.ok()) << s << ": " << id.status();
     EXPECT_EQ(id->ToString(), s);
@@ -134,9 +130,8 @@ TEST(BackendIdTest, V4MappedV6IsADistinctIdentity) {
 
 TEST(BackendIdTest, ParseRejectsBadInput) {
   for (const char* s :
-       {"", "10.0.0", "10.0.0.256", "10.0.0.1:", "10.0.0.1:65536",
-        "10.0.0.1:-1", "10.0.0.1:+80", "10.0.0.1:80x", "10.0.0.1 :80",
-        "[2001:db8::1", "[2001:db8::1]80", "[10.0.0.1]:80", "[]:80",
+       {"", "10.0.0", "10.0.0.256", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:-1", "10.0.0.1:+80",
+        "10.0.0.1:80x", "10.0.0.1 :80", "[2001:db8::1", "[2001:db8::1]80", "[10.0.0.1]:80", "[]:80",
         "2001:db8::g", "host:80", "[2001:db8::1]:99999",
         "1111111111111111111111111111111111111111111111111111111111111"}) {
     absl::StatusOr<BackendId> id = BackendId::Parse(s);
@@ -145,17 +140,15 @@ TEST(BackendIdTest, ParseRejectsBadInput) {
 }
 
 TEST(BackendIdTest, OrderIsCanonicalByteOrder) {
-  std::vector<BackendId> ids = {
-      *BackendId::Parse("[::1]:1"), *BackendId::Parse("10.0.0.2:1"),
-      *BackendId::Parse("10.0.0.1:256"), *BackendId::Parse("10.0.0.1:2"),
-      *BackendId::Parse("9.255.255.255:9")};
+  std::vector<BackendId> ids = {*BackendId::Parse("[::1]:1"), *BackendId::Parse("10.0.0.2:1"),
+                                *BackendId::Parse("10.0.0.1:256"), *BackendId::Parse("10.0.0.1:2"),
+                                *BackendId::Parse("9.255.255.255:9")};
   std::vector<BackendId> by_op = ids;
   std::sort(by_op.begin(), by_op.end());
   std::vector<BackendId> by_bytes = ids;
-  std::sort(by_bytes.begin(), by_bytes.end(),
-            [](const BackendId& a, const BackendId& b) {
-              return a.CanonicalBytes() < b.CanonicalBytes();
-            });
+  std::sort(by_bytes.begin(), by_bytes.end(), [](const BackendId& a, const BackendId& b) {
+    return a.CanonicalBytes() < b.CanonicalBytes();
+  });
   EXPECT_EQ(by_op, by_bytes);
   EXPECT_EQ(by_op.front(), *BackendId::Parse("9.255.255.255:9"));
   EXPECT_EQ(by_op.back(), *BackendId::Parse("[::1]:1"));
@@ -170,8 +163,8 @@ TEST(TableSizeTest, AcceptsPrimesInRange) {
 }
 
 TEST(TableSizeTest, RejectsNonPrimesAndOutOfRange) {
-  for (uint32_t m : {0u, 1u, 2u, 241u, 249u, 250u, 65536u, 65535u, 655371u,
-                     16777259u, 0xffffffffu}) {
+  for (uint32_t m :
+       {0u, 1u, 2u, 241u, 249u, 250u, 65536u, 65535u, 655371u, 16777259u, 0xffffffffu}) {
     absl::Status s = Table::ValidateTableSize(m);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << m;
     EXPECT_THAT(std::string(s.message()), HasSubstr("prime")) << m;
@@ -179,8 +172,7 @@ TEST(TableSizeTest, RejectsNonPrimesAndOutOfRange) {
 }
 
 TEST(BuildTest, RejectsBadTableSize) {
-  EXPECT_EQ(Table::Build(Synthetic(3), 65536).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Build(Synthetic(3), 65536).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BuildTest, EmptyIsFailedPrecondition) {
@@ -208,8 +200,7 @@ TEST(BuildTest, SameAddressDifferentPortIsNotDuplicate) {
 }
 
 TEST(BuildTest, BackendCountMustBeBelowTableSize) {
-  EXPECT_EQ(Table::Build(Synthetic(251), 251).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Build(Synthetic(251), 251).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Table::Build(Synthetic(250), 251).ok());
 }
 
@@ -269,9 +260,8 @@ void ExpectRatiosWithin1Percent(const std::vector<Backend>& b, uint32_t m) {
     if (b[i].weight == 0) {
       EXPECT_EQ(c[i], 0u);
     } else {
-      EXPECT_NEAR(c[i] / expected, 1.0, 0.01)
-          << "backend " << i << " weight " << b[i].weight << " got " << c[i]
-          << " expected " << expected;
+      EXPECT_NEAR(c[i] / expected, 1.0, 0.01) << "backend " << i << " weight " << b[i].weight
+                                              << " got " << c[i] << " expected " << expected;
     }
   }
 }
@@ -293,19 +283,18 @@ TEST(WeightTest, RatiosHoldWhateverTheWeightsSumTo) {
   }
   // Only the ratios matter: scaled weights give the identical table.
   std::vector<Backend> small = {{V4N(0), 1}, {V4N(1), 10}, {V4N(2), 4}};
-  std::vector<Backend> big = {
-      {V4N(0), 100000}, {V4N(1), 1000000}, {V4N(2), 400000}};
+  std::vector<Backend> big = {{V4N(0), 100000}, {V4N(1), 1000000}, {V4N(2), 400000}};
   Table a = MustBuild(small);
   Table c = MustBuild(big);
-  EXPECT_TRUE(std::equal(a.entries().begin(), a.entries().end(),
-                         c.entries().begin(), c.entries().end()));
+  EXPECT_TRUE(
+      std::equal(a.entries().begin(), a.entries().end(), c.entries().begin(), c.entries().end()));
 }
 
 TEST(WeightTest, MixedWeightsWithinOnePercent) {
   std::vector<Backend> b;
   for (uint32_t i = 0; i < 30; ++i) b.push_back({V4N(i), 1 + i % 10});
   ExpectRatiosWithin1Percent(b, 65537);
-  std::vector<Backend> odd = {{V4N(0), 2}, {V4N(1), 3}, {V4N(2), 5},
+  std::vector<Backend> odd = {{V4N(0), 2}, {V4N(1), 3},  {V4N(2), 5},
                               {V4N(3), 7}, {V4N(4), 11}, {V4N(5), 13}};
   ExpectRatiosWithin1Percent(odd, 65537);
   ExpectRatiosWithin1Percent(odd, 655373);
@@ -371,8 +360,8 @@ TEST(DeterminismTest, RebuildIsByteIdentical) {
   const std::vector<Backend> b = MixedFamilies(50);
   Table a = MustBuild(b);
   Table c = MustBuild(b);
-  EXPECT_TRUE(std::equal(a.entries().begin(), a.entries().end(),
-                         c.entries().begin(), c.entries().end()));
+  EXPECT_TRUE(
+      std::equal(a.entries().begin(), a.entries().end(), c.entries().begin(), c.entries().end()));
 }
 
 // Pinned: any change to the canonical bytes, seeds, hash, fill order or
@@ -381,8 +370,7 @@ TEST(DeterminismTest, RebuildIsByteIdentical) {
 TEST(DeterminismTest, PinnedFingerprint) {
   std::vector<Backend> b;
   for (uint32_t i = 0; i < 10; ++i) {
-    b.push_back({BackendId::V4({10, 0, 0, static_cast<uint8_t>(i + 1)}, 80),
-                 1});
+    b.push_back({BackendId::V4({10, 0, 0, static_cast<uint8_t>(i + 1)}, 80), 1});
   }
   b.push_back({*BackendId::Parse("[2001:db8::1]:80"), 2});
   b.push_back({*BackendId::Parse("192.168.1.1:443"), 3});
@@ -399,10 +387,8 @@ TEST(DeterminismTest, PinnedFingerprint) {
   for (uint32_t s = 0; s < 8; ++s) {
     first.push_back(b[t.entries()[s]].id.ToString());
   }
-  EXPECT_THAT(first,
-              ElementsAre("[2001:db8::1]:80", "10.0.0.1:80", "10.0.0.4:80",
-                          "10.0.0.10:80", "10.0.0.7:80", "10.0.0.6:80",
-                          "10.0.0.10:80", "[2001:db8::1]:80"));
+  EXPECT_THAT(first, ElementsAre("[2001:db8::1]:80", "10.0.0.1:80", "10.0.0.4:80", "10.0.0.10:80",
+                                 "10.0.0.7:80", "10.0.0.6:80", "10.0.0.10:80", "[2001:db8::1]:80"));
 }
 
 TEST(DeterminismTest, FingerprintMatchesSlotIdentities) {
@@ -420,14 +406,12 @@ TEST(DeterminismTest, FingerprintRejectsWrongBackendSpan) {
   const std::vector<Backend> b = Synthetic(5);
   Table t = MustBuild(b);
   const std::vector<Backend> fewer = Synthetic(4);
-  EXPECT_EQ(TableFingerprint(t, fewer).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TableFingerprint(t, fewer).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // A direct transcription of the documented algorithm (no calendar, no
 // bitmap, no free-slot scan), to check the optimised build against.
-std::vector<uint16_t> ReferenceBuild(const std::vector<Backend>& b,
-                                     uint32_t m) {
+std::vector<uint16_t> ReferenceBuild(const std::vector<Backend>& b, uint32_t m) {
   struct Ref {
     uint32_t pos, skip, index;
     uint64_t w;
@@ -435,20 +419,16 @@ std::vector<uint16_t> ReferenceBuild(const std::vector<Backend>& b,
   };
   std::vector<uint32_t> order(b.size());
   for (uint32_t i = 0; i < b.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&b](uint32_t x, uint32_t y) { return b[x].id < b[y].id; });
+  std::sort(order.begin(), order.end(), [&b](uint32_t x, uint32_t y) { return b[x].id < b[y].id; });
   std::vector<Ref> refs;
   uint64_t max_w = 0;
   for (uint32_t i : order) {
     if (b[i].weight == 0) continue;
     const auto bytes = b[i].id.CanonicalBytes();
-    refs.push_back({static_cast<uint32_t>(
-                        XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m),
-                    static_cast<uint32_t>(
-                        XXH64(bytes.data(), bytes.size(), kSkipSeed) %
-                            (m - 1) +
-                        1),
-                    i, b[i].weight, -1});
+    refs.push_back(
+        {static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), kOffsetSeed) % m),
+         static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), kSkipSeed) % (m - 1) + 1), i,
+         b[i].weight, -1});
     max_w = std::max<uint64_t>(max_w, b[i].weight);
   }
   std::vector<uint16_t> entries(m, 0xffff);
@@ -459,9 +439,8 @@ std::vector<uint16_t> ReferenceBuild(const std::vector<Backend>& b,
     for (Ref& x : refs) {
       if (r * x.w / max_w > (r - 1) * x.w / max_w) due.push_back(&x);
     }
-    std::stable_sort(due.begin(), due.end(), [](const Ref* x, const Ref* y) {
-      return x->last_turn < y->last_turn;
-    });
+    std::stable_sort(due.begin(), due.end(),
+                     [](const Ref* x, const Ref* y) { return x->last_turn < y->last_turn; });
     for (Ref* x : due) {
       if (filled == m) break;
       while (entries[x->pos] != 0xffff) x->pos = (x->pos + x->skip) % m;
@@ -483,16 +462,21 @@ TEST(DeterminismTest, MatchesReferenceImplementation) {
     std::vector<Backend> b = MixedFamilies(n);
     for (Backend& x : b) {
       switch (round % 3) {
-        case 0: x.weight = 1; break;
-        case 1: x.weight = rng() % 6; break;
-        default: x.weight = static_cast<uint32_t>(rng() % 1000000); break;
+        case 0:
+          x.weight = 1;
+          break;
+        case 1:
+          x.weight = rng() % 6;
+          break;
+        default:
+          x.weight = static_cast<uint32_t>(rng() % 1000000);
+          break;
       }
     }
     b[rng() % n].weight = 3;  // at least one usable backend
     Table t = MustBuild(b, m);
     const std::vector<uint16_t> ref = ReferenceBuild(b, m);
-    ASSERT_TRUE(std::equal(t.entries().begin(), t.entries().end(),
-                           ref.begin(), ref.end()))
+    ASSERT_TRUE(std::equal(t.entries().begin(), t.entries().end(), ref.begin(), ref.end()))
         << "m=" << m << " n=" << n << " round=" << round;
   }
 }
@@ -527,13 +511,27 @@ TEST(DeterminismTest, MatchesReferenceOnRandomInputs) {
     int weights;  // 0: all 1, 1: all equal, 2: 0..3, 3: 0..1e6, 4: extremes
   };
   std::vector<Case> cases = {
-      {251, 1, 0},        {251, 250, 0},     {251, 250, 2},
-      {251, 37, 3},       {251, 5, 4},       {257, 128, 1},
-      {4099, 1, 1},       {4099, 2000, 2},   {4099, 300, 3},
-      {65537, 1, 0},      {65537, 2, 2},     {65537, 1000, 0},
-      {65537, 1000, 2},   {65537, 2000, 1},  {65537, 40, 3},
-      {65537, 7, 4},      {655373, 1, 0},    {655373, 2000, 0},
-      {655373, 1999, 2},  {655373, 3, 4},    {655373, 10, 3},
+      {251, 1, 0},
+      {251, 250, 0},
+      {251, 250, 2},
+      {251, 37, 3},
+      {251, 5, 4},
+      {257, 128, 1},
+      {4099, 1, 1},
+      {4099, 2000, 2},
+      {4099, 300, 3},
+      {65537, 1, 0},
+      {65537, 2, 2},
+      {65537, 1000, 0},
+      {65537, 1000, 2},
+      {65537, 2000, 1},
+      {65537, 40, 3},
+      {65537, 7, 4},
+      {655373, 1, 0},
+      {655373, 2000, 0},
+      {655373, 1999, 2},
+      {655373, 3, 4},
+      {655373, 10, 3},
       // The largest accepted prime: the phase-space walk's error bound is
       // tightest here.
       {16777213, 2000, 0},
@@ -552,22 +550,28 @@ TEST(DeterminismTest, MatchesReferenceOnRandomInputs) {
     const uint32_t equal = 1 + static_cast<uint32_t>(rng() % 1000);
     for (Backend& x : b) {
       switch (c.weights) {
-        case 0: x.weight = 1; break;
-        case 1: x.weight = equal; break;
-        case 2: x.weight = static_cast<uint32_t>(rng() % 4); break;
-        case 3: x.weight = static_cast<uint32_t>(rng() % 1000001); break;
+        case 0:
+          x.weight = 1;
+          break;
+        case 1:
+          x.weight = equal;
+          break;
+        case 2:
+          x.weight = static_cast<uint32_t>(rng() % 4);
+          break;
+        case 3:
+          x.weight = static_cast<uint32_t>(rng() % 1000001);
+          break;
         default:
           x.weight = rng() % 2 == 0 ? 1 : (rng() % 2 == 0 ? 0 : 0xffffffffu);
       }
     }
     if (c.weights >= 2) b[rng() % c.n].weight = 3;  // one usable backend
-    SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n
-                                    << " weights=" << c.weights);
+    SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n << " weights=" << c.weights);
     absl::StatusOr<Table> t = Table::Build(b, c.m);
     ASSERT_TRUE(t.ok()) << t.status();
     const std::vector<uint16_t> ref = ReferenceBuild(b, c.m);
-    ASSERT_TRUE(std::equal(t->entries().begin(), t->entries().end(),
-                           ref.begin(), ref.end()));
+    ASSERT_TRUE(std::equal(t->entries().begin(), t->entries().end(), ref.begin(), ref.end()));
   }
 }
 
@@ -594,11 +598,12 @@ void CheckRemoval(uint32_t n, uint32_t m, uint32_t removed_index,
   }
   const double moved_fraction = static_cast<double>(moved) / m;
   const double minimal = static_cast<double>(owned) / m;
-  std::printf("maglev removal N=%u M=%u: moved %.5f of slots (minimal %.5f, "
-              "1/N %.5f, extra reshuffle %.5f)\n",
-              n, m, moved_fraction, minimal, 1.0 / n, moved_fraction - minimal);
-  ::testing::Test::RecordProperty(
-      "moved_fraction_n" + std::to_string(n), std::to_string(moved_fraction));
+  std::printf(
+      "maglev removal N=%u M=%u: moved %.5f of slots (minimal %.5f, "
+      "1/N %.5f, extra reshuffle %.5f)\n",
+      n, m, moved_fraction, minimal, 1.0 / n, moved_fraction - minimal);
+  ::testing::Test::RecordProperty("moved_fraction_n" + std::to_string(n),
+                                  std::to_string(moved_fraction));
   EXPECT_GE(moved, owned);
   EXPECT_LT(moved_fraction, bound_times_minimal / n);
 }
