@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "control/status_util.h"
+#include "common/status_macros.h"
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 
 namespace ecmplb::maglev {
 namespace {
@@ -433,9 +434,7 @@ absl::StatusOr<BackendId> BackendId::Parse(std::string_view text) {
   }
   uint16_t port = 0;
   if (have_port) {
-    absl::StatusOr<uint16_t> p = ParsePort(port_text, text);
-    if (!p.ok()) return p.status();
-    port = *p;
+    ECMPLB_ASSIGN_OR_RETURN(port, ParsePort(port_text, text));
   }
   if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return bad();
   char buf[INET6_ADDRSTRLEN];

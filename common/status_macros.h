@@ -1,4 +1,4 @@
-// status_util.h: the small helpers Debian's Abseil lacks (no RETURN_IF_ERROR /
+// status_macros.h: the small helpers Debian's Abseil lacks (no RETURN_IF_ERROR /
 // ASSIGN_OR_RETURN macros). Thread-safety: stateless.
 #pragma once
 
