@@ -131,7 +131,6 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
   ServiceConfig* svc = FindMutable(candidate, *ref);
   ApplyResult result;
   result.service = name;
-  std::vector<uint32_t> released;  // ids to reserve if the change commits
 
   if (cmd.weight.has_value() && *cmd.weight > kMaxWeight) {
     return absl::InvalidArgumentError(
@@ -157,7 +156,6 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     }
     case CommandKind::kServiceDel: {
       if (svc == nullptr) return ServiceNotFound(*ref);
-      for (const auto& b : svc->backends) released.push_back(b.id);
       candidate.services.erase(candidate.services.begin() + (svc - candidate.services.data()));
       break;
     }
@@ -232,7 +230,6 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
           return absl::InvalidArgumentError("backend set: --weight is required");
         svc->backends[*idx].weight = *cmd.weight;
       } else {
-        released.push_back(svc->backends[*idx].id);
         svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(*idx));
       }
       break;
@@ -240,17 +237,58 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     default:
       return absl::InvalidArgumentError("unknown command");
   }
-  if (absl::Status st = Validate(candidate); !st.ok()) return st;
-  auto committed = Commit(std::move(candidate), std::move(result));
-  if (committed.ok()) {
-    const uint64_t now = Now();
-    for (uint32_t id : released) removed_[name][id] = now;
-  }
-  return committed;
+  auto applied = ApplyConfig(std::move(candidate));
+  if (!applied.ok()) return applied.status();
+  result.generation = applied->generation;
+  result.services_rebuilt = applied->services_rebuilt;
+  return result;
 }
 
-absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult result) {
-  auto snap = builder_.Build(candidate, unhealthy_);
+absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
+  ForgetExpiredReservations();
+  if (absl::Status st = Validate(candidate); !st.ok()) return st;
+  // Diff: backends (service, id) that leave, and ids that would be reused too early.
+  std::vector<std::pair<std::string, uint32_t>> released;
+  for (const auto& old_svc : config_.services) {
+    const ServiceConfig* now_svc =
+        candidate.FindService(old_svc.vip, old_svc.port, old_svc.protocol);
+    for (const auto& b : old_svc.backends) {
+      const BackendConfig* kept = nullptr;
+      if (now_svc != nullptr) {
+        for (const auto& nb : now_svc->backends) {
+          if (nb.id == b.id) kept = &nb;
+        }
+      }
+      if (kept != nullptr && kept->address != b.address) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "backend id ", b.id, " of service ", old_svc.Name(), " would change address from ",
+            b.address, " to ", kept->address,
+            ": flows tracked with that id would reach the new address; give it a new id"));
+      }
+      if (kept == nullptr) released.emplace_back(old_svc.Name(), b.id);
+    }
+  }
+  for (const auto& svc : candidate.services) {
+    const ServiceConfig* old_svc = config_.FindService(svc.vip, svc.port, svc.protocol);
+    const std::string name = svc.Name();
+    for (const auto& b : svc.backends) {
+      bool existed = false;
+      if (old_svc != nullptr) {
+        for (const auto& ob : old_svc->backends) existed |= ob.id == b.id;
+      }
+      if (!existed && Reserved(name, b.id)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("backend id ", b.id, " of service ", name,
+                         " was removed recently and is reserved until its tracked flows expire "
+                         "(conntrack idle timeout)"));
+      }
+    }
+  }
+
+  ApplyResult result;
+  std::set<BackendRef> unhealthy =
+      options_.unhealthy_in ? options_.unhealthy_in(candidate) : unhealthy_;
+  auto snap = builder_.Build(candidate, unhealthy);
   if (!snap.ok()) return snap.status();
   if (!options_.save_path.empty()) {
     if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
@@ -271,6 +309,10 @@ absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult r
   latest_ = snap->get();
   publish_(std::move(*snap));
   config_ = std::move(candidate);
+  unhealthy_ = std::move(unhealthy);
+  const uint64_t now = Now();
+  for (const auto& [service, id] : released) removed_[service][id] = now;
+  if (options_.on_applied) options_.on_applied(config_);
   return result;
 }
 

@@ -84,6 +84,11 @@ class ControlPlane {
     std::string save_path;  // running configuration saved here after each change; "" = never
     ClockFn clock;          // for the removed-id reservation; default: steady clock
     ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional
+    // Called after every applied configuration (e.g. the health monitor follows it).
+    std::function<void(const Config&)> on_applied;
+    // The backends of a candidate configuration that must not serve (failed, or checked and
+    // not yet proven); default: the current unhealthy set.
+    std::function<std::set<BackendRef>(const Config&)> unhealthy_in;
   };
 
   // Builds and publishes the snapshot of `initial` (already validated by ParseConfig).
@@ -110,11 +115,21 @@ class ControlPlane {
     return it == extensions_.end() ? nullptr : &it->second;
   }
 
-  // Validates and applies one change, all or nothing. Errors: InvalidArgument (bad value or
+  // Validates and applies one change, all or nothing: turns the command into a candidate
+  // configuration and hands it to ApplyConfig. Errors: InvalidArgument (bad value or
   // syntax), NotFound (unknown service/backend), AlreadyExists (duplicate service, backend
   // address or id), FailedPrecondition (id still reserved, DR backend off-link, ...),
   // ResourceExhausted (limits), or the save error.
   absl::StatusOr<ApplyResult> Apply(const Command& command);
+
+  // The one path every change takes (ecmplbctl commands, and reload, fleet revisions and bulk
+  // changes): validate `candidate` whole; diff it against the running configuration (a
+  // backend id that is still reserved after its removal, or an id that changes address, is
+  // refused: flows tracked with that id would reach the wrong backend); rebuild the Maglev
+  // tables of the services that changed; save it to Options::save_path; publish the snapshot;
+  // reserve the ids of removed backends; tell Options::on_applied. All or nothing: on any
+  // error the running configuration, the published snapshot and the saved file are unchanged.
+  absl::StatusOr<ApplyResult> ApplyConfig(Config candidate);
 
   const Config& config() const { return config_; }
   const SnapshotBuilder& builder() const { return builder_; }
@@ -138,7 +153,6 @@ class ControlPlane {
         publish_(std::move(publish)),
         options_(std::move(options)) {}
 
-  absl::StatusOr<ApplyResult> Commit(Config candidate, ApplyResult result);
   uint64_t Now() const;
   uint64_t ReservationSeconds() const;
   bool Reserved(const std::string& service, uint32_t id) const;

@@ -155,13 +155,17 @@ bool ControlServer::Write(Client& c, uint64_t now_ms) {
   return !c.close_after_write;
 }
 
-size_t ControlServer::Poll() {
-  std::vector<pollfd> fds(clients_.size() + 1);
-  fds[0] = {listen_fd_, POLLIN, 0};
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    fds[i + 1] = {clients_[i].fd,
-                  static_cast<short>(POLLIN | (clients_[i].out.empty() ? 0 : POLLOUT)), 0};
+void ControlServer::AppendPollFds(std::vector<pollfd>* fds) const {
+  fds->push_back({listen_fd_, POLLIN, 0});
+  for (const Client& c : clients_) {
+    fds->push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
   }
+}
+
+size_t ControlServer::Poll() {
+  std::vector<pollfd> fds;
+  fds.reserve(clients_.size() + 1);
+  AppendPollFds(&fds);
   if (::poll(fds.data(), fds.size(), 0) < 0) return 0;
   const uint64_t now_ms = NowMs();
   size_t handled = 0;

@@ -12,6 +12,8 @@
 // Thread-safety: one thread (the one calling Poll) owns a ControlServer.
 #pragma once
 
+#include <poll.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -47,6 +49,9 @@ class ControlServer {
 
   // Serves whatever is ready; never blocks. Returns the number of requests handled.
   size_t Poll();
+  // The descriptors Poll() serves, with the events it waits for (for an event loop's wait;
+  // call Poll() when one is ready, and now and then to drop idle clients).
+  void AppendPollFds(std::vector<pollfd>* fds) const;
 
   size_t clients() const { return clients_.size(); }
   const std::string& path() const { return path_; }

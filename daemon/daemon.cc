@@ -1,0 +1,278 @@
+// daemon.cc: see daemon.h.
+#include "daemon/daemon.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "control/config.h"
+#include "control/control_plane.h"
+#include "control/control_server.h"
+#include "control/health_monitor.h"
+#include "control/metrics.h"
+#include "control/neighbor_sync.h"
+#include "control/netlink.h"
+#include "control/protocol.h"
+#include "daemon/control_loop.h"
+#include "daemon/event_loop.h"
+#include "dataplane/dpdk/engine.h"
+#include "dataplane/dpdk/telemetry.h"
+
+namespace ecmplb::daemon {
+namespace {
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void Log(const std::string& m) {
+  std::printf("ecmplb: %s\n", m.c_str());
+  std::fflush(stdout);
+}
+
+dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Config& config) {
+  dataplane::EngineOptions eo;
+  eo.port = opt.port;
+  eo.exception_interface = config.host.exception_interface;
+  eo.mbufs = opt.mbufs;
+  eo.rx_desc = opt.rx_desc;
+  eo.tx_desc = opt.tx_desc;
+  eo.promiscuous = opt.promiscuous;
+  eo.idle = dataplane::IdleConfig{opt.idle_backoff, opt.idle_polls, opt.idle_sleep_us};
+  eo.conntrack.capacity = config.conntrack.capacity;
+  eo.conntrack.timeouts.tcp_established = config.conntrack.tcp_established_s;
+  eo.conntrack.timeouts.tcp_syn = config.conntrack.tcp_syn_s;
+  eo.conntrack.timeouts.tcp_closing = config.conntrack.tcp_closing_s;
+  eo.conntrack.timeouts.udp = config.conntrack.udp_s;
+  eo.pipeline.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust
+                                                  : dataplane::IpChecksumMode::kVerify;
+  eo.pipeline.accept_any_mac = opt.promiscuous;
+  return eo;
+}
+
+// `ecmplbctl fault ...`: stall-worker (a hung worker: the watchdog withdraws the VIPs) and
+// stall-control (a control step that takes long, e.g. a huge apply: forwarding, including
+// the kernel's OSPF and BFD packets through the exception path, must go on meanwhile).
+absl::StatusOr<nlohmann::json> Fault(const nlohmann::json& req, dataplane::Engine& engine) {
+  const std::string fault = req.value("fault", "");
+  if (fault != "stall-worker" && fault != "stall-control") {
+    return absl::InvalidArgumentError("unknown fault (known: stall-worker, stall-control)");
+  }
+  if (!req.contains("ms") || !req["ms"].is_number_unsigned() || req["ms"].get<uint64_t>() == 0 ||
+      req["ms"].get<uint64_t>() > 60000) {
+    return absl::InvalidArgumentError("ms must be 1..60000");
+  }
+  const uint32_t ms = static_cast<uint32_t>(req["ms"].get<uint64_t>());
+  if (fault == "stall-control") {
+    Log(absl::StrCat("fault injection: the control loop stalls for ", ms, " ms"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return nlohmann::json{{"fault", fault}, {"ms", ms}};
+  }
+  auto& workers = engine.workers();
+  if (!req.contains("worker") || !req["worker"].is_number_unsigned() ||
+      req["worker"].get<uint64_t>() >= workers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
+  }
+  const uint64_t wi = req["worker"].get<uint64_t>();
+  workers[wi]->fault_stall_ms.store(ms);
+  Log(absl::StrCat("fault injection: worker ", wi, " stalls for ", ms, " ms"));
+  return nlohmann::json{{"fault", fault}, {"worker", wi}, {"ms", ms}};
+}
+
+}  // namespace
+
+struct Daemon::Parts {
+  Options options;
+  control::Config config;
+  std::unique_ptr<dataplane::Engine> engine;
+  std::unique_ptr<control::Netlink> netlink;
+  std::unique_ptr<control::HealthMonitor> monitor;
+  std::unique_ptr<control::ControlPlane> plane;
+  std::unique_ptr<control::NeighborSync> neighbor_sync;
+  std::unique_ptr<control::ControlServer> server;
+  std::unique_ptr<control::MetricsServer> metrics;
+  std::unique_ptr<ControlLoop> loop;
+  EventLoop events;
+  // The health view DPDK's telemetry thread reads, refreshed by the control loop.
+  std::mutex telemetry_mutex;
+  nlohmann::json telemetry_view = nlohmann::json::object();
+};
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
+  auto p = std::make_unique<Parts>();
+  Parts* parts = p.get();
+  p->options = options;
+  ECMPLB_ASSIGN_OR_RETURN(p->config, control::LoadConfigFile(options.config));
+  const control::Config& config = p->config;
+  ECMPLB_ASSIGN_OR_RETURN(p->engine, dataplane::Engine::Create(EngineOptionsFor(options, config)));
+  dataplane::Engine& engine = *p->engine;
+
+  // The kernel side of the exception interface: up, with the host's address.
+  ECMPLB_ASSIGN_OR_RETURN(p->netlink, control::Netlink::Open());
+  ECMPLB_ASSIGN_OR_RETURN(int tap_ifindex, p->netlink->IfIndex(config.host.exception_interface));
+  ECMPLB_RETURN_IF_ERROR(p->netlink->SetLinkUp(tap_ifindex));
+  ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr host_addr,
+                          dataplane::IpAddr::Parse(config.host.address));
+  ECMPLB_RETURN_IF_ERROR(
+      p->netlink->AddAddress(tap_ifindex, host_addr, config.host.prefix_length));
+
+  // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
+  p->monitor = std::make_unique<control::HealthMonitor>(
+      config.host.announce ? p->netlink.get() : nullptr, engine.worker_count(),
+      config.host.worker_stall_ms, Log);
+
+  // Configuration -> snapshots, published to the workers.
+  control::ControlPlane::Options cp;
+  cp.save_path = options.config;  // the running configuration is saved after every change
+  cp.worker_clock = dataplane::WorkerClockSeconds;
+  cp.unhealthy_in = [parts](const control::Config& c) { return parts->monitor->UnhealthyIn(c); };
+  cp.on_applied = [parts](const control::Config&) {
+    if (parts->loop != nullptr) parts->loop->ConfigApplied(NowMs());
+  };
+  ECMPLB_ASSIGN_OR_RETURN(
+      p->plane, control::ControlPlane::Create(
+                    config, engine.mac(),
+                    [&engine](std::unique_ptr<const dataplane::Snapshot> s) {
+                      engine.publisher().Publish(std::move(s));
+                    },
+                    std::move(cp)));
+  control::ControlPlane& plane = *p->plane;
+  p->neighbor_sync = std::make_unique<control::NeighborSync>(p->netlink.get(), tap_ifindex,
+                                                             &engine.neighbors());
+  p->neighbor_sync->Run(plane.builder().neighbor_slots());
+
+  std::vector<control::WorkerView> views;
+  for (auto& w : engine.workers()) {
+    views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(),
+                                        absl::StrCat("worker", w->id)});
+  }
+  views.push_back(control::WorkerView{static_cast<uint32_t>(engine.worker_count()),
+                                      &engine.exception_counters(), nullptr, "exception"});
+  plane.SetWorkers(std::move(views));
+
+  // The control socket and the daemon's own commands.
+  ECMPLB_ASSIGN_OR_RETURN(p->server, control::ControlServer::Listen(
+                                         config.host.control_socket, [parts](absl::string_view r) {
+                                           return control::HandleRequest(*parts->plane, r);
+                                         }));
+  plane.SetHealthView([parts] { return parts->monitor->View(NowMs()); });
+  plane.AddExtension("drain", [parts](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
+    parts->loop->StartDrain("ecmplbctl drain", NowMs());
+    return nlohmann::json{{"draining", true}, {"drain_s", parts->config.host.drain_s}};
+  });
+  plane.AddExtension("fault", [parts](const nlohmann::json& req) {
+    return Fault(req, *parts->engine);
+  });
+  if (!config.host.metrics_listen.empty()) {
+    ECMPLB_ASSIGN_OR_RETURN(p->metrics, control::MetricsServer::Listen(config.host.metrics_listen));
+  }
+
+  // The control loop, and what wakes it.
+  ControlLoop::Settings ls;
+  ls.drain_ms = static_cast<uint64_t>(config.host.drain_s) * 1000;
+  ls.run_ms = static_cast<uint64_t>(options.run_seconds * 1000);
+  ControlLoop::Hooks hooks;
+  hooks.heartbeats = [parts](std::vector<uint64_t>* out) { parts->engine->Heartbeats(out); };
+  hooks.housekeeping = [parts](uint64_t) {
+    parts->neighbor_sync->Run(parts->plane->builder().neighbor_slots());
+    parts->engine->Reclaim();
+    parts->server->Poll();  // also drops idle clients
+  };
+  hooks.after_health = [parts](uint64_t now_ms) {
+    if (parts->metrics != nullptr) {
+      parts->metrics->Poll(now_ms, [&] {
+        return control::RenderPrometheus(parts->plane->Stats(), parts->monitor->View(now_ms));
+      });
+    }
+    std::lock_guard<std::mutex> lock(parts->telemetry_mutex);
+    parts->telemetry_view = parts->monitor->View(now_ms);
+  };
+  p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), Log,
+                                          NowMs());
+  p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
+                  [parts] { parts->server->Poll(); });
+  ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT}, [parts](int sig) {
+    if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", NowMs());
+    if (sig == SIGINT) parts->loop->Stop("SIGINT");
+  }));
+  dataplane::RegisterTelemetry(&engine.workers(), &p->telemetry_mutex, &p->telemetry_view);
+  return std::unique_ptr<Daemon>(new Daemon(std::move(p)));
+}
+
+Daemon::Daemon(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
+
+Daemon::~Daemon() {
+  // A stopped balancer must not stay announced.
+  p_->monitor->WithdrawAll("stopping");
+  p_->server.reset();
+  {
+    // Workers and tables go while EAL is up; telemetry then sees no workers.
+    std::lock_guard<std::mutex> lock(p_->telemetry_mutex);
+    p_->engine->Shutdown();
+  }
+  dataplane::CleanupEal();
+}
+
+int Daemon::Run() {
+  const Options& opt = p_->options;
+  const control::Config& config = p_->config;
+  dataplane::Engine& engine = *p_->engine;
+  const size_t n = engine.worker_count();
+  std::vector<std::string> lcores;
+  for (unsigned l : engine.worker_lcores()) lcores.push_back(absl::StrCat(l));
+  const size_t in_dpdk = engine.tables_in_dpdk_memory();
+  std::printf(
+      "ecmplb: %zu worker%s on lcore%s %s, data port %s %s, exception interface %s (%s/%u), "
+      "%zu service%s, %s polling%s, connection tables %s (%zu MiB each)\n",
+      n, n == 1 ? "" : "s", n == 1 ? "" : "s", absl::StrJoin(lcores, ",").c_str(),
+      engine.data_port_name().c_str(), engine.mac().ToString().c_str(),
+      config.host.exception_interface.c_str(), config.host.address.c_str(),
+      config.host.prefix_length, config.services.size(), config.services.size() == 1 ? "" : "s",
+      opt.idle_backoff ? "idle back-off" : "busy",
+      opt.idle_backoff ? absl::StrCat(" (sleep ", opt.idle_sleep_us, " us after ", opt.idle_polls,
+                                      " empty polls)")
+                             .c_str()
+                       : "",
+      in_dpdk == n   ? "in DPDK memory"
+      : in_dpdk == 0 ? "in process memory (DPDK memory too small)"
+                     : "partly in process memory (DPDK memory too small)",
+      engine.table_bytes() >> 20);
+  std::fflush(stdout);
+  if (absl::Status st = engine.Start(); !st.ok()) {
+    std::fprintf(stderr, "ecmplb: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+
+  ControlLoop& loop = *p_->loop;
+  while (!loop.done()) {
+    const uint64_t next = loop.Tick(NowMs());
+    if (loop.done()) break;
+    const uint64_t now = NowMs();
+    p_->events.Wait(next > now ? next - now : 0);
+  }
+
+  p_->monitor->WithdrawAll("stopping");
+  engine.Stop();
+  uint64_t rx = 0, tx = 0;
+  for (auto& w : engine.workers()) {
+    rx += w->counters->Get(dataplane::Counter::rx_packets);
+    tx += w->counters->Get(dataplane::Counter::tx_packets);
+  }
+  std::printf("ecmplb: stopped; workers received %lu and sent %lu packets\n",
+              static_cast<unsigned long>(rx), static_cast<unsigned long>(tx));
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace ecmplb::daemon

@@ -1,0 +1,36 @@
+// daemon.h: the composition root of ecmplb. Create() wires every part together after EAL
+// is up: the configuration file, the DPDK engine (ports, TAP, pool, workers, exception
+// forwarder), the exception interface's address (netlink), the control plane and its
+// snapshot publication, neighbour sync, the health monitor and VIP announcer, the control
+// socket, the metrics endpoint and DPDK telemetry, the daemon's own commands (`drain`,
+// `fault`), and the ControlLoop in an EventLoop. Run() forwards until a signal, a drain or
+// the run-time limit ends it, then withdraws every VIP and stops the workers.
+//
+// Thread-safety: the main lcore's thread only.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "daemon/options.h"
+
+namespace ecmplb::daemon {
+
+class Daemon {
+ public:
+  // Every error is one line telling the operator what to change.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Create(const Options& options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Forwards until stopped; returns the process exit status.
+  int Run();
+
+ private:
+  struct Parts;
+  explicit Daemon(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> p_;
+};
+
+}  // namespace ecmplb::daemon

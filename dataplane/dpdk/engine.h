@@ -1,0 +1,112 @@
+// engine.h: the DPDK side of the daemon, behind an interface free of DPDK types: EAL start
+// and stop, the data port and the exception TAP, the packet pool, one Worker per worker
+// lcore (its connection table in DPDK memory on its NUMA socket when there is room), the
+// snapshot publisher, and the exception forwarder thread (kernel -> wire).
+//
+// The exception forwarder runs on its own thread (DPDK control thread, on the non-worker
+// cores), not in the daemon's control loop: OSPF hellos and BFD packets the kernel sends
+// through the TAP leave at once even while the control loop is busy (a config apply, a
+// Maglev rebuild, an fsync).
+//
+// Thread-safety: Create/Start/Stop/Reclaim from the daemon's control thread. Heartbeats,
+// counters and tables may be read from any thread (they are atomics / the table's reader
+// API). Each worker's state is otherwise its own lcore's.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "conntrack/conntrack.h"
+#include "dataplane/counters.h"
+#include "dataplane/dpdk/exception_forwarder.h"
+#include "dataplane/dpdk/publisher.h"
+#include "dataplane/dpdk/worker.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/packet/headers.h"
+#include "dataplane/pipeline.h"
+
+namespace ecmplb::dataplane {
+
+// rte_eal_init. Returns how many argv entries EAL consumed (the application's options
+// follow), or an error naming the problem. `CleanupEal` undoes it (idempotent).
+absl::StatusOr<int> InitEal(int argc, char** argv);
+void CleanupEal();
+
+// The workers' clock: seconds of the TSC (what connection-table ages are measured in).
+uint64_t WorkerClockSeconds();
+
+struct EngineOptions {
+  int port = -1;                   // data port id; -1: the only DPDK port
+  std::string exception_interface;  // TAP name
+  uint32_t mbufs = 16383;
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  bool promiscuous = false;
+  IdleConfig idle;                 // workers' and exception forwarder's back-off
+  conntrack::Options conntrack;    // each worker's table
+  PipelineOptions pipeline;
+};
+
+class Engine {
+ public:
+  // Brings up ports, pool and workers (not yet running). Every error is one line naming
+  // what to change.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options);
+  ~Engine();  // stops workers and the forwarder if running, closes ports
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Launches the workers and the exception forwarder.
+  absl::Status Start();
+  // Stops and joins both (idempotent).
+  void Stop();
+  // Stop(), then stops and closes the ports and frees the workers (their tables, counters)
+  // and the publisher, all while EAL is still up: call it before CleanupEal(). workers() is
+  // empty afterwards. Idempotent; the destructor calls it.
+  void Shutdown();
+
+  size_t worker_count() const { return workers_.size(); }
+  const std::vector<unsigned>& worker_lcores() const { return lcores_; }
+  const MacAddr& mac() const { return mac_; }
+  std::string data_port_name() const;
+  // How many workers' tables are in DPDK memory, and each table's size.
+  size_t tables_in_dpdk_memory() const { return tables_in_dpdk_memory_; }
+  size_t table_bytes() const { return table_bytes_; }
+
+  SnapshotPublisher& publisher() { return *publisher_; }
+  NeighborTable& neighbors() { return *neighbors_; }
+  std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+  const WorkerCounters& exception_counters() const { return *exception_counters_; }
+
+  // Copies every worker's heartbeat into `out` (resized to worker_count()).
+  void Heartbeats(std::vector<uint64_t>* out) const;
+  // Frees snapshots no worker can still see.
+  size_t Reclaim() { return publisher_->Reclaim(); }
+
+ private:
+  Engine() = default;
+  EngineOptions options_;
+  std::vector<unsigned> lcores_;
+  uint16_t data_port_ = 0;
+  uint16_t tap_port_ = 0;
+  uint16_t tap_queues_ = 0;
+  bool ports_started_ = false;
+  MacAddr mac_;
+  size_t tables_in_dpdk_memory_ = 0;
+  size_t table_bytes_ = 0;
+  std::unique_ptr<NeighborTable> neighbors_;
+  std::unique_ptr<SnapshotPublisher> publisher_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<WorkerCounters> exception_counters_;
+  std::atomic<bool> stop_workers_{false};
+  bool workers_running_ = false;
+  std::unique_ptr<ExceptionForwarder> forwarder_;
+};
+
+}  // namespace ecmplb::dataplane
