@@ -19,6 +19,7 @@
 
 #include "control/config.h"
 #include "control/snapshot_builder.h"
+#include "dataplane/dpdk/exception_forwarder.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/publisher.h"
 #include "dataplane/dpdk/worker.h"
@@ -216,6 +217,42 @@ TEST_F(WorkerTest, ExceptionTrafficReachesTheKernelPortAndBack) {
   EXPECT_EQ(moved, 1u);
   EXPECT_EQ(Receive(data_.tx[1]), hello);
   EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);
+}
+
+// The kernel's traffic (OSPF hellos, BFD) leaves through a thread of its own: while the
+// thread that started the forwarder (the daemon's control loop) is busy, e.g. in a long
+// config apply, every packet the kernel sends still goes out.
+TEST_F(WorkerTest, ExceptionForwarderKeepsForwardingWhileControlIsBusy) {
+  WorkerCounters c;
+  ExceptionForwarder fwd({exc_.id, 1, data_.id, 1}, &c, 20);
+  ASSERT_TRUE(fwd.Start().ok());
+  std::atomic<bool> control_busy{true};
+  std::vector<std::vector<uint8_t>> sent, seen;
+  bool all_seen_while_busy = false;
+  std::thread kernel([&] {
+    for (uint8_t i = 0; i < 3; ++i) {
+      auto hello = PacketBuilder()
+                       .Eth(port_mac_, Mac("01:00:5e:00:00:05"))
+                       .Ipv4(Ip("10.0.0.11"), Ip("224.0.0.5"))
+                       .Proto(89)
+                       .PayloadSize(44 + i)
+                       .Build();
+      sent.push_back(hello);
+      ASSERT_EQ(rte_ring_enqueue(exc_.rx[0], ToMbuf(hello)), 0);
+    }
+    for (int i = 0; i < 3; ++i) seen.push_back(Receive(data_.tx[1]));
+    all_seen_while_busy = control_busy.load();
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the busy control loop
+  control_busy.store(false);
+  kernel.join();
+  EXPECT_TRUE(all_seen_while_busy);
+  EXPECT_EQ(seen, sent);
+  EXPECT_EQ(c.Get(Counter::tx_packets), 3u);
+  EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);  // never a worker's queue
+  fwd.Stop();
+  fwd.Stop();
+  EXPECT_FALSE(fwd.running());
 }
 
 TEST_F(WorkerTest, MultiSegmentAndMalformedAreDroppedAndCounted) {
