@@ -2,11 +2,11 @@
 #include "control/control_plane.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "control/endpoint.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/pipeline.h"
@@ -84,9 +84,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initia
 
 uint64_t ControlPlane::Now() const {
   if (options_.clock) return options_.clock();
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+  return MonotonicSeconds();
 }
 
 uint64_t ControlPlane::ReservationSeconds() const {

@@ -9,20 +9,14 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "control/protocol.h"
 
 namespace ecmplb::control {
 namespace {
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
@@ -167,7 +161,7 @@ size_t ControlServer::Poll() {
   fds.reserve(clients_.size() + 1);
   AppendPollFds(&fds);
   if (::poll(fds.data(), fds.size(), 0) < 0) return 0;
-  const uint64_t now_ms = NowMs();
+  const uint64_t now_ms = MonotonicMs();
   size_t handled = 0;
   std::vector<Client> keep;
   keep.reserve(clients_.size());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace ecmplb::control {
 namespace {
@@ -198,6 +199,20 @@ absl::Status Netlink::DelAddress(int ifindex, const dataplane::IpAddr& addr, uin
   return absl::IsNotFound(s) ? absl::OkStatus() : s;
 }
 
+absl::Status Netlink::Dump(nlmsghdr* nlh, const char* what, DumpCallback cb, void* data) {
+  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
+    return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+  }
+  std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE);
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
+    if (n <= 0) return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+    int rc = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, cb, data);
+    if (rc == -1) return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+    if (rc <= MNL_CB_STOP) return absl::OkStatus();
+  }
+}
+
 absl::StatusOr<std::vector<dataplane::IpAddr>> Netlink::ListAddresses(int ifindex) {
   std::vector<dataplane::IpAddr> out;
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -207,18 +222,8 @@ absl::StatusOr<std::vector<dataplane::IpAddr>> Netlink::ListAddresses(int ifinde
   nlh->nlmsg_seq = seq_++;
   auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
   ifa->ifa_family = AF_UNSPEC;
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
-    return absl::InternalError(absl::StrCat("address dump: ", std::strerror(errno)));
-  }
   AddrDump d{&out, ifindex};
-  std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE);
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
-    if (n <= 0) return absl::InternalError(absl::StrCat("address dump: ", std::strerror(errno)));
-    int rc = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, AddrCb, &d);
-    if (rc == -1) return absl::InternalError(absl::StrCat("address dump: ", std::strerror(errno)));
-    if (rc <= MNL_CB_STOP) break;
-  }
+  ECMPLB_RETURN_IF_ERROR(Dump(nlh, "address dump", AddrCb, &d));
   return out;
 }
 
@@ -232,19 +237,8 @@ absl::StatusOr<std::vector<Neighbor>> Netlink::DumpNeighbors(int ifindex) {
   auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
   ndm->ndm_family = AF_UNSPEC;
   ndm->ndm_ifindex = ifindex;
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
-    return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
-  }
   NeighDump d{&out, ifindex};
-  std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE);
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
-    if (n <= 0) return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
-    int rc = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, NeighCb, &d);
-    if (rc == -1)
-      return absl::InternalError(absl::StrCat("neighbour dump: ", std::strerror(errno)));
-    if (rc <= MNL_CB_STOP) break;
-  }
+  ECMPLB_RETURN_IF_ERROR(Dump(nlh, "neighbour dump", NeighCb, &d));
   return out;
 }
 

@@ -18,6 +18,8 @@
 
 struct mnl_socket;
 
+struct nlmsghdr;
+
 namespace ecmplb::control {
 
 struct Neighbor {
@@ -44,6 +46,9 @@ class Netlink {
  private:
   Netlink() = default;
   absl::Status Request(void* nlh, const char* what);
+  // Sends the dump request `nlh` and runs `cb` on every reply message until the dump ends.
+  using DumpCallback = int (*)(const nlmsghdr* nlh, void* data);
+  absl::Status Dump(nlmsghdr* nlh, const char* what, DumpCallback cb, void* data);
   mnl_socket* nl_ = nullptr;
   uint32_t portid_ = 0;
   uint32_t seq_ = 1;

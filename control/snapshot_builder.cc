@@ -7,6 +7,19 @@
 namespace ecmplb::control {
 namespace {
 
+// Gives back to `pool` the slot (mapped value) of every entry of `slots` that `live` rejects.
+template <typename Slots, typename Pool, typename Live>
+void ReleaseSlots(Slots& slots, Pool& pool, Live live) {
+  for (auto it = slots.begin(); it != slots.end();) {
+    if (live(*it)) {
+      ++it;
+    } else {
+      pool.Give(it->second);
+      it = slots.erase(it);
+    }
+  }
+}
+
 dataplane::IpAddr Addr(const std::string& canonical) {
   auto a = dataplane::IpAddr::Parse(canonical);
   return a.ok() ? *a : dataplane::IpAddr{};
@@ -193,30 +206,15 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   }
 
   // Release the slots of what is gone.
-  for (auto it = service_slot.begin(); it != service_slot.end();) {
-    if (live_services.count(it->first)) {
-      ++it;
-      continue;
-    }
-    service_pool.Give(it->second);
-    it = service_slot.erase(it);
-  }
-  for (auto it = backend_slot.begin(); it != backend_slot.end();) {
-    if (live_backends.count(it->first)) {
-      ++it;
-      continue;
-    }
-    backend_pool.Give(it->second);
-    it = backend_slot.erase(it);
-  }
-  for (auto it = neighbor_slot.begin(); it != neighbor_slot.end();) {
-    if (neighbor_addr.count(it->second)) {
-      ++it;
-      continue;
-    }
-    neighbor_pool.Give(it->second);
-    it = neighbor_slot.erase(it);
-  }
+  ReleaseSlots(service_slot, service_pool, [&](const auto& e) {
+    return live_services.count(e.first) != 0;
+  });
+  ReleaseSlots(backend_slot, backend_pool, [&](const auto& e) {
+    return live_backends.count(e.first) != 0;
+  });
+  ReleaseSlots(neighbor_slot, neighbor_pool, [&](const auto& e) {
+    return neighbor_addr.count(e.second) != 0;
+  });
 
   dataplane::HostInfo host;
   host.port_mac = port_mac_;

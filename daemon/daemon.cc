@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/clock.h"
 #include "common/status_macros.h"
 #include "control/config.h"
 #include "control/control_plane.h"
@@ -29,12 +30,6 @@
 
 namespace ecmplb::daemon {
 namespace {
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 void Log(const std::string& m) {
   std::printf("ecmplb: %s\n", m.c_str());
@@ -138,7 +133,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   cp.worker_clock = dataplane::WorkerClockSeconds;
   cp.unhealthy_in = [parts](const control::Config& c) { return parts->monitor->UnhealthyIn(c); };
   cp.on_applied = [parts](const control::Config&) {
-    if (parts->loop != nullptr) parts->loop->ConfigApplied(NowMs());
+    if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs());
   };
   ECMPLB_ASSIGN_OR_RETURN(
       p->plane, control::ControlPlane::Create(
@@ -166,9 +161,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                                          config.host.control_socket, [parts](absl::string_view r) {
                                            return control::HandleRequest(*parts->plane, r);
                                          }));
-  plane.SetHealthView([parts] { return parts->monitor->View(NowMs()); });
+  plane.SetHealthView([parts] { return parts->monitor->View(MonotonicMs()); });
   plane.AddExtension("drain", [parts](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
-    parts->loop->StartDrain("ecmplbctl drain", NowMs());
+    parts->loop->StartDrain("ecmplbctl drain", MonotonicMs());
     return nlohmann::json{{"draining", true}, {"drain_s", parts->config.host.drain_s}};
   });
   plane.AddExtension("fault", [parts](const nlohmann::json& req) {
@@ -199,11 +194,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     parts->telemetry_view = parts->monitor->View(now_ms);
   };
   p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), Log,
-                                          NowMs());
+                                          MonotonicMs());
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });
   ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT}, [parts](int sig) {
-    if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", NowMs());
+    if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", MonotonicMs());
     if (sig == SIGINT) parts->loop->Stop("SIGINT");
   }));
   dataplane::RegisterTelemetry(&engine.workers(), &p->telemetry_mutex, &p->telemetry_view);
@@ -256,9 +251,9 @@ int Daemon::Run() {
 
   ControlLoop& loop = *p_->loop;
   while (!loop.done()) {
-    const uint64_t next = loop.Tick(NowMs());
+    const uint64_t next = loop.Tick(MonotonicMs());
     if (loop.done()) break;
-    const uint64_t now = NowMs();
+    const uint64_t now = MonotonicMs();
     p_->events.Wait(next > now ? next - now : 0);
   }
 

@@ -30,19 +30,19 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
   if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0) {
     return absl::InternalError(absl::StrCat(who, ": cannot read device info: ", rte_strerror(-rc)));
   }
+  // Too few queues: one line saying what to change.
+  auto too_few = [&](const char* kind, uint16_t offered, uint16_t needed, const char* why) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        who, " offers ", offered, " ", kind, " queues, ", needed, " needed (", why,
+        "): use fewer worker lcores, or give the vdev more queues (e.g. qpairs=", cfg.tx_queues,
+        " for net_af_packet)"));
+  };
   if (info.max_rx_queues < cfg.rx_queues) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(who, " offers ", info.max_rx_queues, " RX queues, ", cfg.rx_queues,
-                     " needed (one per worker): use fewer worker lcores, or give the vdev more "
-                     "queues (e.g. qpairs=",
-                     cfg.tx_queues, " for net_af_packet)"));
+    return too_few("RX", info.max_rx_queues, cfg.rx_queues, "one per worker");
   }
   if (info.max_tx_queues < cfg.tx_queues) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(who, " offers ", info.max_tx_queues, " TX queues, ", cfg.tx_queues,
-                     " needed (one per worker + one for the exception path): use fewer worker "
-                     "lcores, or give the vdev more queues (e.g. qpairs=",
-                     cfg.tx_queues, " for net_af_packet)"));
+    return too_few("TX", info.max_tx_queues, cfg.tx_queues,
+                   "one per worker + one for the exception path");
   }
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
