@@ -15,6 +15,8 @@ inline uint64_t MonotonicMs() {
                                    .count());
 }
 
-inline uint64_t MonotonicSeconds() { return MonotonicMs() / 1000; }
+inline uint64_t MonotonicSeconds() {
+  return MonotonicMs() / 1000;
+}
 
 }  // namespace ecmplb

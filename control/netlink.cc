@@ -101,6 +101,16 @@ int AddrCb(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
+// Starts a netlink message of `type` with `flags` in `buf` (MNL_SOCKET_BUFFER_SIZE bytes) and
+// returns its zeroed family header of type Header. (Request and Dump set the sequence number.)
+template <typename Header>
+Header* PutMessage(char* buf, uint16_t type, uint16_t flags, nlmsghdr** nlh) {
+  *nlh = mnl_nlmsg_put_header(buf);
+  (*nlh)->nlmsg_type = type;
+  (*nlh)->nlmsg_flags = flags;
+  return static_cast<Header*>(mnl_nlmsg_put_extra_header(*nlh, sizeof(Header)));
+}
+
 }  // namespace
 
 bool Neighbor::usable() const {
@@ -158,10 +168,8 @@ absl::Status Netlink::Request(void* buf, const char* what) {
 
 absl::Status Netlink::SetLinkUp(int ifindex) {
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_NEWLINK;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ifm = PutMessage<ifinfomsg>(buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, &nlh);
   ifm->ifi_family = AF_UNSPEC;
   ifm->ifi_index = ifindex;
   ifm->ifi_flags = IFF_UP;
@@ -171,10 +179,9 @@ absl::Status Netlink::SetLinkUp(int ifindex) {
 
 absl::Status Netlink::AddAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len) {
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_NEWADDR;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ifa = PutMessage<ifaddrmsg>(buf, RTM_NEWADDR,
+                                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, &nlh);
   ifa->ifa_family = static_cast<uint8_t>(FamilyOf(addr));
   ifa->ifa_prefixlen = prefix_len;
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
@@ -187,10 +194,8 @@ absl::Status Netlink::AddAddress(int ifindex, const dataplane::IpAddr& addr, uin
 
 absl::Status Netlink::DelAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len) {
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_DELADDR;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ifa = PutMessage<ifaddrmsg>(buf, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, &nlh);
   ifa->ifa_family = static_cast<uint8_t>(FamilyOf(addr));
   ifa->ifa_prefixlen = prefix_len;
   ifa->ifa_index = static_cast<uint32_t>(ifindex);
@@ -200,6 +205,7 @@ absl::Status Netlink::DelAddress(int ifindex, const dataplane::IpAddr& addr, uin
 }
 
 absl::Status Netlink::Dump(nlmsghdr* nlh, const char* what, DumpCallback cb, void* data) {
+  nlh->nlmsg_seq = seq_++;
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
     return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
   }
@@ -216,11 +222,8 @@ absl::Status Netlink::Dump(nlmsghdr* nlh, const char* what, DumpCallback cb, voi
 absl::StatusOr<std::vector<dataplane::IpAddr>> Netlink::ListAddresses(int ifindex) {
   std::vector<dataplane::IpAddr> out;
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETADDR;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = seq_++;
-  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ifa = PutMessage<ifaddrmsg>(buf, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &nlh);
   ifa->ifa_family = AF_UNSPEC;
   AddrDump d{&out, ifindex};
   ECMPLB_RETURN_IF_ERROR(Dump(nlh, "address dump", AddrCb, &d));
@@ -230,11 +233,8 @@ absl::StatusOr<std::vector<dataplane::IpAddr>> Netlink::ListAddresses(int ifinde
 absl::StatusOr<std::vector<Neighbor>> Netlink::DumpNeighbors(int ifindex) {
   std::vector<Neighbor> out;
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETNEIGH;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = seq_++;
-  auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ndm = PutMessage<ndmsg>(buf, RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, &nlh);
   ndm->ndm_family = AF_UNSPEC;
   ndm->ndm_ifindex = ifindex;
   NeighDump d{&out, ifindex};
@@ -244,10 +244,9 @@ absl::StatusOr<std::vector<Neighbor>> Netlink::DumpNeighbors(int ifindex) {
 
 absl::Status Netlink::ResolveNeighbor(int ifindex, const dataplane::IpAddr& addr) {
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_NEWNEIGH;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-  auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+  nlmsghdr* nlh = nullptr;
+  auto* ndm = PutMessage<ndmsg>(buf, RTM_NEWNEIGH,
+                                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, &nlh);
   ndm->ndm_family = static_cast<uint8_t>(FamilyOf(addr));
   ndm->ndm_ifindex = ifindex;
   ndm->ndm_state = NUD_NONE;

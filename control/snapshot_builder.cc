@@ -206,15 +206,12 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   }
 
   // Release the slots of what is gone.
-  ReleaseSlots(service_slot, service_pool, [&](const auto& e) {
-    return live_services.count(e.first) != 0;
-  });
-  ReleaseSlots(backend_slot, backend_pool, [&](const auto& e) {
-    return live_backends.count(e.first) != 0;
-  });
-  ReleaseSlots(neighbor_slot, neighbor_pool, [&](const auto& e) {
-    return neighbor_addr.count(e.second) != 0;
-  });
+  ReleaseSlots(service_slot, service_pool,
+               [&](const auto& e) { return live_services.count(e.first) != 0; });
+  ReleaseSlots(backend_slot, backend_pool,
+               [&](const auto& e) { return live_backends.count(e.first) != 0; });
+  ReleaseSlots(neighbor_slot, neighbor_pool,
+               [&](const auto& e) { return neighbor_addr.count(e.second) != 0; });
 
   dataplane::HostInfo host;
   host.port_mac = port_mac_;

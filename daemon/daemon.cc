@@ -119,8 +119,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   ECMPLB_RETURN_IF_ERROR(p->netlink->SetLinkUp(tap_ifindex));
   ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr host_addr,
                           dataplane::IpAddr::Parse(config.host.address));
-  ECMPLB_RETURN_IF_ERROR(
-      p->netlink->AddAddress(tap_ifindex, host_addr, config.host.prefix_length));
+  ECMPLB_RETURN_IF_ERROR(p->netlink->AddAddress(tap_ifindex, host_addr, config.host.prefix_length));
 
   // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
   p->monitor = std::make_unique<control::HealthMonitor>(
@@ -135,16 +134,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   cp.on_applied = [parts](const control::Config&) {
     if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs());
   };
-  ECMPLB_ASSIGN_OR_RETURN(
-      p->plane, control::ControlPlane::Create(
-                    config, engine.mac(),
-                    [&engine](std::unique_ptr<const dataplane::Snapshot> s) {
-                      engine.publisher().Publish(std::move(s));
-                    },
-                    std::move(cp)));
+  ECMPLB_ASSIGN_OR_RETURN(p->plane, control::ControlPlane::Create(
+                                        config, engine.mac(),
+                                        [&engine](std::unique_ptr<const dataplane::Snapshot> s) {
+                                          engine.publisher().Publish(std::move(s));
+                                        },
+                                        std::move(cp)));
   control::ControlPlane& plane = *p->plane;
-  p->neighbor_sync = std::make_unique<control::NeighborSync>(p->netlink.get(), tap_ifindex,
-                                                             &engine.neighbors());
+  p->neighbor_sync =
+      std::make_unique<control::NeighborSync>(p->netlink.get(), tap_ifindex, &engine.neighbors());
   p->neighbor_sync->Run(plane.builder().neighbor_slots());
 
   std::vector<control::WorkerView> views;
@@ -166,9 +164,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     parts->loop->StartDrain("ecmplbctl drain", MonotonicMs());
     return nlohmann::json{{"draining", true}, {"drain_s", parts->config.host.drain_s}};
   });
-  plane.AddExtension("fault", [parts](const nlohmann::json& req) {
-    return Fault(req, *parts->engine);
-  });
+  plane.AddExtension("fault",
+                     [parts](const nlohmann::json& req) { return Fault(req, *parts->engine); });
   if (!config.host.metrics_listen.empty()) {
     ECMPLB_ASSIGN_OR_RETURN(p->metrics, control::MetricsServer::Listen(config.host.metrics_listen));
   }

@@ -26,8 +26,7 @@ absl::StatusOr<ParsedOptions> ParseOptions(int argc, const char* const* argv) {
       ->check(CLI::Range(64, 16384));
   app.add_option("--tx-desc", opt.tx_desc, "TX descriptors per queue")
       ->check(CLI::Range(64, 16384));
-  app.add_flag("--trust-ip-checksum", opt.trust_ip_checksum,
-               "do not verify IPv4 header checksums");
+  app.add_flag("--trust-ip-checksum", opt.trust_ip_checksum, "do not verify IPv4 header checksums");
   app.add_flag(
       "--promiscuous", opt.promiscuous,
       "put the data port in promiscuous mode and forward frames whatever their destination MAC");

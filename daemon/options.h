@@ -12,8 +12,8 @@
 namespace ecmplb::daemon {
 
 struct Options {
-  std::string config;       // --config PATH (required)
-  int port = -1;            // --port N; -1: the only DPDK port
+  std::string config;  // --config PATH (required)
+  int port = -1;       // --port N; -1: the only DPDK port
   bool idle_backoff = false;
   uint32_t idle_sleep_us = 50;
   uint32_t idle_polls = 256;
@@ -22,7 +22,7 @@ struct Options {
   uint16_t tx_desc = 1024;
   bool trust_ip_checksum = false;
   bool promiscuous = false;
-  double run_seconds = 0;   // stop after this long (tests); 0: run until told to stop
+  double run_seconds = 0;  // stop after this long (tests); 0: run until told to stop
 };
 
 struct ParsedOptions {

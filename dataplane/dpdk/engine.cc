@@ -19,16 +19,20 @@ namespace ecmplb::dataplane {
 absl::StatusOr<int> InitEal(int argc, char** argv) {
   int consumed = rte_eal_init(argc, argv);
   if (consumed < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("EAL initialisation failed (", rte_strerror(rte_errno),
-                     "): check the EAL options before '--'"));
+    return absl::InvalidArgumentError(absl::StrCat("EAL initialisation failed (",
+                                                   rte_strerror(rte_errno),
+                                                   "): check the EAL options before '--'"));
   }
   return consumed;
 }
 
-void CleanupEal() { rte_eal_cleanup(); }
+void CleanupEal() {
+  rte_eal_cleanup();
+}
 
-uint64_t WorkerClockSeconds() { return rte_rdtsc() / rte_get_tsc_hz(); }
+uint64_t WorkerClockSeconds() {
+  return rte_rdtsc() / rte_get_tsc_hz();
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
@@ -106,13 +110,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
       table = conntrack::Table::Create(options.conntrack);
     }
     if (!table.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "connection table: ", table.status().message(), " (change conntrack.capacity)"));
+      return absl::InvalidArgumentError(absl::StrCat("connection table: ", table.status().message(),
+                                                     " (change conntrack.capacity)"));
     }
     w->table = std::move(*table);
     w->counters = std::make_unique<WorkerCounters>();
-    w->pipeline = std::make_unique<Pipeline>(w->table.get(), w->counters.get(),
-                                             e->neighbors_.get(), options.pipeline);
+    w->pipeline = std::make_unique<Pipeline>(w->table.get(), w->counters.get(), e->neighbors_.get(),
+                                             options.pipeline);
     e->workers_.push_back(std::move(w));
   }
   e->exception_counters_ = std::make_unique<WorkerCounters>();
@@ -126,7 +130,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   return e;
 }
 
-std::string Engine::data_port_name() const { return PortName(data_port_); }
+std::string Engine::data_port_name() const {
+  return PortName(data_port_);
+}
 
 absl::Status Engine::Start() {
   stop_workers_.store(false);
@@ -168,6 +174,8 @@ void Engine::Shutdown() {
   publisher_.reset();
 }
 
-Engine::~Engine() { Shutdown(); }
+Engine::~Engine() {
+  Shutdown();
+}
 
 }  // namespace ecmplb::dataplane

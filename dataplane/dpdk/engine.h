@@ -42,14 +42,14 @@ void CleanupEal();
 uint64_t WorkerClockSeconds();
 
 struct EngineOptions {
-  int port = -1;                   // data port id; -1: the only DPDK port
+  int port = -1;                    // data port id; -1: the only DPDK port
   std::string exception_interface;  // TAP name
   uint32_t mbufs = 16383;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   bool promiscuous = false;
-  IdleConfig idle;                 // workers' and exception forwarder's back-off
-  conntrack::Options conntrack;    // each worker's table
+  IdleConfig idle;               // workers' and exception forwarder's back-off
+  conntrack::Options conntrack;  // each worker's table
   PipelineOptions pipeline;
 };
 

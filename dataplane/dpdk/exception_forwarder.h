@@ -26,7 +26,7 @@ class ExceptionForwarder {
     uint16_t exception_port = 0;    // the TAP
     uint16_t exception_queues = 1;  // its RX queues, all polled
     uint16_t data_port = 0;
-    uint16_t tx_queue = 0;          // the data port's TX queue reserved for the kernel's traffic
+    uint16_t tx_queue = 0;  // the data port's TX queue reserved for the kernel's traffic
   };
   ExceptionForwarder(Ports ports, WorkerCounters* counters, uint32_t idle_sleep_us)
       : ports_(ports), counters_(counters), idle_sleep_us_(idle_sleep_us) {}

@@ -38,9 +38,8 @@ class ControlLoopTest : public ::testing::Test {
     auto config = control::ParseConfig(kConfig);
     ASSERT_TRUE(config.ok()) << config.status();
     monitor_ = std::make_unique<control::HealthMonitor>(
-        nullptr, 2, config->host.worker_stall_ms, [this](const std::string& m) {
-          log_.push_back(m);
-        });
+        nullptr, 2, config->host.worker_stall_ms,
+        [this](const std::string& m) { log_.push_back(m); });
     control::ControlPlane::Options o;
     o.unhealthy_in = [this](const control::Config& c) { return monitor_->UnhealthyIn(c); };
     o.on_applied = [this](const control::Config&) {
@@ -48,7 +47,9 @@ class ControlLoopTest : public ::testing::Test {
     };
     auto plane = control::ControlPlane::Create(
         *config, dataplane::MacAddr{},
-        [this](std::unique_ptr<const dataplane::Snapshot> s) { published_.push_back(std::move(s)); },
+        [this](std::unique_ptr<const dataplane::Snapshot> s) {
+          published_.push_back(std::move(s));
+        },
         o);
     ASSERT_TRUE(plane.ok()) << plane.status();
     plane_ = std::move(*plane);
@@ -59,9 +60,9 @@ class ControlLoopTest : public ::testing::Test {
     h.heartbeats = [this](std::vector<uint64_t>* out) { *out = beats_; };
     h.housekeeping = [this](uint64_t now) { housekeeping_at_.push_back(now); };
     h.after_health = [this](uint64_t) { ++after_health_; };
-    loop_ = std::make_unique<ControlLoop>(plane_.get(), monitor_.get(), s, std::move(h),
-                                          [this](const std::string& m) { log_.push_back(m); },
-                                          now_);
+    loop_ = std::make_unique<ControlLoop>(
+        plane_.get(), monitor_.get(), s, std::move(h),
+        [this](const std::string& m) { log_.push_back(m); }, now_);
   }
 
   // Runs the loop from now_ to `until` the way the daemon does: Tick, then "wait" until the
@@ -200,8 +201,8 @@ TEST_F(ControlLoopTest, NewCheckedBackendIsNeverPublishedBeforeItIsProven) {
   for (const auto& snap : published_) {
     for (const auto& svc : snap->services()) {
       if (svc->key.port != 80 || svc->key.vip.ToString() != "10.100.0.2") continue;
-      EXPECT_FALSE(svc->table.has_value()) << "generation " << snap->generation()
-                                           << ": an unproven backend has Maglev slots";
+      EXPECT_FALSE(svc->table.has_value())
+          << "generation " << snap->generation() << ": an unproven backend has Maglev slots";
     }
   }
   EXPECT_TRUE(plane_->unhealthy().contains(control::BackendRef{"10.100.0.2:80/tcp", 1}));

@@ -32,13 +32,15 @@ TEST(EventLoopTest, RunsOnlyTheReadySourcesHandler) {
   EventLoop loop;
   Pipe a, b;
   int ran_a = 0, ran_b = 0;
-  loop.Watch([&](std::vector<pollfd>* f) { f->push_back({a.fd[0], POLLIN, 0}); },
-             [&] {
-               ++ran_a;
-               a.Take();
-             });
-  loop.Watch([&](std::vector<pollfd>* f) { f->push_back({b.fd[0], POLLIN, 0}); },
-             [&] { ++ran_b; });
+  loop.Watch(
+      [&](std::vector<pollfd>* f) {
+        f->push_back({a.fd[0], POLLIN, 0});
+      },
+      [&] {
+        ++ran_a;
+        a.Take();
+      });
+  loop.Watch([&](std::vector<pollfd>* f) { f->push_back({b.fd[0], POLLIN, 0}); }, [&] { ++ran_b; });
   EXPECT_EQ(loop.Wait(0), 0u);  // nothing ready
   a.Put();
   EXPECT_EQ(loop.Wait(1000), 1u);
