@@ -1,0 +1,105 @@
+"""The lab demo (`lab.py demo`, run by ./demo.sh): the router's ECMP route, how requests spread
+over LB hosts and backends, an LB host dying and returning under traffic, then teardown."""
+import threading
+import time
+
+from labkit import frr, topology, traffic
+from labkit.checks import locked_run, measure_nexthops
+from labkit.common import fmt_counts, log
+from labkit.testbed import Lab
+from labkit.topology import VIP_DR, VIP_GRE, be_weight
+
+
+def cmd_demo(args):
+  try:
+    return locked_run('demo', lambda: demo(args))
+  finally:
+    log('\n[6/6] Lab torn down: namespaces, FRR, ecmplb, backends and run folders removed.')
+
+
+def show_route():
+  out = frr.route_text(VIP_DR)
+  log('        ' + '\n'.join(line.strip() for line in out.splitlines()).replace('\n', '\n          '))
+
+
+def demo(args):
+  log('ecmplb lab demo: a client, an upstream router running FRR (OSPF + BFD + ECMP), '
+      f'{args.lbs} LB hosts running ecmplb on DPDK (net_af_packet on a veth) with FRR on the '
+      f'exception TAP, and {args.backends} HTTP backends that answer with their name.\n')
+  log('[1/6] Bringing the lab up ...')
+  lab = Lab(args.build, args.lbs, args.backends).up()
+  log(f'      up in {lab.state["up_seconds"]} s. The router\'s OSPF neighbours (LB hosts, priority 0):')
+  for a, s in sorted(frr.ospf_neighbors().items()):
+    log(f'        {a:<12} {s}')
+  log('      Each ecmplb put the VIPs on its lo once its backends passed 2 HTTP health checks, and '
+      'ospfd advertised them. The router\'s route to the DR VIP: one nexthop per LB host:')
+  show_route()
+
+  log(f'\n[2/6] 300 HTTP requests from the client to {VIP_DR}:80 (DR) and 100 to {VIP_GRE}:80 (GRE) ...')
+  lbs = [f'lb{i}' for i in lab.lbs]
+  bes = [f'be{j}' for j in lab.backends]
+  for vip, n in ((VIP_DR, 300), (VIP_GRE, 100)):
+    res, ok, per_be, pkts, flows = traffic.spread(lab, vip, n)
+    log(f'      {vip}: {len(ok)}/{n} answered')
+    if flows:
+      log(f'        LB hosts (new flows each ecmplb tracked, `ecmplbctl stats`): {fmt_counts(flows, lbs)}')
+    log('        packets the LB hosts\' data ports received: ' + ', '.join(f'lb{i} {pkts[i]}' for i in lab.lbs))
+    log(f'        backends (the name in each answer): {fmt_counts(per_be, bes)}  '
+        f'weights {":".join(str(be_weight(j)) for j in lab.backends)}')
+  time.sleep(1.1)  # gre_decap.py rewrites its counters every second
+  log('      Backends answer the client directly (DSR); the GRE service\'s packets were decapsulated '
+      f'on the backends by gre_decap.py ({traffic.gre_decapsulated(lab)} packets).')
+
+  victim = lab.lbs[-1]
+  log(f'\n[3/6] Killing LB host lb{victim} (pulling its cable: its switch port goes down) while the '
+      'client sends 50 requests/s and holds 30 long-lived connections (a message every 100 ms) ...')
+  longp, sports = traffic.long_start(VIP_DR, 30, duration=14)
+  time.sleep(0.5)
+  tracked = traffic.tracked_ports(lab, victim, VIP_DR)
+  on_victim = len(tracked & set(sports)) if tracked is not None else '?'
+  box = []
+  stream = threading.Thread(target=lambda: box.append(traffic.short(VIP_DR, 300, concurrency=16, rate=50)))
+  stream.start()
+  try:
+    time.sleep(2)
+    t0 = time.monotonic()
+    topology.set_link(victim, False)
+    dropped = measure_nexthops(VIP_DR, lab.n_lbs - 1, t0, timeout=15)
+    log(f'      {dropped * 1000:.0f} ms later the router\'s route has lost lb{victim}:')
+    show_route()
+    stream.join()
+    res = box[0]
+    failed = [r for r in res if not r['backend']]
+    slow = [r for r in res if r['backend'] and r['ms'] > 500]
+
+    log(f'\n[4/6] Plugging lb{victim} back in: OSPF re-forms the adjacency and Linux ECMP rehashes some '
+        'running connections onto it ...')
+    t1 = time.monotonic()
+    topology.set_link(victim, True)
+    readded = measure_nexthops(VIP_DR, lab.n_lbs, t1, timeout=30)
+    time.sleep(0.5)
+    f0 = traffic.lb_forwarded(lab)
+    time.sleep(2)
+    f1 = traffic.lb_forwarded(lab)
+    total = sum(f1[i] - f0[i] for i in lab.lbs) or 1
+    share = 100 * (f1[victim] - f0[victim]) / total
+    log(f'      {readded:.1f} s later the route has {lab.n_lbs} nexthops again, and lb{victim} forwards '
+        f'{share:.0f}% of the long-lived connections\' packets again (ecmplbctl stats).')
+  finally:
+    stream.join()
+    conns = traffic.long_finish(longp, timeout=60)
+  errors, changed, stall = traffic.summarize_long(conns)
+
+  log('\n[5/6] Figures:')
+  log(f'      convergence: the router dropped lb{victim}\'s nexthop {dropped * 1000:.0f} ms after its link went '
+      'down (BFD, 3 x 100 ms; OSPF alone would take the 4 s dead interval); '
+      f're-added it {readded:.1f} s after it came back')
+  log(f'      request stream during the failure: {len(res) - len(failed)}/{len(res)} succeeded, '
+      f'{len(failed)} failed, {len(slow)} took > 500 ms (SYN sent into the black hole, retransmitted)')
+  log(f'      long-lived connections: {len(conns) - len(errors)}/{len(conns)} survived both events, '
+      f'{len(errors)} reset, {len(changed)} changed backend ({on_victim} were on lb{victim} when it died, '
+      f'{share:.0f}% of their packets went back to it when it returned); longest stall {stall:.0f} ms')
+  log('      What you saw: every LB host builds the same Maglev table from the same configuration, so a '
+      'flow the router moves to another LB host (one died, or ECMP rehashed on its return) reaches '
+      'the same backend there and keeps going.')
+  return 0 if not errors and not failed else 1
