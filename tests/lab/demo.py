@@ -54,9 +54,9 @@ def demo(args):
   log(f'\n[3/6] Killing LB host lb{victim} (pulling its cable: its switch port goes down) while the '
       'client sends 50 requests/s and holds 30 long-lived connections (a message every 100 ms) ...')
   longp, sports = traffic.long_start(VIP_DR, 30, duration=14)
+  later = None
   time.sleep(0.5)
-  tracked = traffic.tracked_ports(lab, victim, VIP_DR)
-  on_victim = len(tracked & set(sports)) if tracked is not None else '?'
+  on_victim = traffic.on_host(lab, victim, VIP_DR, sports)
   box = []
   stream = threading.Thread(target=lambda: box.append(traffic.short(VIP_DR, 300, concurrency=16, rate=50)))
   stream.start()
@@ -67,13 +67,17 @@ def demo(args):
     dropped = measure_nexthops(VIP_DR, lab.n_lbs - 1, t0, timeout=15)
     log(f'      {dropped * 1000:.0f} ms later the router\'s route has lost lb{victim}:')
     show_route()
+    # Connections opened now all go through the other hosts; ECMP spreads them again on return.
+    later, later_sports = traffic.long_start(VIP_DR, 30, duration=10)
+    log(f'      While lb{victim} is out the client opens 30 more long-lived connections: they all go '
+        'through the other LB hosts.')
     stream.join()
     res = box[0]
     failed = [r for r in res if not r['backend']]
     slow = [r for r in res if r['backend'] and r['ms'] > 500]
 
-    log(f'\n[4/6] Plugging lb{victim} back in: OSPF re-forms the adjacency and Linux ECMP rehashes some '
-        'running connections onto it ...')
+    log(f'\n[4/6] Plugging lb{victim} back in: OSPF re-forms the adjacency and Linux ECMP (no resilient '
+        'nexthop groups) rehashes running connections onto it ...')
     t1 = time.monotonic()
     topology.set_link(victim, True)
     readded = measure_nexthops(VIP_DR, lab.n_lbs, t1, timeout=30)
@@ -83,11 +87,26 @@ def demo(args):
     f1 = traffic.lb_forwarded(lab)
     total = sum(f1[i] - f0[i] for i in lab.lbs) or 1
     share = 100 * (f1[victim] - f0[victim]) / total
-    log(f'      {readded:.1f} s later the route has {lab.n_lbs} nexthops again, and lb{victim} forwards '
-        f'{share:.0f}% of the long-lived connections\' packets again (ecmplbctl stats).')
+    # Flows lb<victim> carries now: tracked and seen within the last second (the ones it carried
+    # before it died stay in its table until the idle timeout).
+    moved = traffic.on_host(lab, victim, VIP_DR, later_sports, max_idle_s=1)
+    back = traffic.on_host(lab, victim, VIP_DR, sports, max_idle_s=1)
+    log(f'      {readded:.1f} s later the route has {lab.n_lbs} nexthops again. The router hashes each '
+        'client socket\'s random txhash (see README), so a running connection goes to '
+        f'lb{victim} exactly when its hash falls in lb{victim}\'s share again:')
+    log(f'        opened while lb{victim} was out: {moved}/{len(later_sports)} moved onto it '
+        f'(flows its ecmplb carries, `ecmplbctl conns`)')
+    log(f'        opened before it died: {back}/{len(sports)} are on it again. A socket keeps its hash '
+        f'until a retransmission timeout: the ones that never left the other hosts stay there; the '
+        f'{on_victim} that were on lb{victim} took a new random hash at their timeout in the black '
+        'hole, and only those whose hash falls in its share again went back')
+    log(f'        lb{victim} forwards {share:.0f}% of the long-lived connections\' packets again '
+        '(ecmplbctl stats).')
   finally:
     stream.join()
     conns = traffic.long_finish(longp, timeout=60)
+    if later is not None:
+      conns += traffic.long_finish(later, timeout=60)
   errors, changed, stall = traffic.summarize_long(conns)
 
   log('\n[5/6] Figures:')
@@ -97,8 +116,9 @@ def demo(args):
   log(f'      request stream during the failure: {len(res) - len(failed)}/{len(res)} succeeded, '
       f'{len(failed)} failed, {len(slow)} took > 500 ms (SYN sent into the black hole, retransmitted)')
   log(f'      long-lived connections: {len(conns) - len(errors)}/{len(conns)} survived both events, '
-      f'{len(errors)} reset, {len(changed)} changed backend ({on_victim} were on lb{victim} when it died, '
-      f'{share:.0f}% of their packets went back to it when it returned); longest stall {stall:.0f} ms')
+      f'{len(errors)} reset, {len(changed)} changed backend ({on_victim} were on lb{victim} when it died; '
+      f'on its return {moved} + {back} moved onto it, {share:.0f}% of their packets); longest stall '
+      f'{stall:.0f} ms')
   log('      What you saw: every LB host builds the same Maglev table from the same configuration, so a '
       'flow the router moves to another LB host (one died, or ECMP rehashed on its return) reaches '
       'the same backend there and keeps going.')

@@ -67,15 +67,25 @@ def _stats_total(lab, i):
   return json.loads(lab.ctl(i, ['stats', '--json']))['total']
 
 
-def tracked_ports(lab, i, vip):
+def tracked_ports(lab, i, vip, max_idle_s=None):
   """Client ports of the flows to vip that LB host i's ecmplb tracks (`ecmplbctl conns`), or
   None without ecmplbctl. This is how the lab tells which LB host carried a connection: the
-  router's choice cannot be predicted with `ip route get ... sport` here (see README)."""
+  router's choice cannot be predicted with `ip route get ... sport` here (see README). With
+  max_idle_s: only the flows it saw a packet of in the last max_idle_s seconds (a flow that
+  left the host stays in its table until the idle timeout)."""
   if not lab.has_ctl():
     return None
   d = json.loads(lab.ctl(i, ['conns', '--json', '--limit', '100000']))
   return {int(f['client'].rsplit(':', 1)[1]) for f in d.get('flows', [])
-          if f.get('service', '').startswith(f'{vip}:')}
+          if f.get('service', '').startswith(f'{vip}:')
+          and (max_idle_s is None or f.get('idle_s', 0) <= max_idle_s)}
+
+
+def on_host(lab, i, vip, sports, max_idle_s=None):
+  """How many of the connections with client ports sports LB host i tracks (tracked_ports), or
+  '?' without ecmplbctl."""
+  tracked = tracked_ports(lab, i, vip, max_idle_s)
+  return len(tracked & set(sports)) if tracked is not None else '?'
 
 
 def lb_forwarded(lab):
