@@ -17,6 +17,10 @@ def cmd_demo(args):
     log('\n[6/6] Lab torn down: namespaces, FRR, ecmplb, backends and run folders removed.')
 
 
+def n_of(ports):
+  return len(ports) if ports is not None else '?'
+
+
 def show_route():
   out = frr.route_text(VIP_DR)
   log('        ' + '\n'.join(line.strip() for line in out.splitlines()).replace('\n', '\n          '))
@@ -56,7 +60,8 @@ def demo(args):
   longp, sports = traffic.long_start(VIP_DR, 30, duration=14)
   later = None
   time.sleep(0.5)
-  on_victim = traffic.on_host(lab, victim, VIP_DR, sports)
+  was_on_victim = traffic.on_host(lab, victim, VIP_DR, sports)
+  on_victim = n_of(was_on_victim)
   box = []
   stream = threading.Thread(target=lambda: box.append(traffic.short(VIP_DR, 300, concurrency=16, rate=50)))
   stream.start()
@@ -89,17 +94,24 @@ def demo(args):
     share = 100 * (f1[victim] - f0[victim]) / total
     # Flows lb<victim> carries now: tracked and seen within the last second (the ones it carried
     # before it died stay in its table until the idle timeout).
-    moved = traffic.on_host(lab, victim, VIP_DR, later_sports, max_idle_s=1)
-    back = traffic.on_host(lab, victim, VIP_DR, sports, max_idle_s=1)
+    moved = n_of(traffic.on_host(lab, victim, VIP_DR, later_sports, max_idle_s=1))
+    now_on_victim = traffic.on_host(lab, victim, VIP_DR, sports, max_idle_s=1)
+    back = n_of(now_on_victim)
+    if now_on_victim is not None and was_on_victim is not None:
+      back_text = (f'{len(now_on_victim & was_on_victim)} of the {on_victim} that were on it when it '
+                   f'died, {len(now_on_victim - was_on_victim)} of the others')
+    else:
+      back_text = 'ecmplbctl not built'
     log(f'      {readded:.1f} s later the route has {lab.n_lbs} nexthops again. The router hashes each '
         'client socket\'s random txhash (see README), so a running connection goes to '
         f'lb{victim} exactly when its hash falls in lb{victim}\'s share again:')
     log(f'        opened while lb{victim} was out: {moved}/{len(later_sports)} moved onto it '
         f'(flows its ecmplb carries, `ecmplbctl conns`)')
-    log(f'        opened before it died: {back}/{len(sports)} are on it again. A socket keeps its hash '
-        f'until a retransmission timeout: the ones that never left the other hosts stay there; the '
-        f'{on_victim} that were on lb{victim} took a new random hash at their timeout in the black '
-        'hole, and only those whose hash falls in its share again went back')
+    log(f'        opened before it died: {back}/{len(sports)} are on it again ({back_text}). A socket '
+        'keeps its hash until a retransmission timeout: one whose tail-loss probe reached another '
+        f'host after the route dropped lb{victim} kept it and comes back; one that needed a '
+        'retransmission timeout took a new random hash and comes back only if that falls in '
+        f'lb{victim}\'s share')
     log(f'        lb{victim} forwards {share:.0f}% of the long-lived connections\' packets again '
         '(ecmplbctl stats).')
   finally:

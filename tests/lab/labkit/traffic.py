@@ -82,10 +82,10 @@ def tracked_ports(lab, i, vip, max_idle_s=None):
 
 
 def on_host(lab, i, vip, sports, max_idle_s=None):
-  """How many of the connections with client ports sports LB host i tracks (tracked_ports), or
-  '?' without ecmplbctl."""
+  """The client ports of sports whose connections LB host i tracks (tracked_ports), or None
+  without ecmplbctl."""
   tracked = tracked_ports(lab, i, vip, max_idle_s)
-  return len(tracked & set(sports)) if tracked is not None else '?'
+  return tracked & set(sports) if tracked is not None else None
 
 
 def lb_forwarded(lab):
