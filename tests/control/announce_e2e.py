@@ -19,12 +19,16 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+from labkit.daemon import Daemon, DaemonError  # noqa: E402  (the daemon launcher the lab uses)
+
 ECMPLB, CTL = sys.argv[1], sys.argv[2]
 PID = os.getpid()
 NS = f"ecmplb-ann-{PID}"
 VIP = "10.100.0.1"
 HTTP_PORT = 18080
 procs = []
+daemons = []
 failures = 0
 tmp = tempfile.mkdtemp(prefix="ecmplb-ann-")
 SOCK = os.path.join(tmp, "ctl.sock")
@@ -75,7 +79,7 @@ def check(name, took, what):
 
 
 def ctl(*args):
-    return sh(CTL, "--socket", SOCK, *args, check=False)
+    return daemons[-1].ctl(*args)
 
 
 def start_http():
@@ -84,9 +88,15 @@ def start_http():
 
 
 def start_ecmplb(config_path, tag):
-    return start(ECMPLB, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                 f"--file-prefix=ann{PID}{tag}", "--vdev=net_ring0", "--log-level=error", "--",
-                 "--config", config_path, "--idle-backoff")
+    """Starts ecmplb in the namespace and waits for its start-up line; None if it did not come."""
+    d = Daemon(ECMPLB, CTL, config_path, SOCK, f"ann{PID}{tag}", os.path.join(tmp, f"ecmplb-{tag}.log"),
+               ns=NS)
+    daemons.append(d)
+    try:
+        return d.start(timeout=20)
+    except DaemonError as e:
+        print(f"FAIL start: {e}")
+        return None
 
 
 def telemetry(prefix, command):
@@ -103,6 +113,8 @@ def telemetry(prefix, command):
 
 
 def cleanup():
+    for d in daemons:
+        d.stop()
     for p in procs:
         if p.poll() is None:
             p.kill()
@@ -157,9 +169,7 @@ def main():
 
     # 1. No healthy backend yet: nothing is announced.
     lb = start_ecmplb(config_path, "a")
-    if wait_for(lambda: os.path.exists(SOCK), 20) is None:
-        print("FAIL start: ecmplb did not open its control socket")
-        print(lb.stdout.read() if lb.poll() is not None else "")
+    if lb is None:
         failures += 1
         return
     time.sleep(0.5)
@@ -223,29 +233,30 @@ def main():
     t0 = time.monotonic()
     r = ctl("drain")
     check("drain", wait_for(lambda: not vip_on_lo(), 2), "VIP withdrawn")
-    try:
-        lb.wait(timeout=10)
-        print(f"ok   drain: daemon exited with {lb.returncode} after {time.monotonic() - t0:.1f} s")
-        if lb.returncode != 0:
+    rc = lb.wait(timeout=10)
+    if rc is not None:
+        print(f"ok   drain: daemon exited with {rc} after {time.monotonic() - t0:.1f} s")
+        if rc != 0:
             failures += 1
-    except subprocess.TimeoutExpired:
+    else:
         failures += 1
         print("FAIL drain: daemon still running 10 s after drain")
     # 6. SIGTERM does the same.
     if os.path.exists(SOCK):
         os.remove(SOCK)
     lb = start_ecmplb(config_path, "b")
+    if lb is None:
+        failures += 1
+        return
     check("restart", wait_for(vip_on_lo, 20), "VIP announced again")
     t0 = time.monotonic()
-    # ip netns exec runs ecmplb as a child; signal the daemon itself.
-    pids = sh("pgrep", "-f", f"file-prefix=ann{PID}b", check=False).stdout.split()
-    for p in pids:
-        os.kill(int(p), signal.SIGTERM)
+    # `ip netns exec` execs ecmplb: the Popen's PID is the daemon's own.
+    lb.send_signal(signal.SIGTERM)
     check("SIGTERM", wait_for(lambda: not vip_on_lo(), 2), "VIP withdrawn")
-    try:
-        lb.wait(timeout=10)
-        print(f"ok   SIGTERM: daemon exited with {lb.returncode} after {time.monotonic() - t0:.1f} s")
-    except subprocess.TimeoutExpired:
+    rc = lb.wait(timeout=10)
+    if rc is not None:
+        print(f"ok   SIGTERM: daemon exited with {rc} after {time.monotonic() - t0:.1f} s")
+    else:
         failures += 1
         print("FAIL SIGTERM: daemon still running 10 s later")
 

@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+from labkit.daemon import Daemon, DaemonError  # noqa: E402  (the daemon launcher the lab uses)
 
 ECMPLB, CTL = sys.argv[1], sys.argv[2]
 PID = os.getpid()
@@ -26,7 +28,6 @@ CONFIG = os.path.join(TMP, "config.json")
 VIP = "10.%d.1.1:80/tcp" % NET
 BE1, BE2 = "10.%d.0.21" % NET, "10.%d.0.22" % NET
 failures = 0
-daemon = None
 
 
 def check(name, ok, detail=""):
@@ -37,8 +38,7 @@ def check(name, ok, detail=""):
 
 
 def ctl(*args, json_out=True):
-    cmd = [CTL, "--socket", SOCK] + list(args) + (["--json"] if json_out else [])
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    p = daemon.ctl(*args, *(["--json"] if json_out else []))
     out = None
     if json_out and p.returncode == 0:
         try:
@@ -48,26 +48,22 @@ def ctl(*args, json_out=True):
     return p.returncode, out, p.stdout, p.stderr
 
 
+daemon = Daemon(ECMPLB, CTL, CONFIG, SOCK, "ectl%d" % PID, os.path.join(TMP, "daemon.log"))
+
+
 def start():
-    log = open(os.path.join(TMP, "daemon.log"), "a")
-    d = subprocess.Popen([ECMPLB, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                          "--file-prefix=ectl%d" % PID, "--vdev=net_ring0", "--log-level=error", "--",
-                          "--config", CONFIG, "--idle-backoff"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline and d.poll() is None:
-        if os.path.exists(SOCK) and ctl("service", "list")[0] == 0:
-            return d
-        time.sleep(0.2)
-    return d
+    """Starts the daemon and waits for its start-up line (it serves the socket by then)."""
+    try:
+        daemon.start(timeout=60)
+    except DaemonError:
+        pass  # the checks below say what is wrong, with the log
 
 
 def daemon_log():
-    with open(os.path.join(TMP, "daemon.log")) as f:
-        return f.read()[-2000:]
+    return daemon.log()
 
 
 def main():
-    global daemon
     with open(CONFIG, "w") as f:
         json.dump({"host": {"address": "10.%d.0.11" % NET, "prefix_length": 16, "exception_interface": TAP,
                             "control_socket": SOCK,
@@ -76,9 +72,9 @@ def main():
                    "conntrack": {"capacity": 4096},
                    "services": [{"vip": "10.%d.1.2" % NET, "port": 53, "protocol": "udp",
                                  "backends": [{"id": 1, "address": BE1}]}]}, f)
-    daemon = start()
-    check("daemon starts and serves the socket", daemon.poll() is None and os.path.exists(SOCK), daemon_log())
-    if daemon.poll() is not None:
+    start()
+    check("daemon starts and serves the socket", daemon.running() and os.path.exists(SOCK), daemon_log())
+    if not daemon.running():
         return
     # 4096 flows fit the 256 MB DPDK heap: the table is taken from DPDK memory, and the
     # start-up line says so.
@@ -154,15 +150,14 @@ def main():
     # Persistence: a change, SIGKILL, restart: same running configuration.
     rc, _, _, err = ctl("backend", "set", VIP, BE1, "--weight", "7")
     rc2, before, _, _ = ctl("config", "dump")
-    daemon.send_signal(signal.SIGKILL)
-    daemon.wait(timeout=30)
-    daemon = start()
+    daemon.stop(signal.SIGKILL)
+    start()
     rc3, after, _, err = ctl("config", "dump")
     check("restart after SIGKILL resumes the running configuration",
           rc == 0 and rc2 == 0 and rc3 == 0 and before == after
           and [b["weight"] for s in after["services"] if s["vip"] == VIP.split(":")[0] for b in s["backends"]][0] == 7,
           err or daemon_log())
-    check("daemon still running", daemon.poll() is None, daemon_log())
+    check("daemon still running", daemon.running(), daemon_log())
 
 
 try:
@@ -170,9 +165,7 @@ try:
 except Exception as e:  # a crash of the script is a failure, never a leaked daemon
     check("script ran to the end", False, repr(e))
 finally:
-    if daemon is not None and daemon.poll() is None:
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(timeout=30)
+    daemon.stop(signal.SIGKILL)
     subprocess.run(["rm", "-rf", TMP])
 print("%d check(s) failed" % failures if failures else "all checks passed")
 sys.exit(1 if failures else 0)

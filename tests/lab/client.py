@@ -85,8 +85,12 @@ def run_short(args):
 def run_long(args):
   conns = [{'id': i, 'backend': None, 'changed': False, 'error': None, 'replies': 0,
             'max_gap_ms': 0.0, 'sport': None} for i in range(args.count)]
-  established = threading.Barrier(args.count + 1, timeout=30)
   start_time = [0.0]
+  # The start time is set by the barrier's action, before any party is released: set by the main
+  # thread after its wait() instead, workers that ran first read 0.0, took `end` for long past and
+  # closed their connection without sending anything (about half of them did).
+  established = threading.Barrier(args.count + 1, timeout=30,
+                                  action=lambda: start_time.__setitem__(0, time.monotonic()))
 
   def worker(c):
     s = None
@@ -143,8 +147,7 @@ def run_long(args):
   try:
     established.wait()
   except threading.BrokenBarrierError:
-    pass
-  start_time[0] = time.monotonic()
+    start_time[0] = time.monotonic()
   # The lab asks the router which LB host each connection takes, before it breaks something.
   print('ready ' + json.dumps([c['sport'] for c in conns]), flush=True)
   for t in threads:

@@ -1,0 +1,125 @@
+"""FRR in the lab's namespaces: configuration rendered from frr-conf/, the daemons of a
+namespace, vtysh queries, and the router's routes to the VIPs."""
+import json
+import os
+import shutil
+import string
+import subprocess
+
+from .common import REPO, LabError, run, wait_file, wait_until
+
+FRR_CONF = os.path.join(REPO, 'frr-conf')
+FRR_RUN = '/var/run/frr'
+ROUTER_NS = 'lab-rtr'
+
+
+def render(template, **values):
+  """Fills a frr-conf/ template (string.Template ${name} fields; a missing field is an error)."""
+  with open(os.path.join(FRR_CONF, template)) as f:
+    return string.Template(f.read()).substitute(values)
+
+
+def _write_frr_file(path, text):
+  with open(path, 'w') as f:
+    f.write(text)
+  shutil.chown(path, 'frr', 'frr')
+
+
+def start(procs_run, ns, conf_text):
+  """Starts the daemons frr-conf/daemons.in enables in namespace ns (each by PID, through
+  procs_run) and loads conf_text, the integrated configuration, through vtysh."""
+  d = os.path.join(FRR_RUN, ns)
+  os.makedirs(d, exist_ok=True)
+  shutil.chown(d, 'frr', 'frr')
+  conf = os.path.join(d, 'frr.conf')
+  _write_frr_file(conf, conf_text)
+  daemons_file = os.path.join(d, 'daemons')
+  with open(daemons_file, 'w') as f:
+    f.write(render('daemons.in', frr_options=f' -N {ns}'))
+  with open(daemons_file) as f:
+    wanted = [line.split('=')[0] for line in f
+              if line.strip().endswith('=yes') and not line.startswith('vtysh')]
+  # zebra first: the others connect to it. Daemons start with an empty configuration and get
+  # the integrated one through vtysh, which hands each command to the daemon that owns it.
+  wanted.sort(key=lambda n: n != 'zebra')
+  empty = os.path.join(d, 'empty.conf')
+  _write_frr_file(empty, '')
+  for daemon in wanted:
+    procs_run.spawn(f'{ns}-{daemon}', ns, [f'/usr/lib/frr/{daemon}', '-N', ns, '-f', empty, '-i',
+                                           os.path.join(d, f'{daemon}.pid'), '-P', '0',
+                                           '--log', f'file:{os.path.join(d, daemon + ".log")}'],
+                    f'/usr/lib/frr/{daemon}', kind='frr')
+    if daemon == 'zebra':
+      wait_file(os.path.join(d, 'zserv.api'), 10)
+  for daemon in wanted:
+    wait_file(os.path.join(d, f'{daemon}.vty'), 10)
+  p = subprocess.run(['vtysh', '-N', ns, '-f', conf], capture_output=True, text=True, timeout=30)
+  errors = [l for l in p.stdout.splitlines() + p.stderr.splitlines()
+            if l.startswith('%') and 'vtysh.conf' not in l]
+  if p.returncode != 0 or errors:
+    raise LabError(f'{ns}: vtysh -f {conf} failed (exit {p.returncode}): {" | ".join(errors)}')
+
+
+def remove_run_folders(namespaces):
+  """FRR's run folders of namespaces, and the ospfd-gr.json every ospfd shares (LAB-NOTES)."""
+  for ns in namespaces:
+    shutil.rmtree(os.path.join(FRR_RUN, ns), ignore_errors=True)
+  try:
+    os.unlink(os.path.join(FRR_RUN, 'ospfd-gr.json'))
+  except OSError:
+    pass
+
+
+def vtysh(ns, command):
+  return run(['vtysh', '-N', ns, '-c', command], check=False)
+
+
+def ospf_neighbors(ns=ROUTER_NS):
+  try:
+    data = json.loads(vtysh(ns, 'show ip ospf neighbor json'))
+  except ValueError:
+    return {}
+  result = {}
+  for _, lst in data.get('neighbors', {}).items():
+    for n in lst:
+      result[n.get('ifaceAddress', n.get('address', '?'))] = n.get('nbrState', n.get('state', '?'))
+  return result
+
+
+def ospf_summary(ns=ROUTER_NS):
+  return vtysh(ns, 'show ip ospf neighbor') + run(['ip', 'route'], ns=ns, check=False)
+
+
+def nexthops(vip):
+  """The router's nexthops for vip/32 (empty list if the route is absent)."""
+  out = run(['ip', '-j', 'route', 'show', f'{vip}/32'], ns=ROUTER_NS, check=False)
+  try:
+    routes = json.loads(out or '[]')
+  except ValueError:
+    return []
+  hops = []
+  for r in routes:
+    if 'nexthops' in r:
+      hops += [h.get('gateway') for h in r['nexthops']]
+    elif 'gateway' in r:
+      hops.append(r['gateway'])
+  return sorted(hops)
+
+
+def route_text(vip):
+  return run(['ip', 'route', 'show', f'{vip}/32'], ns=ROUTER_NS).strip()
+
+
+def until_nexthops(vip, count, timeout, t0=None, interval=0.01):
+  """Seconds from t0 (default: now) until the router's route to vip has `count` nexthops, or
+  None after timeout seconds."""
+  return wait_until(lambda: len(nexthops(vip)) == count, timeout, interval=interval, t0=t0)
+
+
+def wait_nexthops(vip, count, timeout):
+  """Waits until the router's route to vip has `count` nexthops; returns seconds taken."""
+  took = until_nexthops(vip, count, timeout)
+  if took is None:
+    raise LabError(f'router: {vip} has nexthops {nexthops(vip)} after {timeout} s, wanted {count}'
+                   f'\n{ospf_summary()}')
+  return took

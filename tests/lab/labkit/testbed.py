@@ -1,0 +1,262 @@
+"""The Lab: brings the topology, backends, LB hosts (ecmplb + FRR) and the router up, and drives
+the LB hosts' ecmplb (start, signal, restart, announcement, health, ecmplbctl)."""
+import json
+import os
+import subprocess
+import time
+
+from . import daemon, frr, procs, topology
+from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
+from .topology import (LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, ROUTER_LB_ADDR, VIP_DR, VIP_GRE,
+                       VIP_RANGE, VIPS, be_addr, be_weight, lb_addr, lb_ns)
+
+PACKAGES = ['frr', 'iproute2', 'nftables', 'ethtool']
+# Backend health checks of both lab services: HTTP GET / on the backends' server.
+HEALTH = {'type': 'http', 'port': PORT, 'path': '/', 'expect_status': 200, 'interval_ms': 200,
+          'timeout_ms': 150, 'rise': 2, 'fall': 2}
+DRAIN_S = 3  # host.drain_s: how long ecmplb keeps forwarding after SIGTERM / ecmplbctl drain
+
+
+def check_packages():
+  missing = []
+  for p in PACKAGES:
+    r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True)
+    if 'install ok installed' not in r.stdout:
+      missing.append(p)
+  if missing:
+    raise LabError(f'missing Debian packages: {" ".join(missing)} (run ./setup.sh as root)')
+  if os.geteuid() != 0:
+    raise LabError('the lab needs root (network namespaces, FRR, DPDK)')
+
+
+def ecmplb_path(build):
+  return os.path.join(os.path.abspath(build), 'dataplane', 'dpdk', 'ecmplb')
+
+
+def ecmplbctl_path(build):
+  return os.path.join(os.path.abspath(build), 'control', 'ecmplbctl')
+
+
+class Lab:
+  def __init__(self, build, n_lbs=2, n_backends=3):
+    if not 1 <= n_lbs <= MAX_LBS:
+      raise LabError(f'--lbs must be 1..{MAX_LBS}')
+    if not 1 <= n_backends <= MAX_BACKENDS:
+      raise LabError(f'--backends must be 1..{MAX_BACKENDS}')
+    self.build = os.path.abspath(build)
+    self.n_lbs = n_lbs
+    self.n_backends = n_backends
+    self.lbs = list(range(1, n_lbs + 1))
+    self.backends = list(range(1, n_backends + 1))
+    self.ecmplb = ecmplb_path(self.build)
+    self.ecmplbctl = ecmplbctl_path(self.build)
+    self.run = procs.Run({'namespaces': [], 'procs': {}, 'build': self.build, 'lbs': n_lbs,
+                          'backends': n_backends})
+    self.log_offsets = {}  # ecmplb log label -> its size before the last start
+
+  @property
+  def state(self):
+    return self.run.state
+
+  @property
+  def popen(self):
+    return self.run.popen
+
+  @classmethod
+  def from_state(cls):
+    st = procs.load_state()
+    if not st:
+      raise LabError('the lab is not up (run: lab.py up)')
+    lab = cls(st['build'], st['lbs'], st['backends'])
+    lab.run.state = st
+    return lab
+
+  # -- bring up
+
+  def up(self):
+    check_packages()
+    if not os.access(self.ecmplb, os.X_OK):
+      raise LabError(f'{self.ecmplb} is not built (ninja -C {self.build} dataplane/dpdk/ecmplb)')
+    if procs.load_state() or any(ns in topology.all_lab_namespaces() for ns in procs.existing_namespaces()):
+      procs.down(quiet=True)
+    os.makedirs(RUN, exist_ok=True)
+    self.run.save()
+    t0 = time.monotonic()
+    topology.build_core(self.run, self.lbs, self.backends)
+
+    # Backends.
+    for j in self.backends:
+      topology.build_backend(j)
+      self.start_backend(j)
+      self.run.spawn(f'be{j}-gre', topology.be_ns(j),
+                     [PY, os.path.join(LAB_DIR, 'gre_decap.py'), '--tun', 'gre0',
+                      '--stats-file', self.gre_stats_path(j)], 'gre_decap.py')
+
+    # LB hosts: ecmplb on the data veth.
+    for i in self.lbs:
+      topology.build_lb_port(i)
+      with open(self.config_path(i), 'w') as f:
+        json.dump(self.ecmplb_config(i), f, indent=1)
+      self.start_ecmplb(i)
+    for i in self.lbs:
+      self.wait_ecmplb(i)
+
+    # FRR: router and LB hosts.
+    frr.start(self.run, 'lab-rtr', frr.render('router.frr.conf.in', hostname='lab-rtr',
+                                              router_id=ROUTER_LB_ADDR, lb_interface='rtr-lb',
+                                              lb_subnet=LB_SUBNET, max_paths=16))
+    for i in self.lbs:
+      frr.start(self.run, lb_ns(i), frr.render('lb-host.frr.conf.in', hostname=lb_ns(i),
+                                               router_id=lb_addr(i), exception_interface='ecmplb0',
+                                               host_subnet=LB_SUBNET, vip_range=VIP_RANGE))
+    # ecmplb announces the VIPs (VIP/32 on lo) once a backend passed `rise` health checks.
+    for i in self.lbs:
+      self.wait_announced(i, True, timeout=20)
+    frr.wait_nexthops(VIP_DR, self.n_lbs, timeout=40)
+    frr.wait_nexthops(VIP_GRE, self.n_lbs, timeout=10)
+    self.state['up_seconds'] = round(time.monotonic() - t0, 1)
+    self.run.save()
+    return self
+
+  @staticmethod
+  def config_path(i):
+    return os.path.join(RUN, f'lb{i}.json')
+
+  @staticmethod
+  def socket_path(i):
+    return os.path.join(RUN, f'lb{i}.sock')
+
+  @staticmethod
+  def gre_stats_path(j):
+    return os.path.join(RUN, f'be{j}-gre.json')
+
+  def ecmplb_config(self, i):
+    backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)} for j in self.backends]
+    return {
+        # ecmplb announces each VIP (VIP/32 on lo, advertised by ospfd) while it is servable.
+        'host': {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
+                 'control_socket': self.socket_path(i), 'drain_s': DRAIN_S},
+        'conntrack': {'capacity': 65536},
+        'services': [
+            {'vip': VIP_DR, 'port': PORT, 'protocol': 'tcp', 'forward': 'dr', 'backends': backends,
+             'health_check': HEALTH},
+            {'vip': VIP_GRE, 'port': PORT, 'protocol': 'tcp', 'forward': 'gre', 'backends': backends,
+             'health_check': HEALTH},
+        ]}
+
+  # -- ecmplb on the LB hosts
+
+  def start_ecmplb(self, i):
+    cmd = daemon.command(self.ecmplb, self.config_path(i), lb_ns(i),
+                         f'net_af_packet0,iface=lb{i}-data,qpairs=2', mem_mb=512)
+    label = f'lb{i}-ecmplb'
+    self.log_offsets[label] = daemon.log_size(self.run.log_path(label))  # a restart appends
+    self.run.spawn(label, lb_ns(i), cmd, 'ecmplb')
+
+  def ecmplb_died(self, i):
+    return LabError(f'ecmplb on lab-lb{i} exited: {tail(self.run.log_path(f"lb{i}-ecmplb"))}')
+
+  def wait_ecmplb(self, i, timeout=30):
+    """Waits for LB host i's ecmplb: its start-up line, then its exception TAP ecmplb0 with the
+    host's address."""
+    ns, label = lb_ns(i), f'lb{i}-ecmplb'
+    try:
+      daemon.wait_started(self.run.log_path(label), lambda: self.run.alive(label), timeout,
+                          self.log_offsets.get(label, 0))
+    except daemon.DaemonError:
+      if not self.run.alive(label):
+        raise self.ecmplb_died(i)
+      raise LabError(f'ecmplb on lab-lb{i} printed no start-up line within {timeout} s')
+
+    def tap_up():
+      if not self.run.alive(label):
+        raise self.ecmplb_died(i)
+      return lb_addr(i) in topology.run(['ip', '-o', '-4', 'addr', 'show', 'dev', 'ecmplb0'],
+                                        ns=ns, check=False)
+
+    if wait_until(tap_up, timeout, interval=0.1) is None:
+      raise LabError(f'ecmplb on lab-lb{i} did not bring up ecmplb0 within {timeout} s')
+    # Frames the kernel sends on the TAP leave through DPDK unchanged: no partial checksums.
+    topology.run(['ethtool', '-K', 'ecmplb0', 'tx', 'off'], ns=ns, check=False)
+
+  def signal_ecmplb(self, i, sig):
+    """Sends sig to LB host i's ecmplb (`ip netns exec` execs it: the PID is ecmplb's)."""
+    p = self.state['procs'][f'lb{i}-ecmplb']
+    if not procs.pid_matches(p['pid'], p['needle']):
+      raise LabError(f'ecmplb on lab-lb{i} is not running')
+    os.kill(p['pid'], sig)
+
+  def restart_ecmplb(self, i, timeout=30):
+    """Starts LB host i's ecmplb again (after it stopped) and waits until the router routes
+    both VIPs through every LB host again; returns the seconds that took. ospfd and bfdd keep
+    running in the namespace and take the new exception TAP over."""
+    t0 = time.monotonic()
+    self.start_ecmplb(i)
+    self.wait_ecmplb(i)
+    self.wait_announced(i, True, timeout=timeout)
+    frr.wait_nexthops(VIP_DR, self.n_lbs, timeout=timeout)
+    frr.wait_nexthops(VIP_GRE, self.n_lbs, timeout=timeout)
+    return time.monotonic() - t0
+
+  def wait_announced(self, i, present, vips=VIPS, timeout=10, t0=None):
+    """Waits until ecmplb on LB host i has put (present) or removed every VIP of vips on lo;
+    returns seconds since t0 (default: now)."""
+    def done():
+      on_lo = topology.lo_vips(i)
+      if (set(vips) <= on_lo) if present else not (set(vips) & on_lo):
+        return True
+      if not self.run.alive(f'lb{i}-ecmplb') and present:
+        raise self.ecmplb_died(i)
+      return False
+
+    took = wait_until(done, timeout, t0=t0)
+    if took is None:
+      raise LabError(f'lab-lb{i}: VIPs on lo {sorted(topology.lo_vips(i))} after {timeout} s, wanted '
+                     f'{"all of" if present else "none of"} {vips}; health: {self.health(i, check=False)}')
+    return took
+
+  # -- backends
+
+  def start_backend(self, j):
+    self.run.spawn(f'be{j}-http', topology.be_ns(j),
+                   [PY, os.path.join(LAB_DIR, 'http_backend.py'), '--name', f'be{j}', '--port', str(PORT)],
+                   'http_backend.py')
+
+  def stop_backends(self, js):
+    """Stops the HTTP servers of backends js at once (SIGTERM: each stops accepting within
+    0.2 s and exits; health checks then fail, connection refused) and waits until they exit."""
+    self.run.stop([f'be{j}-http' for j in js])
+
+  # -- ecmplbctl
+
+  def has_ctl(self):
+    """True when ecmplbctl is built and every LB host's ecmplb serves its control socket."""
+    return os.access(self.ecmplbctl, os.X_OK) and all(
+        os.path.exists(self.socket_path(i)) for i in self.lbs)
+
+  def ctl(self, i, args, check=True):
+    if not os.access(self.ecmplbctl, os.X_OK):
+      raise LabError(f'{self.ecmplbctl} is not built')
+    p = daemon.ctl(self.ecmplbctl, self.socket_path(i), args, ns=lb_ns(i))
+    if check and p.returncode != 0:
+      raise LabError(f'{" ".join(p.args)}: exit {p.returncode}: {p.stderr.strip() or p.stdout.strip()}')
+    return p.stdout
+
+  def health(self, i, check=True):
+    """`ecmplbctl show --json`'s health object of LB host i (backends, VIPs, workers)."""
+    try:
+      return json.loads(self.ctl(i, ['show', '--json'], check=check) or '{}').get('health', {})
+    except (ValueError, LabError):
+      if check:
+        raise
+      return {}
+
+  def serve(self, i, on):
+    """Makes LB host i announce its VIPs (on) or withdraw them (off) through ecmplbctl: all
+    backends to weight 0 (no servable backend: ecmplb withdraws every VIP) or back to their
+    weights. The lab's way to take one LB host out of the router's route without stopping it."""
+    for vip in VIPS:
+      for j in self.backends:
+        self.ctl(i, ['backend', 'set', f'{vip}:{PORT}/tcp', be_addr(j), '--weight',
+                     str(be_weight(j) if on else 0)])
+    self.wait_announced(i, on)

@@ -1,0 +1,158 @@
+"""The lab's network: namespaces, veths, the bridge, addresses, sysctls; LB hosts' cables and lo.
+
+  lab-cl (client 10.1.0.2) --- lab-rtr (10.1.0.1 | 10.0.0.1) --- lab-sw: bridge br0 (10.0.0.0/24)
+  lab-lb1 .. lab-lbN (10.0.0.1I: data veth lbI-data owned by DPDK), lab-be1 .. lab-beM (10.0.0.2J)
+Every name starts with "lab-"; nothing touches the root namespace's routes.
+"""
+import json
+
+from .common import run
+
+MAX_LBS = 4
+MAX_BACKENDS = 8
+ROUTER_LB_ADDR = '10.0.0.1'
+LB_SUBNET = '10.0.0.0/24'
+CLIENT_ADDR = '10.1.0.2'
+ROUTER_CLIENT_ADDR = '10.1.0.1'
+VIP_RANGE = '10.100.0.0/24'
+VIP_DR = '10.100.0.1'
+VIP_GRE = '10.100.0.2'
+VIPS = [VIP_DR, VIP_GRE]
+PORT = 80
+
+
+def lb_addr(i):
+  return f'10.0.0.{10 + i}'
+
+
+def be_addr(j):
+  return f'10.0.0.{20 + j}'
+
+
+def be_weight(j):
+  return j
+
+
+def lb_ns(i):
+  return f'lab-lb{i}'
+
+
+def be_ns(j):
+  return f'lab-be{j}'
+
+
+def all_lab_namespaces():
+  return (['lab-sw', 'lab-rtr', 'lab-cl'] + [lb_ns(i) for i in range(1, MAX_LBS + 1)]
+          + [be_ns(j) for j in range(1, MAX_BACKENDS + 1)])
+
+
+def sysctls(ns, pairs):
+  for k, v in pairs:
+    run(['sysctl', '-qw', f'{k}={v}'], ns=ns)
+
+
+def netns(procs_run, name):
+  """Creates namespace name (recorded first, so `down` removes it even if the rest fails)."""
+  run(['ip', 'netns', 'add', name])
+  procs_run.add_namespace(name)
+  run(['ip', 'link', 'set', 'lo', 'up'], ns=name)
+
+
+def veth(ns_a, a, ns_b, b):
+  """A veth pair with TX checksum offload off on both ends (see LAB-NOTES: frames with
+  unfinished checksums would reach DPDK's af_packet port raw)."""
+  run(['ip', 'link', 'add', a, 'netns', ns_a, 'type', 'veth', 'peer', 'name', b, 'netns', ns_b])
+  for ns, dev in ((ns_a, a), (ns_b, b)):
+    run(['ethtool', '-K', dev, 'tx', 'off'], ns=ns)
+
+
+def plug(port):
+  """Attaches the switch side `port` of a veth to the bridge and brings it up."""
+  run(['ip', 'link', 'set', port, 'master', 'br0', 'up'], ns='lab-sw')
+
+
+def build_core(procs_run, lbs, backends):
+  """Namespaces, the switch, the router and the client."""
+  for ns in ['lab-sw', 'lab-rtr', 'lab-cl'] + [lb_ns(i) for i in lbs] + [be_ns(j) for j in backends]:
+    netns(procs_run, ns)
+  # Switch: one bridge for the LB segment (LB hosts, backends, router).
+  run(['ip', 'link', 'add', 'br0', 'type', 'bridge'], ns='lab-sw')
+  run(['ip', 'link', 'set', 'br0', 'up'], ns='lab-sw')
+
+  # Router.
+  veth('lab-cl', 'cl0', 'lab-rtr', 'rtr-cl')
+  veth('lab-rtr', 'rtr-lb', 'lab-sw', 'sw-rtr')
+  plug('sw-rtr')
+  run(['ip', 'addr', 'add', f'{ROUTER_CLIENT_ADDR}/24', 'dev', 'rtr-cl'], ns='lab-rtr')
+  run(['ip', 'addr', 'add', f'{ROUTER_LB_ADDR}/24', 'dev', 'rtr-lb'], ns='lab-rtr')
+  for dev in ('rtr-cl', 'rtr-lb'):
+    run(['ip', 'link', 'set', dev, 'up'], ns='lab-rtr')
+  sysctls('lab-rtr', [('net.ipv4.ip_forward', 1), ('net.ipv4.fib_multipath_hash_policy', 1),
+                      ('net.ipv4.conf.all.rp_filter', 0), ('net.ipv4.conf.default.rp_filter', 0),
+                      ('net.ipv4.conf.rtr-cl.rp_filter', 0), ('net.ipv4.conf.rtr-lb.rp_filter', 0)])
+
+  # Client.
+  run(['ip', 'addr', 'add', f'{CLIENT_ADDR}/24', 'dev', 'cl0'], ns='lab-cl')
+  run(['ip', 'link', 'set', 'cl0', 'up'], ns='lab-cl')
+  run(['ip', 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDR], ns='lab-cl')
+  sysctls('lab-cl', [('net.ipv4.ip_local_port_range', '20000 60999')])
+
+
+def build_backend(j):
+  """Backend j's network: its port on the switch, its address, the VIPs on lo for DR."""
+  ns, dev = be_ns(j), f'be{j}-eth'
+  veth(ns, dev, 'lab-sw', f'sw-be{j}')
+  plug(f'sw-be{j}')
+  run(['ip', 'addr', 'add', f'{be_addr(j)}/24', 'dev', dev], ns=ns)
+  run(['ip', 'link', 'set', dev, 'up'], ns=ns)
+  run(['ip', 'route', 'add', 'default', 'via', ROUTER_LB_ADDR], ns=ns)
+  # DR: the VIP is local but never answered for in ARP; replies come from the VIP.
+  sysctls(ns, [('net.ipv4.conf.all.arp_ignore', 1), ('net.ipv4.conf.all.arp_announce', 2),
+               ('net.ipv4.conf.all.rp_filter', 0), ('net.ipv4.conf.default.rp_filter', 0)])
+  for vip in VIPS:
+    run(['ip', 'addr', 'add', f'{vip}/32', 'dev', 'lo'], ns=ns)
+
+
+def build_lb_port(i):
+  """LB host i's data veth, which belongs to DPDK (the kernel drops whatever arrives on it)."""
+  ns, dev = lb_ns(i), f'lb{i}-data'
+  veth(ns, dev, 'lab-sw', f'sw-lb{i}')
+  plug(f'sw-lb{i}')
+  # Like a NIC's MAC filter: af_packet hands ecmplb every frame on the veth, also unicast
+  # for other MACs, so a bridge flooding an unknown MAC (after a dead LB host's port went
+  # down) would let a live host quietly serve the dead one's traffic. No unknown-unicast
+  # flooding onto LB ports keeps failures as visible as on real hardware.
+  run(['ip', 'link', 'set', 'dev', f'sw-lb{i}', 'type', 'bridge_slave', 'flood', 'off'], ns='lab-sw')
+  # The kernel neither sends (no IPv6 on it) nor receives (nft ingress drop) on this veth.
+  sysctls(ns, [(f'net.ipv6.conf.{dev}.disable_ipv6', 1)])
+  run(['ip', 'link', 'set', dev, 'up'], ns=ns)
+  run(['nft', '-f', '-'], ns=ns, input=(
+      'table netdev ecmplb_lab {\n'
+      f'  chain ingress {{ type filter hook ingress device "{dev}" priority 0; policy drop; }}\n'
+      '}\n'))
+  sysctls(ns, [('net.ipv4.conf.all.arp_ignore', 1), ('net.ipv4.conf.all.arp_announce', 2)])
+
+
+def set_link(i, up):
+  """Plugs (up) or pulls (down) LB host i's cable: the switch side of its data veth."""
+  run(['ip', 'link', 'set', f'sw-lb{i}', 'up' if up else 'down'], ns='lab-sw')
+
+
+def data_packets(i):
+  """Packets received on lb<i>'s data veth (af_packet traffic included), and sent."""
+  out = run(['ip', '-j', '-s', 'link', 'show', f'lb{i}-data'], ns=lb_ns(i), check=False)
+  try:
+    st = json.loads(out)[0]['stats64']
+    return st['rx']['packets'], st['tx']['packets']
+  except (ValueError, KeyError, IndexError):
+    return 0, 0
+
+
+def lo_vips(i):
+  """The lab VIPs on lo of LB host i: what ecmplb announces (ospfd advertises them)."""
+  out = run(['ip', '-j', '-4', 'addr', 'show', 'dev', 'lo'], ns=lb_ns(i), check=False)
+  try:
+    addrs = {a['local'] for link in json.loads(out or '[]') for a in link.get('addr_info', [])}
+  except (ValueError, KeyError, TypeError):
+    return set()
+  return addrs & set(VIPS)
