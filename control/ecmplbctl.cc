@@ -254,6 +254,16 @@ int main(int argc, char** argv) {
   stall->add_option("--ms", fault_ms, "how long, in milliseconds")
       ->required()
       ->check(CLI::Range(1u, 60000u));
+  uint32_t control_stall_ms = 0;
+  auto stall_control =
+      fault
+          ->add_subcommand("stall-control",
+                           "make the daemon's control loop busy for a while (a long apply): "
+                           "forwarding and the exception path must go on")
+          ->fallthrough();
+  stall_control->add_option("--ms", control_stall_ms, "how long, in milliseconds")
+      ->required()
+      ->check(CLI::Range(1u, 60000u));
   std::string frr_hostname;
   auto frr = app.add_subcommand("frr-config",
                                 "print this host's FRR configuration "
@@ -294,6 +304,11 @@ int main(int argc, char** argv) {
     req["fault"] = "stall-worker";
     req["worker"] = fault_worker;
     req["ms"] = fault_ms;
+  }
+  if (stall_control->parsed()) {
+    cmd = "fault";
+    req["fault"] = "stall-control";
+    req["ms"] = control_stall_ms;
   }
   if (frr->parsed()) {
     // Rendered here from the daemon's running configuration and the embedded template.
@@ -351,9 +366,11 @@ int main(int argc, char** argv) {
   } else if (cmd == "drain") {
     std::printf("ok: draining: VIPs withdrawn, the daemon stops in %s s\n",
                 Str((*reply)["drain_s"]).c_str());
-  } else if (cmd == "fault") {
+  } else if (cmd == "fault" && reply->contains("worker")) {
     std::printf("ok: worker %s stalls for %s ms\n", Str((*reply)["worker"]).c_str(),
                 Str((*reply)["ms"]).c_str());
+  } else if (cmd == "fault") {
+    std::printf("ok: the control loop stalled for %s ms\n", Str((*reply)["ms"]).c_str());
   } else {
     PrintText(cmd, *reply);
   }

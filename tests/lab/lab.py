@@ -88,7 +88,7 @@ def cmd_ctl(args):
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument('--build', default=os.environ.get('ECMPLB_BUILD', os.path.join(REPO, 'build')),
-                  help='meson build folder holding dataplane/dpdk/ecmplb (default: REPO/build)')
+                  help='meson build folder holding daemon/ecmplb (default: REPO/build)')
   sub = ap.add_subparsers(dest='cmd', required=True)
   for name in ('up', 'demo', 'test'):
     p = sub.add_parser(name)

@@ -30,7 +30,7 @@ def check_packages():
 
 
 def ecmplb_path(build):
-  return os.path.join(os.path.abspath(build), 'dataplane', 'dpdk', 'ecmplb')
+  return os.path.join(os.path.abspath(build), 'daemon', 'ecmplb')
 
 
 def ecmplbctl_path(build):
@@ -76,7 +76,7 @@ class Lab:
   def up(self):
     check_packages()
     if not os.access(self.ecmplb, os.X_OK):
-      raise LabError(f'{self.ecmplb} is not built (ninja -C {self.build} dataplane/dpdk/ecmplb)')
+      raise LabError(f'{self.ecmplb} is not built (ninja -C {self.build} daemon/ecmplb)')
     if procs.load_state() or any(ns in topology.all_lab_namespaces() for ns in procs.existing_namespaces()):
       procs.down(quiet=True)
     os.makedirs(RUN, exist_ok=True)

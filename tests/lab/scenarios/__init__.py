@@ -3,7 +3,7 @@ and returns the one line with its figure; NEEDS_CTL says it is skipped without e
 import importlib
 
 NAMES = ['ospf-ecmp', 'spread', 'same-backend', 'same-backend-lookup', 'lb-failure', 'lb-return',
-         'drain', 'pool-change', 'health', 'dr-gre']
+         'drain', 'pool-change', 'health', 'dr-gre', 'control-stall']
 
 
 def load(name):
