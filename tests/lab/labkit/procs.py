@@ -104,6 +104,10 @@ class Run:
     return os.path.join(RUN, f'{label}.log')
 
   def alive(self, label):
+    # A child of this process: ask it (its /proc cmdline reads empty while `ip netns exec`
+    # execs the command, which made a starting daemon look dead now and then).
+    if label in self.popen:
+      return self.popen[label].poll() is None
     p = self.state['procs'].get(label)
     return p is not None and pid_matches(p['pid'], p['needle'])
 

@@ -154,7 +154,11 @@ class Lab:
     self.run.spawn(label, lb_ns(i), cmd, 'ecmplb')
 
   def ecmplb_died(self, i):
-    return LabError(f'ecmplb on lab-lb{i} exited: {tail(self.run.log_path(f"lb{i}-ecmplb"))}')
+    label = f'lb{i}-ecmplb'
+    p = self.popen.get(label)
+    rc = p.poll() if p is not None else None
+    how = f'exited with status {rc}' if rc is None or rc >= 0 else f'was killed by signal {-rc}'
+    return LabError(f'ecmplb on lab-lb{i} {how}: {tail(self.run.log_path(label))}')
 
   def wait_ecmplb(self, i, timeout=30):
     """Waits for LB host i's ecmplb: its start-up line, then its exception TAP ecmplb0 with the
