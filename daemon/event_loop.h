@@ -23,6 +23,7 @@ namespace ecmplb::daemon {
 class EventLoop {
  public:
   EventLoop() = default;
+  // Gives the caught signals their default action back.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
