@@ -194,7 +194,7 @@ struct Table::KeyWords {
     tail &= kKeyMask;
     v6 = key.family == kFamilyV6;
     valid = v6 || key.family == kFamilyV4;
-    is_tcp = key.proto == kProtoTcp;
+    is_tcp = key.proto == inet::ip_proto::kTcp;
     // Constant sizes so the copies are inlined.
     if (v6) {
       std::memcpy(addr, key.addr, 4 * sizeof(uint64_t));
@@ -286,7 +286,7 @@ ECMPLB_CT_INLINE uint64_t Table::HashOf(const FlowKey& key) const {
 }
 
 ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
-  return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
+  return timeout_by_class_[ProtoByte(tail) == inet::ip_proto::kTcp][StateByte(tail) & 3];
 }
 
 ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
@@ -403,7 +403,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const
   ref.epoch_ = epoch_;
   ref.tail_word_ = static_cast<uint8_t>(ti);
   ref.state_ = StateByte(tail) & 3;
-  ref.is_tcp_ = ProtoByte(tail) == kProtoTcp;
+  ref.is_tcp_ = ProtoByte(tail) == inet::ip_proto::kTcp;
   return ref;
 }
 
@@ -443,7 +443,7 @@ ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto, u
   out->epoch_ = epoch_;
   out->tail_word_ = static_cast<uint8_t>(3 * slot + 1);
   out->state_ = StateByte(t) & 3;
-  out->is_tcp_ = proto == kProtoTcp;
+  out->is_tcp_ = proto == inet::ip_proto::kTcp;
 }
 
 // The home-bucket part of FindLiveV4. True when that settles the lookup:

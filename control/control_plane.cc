@@ -453,8 +453,8 @@ json ControlPlane::Conns(size_t limit) const {
       json jf = {{"worker", w.id},
                  {"service", s != nullptr ? s->Name() : "(removed)"},
                  {"client", EndpointText(d.src.ToString(), d.sport)},
-                 {"protocol", f.key.proto == conntrack::kProtoTcp   ? "tcp"
-                              : f.key.proto == conntrack::kProtoUdp ? "udp"
+                 {"protocol", f.key.proto == inet::ip_proto::kTcp   ? "tcp"
+                              : f.key.proto == inet::ip_proto::kUdp ? "udp"
                                                                     : "other"},
                  {"backend_id", f.backend_id},
                  {"backend", backend.empty() ? "(removed)" : backend},

@@ -146,7 +146,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     // The common case first: one lookup finds the service of a TCP/UDP packet.
-    if ((p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) && p.has_l4) {
+    if ((p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) && p.has_l4) {
       if (const Service* svc = snap.Find(p.dst, p.dport, p.proto)) {
         verdicts[i] = Verdict::kDrop;  // until a backend is found
         const uint16_t service = static_cast<uint16_t>(svc->counter_slot);
@@ -175,7 +175,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     verdicts[i] = Verdict::kDrop;
-    if (p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) {
+    if (p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) {
       // To a VIP but no service: a port nobody listens on, or a non-first fragment (no ports
       // to find the service or hash on).
       counters_->Add(p.has_l4 ? Counter::drop_vip_no_service : Counter::drop_fragment);
@@ -193,7 +193,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       add_pending_key(i, svc, true, MakeKey(inner, static_cast<uint16_t>(svc->counter_slot)));
       continue;
     }
-    if (p.proto == ip_proto::kIcmp || p.proto == ip_proto::kIcmpv6) {
+    if (p.proto == inet::ip_proto::kIcmp || p.proto == inet::ip_proto::kIcmpv6) {
       // Echo requests to a VIP: the kernel holds the VIP (on lo) and answers them.
       verdicts[i] = Verdict::kException;
       ++exceptions;

@@ -30,8 +30,8 @@ uint32_t Mix(uint32_t x) {
 
 // Flow i: a distinct client address and port towards one VIP:80.
 FlowKey BenchKey(uint32_t i) {
-  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix(i)), 0x5000, kProtoTcp,
-                     1);
+  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix(i)), 0x5000,
+                     inet::ip_proto::kTcp, 1);
 }
 
 struct Fixture {
@@ -50,7 +50,7 @@ Fixture& Get(size_t flows) {
   o.capacity = flows;
   f.table = std::move(Table::Create(o)).value();
   for (uint32_t i = 0; i < flows; ++i) {
-    f.table->Insert(BenchKey(i), i, kTcpAck, 0);
+    f.table->Insert(BenchKey(i), i, inet::tcp_flag::kAck, 0);
   }
   uint32_t r = 1;
   while (f.hits.size() < kPool) {
@@ -117,7 +117,7 @@ void BM_LookupBulkTouch(benchmark::State& state) {
     const uint32_t now = static_cast<uint32_t>(std::min<uint64_t>(800, 1 + ++bursts / 1024));
     t.LookupBulk(burst, now, refs);
     for (EntryRef& r : refs) {
-      if (!t.Touch(r, kTcpAck, now)) state.SkipWithError("miss");
+      if (!t.Touch(r, inet::tcp_flag::kAck, now)) state.SkipWithError("miss");
     }
     keys += kBurst;
   }
@@ -139,7 +139,7 @@ void BM_Insert(benchmark::State& state) {
     t = std::move(Table::Create(o)).value();
     state.ResumeTiming();
     for (uint32_t i = 0; i < flows; ++i) {
-      full += t->Insert(BenchKey(i), i, kTcpSyn, 0) == InsertResult::kFull;
+      full += t->Insert(BenchKey(i), i, inet::tcp_flag::kSyn, 0) == InsertResult::kFull;
     }
     keys += flows;
   }

@@ -30,7 +30,7 @@ uint32_t Mix(uint32_t x) {
 // Id in the top bits of the source address, the rest derived from it.
 FlowKey KeyOf(uint32_t id) {
   const uint32_t m = Mix(id);
-  const uint8_t proto = (m & 1) ? kProtoTcp : kProtoUdp;
+  const uint8_t proto = (m & 1) ? inet::ip_proto::kTcp : inet::ip_proto::kUdp;
   const uint16_t service = static_cast<uint16_t>(m >> 16);
   if (id % 3 == 0) {
     std::array<uint8_t, 16> src{}, dst{};
@@ -112,7 +112,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
     switch ((rng >> 20) % 4) {
       case 0:
       case 1: {
-        const uint8_t flags = (rng >> 24) % 8 == 0 ? kTcpAck : kTcpSyn;
+        const uint8_t flags = (rng >> 24) % 8 == 0 ? inet::tcp_flag::kAck : inet::tcp_flag::kSyn;
         t.Insert(KeyOf(id), BackendOf(id, false), flags, now);
         break;
       }
@@ -126,7 +126,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
           if (rng & 0x100) {
             t.SetBackend(refs[i], BackendOf(rid, (rng >> 9) & 1));
           }
-          t.Touch(refs[i], (rng >> 10) & 1 ? kTcpFin : kTcpAck, now);
+          t.Touch(refs[i], (rng >> 10) & 1 ? inet::tcp_flag::kFin : inet::tcp_flag::kAck, now);
         }
         break;
       }

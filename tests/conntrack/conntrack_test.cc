@@ -13,16 +13,16 @@
 namespace ecmplb::conntrack {
 namespace {
 
-constexpr uint8_t kAck = kTcpAck;
-constexpr uint8_t kSyn = kTcpSyn;
-constexpr uint8_t kFin = kTcpFin | kTcpAck;
+constexpr uint8_t kAck = inet::tcp_flag::kAck;
+constexpr uint8_t kSyn = inet::tcp_flag::kSyn;
+constexpr uint8_t kFin = inet::tcp_flag::kFin | inet::tcp_flag::kAck;
 
-FlowKey K4(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
+FlowKey K4(uint32_t i, uint8_t proto = inet::ip_proto::kTcp, uint16_t service = 1) {
   return FlowKey::V4(htonl(0x0a000000u + i), htonl(0xc0a80001u),
                      htons(static_cast<uint16_t>(1024 + i % 60000)), htons(80), proto, service);
 }
 
-FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
+FlowKey K6(uint32_t i, uint8_t proto = inet::ip_proto::kTcp, uint16_t service = 1) {
   std::array<uint8_t, 16> src{}, dst{};
   src[0] = 0x20;
   src[1] = 0x01;
@@ -114,8 +114,8 @@ TEST(ConntrackTest, InsertHitMissV4) {
   EXPECT_EQ(r.last_seen(), 100u);
   EXPECT_FALSE(t->Lookup(K4(2), 100).found());
   // Same tuple, other service or protocol: other flows.
-  EXPECT_FALSE(t->Lookup(K4(1, kProtoTcp, 2), 100).found());
-  EXPECT_FALSE(t->Lookup(K4(1, kProtoUdp, 1), 100).found());
+  EXPECT_FALSE(t->Lookup(K4(1, inet::ip_proto::kTcp, 2), 100).found());
+  EXPECT_FALSE(t->Lookup(K4(1, inet::ip_proto::kUdp, 1), 100).found());
   EXPECT_EQ(t->stats().inserts, 1u);
 }
 
@@ -171,11 +171,11 @@ TEST(ConntrackTest, TouchUpdatesStateAndTime) {
 
 TEST(ConntrackTest, UdpBecomesEstablishedOnSecondPacket) {
   auto t = MakeTable(1000);
-  ASSERT_EQ(t->Insert(K4(1, kProtoUdp), 3, 0, 10), InsertResult::kInserted);
-  EntryRef r = t->Lookup(K4(1, kProtoUdp), 10);
+  ASSERT_EQ(t->Insert(K4(1, inet::ip_proto::kUdp), 3, 0, 10), InsertResult::kInserted);
+  EntryRef r = t->Lookup(K4(1, inet::ip_proto::kUdp), 10);
   EXPECT_EQ(r.state(), FlowState::kNew);
   ASSERT_TRUE(t->Touch(r, 0, 10));
-  EXPECT_EQ(t->Lookup(K4(1, kProtoUdp), 10).state(), FlowState::kEstablished);
+  EXPECT_EQ(t->Lookup(K4(1, inet::ip_proto::kUdp), 10).state(), FlowState::kEstablished);
 }
 
 struct ExpiryCase {
@@ -191,10 +191,10 @@ TEST(ConntrackTest, ExpiryByState) {
   to.tcp_closing = 3;
   to.udp = 20;
   const ExpiryCase cases[] = {
-      {kProtoTcp, kSyn, 5},
-      {kProtoTcp, kAck, 50},
-      {kProtoTcp, kFin, 3},
-      {kProtoUdp, 0, 20},
+      {inet::ip_proto::kTcp, kSyn, 5},
+      {inet::ip_proto::kTcp, kAck, 50},
+      {inet::ip_proto::kTcp, kFin, 3},
+      {inet::ip_proto::kUdp, 0, 20},
   };
   for (const ExpiryCase& c : cases) {
     SCOPED_TRACE(testing::Message() << "proto " << int{c.proto} << " flags " << int{c.flags});
@@ -467,7 +467,7 @@ TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
   }
   // FlowHash leaves the service out, yet keys of two services are two flows.
   auto t = MakeTable(1000);
-  const FlowKey a = K4(5, kProtoTcp, 1), b = K4(5, kProtoTcp, 2);
+  const FlowKey a = K4(5, inet::ip_proto::kTcp, 1), b = K4(5, inet::ip_proto::kTcp, 2);
   ASSERT_EQ(t->Hash(a), t->Hash(b));
   ASSERT_EQ(t->Insert(a, t->Hash(a), 1, kAck, 0), InsertResult::kInserted);
   ASSERT_EQ(t->Insert(b, t->Hash(b), 2, kAck, 0), InsertResult::kInserted);
@@ -495,7 +495,7 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
       for (uint32_t i = 0; i < 40; ++i) {
         // Mixed families, states (SYN: weak; ACK: established) and protocols.
         const uint32_t id = next_key++;
-        keys.push_back(id % 7 == 0 ? K6(id) : K4(id, id % 5 ? kProtoTcp : 17));
+        keys.push_back(id % 7 == 0 ? K6(id) : K4(id, id % 5 ? inet::ip_proto::kTcp : 17));
       }
       std::vector<uint64_t> hashes;
       for (const FlowKey& k : keys) hashes.push_back(a->Hash(k));
@@ -596,7 +596,7 @@ TEST(ConntrackTest, RefIsRefusedAfterAnEvictingInsert) {
 TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 200; ++i) {
-    const FlowKey k = i % 2 ? K4(i, kProtoUdp, 3) : K6(i, kProtoTcp, 4);
+    const FlowKey k = i % 2 ? K4(i, inet::ip_proto::kUdp, 3) : K6(i, inet::ip_proto::kTcp, 4);
     ASSERT_EQ(t->Insert(k, i, i % 4 == 0 ? kAck : kSyn, 7 + i), InsertResult::kInserted);
   }
   size_t seen = 0;
@@ -605,13 +605,13 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
     uint32_t i;
     if (s.key.is_v6()) {
       std::memcpy(&i, &s.key.addr[12], 4);
-      EXPECT_TRUE(s.key == K6(i, kProtoTcp, 4));
+      EXPECT_TRUE(s.key == K6(i, inet::ip_proto::kTcp, 4));
       EXPECT_EQ(s.state, i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
     } else {
       uint32_t src_be;
       std::memcpy(&src_be, s.key.addr, 4);
       i = ntohl(src_be) - 0x0a000000u;
-      EXPECT_TRUE(s.key == K4(i, kProtoUdp, 3));
+      EXPECT_TRUE(s.key == K4(i, inet::ip_proto::kUdp, 3));
       EXPECT_EQ(s.state, FlowState::kNew);
     }
     EXPECT_EQ(s.backend_id, i);

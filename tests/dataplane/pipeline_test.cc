@@ -86,7 +86,7 @@ class Host {
   IpAddr BackendOf(const std::vector<uint8_t>& out) {
     ParsedPacket p;
     EXPECT_EQ(Parse(out, &p), ParseResult::kOk);
-    if (p.proto == ip_proto::kGre) return p.dst;
+    if (p.proto == inet::ip_proto::kGre) return p.dst;
     IpAddr a = IpAddr::V4(0x0a000000);
     a.bytes[3] = out[5];
     return a;
@@ -146,7 +146,7 @@ TEST(PipelineTest, GreEncapsulatesToTheBackend) {
   ASSERT_EQ(out.size(), in.size() + kGreOverhead);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kGre);
+  EXPECT_EQ(p.proto, inet::ip_proto::kGre);
   EXPECT_EQ(p.src, Ip("10.0.0.11"));  // tunnel source defaults to the host address
   EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(p.dst));
   // The inner packet is untouched.
@@ -402,7 +402,7 @@ TEST(PipelineTest, GreTooBigWithDfAnswersFragNeeded) {
   ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kIcmp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIcmp);
   EXPECT_EQ(p.icmp_type, 3);
   EXPECT_EQ(p.icmp_code, 4);
   EXPECT_EQ(p.dst, Ip("192.0.2.7"));
@@ -482,7 +482,7 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
   for (const Case& k :
        {Case{"10.100.0.1", 80}, Case{"10.100.0.2", 443}, Case{"2001:db8::10", 443}}) {
     const IpAddr vip = Ip(k.vip);
-    const Service* svc = h.snap().Find(vip, k.port, ip_proto::kTcp);
+    const Service* svc = h.snap().Find(vip, k.port, inet::ip_proto::kTcp);
     ASSERT_NE(svc, nullptr) << k.vip;
     std::set<uint32_t> picked;
     for (uint32_t i = 0; i < 200; ++i) {
@@ -504,7 +504,7 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
       ASSERT_EQ(h.Run(b.Tcp(sport, k.port, 0x02).Build(), &out), Verdict::kTx);
       FlowTuple flow;
       flow.family = vip.is_v4() ? 4 : 6;
-      flow.proto = ip_proto::kTcp;
+      flow.proto = inet::ip_proto::kTcp;
       flow.src = Ip(client);
       flow.dst = vip;
       flow.sport = sport;
