@@ -13,6 +13,7 @@
 
 #include "control/config.h"
 #include "control/snapshot_builder.h"
+#include "dataplane/flow_hash.h"
 #include "dataplane/packet/encap.h"
 #include "dataplane/packet/parse.h"
 #include "tests/dataplane/packet_builder.h"
@@ -464,9 +465,9 @@ TEST(PipelineTest, EveryHostPicksTheSameBackend) {
 }
 
 // The backend the pipeline picks for a new flow (from the connection table's hash of the key,
-// reused as the Maglev hash) is the one ServiceHash names, which `ecmplbctl lookup` and other
-// LB hosts compute: 5-tuple and source-IP services, IPv4 and IPv6.
-TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
+// reused as the Maglev hash) is the one PlaceFlow (dataplane/flow_hash.h) names, which
+// `ecmplbctl lookup` and other LB hosts compute: 5-tuple and source-IP services, IPv4 and IPv6.
+TEST(PipelineTest, NewFlowPickMatchesPlaceFlow) {
   control::Config c = BaseConfig();
   control::ServiceConfig v6;
   v6.vip = "2001:db8::10";
@@ -510,7 +511,7 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
       flow.sport = sport;
       flow.dport = k.port;
       const BackendEntry& want =
-          svc->backends[svc->table->Lookup(Pipeline::ServiceHash(*svc, flow))];
+          svc->backends[svc->table->Lookup(PlaceFlow(*svc, flow).maglev_hash)];
       ASSERT_EQ(MacAddr::FromBytes(out.data()), BackendMac(want.addr)) << k.vip << " " << client;
       picked.insert(want.id);
       ++checked;
