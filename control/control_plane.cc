@@ -511,13 +511,11 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
   int32_t tracked_pos = -1;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
-    w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
-      if (!(f.key == placed.key)) return true;
-      tracked.push_back(
-          {{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
-      if (tracked_pos < 0) tracked_pos = svc->PositionOf(f.backend_id);
-      return false;
-    });
+    const std::optional<conntrack::FlowSnapshot> f = w.table->Peek(placed.key);
+    if (!f.has_value()) continue;
+    tracked.push_back(
+        {{"worker", w.id}, {"backend_id", f->backend_id}, {"state", StateName(f->state)}});
+    if (tracked_pos < 0) tracked_pos = svc->PositionOf(f->backend_id);
   }
   json out = {{"service", sc->Name()},
               {"client", ep->ToString()},

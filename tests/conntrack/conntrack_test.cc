@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -624,6 +625,100 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
   EXPECT_TRUE(t->Dump(0).empty());
   std::vector<uint64_t> counts(100);
   EXPECT_EQ(t->CountByBackend(counts), 100u);
+}
+
+// Peek (a reader) finds each held entry by its key alone, in the home bucket or a neighbour,
+// and agrees with ForEach; absent keys, other services, the other family and invalid keys
+// are not found.
+TEST(ConntrackTest, PeekFindsEveryEntryAndOnlyThose) {
+  for (Hasher hasher : {Hasher{&FlowHash}, Hasher{&ConstHash}}) {
+    const bool collide = hasher == &ConstHash;
+    // ConstHash: 10 IPv4 + 2 IPv6 flows = 14 slots of the 15-slot window, so the home bucket
+    // overflows into both neighbours.
+    const uint32_t n = collide ? 12 : 2000;
+    auto t = MakeTable(10'000, hasher);
+    for (uint32_t i = 0; i < n; ++i) {
+      const FlowKey k =
+          i % 6 == 5 ? K6(i) : K4(i, i % 2 ? inet::ip_proto::kUdp : inet::ip_proto::kTcp);
+      ASSERT_EQ(t->Insert(k, 100 + i, i % 3 ? kAck : kSyn, 40 + i), InsertResult::kInserted) << i;
+    }
+    ASSERT_EQ(t->Count(), n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const bool v6 = i % 6 == 5;
+      const uint8_t proto = v6 || i % 2 == 0 ? inet::ip_proto::kTcp : inet::ip_proto::kUdp;
+      const FlowKey k = v6 ? K6(i) : K4(i, proto);
+      const std::optional<FlowSnapshot> s = t->Peek(k);
+      ASSERT_TRUE(s.has_value()) << i;
+      EXPECT_EQ(s->key, k) << i;
+      EXPECT_EQ(s->backend_id, 100 + i) << i;
+      EXPECT_EQ(s->last_seen, 40 + i) << i;
+      const FlowState want = proto != inet::ip_proto::kTcp ? FlowState::kNew
+                             : i % 3                       ? FlowState::kEstablished
+                                                           : FlowState::kNew;
+      EXPECT_EQ(s->state, want) << i;
+      // Same flow numbers in the other family, another service, another protocol: absent.
+      EXPECT_FALSE(t->Peek(v6 ? K4(i, proto) : K6(i, proto)).has_value()) << i;
+      EXPECT_FALSE(t->Peek(v6 ? K6(i, proto, 2) : K4(i, proto, 2)).has_value()) << i;
+      const uint8_t other =
+          proto == inet::ip_proto::kTcp ? inet::ip_proto::kUdp : inet::ip_proto::kTcp;
+      EXPECT_FALSE(t->Peek(v6 ? K6(i, other) : K4(i, other)).has_value()) << i;
+    }
+    EXPECT_FALSE(t->Peek(K4(n + 1)).has_value());
+    EXPECT_FALSE(t->Peek(K6(n + 6)).has_value());
+    FlowKey bad = K4(0);
+    bad.family = 5;
+    EXPECT_FALSE(t->Peek(bad).has_value());
+    FlowKey unset;
+    EXPECT_FALSE(t->Peek(unset).has_value());
+    // Every entry ForEach sees, Peek finds whole.
+    size_t walked = 0;
+    t->ForEach([&](const FlowSnapshot& s) {
+      ++walked;
+      const std::optional<FlowSnapshot> p = t->Peek(s.key);
+      EXPECT_TRUE(p.has_value());
+      if (!p.has_value()) return true;
+      EXPECT_EQ(p->key, s.key);
+      EXPECT_EQ(p->backend_id, s.backend_id);
+      EXPECT_EQ(p->last_seen, s.last_seen);
+      EXPECT_EQ(p->state, s.state);
+      return true;
+    });
+    EXPECT_EQ(walked, n);
+  }
+}
+
+// Peek follows the writer: state and time (Touch), backend (SetBackend), an expired entry
+// until it is reclaimed, removal.
+TEST(ConntrackTest, PeekSeesTouchSetBackendAndExpiry) {
+  Timeouts to;
+  to.tcp_syn = 5;
+  to.tcp_established = 50;
+  auto t = MakeTable(100, &FlowHash, to);
+  const FlowKey k = K4(1);
+  ASSERT_EQ(t->Insert(k, 5, kSyn, 10), InsertResult::kInserted);
+  std::optional<FlowSnapshot> s = t->Peek(k);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->state, FlowState::kNew);
+  EXPECT_EQ(s->last_seen, 10u);
+  EXPECT_EQ(s->backend_id, 5u);
+
+  EntryRef r = t->Lookup(k, 12);
+  ASSERT_TRUE(t->Touch(r, kAck, 12));
+  s = t->Peek(k);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->state, FlowState::kEstablished);
+  EXPECT_EQ(s->last_seen, 12u);
+  ASSERT_TRUE(t->SetBackend(r, 9));
+  EXPECT_EQ(t->Peek(k)->backend_id, 9u);
+  ASSERT_TRUE(t->Touch(r, kAck, 13));  // only the time word changes
+  EXPECT_EQ(t->Peek(k)->last_seen, 13u);
+  EXPECT_EQ(t->Peek(k)->backend_id, 9u);
+
+  // Expired (13 + 50 < 100) but not reclaimed: still held, and Peek says so.
+  EXPECT_TRUE(t->Peek(k).has_value());
+  EXPECT_GT(t->ExpireSome(100, t->bucket_count()), 0u);
+  EXPECT_FALSE(t->Peek(k).has_value());
+  EXPECT_EQ(t->Count(), 0u);
 }
 
 TEST(ConntrackTest, ResultNames) {
