@@ -119,6 +119,8 @@ struct FlowSnapshot {
   uint32_t backend_id = 0;
   uint32_t last_seen = 0;
   FlowState state = FlowState::kNew;
+
+  friend bool operator==(const FlowSnapshot&, const FlowSnapshot&) = default;
 };
 
 // Writer-owned counters (monotonic), readable from any thread.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::conntrack {
 namespace {
@@ -19,18 +20,11 @@ namespace {
 constexpr size_t kPool = 1 << 16;  // keys cycled through per benchmark
 constexpr size_t kBurst = Table::kMaxBurst;
 
-uint32_t Mix(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+using test_support::Mix32;
 
 // Flow i: a distinct client address and port towards one VIP:80.
 FlowKey BenchKey(uint32_t i) {
-  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix(i)), 0x5000,
+  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix32(i)), 0x5000,
                      inet::ip_proto::kTcp, 1);
 }
 
@@ -54,7 +48,7 @@ Fixture& Get(size_t flows) {
   }
   uint32_t r = 1;
   while (f.hits.size() < kPool) {
-    r = Mix(r + 0x9e3779b9u);
+    r = Mix32(r + 0x9e3779b9u);
     const FlowKey k = BenchKey(r % flows);
     if (f.table->Lookup(k, 1).found()) f.hits.push_back(k);
   }
@@ -161,7 +155,7 @@ void BM_MemoryFloor(benchmark::State& state) {
   for (auto _ : state) {
     size_t idx[kBurst];
     for (size_t i = 0; i < kBurst; ++i) {
-      r = Mix(r + 0x9e3779b9u);
+      r = Mix32(r + 0x9e3779b9u);
       idx[i] = (static_cast<uint64_t>(r) * blocks) >> 32;
       __builtin_prefetch(&mem[idx[i] * 16]);
       __builtin_prefetch(&mem[idx[i] * 16 + 8]);

@@ -13,24 +13,18 @@
 
 #include "conntrack/conntrack.h"
 #include "gtest/gtest.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::conntrack {
 namespace {
 
 constexpr uint32_t kIds = 4000;
 
-uint32_t Mix(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+using test_support::Mix32;
 
 // Id in the top bits of the source address, the rest derived from it.
 FlowKey KeyOf(uint32_t id) {
-  const uint32_t m = Mix(id);
+  const uint32_t m = Mix32(id);
   const uint8_t proto = (m & 1) ? inet::ip_proto::kTcp : inet::ip_proto::kUdp;
   const uint16_t service = static_cast<uint16_t>(m >> 16);
   if (id % 3 == 0) {
@@ -45,7 +39,7 @@ FlowKey KeyOf(uint32_t id) {
                      service);
 }
 uint32_t BackendOf(uint32_t id, bool alt) {
-  return Mix(id ^ 0x5555) ^ alt;
+  return Mix32(id ^ 0x5555) ^ alt;
 }
 
 // Returns the id of a snapshot whose fields all agree, or -1 if torn.
@@ -84,7 +78,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
         if (r == 2) {
           // Keyed reads of the ids the writer churns: whole entries of the asked key only.
           for (int i = 0; i < 64; ++i) {
-            next = Mix(next + 1);
+            next = Mix32(next + 1);
             const uint32_t id = next % kIds;
             const std::optional<FlowSnapshot> s = t.Peek(KeyOf(id));
             if (!s.has_value()) continue;
@@ -118,7 +112,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
   std::vector<FlowKey> burst;
   std::vector<EntryRef> refs(Table::kMaxBurst);
   for (int op = 0; op < kOps; ++op) {
-    rng = Mix(rng + op);
+    rng = Mix32(rng + op);
     if (op % 1000 == 0) ++now;
     const uint32_t id = rng % kIds;
     switch ((rng >> 20) % 4) {
@@ -217,7 +211,7 @@ TEST(ConntrackConcurrencyTest, PeekAlwaysFindsAStableEntry) {
           if (CheckSnapshot(*s) != id) torn.fetch_add(1);
           found.fetch_add(1, std::memory_order_relaxed);
         }
-        next = Mix(next + 1);
+        next = Mix32(next + 1);
         const uint32_t id = kStable + next % (kIds - kStable);
         if (const auto s = t.Peek(KeyOf(id)); s.has_value() && CheckSnapshot(*s) != id) {
           torn.fetch_add(1);
@@ -229,7 +223,7 @@ TEST(ConntrackConcurrencyTest, PeekAlwaysFindsAStableEntry) {
   uint32_t rng = 777;
   uint32_t now = 0;
   for (int op = 0; op < 300'000; ++op) {
-    rng = Mix(rng + op);
+    rng = Mix32(rng + op);
     if (op % 10'000 == 0) ++now;  // ends at 30 s: below every timeout
     const uint32_t id = kStable + rng % (kIds - kStable);
     switch ((rng >> 20) % 4) {

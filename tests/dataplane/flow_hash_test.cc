@@ -9,10 +9,12 @@
 
 #include "conntrack/flow_key.h"
 #include "tests/dataplane/packet_builder.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::dataplane {
 namespace {
 
+using test_support::FlowOf;
 using testing::Ip;
 using testing::Mac;
 using testing::PacketBuilder;
@@ -28,18 +30,6 @@ ParsedPacket MustParse(const std::vector<uint8_t>& frame) {
   ParsedPacket p;
   EXPECT_EQ(Parse(std::span<const uint8_t>(frame), &p, IpChecksumMode::kVerify), ParseResult::kOk);
   return p;
-}
-
-FlowTuple Tuple(const char* src, const char* dst, uint16_t sport, uint16_t dport,
-                uint8_t proto = inet::ip_proto::kTcp) {
-  FlowTuple t;
-  t.src = Ip(src);
-  t.dst = Ip(dst);
-  t.family = t.src.is_v4() ? 4 : 6;
-  t.proto = proto;
-  t.sport = sport;
-  t.dport = dport;
-  return t;
 }
 
 TEST(FlowHashTest, PacketAndTupleGiveTheSameKeyAndHash) {
@@ -75,8 +65,8 @@ TEST(FlowHashTest, PacketAndTupleGiveTheSameKeyAndHash) {
 TEST(FlowHashTest, MaglevHashIgnoresTheServiceSlot) {
   for (HashMode mode : {HashMode::kFiveTuple, HashMode::kSourceIp}) {
     const Service a = MakeService(mode, 1), b = MakeService(mode, 900);
-    for (const FlowTuple& t : {Tuple("198.18.0.1", "10.100.0.1", 1234, 80),
-                               Tuple("2001:db8:1::1", "2001:db8::10", 1234, 80)}) {
+    for (const FlowTuple& t : {FlowOf("198.18.0.1", 1234, "10.100.0.1", 80),
+                               FlowOf("2001:db8:1::1", 1234, "2001:db8::10", 80)}) {
       const FlowPlacement pa = PlaceFlow(a, t), pb = PlaceFlow(b, t);
       EXPECT_NE(pa.key, pb.key);
       EXPECT_EQ(pa.maglev_hash, pb.maglev_hash);
@@ -89,27 +79,27 @@ TEST(FlowHashTest, MaglevHashIgnoresTheServiceSlot) {
 // not move a client; another client (usually) lands elsewhere.
 TEST(FlowHashTest, SourceIpHashIsTheClientAddressAlone) {
   const Service svc = MakeService(HashMode::kSourceIp, 3);
-  const FlowTuple v4 = Tuple("198.18.0.1", "10.100.0.1", 1234, 80);
+  const FlowTuple v4 = FlowOf("198.18.0.1", 1234, "10.100.0.1", 80);
   const uint32_t src = v4.src.v4_host();
   EXPECT_EQ(PlaceFlow(svc, v4).maglev_hash,
             conntrack::FlowHash(conntrack::FlowKey::V4(__builtin_bswap32(src), 0, 0, 0, 0, 0)));
-  EXPECT_EQ(
-      PlaceFlow(svc, v4).maglev_hash,
-      PlaceFlow(svc, Tuple("198.18.0.1", "10.100.0.2", 999, 53, inet::ip_proto::kUdp)).maglev_hash);
+  EXPECT_EQ(PlaceFlow(svc, v4).maglev_hash,
+            PlaceFlow(svc, FlowOf("198.18.0.1", 999, "10.100.0.2", 53, inet::ip_proto::kUdp))
+                .maglev_hash);
   EXPECT_NE(PlaceFlow(svc, v4).maglev_hash,
-            PlaceFlow(svc, Tuple("198.18.0.2", "10.100.0.1", 1234, 80)).maglev_hash);
+            PlaceFlow(svc, FlowOf("198.18.0.2", 1234, "10.100.0.1", 80)).maglev_hash);
   EXPECT_NE(PlaceFlow(svc, v4).maglev_hash, PlaceFlow(svc, v4).flow_hash);
 
-  const FlowTuple v6 = Tuple("2001:db8:1::1", "2001:db8::10", 1234, 80);
+  const FlowTuple v6 = FlowOf("2001:db8:1::1", 1234, "2001:db8::10", 80);
   static constexpr uint8_t kZero[16] = {};
   EXPECT_EQ(PlaceFlow(svc, v6).maglev_hash,
             conntrack::FlowHash(
                 conntrack::FlowKey::V6(std::span<const uint8_t, 16>(v6.src.bytes.data(), 16),
                                        std::span<const uint8_t, 16>(kZero, 16), 0, 0, 0, 0)));
   EXPECT_EQ(PlaceFlow(svc, v6).maglev_hash,
-            PlaceFlow(svc, Tuple("2001:db8:1::1", "2001:db8::11", 5, 6)).maglev_hash);
+            PlaceFlow(svc, FlowOf("2001:db8:1::1", 5, "2001:db8::11", 6)).maglev_hash);
   EXPECT_NE(PlaceFlow(svc, v6).maglev_hash,
-            PlaceFlow(svc, Tuple("2001:db8:1::2", "2001:db8::10", 1234, 80)).maglev_hash);
+            PlaceFlow(svc, FlowOf("2001:db8:1::2", 1234, "2001:db8::10", 80)).maglev_hash);
 }
 
 }  // namespace

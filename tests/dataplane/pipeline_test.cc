@@ -17,10 +17,13 @@
 #include "dataplane/packet/encap.h"
 #include "dataplane/packet/parse.h"
 #include "tests/dataplane/packet_builder.h"
+#include "tests/support/backends.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::dataplane {
 namespace {
 
+using test_support::BackendMac;
 using testing::Ip;
 using testing::Mac;
 using testing::PacketBuilder;
@@ -44,12 +47,6 @@ control::Config BaseConfig() {
     ]})");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
-}
-
-MacAddr BackendMac(const IpAddr& a) {
-  MacAddr m = Mac("02:be:00:00:00:00");
-  m.bytes[5] = a.is_v6() ? a.bytes[15] : a.bytes[3];
-  return m;
 }
 
 // One LB host's worker: builder + snapshot + neighbours + conntrack + pipeline.
@@ -503,13 +500,7 @@ TEST(PipelineTest, NewFlowPickMatchesPlaceFlow) {
       }
       std::vector<uint8_t> out;
       ASSERT_EQ(h.Run(b.Tcp(sport, k.port, 0x02).Build(), &out), Verdict::kTx);
-      FlowTuple flow;
-      flow.family = vip.is_v4() ? 4 : 6;
-      flow.proto = inet::ip_proto::kTcp;
-      flow.src = Ip(client);
-      flow.dst = vip;
-      flow.sport = sport;
-      flow.dport = k.port;
+      const FlowTuple flow = test_support::FlowOf(client, sport, k.vip, k.port);
       const BackendEntry& want =
           svc->backends[svc->table->Lookup(PlaceFlow(*svc, flow).maglev_hash)];
       ASSERT_EQ(MacAddr::FromBytes(out.data()), BackendMac(want.addr)) << k.vip << " " << client;
