@@ -194,7 +194,7 @@ struct Table::KeyWords {
     tail &= kKeyMask;
     v6 = key.family == kFamilyV6;
     valid = v6 || key.family == kFamilyV4;
-    is_tcp = key.proto == kProtoTcp;
+    is_tcp = key.proto == inet::ip_proto::kTcp;
     // Constant sizes so the copies are inlined.
     if (v6) {
       std::memcpy(addr, key.addr, 4 * sizeof(uint64_t));
@@ -286,7 +286,7 @@ ECMPLB_CT_INLINE uint64_t Table::HashOf(const FlowKey& key) const {
 }
 
 ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
-  return timeout_by_class_[ProtoByte(tail) == kProtoTcp][StateByte(tail) & 3];
+  return timeout_by_class_[ProtoByte(tail) == inet::ip_proto::kTcp][StateByte(tail) & 3];
 }
 
 ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
@@ -403,7 +403,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const
   ref.epoch_ = epoch_;
   ref.tail_word_ = static_cast<uint8_t>(ti);
   ref.state_ = StateByte(tail) & 3;
-  ref.is_tcp_ = ProtoByte(tail) == kProtoTcp;
+  ref.is_tcp_ = ProtoByte(tail) == inet::ip_proto::kTcp;
   return ref;
 }
 
@@ -443,7 +443,7 @@ ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto, u
   out->epoch_ = epoch_;
   out->tail_word_ = static_cast<uint8_t>(3 * slot + 1);
   out->state_ = StateByte(t) & 3;
-  out->is_tcp_ = proto == kProtoTcp;
+  out->is_tcp_ = proto == inet::ip_proto::kTcp;
 }
 
 // The home-bucket part of FindLiveV4. True when that settles the lookup:
@@ -850,8 +850,67 @@ void Table::ReadBucket(const internal::Bucket& b, uint32_t* meta, uint64_t* word
   }
 }
 
+namespace {
+
+// The entry whose head is slot `s` of a bucket copy (meta `m`, words `w`, see ReadBucket).
+FlowSnapshot SnapshotAt(uint32_t m, const uint64_t* w, unsigned s) {
+  const bool v6 = IsV6At(m, s);
+  const unsigned n = AddrWords(v6);
+  const uint64_t tail = w[3 * s + n];
+  const uint64_t value = w[3 * s + n + 1];
+  FlowSnapshot snap;
+  snap.key.sport = static_cast<uint16_t>(tail);
+  snap.key.dport = static_cast<uint16_t>(tail >> 16);
+  snap.key.service = static_cast<uint16_t>(tail >> 32);
+  snap.key.proto = ProtoByte(tail);
+  snap.key.family = v6 ? kFamilyV6 : kFamilyV4;
+  std::memcpy(snap.key.addr, &w[3 * s], n * sizeof(uint64_t));
+  snap.backend_id = BackendOf(value);
+  snap.last_seen = LastSeenOf(value);
+  snap.state = static_cast<FlowState>(StateByte(tail) & 3);
+  return snap;
+}
+
+}  // namespace
+
 size_t Table::Count() const {
   return count_.load(kRelaxed);
+}
+
+std::optional<FlowSnapshot> Table::Peek(const FlowKey& key) const {
+  const KeyWords k(key);
+  if (!k.valid) return std::nullopt;
+  const size_t home = HomeOf(hasher_(key));
+  const unsigned n = AddrWords(k.v6);
+  uint64_t w[15];
+  uint32_t m;
+  // The entry among the candidate heads of the bucket copy in w/m, or -1.
+  auto match = [&](uint32_t cand) {
+    for (; cand != 0; cand &= cand - 1) {
+      const unsigned s = std::countr_zero(cand);
+      if ((w[3 * s + n] & kKeyMask) == k.tail &&
+          std::memcmp(&w[3 * s], k.addr, n * sizeof(uint64_t)) == 0) {
+        return static_cast<int>(s);
+      }
+    }
+    return -1;
+  };
+  // Home: the entries homed here (not the neighbours' guests).
+  ReadBucket(buckets_[home], &m, w);
+  int s = match(FamilyHeads(m, k.v6) & ~Guests(m));
+  if (s >= 0) return SnapshotAt(m, w, static_cast<unsigned>(s));
+  const bool in_next = OvfNext(m) != 0, in_prev = OvfPrev(m) != 0;
+  if (in_next) {
+    ReadBucket(buckets_[NextBucket(home)], &m, w);
+    s = match(FamilyHeads(m, k.v6) & FromPrev(m));
+    if (s >= 0) return SnapshotAt(m, w, static_cast<unsigned>(s));
+  }
+  if (in_prev) {
+    ReadBucket(buckets_[PrevBucket(home)], &m, w);
+    s = match(FamilyHeads(m, k.v6) & FromNext(m));
+    if (s >= 0) return SnapshotAt(m, w, static_cast<unsigned>(s));
+  }
+  return std::nullopt;
 }
 
 void Table::ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
@@ -860,22 +919,7 @@ void Table::ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
   for (size_t b = 0; b < bucket_count_; ++b) {
     ReadBucket(buckets_[b], &m, w);
     for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
-      const unsigned s = std::countr_zero(h);
-      const bool v6 = IsV6At(m, s);
-      const unsigned n = AddrWords(v6);
-      const uint64_t tail = w[3 * s + n];
-      const uint64_t value = w[3 * s + n + 1];
-      FlowSnapshot snap;
-      snap.key.sport = static_cast<uint16_t>(tail);
-      snap.key.dport = static_cast<uint16_t>(tail >> 16);
-      snap.key.service = static_cast<uint16_t>(tail >> 32);
-      snap.key.proto = ProtoByte(tail);
-      snap.key.family = v6 ? kFamilyV6 : kFamilyV4;
-      std::memcpy(snap.key.addr, &w[3 * s], n * sizeof(uint64_t));
-      snap.backend_id = BackendOf(value);
-      snap.last_seen = LastSeenOf(value);
-      snap.state = static_cast<FlowState>(StateByte(tail) & 3);
-      if (!fn(snap)) return;
+      if (!fn(SnapshotAt(m, w, std::countr_zero(h)))) return;
     }
   }
 }

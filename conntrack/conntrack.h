@@ -5,8 +5,8 @@
 // Thread-safety: ONE writer, many readers, no locks.
 //   * Writer methods (Lookup, LookupBulk, Touch, SetBackend, Insert,
 //     ExpireSome) must only be called by the owning worker thread.
-//   * Reader methods (Count, ForEach, Dump, CountByBackend, stats, and the
-//     const accessors) may be called from any thread at any time, concurrently
+//   * Reader methods (Count, Peek, ForEach, Dump, CountByBackend, stats, and
+//     the const accessors) may be called from any thread at any time, concurrently
 //     with the writer. They never block the writer: every bucket carries a
 //     sequence counter (odd while the writer modifies it); a reader copies a
 //     bucket with atomic loads and retries if the counter moved, so it only
@@ -48,6 +48,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -118,6 +119,8 @@ struct FlowSnapshot {
   uint32_t backend_id = 0;
   uint32_t last_seen = 0;
   FlowState state = FlowState::kNew;
+
+  friend bool operator==(const FlowSnapshot&, const FlowSnapshot&) = default;
 };
 
 // Writer-owned counters (monotonic), readable from any thread.
@@ -233,6 +236,12 @@ class Table {
 
   // Entries held (live or expired but not yet reclaimed).
   size_t Count() const;
+  // A consistent copy of `key`'s entry if the table holds one (live, or expired but not yet
+  // reclaimed: judge by last_seen and timeouts()), read in its home bucket and, where entries
+  // of that home overflowed, its neighbours: at most three bucket reads, no walk. An entry
+  // present for the whole call is found; one inserted or removed meanwhile may or may not be.
+  // nullopt for a key with an invalid family.
+  std::optional<FlowSnapshot> Peek(const FlowKey& key) const;
   // Calls fn on a consistent copy of each entry, bucket by bucket; stops when
   // fn returns false. An entry present for the whole walk is seen exactly
   // once; entries inserted or removed meanwhile may or may not be seen.

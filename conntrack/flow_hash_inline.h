@@ -1,6 +1,7 @@
 // FlowHashInline: FlowHash (flow_key.h) as an inline function, for the few
 // translation units that hash per packet (the connection table, the
-// pipeline). Everything else calls FlowHash, which is defined with it.
+// pipeline through dataplane/flow_hash.h). Everything else calls FlowHash,
+// which is defined with it.
 // Pure function: safe from any thread.
 #pragma once
 

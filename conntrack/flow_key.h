@@ -9,12 +9,12 @@
 #include <cstring>
 #include <span>
 
+#include "common/inet.h"
+
 namespace ecmplb::conntrack {
 
 inline constexpr uint8_t kFamilyV4 = 4;
 inline constexpr uint8_t kFamilyV6 = 6;
-inline constexpr uint8_t kProtoTcp = 6;
-inline constexpr uint8_t kProtoUdp = 17;
 
 // Byte order: addresses and ports are kept exactly as they appear on the wire
 // (network byte order; the dataplane memcpy()s them out of the header).
@@ -30,7 +30,7 @@ struct FlowKey {
   uint16_t sport = 0;    // network byte order
   uint16_t dport = 0;    // network byte order
   uint16_t service = 0;  // host order
-  uint8_t proto = 0;     // IP protocol number (6 TCP, 17 UDP, ...)
+  uint8_t proto = 0;     // IP protocol number (inet::ip_proto)
   uint8_t family = 0;    // kFamilyV4 or kFamilyV6
   uint8_t addr[32] = {};
 

@@ -8,14 +8,9 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "common/inet.h"
 
 namespace ecmplb::conntrack {
-
-// TCP header flag bits (byte 13 of the TCP header).
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 enum class FlowState : uint8_t {
   // TCP: SYN seen, handshake not yet confirmed. Other protocols: one packet
@@ -44,9 +39,9 @@ inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags);  // d
 
 inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags) {
   if (!is_tcp) return FlowState::kNew;
-  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
-  if (tcp_flags & kTcpSyn) return FlowState::kNew;
-  if (tcp_flags & kTcpAck) return FlowState::kEstablished;
+  if (tcp_flags & (inet::tcp_flag::kFin | inet::tcp_flag::kRst)) return FlowState::kClosing;
+  if (tcp_flags & inet::tcp_flag::kSyn) return FlowState::kNew;
+  if (tcp_flags & inet::tcp_flag::kAck) return FlowState::kEstablished;
   return FlowState::kNew;
 }
 
@@ -54,14 +49,14 @@ inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags) {
   if (!is_tcp) {
     return cur == FlowState::kNew ? FlowState::kEstablished : cur;
   }
-  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::kClosing;
-  if (tcp_flags & kTcpSyn) {
-    if ((tcp_flags & kTcpAck) == 0 && cur == FlowState::kClosing) {
+  if (tcp_flags & (inet::tcp_flag::kFin | inet::tcp_flag::kRst)) return FlowState::kClosing;
+  if (tcp_flags & inet::tcp_flag::kSyn) {
+    if ((tcp_flags & inet::tcp_flag::kAck) == 0 && cur == FlowState::kClosing) {
       return FlowState::kNew;
     }
     return cur;
   }
-  if ((tcp_flags & kTcpAck) && cur == FlowState::kNew) {
+  if ((tcp_flags & inet::tcp_flag::kAck) && cur == FlowState::kNew) {
     return FlowState::kEstablished;
   }
   return cur;

@@ -18,10 +18,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/inet.h"
 
 namespace ecmplb::control {
 
-enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
+enum class Protocol : uint8_t { kTcp = inet::ip_proto::kTcp, kUdp = inet::ip_proto::kUdp };
 enum class ForwardMode : uint8_t { kDr, kGre };
 enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
 

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "control/endpoint.h"
+#include "dataplane/flow_hash.h"
 #include "dataplane/packet/parse.h"
-#include "dataplane/pipeline.h"
 
 namespace ecmplb::control {
 namespace {
@@ -493,8 +493,8 @@ json ControlPlane::Conns(size_t limit) const {
       json jf = {{"worker", w.id},
                  {"service", s != nullptr ? s->Name() : "(removed)"},
                  {"client", EndpointText(d.src.ToString(), d.sport)},
-                 {"protocol", f.key.proto == conntrack::kProtoTcp   ? "tcp"
-                              : f.key.proto == conntrack::kProtoUdp ? "udp"
+                 {"protocol", f.key.proto == inet::ip_proto::kTcp   ? "tcp"
+                              : f.key.proto == inet::ip_proto::kUdp ? "udp"
                                                                     : "other"},
                  {"backend_id", f.backend_id},
                  {"backend", backend.empty() ? "(removed)" : backend},
@@ -540,37 +540,22 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
     const auto& b = svc->backends[static_cast<size_t>(pos)];
     return {{"id", b.id}, {"address", b.addr.ToString()}, {"weight", b.weight}};
   };
+  // The pipeline's key and Maglev hash of this flow (dataplane/flow_hash.h).
+  const dataplane::FlowPlacement placed = dataplane::PlaceFlow(*svc, flow);
   int32_t maglev_pos = -1;
   if (svc->table.has_value()) {
-    maglev_pos =
-        static_cast<int32_t>(svc->table->Lookup(dataplane::Pipeline::ServiceHash(*svc, flow)));
+    maglev_pos = static_cast<int32_t>(svc->table->Lookup(placed.maglev_hash));
   }
 
-  // Same key as the pipeline's: ports in network order, the service's counter slot.
-  conntrack::FlowKey fk;
-  const uint16_t sport_be = __builtin_bswap16(flow.sport), dport_be = __builtin_bswap16(flow.dport);
-  if (flow.family == 4) {
-    uint32_t s, d;
-    std::memcpy(&s, flow.src.bytes.data(), 4);
-    std::memcpy(&d, flow.dst.bytes.data(), 4);
-    fk = conntrack::FlowKey::V4(s, d, sport_be, dport_be, flow.proto,
-                                static_cast<uint16_t>(svc->counter_slot));
-  } else {
-    fk = conntrack::FlowKey::V6(std::span<const uint8_t, 16>(flow.src.bytes.data(), 16),
-                                std::span<const uint8_t, 16>(flow.dst.bytes.data(), 16), sport_be,
-                                dport_be, flow.proto, static_cast<uint16_t>(svc->counter_slot));
-  }
   json tracked = json::array();
   int32_t tracked_pos = -1;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
-    w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
-      if (!(f.key == fk)) return true;
-      tracked.push_back(
-          {{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
-      if (tracked_pos < 0) tracked_pos = svc->PositionOf(f.backend_id);
-      return false;
-    });
+    const std::optional<conntrack::FlowSnapshot> f = w.table->Peek(placed.key);
+    if (!f.has_value()) continue;
+    tracked.push_back(
+        {{"worker", w.id}, {"backend_id", f->backend_id}, {"state", StateName(f->state)}});
+    if (tracked_pos < 0) tracked_pos = svc->PositionOf(f->backend_id);
   }
   json out = {{"service", sc->Name()},
               {"client", ep->ToString()},

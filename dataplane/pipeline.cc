@@ -4,49 +4,10 @@
 #include <cassert>
 #include <cstring>
 
-#include "conntrack/flow_hash_inline.h"
+#include "dataplane/flow_hash.h"
 #include "dataplane/packet/encap.h"
 
 namespace ecmplb::dataplane {
-namespace {
-
-inline uint16_t ToBe16(uint16_t host) {
-  return __builtin_bswap16(host);
-}
-
-// The connection-table key of a flow of `svc`, from a FlowTuple (ICMP error steering) or
-// straight from the parsed packet (the per-packet case: no FlowTuple copy). Both name the
-// fields alike.
-template <typename Flow>
-inline conntrack::FlowKey MakeKey(const Flow& t, uint16_t service) {
-  if (t.family == 4) {
-    uint32_t s, d;
-    std::memcpy(&s, t.src.bytes.data(), 4);
-    std::memcpy(&d, t.dst.bytes.data(), 4);
-    return conntrack::FlowKey::V4(s, d, ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
-  }
-  return conntrack::FlowKey::V6(std::span<const uint8_t, 16>(t.src.bytes.data(), 16),
-                                std::span<const uint8_t, 16>(t.dst.bytes.data(), 16),
-                                ToBe16(t.sport), ToBe16(t.dport), t.proto, service);
-}
-
-// The Maglev hash of a flow whose key (any service) hashes to `flow_hash`: a five-tuple
-// service uses that hash itself (FlowHash leaves the service out), a source-IP service the
-// hash of the client address alone. Equal to ServiceHash() of the same flow.
-inline uint64_t MaglevHash(const Service& s, const conntrack::FlowKey& key, uint64_t flow_hash) {
-  if (s.hash != HashMode::kSourceIp) return flow_hash;
-  if (!key.is_v6()) {
-    uint32_t src;
-    std::memcpy(&src, key.addr, 4);
-    return conntrack::FlowHash(conntrack::FlowKey::V4(src, 0, 0, 0, 0, 0));
-  }
-  static constexpr uint8_t kZero[16] = {};
-  return conntrack::FlowHash(conntrack::FlowKey::V6(std::span<const uint8_t, 16>(key.addr, 16),
-                                                    std::span<const uint8_t, 16>(kZero, 16), 0, 0,
-                                                    0, 0));
-}
-
-}  // namespace
 
 // Per frame of the burst that belongs to a service; its key and hash sit at the same index.
 struct Pipeline::Pending {
@@ -76,19 +37,6 @@ Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters,
 }
 
 Pipeline::~Pipeline() = default;
-
-uint64_t Pipeline::ServiceHash(const Service& s, const FlowTuple& flow) {
-  // The Maglev hash must be the same on every LB host: it covers the flow only, never
-  // host-local numbers such as the service's counter slot.
-  if (s.hash == HashMode::kSourceIp) {
-    FlowTuple src_only;
-    src_only.family = flow.family;
-    src_only.src = flow.src;
-    src_only.dst.family = flow.family;
-    return conntrack::FlowHash(MakeKey(src_only, 0));
-  }
-  return conntrack::FlowHash(MakeKey(flow, 0));
-}
 
 void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
                        std::span<Verdict> verdicts) {
@@ -146,24 +94,14 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     // The common case first: one lookup finds the service of a TCP/UDP packet.
-    if ((p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) && p.has_l4) {
+    if ((p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) && p.has_l4) {
       if (const Service* svc = snap.Find(p.dst, p.dport, p.proto)) {
         verdicts[i] = Verdict::kDrop;  // until a backend is found
-        const uint16_t service = static_cast<uint16_t>(svc->counter_slot);
         if (p.family == 4) {
-          // The key's two words are built in registers, stored whole and hashed from the
-          // registers (a key assembled from narrow stores stalls the loads that follow).
-          uint32_t src, dst;
-          std::memcpy(&src, p.src.bytes.data(), 4);
-          std::memcpy(&dst, p.dst.bytes.data(), 4);
-          const uint64_t header = conntrack::FlowKey::HeaderWord(
-              ToBe16(p.sport), ToBe16(p.dport), p.proto, service, conntrack::kFamilyV4);
-          const uint64_t addr = uint64_t{src} | uint64_t{dst} << 32;
-          keys[np].SetV4Words(header, addr);
-          hashes[np] = conntrack::FlowHashV4Words(header, addr);
+          hashes[np] = SetServiceFlowKeyV4(*svc, p, &keys[np]);
           add_pending(i, svc, false);
         } else {
-          add_pending_key(i, svc, false, MakeKey(p, service));
+          add_pending_key(i, svc, false, ServiceFlowKey(*svc, p));
         }
         continue;
       }
@@ -175,7 +113,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     verdicts[i] = Verdict::kDrop;
-    if (p.proto == ip_proto::kTcp || p.proto == ip_proto::kUdp) {
+    if (p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) {
       // To a VIP but no service: a port nobody listens on, or a non-first fragment (no ports
       // to find the service or hash on).
       counters_->Add(p.has_l4 ? Counter::drop_vip_no_service : Counter::drop_fragment);
@@ -190,10 +128,10 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
         counters_->Add(Counter::drop_icmp_unmatched);
         continue;
       }
-      add_pending_key(i, svc, true, MakeKey(inner, static_cast<uint16_t>(svc->counter_slot)));
+      add_pending_key(i, svc, true, ServiceFlowKey(*svc, inner));
       continue;
     }
-    if (p.proto == ip_proto::kIcmp || p.proto == ip_proto::kIcmpv6) {
+    if (p.proto == inet::ip_proto::kIcmp || p.proto == inet::ip_proto::kIcmpv6) {
       // Echo requests to a VIP: the kernel holds the VIP (on lo) and answers them.
       verdicts[i] = Verdict::kException;
       ++exceptions;

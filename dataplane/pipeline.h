@@ -63,11 +63,6 @@ class Pipeline {
   // Per-loop housekeeping: bounded expiry of stale connection-table entries.
   void Housekeeping(uint32_t now_s);
 
-  // The backend a flow of `service` from `client` would be sent to now, and whether the
-  // flow is tracked by this worker (for `ecmplbctl lookup`). Read-only: safe from the control
-  // thread only through the table's reader API; here for the worker's own tests.
-  static uint64_t ServiceHash(const Service& s, const FlowTuple& flow);
-
  private:
   struct Pending;  // per-frame scratch for the service packets of a burst
   void Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,

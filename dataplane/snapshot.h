@@ -29,7 +29,7 @@ enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
 struct ServiceKey {
   IpAddr vip;
   uint16_t port = 0;  // host order
-  uint8_t proto = 0;  // ip_proto::kTcp / kUdp
+  uint8_t proto = 0;  // inet::ip_proto::kTcp / kUdp
   friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const ServiceKey& k) {

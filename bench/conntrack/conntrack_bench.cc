@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::conntrack {
 namespace {
@@ -19,19 +20,12 @@ namespace {
 constexpr size_t kPool = 1 << 16;  // keys cycled through per benchmark
 constexpr size_t kBurst = Table::kMaxBurst;
 
-uint32_t Mix(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+using test_support::Mix32;
 
 // Flow i: a distinct client address and port towards one VIP:80.
 FlowKey BenchKey(uint32_t i) {
-  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix(i)), 0x5000, kProtoTcp,
-                     1);
+  return FlowKey::V4(0x0a000000u + i, 0x0100a8c0u, static_cast<uint16_t>(Mix32(i)), 0x5000,
+                     inet::ip_proto::kTcp, 1);
 }
 
 struct Fixture {
@@ -50,11 +44,11 @@ Fixture& Get(size_t flows) {
   o.capacity = flows;
   f.table = std::move(Table::Create(o)).value();
   for (uint32_t i = 0; i < flows; ++i) {
-    f.table->Insert(BenchKey(i), i, kTcpAck, 0);
+    f.table->Insert(BenchKey(i), i, inet::tcp_flag::kAck, 0);
   }
   uint32_t r = 1;
   while (f.hits.size() < kPool) {
-    r = Mix(r + 0x9e3779b9u);
+    r = Mix32(r + 0x9e3779b9u);
     const FlowKey k = BenchKey(r % flows);
     if (f.table->Lookup(k, 1).found()) f.hits.push_back(k);
   }
@@ -117,7 +111,7 @@ void BM_LookupBulkTouch(benchmark::State& state) {
     const uint32_t now = static_cast<uint32_t>(std::min<uint64_t>(800, 1 + ++bursts / 1024));
     t.LookupBulk(burst, now, refs);
     for (EntryRef& r : refs) {
-      if (!t.Touch(r, kTcpAck, now)) state.SkipWithError("miss");
+      if (!t.Touch(r, inet::tcp_flag::kAck, now)) state.SkipWithError("miss");
     }
     keys += kBurst;
   }
@@ -139,7 +133,7 @@ void BM_Insert(benchmark::State& state) {
     t = std::move(Table::Create(o)).value();
     state.ResumeTiming();
     for (uint32_t i = 0; i < flows; ++i) {
-      full += t->Insert(BenchKey(i), i, kTcpSyn, 0) == InsertResult::kFull;
+      full += t->Insert(BenchKey(i), i, inet::tcp_flag::kSyn, 0) == InsertResult::kFull;
     }
     keys += flows;
   }
@@ -161,7 +155,7 @@ void BM_MemoryFloor(benchmark::State& state) {
   for (auto _ : state) {
     size_t idx[kBurst];
     for (size_t i = 0; i < kBurst; ++i) {
-      r = Mix(r + 0x9e3779b9u);
+      r = Mix32(r + 0x9e3779b9u);
       idx[i] = (static_cast<uint64_t>(r) * blocks) >> 32;
       __builtin_prefetch(&mem[idx[i] * 16]);
       __builtin_prefetch(&mem[idx[i] * 16 + 8]);

@@ -7,28 +7,16 @@
 #include <vector>
 
 #include "maglev/maglev.h"
+#include "tests/support/backends.h"
 
 namespace ecmplb::maglev {
 namespace {
-
-std::vector<Backend> Synthetic(uint32_t n) {
-  std::vector<Backend> v;
-  v.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t a = i + 1;
-    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
-                                static_cast<uint8_t>(a)},
-                               80),
-                 1});
-  }
-  return v;
-}
 
 // Args: table size M, backend count N, weighted (0: all 1; 1: 1 + i % 10).
 void BM_Build(benchmark::State& state) {
   const uint32_t m = static_cast<uint32_t>(state.range(0));
   const uint32_t n = static_cast<uint32_t>(state.range(1));
-  std::vector<Backend> b = Synthetic(n);
+  std::vector<Backend> b = test_support::NumberedBackends(n);
   if (state.range(2) != 0) {
     for (uint32_t i = 0; i < n; ++i) b[i].weight = 1 + i % 10;
   }
@@ -64,7 +52,7 @@ std::vector<uint64_t> RandomHashes() {
 // 655373).
 void BM_Lookup(benchmark::State& state) {
   const uint32_t m = static_cast<uint32_t>(state.range(0));
-  const std::vector<Backend> b = Synthetic(1000);
+  const std::vector<Backend> b = test_support::NumberedBackends(1000);
   absl::StatusOr<Table> t = Table::Build(b, m);
   const std::vector<uint64_t> hashes = RandomHashes();
   size_t i = 0;
@@ -81,7 +69,7 @@ BENCHMARK(BM_Lookup)->ArgName("M")->Arg(65537)->Arg(655373);
 // Args: table size M. Bursts of 32 flows, as a worker looks them up.
 void BM_LookupBurst32(benchmark::State& state) {
   const uint32_t m = static_cast<uint32_t>(state.range(0));
-  const std::vector<Backend> b = Synthetic(1000);
+  const std::vector<Backend> b = test_support::NumberedBackends(1000);
   absl::StatusOr<Table> t = Table::Build(b, m);
   const std::vector<uint64_t> hashes = RandomHashes();
   uint32_t out[32];

@@ -20,6 +20,7 @@
 #include "CLI/CLI.hpp"
 #include "maglev/maglev.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/backends.h"
 
 namespace ecmplb::maglev {
 namespace {
@@ -79,19 +80,6 @@ bool ReadBackendsFile(const std::string& path, std::vector<Backend>* out, std::s
   return true;
 }
 
-std::vector<Backend> Synthetic(uint32_t n) {
-  std::vector<Backend> v;
-  v.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t a = i + 1;  // 10.0.0.1, 10.0.0.2, ...
-    v.push_back({BackendId::V4({10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
-                                static_cast<uint8_t>(a)},
-                               80),
-                 1});
-  }
-  return v;
-}
-
 // Slot counts relative to each usable backend's fair share
 // M * weight / sum(weights): {max, min} over backends with weight > 0. For
 // equal weights this is max/mean and min/mean of the slot counts.
@@ -148,7 +136,7 @@ int Run(int argc, char** argv) {
     if (n_synthetic > kMaxBackends) {
       return Fail("--backends must be at most " + std::to_string(kMaxBackends));
     }
-    backends = Synthetic(n_synthetic);
+    backends = test_support::NumberedBackends(n_synthetic);
   }
   if (remove > 0 && remove >= backends.size()) {
     return Fail("--remove K must be less than the backend count " +

@@ -61,7 +61,7 @@ Packets BuildPackets(size_t flows, uint32_t vip, uint16_t dport, uint8_t proto, 
     uint8_t* l4 = ip + 20;
     StoreBe16(l4, static_cast<uint16_t>(1024 + i % 50000));
     StoreBe16(l4 + 2, dport);
-    if (proto == ip_proto::kTcp) {
+    if (proto == inet::ip_proto::kTcp) {
       l4[12] = 0x50;
       l4[13] = tcp_flags;
     } else {
@@ -225,13 +225,13 @@ int main(int argc, char** argv) {
     results.push_back({name, Median(ns), Median(base), fwd, processed});
   };
 
-  Packets dr = BuildPackets(flows, 0x0a640001, 80, ip_proto::kTcp, tcp_flag::kAck);
+  Packets dr = BuildPackets(flows, 0x0a640001, 80, inet::ip_proto::kTcp, inet::tcp_flag::kAck);
   run_case("dr-established", dr, true, false);
-  Packets gre = BuildPackets(flows, 0x0a640002, 80, ip_proto::kTcp, tcp_flag::kAck);
+  Packets gre = BuildPackets(flows, 0x0a640002, 80, inet::ip_proto::kTcp, inet::tcp_flag::kAck);
   run_case("gre-established", gre, true, false);
   dr = Packets();
   gre = Packets();
-  Packets syn = BuildPackets(flows, 0x0a640001, 80, ip_proto::kTcp, tcp_flag::kSyn);
+  Packets syn = BuildPackets(flows, 0x0a640001, 80, inet::ip_proto::kTcp, inet::tcp_flag::kSyn);
   run_case("dr-new-flows", syn, false, true);
 
   if (json) {

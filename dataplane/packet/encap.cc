@@ -14,11 +14,11 @@ using internal::WriteL2;
 
 bool IsIcmpErrorMessage(const ParsedPacket& pkt) {
   if (!pkt.has_l4) return false;
-  if (pkt.family == 4 && pkt.proto == ip_proto::kIcmp) {
+  if (pkt.family == 4 && pkt.proto == inet::ip_proto::kIcmp) {
     const uint8_t t = pkt.icmp_type;
     return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
   }
-  if (pkt.family == 6 && pkt.proto == ip_proto::kIcmpv6) {
+  if (pkt.family == 6 && pkt.proto == inet::ip_proto::kIcmpv6) {
     return pkt.icmp_type < 128;  // RFC 4443 2.1: errors are 0..127
   }
   return false;
@@ -70,7 +70,7 @@ size_t BuildIcmpFragNeeded(std::span<uint8_t> out, std::span<const uint8_t> in,
 
   WriteL2(p, client_mac, port_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   WriteIpv4Header(p + l2, 0xC0, static_cast<uint16_t>(ip_len), 0,
-                  /*df=*/false, kOriginTtl, ip_proto::kIcmp, pkt.dst, pkt.src);
+                  /*df=*/false, kOriginTtl, inet::ip_proto::kIcmp, pkt.dst, pkt.src);
   uint8_t* icmp = p + l2 + kIpv4MinHeaderLen;
   icmp[0] = 3;  // destination unreachable
   icmp[1] = 4;  // fragmentation needed and DF set
@@ -102,7 +102,7 @@ size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out, std::span<const uint8_t> 
   uint8_t* ip = p + l2;
   StoreBe32(ip, 0x60000000u);  // version 6, traffic class 0, flow label 0
   StoreBe16(ip + 4, static_cast<uint16_t>(icmp_len));
-  ip[6] = ip_proto::kIcmpv6;
+  ip[6] = inet::ip_proto::kIcmpv6;
   ip[7] = kOriginTtl;
   std::memcpy(ip + 8, pkt.dst.bytes.data(), 16);
   std::memcpy(ip + 24, pkt.src.bytes.data(), 16);
@@ -111,7 +111,7 @@ size_t BuildIcmpv6PacketTooBig(std::span<uint8_t> out, std::span<const uint8_t> 
   icmp[1] = 0;
   StoreBe16(icmp + 2, 0);
   StoreBe32(icmp + 4, mtu);
-  StoreBe16(icmp + 2, L4Checksum(pkt.dst, pkt.src, ip_proto::kIcmpv6,
+  StoreBe16(icmp + 2, L4Checksum(pkt.dst, pkt.src, inet::ip_proto::kIcmpv6,
                                  std::span<const uint8_t>(icmp, icmp_len)));
   return frame_len;
 }

@@ -167,7 +167,7 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const Ma
       internal::WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   const bool df = pkt.dont_fragment;
   internal::WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
-                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, ip_proto::kGre,
+                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, inet::ip_proto::kGre,
                             tunnel_src, backend);
   // GRE: C=0, K=0, S=0, version 0, then the inner protocol.
   const uint32_t gre =

@@ -1,6 +1,6 @@
 // Wire constants and small value types for packet code: Ethernet/IP header
-// sizes, EtherTypes, IP protocol numbers, big-endian load/store helpers,
-// MacAddr and IpAddr.
+// sizes, EtherTypes, big-endian load/store helpers, MacAddr and IpAddr (IP
+// protocol numbers and TCP flags: common/inet.h).
 //
 // Thread-safety: everything here is a constant, a pure function or a plain
 // value type; values are safe to share read-only between threads.
@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "common/inet.h"
 
 namespace ecmplb::dataplane {
 
@@ -46,30 +47,10 @@ inline constexpr uint16_t kIpv6 = 0x86DD;
 inline constexpr uint16_t kLldp = 0x88CC;
 }  // namespace ether_type
 
-// IP protocol / IPv6 next-header numbers.
-namespace ip_proto {
-inline constexpr uint8_t kIcmp = 1;
-inline constexpr uint8_t kTcp = 6;
-inline constexpr uint8_t kUdp = 17;
-inline constexpr uint8_t kGre = 47;
-inline constexpr uint8_t kIcmpv6 = 58;
-inline constexpr uint8_t kOspf = 89;
-}  // namespace ip_proto
-
 // IPv4 flags/fragment-offset field (host order).
 inline constexpr uint16_t kIpv4FlagDf = 0x4000;
 inline constexpr uint16_t kIpv4FlagMf = 0x2000;
 inline constexpr uint16_t kIpv4FragOffsetMask = 0x1FFF;
-
-// TCP flag bits (byte 13 of the TCP header).
-namespace tcp_flag {
-inline constexpr uint8_t kFin = 0x01;
-inline constexpr uint8_t kSyn = 0x02;
-inline constexpr uint8_t kRst = 0x04;
-inline constexpr uint8_t kPsh = 0x08;
-inline constexpr uint8_t kAck = 0x10;
-inline constexpr uint8_t kUrg = 0x20;
-}  // namespace tcp_flag
 
 // Big-endian loads and stores at unaligned addresses. The caller guarantees
 // the bytes are inside its buffer.

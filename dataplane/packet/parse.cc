@@ -9,7 +9,7 @@ namespace {
 // Parses the L4 header at l4[0..len) for `proto` into `out`.
 ParseResult ParseL4(const uint8_t* l4, size_t len, uint8_t proto, uint8_t icmp_proto,
                     ParsedPacket* out) {
-  if (proto == ip_proto::kTcp) {
+  if (proto == inet::ip_proto::kTcp) {
     if (len < kTcpMinHeaderLen) return ParseResult::kTruncatedL4;
     const size_t data_offset = size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
     if (data_offset < kTcpMinHeaderLen) {
@@ -22,7 +22,7 @@ ParseResult ParseL4(const uint8_t* l4, size_t len, uint8_t proto, uint8_t icmp_p
     out->has_l4 = true;
     return ParseResult::kOk;
   }
-  if (proto == ip_proto::kUdp) {
+  if (proto == inet::ip_proto::kUdp) {
     if (len < kUdpHeaderLen) return ParseResult::kTruncatedL4;
     const size_t udp_len = LoadBe16(l4 + 4);
     // The first fragment of a datagram carries the length of all of it.
@@ -70,7 +70,7 @@ ParseResult ParseIpv4(const uint8_t* ip, size_t rem, IpChecksumMode mode, Parsed
   out->dst.AssignV4(ip + 16);
   out->l4_offset = static_cast<uint16_t>(out->l3_offset + ihl);
   if (out->frag_offset != 0) return ParseResult::kOk;  // no L4 header here
-  return ParseL4(ip + ihl, total - ihl, out->proto, ip_proto::kIcmp, out);
+  return ParseL4(ip + ihl, total - ihl, out->proto, inet::ip_proto::kIcmp, out);
 }
 
 ParseResult ParseIpv6(const uint8_t* ip, size_t rem, ParsedPacket* out) {
@@ -88,7 +88,7 @@ ParseResult ParseIpv6(const uint8_t* ip, size_t rem, ParsedPacket* out) {
   out->src.AssignV6(ip + 8);
   out->dst.AssignV6(ip + 24);
   out->l4_offset = static_cast<uint16_t>(out->l3_offset + kIpv6HeaderLen);
-  return ParseL4(ip + kIpv6HeaderLen, payload, out->proto, ip_proto::kIcmpv6, out);
+  return ParseL4(ip + kIpv6HeaderLen, payload, out->proto, inet::ip_proto::kIcmpv6, out);
 }
 
 }  // namespace
@@ -196,7 +196,7 @@ ParseResult ParseIcmpErrorFlow(std::span<const uint8_t> frame, const ParsedPacke
   }
   // RFC 792 / RFC 4443 quote at least the IP header and 8 bytes of L4.
   if (qlen < inner_hlen + 8) return ParseResult::kTruncatedIcmpQuote;
-  ports_present = ports_present && (proto == ip_proto::kTcp || proto == ip_proto::kUdp);
+  ports_present = ports_present && (proto == inet::ip_proto::kTcp || proto == inet::ip_proto::kUdp);
 
   // The quoted packet went VIP:vport -> client:cport; the flow it belongs
   // to is client:cport -> VIP:vport.

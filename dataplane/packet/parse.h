@@ -143,12 +143,12 @@ ParseResult ParseGeneric(std::span<const uint8_t> frame, ParsedPacket* out, IpCh
   const uint8_t* l4 = ip + kIpv4MinHeaderLen;
   const size_t l4_len = total - kIpv4MinHeaderLen;
   uint8_t tcp_flags = 0;
-  if (proto == ip_proto::kTcp) {
+  if (proto == inet::ip_proto::kTcp) {
     if (l4_len < kTcpMinHeaderLen) return false;
     const size_t data_offset = size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
     if (data_offset < kTcpMinHeaderLen || data_offset > l4_len) return false;
     tcp_flags = l4[13];
-  } else if (proto == ip_proto::kUdp) {
+  } else if (proto == inet::ip_proto::kUdp) {
     if (l4_len < kUdpHeaderLen) return false;
     const size_t udp_len = LoadBe16(l4 + 4);
     if (udp_len < kUdpHeaderLen || udp_len > l4_len) return false;
@@ -195,9 +195,9 @@ inline ParseResult Parse(std::span<const uint8_t> frame, ParsedPacket* out, IpCh
 // (packet too big): the errors we steer back to the flow's backend.
 inline bool IsSteerableIcmpError(const ParsedPacket& p) {
   if (!p.has_l4) return false;
-  if (p.family == 4) return p.proto == ip_proto::kIcmp && p.icmp_type == 3;
+  if (p.family == 4) return p.proto == inet::ip_proto::kIcmp && p.icmp_type == 3;
   if (p.family == 6) {
-    return p.proto == ip_proto::kIcmpv6 && (p.icmp_type == 1 || p.icmp_type == 2);
+    return p.proto == inet::ip_proto::kIcmpv6 && (p.icmp_type == 1 || p.icmp_type == 2);
   }
   return false;
 }

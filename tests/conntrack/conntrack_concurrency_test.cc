@@ -7,30 +7,25 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "conntrack/conntrack.h"
 #include "gtest/gtest.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::conntrack {
 namespace {
 
 constexpr uint32_t kIds = 4000;
 
-uint32_t Mix(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+using test_support::Mix32;
 
 // Id in the top bits of the source address, the rest derived from it.
 FlowKey KeyOf(uint32_t id) {
-  const uint32_t m = Mix(id);
-  const uint8_t proto = (m & 1) ? kProtoTcp : kProtoUdp;
+  const uint32_t m = Mix32(id);
+  const uint8_t proto = (m & 1) ? inet::ip_proto::kTcp : inet::ip_proto::kUdp;
   const uint16_t service = static_cast<uint16_t>(m >> 16);
   if (id % 3 == 0) {
     std::array<uint8_t, 16> src{}, dst{};
@@ -44,7 +39,7 @@ FlowKey KeyOf(uint32_t id) {
                      service);
 }
 uint32_t BackendOf(uint32_t id, bool alt) {
-  return Mix(id ^ 0x5555) ^ alt;
+  return Mix32(id ^ 0x5555) ^ alt;
 }
 
 // Returns the id of a snapshot whose fields all agree, or -1 if torn.
@@ -73,13 +68,24 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
   Table& t = **created;
 
   std::atomic<bool> done{false};
-  std::atomic<uint64_t> torn{0}, seen{0}, walks{0};
+  std::atomic<uint64_t> torn{0}, seen{0}, walks{0}, peeked{0};
   std::vector<std::thread> readers;
-  for (int r = 0; r < 2; ++r) {
+  for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&, r] {
       std::vector<uint64_t> counts(8);
+      uint32_t next = 7;
       while (!done.load(std::memory_order_acquire)) {
-        if (r == 0) {
+        if (r == 2) {
+          // Keyed reads of the ids the writer churns: whole entries of the asked key only.
+          for (int i = 0; i < 64; ++i) {
+            next = Mix32(next + 1);
+            const uint32_t id = next % kIds;
+            const std::optional<FlowSnapshot> s = t.Peek(KeyOf(id));
+            if (!s.has_value()) continue;
+            if (CheckSnapshot(*s) != id) torn.fetch_add(1);
+            peeked.fetch_add(1, std::memory_order_relaxed);
+          }
+        } else if (r == 0) {
           t.ForEach([&](const FlowSnapshot& s) {
             if (CheckSnapshot(s) < 0) torn.fetch_add(1);
             seen.fetch_add(1, std::memory_order_relaxed);
@@ -106,13 +112,13 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
   std::vector<FlowKey> burst;
   std::vector<EntryRef> refs(Table::kMaxBurst);
   for (int op = 0; op < kOps; ++op) {
-    rng = Mix(rng + op);
+    rng = Mix32(rng + op);
     if (op % 1000 == 0) ++now;
     const uint32_t id = rng % kIds;
     switch ((rng >> 20) % 4) {
       case 0:
       case 1: {
-        const uint8_t flags = (rng >> 24) % 8 == 0 ? kTcpAck : kTcpSyn;
+        const uint8_t flags = (rng >> 24) % 8 == 0 ? inet::tcp_flag::kAck : inet::tcp_flag::kSyn;
         t.Insert(KeyOf(id), BackendOf(id, false), flags, now);
         break;
       }
@@ -126,7 +132,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
           if (rng & 0x100) {
             t.SetBackend(refs[i], BackendOf(rid, (rng >> 9) & 1));
           }
-          t.Touch(refs[i], (rng >> 10) & 1 ? kTcpFin : kTcpAck, now);
+          t.Touch(refs[i], (rng >> 10) & 1 ? inet::tcp_flag::kFin : inet::tcp_flag::kAck, now);
         }
         break;
       }
@@ -140,6 +146,7 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
 
   EXPECT_EQ(torn.load(), 0u);
   EXPECT_GT(walks.load(), 0u);
+  EXPECT_GT(peeked.load(), 0u);
   // The writer's own view is consistent too.
   size_t count = 0;
   t.ForEach([&](const FlowSnapshot& s) {
@@ -151,6 +158,103 @@ TEST(ConntrackConcurrencyTest, ReadersOnlySeeWholeEntries) {
   const Stats st = t.stats();
   EXPECT_GT(st.inserts, 0u);
   EXPECT_GT(st.evictions + st.expirations, 0u);
+}
+
+// Peek from other threads always finds an entry that stays in the table, while the writer
+// evicts, inserts and expires other entries in the same buckets and re-points and touches the
+// stable ones. Every key has the same home (a constant hash), so the stable entries fill the
+// home bucket and overflow into both neighbours, where the churn happens.
+uint64_t SameHome(const FlowKey&) noexcept {
+  return 0;
+}
+
+TEST(ConntrackConcurrencyTest, PeekAlwaysFindsAStableEntry) {
+  Options o;
+  o.capacity = 12;  // 3 buckets: home and both neighbours, 15 slots
+  o.hasher = &SameHome;
+  auto created = Table::Create(o);
+  ASSERT_TRUE(created.ok());
+  Table& t = **created;
+  // 7 stable flows (ids 0..6: two IPv6 of two slots) take 9 slots; the churn shares the rest.
+  constexpr uint32_t kStable = 7;
+  for (uint32_t id = 0; id < kStable; ++id) {
+    ASSERT_EQ(t.Insert(KeyOf(id), BackendOf(id, false), inet::tcp_flag::kAck, 0),
+              InsertResult::kInserted)
+        << id;
+  }
+  // A second packet makes the stable UDP flows established too: from here on none of them is
+  // displaced, and none expires (the clock stays below every timeout).
+  std::vector<FlowKey> stable;
+  for (uint32_t id = 0; id < kStable; ++id) stable.push_back(KeyOf(id));
+  std::vector<EntryRef> refs(kStable);
+  t.LookupBulk(stable, 0, refs);
+  for (uint32_t id = 0; id < kStable; ++id) {
+    ASSERT_TRUE(t.Touch(refs[id], inet::tcp_flag::kAck, 0)) << id;
+    const std::optional<FlowSnapshot> s = t.Peek(stable[id]);
+    ASSERT_TRUE(s.has_value()) << id;
+    ASSERT_EQ(s->state, FlowState::kEstablished) << id;
+  }
+
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> missed{0}, torn{0}, found{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      uint32_t next = 99 + r;
+      while (!done.load(std::memory_order_acquire)) {
+        for (uint32_t id = 0; id < kStable; ++id) {
+          const std::optional<FlowSnapshot> s = t.Peek(KeyOf(id));
+          if (!s.has_value()) {
+            missed.fetch_add(1);
+            continue;
+          }
+          if (CheckSnapshot(*s) != id) torn.fetch_add(1);
+          found.fetch_add(1, std::memory_order_relaxed);
+        }
+        next = Mix32(next + 1);
+        const uint32_t id = kStable + next % (kIds - kStable);
+        if (const auto s = t.Peek(KeyOf(id)); s.has_value() && CheckSnapshot(*s) != id) {
+          torn.fetch_add(1);
+        }
+      }
+    });
+  }
+
+  uint32_t rng = 777;
+  uint32_t now = 0;
+  for (int op = 0; op < 300'000; ++op) {
+    rng = Mix32(rng + op);
+    if (op % 10'000 == 0) ++now;  // ends at 30 s: below every timeout
+    const uint32_t id = kStable + rng % (kIds - kStable);
+    switch ((rng >> 20) % 4) {
+      case 0:
+      case 1:  // a new flow (SYN or UDP): displaces another new one when the window is full
+        t.Insert(KeyOf(id), BackendOf(id, false), inet::tcp_flag::kSyn, now);
+        break;
+      case 2: {
+        t.LookupBulk(stable, now, refs);
+        for (uint32_t s = 0; s < kStable; ++s) {
+          if (!refs[s].found()) {
+            ADD_FAILURE() << "stable flow " << s << " lost";
+            continue;
+          }
+          if (rng & 0x100) t.SetBackend(refs[s], BackendOf(s, (rng >> 9) & 1));
+          t.Touch(refs[s], inet::tcp_flag::kAck, now);
+        }
+        break;
+      }
+      case 3:
+        t.ExpireSome(now, 3);
+        break;
+    }
+  }
+  done.store(true, std::memory_order_release);
+  for (std::thread& th : readers) th.join();
+
+  EXPECT_EQ(missed.load(), 0u);
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(found.load(), 0u);
+  EXPECT_GT(t.stats().evictions, 0u);
 }
 
 }  // namespace

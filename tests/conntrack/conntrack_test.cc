@@ -5,33 +5,23 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/flow_compare.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::conntrack {
 namespace {
 
-constexpr uint8_t kAck = kTcpAck;
-constexpr uint8_t kSyn = kTcpSyn;
-constexpr uint8_t kFin = kTcpFin | kTcpAck;
+using test_support::ClientFlowV4;
+using test_support::ClientFlowV6;
 
-FlowKey K4(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
-  return FlowKey::V4(htonl(0x0a000000u + i), htonl(0xc0a80001u),
-                     htons(static_cast<uint16_t>(1024 + i % 60000)), htons(80), proto, service);
-}
-
-FlowKey K6(uint32_t i, uint8_t proto = kProtoTcp, uint16_t service = 1) {
-  std::array<uint8_t, 16> src{}, dst{};
-  src[0] = 0x20;
-  src[1] = 0x01;
-  std::memcpy(&src[12], &i, 4);
-  dst[0] = 0xfd;
-  dst[15] = 1;
-  return FlowKey::V6(src, dst, htons(static_cast<uint16_t>(2000 + i % 60000)), htons(443), proto,
-                     service);
-}
+constexpr uint8_t kAck = inet::tcp_flag::kAck;
+constexpr uint8_t kSyn = inet::tcp_flag::kSyn;
+constexpr uint8_t kFin = inet::tcp_flag::kFin | inet::tcp_flag::kAck;
 
 // Every key lands in bucket 0: forces collisions.
 uint64_t ConstHash(const FlowKey&) noexcept {
@@ -97,51 +87,51 @@ TEST(ConntrackCreateTest, CallerMemoryIsCheckedAndUsed) {
   auto t = Table::Create(o, mem);
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ((*t)->Count(), 0u);
-  EXPECT_FALSE((*t)->Lookup(K4(1), 0).found());
-  EXPECT_EQ((*t)->Insert(K4(1), 42, kSyn, 0), InsertResult::kInserted);
-  EXPECT_EQ((*t)->Lookup(K4(1), 0).backend_id(), 42u);
+  EXPECT_FALSE((*t)->Lookup(ClientFlowV4(1), 0).found());
+  EXPECT_EQ((*t)->Insert(ClientFlowV4(1), 42, kSyn, 0), InsertResult::kInserted);
+  EXPECT_EQ((*t)->Lookup(ClientFlowV4(1), 0).backend_id(), 42u);
   EXPECT_NE(std::count(mem.begin(), mem.end(), std::byte{0xab}), static_cast<ptrdiff_t>(need));
 }
 
 TEST(ConntrackTest, InsertHitMissV4) {
   auto t = MakeTable(1000);
-  EXPECT_EQ(t->Insert(K4(1), 7, kSyn, 100), InsertResult::kInserted);
+  EXPECT_EQ(t->Insert(ClientFlowV4(1), 7, kSyn, 100), InsertResult::kInserted);
   EXPECT_EQ(t->Count(), 1u);
-  EntryRef r = t->Lookup(K4(1), 100);
+  EntryRef r = t->Lookup(ClientFlowV4(1), 100);
   ASSERT_TRUE(r.found());
   EXPECT_EQ(r.backend_id(), 7u);
   EXPECT_EQ(r.state(), FlowState::kNew);
   EXPECT_EQ(r.last_seen(), 100u);
-  EXPECT_FALSE(t->Lookup(K4(2), 100).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(2), 100).found());
   // Same tuple, other service or protocol: other flows.
-  EXPECT_FALSE(t->Lookup(K4(1, kProtoTcp, 2), 100).found());
-  EXPECT_FALSE(t->Lookup(K4(1, kProtoUdp, 1), 100).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(1, inet::ip_proto::kTcp, 2), 100).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(1, inet::ip_proto::kUdp, 1), 100).found());
   EXPECT_EQ(t->stats().inserts, 1u);
 }
 
 TEST(ConntrackTest, InsertHitMissV6AndFamiliesAreDistinct) {
   auto t = MakeTable(1000, &ConstHash);
-  EXPECT_EQ(t->Insert(K6(1), 9, kAck, 5), InsertResult::kInserted);
-  EXPECT_EQ(t->Insert(K6(2), 10, kAck, 5), InsertResult::kInserted);
-  EntryRef r = t->Lookup(K6(1), 5);
+  EXPECT_EQ(t->Insert(ClientFlowV6(1), 9, kAck, 5), InsertResult::kInserted);
+  EXPECT_EQ(t->Insert(ClientFlowV6(2), 10, kAck, 5), InsertResult::kInserted);
+  EntryRef r = t->Lookup(ClientFlowV6(1), 5);
   ASSERT_TRUE(r.found());
   EXPECT_EQ(r.backend_id(), 9u);
   EXPECT_EQ(r.state(), FlowState::kEstablished);
-  EXPECT_EQ(t->Lookup(K6(2), 5).backend_id(), 10u);
-  EXPECT_FALSE(t->Lookup(K6(3), 5).found());
+  EXPECT_EQ(t->Lookup(ClientFlowV6(2), 5).backend_id(), 10u);
+  EXPECT_FALSE(t->Lookup(ClientFlowV6(3), 5).found());
   // A v4 key whose first address bytes and ports equal a v6 entry's.
-  FlowKey v4 = K6(1);
+  FlowKey v4 = ClientFlowV6(1);
   v4.family = kFamilyV4;
   std::memset(v4.addr + 8, 0, 24);
   EXPECT_FALSE(t->Lookup(v4, 5).found());
   EXPECT_EQ(t->Insert(v4, 11, kAck, 5), InsertResult::kInserted);
   EXPECT_EQ(t->Lookup(v4, 5).backend_id(), 11u);
-  EXPECT_EQ(t->Lookup(K6(1), 5).backend_id(), 9u);
+  EXPECT_EQ(t->Lookup(ClientFlowV6(1), 5).backend_id(), 9u);
 }
 
 TEST(ConntrackTest, InvalidFamilyIsRefusedAndChangesNothing) {
   auto t = MakeTable(100);
-  FlowKey k = K4(1);
+  FlowKey k = ClientFlowV4(1);
   k.family = 5;
   EXPECT_EQ(t->Insert(k, 1, kSyn, 0), InsertResult::kInvalidKey);
   EXPECT_FALSE(t->Lookup(k, 0).found());
@@ -151,31 +141,31 @@ TEST(ConntrackTest, InvalidFamilyIsRefusedAndChangesNothing) {
 
 TEST(ConntrackTest, TouchUpdatesStateAndTime) {
   auto t = MakeTable(1000);
-  ASSERT_EQ(t->Insert(K4(1), 3, kSyn, 10), InsertResult::kInserted);
-  EntryRef r = t->Lookup(K4(1), 11);
+  ASSERT_EQ(t->Insert(ClientFlowV4(1), 3, kSyn, 10), InsertResult::kInserted);
+  EntryRef r = t->Lookup(ClientFlowV4(1), 11);
   ASSERT_TRUE(t->Touch(r, kAck, 11));
   EXPECT_EQ(r.state(), FlowState::kEstablished);
-  r = t->Lookup(K4(1), 12);
+  r = t->Lookup(ClientFlowV4(1), 12);
   EXPECT_EQ(r.state(), FlowState::kEstablished);
   EXPECT_EQ(r.last_seen(), 11u);
   ASSERT_TRUE(t->Touch(r, kFin, 20));
-  r = t->Lookup(K4(1), 20);
+  r = t->Lookup(ClientFlowV4(1), 20);
   EXPECT_EQ(r.state(), FlowState::kClosing);
   EXPECT_EQ(r.last_seen(), 20u);
   EXPECT_EQ(r.backend_id(), 3u);
 
-  EntryRef miss = t->Lookup(K4(2), 20);
+  EntryRef miss = t->Lookup(ClientFlowV4(2), 20);
   EXPECT_FALSE(t->Touch(miss, kAck, 20));
   EXPECT_FALSE(t->SetBackend(miss, 1));
 }
 
 TEST(ConntrackTest, UdpBecomesEstablishedOnSecondPacket) {
   auto t = MakeTable(1000);
-  ASSERT_EQ(t->Insert(K4(1, kProtoUdp), 3, 0, 10), InsertResult::kInserted);
-  EntryRef r = t->Lookup(K4(1, kProtoUdp), 10);
+  ASSERT_EQ(t->Insert(ClientFlowV4(1, inet::ip_proto::kUdp), 3, 0, 10), InsertResult::kInserted);
+  EntryRef r = t->Lookup(ClientFlowV4(1, inet::ip_proto::kUdp), 10);
   EXPECT_EQ(r.state(), FlowState::kNew);
   ASSERT_TRUE(t->Touch(r, 0, 10));
-  EXPECT_EQ(t->Lookup(K4(1, kProtoUdp), 10).state(), FlowState::kEstablished);
+  EXPECT_EQ(t->Lookup(ClientFlowV4(1, inet::ip_proto::kUdp), 10).state(), FlowState::kEstablished);
 }
 
 struct ExpiryCase {
@@ -191,15 +181,15 @@ TEST(ConntrackTest, ExpiryByState) {
   to.tcp_closing = 3;
   to.udp = 20;
   const ExpiryCase cases[] = {
-      {kProtoTcp, kSyn, 5},
-      {kProtoTcp, kAck, 50},
-      {kProtoTcp, kFin, 3},
-      {kProtoUdp, 0, 20},
+      {inet::ip_proto::kTcp, kSyn, 5},
+      {inet::ip_proto::kTcp, kAck, 50},
+      {inet::ip_proto::kTcp, kFin, 3},
+      {inet::ip_proto::kUdp, 0, 20},
   };
   for (const ExpiryCase& c : cases) {
     SCOPED_TRACE(testing::Message() << "proto " << int{c.proto} << " flags " << int{c.flags});
     auto t = MakeTable(100, &FlowHash, to);
-    const FlowKey k = K4(1, c.proto);
+    const FlowKey k = ClientFlowV4(1, c.proto);
     ASSERT_EQ(t->Insert(k, 1, c.flags, 1000), InsertResult::kInserted);
     EXPECT_TRUE(t->Lookup(k, 1000 + c.timeout).found());
     EXPECT_EQ(t->Count(), 1u);
@@ -212,34 +202,34 @@ TEST(ConntrackTest, ExpiryByState) {
 
 TEST(ConntrackTest, TouchKeepsAFlowAlive) {
   auto t = MakeTable(100);  // established: 900 s
-  ASSERT_EQ(t->Insert(K4(1), 1, kAck, 0), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(ClientFlowV4(1), 1, kAck, 0), InsertResult::kInserted);
   for (uint32_t now = 800; now <= 8000; now += 800) {
-    EntryRef r = t->Lookup(K4(1), now);
+    EntryRef r = t->Lookup(ClientFlowV4(1), now);
     ASSERT_TRUE(r.found()) << now;
     ASSERT_TRUE(t->Touch(r, kAck, now));
   }
-  EXPECT_FALSE(t->Lookup(K4(1), 8000 + 901).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(1), 8000 + 901).found());
 }
 
 TEST(ConntrackTest, TimeWrapsAround) {
   auto t = MakeTable(100);
   const uint32_t start = 0xffffff00u;
-  ASSERT_EQ(t->Insert(K4(1), 1, kAck, start), InsertResult::kInserted);
-  EXPECT_TRUE(t->Lookup(K4(1), start + 600).found());  // wrapped past 0
-  EXPECT_FALSE(t->Lookup(K4(1), start + 901).found());
+  ASSERT_EQ(t->Insert(ClientFlowV4(1), 1, kAck, start), InsertResult::kInserted);
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(1), start + 600).found());  // wrapped past 0
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(1), start + 901).found());
 }
 
 TEST(ConntrackTest, InsertOfTrackedKeyUpdatesInPlace) {
   auto t = MakeTable(100);
-  ASSERT_EQ(t->Insert(K4(1), 1, kSyn, 0), InsertResult::kInserted);
-  EXPECT_EQ(t->Insert(K4(1), 2, kAck, 1), InsertResult::kUpdated);
-  EntryRef r = t->Lookup(K4(1), 1);
+  ASSERT_EQ(t->Insert(ClientFlowV4(1), 1, kSyn, 0), InsertResult::kInserted);
+  EXPECT_EQ(t->Insert(ClientFlowV4(1), 2, kAck, 1), InsertResult::kUpdated);
+  EntryRef r = t->Lookup(ClientFlowV4(1), 1);
   EXPECT_EQ(r.backend_id(), 2u);
   EXPECT_EQ(r.state(), FlowState::kEstablished);
   EXPECT_EQ(t->Count(), 1u);
   // An expired copy of the key is revived with the new packet's state.
-  EXPECT_EQ(t->Insert(K4(1), 3, kSyn, 5000), InsertResult::kReplacedStale);
-  r = t->Lookup(K4(1), 5000);
+  EXPECT_EQ(t->Insert(ClientFlowV4(1), 3, kSyn, 5000), InsertResult::kReplacedStale);
+  r = t->Lookup(ClientFlowV4(1), 5000);
   EXPECT_EQ(r.backend_id(), 3u);
   EXPECT_EQ(r.state(), FlowState::kNew);
   EXPECT_EQ(t->Count(), 1u);
@@ -250,7 +240,7 @@ TEST(ConntrackTest, ExpireSomeIsBoundedAndReclaimsOnlyStaleEntries) {
   auto t = MakeTable(4000);
   for (uint32_t i = 0; i < 1000; ++i) {
     // Even: SYN (60 s); odd: established (900 s).
-    ASSERT_EQ(t->Insert(K4(i), i, i % 2 ? kAck : kSyn, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, i % 2 ? kAck : kSyn, 0), InsertResult::kInserted);
   }
   ASSERT_EQ(t->Count(), 1000u);
   EXPECT_EQ(t->ExpireSome(30, t->bucket_count()), 0u);
@@ -265,7 +255,7 @@ TEST(ConntrackTest, ExpireSomeIsBoundedAndReclaimsOnlyStaleEntries) {
   EXPECT_EQ(t->Count(), 500u);
   EXPECT_EQ(t->stats().expirations, 500u);
   for (uint32_t i = 0; i < 1000; ++i) {
-    EXPECT_EQ(t->Lookup(K4(i), 100).found(), i % 2 == 1) << i;
+    EXPECT_EQ(t->Lookup(ClientFlowV4(i), 100).found(), i % 2 == 1) << i;
   }
 }
 
@@ -273,21 +263,21 @@ TEST(ConntrackTest, CollidingKeysAreDistinctFlows) {
   auto t = MakeTable(100, &ConstHash);
   const size_t window = kWindow;
   for (uint32_t i = 0; i < window; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), 100 + i, kAck, 0), InsertResult::kInserted) << i;
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), 100 + i, kAck, 0), InsertResult::kInserted) << i;
   }
   for (uint32_t i = 0; i < window; ++i) {
-    EntryRef r = t->Lookup(K4(i), 0);
+    EntryRef r = t->Lookup(ClientFlowV4(i), 0);
     ASSERT_TRUE(r.found()) << i;
     EXPECT_EQ(r.backend_id(), 100 + i);
   }
-  EXPECT_FALSE(t->Lookup(K4(99), 0).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(99), 0).found());
   // Window full of live established flows: refused, nothing displaced.
-  EXPECT_EQ(t->Insert(K4(99), 1, kSyn, 1), InsertResult::kFull);
-  EXPECT_EQ(t->Insert(K6(99), 1, kSyn, 1), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(ClientFlowV4(99), 1, kSyn, 1), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(ClientFlowV6(99), 1, kSyn, 1), InsertResult::kFull);
   EXPECT_EQ(t->stats().full, 2u);
   EXPECT_EQ(t->Count(), window);
   for (uint32_t i = 0; i < window; ++i) {
-    EXPECT_EQ(t->Lookup(K4(i), 1).backend_id(), 100 + i);
+    EXPECT_EQ(t->Lookup(ClientFlowV4(i), 1).backend_id(), 100 + i);
   }
 }
 
@@ -295,18 +285,18 @@ TEST(ConntrackTest, CollidingMixedFamilies) {
   auto t = MakeTable(100, &ConstHash);
   // 6 v6 entries (12 slots) + 3 v4 entries fill the three buckets.
   for (uint32_t i = 0; i < 6; ++i) {
-    ASSERT_EQ(t->Insert(K6(i), 10 + i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV6(i), 10 + i, kAck, 0), InsertResult::kInserted);
   }
   for (uint32_t i = 0; i < 3; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), 20 + i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), 20 + i, kAck, 0), InsertResult::kInserted);
   }
-  EXPECT_EQ(t->Insert(K4(7), 1, kAck, 0), InsertResult::kFull);
-  EXPECT_EQ(t->Insert(K6(7), 1, kAck, 0), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(ClientFlowV4(7), 1, kAck, 0), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(ClientFlowV6(7), 1, kAck, 0), InsertResult::kFull);
   for (uint32_t i = 0; i < 6; ++i) {
-    EXPECT_EQ(t->Lookup(K6(i), 0).backend_id(), 10 + i);
+    EXPECT_EQ(t->Lookup(ClientFlowV6(i), 0).backend_id(), 10 + i);
   }
   for (uint32_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(t->Lookup(K4(i), 0).backend_id(), 20 + i);
+    EXPECT_EQ(t->Lookup(ClientFlowV4(i), 0).backend_id(), 20 + i);
   }
   EXPECT_EQ(t->Dump(100).size(), 9u);
 }
@@ -315,14 +305,14 @@ TEST(ConntrackTest, V6DisplacesNeighbouringWeakEntriesWhole) {
   auto t = MakeTable(100, &ConstHash);
   // v4 SYN flows fill the window; a v6 flow needs two adjacent slots.
   for (uint32_t i = 0; i < kWindow; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), i, kSyn, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, kSyn, 0), InsertResult::kInserted);
   }
-  EXPECT_EQ(t->Insert(K6(1), 77, kAck, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Insert(ClientFlowV6(1), 77, kAck, 1), InsertResult::kReplacedStale);
   EXPECT_EQ(t->Count(), kWindow - 1);
   EXPECT_EQ(t->stats().evictions, 2u);
-  EXPECT_EQ(t->Lookup(K6(1), 1).backend_id(), 77u);
+  EXPECT_EQ(t->Lookup(ClientFlowV6(1), 1).backend_id(), 77u);
   uint32_t still = 0;
-  for (uint32_t i = 0; i < kWindow; ++i) still += t->Lookup(K4(i), 1).found();
+  for (uint32_t i = 0; i < kWindow; ++i) still += t->Lookup(ClientFlowV4(i), 1).found();
   EXPECT_EQ(still, kWindow - 2);
 }
 
@@ -334,30 +324,30 @@ TEST(ConntrackTest, PressurePrefersExpiredThenNotEstablished) {
   // at 20).
   constexpr uint32_t kEst = kWindow - 2;
   for (uint32_t i = 0; i < kEst; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, kAck, 0), InsertResult::kInserted);
   }
-  ASSERT_EQ(t->Insert(K4(99), 99, kSyn, 0), InsertResult::kInserted);
-  ASSERT_EQ(t->Insert(K4(98), 98, kSyn, 15), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(ClientFlowV4(99), 99, kSyn, 0), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(ClientFlowV4(98), 98, kSyn, 15), InsertResult::kInserted);
   // The expired SYN entry goes first.
-  EXPECT_EQ(t->Insert(K4(100), 100, kSyn, 20), InsertResult::kReplacedStale);
-  EXPECT_TRUE(t->Lookup(K4(98), 20).found());
-  EXPECT_FALSE(t->Lookup(K4(99), 20).found());
+  EXPECT_EQ(t->Insert(ClientFlowV4(100), 100, kSyn, 20), InsertResult::kReplacedStale);
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(98), 20).found());
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(99), 20).found());
   EXPECT_EQ(t->stats().expirations, 1u);
   EXPECT_EQ(t->stats().evictions, 0u);
-  // Then a live SYN entry (K4(98) or K4(100)); established never.
-  EXPECT_EQ(t->Insert(K4(101), 101, kSyn, 21), InsertResult::kReplacedStale);
+  // Then a live SYN entry (ClientFlowV4(98) or ClientFlowV4(100)); established never.
+  EXPECT_EQ(t->Insert(ClientFlowV4(101), 101, kSyn, 21), InsertResult::kReplacedStale);
   EXPECT_EQ(t->stats().evictions, 1u);
-  EXPECT_EQ(t->Lookup(K4(98), 21).found() + t->Lookup(K4(100), 21).found(), 1);
-  EXPECT_TRUE(t->Lookup(K4(101), 21).found());
-  EXPECT_EQ(t->Insert(K4(102), 102, kSyn, 21), InsertResult::kReplacedStale);
-  EXPECT_EQ(t->Insert(K4(103), 103, kAck, 21), InsertResult::kReplacedStale);
-  EXPECT_EQ(t->Insert(K4(104), 104, kAck, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Lookup(ClientFlowV4(98), 21).found() + t->Lookup(ClientFlowV4(100), 21).found(), 1);
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(101), 21).found());
+  EXPECT_EQ(t->Insert(ClientFlowV4(102), 102, kSyn, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Insert(ClientFlowV4(103), 103, kAck, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(t->Insert(ClientFlowV4(104), 104, kAck, 21), InsertResult::kReplacedStale);
   // Now all fifteen are established.
-  EXPECT_EQ(t->Insert(K4(105), 105, kSyn, 21), InsertResult::kFull);
-  EXPECT_TRUE(t->Lookup(K4(103), 21).found());
-  EXPECT_TRUE(t->Lookup(K4(104), 21).found());
+  EXPECT_EQ(t->Insert(ClientFlowV4(105), 105, kSyn, 21), InsertResult::kFull);
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(103), 21).found());
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(104), 21).found());
   for (uint32_t i = 0; i < kEst; ++i) {
-    EXPECT_EQ(t->Lookup(K4(i), 21).backend_id(), i);
+    EXPECT_EQ(t->Lookup(ClientFlowV4(i), 21).backend_id(), i);
   }
 }
 
@@ -366,13 +356,13 @@ TEST(ConntrackTest, FloodAtTenTimesCapacityKeepsEveryEstablishedFlow) {
   auto t = MakeTable(capacity);
   std::vector<uint32_t> established;
   for (uint32_t i = 0; i < capacity * 3 / 4; ++i) {
-    const InsertResult r = t->Insert(K4(i), i * 7, kAck, 0);
+    const InsertResult r = t->Insert(ClientFlowV4(i), i * 7, kAck, 0);
     if (r == InsertResult::kInserted) established.push_back(i);
   }
   ASSERT_GE(established.size(), capacity * 3 / 4 * 99 / 100);
   size_t tracked = 0, full = 0;
   for (uint32_t i = 0; i < capacity * 10; ++i) {
-    const FlowKey k = (i % 4 == 0) ? K6(1'000'000 + i) : K4(1'000'000 + i);
+    const FlowKey k = (i % 4 == 0) ? ClientFlowV6(1'000'000 + i) : ClientFlowV4(1'000'000 + i);
     const InsertResult r = t->Insert(k, 1, kSyn, 1 + i / 1000);
     ASSERT_NE(r, InsertResult::kUpdated);
     (r == InsertResult::kFull ? full : tracked)++;
@@ -381,7 +371,7 @@ TEST(ConntrackTest, FloodAtTenTimesCapacityKeepsEveryEstablishedFlow) {
   EXPECT_GT(t->stats().evictions, 0u);
   EXPECT_LE(t->Count(), t->bucket_count() * Table::kSlotsPerBucket);
   for (uint32_t i : established) {
-    EntryRef r = t->Lookup(K4(i), 60);
+    EntryRef r = t->Lookup(ClientFlowV4(i), 60);
     ASSERT_TRUE(r.found()) << i;
     EXPECT_EQ(r.backend_id(), i * 7);
     EXPECT_EQ(r.state(), FlowState::kEstablished);
@@ -396,7 +386,7 @@ TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
   auto t = MakeTable(capacity);
   size_t inserted = 0;
   for (uint32_t i = 0; i < capacity; ++i) {
-    inserted += t->Insert(K4(i), i, kAck, 0) == InsertResult::kInserted;
+    inserted += t->Insert(ClientFlowV4(i), i, kAck, 0) == InsertResult::kInserted;
     if (i + 1 == capacity * 3 / 4) {
       EXPECT_GE(inserted, capacity * 3 / 4 * 99 / 100);
     }
@@ -409,10 +399,11 @@ TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
 TEST(ConntrackTest, LookupBulkMatchesSingleLookups) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 1000; i += 2) {
-    ASSERT_EQ(t->Insert(i % 3 ? K4(i) : K6(i), i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(i % 3 ? ClientFlowV4(i) : ClientFlowV6(i), i, kAck, 0),
+              InsertResult::kInserted);
   }
   std::vector<FlowKey> keys;
-  for (uint32_t i = 0; i < 100; ++i) keys.push_back(i % 3 ? K4(i) : K6(i));
+  for (uint32_t i = 0; i < 100; ++i) keys.push_back(i % 3 ? ClientFlowV4(i) : ClientFlowV6(i));
   std::vector<EntryRef> out(keys.size());
   t->LookupBulk(keys, 1, out);
   for (uint32_t i = 0; i < 100; ++i) {
@@ -438,7 +429,7 @@ TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
     std::vector<FlowKey> keys;
     std::vector<uint64_t> hashes;
     for (uint32_t i = 0; i < n; ++i) {
-      keys.push_back(i % 5 ? K4(i) : K6(i));
+      keys.push_back(i % 5 ? ClientFlowV4(i) : ClientFlowV6(i));
       hashes.push_back(t->Hash(keys.back()));
       ASSERT_EQ(hashes.back(), hasher(keys.back()));
       t->Prefetch(hashes.back());
@@ -467,7 +458,8 @@ TEST(ConntrackTest, PreHashedCallsMatchTheOthers) {
   }
   // FlowHash leaves the service out, yet keys of two services are two flows.
   auto t = MakeTable(1000);
-  const FlowKey a = K4(5, kProtoTcp, 1), b = K4(5, kProtoTcp, 2);
+  const FlowKey a = ClientFlowV4(5, inet::ip_proto::kTcp, 1),
+                b = ClientFlowV4(5, inet::ip_proto::kTcp, 2);
   ASSERT_EQ(t->Hash(a), t->Hash(b));
   ASSERT_EQ(t->Insert(a, t->Hash(a), 1, kAck, 0), InsertResult::kInserted);
   ASSERT_EQ(t->Insert(b, t->Hash(b), 2, kAck, 0), InsertResult::kInserted);
@@ -495,7 +487,8 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
       for (uint32_t i = 0; i < 40; ++i) {
         // Mixed families, states (SYN: weak; ACK: established) and protocols.
         const uint32_t id = next_key++;
-        keys.push_back(id % 7 == 0 ? K6(id) : K4(id, id % 5 ? kProtoTcp : 17));
+        keys.push_back(id % 7 == 0 ? ClientFlowV6(id)
+                                   : ClientFlowV4(id, id % 5 ? inet::ip_proto::kTcp : 17));
       }
       std::vector<uint64_t> hashes;
       for (const FlowKey& k : keys) hashes.push_back(a->Hash(k));
@@ -519,9 +512,7 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
     std::vector<FlowSnapshot> da = a->Dump(1000), db = b->Dump(1000);
     ASSERT_EQ(da.size(), db.size());
     for (size_t i = 0; i < da.size(); ++i) {
-      EXPECT_EQ(da[i].key, db[i].key) << i;
-      EXPECT_EQ(da[i].state, db[i].state) << i;
-      EXPECT_EQ(da[i].last_seen, db[i].last_seen) << i;
+      EXPECT_EQ(da[i], db[i]) << i;  // key, state, last seen (and backend)
     }
     // Every entry of the last round is found by a lookup (none is expired).
     size_t found = 0;
@@ -543,7 +534,7 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
     EXPECT_GT(b->stats().expirations, 0u);
   }
   auto t = MakeTable(100);
-  FlowKey bad = K4(1);
+  FlowKey bad = ClientFlowV4(1);
   bad.family = 9;
   EXPECT_EQ(t->InsertAbsent(bad, 0, 1, kSyn, 0), InsertResult::kInvalidKey);
 }
@@ -553,10 +544,10 @@ TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
   // backend id -> valid; 2 was removed, 3 was drained (weight 0, still valid).
   std::vector<bool> valid = {true, true, false, true};
   for (uint32_t i = 0; i < 30; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), 1 + i % 3, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), 1 + i % 3, kAck, 0), InsertResult::kInserted);
   }
   std::vector<FlowKey> keys;
-  for (uint32_t i = 0; i < 30; ++i) keys.push_back(K4(i));
+  for (uint32_t i = 0; i < 30; ++i) keys.push_back(ClientFlowV4(i));
   std::vector<EntryRef> refs(keys.size());
   t->LookupBulk(keys, 1, refs);
   for (EntryRef& r : refs) {
@@ -568,7 +559,7 @@ TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
     EXPECT_EQ(r.backend_id() == 1 || r.backend_id() == 3, true);
   }
   for (uint32_t i = 0; i < 30; ++i) {
-    EntryRef r = t->Lookup(K4(i), 2);
+    EntryRef r = t->Lookup(ClientFlowV4(i), 2);
     EXPECT_EQ(r.backend_id(), i % 3 == 1 ? 1u : 1 + i % 3) << i;
     EXPECT_EQ(r.last_seen(), 1u);
   }
@@ -580,23 +571,24 @@ TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
 TEST(ConntrackTest, RefIsRefusedAfterAnEvictingInsert) {
   auto t = MakeTable(100, &ConstHash);
   for (uint32_t i = 0; i < kWindow; ++i) {
-    ASSERT_EQ(t->Insert(K4(i), i, kSyn, 0), InsertResult::kInserted);
+    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, kSyn, 0), InsertResult::kInserted);
   }
-  EntryRef r = t->Lookup(K4(0), 0);
+  EntryRef r = t->Lookup(ClientFlowV4(0), 0);
   ASSERT_TRUE(r.found());
-  ASSERT_EQ(t->Insert(K4(50), 50, kSyn, 0), InsertResult::kReplacedStale);
+  ASSERT_EQ(t->Insert(ClientFlowV4(50), 50, kSyn, 0), InsertResult::kReplacedStale);
   EXPECT_FALSE(t->Touch(r, kAck, 1));
   EXPECT_FALSE(t->SetBackend(r, 9));
-  EXPECT_EQ(t->Lookup(K4(50), 0).backend_id(), 50u);
+  EXPECT_EQ(t->Lookup(ClientFlowV4(50), 0).backend_id(), 50u);
   // A ref taken after the insert works.
-  EntryRef r2 = t->Lookup(K4(50), 0);
+  EntryRef r2 = t->Lookup(ClientFlowV4(50), 0);
   EXPECT_TRUE(t->Touch(r2, kAck, 1));
 }
 
 TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 200; ++i) {
-    const FlowKey k = i % 2 ? K4(i, kProtoUdp, 3) : K6(i, kProtoTcp, 4);
+    const FlowKey k =
+        i % 2 ? ClientFlowV4(i, inet::ip_proto::kUdp, 3) : ClientFlowV6(i, inet::ip_proto::kTcp, 4);
     ASSERT_EQ(t->Insert(k, i, i % 4 == 0 ? kAck : kSyn, 7 + i), InsertResult::kInserted);
   }
   size_t seen = 0;
@@ -605,13 +597,13 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
     uint32_t i;
     if (s.key.is_v6()) {
       std::memcpy(&i, &s.key.addr[12], 4);
-      EXPECT_TRUE(s.key == K6(i, kProtoTcp, 4));
+      EXPECT_TRUE(s.key == ClientFlowV6(i, inet::ip_proto::kTcp, 4));
       EXPECT_EQ(s.state, i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
     } else {
       uint32_t src_be;
       std::memcpy(&src_be, s.key.addr, 4);
       i = ntohl(src_be) - 0x0a000000u;
-      EXPECT_TRUE(s.key == K4(i, kProtoUdp, 3));
+      EXPECT_TRUE(s.key == ClientFlowV4(i, inet::ip_proto::kUdp, 3));
       EXPECT_EQ(s.state, FlowState::kNew);
     }
     EXPECT_EQ(s.backend_id, i);
@@ -624,6 +616,99 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
   EXPECT_TRUE(t->Dump(0).empty());
   std::vector<uint64_t> counts(100);
   EXPECT_EQ(t->CountByBackend(counts), 100u);
+}
+
+// Peek (a reader) finds each held entry by its key alone, in the home bucket or a neighbour,
+// and agrees with ForEach; absent keys, other services, the other family and invalid keys
+// are not found.
+TEST(ConntrackTest, PeekFindsEveryEntryAndOnlyThose) {
+  for (Hasher hasher : {Hasher{&FlowHash}, Hasher{&ConstHash}}) {
+    const bool collide = hasher == &ConstHash;
+    // ConstHash: 10 IPv4 + 2 IPv6 flows = 14 slots of the 15-slot window, so the home bucket
+    // overflows into both neighbours.
+    const uint32_t n = collide ? 12 : 2000;
+    auto t = MakeTable(10'000, hasher);
+    for (uint32_t i = 0; i < n; ++i) {
+      const FlowKey k = i % 6 == 5
+                            ? ClientFlowV6(i)
+                            : ClientFlowV4(i, i % 2 ? inet::ip_proto::kUdp : inet::ip_proto::kTcp);
+      ASSERT_EQ(t->Insert(k, 100 + i, i % 3 ? kAck : kSyn, 40 + i), InsertResult::kInserted) << i;
+    }
+    ASSERT_EQ(t->Count(), n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const bool v6 = i % 6 == 5;
+      const uint8_t proto = v6 || i % 2 == 0 ? inet::ip_proto::kTcp : inet::ip_proto::kUdp;
+      const FlowKey k = v6 ? ClientFlowV6(i) : ClientFlowV4(i, proto);
+      const std::optional<FlowSnapshot> s = t->Peek(k);
+      ASSERT_TRUE(s.has_value()) << i;
+      EXPECT_EQ(s->key, k) << i;
+      EXPECT_EQ(s->backend_id, 100 + i) << i;
+      EXPECT_EQ(s->last_seen, 40 + i) << i;
+      const FlowState want = proto != inet::ip_proto::kTcp ? FlowState::kNew
+                             : i % 3                       ? FlowState::kEstablished
+                                                           : FlowState::kNew;
+      EXPECT_EQ(s->state, want) << i;
+      // Same flow numbers in the other family, another service, another protocol: absent.
+      EXPECT_FALSE(t->Peek(v6 ? ClientFlowV4(i, proto) : ClientFlowV6(i, proto)).has_value()) << i;
+      EXPECT_FALSE(t->Peek(v6 ? ClientFlowV6(i, proto, 2) : ClientFlowV4(i, proto, 2)).has_value())
+          << i;
+      const uint8_t other =
+          proto == inet::ip_proto::kTcp ? inet::ip_proto::kUdp : inet::ip_proto::kTcp;
+      EXPECT_FALSE(t->Peek(v6 ? ClientFlowV6(i, other) : ClientFlowV4(i, other)).has_value()) << i;
+    }
+    EXPECT_FALSE(t->Peek(ClientFlowV4(n + 1)).has_value());
+    EXPECT_FALSE(t->Peek(ClientFlowV6(n + 6)).has_value());
+    FlowKey bad = ClientFlowV4(0);
+    bad.family = 5;
+    EXPECT_FALSE(t->Peek(bad).has_value());
+    FlowKey unset;
+    EXPECT_FALSE(t->Peek(unset).has_value());
+    // Every entry ForEach sees, Peek finds whole.
+    size_t walked = 0;
+    t->ForEach([&](const FlowSnapshot& s) {
+      ++walked;
+      const std::optional<FlowSnapshot> p = t->Peek(s.key);
+      EXPECT_TRUE(p.has_value());
+      if (!p.has_value()) return true;
+      EXPECT_EQ(*p, s);
+      return true;
+    });
+    EXPECT_EQ(walked, n);
+  }
+}
+
+// Peek follows the writer: state and time (Touch), backend (SetBackend), an expired entry
+// until it is reclaimed, removal.
+TEST(ConntrackTest, PeekSeesTouchSetBackendAndExpiry) {
+  Timeouts to;
+  to.tcp_syn = 5;
+  to.tcp_established = 50;
+  auto t = MakeTable(100, &FlowHash, to);
+  const FlowKey k = ClientFlowV4(1);
+  ASSERT_EQ(t->Insert(k, 5, kSyn, 10), InsertResult::kInserted);
+  std::optional<FlowSnapshot> s = t->Peek(k);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->state, FlowState::kNew);
+  EXPECT_EQ(s->last_seen, 10u);
+  EXPECT_EQ(s->backend_id, 5u);
+
+  EntryRef r = t->Lookup(k, 12);
+  ASSERT_TRUE(t->Touch(r, kAck, 12));
+  s = t->Peek(k);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->state, FlowState::kEstablished);
+  EXPECT_EQ(s->last_seen, 12u);
+  ASSERT_TRUE(t->SetBackend(r, 9));
+  EXPECT_EQ(t->Peek(k)->backend_id, 9u);
+  ASSERT_TRUE(t->Touch(r, kAck, 13));  // only the time word changes
+  EXPECT_EQ(t->Peek(k)->last_seen, 13u);
+  EXPECT_EQ(t->Peek(k)->backend_id, 9u);
+
+  // Expired (13 + 50 < 100) but not reclaimed: still held, and Peek says so.
+  EXPECT_TRUE(t->Peek(k).has_value());
+  EXPECT_GT(t->ExpireSome(100, t->bucket_count()), 0u);
+  EXPECT_FALSE(t->Peek(k).has_value());
+  EXPECT_EQ(t->Count(), 0u);
 }
 
 TEST(ConntrackTest, ResultNames) {

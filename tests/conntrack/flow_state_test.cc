@@ -5,38 +5,42 @@
 namespace ecmplb::conntrack {
 namespace {
 
-constexpr uint8_t kSynAck = kTcpSyn | kTcpAck;
+constexpr uint8_t kSynAck = inet::tcp_flag::kSyn | inet::tcp_flag::kAck;
 
 TEST(FlowStateTest, InitialStateFromFirstPacket) {
-  EXPECT_EQ(InitialState(true, kTcpSyn), FlowState::kNew);
+  EXPECT_EQ(InitialState(true, inet::tcp_flag::kSyn), FlowState::kNew);
   // A flow picked up mid-stream (e.g. moved from a failed LB host).
-  EXPECT_EQ(InitialState(true, kTcpAck), FlowState::kEstablished);
-  EXPECT_EQ(InitialState(true, kTcpAck | kTcpFin), FlowState::kClosing);
-  EXPECT_EQ(InitialState(true, kTcpRst), FlowState::kClosing);
+  EXPECT_EQ(InitialState(true, inet::tcp_flag::kAck), FlowState::kEstablished);
+  EXPECT_EQ(InitialState(true, inet::tcp_flag::kAck | inet::tcp_flag::kFin), FlowState::kClosing);
+  EXPECT_EQ(InitialState(true, inet::tcp_flag::kRst), FlowState::kClosing);
   EXPECT_EQ(InitialState(true, 0), FlowState::kNew);
-  EXPECT_EQ(InitialState(false, kTcpAck), FlowState::kNew);
+  EXPECT_EQ(InitialState(false, inet::tcp_flag::kAck), FlowState::kNew);
 }
 
 TEST(FlowStateTest, TcpTransitions) {
-  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpSyn), FlowState::kNew);
-  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpAck), FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kNew, true, inet::tcp_flag::kSyn), FlowState::kNew);
+  EXPECT_EQ(NextState(FlowState::kNew, true, inet::tcp_flag::kAck), FlowState::kEstablished);
   EXPECT_EQ(NextState(FlowState::kNew, true, kSynAck), FlowState::kNew);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpAck), FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, inet::tcp_flag::kAck),
+            FlowState::kEstablished);
   // A retransmitted SYN does not demote an established flow.
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpSyn), FlowState::kEstablished);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpFin | kTcpAck), FlowState::kClosing);
-  EXPECT_EQ(NextState(FlowState::kEstablished, true, kTcpRst), FlowState::kClosing);
-  EXPECT_EQ(NextState(FlowState::kNew, true, kTcpRst), FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, inet::tcp_flag::kSyn),
+            FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, inet::tcp_flag::kFin | inet::tcp_flag::kAck),
+            FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kEstablished, true, inet::tcp_flag::kRst), FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kNew, true, inet::tcp_flag::kRst), FlowState::kClosing);
   // The last ACKs of a close keep it closing.
-  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpAck), FlowState::kClosing);
+  EXPECT_EQ(NextState(FlowState::kClosing, true, inet::tcp_flag::kAck), FlowState::kClosing);
   // Port reuse: a fresh SYN on a closing tuple starts over.
-  EXPECT_EQ(NextState(FlowState::kClosing, true, kTcpSyn), FlowState::kNew);
+  EXPECT_EQ(NextState(FlowState::kClosing, true, inet::tcp_flag::kSyn), FlowState::kNew);
   EXPECT_EQ(NextState(FlowState::kEstablished, true, 0), FlowState::kEstablished);
 }
 
 TEST(FlowStateTest, NonTcpBecomesEstablishedOnSecondPacket) {
   EXPECT_EQ(NextState(FlowState::kNew, false, 0), FlowState::kEstablished);
-  EXPECT_EQ(NextState(FlowState::kEstablished, false, kTcpFin), FlowState::kEstablished);
+  EXPECT_EQ(NextState(FlowState::kEstablished, false, inet::tcp_flag::kFin),
+            FlowState::kEstablished);
 }
 
 TEST(FlowStateTest, DefaultTimeoutsFollowIpvs) {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/support/temp_dir.h"
+
 namespace ecmplb::control {
 namespace {
 
@@ -142,18 +144,15 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ConfigTest, SaveIsAtomicAndLoadable) {
   auto c = ParseConfig(kGood);
   ASSERT_TRUE(c.ok());
-  char dir[] = "/tmp/ecmplb-config-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/running.json";
+  auto dir = test_support::TempDir::Create("ecmplb-config-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  std::string path = dir->File("running.json");
   ASSERT_TRUE(SaveConfigFile(*c, path).ok());
   EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);  // no temporary left behind
   auto loaded = LoadConfigFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(*loaded, *c);
-  EXPECT_EQ(LoadConfigFile(std::string(dir) + "/missing.json").status().code(),
-            absl::StatusCode::kNotFound);
-  std::remove(path.c_str());
-  rmdir(dir);
+  EXPECT_EQ(LoadConfigFile(dir->File("missing.json")).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,6 +21,8 @@
 #include "control/config.h"
 #include "dataplane/pipeline.h"
 #include "tests/dataplane/packet_builder.h"
+#include "tests/support/backends.h"
+#include "tests/support/temp_dir.h"
 
 namespace ecmplb::control {
 namespace {
@@ -49,21 +52,15 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-dataplane::MacAddr BackendMac(const dataplane::IpAddr& a) {
-  dataplane::MacAddr m = Mac("02:be:00:00:00:00");
-  m.bytes[5] = a.bytes[3];
-  return m;
-}
-
 // A control plane publishing into `current`, with a fake clock and a temp save file, plus
 // one worker (pipeline + connection table + counters) for the flow tests and views.
 class Fixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ecmplb_cp_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    save_path_ = dir_ + "/config.json";
+    auto dir = test_support::TempDir::Create("ecmplb_cp_");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    save_path_ = dir_->File("config.json");
     auto config = ParseConfig(kBase);
     ASSERT_TRUE(config.ok()) << config.status();
     ControlPlane::Options o;
@@ -85,7 +82,6 @@ class Fixture : public ::testing::Test {
     pipeline_ = std::make_unique<dataplane::Pipeline>(table_.get(), &counters_, &neighbors_);
     cp_->SetWorkers({WorkerView{0, &counters_, table_.get(), "worker0"}});
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   absl::StatusOr<ApplyResult> Do(CommandKind kind, const std::string& service,
                                  const std::string& backend = "",
@@ -102,7 +98,7 @@ class Fixture : public ::testing::Test {
   // address byte (DR: from the destination MAC), or -1 if not forwarded.
   int Send(uint16_t sport, uint8_t flags) {
     for (const auto& [slot, addr] : cp_->builder().neighbor_slots()) {
-      neighbors_.Set(slot, BackendMac(addr).bytes.data());
+      neighbors_.Set(slot, test_support::BackendMac(addr).bytes.data());
     }
     auto in = PacketBuilder()
                   .Eth(kRouterMac, kPortMac)
@@ -136,7 +132,8 @@ class Fixture : public ::testing::Test {
     EXPECT_EQ(ReadFile(save_path_), s.file);
   }
 
-  std::string dir_, save_path_;
+  std::optional<test_support::TempDir> dir_;  // removed with the fixture
+  std::string save_path_;
   uint64_t now_ = 1000;
   std::unique_ptr<const dataplane::Snapshot> current_;
   int published_ = 0;

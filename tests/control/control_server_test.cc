@@ -14,10 +14,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "control/protocol.h"
+#include "tests/support/temp_dir.h"
 
 namespace ecmplb::control {
 namespace {
@@ -25,12 +27,11 @@ namespace {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ecmplb_srv_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/sub/dir/ctl.sock";
+    auto dir = test_support::TempDir::Create("ecmplb_srv_");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    path_ = dir_->File("sub/dir/ctl.sock");
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   std::unique_ptr<ControlServer> Start(ControlServer::Options o = {}) {
     auto s = ControlServer::Listen(
@@ -82,7 +83,8 @@ class ServerTest : public ::testing::Test {
     return false;
   }
 
-  std::string dir_, path_;
+  std::optional<test_support::TempDir> dir_;  // removed with the fixture
+  std::string path_;
   int handled_ = 0;
 };
 
@@ -162,14 +164,14 @@ TEST_F(ServerTest, ReplacesAStaleSocketAndRefusesALiveOne) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  std::string stale = dir_ + "/stale.sock";
+  std::string stale = dir_->File("stale.sock");
   std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", stale.c_str());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   ::close(fd);
   auto third = ControlServer::Listen(stale, [](absl::string_view) { return std::string(); });
   EXPECT_TRUE(third.ok()) << third.status();
   // A regular file is not a socket: refused, left alone.
-  std::string plain = dir_ + "/plain";
+  std::string plain = dir_->File("plain");
   ::close(::open(plain.c_str(), O_CREAT | O_WRONLY, 0600));
   EXPECT_EQ(
       ControlServer::Listen(plain, [](absl::string_view) { return std::string(); }).status().code(),

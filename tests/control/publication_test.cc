@@ -16,7 +16,7 @@
 #include "control/config.h"
 #include "control/control_plane.h"
 #include "dataplane/dpdk/publisher.h"
-#include "dataplane/pipeline.h"
+#include "dataplane/flow_hash.h"
 
 namespace ecmplb::control {
 namespace {
@@ -64,7 +64,7 @@ TEST(PublicationTest, ReadersNeverSeeAFreedSnapshot) {
           flow.sport = static_cast<uint16_t>(1024 + i);
           const dataplane::Service* svc = snap->Find(flow.dst, 80, 6);
           if (svc == nullptr || !svc->table.has_value()) continue;
-          uint32_t pos = svc->table->Lookup(dataplane::Pipeline::ServiceHash(*svc, flow));
+          uint32_t pos = svc->table->Lookup(dataplane::PlaceFlow(*svc, flow).maglev_hash);
           const dataplane::BackendEntry& be = svc->backends.at(pos);
           if (be.weight == 0) ADD_FAILURE() << "Maglev picked a drained backend";
           checksum += be.id + be.addr.bytes[3] + static_cast<uint64_t>(svc->PositionOf(be.id));

@@ -152,13 +152,13 @@ TEST(ChecksumTest, L4ChecksumWithPseudoHeader) {
     std::vector<uint8_t> l4(len);
     for (auto& b : l4) b = static_cast<uint8_t>(rng());
     l4[6] = l4[7] = 0;  // a UDP-style checksum field, zero while computing
-    const uint16_t c4 = L4Checksum(v4s, v4d, ip_proto::kUdp, l4);
-    EXPECT_EQ(c4, RefL4Checksum(v4s, v4d, ip_proto::kUdp, l4)) << len;
-    const uint16_t c6 = L4Checksum(v6s, v6d, ip_proto::kTcp, l4);
-    EXPECT_EQ(c6, RefL4Checksum(v6s, v6d, ip_proto::kTcp, l4)) << len;
+    const uint16_t c4 = L4Checksum(v4s, v4d, inet::ip_proto::kUdp, l4);
+    EXPECT_EQ(c4, RefL4Checksum(v4s, v4d, inet::ip_proto::kUdp, l4)) << len;
+    const uint16_t c6 = L4Checksum(v6s, v6d, inet::ip_proto::kTcp, l4);
+    EXPECT_EQ(c6, RefL4Checksum(v6s, v6d, inet::ip_proto::kTcp, l4)) << len;
     // With the field filled in, the whole segment verifies to zero.
     StoreBe16(l4.data() + 6, c4);
-    EXPECT_EQ(L4Checksum(v4s, v4d, ip_proto::kUdp, l4), 0) << len;
+    EXPECT_EQ(L4Checksum(v4s, v4d, inet::ip_proto::kUdp, l4), 0) << len;
   }
 }
 

@@ -174,7 +174,7 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
   ASSERT_EQ(out.size(), gre_in.size() + kGreOverhead);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kGre);
+  EXPECT_EQ(p.proto, inet::ip_proto::kGre);
   EXPECT_EQ(p.dst, Ip("10.0.0.22"));
   EXPECT_TRUE(std::equal(gre_in.begin() + 14, gre_in.end(), out.begin() + 14 + kGreOverhead));
   EXPECT_EQ(worker_.counters->Get(Counter::forward_dr), 1u);
@@ -296,7 +296,7 @@ TEST_F(WorkerTest, NewSnapshotsArePickedUpAndOldOnesReclaimed) {
   auto out = Receive(data_.tx[0]);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kGre);
+  EXPECT_EQ(p.proto, inet::ip_proto::kGre);
 }
 
 TEST(PortTest, StartPortRefusesMoreQueuesThanOffered) {

@@ -61,7 +61,7 @@ PacketBuilder Syn() {
       .Ttl(61)
       .Id(0x1C46)
       .Df(true)
-      .Tcp(40000, 80, tcp_flag::kSyn);
+      .Tcp(40000, 80, inet::tcp_flag::kSyn);
 }
 
 // Frame with kGreOverhead bytes of headroom in front, as DPDK prepend leaves
@@ -109,7 +109,7 @@ TEST(GreTest, GoldenIpv4) {
 
   // The result parses as a GRE packet to the backend.
   const ParsedPacket outer = MustParse(buf);
-  EXPECT_EQ(outer.proto, ip_proto::kGre);
+  EXPECT_EQ(outer.proto, inet::ip_proto::kGre);
   EXPECT_EQ(outer.src, Ip("10.0.0.10"));
   EXPECT_EQ(outer.dst, Ip("10.0.1.5"));
   EXPECT_EQ(outer.ip_total_len, 64u);
@@ -148,7 +148,7 @@ TEST(GreTest, Ipv6Inner) {
                          .Eth(kRouterMac, kPortMac)
                          .Ipv6(kClient6, kVip6)
                          .Tos(0xB8)
-                         .Tcp(50000, 443, tcp_flag::kAck)
+                         .Tcp(50000, 443, inet::tcp_flag::kAck)
                          .PayloadSize(100)
                          .Build();
   const auto inner = Slice(frame, 14, frame.size() - 14);
@@ -221,7 +221,7 @@ PacketBuilder BigDfSegment(size_t payload) {
       .Ipv4(kClient, kVip)
       .Df(true)
       .Ttl(60)
-      .Tcp(40000, 80, tcp_flag::kAck)
+      .Tcp(40000, 80, inet::tcp_flag::kAck)
       .PayloadSize(payload);
 }
 
@@ -239,7 +239,7 @@ void ExpectFragNeeded(const std::vector<uint8_t>& out, size_t n,
   EXPECT_EQ(p.dst, kClient);
   EXPECT_EQ(p.ttl, 64);
   EXPECT_FALSE(p.dont_fragment);
-  EXPECT_EQ(p.proto, ip_proto::kIcmp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIcmp);
   EXPECT_EQ(p.ip_total_len, 28 + quote);
   EXPECT_LE(p.ip_total_len, 576u);
   EXPECT_EQ(p.icmp_type, 3);
@@ -253,7 +253,7 @@ void ExpectFragNeeded(const std::vector<uint8_t>& out, size_t n,
 }
 
 TEST(IcmpFragNeededTest, GoldenSmallPacketHeaders) {
-  const auto frame = BigDfSegment(0).Tcp(40000, 80, tcp_flag::kSyn).Build();
+  const auto frame = BigDfSegment(0).Tcp(40000, 80, inet::tcp_flag::kSyn).Build();
   const ParsedPacket p = MustParse(frame);
   std::vector<uint8_t> out(200, 0);
   const size_t n = BuildIcmpFragNeeded(out, frame, p, kPortMac, 1476);
@@ -362,7 +362,7 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
                          .Eth(kRouterMac, kPortMac)
                          .Vlan(0x0064)
                          .Ipv6(kClient6, kVip6)
-                         .Tcp(50000, 443, tcp_flag::kAck)
+                         .Tcp(50000, 443, inet::tcp_flag::kAck)
                          .PayloadSize(1440)
                          .Build();
   const auto ip = Slice(frame, 18, frame.size() - 18);
@@ -386,7 +386,7 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
   // Checksum with the IPv6 pseudo-header, summed naively.
   uint32_t s = NaiveSum(kVip6.bytes.data(), 16);
   s = NaiveSum(kClient6.bytes.data(), 16, s);
-  s += 1240 + ip_proto::kIcmpv6;
+  s += 1240 + inet::ip_proto::kIcmpv6;
   EXPECT_EQ(NaiveSum(icmp, 1240, s), 0xFFFF);
 
   // Refusals: IPv4 input and ICMPv6 errors.
@@ -396,12 +396,15 @@ TEST(Icmpv6PacketTooBigTest, InPlaceQuotesAtMost1232Bytes) {
   const auto err = PacketBuilder().Ipv6(kClient6, kVip6).IcmpError(1, 0, 0, ip, 200).Build();
   EXPECT_EQ(BuildIcmpv6PacketTooBig(out, err, MustParse(err), kPortMac, 1280), 0u);
   for (const char* src : {"::", "::1", "ff02::1"}) {
-    const auto bad =
-        PacketBuilder().Ipv6(Ip(src), kVip6).Tcp(1, 443, tcp_flag::kAck).PayloadSize(1440).Build();
+    const auto bad = PacketBuilder()
+                         .Ipv6(Ip(src), kVip6)
+                         .Tcp(1, 443, inet::tcp_flag::kAck)
+                         .PayloadSize(1440)
+                         .Build();
     EXPECT_EQ(BuildIcmpv6PacketTooBig(out, bad, MustParse(bad), kPortMac, 1280), 0u) << src;
   }
   // A unicast source just below the refused ranges is answered.
-  const auto ok = PacketBuilder().Ipv6(Ip("::2"), kVip6).Tcp(1, 443, tcp_flag::kAck).Build();
+  const auto ok = PacketBuilder().Ipv6(Ip("::2"), kVip6).Tcp(1, 443, inet::tcp_flag::kAck).Build();
   EXPECT_NE(BuildIcmpv6PacketTooBig(out, ok, MustParse(ok), kPortMac, 1280), 0u);
 }
 

@@ -199,11 +199,11 @@ std::vector<uint8_t> PacketBuilder::BuildIp() const {
   std::vector<uint8_t> l4;
   switch (l4_) {
     case L4::kTcp: {
-      proto = ip_proto::kTcp;
+      proto = inet::ip_proto::kTcp;
       Put16(l4, sport_);
       Put16(l4, dport_);
       Put32(l4, 0x01020304);  // sequence number
-      Put32(l4, (tcp_flags_ & tcp_flag::kAck) ? 0x0A0B0C0D : 0);
+      Put32(l4, (tcp_flags_ & inet::tcp_flag::kAck) ? 0x0A0B0C0D : 0);
       l4.push_back(static_cast<uint8_t>(((20 + tcp_options_) / 4) << 4));
       l4.push_back(tcp_flags_);
       Put16(l4, 0xFFFF);                              // window
@@ -213,14 +213,14 @@ std::vector<uint8_t> PacketBuilder::BuildIp() const {
       break;
     }
     case L4::kUdp:
-      proto = ip_proto::kUdp;
+      proto = inet::ip_proto::kUdp;
       Put16(l4, sport_);
       Put16(l4, dport_);
       Put16(l4, static_cast<uint16_t>(8 + payload_.size()));
       Put16(l4, 0);
       break;
     case L4::kIcmp:
-      proto = v6 ? ip_proto::kIcmpv6 : ip_proto::kIcmp;
+      proto = v6 ? inet::ip_proto::kIcmpv6 : inet::ip_proto::kIcmp;
       l4.push_back(icmp_type_);
       l4.push_back(icmp_code_);
       Put16(l4, 0);

@@ -76,7 +76,7 @@ void Exercise(const uint8_t* data, size_t len) {
     ASSERT_LE(p.ip_end(), len);
     ASSERT_EQ(size_t{p.l4_offset}, size_t{p.l3_offset} + p.ip_header_len);
     ASSERT_LE(size_t{p.l4_offset}, p.ip_end());
-    if (p.has_l4 && p.proto == ip_proto::kTcp) {
+    if (p.has_l4 && p.proto == inet::ip_proto::kTcp) {
       ASSERT_LE(size_t{p.l4_offset} + 20, p.ip_end());
     }
     if (p.has_l4) {

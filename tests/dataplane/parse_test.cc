@@ -51,7 +51,7 @@ TEST(ParseTest, Ipv4Tcp) {
                      .Tos(0x2A)
                      .Id(0x1234)
                      .Df(true)
-                     .Tcp(40000, 80, tcp_flag::kSyn)
+                     .Tcp(40000, 80, inet::tcp_flag::kSyn)
                      .PayloadSize(10)
                      .Build();
   ParsedPacket p;
@@ -66,7 +66,7 @@ TEST(ParseTest, Ipv4Tcp) {
   EXPECT_EQ(p.ip_end(), f.size());
   EXPECT_EQ(p.src, kClient);
   EXPECT_EQ(p.dst, kVip);
-  EXPECT_EQ(p.proto, ip_proto::kTcp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kTcp);
   EXPECT_TRUE(p.dont_fragment);
   EXPECT_FALSE(p.is_fragment);
   EXPECT_EQ(p.ttl, 61);
@@ -76,11 +76,11 @@ TEST(ParseTest, Ipv4Tcp) {
   EXPECT_TRUE(p.has_l4);
   EXPECT_EQ(p.sport, 40000);
   EXPECT_EQ(p.dport, 80);
-  EXPECT_EQ(p.tcp_flags, tcp_flag::kSyn);
+  EXPECT_EQ(p.tcp_flags, inet::tcp_flag::kSyn);
 
   const FlowTuple t = p.Flow();
   EXPECT_EQ(t.family, 4);
-  EXPECT_EQ(t.proto, ip_proto::kTcp);
+  EXPECT_EQ(t.proto, inet::ip_proto::kTcp);
   EXPECT_EQ(t.src, kClient);
   EXPECT_EQ(t.dst, kVip);
   EXPECT_EQ(t.sport, 40000);
@@ -101,7 +101,7 @@ TEST(ParseTest, VlanTagged) {
   EXPECT_EQ(p.l2_len, 18);
   EXPECT_EQ(p.l3_offset, 18);
   EXPECT_EQ(p.l4_offset, 38);
-  EXPECT_EQ(p.proto, ip_proto::kUdp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kUdp);
   EXPECT_EQ(p.sport, 5000);
   EXPECT_EQ(p.dport, 53);
 }
@@ -111,7 +111,7 @@ TEST(ParseTest, Ipv4OptionsAndTcpOptions) {
     const auto f = PacketBuilder()
                        .Ipv4(kClient, kVip)
                        .Ipv4Options(opts)
-                       .Tcp(1234, 443, tcp_flag::kAck | tcp_flag::kPsh)
+                       .Tcp(1234, 443, inet::tcp_flag::kAck | inet::tcp_flag::kPsh)
                        .TcpOptions(12)
                        .PayloadSize(7)
                        .Build();
@@ -122,7 +122,7 @@ TEST(ParseTest, Ipv4OptionsAndTcpOptions) {
     EXPECT_EQ(p.ip_total_len, 20 + opts + 32 + 7);
     EXPECT_EQ(p.sport, 1234);
     EXPECT_EQ(p.dport, 443);
-    EXPECT_EQ(p.tcp_flags, tcp_flag::kAck | tcp_flag::kPsh);
+    EXPECT_EQ(p.tcp_flags, inet::tcp_flag::kAck | inet::tcp_flag::kPsh);
   }
 }
 
@@ -141,7 +141,7 @@ TEST(ParseTest, Ipv6TcpAndUdp) {
                        .Ipv6(kClient6, kVip6)
                        .Ttl(33)
                        .Tos(0xB8)
-                       .Tcp(50000, 443, tcp_flag::kSyn)
+                       .Tcp(50000, 443, inet::tcp_flag::kSyn)
                        .Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(tcp, &p), ParseResult::kOk);
@@ -157,11 +157,11 @@ TEST(ParseTest, Ipv6TcpAndUdp) {
   EXPECT_EQ(p.l4_offset, 54);
   EXPECT_EQ(p.sport, 50000);
   EXPECT_EQ(p.dport, 443);
-  EXPECT_EQ(p.tcp_flags, tcp_flag::kSyn);
+  EXPECT_EQ(p.tcp_flags, inet::tcp_flag::kSyn);
 
   const auto udp = PacketBuilder().Ipv6(kClient6, kVip6).Udp(7, 9).PayloadSize(100).Build();
   ASSERT_EQ(ParseOf(udp, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kUdp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kUdp);
   EXPECT_EQ(p.sport, 7);
   EXPECT_EQ(p.dport, 9);
   EXPECT_EQ(p.ip_total_len, 148u);
@@ -185,7 +185,7 @@ TEST(ParseTest, IcmpTypeAndCode) {
       PacketBuilder().Ipv4(kClient, kVip).Icmp(8, 0, 0x00010002).PayloadSize(56).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(v4, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kIcmp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIcmp);
   EXPECT_TRUE(p.has_l4);
   EXPECT_EQ(p.icmp_type, 8);
   EXPECT_EQ(p.icmp_code, 0);
@@ -193,7 +193,7 @@ TEST(ParseTest, IcmpTypeAndCode) {
 
   const auto v6 = PacketBuilder().Ipv6(kClient6, kVip6).Icmp(128, 0).Build();
   ASSERT_EQ(ParseOf(v6, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kIcmpv6);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIcmpv6);
   EXPECT_EQ(p.icmp_type, 128);
 
   // ICMPv6's number inside IPv4 (and ICMPv4's inside IPv6) is just another
@@ -204,10 +204,10 @@ TEST(ParseTest, IcmpTypeAndCode) {
 }
 
 TEST(ParseTest, OtherIpv4ProtocolHasNoPorts) {
-  const auto f = PacketBuilder().Ipv4(kClient, kVip).Proto(ip_proto::kOspf).Build();
+  const auto f = PacketBuilder().Ipv4(kClient, kVip).Proto(inet::ip_proto::kOspf).Build();
   ParsedPacket p;
   ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kOspf);
+  EXPECT_EQ(p.proto, inet::ip_proto::kOspf);
   EXPECT_FALSE(p.has_l4);
   EXPECT_EQ(p.l4_offset, 34);
 }
@@ -231,13 +231,13 @@ TEST(ParseTest, Fragments) {
                            .Ipv4(kClient, kVip)
                            .Mf(mf)
                            .FragOffset(9)
-                           .Proto(ip_proto::kUdp)
+                           .Proto(inet::ip_proto::kUdp)
                            .PayloadSize(3)
                            .Build();
     ASSERT_EQ(ParseOf(later, &p), ParseResult::kOk);
     EXPECT_TRUE(p.is_fragment);
     EXPECT_EQ(p.frag_offset, 9);
-    EXPECT_EQ(p.proto, ip_proto::kUdp);
+    EXPECT_EQ(p.proto, inet::ip_proto::kUdp);
     EXPECT_FALSE(p.has_l4);
     EXPECT_EQ(p.sport, 0);
     EXPECT_EQ(p.dport, 0);
@@ -436,12 +436,12 @@ std::vector<uint8_t> ReplyV4(size_t payload = 1400) {
   return PacketBuilder()
       .Ipv4(kVip, kClient)
       .Df(true)
-      .Tcp(80, 40000, tcp_flag::kAck)
+      .Tcp(80, 40000, inet::tcp_flag::kAck)
       .PayloadSize(payload)
       .BuildIp();
 }
 
-FlowTuple WantClientFlow(uint8_t proto = ip_proto::kTcp) {
+FlowTuple WantClientFlow(uint8_t proto = inet::ip_proto::kTcp) {
   FlowTuple t;
   t.family = 4;
   t.proto = proto;
@@ -476,14 +476,14 @@ TEST(IcmpSteeringTest, AnyUnreachableCodeMinimalQuoteAndUdp) {
     ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
     FlowTuple t;
     ASSERT_EQ(ParseIcmpErrorFlow(f, p, &t), ParseResult::kOk) << int{code};
-    EXPECT_EQ(t, WantClientFlow(ip_proto::kUdp));
+    EXPECT_EQ(t, WantClientFlow(inet::ip_proto::kUdp));
   }
 }
 
 TEST(IcmpSteeringTest, Ipv6PacketTooBigAndUnreachable) {
   const auto reply = PacketBuilder()
                          .Ipv6(kVip6, kClient6)
-                         .Tcp(443, 50000, tcp_flag::kAck)
+                         .Tcp(443, 50000, inet::tcp_flag::kAck)
                          .PayloadSize(1400)
                          .BuildIp();
   for (uint8_t type : {1, 2}) {
@@ -496,7 +496,7 @@ TEST(IcmpSteeringTest, Ipv6PacketTooBigAndUnreachable) {
     FlowTuple t;
     ASSERT_EQ(ParseIcmpErrorFlow(f, p, &t), ParseResult::kOk);
     EXPECT_EQ(t.family, 6);
-    EXPECT_EQ(t.proto, ip_proto::kTcp);
+    EXPECT_EQ(t.proto, inet::ip_proto::kTcp);
     EXPECT_EQ(t.src, kClient6);
     EXPECT_EQ(t.dst, kVip6);
     EXPECT_EQ(t.sport, 50000);
@@ -508,7 +508,7 @@ TEST(IcmpSteeringTest, QuotedNonFirstFragmentOrOtherProtoHasNoPorts) {
   const auto frag = PacketBuilder()
                         .Ipv4(kVip, kClient)
                         .FragOffset(100)
-                        .Proto(ip_proto::kTcp)
+                        .Proto(inet::ip_proto::kTcp)
                         .PayloadSize(64)
                         .BuildIp();
   const auto f = PacketBuilder().Ipv4(Ip("192.0.2.1"), kVip).IcmpError(3, 4, 1400, frag).Build();
@@ -516,7 +516,7 @@ TEST(IcmpSteeringTest, QuotedNonFirstFragmentOrOtherProtoHasNoPorts) {
   ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
   FlowTuple t;
   ASSERT_EQ(ParseIcmpErrorFlow(f, p, &t), ParseResult::kOk);
-  EXPECT_EQ(t.proto, ip_proto::kTcp);
+  EXPECT_EQ(t.proto, inet::ip_proto::kTcp);
   EXPECT_EQ(t.src, kClient);
   EXPECT_EQ(t.sport, 0);
   EXPECT_EQ(t.dport, 0);

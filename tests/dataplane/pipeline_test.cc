@@ -13,13 +13,17 @@
 
 #include "control/config.h"
 #include "control/snapshot_builder.h"
+#include "dataplane/flow_hash.h"
 #include "dataplane/packet/encap.h"
 #include "dataplane/packet/parse.h"
 #include "tests/dataplane/packet_builder.h"
+#include "tests/support/backends.h"
+#include "tests/support/flows.h"
 
 namespace ecmplb::dataplane {
 namespace {
 
+using test_support::BackendMac;
 using testing::Ip;
 using testing::Mac;
 using testing::PacketBuilder;
@@ -43,12 +47,6 @@ control::Config BaseConfig() {
     ]})");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
-}
-
-MacAddr BackendMac(const IpAddr& a) {
-  MacAddr m = Mac("02:be:00:00:00:00");
-  m.bytes[5] = a.is_v6() ? a.bytes[15] : a.bytes[3];
-  return m;
 }
 
 // One LB host's worker: builder + snapshot + neighbours + conntrack + pipeline.
@@ -86,7 +84,7 @@ class Host {
   IpAddr BackendOf(const std::vector<uint8_t>& out) {
     ParsedPacket p;
     EXPECT_EQ(Parse(out, &p), ParseResult::kOk);
-    if (p.proto == ip_proto::kGre) return p.dst;
+    if (p.proto == inet::ip_proto::kGre) return p.dst;
     IpAddr a = IpAddr::V4(0x0a000000);
     a.bytes[3] = out[5];
     return a;
@@ -146,7 +144,7 @@ TEST(PipelineTest, GreEncapsulatesToTheBackend) {
   ASSERT_EQ(out.size(), in.size() + kGreOverhead);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kGre);
+  EXPECT_EQ(p.proto, inet::ip_proto::kGre);
   EXPECT_EQ(p.src, Ip("10.0.0.11"));  // tunnel source defaults to the host address
   EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(p.dst));
   // The inner packet is untouched.
@@ -402,7 +400,7 @@ TEST(PipelineTest, GreTooBigWithDfAnswersFragNeeded) {
   ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
-  EXPECT_EQ(p.proto, ip_proto::kIcmp);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIcmp);
   EXPECT_EQ(p.icmp_type, 3);
   EXPECT_EQ(p.icmp_code, 4);
   EXPECT_EQ(p.dst, Ip("192.0.2.7"));
@@ -464,9 +462,9 @@ TEST(PipelineTest, EveryHostPicksTheSameBackend) {
 }
 
 // The backend the pipeline picks for a new flow (from the connection table's hash of the key,
-// reused as the Maglev hash) is the one ServiceHash names, which `ecmplbctl lookup` and other
-// LB hosts compute: 5-tuple and source-IP services, IPv4 and IPv6.
-TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
+// reused as the Maglev hash) is the one PlaceFlow (dataplane/flow_hash.h) names, which
+// `ecmplbctl lookup` and other LB hosts compute: 5-tuple and source-IP services, IPv4 and IPv6.
+TEST(PipelineTest, NewFlowPickMatchesPlaceFlow) {
   control::Config c = BaseConfig();
   control::ServiceConfig v6;
   v6.vip = "2001:db8::10";
@@ -482,7 +480,7 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
   for (const Case& k :
        {Case{"10.100.0.1", 80}, Case{"10.100.0.2", 443}, Case{"2001:db8::10", 443}}) {
     const IpAddr vip = Ip(k.vip);
-    const Service* svc = h.snap().Find(vip, k.port, ip_proto::kTcp);
+    const Service* svc = h.snap().Find(vip, k.port, inet::ip_proto::kTcp);
     ASSERT_NE(svc, nullptr) << k.vip;
     std::set<uint32_t> picked;
     for (uint32_t i = 0; i < 200; ++i) {
@@ -502,15 +500,9 @@ TEST(PipelineTest, NewFlowPickMatchesServiceHash) {
       }
       std::vector<uint8_t> out;
       ASSERT_EQ(h.Run(b.Tcp(sport, k.port, 0x02).Build(), &out), Verdict::kTx);
-      FlowTuple flow;
-      flow.family = vip.is_v4() ? 4 : 6;
-      flow.proto = ip_proto::kTcp;
-      flow.src = Ip(client);
-      flow.dst = vip;
-      flow.sport = sport;
-      flow.dport = k.port;
+      const FlowTuple flow = test_support::FlowOf(client, sport, k.vip, k.port);
       const BackendEntry& want =
-          svc->backends[svc->table->Lookup(Pipeline::ServiceHash(*svc, flow))];
+          svc->backends[svc->table->Lookup(PlaceFlow(*svc, flow).maglev_hash)];
       ASSERT_EQ(MacAddr::FromBytes(out.data()), BackendMac(want.addr)) << k.vip << " " << client;
       picked.insert(want.id);
       ++checked;

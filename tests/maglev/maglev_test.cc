@@ -14,26 +14,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/backends.h"
 
 namespace ecmplb::maglev {
 namespace {
 
+using test_support::NumberedBackendId;
+using test_support::NumberedBackends;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-BackendId V4N(uint32_t i, uint16_t port = 80) {
-  // 10.x.y.z from i + 1.
-  const uint32_t a = i + 1;
-  return BackendId::V4(
-      {10, static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)},
-      port);
-}
-
-std::vector<Backend> Synthetic(uint32_t n, uint32_t weight = 1) {
-  std::vector<Backend> v;
-  for (uint32_t i = 0; i < n; ++i) v.push_back({V4N(i), weight});
-  return v;
-}
 
 // Identity of every slot: comparable across tables built from different
 // spans.
@@ -172,7 +161,8 @@ TEST(TableSizeTest, RejectsNonPrimesAndOutOfRange) {
 }
 
 TEST(BuildTest, RejectsBadTableSize) {
-  EXPECT_EQ(Table::Build(Synthetic(3), 65536).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Table::Build(NumberedBackends(3), 65536).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BuildTest, EmptyIsFailedPrecondition) {
@@ -181,36 +171,37 @@ TEST(BuildTest, EmptyIsFailedPrecondition) {
 }
 
 TEST(BuildTest, AllWeightsZeroIsFailedPrecondition) {
-  absl::StatusOr<Table> t = Table::Build(Synthetic(5, 0));
+  absl::StatusOr<Table> t = Table::Build(NumberedBackends(5, 0));
   EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(t.status().message()), HasSubstr("weight"));
 }
 
 TEST(BuildTest, DuplicateIdentityIsInvalidArgument) {
-  std::vector<Backend> b = Synthetic(10);
-  b.push_back({V4N(3), 5});
+  std::vector<Backend> b = NumberedBackends(10);
+  b.push_back({NumberedBackendId(3), 5});
   absl::StatusOr<Table> t = Table::Build(b);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(t.status().message()), HasSubstr("10.0.0.4:80"));
 }
 
 TEST(BuildTest, SameAddressDifferentPortIsNotDuplicate) {
-  std::vector<Backend> b = {{V4N(0, 80), 1}, {V4N(0, 81), 1}};
+  std::vector<Backend> b = {{NumberedBackendId(0, 80), 1}, {NumberedBackendId(0, 81), 1}};
   EXPECT_TRUE(Table::Build(b).ok());
 }
 
 TEST(BuildTest, BackendCountMustBeBelowTableSize) {
-  EXPECT_EQ(Table::Build(Synthetic(251), 251).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(Table::Build(Synthetic(250), 251).ok());
+  EXPECT_EQ(Table::Build(NumberedBackends(251), 251).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Table::Build(NumberedBackends(250), 251).ok());
 }
 
 TEST(BuildTest, TooManyBackendsIsResourceExhausted) {
-  EXPECT_EQ(Table::Build(Synthetic(kMaxBackends + 1), 655373).status().code(),
+  EXPECT_EQ(Table::Build(NumberedBackends(kMaxBackends + 1), 655373).status().code(),
             absl::StatusCode::kResourceExhausted);
 }
 
 TEST(BuildTest, MaxBackendsBuilds) {
-  absl::StatusOr<Table> t = Table::Build(Synthetic(kMaxBackends), 655373);
+  absl::StatusOr<Table> t = Table::Build(NumberedBackends(kMaxBackends), 655373);
   ASSERT_TRUE(t.ok()) << t.status();
   const std::vector<uint32_t> c = t->SlotCounts();
   EXPECT_EQ(*std::min_element(c.begin(), c.end()), 655373 / kMaxBackends);
@@ -223,7 +214,7 @@ TEST(WeightTest, EqualWeightsGiveFloorOrCeil) {
   for (uint32_t m : {251u, 65537u, 655373u}) {
     for (uint32_t n : {1u, 2u, 3u, 7u, 10u, 100u, 250u}) {
       if (n >= m) continue;
-      Table t = MustBuild(Synthetic(n, 3), m);
+      Table t = MustBuild(NumberedBackends(n, 3), m);
       ASSERT_EQ(t.size(), m);
       ASSERT_EQ(t.entries().size(), m);
       const std::vector<uint32_t> c = t.SlotCounts();
@@ -240,7 +231,7 @@ TEST(WeightTest, EqualWeightsGiveFloorOrCeil) {
 }
 
 TEST(WeightTest, ThousandEqualBackendsMaxOverMeanAtMost1Percent) {
-  Table t = MustBuild(Synthetic(1000));
+  Table t = MustBuild(NumberedBackends(1000));
   const std::vector<uint32_t> c = t.SlotCounts();
   const double mean = 65537.0 / 1000;
   const double max = *std::max_element(c.begin(), c.end());
@@ -267,7 +258,7 @@ void ExpectRatiosWithin1Percent(const std::vector<Backend>& b, uint32_t m) {
 }
 
 TEST(WeightTest, OneToTenGivesOneToTenSlots) {
-  std::vector<Backend> b = {{V4N(0), 1}, {V4N(1), 10}};
+  std::vector<Backend> b = {{NumberedBackendId(0), 1}, {NumberedBackendId(1), 10}};
   ExpectRatiosWithin1Percent(b, 65537);
   Table t = MustBuild(b);
   const std::vector<uint32_t> c = t.SlotCounts();
@@ -278,12 +269,15 @@ TEST(WeightTest, RatiosHoldWhateverTheWeightsSumTo) {
   // Katran's first scheme honoured weights only when they summed to about
   // the table size; here 1:10 holds at any scale.
   for (uint32_t scale : {1u, 7u, 1000u, 100000u, 400000000u}) {
-    std::vector<Backend> b = {{V4N(0), scale}, {V4N(1), 10 * scale}};
+    std::vector<Backend> b = {{NumberedBackendId(0), scale}, {NumberedBackendId(1), 10 * scale}};
     ExpectRatiosWithin1Percent(b, 65537);
   }
   // Only the ratios matter: scaled weights give the identical table.
-  std::vector<Backend> small = {{V4N(0), 1}, {V4N(1), 10}, {V4N(2), 4}};
-  std::vector<Backend> big = {{V4N(0), 100000}, {V4N(1), 1000000}, {V4N(2), 400000}};
+  std::vector<Backend> small = {
+      {NumberedBackendId(0), 1}, {NumberedBackendId(1), 10}, {NumberedBackendId(2), 4}};
+  std::vector<Backend> big = {{NumberedBackendId(0), 100000},
+                              {NumberedBackendId(1), 1000000},
+                              {NumberedBackendId(2), 400000}};
   Table a = MustBuild(small);
   Table c = MustBuild(big);
   EXPECT_TRUE(
@@ -292,16 +286,18 @@ TEST(WeightTest, RatiosHoldWhateverTheWeightsSumTo) {
 
 TEST(WeightTest, MixedWeightsWithinOnePercent) {
   std::vector<Backend> b;
-  for (uint32_t i = 0; i < 30; ++i) b.push_back({V4N(i), 1 + i % 10});
+  for (uint32_t i = 0; i < 30; ++i) b.push_back({NumberedBackendId(i), 1 + i % 10});
   ExpectRatiosWithin1Percent(b, 65537);
-  std::vector<Backend> odd = {{V4N(0), 2}, {V4N(1), 3},  {V4N(2), 5},
-                              {V4N(3), 7}, {V4N(4), 11}, {V4N(5), 13}};
+  std::vector<Backend> odd = {{NumberedBackendId(0), 2},  {NumberedBackendId(1), 3},
+                              {NumberedBackendId(2), 5},  {NumberedBackendId(3), 7},
+                              {NumberedBackendId(4), 11}, {NumberedBackendId(5), 13}};
   ExpectRatiosWithin1Percent(odd, 65537);
   ExpectRatiosWithin1Percent(odd, 655373);
 }
 
 TEST(WeightTest, ExtremeRatioStillFillsTable) {
-  std::vector<Backend> b = {{V4N(0), 1}, {V4N(1), 0xffffffffu}, {V4N(2), 2}};
+  std::vector<Backend> b = {
+      {NumberedBackendId(0), 1}, {NumberedBackendId(1), 0xffffffffu}, {NumberedBackendId(2), 2}};
   Table t = MustBuild(b);
   const std::vector<uint32_t> c = t.SlotCounts();
   EXPECT_EQ(c[0] + c[1] + c[2], 65537u);
@@ -309,7 +305,7 @@ TEST(WeightTest, ExtremeRatioStillFillsTable) {
 }
 
 TEST(WeightTest, WeightZeroTakesNoSlotAndEqualsRemoval) {
-  std::vector<Backend> with = Synthetic(20);
+  std::vector<Backend> with = NumberedBackends(20);
   with[7].weight = 0;
   Table drained = MustBuild(with);
   EXPECT_EQ(drained.SlotCounts()[7], 0u);
@@ -330,7 +326,7 @@ std::vector<Backend> MixedFamilies(uint32_t n) {
       a[15] = static_cast<uint8_t>(i);
       b.push_back({BackendId::V6(a, 443), 1 + i % 4});
     } else {
-      b.push_back({V4N(i, static_cast<uint16_t>(8000 + i % 5)), 1 + i % 4});
+      b.push_back({NumberedBackendId(i, static_cast<uint16_t>(8000 + i % 5)), 1 + i % 4});
     }
   }
   return b;
@@ -403,9 +399,9 @@ TEST(DeterminismTest, FingerprintMatchesSlotIdentities) {
 }
 
 TEST(DeterminismTest, FingerprintRejectsWrongBackendSpan) {
-  const std::vector<Backend> b = Synthetic(5);
+  const std::vector<Backend> b = NumberedBackends(5);
   Table t = MustBuild(b);
-  const std::vector<Backend> fewer = Synthetic(4);
+  const std::vector<Backend> fewer = NumberedBackends(4);
   EXPECT_EQ(TableFingerprint(t, fewer).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -581,7 +577,7 @@ TEST(DeterminismTest, MatchesReferenceOnRandomInputs) {
 // through Maglev's own reshuffle, which must stay small.
 void CheckRemoval(uint32_t n, uint32_t m, uint32_t removed_index,
                   double bound_times_minimal = 2.0) {
-  const std::vector<Backend> before = Synthetic(n);
+  const std::vector<Backend> before = NumberedBackends(n);
   std::vector<Backend> after = before;
   after.erase(after.begin() + removed_index);
   Table t0 = MustBuild(before, m);
@@ -636,7 +632,7 @@ TEST(DisruptionTest, RemovingOneOfThousandInSmallTable) {
 // ------------------------------------------------------------------- lookup
 
 TEST(LookupTest, SlotOfUsesHighBitsMultiplyShift) {
-  Table t = MustBuild(Synthetic(10), 251);
+  Table t = MustBuild(NumberedBackends(10), 251);
   EXPECT_EQ(t.SlotOf(0), 0u);
   EXPECT_EQ(t.SlotOf(0x00000000ffffffffULL), 0u);  // low bits ignored
   EXPECT_EQ(t.SlotOf(0xffffffff00000000ULL), 250u);
@@ -647,7 +643,7 @@ TEST(LookupTest, SlotOfUsesHighBitsMultiplyShift) {
 }
 
 TEST(LookupTest, SlotOfIsUniform) {
-  Table t = MustBuild(Synthetic(10), 251);
+  Table t = MustBuild(NumberedBackends(10), 251);
   std::vector<uint32_t> hits(251, 0);
   // Stepping the high 32 bits evenly hits each slot floor or ceil times.
   const uint64_t steps = 251 * 64;
@@ -658,7 +654,7 @@ TEST(LookupTest, SlotOfIsUniform) {
 }
 
 TEST(LookupTest, LookupReturnsEntryOfSlot) {
-  const std::vector<Backend> b = Synthetic(37);
+  const std::vector<Backend> b = NumberedBackends(37);
   Table t = MustBuild(b);
   std::mt19937_64 rng(7);
   for (int i = 0; i < 10000; ++i) {
@@ -670,7 +666,7 @@ TEST(LookupTest, LookupReturnsEntryOfSlot) {
 }
 
 TEST(LookupTest, LookupBurstMatchesLookup) {
-  Table t = MustBuild(Synthetic(50));
+  Table t = MustBuild(NumberedBackends(50));
   std::mt19937_64 rng(9);
   std::vector<uint64_t> hashes(100);
   for (uint64_t& h : hashes) h = rng();
@@ -687,7 +683,7 @@ TEST(LookupTest, LookupBurstMatchesLookup) {
 }
 
 TEST(LookupTest, TableIsMovable) {
-  const std::vector<Backend> b = Synthetic(5);
+  const std::vector<Backend> b = NumberedBackends(5);
   Table t = MustBuild(b);
   const uint32_t before = t.Lookup(0x123456789abcdefULL);
   Table moved = std::move(t);
