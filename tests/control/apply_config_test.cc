@@ -4,7 +4,6 @@
 // rebuilt only where it changed, saved, published and reported to on_applied; a refused
 // candidate changes nothing (configuration, snapshot, saved file) and is not reported.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -13,6 +12,7 @@
 
 #include "control/config.h"
 #include "control/control_plane.h"
+#include "tests/support/temp_dir.h"
 
 namespace ecmplb::control {
 namespace {
@@ -37,13 +37,13 @@ std::string Slurp(const std::string& path) {
 class ApplyConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ecmplb_apply_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    auto dir = test_support::TempDir::Create("ecmplb_apply_");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = std::make_unique<test_support::TempDir>(*std::move(dir));
     auto config = ParseConfig(kBase);
     ASSERT_TRUE(config.ok()) << config.status();
     ControlPlane::Options o;
-    o.save_path = dir_ + "/config.json";
+    o.save_path = dir_->File("config.json");
     o.clock = [this] { return now_s_; };
     o.on_applied = [this](const Config& c) {
       ++applied_;
@@ -55,15 +55,11 @@ class ApplyConfigTest : public ::testing::Test {
     ASSERT_TRUE(cp.ok()) << cp.status();
     plane_ = std::move(*cp);
   }
-  void TearDown() override {
-    ::unlink((dir_ + "/config.json").c_str());
-    ::rmdir(dir_.c_str());
-  }
 
   // Expects `candidate` refused with `code` and no effect at all.
   void ExpectRefused(Config candidate, absl::StatusCode code, const std::string& mentions) {
     const std::string before = SerializeConfig(plane_->config());
-    const std::string saved = Slurp(dir_ + "/config.json");
+    const std::string saved = Slurp(dir_->File("config.json"));
     const uint64_t generation = snap_->generation();
     const int applied = applied_;
     auto r = plane_->ApplyConfig(std::move(candidate));
@@ -71,12 +67,12 @@ class ApplyConfigTest : public ::testing::Test {
     EXPECT_EQ(r.status().code(), code) << r.status();
     EXPECT_NE(r.status().message().find(mentions), std::string::npos) << r.status();
     EXPECT_EQ(SerializeConfig(plane_->config()), before);
-    EXPECT_EQ(Slurp(dir_ + "/config.json"), saved);
+    EXPECT_EQ(Slurp(dir_->File("config.json")), saved);
     EXPECT_EQ(snap_->generation(), generation);
     EXPECT_EQ(applied_, applied);
   }
 
-  std::string dir_;
+  std::unique_ptr<test_support::TempDir> dir_;
   uint64_t now_s_ = 5000;
   int applied_ = 0;
   size_t applied_services_ = 0;
@@ -95,7 +91,7 @@ TEST_F(ApplyConfigTest, WholeCandidateAppliedSavedPublishedAndReported) {
   EXPECT_EQ(applied_, 1);
   EXPECT_EQ(applied_services_, 1u);
   EXPECT_EQ(SerializeConfig(plane_->config()), SerializeConfig(c));
-  auto saved = LoadConfigFile(dir_ + "/config.json");
+  auto saved = LoadConfigFile(dir_->File("config.json"));
   ASSERT_TRUE(saved.ok()) << saved.status();
   EXPECT_EQ(SerializeConfig(*saved), SerializeConfig(c));
   // Only the changed service's table was rebuilt (the removed one needs none).
