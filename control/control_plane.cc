@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "control/endpoint.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/pipeline.h"
@@ -72,13 +73,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initia
                                                                    dataplane::MacAddr port_mac,
                                                                    PublishFn publish,
                                                                    Options options) {
-  if (absl::Status s = Validate(initial); !s.ok()) return s;
+  ECMPLB_RETURN_IF_ERROR(Validate(initial));
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(std::move(initial), port_mac, std::move(publish), std::move(options)));
-  auto snap = cp->builder_.Build(cp->config_);
-  if (!snap.ok()) return snap.status();
-  cp->latest_ = snap->get();
-  cp->publish_(std::move(*snap));
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, cp->builder_.Build(cp->config_));
+  cp->latest_ = snap.get();
+  cp->publish_(std::move(snap));
   return cp;
 }
 
@@ -124,11 +124,10 @@ std::map<uint32_t, uint64_t> ControlPlane::ReservedIds(const std::string& servic
 
 absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
   ForgetExpiredReservations();
-  auto ref = ParseServiceRef(cmd.service);
-  if (!ref.ok()) return ref.status();
-  const std::string name = ref->Name();
+  ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(cmd.service));
+  const std::string name = ref.Name();
   Config candidate = config_;
-  ServiceConfig* svc = FindMutable(candidate, *ref);
+  ServiceConfig* svc = FindMutable(candidate, ref);
   ApplyResult result;
   result.service = name;
   std::vector<uint32_t> released;  // ids to reserve if the change commits
@@ -142,9 +141,9 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       if (svc != nullptr)
         return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
       ServiceConfig s;
-      s.vip = ref->vip;
-      s.port = ref->port;
-      s.protocol = ref->protocol;
+      s.vip = ref.vip;
+      s.port = ref.port;
+      s.protocol = ref.protocol;
       if (cmd.forward) s.forward = *cmd.forward;
       if (cmd.hash) s.hash = *cmd.hash;
       if (cmd.table_size) s.table_size = *cmd.table_size;
@@ -156,13 +155,13 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       break;
     }
     case CommandKind::kServiceDel: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       for (const auto& b : svc->backends) released.push_back(b.id);
       candidate.services.erase(candidate.services.begin() + (svc - candidate.services.data()));
       break;
     }
     case CommandKind::kBackendAdd: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       auto ep = ParseEndpoint(cmd.backend, false);
       if (!ep.ok())
         return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
@@ -220,27 +219,26 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     }
     case CommandKind::kBackendSet:
     case CommandKind::kBackendDel: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       auto ep = ParseEndpoint(cmd.backend, false);
       if (!ep.ok())
         return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
-      auto idx = FindBackend(*svc, *ep);
-      if (!idx.ok()) return idx.status();
-      result.backend_id = svc->backends[*idx].id;
+      ECMPLB_ASSIGN_OR_RETURN(const size_t idx, FindBackend(*svc, *ep));
+      result.backend_id = svc->backends[idx].id;
       if (cmd.kind == CommandKind::kBackendSet) {
         if (!cmd.weight.has_value())
           return absl::InvalidArgumentError("backend set: --weight is required");
-        svc->backends[*idx].weight = *cmd.weight;
+        svc->backends[idx].weight = *cmd.weight;
       } else {
-        released.push_back(svc->backends[*idx].id);
-        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(*idx));
+        released.push_back(svc->backends[idx].id);
+        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(idx));
       }
       break;
     }
     default:
       return absl::InvalidArgumentError("unknown command");
   }
-  if (absl::Status st = Validate(candidate); !st.ok()) return st;
+  ECMPLB_RETURN_IF_ERROR(Validate(candidate));
   auto committed = Commit(std::move(candidate), std::move(result));
   if (committed.ok()) {
     const uint64_t now = Now();
@@ -250,8 +248,7 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult result) {
-  auto snap = builder_.Build(candidate, unhealthy_);
-  if (!snap.ok()) return snap.status();
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(candidate, unhealthy_));
   if (!options_.save_path.empty()) {
     if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
       // The builder has moved on to the candidate: rebuild the running configuration and
@@ -268,19 +265,18 @@ absl::StatusOr<ApplyResult> ControlPlane::Commit(Config candidate, ApplyResult r
   }
   result.generation = builder_.generation();
   result.services_rebuilt = builder_.services_rebuilt();
-  latest_ = snap->get();
-  publish_(std::move(*snap));
+  latest_ = snap.get();
+  publish_(std::move(snap));
   config_ = std::move(candidate);
   return result;
 }
 
 absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   if (unhealthy == unhealthy_) return absl::OkStatus();
-  auto snap = builder_.Build(config_, unhealthy);
-  if (!snap.ok()) return snap.status();
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(config_, unhealthy));
   unhealthy_ = std::move(unhealthy);
-  latest_ = snap->get();
-  publish_(std::move(*snap));
+  latest_ = snap.get();
+  publish_(std::move(snap));
   return absl::OkStatus();
 }
 
@@ -469,10 +465,9 @@ json ControlPlane::Conns(size_t limit) const {
 
 absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
                                           absl::string_view client) const {
-  auto ref = ParseServiceRef(service);
-  if (!ref.ok()) return ref.status();
-  const ServiceConfig* sc = config_.FindService(ref->vip, ref->port, ref->protocol);
-  if (sc == nullptr) return ServiceNotFound(*ref);
+  ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(service));
+  const ServiceConfig* sc = config_.FindService(ref.vip, ref.port, ref.protocol);
+  if (sc == nullptr) return ServiceNotFound(ref);
   auto ep = ParseEndpoint(client, true);
   if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("client: ", ep.status().message()));
   if (IsIpv6(ep->address) != IsIpv6(sc->vip)) {
@@ -486,11 +481,11 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
   if (svc == nullptr) return absl::InternalError("service missing from the published snapshot");
 
   dataplane::FlowTuple flow;
-  auto client_addr = dataplane::IpAddr::Parse(ep->address);
-  if (!client_addr.ok()) return client_addr.status();
-  flow.family = client_addr->family;
+  ECMPLB_ASSIGN_OR_RETURN(const dataplane::IpAddr client_addr,
+                          dataplane::IpAddr::Parse(ep->address));
+  flow.family = client_addr.family;
   flow.proto = key.proto;
-  flow.src = *client_addr;
+  flow.src = client_addr;
   flow.dst = key.vip;
   flow.sport = ep->port;
   flow.dport = key.port;

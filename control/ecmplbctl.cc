@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "control/frr_render.h"
 #include "control/protocol.h"
 #include "frr_template.h"
@@ -299,14 +300,13 @@ int main(int argc, char** argv) {
     // Rendered here from the daemon's running configuration and the embedded template.
     absl::StatusOr<json> dump = Call(socket_path, json{{"cmd", "config dump"}});
     absl::StatusOr<std::string> text = dump.ok() ? [&]() -> absl::StatusOr<std::string> {
-      auto cfg = ecmplb::control::ParseConfig(dump->dump());
-      if (!cfg.ok()) return cfg.status();
+      ECMPLB_ASSIGN_OR_RETURN(const auto cfg, ecmplb::control::ParseConfig(dump->dump()));
       if (frr_hostname.empty()) {
         char h[256] = {};
         gethostname(h, sizeof(h) - 1);
         frr_hostname = h;
       }
-      return ecmplb::control::RenderLbHostFrr(*cfg, frr_hostname, kLbHostFrrTemplate);
+      return ecmplb::control::RenderLbHostFrr(cfg, frr_hostname, kLbHostFrrTemplate);
     }()
         : absl::StatusOr<std::string>(dump.status());
     if (!text.ok()) {
