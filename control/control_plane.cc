@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -14,8 +13,6 @@
 
 namespace ecmplb::control {
 namespace {
-
-using nlohmann::json;
 
 ServiceConfig* FindMutable(Config& c, const ServiceRef& ref) {
   for (auto& s : c.services) {
@@ -42,10 +39,6 @@ absl::StatusOr<size_t> FindBackend(const ServiceConfig& s, const Endpoint& ep) {
 
 std::string EndpointText(const std::string& address, uint16_t port) {
   return Endpoint{address, port}.ToString();
-}
-
-const char* StateName(conntrack::FlowState s) {
-  return conntrack::FlowStateName(s);
 }
 
 // Decodes a connection-table key's addresses and ports (stored in network order).
@@ -280,7 +273,7 @@ absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   return absl::OkStatus();
 }
 
-json ControlPlane::Show() const {
+ShowView ControlPlane::Show() const {
   // Flows per (service slot, backend id), over every worker's table.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;
   for (const auto& w : workers_) {
@@ -290,18 +283,18 @@ json ControlPlane::Show() const {
       return true;
     });
   }
-  json out = json::object();
-  out["generation"] = builder_.generation();
-  json services = json::array();
+  ShowView out;
+  out.generation = builder_.generation();
   for (const auto& s : config_.services) {
     const std::string name = s.Name();
-    json js = {{"service", name},
-               {"vip", s.vip},
-               {"port", s.port},
-               {"protocol", std::string(ProtocolName(s.protocol))},
-               {"forward", std::string(ForwardModeName(s.forward))},
-               {"hash", std::string(HashModeName(s.hash))},
-               {"table_size", s.table_size}};
+    ShowView::Service vs;
+    vs.service = name;
+    vs.vip = s.vip;
+    vs.port = s.port;
+    vs.protocol = s.protocol;
+    vs.forward = s.forward;
+    vs.hash = s.hash;
+    vs.table_size = s.table_size;
     const dataplane::Service* live =
         latest_ != nullptr
             ? latest_->Find(ToServiceKey(s).vip, s.port, static_cast<uint8_t>(s.protocol))
@@ -309,7 +302,6 @@ json ControlPlane::Show() const {
     std::vector<uint32_t> slots;
     if (live != nullptr && live->table.has_value()) slots = live->table->SlotCounts();
     const int service_slot = builder_.ServiceSlot(name);
-    json backends = json::array();
     for (size_t i = 0; i < s.backends.size(); ++i) {
       const auto& b = s.backends[i];
       uint64_t nflows = 0;
@@ -317,111 +309,81 @@ json ControlPlane::Show() const {
         auto it = flows.find({static_cast<uint32_t>(service_slot), b.id});
         if (it != flows.end()) nflows = it->second;
       }
-      backends.push_back({{"id", b.id},
-                          {"address", b.address},
-                          {"port", b.port == 0 ? s.port : b.port},
-                          {"weight", b.weight},
-                          {"state", unhealthy_.count({name, b.id}) ? "failed"
-                                    : b.weight == 0                ? "draining"
-                                                                   : "active"},
-                          {"maglev_slots", i < slots.size() ? slots[i] : 0},
-                          {"flows", nflows}});
+      vs.backends.push_back({.id = b.id,
+                             .address = b.address,
+                             .port = b.port == 0 ? s.port : b.port,
+                             .weight = b.weight,
+                             .state = unhealthy_.count({name, b.id}) ? BackendState::kFailed
+                                      : b.weight == 0                ? BackendState::kDraining
+                                                                     : BackendState::kActive,
+                             .maglev_slots = i < slots.size() ? slots[i] : 0,
+                             .flows = nflows});
     }
-    js["backends"] = std::move(backends);
     if (s.sorry_backend) {
       bool sorry_serving = live != nullptr && live->PositionOf(kSorryBackendId) >= 0;
-      js["sorry_backend"] = {{"address", s.sorry_backend->address}, {"serving", sorry_serving}};
+      vs.sorry_backend = ShowView::SorryBackend{s.sorry_backend->address, sorry_serving};
     }
-    js["state"] = live != nullptr && live->table.has_value() ? "serving" : "no usable backend";
-    json reserved = json::array();
-    for (const auto& [id, left] : ReservedIds(name))
-      reserved.push_back({{"id", id}, {"seconds_left", left}});
-    js["reserved_ids"] = std::move(reserved);
-    services.push_back(std::move(js));
+    vs.serving = live != nullptr && live->table.has_value();
+    for (const auto& [id, left] : ReservedIds(name)) vs.reserved_ids.push_back({id, left});
+    out.services.push_back(std::move(vs));
   }
-  out["services"] = std::move(services);
-  if (health_view_) out["health"] = health_view_();
+  if (health_view_) out.health = health_view_();
   return out;
 }
 
-json ControlPlane::Stats() const {
-  using dataplane::Counter;
-  using dataplane::kNumCounters;
-  constexpr size_t kParse = static_cast<size_t>(dataplane::ParseResult::kCount);
-  std::vector<uint64_t> total(kNumCounters, 0), parse_total(kParse, 0);
-  json workers = json::array();
+StatsView ControlPlane::Stats() const {
+  StatsView out;
   for (const auto& w : workers_) {
-    json counters = json::object(), parse = json::object();
-    for (size_t i = 0; i < kNumCounters; ++i) {
-      uint64_t v = w.counters->counters[i].Get();
-      counters[std::string(dataplane::kCounterNames[i])] = v;
-      total[i] += v;
+    StatsView::Worker vw;
+    vw.name = w.name;
+    vw.id = w.id;
+    for (size_t i = 0; i < dataplane::kNumCounters; ++i) {
+      vw.counters[i] = w.counters->counters[i].Get();
+      out.total[i] += vw.counters[i];
     }
-    for (size_t i = 1; i < kParse; ++i) {
-      uint64_t v = w.counters->parse[i].Get();
-      parse[dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i))] = v;
-      parse_total[i] += v;
+    for (size_t i = 1; i < kParseResults; ++i) {
+      vw.parse[i] = w.counters->parse[i].Get();
+      out.parse_total[i] += vw.parse[i];
     }
-    json jw = {{"worker", w.name},
-               {"id", w.id},
-               {"counters", std::move(counters)},
-               {"parse", std::move(parse)}};
     if (w.table != nullptr) {
       conntrack::Stats st = w.table->stats();
-      jw["conntrack"] = {{"entries", w.table->Count()},
-                         {"capacity", w.table->capacity()},
-                         {"inserts", st.inserts},
-                         {"updates", st.updates},
-                         {"evictions", st.evictions},
-                         {"expirations", st.expirations},
-                         {"full", st.full}};
+      vw.conntrack = StatsView::Conntrack{.entries = w.table->Count(),
+                                          .capacity = w.table->capacity(),
+                                          .inserts = st.inserts,
+                                          .updates = st.updates,
+                                          .evictions = st.evictions,
+                                          .expirations = st.expirations,
+                                          .full = st.full};
     }
-    workers.push_back(std::move(jw));
+    out.workers.push_back(std::move(vw));
   }
-  json totals = json::object(), drops = json::object();
-  for (size_t i = 0; i < kNumCounters; ++i) {
-    std::string n(dataplane::kCounterNames[i]);
-    totals[n] = total[i];
-    if (n.rfind("drop_", 0) == 0) drops[n.substr(5)] = total[i];
-  }
-  for (size_t i = 1; i < kParse; ++i) {
-    drops[absl::StrCat("parse_",
-                       dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)))] =
-        parse_total[i];
-  }
-  json services = json::array();
   for (const auto& s : config_.services) {
-    const std::string name = s.Name();
-    uint64_t packets = 0, bytes = 0;
-    int slot = builder_.ServiceSlot(name);
+    StatsView::Service vs;
+    vs.service = s.Name();
+    int slot = builder_.ServiceSlot(vs.service);
     for (const auto& w : workers_) {
       if (slot < 0) break;
-      packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
-      bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
+      vs.packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
+      vs.bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
     }
-    json backends = json::array();
     for (const auto& b : s.backends) {
-      uint64_t bp = 0, bb = 0;
-      int bslot = builder_.BackendSlot(name, b.id);
+      StatsView::Backend vb;
+      vb.id = b.id;
+      vb.address = b.address;
+      int bslot = builder_.BackendSlot(vs.service, b.id);
       for (const auto& w : workers_) {
         if (bslot < 0) break;
-        bp += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
-        bb += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
+        vb.packets += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
+        vb.bytes += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
       }
-      backends.push_back({{"id", b.id}, {"address", b.address}, {"packets", bp}, {"bytes", bb}});
+      vs.backends.push_back(std::move(vb));
     }
-    services.push_back({{"service", name},
-                        {"packets", packets},
-                        {"bytes", bytes},
-                        {"backends", std::move(backends)}});
+    out.services.push_back(std::move(vs));
   }
-  return {{"workers", std::move(workers)},
-          {"total", std::move(totals)},
-          {"drops", std::move(drops)},
-          {"services", std::move(services)}};
+  return out;
 }
 
-json ControlPlane::Conns(size_t limit) const {
+ConnsView ControlPlane::Conns(size_t limit) const {
   // Service slot -> service config, for names and backend addresses.
   std::map<uint32_t, const ServiceConfig*> by_slot;
   for (const auto& s : config_.services) {
@@ -430,41 +392,49 @@ json ControlPlane::Conns(size_t limit) const {
   }
   const bool have_clock = static_cast<bool>(options_.worker_clock);
   const uint32_t now = have_clock ? static_cast<uint32_t>(options_.worker_clock()) : 0;
-  json flows = json::array();
-  uint64_t total = 0;
+  ConnsView out;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
-    total += w.table->Count();
-    if (flows.size() >= limit) continue;
-    for (const auto& f : w.table->Dump(limit - flows.size())) {
+    out.total += w.table->Count();
+    if (out.flows.size() >= limit) continue;
+    for (const auto& f : w.table->Dump(limit - out.flows.size())) {
       DecodedKey d = Decode(f.key);
       auto it = by_slot.find(f.key.service);
       const ServiceConfig* s = it == by_slot.end() ? nullptr : it->second;
-      std::string backend;
+      ConnsView::Flow vf;
+      vf.worker = w.id;
+      vf.client = EndpointText(d.src.ToString(), d.sport);
+      vf.protocol = f.key.proto;
+      vf.backend_id = f.backend_id;
+      vf.state = f.state;
+      vf.last_seen = f.last_seen;
       if (s != nullptr) {
+        vf.service = s->Name();
         for (const auto& b : s->backends) {
-          if (b.id == f.backend_id) backend = b.address;
+          if (b.id == f.backend_id) vf.backend = b.address;
         }
       }
-      json jf = {{"worker", w.id},
-                 {"service", s != nullptr ? s->Name() : "(removed)"},
-                 {"client", EndpointText(d.src.ToString(), d.sport)},
-                 {"protocol", f.key.proto == conntrack::kProtoTcp   ? "tcp"
-                              : f.key.proto == conntrack::kProtoUdp ? "udp"
-                                                                    : "other"},
-                 {"backend_id", f.backend_id},
-                 {"backend", backend.empty() ? "(removed)" : backend},
-                 {"state", StateName(f.state)},
-                 {"last_seen", f.last_seen}};
-      if (have_clock) jf["idle_s"] = static_cast<uint32_t>(now - f.last_seen);
-      flows.push_back(std::move(jf));
+      if (have_clock) vf.idle_s = static_cast<uint32_t>(now - f.last_seen);
+      out.flows.push_back(std::move(vf));
     }
   }
-  return {{"total", total}, {"shown", flows.size()}, {"flows", std::move(flows)}};
+  return out;
 }
 
-absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
-                                          absl::string_view client) const {
+ServiceListView ControlPlane::ServiceList() const {
+  ServiceListView out;
+  for (const auto& s : config_.services) {
+    out.services.push_back({.service = s.Name(),
+                            .forward = s.forward,
+                            .hash = s.hash,
+                            .table_size = s.table_size,
+                            .backends = s.backends.size()});
+  }
+  return out;
+}
+
+absl::StatusOr<LookupView> ControlPlane::Lookup(absl::string_view service,
+                                                absl::string_view client) const {
   ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(service));
   const ServiceConfig* sc = config_.FindService(ref.vip, ref.port, ref.protocol);
   if (sc == nullptr) return ServiceNotFound(ref);
@@ -490,10 +460,10 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
   flow.sport = ep->port;
   flow.dport = key.port;
 
-  auto backend_json = [&](int32_t pos) -> json {
-    if (pos < 0) return nullptr;
+  auto backend_view = [&](int32_t pos) -> std::optional<LookupView::Backend> {
+    if (pos < 0) return std::nullopt;
     const auto& b = svc->backends[static_cast<size_t>(pos)];
-    return {{"id", b.id}, {"address", b.addr.ToString()}, {"weight", b.weight}};
+    return LookupView::Backend{b.id, b.addr.ToString(), b.weight};
   };
   int32_t maglev_pos = -1;
   if (svc->table.has_value()) {
@@ -515,26 +485,25 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
                                 std::span<const uint8_t, 16>(flow.dst.bytes.data(), 16), sport_be,
                                 dport_be, flow.proto, static_cast<uint16_t>(svc->counter_slot));
   }
-  json tracked = json::array();
+  std::vector<LookupView::Tracked> tracked;
   int32_t tracked_pos = -1;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
     w.table->ForEach([&](const conntrack::FlowSnapshot& f) {
       if (!(f.key == fk)) return true;
-      tracked.push_back(
-          {{"worker", w.id}, {"backend_id", f.backend_id}, {"state", StateName(f.state)}});
+      tracked.push_back({w.id, f.backend_id, f.state});
       if (tracked_pos < 0) tracked_pos = svc->PositionOf(f.backend_id);
       return false;
     });
   }
-  json out = {{"service", sc->Name()},
-              {"client", ep->ToString()},
-              {"maglev_backend", backend_json(maglev_pos)},
-              {"tracked", !tracked.empty()},
-              {"tracked_by", std::move(tracked)}};
-  // A tracked flow keeps its backend while that backend exists; otherwise Maglev decides.
-  out["backend"] = backend_json(tracked_pos >= 0 ? tracked_pos : maglev_pos);
-  if (tracked_pos < 0 && maglev_pos < 0) out["reason"] = "no usable backend";
+  LookupView out;
+  out.service = sc->Name();
+  out.client = ep->ToString();
+  out.maglev_backend = backend_view(maglev_pos);
+  out.tracked_by = std::move(tracked);
+  // A tracked flow keeps its backend while that backend exists; otherwise Maglev decides
+  // (none: no usable backend).
+  out.backend = backend_view(tracked_pos >= 0 ? tracked_pos : maglev_pos);
   return out;
 }
 

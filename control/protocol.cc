@@ -2,6 +2,8 @@
 #include "control/protocol.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "control/views_json.h"
 
 namespace ecmplb::control {
 namespace {
@@ -36,31 +38,22 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
   auto cmd = GetString(req, "cmd", true);
   if (!cmd.ok()) return cmd.status();
   const std::string& c = *cmd;
-  if (c == "show") return plane.Show();
-  if (c == "stats") return plane.Stats();
+  if (c == "show") return ToJson(plane.Show());
+  if (c == "stats") return ToJson(plane.Stats());
   if (c == "config dump") return json::parse(plane.ConfigDump());
-  if (c == "service list") {
-    json list = json::array();
-    for (const auto& s : plane.config().services) {
-      list.push_back({{"service", s.Name()},
-                      {"forward", std::string(ForwardModeName(s.forward))},
-                      {"hash", std::string(HashModeName(s.hash))},
-                      {"table_size", s.table_size},
-                      {"backends", s.backends.size()}});
-    }
-    return json{{"services", std::move(list)}};
-  }
+  if (c == "service list") return ToJson(plane.ServiceList());
   if (c == "conns") {
     std::optional<uint32_t> limit;
     if (absl::Status s = GetUint(req, "limit", kMaxConnsLimit, &limit); !s.ok()) return s;
-    return plane.Conns(limit.value_or(100));
+    return ToJson(plane.Conns(limit.value_or(100)));
   }
   if (c == "lookup") {
     auto service = GetString(req, "service", true);
     if (!service.ok()) return service.status();
     auto client = GetString(req, "client", true);
     if (!client.ok()) return client.status();
-    return plane.Lookup(*service, *client);
+    ECMPLB_ASSIGN_OR_RETURN(const LookupView v, plane.Lookup(*service, *client));
+    return ToJson(v);
   }
   Command command;
   if (c == "service add") {
@@ -111,13 +104,8 @@ absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
     if (absl::Status s = GetUint(req, "table_size", UINT32_MAX, &command.table_size); !s.ok())
       return s;
   }
-  auto applied = plane.Apply(command);
-  if (!applied.ok()) return applied.status();
-  json r = {{"service", applied->service},
-            {"generation", applied->generation},
-            {"services_rebuilt", applied->services_rebuilt}};
-  if (backend_cmd) r["backend_id"] = applied->backend_id;
-  return r;
+  ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, plane.Apply(command));
+  return ToJson(applied);
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "control/netlink.h"
 #include "control/protocol.h"
 #include "control/snapshot_builder.h"
+#include "control/telemetry_views.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/publisher.h"
 #include "dataplane/dpdk/worker.h"
@@ -281,13 +282,13 @@ int main(int argc, char** argv) {
     workers.push_back(std::move(w));
   }
   auto exception_counters = std::make_unique<dataplane::WorkerCounters>();
-  std::mutex monitor_view_mutex;  // the health view the telemetry thread may read
-  nlohmann::json monitor_view = nlohmann::json::object();
   std::vector<control::WorkerView> views;
   for (auto& w : workers) {
     views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(),
-                                        absl::StrCat("worker", w->id)});
+                                        absl::StrCat("worker", w->id), &w->heartbeat});
   }
+  // What the telemetry thread reads: the workers, and a copy of the health view.
+  control::TelemetryViews telemetry(views);
   views.push_back(control::WorkerView{n_workers, exception_counters.get(), nullptr, "exception"});
   plane->SetWorkers(std::move(views));
 
@@ -347,7 +348,9 @@ int main(int argc, char** argv) {
   if (!config.host.metrics_listen.empty()) {
     metrics = OrDie(control::MetricsServer::Listen(config.host.metrics_listen));
   }
-  dataplane::RegisterTelemetry(&workers, &monitor_view_mutex, &monitor_view);
+  dataplane::RegisterTelemetry(
+      {[&telemetry] { return telemetry.Counters(); }, [&telemetry] { return telemetry.Workers(); },
+       [&telemetry] { return telemetry.Vips(); }, [&telemetry] { return telemetry.Backends(); }});
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -419,10 +422,7 @@ int main(int argc, char** argv) {
           return control::RenderPrometheus(plane->Stats(), monitor.View(now_ms()));
         });
       }
-      {
-        std::lock_guard<std::mutex> lock(monitor_view_mutex);
-        monitor_view = monitor.View(now_ms());
-      }
+      telemetry.SetHealth(monitor.View(now_ms()));
       if (draining && now >= drain_end) exiting = true;
     }
     if (now >= next_tick) {
