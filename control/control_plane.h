@@ -32,22 +32,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "conntrack/conntrack.h"
+#include "control/commands.h"
 #include "control/config.h"
 #include "control/snapshot_builder.h"
 #include "control/views.h"
 #include "dataplane/counters.h"
 #include "dataplane/snapshot.h"
-#include "nlohmann/json.hpp"
 
 namespace ecmplb::control {
 
-enum class CommandKind : uint8_t {
-  kServiceAdd,
-  kServiceDel,
-  kBackendAdd,
-  kBackendSet,
-  kBackendDel
-};
+// A change is one of the command table's (commands.h): kServiceAdd, kServiceDel, kBackendAdd,
+// kBackendSet, kBackendDel; Apply refuses the others.
+using CommandKind = CommandId;
 
 struct Command {
   CommandKind kind = CommandKind::kServiceAdd;
@@ -96,13 +92,13 @@ class ControlPlane {
   const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
 
   // The daemon's own views and commands, reached through the same socket and protocol:
-  // `health_view` is added to Show() as its health; an extension handles request "cmd" values
-  // this class does not know (e.g. "drain", "fault").
-  using Extension = std::function<absl::StatusOr<nlohmann::json>(const nlohmann::json& request)>;
+  // `health_view` is added to Show() as its health; an extension handles one of the command
+  // table's extension commands (commands.h: drain, fault) with the request's arguments.
+  using Extension = std::function<absl::StatusOr<ExtensionReply>(const Request& request)>;
   void SetHealthView(std::function<HealthView()> view) { health_view_ = std::move(view); }
-  void AddExtension(const std::string& cmd, Extension fn) { extensions_[cmd] = std::move(fn); }
-  const Extension* FindExtension(const std::string& cmd) const {
-    auto it = extensions_.find(cmd);
+  void AddExtension(CommandId command, Extension fn) { extensions_[command] = std::move(fn); }
+  const Extension* FindExtension(CommandId command) const {
+    auto it = extensions_.find(command);
     return it == extensions_.end() ? nullptr : &it->second;
   }
 
@@ -149,7 +145,7 @@ class ControlPlane {
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
   std::function<HealthView()> health_view_;
-  std::map<std::string, Extension> extensions_;
+  std::map<CommandId, Extension> extensions_;
   // service name -> backend id -> removal time (Now()).
   std::map<std::string, std::map<uint32_t, uint64_t>> removed_;
 };

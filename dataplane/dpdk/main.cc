@@ -322,28 +322,29 @@ int main(int argc, char** argv) {
     log(absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ", config.host.drain_s,
                      " s more, then stopping"));
   };
-  plane->AddExtension("drain", [&](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
-    start_drain("ecmplbctl drain");
-    return nlohmann::json{{"draining", true}, {"drain_s", config.host.drain_s}};
-  });
-  plane->AddExtension("fault", [&](const nlohmann::json& req) -> absl::StatusOr<nlohmann::json> {
-    if (req.value("fault", "") != "stall-worker") {
-      return absl::InvalidArgumentError("unknown fault (known: stall-worker)");
-    }
-    if (!req.contains("worker") || !req["worker"].is_number_unsigned() ||
-        req["worker"].get<uint64_t>() >= workers.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
-    }
-    if (!req.contains("ms") || !req["ms"].is_number_unsigned() || req["ms"].get<uint64_t>() == 0 ||
-        req["ms"].get<uint64_t>() > 60000) {
-      return absl::InvalidArgumentError("ms must be 1..60000");
-    }
-    uint64_t wi = req["worker"].get<uint64_t>();
-    uint32_t ms = static_cast<uint32_t>(req["ms"].get<uint64_t>());
-    workers[wi]->fault_stall_ms.store(ms);
-    log(absl::StrCat("fault injection: worker ", wi, " stalls for ", ms, " ms"));
-    return nlohmann::json{{"fault", "stall-worker"}, {"worker", wi}, {"ms", ms}};
-  });
+  plane->AddExtension(control::CommandId::kDrain,
+                      [&](const control::Request&) -> absl::StatusOr<control::ExtensionReply> {
+                        start_drain("ecmplbctl drain");
+                        return control::DrainReply{config.host.drain_s};
+                      });
+  plane->AddExtension(
+      control::CommandId::kFault,
+      [&](const control::Request& req) -> absl::StatusOr<control::ExtensionReply> {
+        if (req.fault != "stall-worker") {
+          return absl::InvalidArgumentError("unknown fault (known: stall-worker)");
+        }
+        if (!req.worker || *req.worker >= workers.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
+        }
+        if (!req.ms || *req.ms == 0 || *req.ms > 60000) {
+          return absl::InvalidArgumentError("ms must be 1..60000");
+        }
+        uint64_t wi = *req.worker;
+        uint32_t ms = static_cast<uint32_t>(*req.ms);
+        workers[wi]->fault_stall_ms.store(ms);
+        log(absl::StrCat("fault injection: worker ", wi, " stalls for ", ms, " ms"));
+        return control::FaultReply{"stall-worker", wi, ms};
+      });
   std::unique_ptr<control::MetricsServer> metrics;
   if (!config.host.metrics_listen.empty()) {
     metrics = OrDie(control::MetricsServer::Listen(config.host.metrics_listen));
