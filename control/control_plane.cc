@@ -3,18 +3,16 @@
 
 #include <algorithm>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/status_macros.h"
 #include "control/endpoint.h"
 #include "dataplane/flow_hash.h"
 #include "dataplane/packet/parse.h"
 
 namespace ecmplb::control {
 namespace {
-
-using nlohmann::json;
 
 ServiceConfig* FindMutable(Config& c, const ServiceRef& ref) {
   for (auto& s : c.services) {
@@ -43,10 +41,6 @@ std::string EndpointText(const std::string& address, uint16_t port) {
   return Endpoint{address, port}.ToString();
 }
 
-const char* StateName(conntrack::FlowState s) {
-  return conntrack::FlowStateName(s);
-}
-
 // Decodes a connection-table key's addresses and ports (stored in network order).
 struct DecodedKey {
   dataplane::IpAddr src, dst;
@@ -72,13 +66,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initia
                                                                    dataplane::MacAddr port_mac,
                                                                    PublishFn publish,
                                                                    Options options) {
-  if (absl::Status s = Validate(initial); !s.ok()) return s;
+  ECMPLB_RETURN_IF_ERROR(Validate(initial));
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(std::move(initial), port_mac, std::move(publish), std::move(options)));
-  auto snap = cp->builder_.Build(cp->config_);
-  if (!snap.ok()) return snap.status();
-  cp->latest_ = snap->get();
-  cp->publish_(std::move(*snap));
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, cp->builder_.Build(cp->config_));
+  cp->latest_ = snap.get();
+  cp->publish_(std::move(snap));
   return cp;
 }
 
@@ -122,11 +115,10 @@ std::map<uint32_t, uint64_t> ControlPlane::ReservedIds(const std::string& servic
 
 absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
   ForgetExpiredReservations();
-  auto ref = ParseServiceRef(cmd.service);
-  if (!ref.ok()) return ref.status();
-  const std::string name = ref->Name();
+  ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(cmd.service));
+  const std::string name = ref.Name();
   Config candidate = config_;
-  ServiceConfig* svc = FindMutable(candidate, *ref);
+  ServiceConfig* svc = FindMutable(candidate, ref);
   ApplyResult result;
   result.service = name;
 
@@ -139,9 +131,9 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       if (svc != nullptr)
         return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
       ServiceConfig s;
-      s.vip = ref->vip;
-      s.port = ref->port;
-      s.protocol = ref->protocol;
+      s.vip = ref.vip;
+      s.port = ref.port;
+      s.protocol = ref.protocol;
       if (cmd.forward) s.forward = *cmd.forward;
       if (cmd.hash) s.hash = *cmd.hash;
       if (cmd.table_size) s.table_size = *cmd.table_size;
@@ -153,12 +145,12 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       break;
     }
     case CommandKind::kServiceDel: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       candidate.services.erase(candidate.services.begin() + (svc - candidate.services.data()));
       break;
     }
     case CommandKind::kBackendAdd: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       auto ep = ParseEndpoint(cmd.backend, false);
       if (!ep.ok())
         return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
@@ -216,35 +208,33 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
     }
     case CommandKind::kBackendSet:
     case CommandKind::kBackendDel: {
-      if (svc == nullptr) return ServiceNotFound(*ref);
+      if (svc == nullptr) return ServiceNotFound(ref);
       auto ep = ParseEndpoint(cmd.backend, false);
       if (!ep.ok())
         return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
-      auto idx = FindBackend(*svc, *ep);
-      if (!idx.ok()) return idx.status();
-      result.backend_id = svc->backends[*idx].id;
+      ECMPLB_ASSIGN_OR_RETURN(const size_t idx, FindBackend(*svc, *ep));
+      result.backend_id = svc->backends[idx].id;
       if (cmd.kind == CommandKind::kBackendSet) {
         if (!cmd.weight.has_value())
           return absl::InvalidArgumentError("backend set: --weight is required");
-        svc->backends[*idx].weight = *cmd.weight;
+        svc->backends[idx].weight = *cmd.weight;
       } else {
-        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(*idx));
+        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(idx));
       }
       break;
     }
     default:
       return absl::InvalidArgumentError("unknown command");
   }
-  auto applied = ApplyConfig(std::move(candidate));
-  if (!applied.ok()) return applied.status();
-  result.generation = applied->generation;
-  result.services_rebuilt = applied->services_rebuilt;
+  ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, ApplyConfig(std::move(candidate)));
+  result.generation = applied.generation;
+  result.services_rebuilt = applied.services_rebuilt;
   return result;
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   ForgetExpiredReservations();
-  if (absl::Status st = Validate(candidate); !st.ok()) return st;
+  ECMPLB_RETURN_IF_ERROR(Validate(candidate));
   // Diff: backends (service, id) that leave, and ids that would be reused too early.
   std::vector<std::pair<std::string, uint32_t>> released;
   for (const auto& old_svc : config_.services) {
@@ -286,8 +276,7 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   ApplyResult result;
   std::set<BackendRef> unhealthy =
       options_.unhealthy_in ? options_.unhealthy_in(candidate) : unhealthy_;
-  auto snap = builder_.Build(candidate, unhealthy);
-  if (!snap.ok()) return snap.status();
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(candidate, unhealthy));
   if (!options_.save_path.empty()) {
     if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
       // The builder has moved on to the candidate: rebuild the running configuration and
@@ -304,8 +293,8 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   }
   result.generation = builder_.generation();
   result.services_rebuilt = builder_.services_rebuilt();
-  latest_ = snap->get();
-  publish_(std::move(*snap));
+  latest_ = snap.get();
+  publish_(std::move(snap));
   config_ = std::move(candidate);
   unhealthy_ = std::move(unhealthy);
   const uint64_t now = Now();
@@ -316,15 +305,14 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
 
 absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   if (unhealthy == unhealthy_) return absl::OkStatus();
-  auto snap = builder_.Build(config_, unhealthy);
-  if (!snap.ok()) return snap.status();
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(config_, unhealthy));
   unhealthy_ = std::move(unhealthy);
-  latest_ = snap->get();
-  publish_(std::move(*snap));
+  latest_ = snap.get();
+  publish_(std::move(snap));
   return absl::OkStatus();
 }
 
-json ControlPlane::Show() const {
+ShowView ControlPlane::Show() const {
   // Flows per (service slot, backend id), over every worker's table.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;
   for (const auto& w : workers_) {
@@ -334,18 +322,18 @@ json ControlPlane::Show() const {
       return true;
     });
   }
-  json out = json::object();
-  out["generation"] = builder_.generation();
-  json services = json::array();
+  ShowView out;
+  out.generation = builder_.generation();
   for (const auto& s : config_.services) {
     const std::string name = s.Name();
-    json js = {{"service", name},
-               {"vip", s.vip},
-               {"port", s.port},
-               {"protocol", std::string(ProtocolName(s.protocol))},
-               {"forward", std::string(ForwardModeName(s.forward))},
-               {"hash", std::string(HashModeName(s.hash))},
-               {"table_size", s.table_size}};
+    ShowView::Service vs;
+    vs.service = name;
+    vs.vip = s.vip;
+    vs.port = s.port;
+    vs.protocol = s.protocol;
+    vs.forward = s.forward;
+    vs.hash = s.hash;
+    vs.table_size = s.table_size;
     const dataplane::Service* live =
         latest_ != nullptr
             ? latest_->Find(ToServiceKey(s).vip, s.port, static_cast<uint8_t>(s.protocol))
@@ -353,7 +341,6 @@ json ControlPlane::Show() const {
     std::vector<uint32_t> slots;
     if (live != nullptr && live->table.has_value()) slots = live->table->SlotCounts();
     const int service_slot = builder_.ServiceSlot(name);
-    json backends = json::array();
     for (size_t i = 0; i < s.backends.size(); ++i) {
       const auto& b = s.backends[i];
       uint64_t nflows = 0;
@@ -361,111 +348,81 @@ json ControlPlane::Show() const {
         auto it = flows.find({static_cast<uint32_t>(service_slot), b.id});
         if (it != flows.end()) nflows = it->second;
       }
-      backends.push_back({{"id", b.id},
-                          {"address", b.address},
-                          {"port", b.port == 0 ? s.port : b.port},
-                          {"weight", b.weight},
-                          {"state", unhealthy_.count({name, b.id}) ? "failed"
-                                    : b.weight == 0                ? "draining"
-                                                                   : "active"},
-                          {"maglev_slots", i < slots.size() ? slots[i] : 0},
-                          {"flows", nflows}});
+      vs.backends.push_back({.id = b.id,
+                             .address = b.address,
+                             .port = b.port == 0 ? s.port : b.port,
+                             .weight = b.weight,
+                             .state = unhealthy_.count({name, b.id}) ? BackendState::kFailed
+                                      : b.weight == 0                ? BackendState::kDraining
+                                                                     : BackendState::kActive,
+                             .maglev_slots = i < slots.size() ? slots[i] : 0,
+                             .flows = nflows});
     }
-    js["backends"] = std::move(backends);
     if (s.sorry_backend) {
       bool sorry_serving = live != nullptr && live->PositionOf(kSorryBackendId) >= 0;
-      js["sorry_backend"] = {{"address", s.sorry_backend->address}, {"serving", sorry_serving}};
+      vs.sorry_backend = ShowView::SorryBackend{s.sorry_backend->address, sorry_serving};
     }
-    js["state"] = live != nullptr && live->table.has_value() ? "serving" : "no usable backend";
-    json reserved = json::array();
-    for (const auto& [id, left] : ReservedIds(name))
-      reserved.push_back({{"id", id}, {"seconds_left", left}});
-    js["reserved_ids"] = std::move(reserved);
-    services.push_back(std::move(js));
+    vs.serving = live != nullptr && live->table.has_value();
+    for (const auto& [id, left] : ReservedIds(name)) vs.reserved_ids.push_back({id, left});
+    out.services.push_back(std::move(vs));
   }
-  out["services"] = std::move(services);
-  if (health_view_) out["health"] = health_view_();
+  if (health_view_) out.health = health_view_();
   return out;
 }
 
-json ControlPlane::Stats() const {
-  using dataplane::Counter;
-  using dataplane::kNumCounters;
-  constexpr size_t kParse = static_cast<size_t>(dataplane::ParseResult::kCount);
-  std::vector<uint64_t> total(kNumCounters, 0), parse_total(kParse, 0);
-  json workers = json::array();
+StatsView ControlPlane::Stats() const {
+  StatsView out;
   for (const auto& w : workers_) {
-    json counters = json::object(), parse = json::object();
-    for (size_t i = 0; i < kNumCounters; ++i) {
-      uint64_t v = w.counters->counters[i].Get();
-      counters[std::string(dataplane::kCounterNames[i])] = v;
-      total[i] += v;
+    StatsView::Worker vw;
+    vw.name = w.name;
+    vw.id = w.id;
+    for (size_t i = 0; i < dataplane::kNumCounters; ++i) {
+      vw.counters[i] = w.counters->counters[i].Get();
+      out.total[i] += vw.counters[i];
     }
-    for (size_t i = 1; i < kParse; ++i) {
-      uint64_t v = w.counters->parse[i].Get();
-      parse[dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i))] = v;
-      parse_total[i] += v;
+    for (size_t i = 1; i < kParseResults; ++i) {
+      vw.parse[i] = w.counters->parse[i].Get();
+      out.parse_total[i] += vw.parse[i];
     }
-    json jw = {{"worker", w.name},
-               {"id", w.id},
-               {"counters", std::move(counters)},
-               {"parse", std::move(parse)}};
     if (w.table != nullptr) {
       conntrack::Stats st = w.table->stats();
-      jw["conntrack"] = {{"entries", w.table->Count()},
-                         {"capacity", w.table->capacity()},
-                         {"inserts", st.inserts},
-                         {"updates", st.updates},
-                         {"evictions", st.evictions},
-                         {"expirations", st.expirations},
-                         {"full", st.full}};
+      vw.conntrack = StatsView::Conntrack{.entries = w.table->Count(),
+                                          .capacity = w.table->capacity(),
+                                          .inserts = st.inserts,
+                                          .updates = st.updates,
+                                          .evictions = st.evictions,
+                                          .expirations = st.expirations,
+                                          .full = st.full};
     }
-    workers.push_back(std::move(jw));
+    out.workers.push_back(std::move(vw));
   }
-  json totals = json::object(), drops = json::object();
-  for (size_t i = 0; i < kNumCounters; ++i) {
-    std::string n(dataplane::kCounterNames[i]);
-    totals[n] = total[i];
-    if (n.rfind("drop_", 0) == 0) drops[n.substr(5)] = total[i];
-  }
-  for (size_t i = 1; i < kParse; ++i) {
-    drops[absl::StrCat("parse_",
-                       dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)))] =
-        parse_total[i];
-  }
-  json services = json::array();
   for (const auto& s : config_.services) {
-    const std::string name = s.Name();
-    uint64_t packets = 0, bytes = 0;
-    int slot = builder_.ServiceSlot(name);
+    StatsView::Service vs;
+    vs.service = s.Name();
+    int slot = builder_.ServiceSlot(vs.service);
     for (const auto& w : workers_) {
       if (slot < 0) break;
-      packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
-      bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
+      vs.packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
+      vs.bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
     }
-    json backends = json::array();
     for (const auto& b : s.backends) {
-      uint64_t bp = 0, bb = 0;
-      int bslot = builder_.BackendSlot(name, b.id);
+      StatsView::Backend vb;
+      vb.id = b.id;
+      vb.address = b.address;
+      int bslot = builder_.BackendSlot(vs.service, b.id);
       for (const auto& w : workers_) {
         if (bslot < 0) break;
-        bp += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
-        bb += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
+        vb.packets += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
+        vb.bytes += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
       }
-      backends.push_back({{"id", b.id}, {"address", b.address}, {"packets", bp}, {"bytes", bb}});
+      vs.backends.push_back(std::move(vb));
     }
-    services.push_back({{"service", name},
-                        {"packets", packets},
-                        {"bytes", bytes},
-                        {"backends", std::move(backends)}});
+    out.services.push_back(std::move(vs));
   }
-  return {{"workers", std::move(workers)},
-          {"total", std::move(totals)},
-          {"drops", std::move(drops)},
-          {"services", std::move(services)}};
+  return out;
 }
 
-json ControlPlane::Conns(size_t limit) const {
+ConnsView ControlPlane::Conns(size_t limit) const {
   // Service slot -> service config, for names and backend addresses.
   std::map<uint32_t, const ServiceConfig*> by_slot;
   for (const auto& s : config_.services) {
@@ -474,45 +431,52 @@ json ControlPlane::Conns(size_t limit) const {
   }
   const bool have_clock = static_cast<bool>(options_.worker_clock);
   const uint32_t now = have_clock ? static_cast<uint32_t>(options_.worker_clock()) : 0;
-  json flows = json::array();
-  uint64_t total = 0;
+  ConnsView out;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
-    total += w.table->Count();
-    if (flows.size() >= limit) continue;
-    for (const auto& f : w.table->Dump(limit - flows.size())) {
+    out.total += w.table->Count();
+    if (out.flows.size() >= limit) continue;
+    for (const auto& f : w.table->Dump(limit - out.flows.size())) {
       DecodedKey d = Decode(f.key);
       auto it = by_slot.find(f.key.service);
       const ServiceConfig* s = it == by_slot.end() ? nullptr : it->second;
-      std::string backend;
+      ConnsView::Flow vf;
+      vf.worker = w.id;
+      vf.client = EndpointText(d.src.ToString(), d.sport);
+      vf.protocol = f.key.proto;
+      vf.backend_id = f.backend_id;
+      vf.state = f.state;
+      vf.last_seen = f.last_seen;
       if (s != nullptr) {
+        vf.service = s->Name();
         for (const auto& b : s->backends) {
-          if (b.id == f.backend_id) backend = b.address;
+          if (b.id == f.backend_id) vf.backend = b.address;
         }
       }
-      json jf = {{"worker", w.id},
-                 {"service", s != nullptr ? s->Name() : "(removed)"},
-                 {"client", EndpointText(d.src.ToString(), d.sport)},
-                 {"protocol", f.key.proto == inet::ip_proto::kTcp   ? "tcp"
-                              : f.key.proto == inet::ip_proto::kUdp ? "udp"
-                                                                    : "other"},
-                 {"backend_id", f.backend_id},
-                 {"backend", backend.empty() ? "(removed)" : backend},
-                 {"state", StateName(f.state)},
-                 {"last_seen", f.last_seen}};
-      if (have_clock) jf["idle_s"] = static_cast<uint32_t>(now - f.last_seen);
-      flows.push_back(std::move(jf));
+      if (have_clock) vf.idle_s = static_cast<uint32_t>(now - f.last_seen);
+      out.flows.push_back(std::move(vf));
     }
   }
-  return {{"total", total}, {"shown", flows.size()}, {"flows", std::move(flows)}};
+  return out;
 }
 
-absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
-                                          absl::string_view client) const {
-  auto ref = ParseServiceRef(service);
-  if (!ref.ok()) return ref.status();
-  const ServiceConfig* sc = config_.FindService(ref->vip, ref->port, ref->protocol);
-  if (sc == nullptr) return ServiceNotFound(*ref);
+ServiceListView ControlPlane::ServiceList() const {
+  ServiceListView out;
+  for (const auto& s : config_.services) {
+    out.services.push_back({.service = s.Name(),
+                            .forward = s.forward,
+                            .hash = s.hash,
+                            .table_size = s.table_size,
+                            .backends = s.backends.size()});
+  }
+  return out;
+}
+
+absl::StatusOr<LookupView> ControlPlane::Lookup(absl::string_view service,
+                                                absl::string_view client) const {
+  ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(service));
+  const ServiceConfig* sc = config_.FindService(ref.vip, ref.port, ref.protocol);
+  if (sc == nullptr) return ServiceNotFound(ref);
   auto ep = ParseEndpoint(client, true);
   if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("client: ", ep.status().message()));
   if (IsIpv6(ep->address) != IsIpv6(sc->vip)) {
@@ -526,19 +490,19 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
   if (svc == nullptr) return absl::InternalError("service missing from the published snapshot");
 
   dataplane::FlowTuple flow;
-  auto client_addr = dataplane::IpAddr::Parse(ep->address);
-  if (!client_addr.ok()) return client_addr.status();
-  flow.family = client_addr->family;
+  ECMPLB_ASSIGN_OR_RETURN(const dataplane::IpAddr client_addr,
+                          dataplane::IpAddr::Parse(ep->address));
+  flow.family = client_addr.family;
   flow.proto = key.proto;
-  flow.src = *client_addr;
+  flow.src = client_addr;
   flow.dst = key.vip;
   flow.sport = ep->port;
   flow.dport = key.port;
 
-  auto backend_json = [&](int32_t pos) -> json {
-    if (pos < 0) return nullptr;
+  auto backend_view = [&](int32_t pos) -> std::optional<LookupView::Backend> {
+    if (pos < 0) return std::nullopt;
     const auto& b = svc->backends[static_cast<size_t>(pos)];
-    return {{"id", b.id}, {"address", b.addr.ToString()}, {"weight", b.weight}};
+    return LookupView::Backend{b.id, b.addr.ToString(), b.weight};
   };
   // The pipeline's key and Maglev hash of this flow (dataplane/flow_hash.h).
   const dataplane::FlowPlacement placed = dataplane::PlaceFlow(*svc, flow);
@@ -547,24 +511,23 @@ absl::StatusOr<json> ControlPlane::Lookup(absl::string_view service,
     maglev_pos = static_cast<int32_t>(svc->table->Lookup(placed.maglev_hash));
   }
 
-  json tracked = json::array();
+  std::vector<LookupView::Tracked> tracked;
   int32_t tracked_pos = -1;
   for (const auto& w : workers_) {
     if (w.table == nullptr) continue;
     const std::optional<conntrack::FlowSnapshot> f = w.table->Peek(placed.key);
     if (!f.has_value()) continue;
-    tracked.push_back(
-        {{"worker", w.id}, {"backend_id", f->backend_id}, {"state", StateName(f->state)}});
+    tracked.push_back({w.id, f->backend_id, f->state});
     if (tracked_pos < 0) tracked_pos = svc->PositionOf(f->backend_id);
   }
-  json out = {{"service", sc->Name()},
-              {"client", ep->ToString()},
-              {"maglev_backend", backend_json(maglev_pos)},
-              {"tracked", !tracked.empty()},
-              {"tracked_by", std::move(tracked)}};
-  // A tracked flow keeps its backend while that backend exists; otherwise Maglev decides.
-  out["backend"] = backend_json(tracked_pos >= 0 ? tracked_pos : maglev_pos);
-  if (tracked_pos < 0 && maglev_pos < 0) out["reason"] = "no usable backend";
+  LookupView out;
+  out.service = sc->Name();
+  out.client = ep->ToString();
+  out.maglev_backend = backend_view(maglev_pos);
+  out.tracked_by = std::move(tracked);
+  // A tracked flow keeps its backend while that backend exists; otherwise Maglev decides
+  // (none: no usable backend).
+  out.backend = backend_view(tracked_pos >= 0 ? tracked_pos : maglev_pos);
   return out;
 }
 

@@ -19,6 +19,7 @@
 // Thread-safety: one thread (the daemon's control loop) owns a ControlPlane.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,21 +32,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "conntrack/conntrack.h"
+#include "control/commands.h"
 #include "control/config.h"
 #include "control/snapshot_builder.h"
+#include "control/views.h"
 #include "dataplane/counters.h"
 #include "dataplane/snapshot.h"
-#include "nlohmann/json.hpp"
 
 namespace ecmplb::control {
 
-enum class CommandKind : uint8_t {
-  kServiceAdd,
-  kServiceDel,
-  kBackendAdd,
-  kBackendSet,
-  kBackendDel
-};
+// A change is one of the command table's (commands.h): kServiceAdd, kServiceDel, kBackendAdd,
+// kBackendSet, kBackendDel; Apply refuses the others.
+using CommandKind = CommandId;
 
 struct Command {
   CommandKind kind = CommandKind::kServiceAdd;
@@ -60,19 +58,13 @@ struct Command {
   std::optional<uint32_t> id;      // add only: explicit stable id
 };
 
-struct ApplyResult {
-  std::string service;          // canonical name
-  uint32_t backend_id = 0;      // backend commands
-  uint64_t generation = 0;      // of the published snapshot
-  size_t services_rebuilt = 0;  // Maglev tables rebuilt by this change
-};
-
 // What the control plane reads of one worker (owned by the daemon, outliving the plane).
 struct WorkerView {
   uint32_t id = 0;
   const dataplane::WorkerCounters* counters = nullptr;
   const conntrack::Table* table = nullptr;  // nullptr: no connection table (exception path)
   std::string name;                         // "worker0", "exception"
+  const std::atomic<uint64_t>* heartbeat = nullptr;  // advanced by the worker (telemetry)
 };
 
 class ControlPlane {
@@ -105,13 +97,13 @@ class ControlPlane {
   const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
 
   // The daemon's own views and commands, reached through the same socket and protocol:
-  // `health_view` is added to Show() under "health"; an extension handles request "cmd" values
-  // this class does not know (e.g. "drain", "fault").
-  using Extension = std::function<absl::StatusOr<nlohmann::json>(const nlohmann::json& request)>;
-  void SetHealthView(std::function<nlohmann::json()> view) { health_view_ = std::move(view); }
-  void AddExtension(const std::string& cmd, Extension fn) { extensions_[cmd] = std::move(fn); }
-  const Extension* FindExtension(const std::string& cmd) const {
-    auto it = extensions_.find(cmd);
+  // `health_view` is added to Show() as its health; an extension handles one of the command
+  // table's extension commands (commands.h: drain, fault) with the request's arguments.
+  using Extension = std::function<absl::StatusOr<ExtensionReply>(const Request& request)>;
+  void SetHealthView(std::function<HealthView()> view) { health_view_ = std::move(view); }
+  void AddExtension(CommandId command, Extension fn) { extensions_[command] = std::move(fn); }
+  const Extension* FindExtension(CommandId command) const {
+    auto it = extensions_.find(command);
     return it == extensions_.end() ? nullptr : &it->second;
   }
 
@@ -136,11 +128,12 @@ class ControlPlane {
   // The latest published snapshot (owned by the publisher; valid until the next change).
   const dataplane::Snapshot* latest() const { return latest_; }
 
-  // Read-only views (JSON objects, see README "## ecmplbctl").
-  nlohmann::json Show() const;
-  nlohmann::json Stats() const;
-  nlohmann::json Conns(size_t limit) const;
-  absl::StatusOr<nlohmann::json> Lookup(absl::string_view service, absl::string_view client) const;
+  // Read-only views (views.h; their JSON is README "## ecmplbctl").
+  ShowView Show() const;
+  StatsView Stats() const;
+  ConnsView Conns(size_t limit) const;  // at most `limit` flows
+  absl::StatusOr<LookupView> Lookup(absl::string_view service, absl::string_view client) const;
+  ServiceListView ServiceList() const;
   std::string ConfigDump() const { return SerializeConfig(config_); }
 
   // Ids of `service` reserved after removal, with seconds left (tests, show).
@@ -165,8 +158,8 @@ class ControlPlane {
   const dataplane::Snapshot* latest_ = nullptr;
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
-  std::function<nlohmann::json()> health_view_;
-  std::map<std::string, Extension> extensions_;
+  std::function<HealthView()> health_view_;
+  std::map<CommandId, Extension> extensions_;
   // service name -> backend id -> removal time (Now()).
   std::map<std::string, std::map<uint32_t, uint64_t>> removed_;
 };

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/status_macros.h"
 #include "control/protocol.h"
 
 namespace ecmplb::control {
@@ -44,7 +45,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (absl::Status s = MakeParents(path); !s.ok()) return s;
+  ECMPLB_RETURN_IF_ERROR(MakeParents(path));
 
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {

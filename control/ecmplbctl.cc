@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -19,16 +20,20 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "control/frr_render.h"
 #include "control/protocol.h"
 #include "frr_template.h"
 
 namespace {
 
+using ecmplb::control::CommandId;
+using ecmplb::control::CommandSpec;
+using ecmplb::control::Request;
 using nlohmann::json;
 
 // Sends one request line and reads one reply line (10 s timeout each way).
-absl::StatusOr<json> Call(const std::string& path, const json& request) {
+absl::StatusOr<json> Call(const std::string& path, const Request& request) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path))
     return absl::InvalidArgumentError("socket path too long");
@@ -45,7 +50,7 @@ absl::StatusOr<json> Call(const std::string& path, const json& request) {
     ::close(fd);
     return s;
   }
-  std::string line = request.dump() + "\n";
+  std::string line = ecmplb::control::EncodeRequest(request) + "\n";
   for (size_t sent = 0; sent < line.size();) {
     ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
@@ -148,21 +153,43 @@ void PrintLookup(const json& r) {
   }
 }
 
-void PrintText(const std::string& cmd, const json& r) {
-  if (cmd == "show") return PrintShow(r);
-  if (cmd == "stats") return PrintStats(r);
-  if (cmd == "conns") return PrintConns(r);
-  if (cmd == "lookup") return PrintLookup(r);
-  if (cmd == "service list") {
-    for (const auto& s : r["services"]) {
-      std::printf("%s  forward %s  hash %s  table %s  %s backend(s)\n", Str(s["service"]).c_str(),
-                  Str(s["forward"]).c_str(), Str(s["hash"]).c_str(), Str(s["table_size"]).c_str(),
-                  Str(s["backends"]).c_str());
-    }
-    return;
+void PrintText(const CommandSpec& cmd, const json& r) {
+  switch (cmd.id) {
+    case CommandId::kShow:
+      return PrintShow(r);
+    case CommandId::kStats:
+      return PrintStats(r);
+    case CommandId::kConns:
+      return PrintConns(r);
+    case CommandId::kLookup:
+      return PrintLookup(r);
+    case CommandId::kConfigDump:
+      std::printf("%s\n", r.dump(2).c_str());
+      return;
+    case CommandId::kDrain:
+      std::printf("ok: draining: VIPs withdrawn, the daemon stops in %s s\n",
+                  Str(r["drain_s"]).c_str());
+      return;
+    case CommandId::kFault:
+      if (r.contains("worker")) {
+        std::printf("ok: worker %s stalls for %s ms\n", Str(r["worker"]).c_str(),
+                    Str(r["ms"]).c_str());
+      } else {
+        std::printf("ok: the control loop stalled for %s ms\n", Str(r["ms"]).c_str());
+      }
+      return;
+    case CommandId::kServiceList:
+      for (const auto& s : r["services"]) {
+        std::printf("%s  forward %s  hash %s  table %s  %s backend(s)\n", Str(s["service"]).c_str(),
+                    Str(s["forward"]).c_str(), Str(s["hash"]).c_str(), Str(s["table_size"]).c_str(),
+                    Str(s["backends"]).c_str());
+      }
+      return;
+    default:
+      break;
   }
   // Changes.
-  std::string what = absl::StrCat("ok: ", cmd, " ", Str(r["service"]));
+  std::string what = absl::StrCat("ok: ", cmd.name, " ", Str(r["service"]));
   if (r.contains("backend_id")) absl::StrAppend(&what, " backend id ", Str(r["backend_id"]));
   std::printf("%s (generation %s, %s Maglev table(s) rebuilt)\n", what.c_str(),
               Str(r["generation"]).c_str(), Str(r["services_rebuilt"]).c_str());
@@ -179,37 +206,50 @@ int main(int argc, char** argv) {
   app.add_flag("--json", as_json, "machine-readable output (JSON)");
   app.fallthrough();
 
-  json req;
-  std::string cmd;
-  std::string service, backend, forward, hash, client;
+  Request req;  // the options write its string arguments
   std::optional<uint32_t> weight, table_size, id;
   uint32_t limit = 100;
 
-  auto svc = app.add_subcommand("service", "add, delete, list services")
-                 ->require_subcommand(1)
-                 ->fallthrough();
-  auto svc_add = svc->add_subcommand("add", "add a service (no backends yet)")->fallthrough();
-  svc_add
-      ->add_option("service", service, "VIP:PORT/PROTO, e.g. 10.1.1.1:80/tcp, [2001:db8::1]:80/tcp")
-      ->required();
-  svc_add->add_option("--forward", forward, "dr (MAC rewrite, default) or gre")
-      ->check(CLI::IsMember({"dr", "gre"}));
-  svc_add->add_option("--hash", hash, "5tuple (default) or source-ip")
-      ->check(CLI::IsMember({"5tuple", "source-ip"}));
-  svc_add->add_option("--table-size", table_size, "Maglev table size, a prime (default 65537)");
-  auto svc_del = svc->add_subcommand("del", "delete a service and its backends")->fallthrough();
-  svc_del->add_option("service", service, "VIP:PORT/PROTO")->required();
-  auto svc_list = svc->add_subcommand("list", "list services")->fallthrough();
+  // One subcommand per command of the table; "service add" is `service` then `add`.
+  const std::map<std::string, const char*> group_help = {
+      {"service", "add, delete, list services"},
+      {"backend", "add, change, delete backends"},
+      {"config", "running configuration"}};
+  std::map<std::string, CLI::App*> groups;
+  std::map<CommandId, CLI::App*> sub;
+  for (const CommandSpec& spec : ecmplb::control::Commands()) {
+    const std::string name = spec.name;
+    const size_t space = name.find(' ');
+    CLI::App* parent = &app;
+    if (space != std::string::npos) {
+      const std::string group = name.substr(0, space);
+      CLI::App*& g = groups[group];
+      if (g == nullptr)
+        g = app.add_subcommand(group, group_help.at(group))->require_subcommand(1)->fallthrough();
+      parent = g;
+    }
+    sub[spec.id] = parent->add_subcommand(name.substr(space + 1), spec.help)->fallthrough();
+  }
 
-  auto be = app.add_subcommand("backend", "add, change, delete backends")
-                ->require_subcommand(1)
-                ->fallthrough();
-  auto be_add = be->add_subcommand("add", "add a backend to a service")->fallthrough();
-  auto be_set = be->add_subcommand("set", "change a backend's weight (0 drains)")->fallthrough();
-  auto be_del = be->add_subcommand("del", "remove a backend (its flows move)")->fallthrough();
-  for (CLI::App* sc : {be_add, be_set, be_del}) {
-    sc->add_option("service", service, "VIP:PORT/PROTO")->required();
-    sc->add_option("backend", backend, "ADDRESS[:PORT] (the port, if given, is the service's)")
+  sub[CommandId::kServiceAdd]
+      ->add_option("service", req.service,
+                   "VIP:PORT/PROTO, e.g. 10.1.1.1:80/tcp, [2001:db8::1]:80/tcp")
+      ->required();
+  sub[CommandId::kServiceAdd]
+      ->add_option("--forward", req.forward, "dr (MAC rewrite, default) or gre")
+      ->check(CLI::IsMember({"dr", "gre"}));
+  sub[CommandId::kServiceAdd]
+      ->add_option("--hash", req.hash, "5tuple (default) or source-ip")
+      ->check(CLI::IsMember({"5tuple", "source-ip"}));
+  sub[CommandId::kServiceAdd]->add_option("--table-size", table_size,
+                                          "Maglev table size, a prime (default 65537)");
+  sub[CommandId::kServiceDel]->add_option("service", req.service, "VIP:PORT/PROTO")->required();
+
+  CLI::App* be_add = sub[CommandId::kBackendAdd];
+  CLI::App* be_set = sub[CommandId::kBackendSet];
+  for (CLI::App* sc : {be_add, be_set, sub[CommandId::kBackendDel]}) {
+    sc->add_option("service", req.service, "VIP:PORT/PROTO")->required();
+    sc->add_option("backend", req.backend, "ADDRESS[:PORT] (the port, if given, is the service's)")
         ->required();
   }
   be_add->add_option("--weight", weight, "relative weight 0..65535 (default 1; 0 drains)")
@@ -220,32 +260,15 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(0u, 65535u));
 
-  auto show =
-      app.add_subcommand("show", "services, backends, weights, Maglev slots, flows")->fallthrough();
-  auto stats = app.add_subcommand("stats", "counters per worker, service, backend; drops by reason")
-                   ->fallthrough();
-  auto conns = app.add_subcommand("conns", "tracked flows of every worker")->fallthrough();
-  conns->add_option("--limit", limit, "at most this many flows")
+  sub[CommandId::kConns]
+      ->add_option("--limit", limit, "at most this many flows")
       ->capture_default_str()
       ->check(CLI::Range(0u, static_cast<uint32_t>(ecmplb::control::kMaxConnsLimit)));
-  auto lookup = app.add_subcommand("lookup", "which backend a flow gets, and whether it is tracked")
-                    ->fallthrough();
-  lookup->add_option("service", service, "VIP:PORT/PROTO")->required();
-  lookup->add_option("--client", client, "client ADDRESS:PORT ([2001:db8::7]:40000 for IPv6)")
+  CLI::App* lookup = sub[CommandId::kLookup];
+  lookup->add_option("service", req.service, "VIP:PORT/PROTO")->required();
+  lookup->add_option("--client", req.client, "client ADDRESS:PORT ([2001:db8::7]:40000 for IPv6)")
       ->required();
-  auto config =
-      app.add_subcommand("config", "running configuration")->require_subcommand(1)->fallthrough();
-  auto config_dump =
-      config->add_subcommand("dump", "print the running configuration (config file format)")
-          ->fallthrough();
-  auto drain =
-      app.add_subcommand(
-             "drain",
-             "withdraw every VIP, keep forwarding host.drain_s seconds, then stop the daemon")
-          ->fallthrough();
-  auto fault = app.add_subcommand("fault", "fault injection for tests of health handling")
-                   ->require_subcommand(1)
-                   ->fallthrough();
+  CLI::App* fault = sub[CommandId::kFault]->require_subcommand(1);
   uint32_t fault_worker = 0, fault_ms = 0;
   auto stall =
       fault->add_subcommand("stall-worker", "make a worker stop making progress for a while")
@@ -287,41 +310,39 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (svc_add->parsed()) cmd = "service add";
-  if (svc_del->parsed()) cmd = "service del";
-  if (svc_list->parsed()) cmd = "service list";
-  if (be_add->parsed()) cmd = "backend add";
-  if (be_set->parsed()) cmd = "backend set";
-  if (be_del->parsed()) cmd = "backend del";
-  if (show->parsed()) cmd = "show";
-  if (stats->parsed()) cmd = "stats";
-  if (conns->parsed()) cmd = "conns";
-  if (lookup->parsed()) cmd = "lookup";
-  if (config_dump->parsed()) cmd = "config dump";
-  if (drain->parsed()) cmd = "drain";
-  if (stall->parsed()) {
-    cmd = "fault";
-    req["fault"] = "stall-worker";
-    req["worker"] = fault_worker;
-    req["ms"] = fault_ms;
+  const CommandSpec* cmd = nullptr;
+  for (const CommandSpec& spec : ecmplb::control::Commands()) {
+    if (sub[spec.id]->parsed()) cmd = &spec;
   }
-  if (stall_control->parsed()) {
-    cmd = "fault";
-    req["fault"] = "stall-control";
-    req["ms"] = control_stall_ms;
+  if (cmd != nullptr) {
+    req.command = cmd->id;
+    req.limit = limit;
+    req.weight = weight;
+    req.table_size = table_size;
+    req.id = id;
+    if (stall->parsed()) {
+      req.fault = "stall-worker";
+      req.worker = fault_worker;
+      req.ms = fault_ms;
+    }
+    if (stall_control->parsed()) {
+      req.fault = "stall-control";
+      req.ms = control_stall_ms;
+    }
   }
   if (frr->parsed()) {
     // Rendered here from the daemon's running configuration and the embedded template.
-    absl::StatusOr<json> dump = Call(socket_path, json{{"cmd", "config dump"}});
+    Request dump_request;
+    dump_request.command = CommandId::kConfigDump;
+    absl::StatusOr<json> dump = Call(socket_path, dump_request);
     absl::StatusOr<std::string> text = dump.ok() ? [&]() -> absl::StatusOr<std::string> {
-      auto cfg = ecmplb::control::ParseConfig(dump->dump());
-      if (!cfg.ok()) return cfg.status();
+      ECMPLB_ASSIGN_OR_RETURN(const auto cfg, ecmplb::control::ParseConfig(dump->dump()));
       if (frr_hostname.empty()) {
         char h[256] = {};
         gethostname(h, sizeof(h) - 1);
         frr_hostname = h;
       }
-      return ecmplb::control::RenderLbHostFrr(*cfg, frr_hostname, kLbHostFrrTemplate);
+      return ecmplb::control::RenderLbHostFrr(cfg, frr_hostname, kLbHostFrrTemplate);
     }()
         : absl::StatusOr<std::string>(dump.status());
     if (!text.ok()) {
@@ -337,20 +358,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  req["cmd"] = cmd;
-  if (!service.empty()) req["service"] = service;
-  if (!backend.empty()) req["backend"] = backend;
-  if (!forward.empty()) req["forward"] = forward;
-  if (!hash.empty()) req["hash"] = hash;
-  if (!client.empty()) req["client"] = client;
-  if (weight) req["weight"] = *weight;
-  if (table_size) req["table_size"] = *table_size;
-  if (id) req["id"] = *id;
-  if (cmd == "conns") req["limit"] = limit;
-
   absl::StatusOr<json> reply = Call(socket_path, req);
   if (!reply.ok()) {
-    std::fprintf(stderr, "ecmplbctl: %s: %s\n", cmd.c_str(),
+    std::fprintf(stderr, "ecmplbctl: %s: %s\n", cmd->name,
                  std::string(reply.status().message()).c_str());
     if (as_json) {
       std::printf("%s\n", json{{"ok", false},
@@ -361,18 +371,10 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  if (as_json || cmd == "config dump") {
+  if (as_json) {
     std::printf("%s\n", reply->dump(2).c_str());
-  } else if (cmd == "drain") {
-    std::printf("ok: draining: VIPs withdrawn, the daemon stops in %s s\n",
-                Str((*reply)["drain_s"]).c_str());
-  } else if (cmd == "fault" && reply->contains("worker")) {
-    std::printf("ok: worker %s stalls for %s ms\n", Str((*reply)["worker"]).c_str(),
-                Str((*reply)["ms"]).c_str());
-  } else if (cmd == "fault") {
-    std::printf("ok: the control loop stalled for %s ms\n", Str((*reply)["ms"]).c_str());
   } else {
-    PrintText(cmd, *reply);
+    PrintText(*cmd, *reply);
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace ecmplb::control {
 namespace {
@@ -102,7 +103,7 @@ absl::StatusOr<ServiceRef> ParseServiceRef(absl::string_view text) {
 absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view text, bool require_port) {
   absl::string_view host, port;
   bool has_port = false;
-  if (absl::Status s = SplitHostPort(text, &host, &port, &has_port); !s.ok()) return s;
+  ECMPLB_RETURN_IF_ERROR(SplitHostPort(text, &host, &port, &has_port));
   auto addr = CanonicalAddress(host);
   if (!addr.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("'", host, "' is not an IP address"));
@@ -110,9 +111,7 @@ absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view text, bool require_port
   Endpoint e;
   e.address = *addr;
   if (has_port) {
-    auto p = ParsePort(port, text);
-    if (!p.ok()) return p.status();
-    e.port = *p;
+    ECMPLB_ASSIGN_OR_RETURN(e.port, ParsePort(port, text));
   } else if (require_port) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "': expected ADDRESS:PORT (IPv6 as [2001:db8::7]:40000)"));

@@ -133,34 +133,29 @@ void HealthMonitor::Announce(const Config& config) {
   }
 }
 
-nlohmann::json HealthMonitor::View(uint64_t now_ms) const {
-  nlohmann::json workers = nlohmann::json::array();
+HealthView HealthMonitor::View(uint64_t now_ms) const {
+  HealthView out;
+  out.workers_healthy = watchdog_.healthy();
   for (size_t i = 0; i < watchdog_.workers(); ++i)
-    workers.push_back({{"id", i}, {"stalled", watchdog_.stalled(i)}});
-  nlohmann::json vips = nlohmann::json::object();
-  for (const auto& [vip, reason] : decided_) {
-    vips[vip] = {{"announced", announced_.count(vip) > 0},
-                 {"reason", reason.empty() ? "serving" : reason}};
-  }
-  nlohmann::json backends = nlohmann::json::array();
+    out.workers.push_back({static_cast<uint32_t>(i), watchdog_.stalled(i)});
+  out.draining = draining_;
+  for (const auto& [vip, reason] : decided_)
+    out.vips.push_back({vip, announced_.count(vip) > 0, reason.empty() ? "serving" : reason});
   for (const auto& [key, h] : view_) {
-    nlohmann::json b = {{"service", key.first},
-                        {"id", key.second},
-                        {"address", h.address},
-                        {"up", h.up},
-                        {"checked", h.checked}};
+    HealthView::Backend b;
+    b.service = key.first;
+    b.id = key.second;
+    b.address = h.address;
+    b.up = h.up;
+    b.checked = h.checked;
     if (h.checked) {
-      b["last_check"] = h.last_detail;
-      b["latency_ms"] = h.last_latency_ms;
-      if (h.last_check_ms != 0) b["last_check_age_ms"] = now_ms - h.last_check_ms;
+      b.last_check = h.last_detail;
+      b.latency_ms = h.last_latency_ms;
+      if (h.last_check_ms != 0) b.last_check_age_ms = now_ms - h.last_check_ms;
     }
-    backends.push_back(std::move(b));
+    out.backends.push_back(std::move(b));
   }
-  return {{"workers_healthy", watchdog_.healthy()},
-          {"workers", std::move(workers)},
-          {"draining", draining_},
-          {"vips", std::move(vips)},
-          {"backends", std::move(backends)}};
+  return out;
 }
 
 void HealthMonitor::WithdrawAll(const std::string& reason) {

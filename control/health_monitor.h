@@ -19,13 +19,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "control/config.h"
 #include "control/health.h"
 #include "control/health_checker.h"
 #include "control/netlink.h"
 #include "control/snapshot_builder.h"
+#include "control/views.h"
 
 namespace ecmplb::control {
 
@@ -58,10 +57,8 @@ class HealthMonitor {
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
   void WithdrawAll(const std::string& reason);
 
-  // {"workers_healthy", "workers": [{"id", "stalled"}], "draining",
-  //  "vips": {VIP: {"announced", "reason"}}, "backends": [{"service", "id", "address", "up",
-  //  "checked", "last_check", "last_check_age_ms", "latency_ms"}]}
-  nlohmann::json View(uint64_t now_ms) const;
+  // Workers, VIP decisions and backend checks (ages relative to `now_ms`).
+  HealthView View(uint64_t now_ms) const;
 
   const std::set<BackendRef>& unhealthy() const { return unhealthy_; }
   const std::map<BackendRef, BackendHealth>& backends() const { return view_; }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,8 +15,6 @@
 
 namespace ecmplb::control {
 namespace {
-
-using nlohmann::json;
 
 std::string Escape(const std::string& v) {
   std::string o;
@@ -30,75 +29,74 @@ std::string Escape(const std::string& v) {
   return o;
 }
 
-uint64_t U64(const json& j, const char* k) {
-  return j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
+// Parse drop reasons (ParseResult values but ok) in the order of their names.
+std::vector<size_t> ParseReasonsByName() {
+  std::vector<size_t> order;
+  for (size_t i = 1; i < kParseResults; ++i) order.push_back(i);
+  auto name = [](size_t i) {
+    return std::string(dataplane::ParseResultName(static_cast<dataplane::ParseResult>(i)));
+  };
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return name(a) < name(b); });
+  return order;
 }
 
 }  // namespace
 
-std::string RenderPrometheus(const json& stats, const json& health) {
+std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
   std::string out;
   auto help = [&](const std::string& name, const std::string& text, const char* type) {
     absl::StrAppend(&out, "# HELP ", name, " ", text, "\n# TYPE ", name, " ", type, "\n");
   };
   // Per-worker counters, one family per named counter.
   for (size_t i = 0; i < dataplane::kNumCounters; ++i) {
-    std::string c(dataplane::kCounterNames[i]);
-    std::string name = absl::StrCat("ecmplb_", c, "_total");
+    std::string name = absl::StrCat("ecmplb_", std::string(dataplane::kCounterNames[i]), "_total");
     help(name, std::string(dataplane::kCounterHelp[i]), "counter");
-    for (const auto& w : stats.value("workers", json::array())) {
-      absl::StrAppend(&out, name, "{worker=\"", w.value("id", 0), "\"} ",
-                      w.contains("counters") ? U64(w["counters"], c.c_str()) : 0, "\n");
-    }
+    for (const auto& w : stats.workers)
+      absl::StrAppend(&out, name, "{worker=\"", w.id, "\"} ", w.counters[i], "\n");
   }
   help("ecmplb_parse_drops_total", "malformed packets dropped, by reason", "counter");
-  for (const auto& w : stats.value("workers", json::array())) {
-    const json parse = w.value("parse", json::object());  // items() must not outlive it
-    for (const auto& [reason, v] : parse.items()) {
-      absl::StrAppend(&out, "ecmplb_parse_drops_total{worker=\"", w.value("id", 0), "\",reason=\"",
-                      Escape(reason), "\"} ", v.get<uint64_t>(), "\n");
+  const std::vector<size_t> reasons = ParseReasonsByName();
+  for (const auto& w : stats.workers) {
+    for (size_t r : reasons) {
+      absl::StrAppend(&out, "ecmplb_parse_drops_total{worker=\"", w.id, "\",reason=\"",
+                      Escape(dataplane::ParseResultName(static_cast<dataplane::ParseResult>(r))),
+                      "\"} ", w.parse[r], "\n");
     }
   }
   help("ecmplb_conntrack_entries", "flows held in the worker's connection table", "gauge");
-  for (const auto& w : stats.value("workers", json::array())) {
-    if (w.contains("conntrack")) {
-      absl::StrAppend(&out, "ecmplb_conntrack_entries{worker=\"", w.value("id", 0), "\"} ",
-                      U64(w["conntrack"], "entries"), "\n");
+  for (const auto& w : stats.workers) {
+    if (w.conntrack) {
+      absl::StrAppend(&out, "ecmplb_conntrack_entries{worker=\"", w.id, "\"} ",
+                      w.conntrack->entries, "\n");
     }
   }
   help("ecmplb_service_packets_total", "packets forwarded for a service", "counter");
   help("ecmplb_service_bytes_total", "bytes forwarded for a service", "counter");
   help("ecmplb_backend_packets_total", "packets forwarded to a backend", "counter");
   help("ecmplb_backend_bytes_total", "bytes forwarded to a backend", "counter");
-  for (const auto& s : stats.value("services", json::array())) {
-    std::string svc = Escape(s.value("service", ""));
-    absl::StrAppend(&out, "ecmplb_service_packets_total{service=\"", svc, "\"} ", U64(s, "packets"),
-                    "\n");
-    absl::StrAppend(&out, "ecmplb_service_bytes_total{service=\"", svc, "\"} ", U64(s, "bytes"),
-                    "\n");
-    for (const auto& b : s.value("backends", json::array())) {
-      std::string labels =
-          absl::StrCat("{service=\"", svc, "\",backend=\"", Escape(b.value("address", "")),
-                       "\",id=\"", b.value("id", 0), "\"}");
-      absl::StrAppend(&out, "ecmplb_backend_packets_total", labels, " ", U64(b, "packets"), "\n");
-      absl::StrAppend(&out, "ecmplb_backend_bytes_total", labels, " ", U64(b, "bytes"), "\n");
+  for (const auto& s : stats.services) {
+    std::string svc = Escape(s.service);
+    absl::StrAppend(&out, "ecmplb_service_packets_total{service=\"", svc, "\"} ", s.packets, "\n");
+    absl::StrAppend(&out, "ecmplb_service_bytes_total{service=\"", svc, "\"} ", s.bytes, "\n");
+    for (const auto& b : s.backends) {
+      std::string labels = absl::StrCat("{service=\"", svc, "\",backend=\"", Escape(b.address),
+                                        "\",id=\"", b.id, "\"}");
+      absl::StrAppend(&out, "ecmplb_backend_packets_total", labels, " ", b.packets, "\n");
+      absl::StrAppend(&out, "ecmplb_backend_bytes_total", labels, " ", b.bytes, "\n");
     }
   }
   help("ecmplb_workers_healthy", "1 while every worker makes progress", "gauge");
-  absl::StrAppend(&out, "ecmplb_workers_healthy ", health.value("workers_healthy", false) ? 1 : 0,
-                  "\n");
+  absl::StrAppend(&out, "ecmplb_workers_healthy ", health.workers_healthy ? 1 : 0, "\n");
   help("ecmplb_backend_up", "1 while the backend passes its health checks (or has none)", "gauge");
-  for (const auto& b : health.value("backends", json::array())) {
-    absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.value("service", "")),
-                    "\",backend=\"", Escape(b.value("address", "")), "\",id=\"", b.value("id", 0),
-                    "\"} ", b.value("up", false) ? 1 : 0, "\n");
+  for (const auto& b : health.backends) {
+    absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.service), "\",backend=\"",
+                    Escape(b.address), "\",id=\"", b.id, "\"} ", b.up ? 1 : 0, "\n");
   }
   help("ecmplb_vip_announced", "1 while the VIP is announced (present on the announce interface)",
        "gauge");
-  const json vips = health.value("vips", json::object());
-  for (const auto& [vip, v] : vips.items()) {
-    absl::StrAppend(&out, "ecmplb_vip_announced{vip=\"", Escape(vip), "\"} ",
-                    v.value("announced", false) ? 1 : 0, "\n");
+  for (const auto& v : health.vips) {
+    absl::StrAppend(&out, "ecmplb_vip_announced{vip=\"", Escape(v.vip), "\"} ", v.announced ? 1 : 0,
+                    "\n");
   }
   return out;
 }

@@ -1,9 +1,9 @@
 // metrics.h: Prometheus text exposition of ecmplb's state, and a tiny non-blocking HTTP
 // endpoint that serves it (GET /metrics) from the control loop.
 //
-// RenderPrometheus takes the same JSON documents `ecmplbctl stats --json` and the health view
-// produce, so every figure has one source. The endpoint is off unless host.metrics_listen is
-// set (e.g. "127.0.0.1:9187"); it serves one short response per connection, never blocks, and
+// RenderPrometheus encodes the same typed views `ecmplbctl stats` and the health view are
+// made of (views.h), so every figure has one source. The endpoint is off unless host.metrics_listen
+// is set (e.g. "127.0.0.1:9187"); it serves one short response per connection, never blocks, and
 // drops clients that send more than 8 KiB or stay longer than a second.
 //
 // Thread-safety: control thread only.
@@ -14,14 +14,13 @@
 #include <vector>
 #include <memory>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
+#include "control/views.h"
 
 namespace ecmplb::control {
 
-// `stats`: ControlPlane::Stats(); `health`: HealthView() (workers_healthy, vips, backends).
-std::string RenderPrometheus(const nlohmann::json& stats, const nlohmann::json& health);
+// `stats`: ControlPlane::Stats(); `health`: HealthMonitor::View().
+std::string RenderPrometheus(const StatsView& stats, const HealthView& health);
 
 class MetricsServer {
  public:

@@ -2,125 +2,123 @@
 #include "control/protocol.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "control/views_json.h"
 
 namespace ecmplb::control {
 namespace {
 
 using nlohmann::json;
 
-// Typed field access with clear errors; absent optional fields stay unset.
-absl::StatusOr<std::string> GetString(const json& j, const char* field, bool required) {
-  auto it = j.find(field);
-  if (it == j.end()) {
-    if (required)
-      return absl::InvalidArgumentError(absl::StrCat("request: missing \"", field, "\""));
-    return std::string();
+// The request's command, by name; unknown names (and extensions the daemon did not register)
+// are refused before any argument is read.
+absl::StatusOr<const CommandSpec*> CommandOf(const ControlPlane& plane, const json& req) {
+  auto it = req.find("cmd");
+  if (it == req.end()) return absl::InvalidArgumentError("request: missing \"cmd\"");
+  if (!it->is_string()) return absl::InvalidArgumentError("request: \"cmd\" must be a string");
+  const std::string name = it->get<std::string>();
+  const CommandSpec* spec = FindCommand(name);
+  if (spec == nullptr || (spec->extension && plane.FindExtension(spec->id) == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown command \"", name, "\""));
   }
-  if (!it->is_string())
-    return absl::InvalidArgumentError(absl::StrCat("request: \"", field, "\" must be a string"));
-  return it->get<std::string>();
+  return spec;
 }
 
-absl::Status GetUint(const json& j, const char* field, uint64_t max, std::optional<uint32_t>* out) {
-  auto it = j.find(field);
-  if (it == j.end()) return absl::OkStatus();
-  if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", field, "\" must be an integer in 0..", max));
+// Reads one argument into `out`, with clear errors; an absent optional field stays unset.
+absl::Status DecodeArg(const json& req, const ArgSpec& arg, Request* out) {
+  auto it = req.find(arg.name);
+  if (it == req.end()) {
+    if (arg.required)
+      return absl::InvalidArgumentError(absl::StrCat("request: missing \"", arg.name, "\""));
+    return absl::OkStatus();
   }
-  *out = static_cast<uint32_t>(it->get<uint64_t>());
+  if (auto* str = std::get_if<std::string Request::*>(&arg.field)) {
+    if (!it->is_string()) {
+      if (arg.lax) return absl::OkStatus();
+      return absl::InvalidArgumentError(
+          absl::StrCat("request: \"", arg.name, "\" must be a string"));
+    }
+    std::string value = it->get<std::string>();
+    if (arg.check != nullptr && !value.empty()) ECMPLB_RETURN_IF_ERROR(arg.check(value));
+    out->*(*str) = std::move(value);
+    return absl::OkStatus();
+  }
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > arg.max) {
+    if (arg.lax) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", arg.name, "\" must be an integer in 0..", arg.max));
+  }
+  out->*std::get<std::optional<uint64_t> Request::*>(arg.field) = it->get<uint64_t>();
   return absl::OkStatus();
 }
 
-absl::StatusOr<json> Run(ControlPlane& plane, const json& req) {
-  auto cmd = GetString(req, "cmd", true);
-  if (!cmd.ok()) return cmd.status();
-  const std::string& c = *cmd;
-  if (c == "show") return plane.Show();
-  if (c == "stats") return plane.Stats();
-  if (c == "config dump") return json::parse(plane.ConfigDump());
-  if (c == "service list") {
-    json list = json::array();
-    for (const auto& s : plane.config().services) {
-      list.push_back({{"service", s.Name()},
-                      {"forward", std::string(ForwardModeName(s.forward))},
-                      {"hash", std::string(HashModeName(s.hash))},
-                      {"table_size", s.table_size},
-                      {"backends", s.backends.size()}});
+Command ToCommand(const Request& r) {
+  Command c;
+  c.kind = r.command;
+  c.service = r.service;
+  c.backend = r.backend;
+  if (!r.forward.empty()) c.forward = *ParseForwardMode(r.forward);  // checked when decoded
+  if (!r.hash.empty()) c.hash = *ParseHashMode(r.hash);
+  auto u32 = [](const std::optional<uint64_t>& v) -> std::optional<uint32_t> {
+    if (!v) return std::nullopt;
+    return static_cast<uint32_t>(*v);  // within its argument's max
+  };
+  c.table_size = u32(r.table_size);
+  c.weight = u32(r.weight);
+  c.id = u32(r.id);
+  return c;
+}
+
+absl::StatusOr<json> Run(ControlPlane& plane, const Request& r) {
+  switch (r.command) {
+    case CommandId::kShow:
+      return ToJson(plane.Show());
+    case CommandId::kStats:
+      return ToJson(plane.Stats());
+    case CommandId::kConfigDump:
+      return json::parse(plane.ConfigDump());
+    case CommandId::kServiceList:
+      return ToJson(plane.ServiceList());
+    case CommandId::kConns:
+      return ToJson(plane.Conns(r.limit.value_or(100)));
+    case CommandId::kLookup: {
+      ECMPLB_ASSIGN_OR_RETURN(const LookupView v, plane.Lookup(r.service, r.client));
+      return ToJson(v);
     }
-    return json{{"services", std::move(list)}};
-  }
-  if (c == "conns") {
-    std::optional<uint32_t> limit;
-    if (absl::Status s = GetUint(req, "limit", kMaxConnsLimit, &limit); !s.ok()) return s;
-    return plane.Conns(limit.value_or(100));
-  }
-  if (c == "lookup") {
-    auto service = GetString(req, "service", true);
-    if (!service.ok()) return service.status();
-    auto client = GetString(req, "client", true);
-    if (!client.ok()) return client.status();
-    return plane.Lookup(*service, *client);
-  }
-  Command command;
-  if (c == "service add") {
-    command.kind = CommandKind::kServiceAdd;
-  } else if (c == "service del") {
-    command.kind = CommandKind::kServiceDel;
-  } else if (c == "backend add") {
-    command.kind = CommandKind::kBackendAdd;
-  } else if (c == "backend set") {
-    command.kind = CommandKind::kBackendSet;
-  } else if (c == "backend del") {
-    command.kind = CommandKind::kBackendDel;
-  } else if (const ControlPlane::Extension* ext = plane.FindExtension(c)) {
-    return (*ext)(req);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown command \"", c, "\""));
-  }
-  auto service = GetString(req, "service", true);
-  if (!service.ok()) return service.status();
-  command.service = *service;
-  const bool backend_cmd =
-      command.kind != CommandKind::kServiceAdd && command.kind != CommandKind::kServiceDel;
-  if (backend_cmd) {
-    auto backend = GetString(req, "backend", true);
-    if (!backend.ok()) return backend.status();
-    command.backend = *backend;
-    if (absl::Status s = GetUint(req, "weight", kMaxWeight, &command.weight); !s.ok()) return s;
-    if (absl::Status s = GetUint(req, "id", kMaxBackendId, &command.id); !s.ok()) return s;
-  } else if (command.kind == CommandKind::kServiceAdd) {
-    auto forward = GetString(req, "forward", false);
-    if (!forward.ok()) return forward.status();
-    if (!forward->empty()) {
-      auto m = ParseForwardMode(*forward);
-      if (!m.ok())
-        return absl::InvalidArgumentError(
-            absl::StrCat("forward '", *forward, "': must be dr or gre"));
-      command.forward = *m;
+    case CommandId::kDrain:
+    case CommandId::kFault: {
+      ECMPLB_ASSIGN_OR_RETURN(const ExtensionReply v, (*plane.FindExtension(r.command))(r));
+      return ToJson(v);
     }
-    auto hash = GetString(req, "hash", false);
-    if (!hash.ok()) return hash.status();
-    if (!hash->empty()) {
-      auto m = ParseHashMode(*hash);
-      if (!m.ok())
-        return absl::InvalidArgumentError(
-            absl::StrCat("hash '", *hash, "': must be 5tuple or source-ip"));
-      command.hash = *m;
+    default: {
+      ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, plane.Apply(ToCommand(r)));
+      return ToJson(applied);
     }
-    if (absl::Status s = GetUint(req, "table_size", UINT32_MAX, &command.table_size); !s.ok())
-      return s;
   }
-  auto applied = plane.Apply(command);
-  if (!applied.ok()) return applied.status();
-  json r = {{"service", applied->service},
-            {"generation", applied->generation},
-            {"services_rebuilt", applied->services_rebuilt}};
-  if (backend_cmd) r["backend_id"] = applied->backend_id;
-  return r;
+}
+
+absl::StatusOr<json> Handle(ControlPlane& plane, const json& req) {
+  ECMPLB_ASSIGN_OR_RETURN(const CommandSpec* spec, CommandOf(plane, req));
+  Request r;
+  r.command = spec->id;
+  for (const ArgSpec& arg : spec->args) ECMPLB_RETURN_IF_ERROR(DecodeArg(req, arg, &r));
+  return Run(plane, r);
 }
 
 }  // namespace
+
+std::string EncodeRequest(const Request& request) {
+  const CommandSpec& spec = Spec(request.command);
+  json req = {{"cmd", spec.name}};
+  for (const ArgSpec& arg : spec.args) {
+    if (auto* str = std::get_if<std::string Request::*>(&arg.field)) {
+      if (!(request.*(*str)).empty()) req[arg.name] = request.*(*str);
+    } else if (const auto& v = request.*std::get<std::optional<uint64_t> Request::*>(arg.field)) {
+      req[arg.name] = *v;
+    }
+  }
+  return req.dump();
+}
 
 std::string EncodeOk(const json& result) {
   return json{{"ok", true}, {"result", result}}.dump(-1, ' ', false,
@@ -144,7 +142,7 @@ std::string HandleRequest(ControlPlane& plane, absl::string_view request) {
     return EncodeError(absl::InvalidArgumentError("request is not valid JSON"));
   if (!req.is_object())
     return EncodeError(absl::InvalidArgumentError("request must be a JSON object"));
-  absl::StatusOr<json> result = Run(plane, req);
+  absl::StatusOr<json> result = Handle(plane, req);
   if (!result.ok()) return EncodeError(result.status());
   return EncodeOk(*result);
 }

@@ -10,6 +10,9 @@
 //   {"cmd": "show" | "stats" | "config dump"}
 //   {"cmd": "conns", "limit": 100}
 //   {"cmd": "lookup", "service": "...", "client": "192.0.2.7:40000"}
+//   {"cmd": "drain"}, {"cmd": "fault", "fault": "stall-worker", "worker": 0, "ms": 2000}
+// The commands and their fields are the command table's (commands.h); the results are the
+// typed views in their JSON encoding (views_json.h).
 // Reply: {"ok": true, "result": {...}} or {"ok": false, "code": "NOT_FOUND", "error": "..."}
 // (code: absl::StatusCodeToString). A malformed request gets an error reply (never a crash).
 //
@@ -22,16 +25,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/commands.h"
 #include "control/control_plane.h"
-#include <nlohmann/json.hpp>
+#include "nlohmann/json.hpp"
 
 namespace ecmplb::control {
 
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;
-inline constexpr size_t kMaxConnsLimit = 100000;
 
 // Decodes one request line, runs it against `plane`, returns the reply line (no newline).
 std::string HandleRequest(ControlPlane& plane, absl::string_view request);
+
+// Client side: the request line (no newline) for `request`: its command's name and those of
+// its arguments that are set.
+std::string EncodeRequest(const Request& request);
 
 // Reply encoding, shared by the server (for its own errors) and the client.
 std::string EncodeOk(const nlohmann::json& result);

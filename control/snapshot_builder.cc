@@ -2,6 +2,7 @@
 #include "control/snapshot_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {
@@ -114,17 +115,16 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     std::vector<BackendConfig> all = s.backends;  // + the sorry backend, last
     if (s.sorry_backend) all.push_back(*s.sorry_backend);
     for (const auto& b : all) {
-      auto hop = NextHop(config, s, b);
-      if (!hop.ok()) return hop.status();
-      auto it = neighbor_slot.find(*hop);
+      ECMPLB_ASSIGN_OR_RETURN(const dataplane::IpAddr hop, NextHop(config, s, b));
+      auto it = neighbor_slot.find(hop);
       if (it == neighbor_slot.end()) {
         auto slot = neighbor_pool.Take();
         if (!slot.ok())
           return absl::ResourceExhaustedError(absl::StrCat("next hops: ", slot.status().message()));
-        it = neighbor_slot.emplace(*hop, *slot).first;
+        it = neighbor_slot.emplace(hop, *slot).first;
       }
       nslots.push_back(it->second);
-      neighbor_addr[it->second] = *hop;
+      neighbor_addr[it->second] = hop;
       auto key = std::make_pair(name, b.id);
       live_backends.insert(key);
       if (!backend_slot.count(key)) {

@@ -9,8 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
@@ -23,6 +21,8 @@
 #include "control/neighbor_sync.h"
 #include "control/netlink.h"
 #include "control/protocol.h"
+#include "control/telemetry_views.h"
+#include "control/views.h"
 #include "daemon/control_loop.h"
 #include "daemon/event_loop.h"
 #include "dataplane/dpdk/engine.h"
@@ -59,30 +59,28 @@ dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Con
 // `ecmplbctl fault ...`: stall-worker (a hung worker: the watchdog withdraws the VIPs) and
 // stall-control (a control step that takes long, e.g. a huge apply: forwarding, including
 // the kernel's OSPF and BFD packets through the exception path, must go on meanwhile).
-absl::StatusOr<nlohmann::json> Fault(const nlohmann::json& req, dataplane::Engine& engine) {
-  const std::string fault = req.value("fault", "");
-  if (fault != "stall-worker" && fault != "stall-control") {
+absl::StatusOr<control::ExtensionReply> Fault(const control::Request& req,
+                                              dataplane::Engine& engine) {
+  if (req.fault != "stall-worker" && req.fault != "stall-control") {
     return absl::InvalidArgumentError("unknown fault (known: stall-worker, stall-control)");
   }
-  if (!req.contains("ms") || !req["ms"].is_number_unsigned() || req["ms"].get<uint64_t>() == 0 ||
-      req["ms"].get<uint64_t>() > 60000) {
+  if (!req.ms || *req.ms == 0 || *req.ms > 60000) {
     return absl::InvalidArgumentError("ms must be 1..60000");
   }
-  const uint32_t ms = static_cast<uint32_t>(req["ms"].get<uint64_t>());
-  if (fault == "stall-control") {
+  const uint32_t ms = static_cast<uint32_t>(*req.ms);
+  if (req.fault == "stall-control") {
     Log(absl::StrCat("fault injection: the control loop stalls for ", ms, " ms"));
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return nlohmann::json{{"fault", fault}, {"ms", ms}};
+    return control::FaultReply{req.fault, std::nullopt, ms};
   }
   auto& workers = engine.workers();
-  if (!req.contains("worker") || !req["worker"].is_number_unsigned() ||
-      req["worker"].get<uint64_t>() >= workers.size()) {
+  if (!req.worker || *req.worker >= workers.size()) {
     return absl::InvalidArgumentError(absl::StrCat("worker must be 0..", workers.size() - 1));
   }
-  const uint64_t wi = req["worker"].get<uint64_t>();
+  const uint64_t wi = *req.worker;
   workers[wi]->fault_stall_ms.store(ms);
   Log(absl::StrCat("fault injection: worker ", wi, " stalls for ", ms, " ms"));
-  return nlohmann::json{{"fault", fault}, {"worker", wi}, {"ms", ms}};
+  return control::FaultReply{req.fault, wi, ms};
 }
 
 }  // namespace
@@ -99,9 +97,11 @@ struct Daemon::Parts {
   std::unique_ptr<control::MetricsServer> metrics;
   std::unique_ptr<ControlLoop> loop;
   EventLoop events;
-  // The health view DPDK's telemetry thread reads, refreshed by the control loop.
+  // What DPDK's telemetry thread reads. Its sources hold telemetry_mutex and answer nothing
+  // once telemetry_off is set (before the workers and their tables go away).
+  std::unique_ptr<control::TelemetryViews> telemetry;
   std::mutex telemetry_mutex;
-  nlohmann::json telemetry_view = nlohmann::json::object();
+  bool telemetry_off = false;
 };
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
@@ -148,8 +148,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   std::vector<control::WorkerView> views;
   for (auto& w : engine.workers()) {
     views.push_back(control::WorkerView{w->id, w->counters.get(), w->table.get(),
-                                        absl::StrCat("worker", w->id)});
+                                        absl::StrCat("worker", w->id), &w->heartbeat});
   }
+  p->telemetry = std::make_unique<control::TelemetryViews>(views);
   views.push_back(control::WorkerView{static_cast<uint32_t>(engine.worker_count()),
                                       &engine.exception_counters(), nullptr, "exception"});
   plane.SetWorkers(std::move(views));
@@ -160,12 +161,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                                            return control::HandleRequest(*parts->plane, r);
                                          }));
   plane.SetHealthView([parts] { return parts->monitor->View(MonotonicMs()); });
-  plane.AddExtension("drain", [parts](const nlohmann::json&) -> absl::StatusOr<nlohmann::json> {
-    parts->loop->StartDrain("ecmplbctl drain", MonotonicMs());
-    return nlohmann::json{{"draining", true}, {"drain_s", parts->config.host.drain_s}};
-  });
-  plane.AddExtension("fault",
-                     [parts](const nlohmann::json& req) { return Fault(req, *parts->engine); });
+  plane.AddExtension(control::CommandId::kDrain,
+                     [parts](const control::Request&) -> absl::StatusOr<control::ExtensionReply> {
+                       parts->loop->StartDrain("ecmplbctl drain", MonotonicMs());
+                       return control::DrainReply{parts->config.host.drain_s};
+                     });
+  plane.AddExtension(control::CommandId::kFault,
+                     [parts](const control::Request& req) { return Fault(req, *parts->engine); });
   if (!config.host.metrics_listen.empty()) {
     ECMPLB_ASSIGN_OR_RETURN(p->metrics, control::MetricsServer::Listen(config.host.metrics_listen));
   }
@@ -187,8 +189,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
         return control::RenderPrometheus(parts->plane->Stats(), parts->monitor->View(now_ms));
       });
     }
-    std::lock_guard<std::mutex> lock(parts->telemetry_mutex);
-    parts->telemetry_view = parts->monitor->View(now_ms);
+    parts->telemetry->SetHealth(parts->monitor->View(now_ms));
   };
   p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), Log,
                                           MonotonicMs());
@@ -198,7 +199,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", MonotonicMs());
     if (sig == SIGINT) parts->loop->Stop("SIGINT");
   }));
-  dataplane::RegisterTelemetry(&engine.workers(), &p->telemetry_mutex, &p->telemetry_view);
+  auto source = [parts](control::TelemetryDict (control::TelemetryViews::*read)() const) {
+    return [parts, read] {
+      std::lock_guard<std::mutex> lock(parts->telemetry_mutex);
+      return parts->telemetry_off ? control::TelemetryDict{} : (parts->telemetry.get()->*read)();
+    };
+  };
+  dataplane::RegisterTelemetry(
+      {source(&control::TelemetryViews::Counters), source(&control::TelemetryViews::Workers),
+       source(&control::TelemetryViews::Vips), source(&control::TelemetryViews::Backends)});
   return std::unique_ptr<Daemon>(new Daemon(std::move(p)));
 }
 
@@ -209,10 +218,10 @@ Daemon::~Daemon() {
   p_->monitor->WithdrawAll("stopping");
   p_->server.reset();
   {
-    // Workers and tables go while EAL is up; telemetry then sees no workers.
     std::lock_guard<std::mutex> lock(p_->telemetry_mutex);
-    p_->engine->Shutdown();
+    p_->telemetry_off = true;  // the workers and their tables go next, while EAL is up
   }
+  p_->engine->Shutdown();
   dataplane::CleanupEal();
 }
 

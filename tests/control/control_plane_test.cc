@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "control/config.h"
+#include "control/views_json.h"
 #include "dataplane/pipeline.h"
 #include "tests/dataplane/packet_builder.h"
 #include "tests/support/backends.h"
@@ -365,9 +366,11 @@ TEST_F(Fixture, EstablishedFlowsKeepTheirBackendDeletedBackendsFlowsMove) {
   // lookup agrees with the pipeline for a tracked flow and says where it is tracked.
   auto lk = cp_->Lookup("10.100.0.1:80/tcp", "192.0.2.7:20000");
   ASSERT_TRUE(lk.ok()) << lk.status();
-  EXPECT_TRUE((*lk)["tracked"].get<bool>());
-  EXPECT_EQ((*lk)["tracked_by"][0]["worker"], 0);
-  EXPECT_EQ((*lk)["backend"]["address"], absl::StrCat("10.0.0.", backend_of[20000]));
+  EXPECT_TRUE(lk->tracked());
+  ASSERT_FALSE(lk->tracked_by.empty());
+  EXPECT_EQ(lk->tracked_by[0].worker, 0u);
+  ASSERT_TRUE(lk->backend.has_value());
+  EXPECT_EQ(lk->backend->address, absl::StrCat("10.0.0.", backend_of[20000]));
 
   // Deleting 10.0.0.23 moves exactly its flows; the rest stay.
   ASSERT_TRUE(Do(CommandKind::kBackendDel, "10.100.0.1:80/tcp", "10.0.0.23").ok());
@@ -389,46 +392,50 @@ TEST_F(Fixture, ViewsReportSlotsCountersFlowsAndLookups) {
   ASSERT_TRUE(Do(CommandKind::kBackendSet, "10.100.0.1:80/tcp", "10.0.0.23", 0).ok());
   for (int i = 0; i < 50; ++i) ASSERT_GT(Send(static_cast<uint16_t>(40000 + i), 0x02), 0);
 
-  nlohmann::json show = cp_->Show();
-  ASSERT_EQ(show["services"].size(), 2u);
-  const auto& tcp = show["services"][0];
-  EXPECT_EQ(tcp["service"], "10.100.0.1:80/tcp");
-  EXPECT_EQ(tcp["state"], "serving");
+  const ShowView show = cp_->Show();
+  ASSERT_EQ(show.services.size(), 2u);
+  const ShowView::Service& tcp = show.services[0];
+  EXPECT_EQ(tcp.service, "10.100.0.1:80/tcp");
+  EXPECT_TRUE(tcp.serving);
+  ASSERT_EQ(tcp.backends.size(), 3u);
   uint64_t slots = 0, flows = 0;
-  for (const auto& b : tcp["backends"]) {
-    slots += b["maglev_slots"].get<uint64_t>();
-    flows += b["flows"].get<uint64_t>();
+  for (const auto& b : tcp.backends) {
+    slots += b.maglev_slots;
+    flows += b.flows;
   }
   EXPECT_EQ(slots, 65537u);
   EXPECT_EQ(flows, 50u);
-  EXPECT_EQ(tcp["backends"][2]["state"], "draining");
-  EXPECT_EQ(tcp["backends"][2]["maglev_slots"], 0);
-  EXPECT_EQ(tcp["backends"][0]["maglev_slots"].get<uint64_t>() +
-                tcp["backends"][1]["maglev_slots"].get<uint64_t>(),
-            65537u);
+  EXPECT_EQ(tcp.backends[2].state, BackendState::kDraining);
+  EXPECT_EQ(tcp.backends[2].maglev_slots, 0u);
+  EXPECT_EQ(uint64_t{tcp.backends[0].maglev_slots} + tcp.backends[1].maglev_slots, 65537u);
 
-  nlohmann::json stats = cp_->Stats();
-  EXPECT_EQ(stats["workers"][0]["counters"]["conntrack_insert"], 50);
-  EXPECT_EQ(stats["total"]["forward_dr"], 50);
-  EXPECT_EQ(stats["services"][0]["packets"], 50);
-  EXPECT_TRUE(stats["drops"].contains("no_backend"));
-  EXPECT_TRUE(stats["drops"].contains("parse_truncated_ip"));
+  const StatsView stats = cp_->Stats();
+  ASSERT_EQ(stats.workers.size(), 1u);
+  EXPECT_EQ(stats.workers[0].counters[static_cast<size_t>(dataplane::Counter::conntrack_insert)],
+            50u);
+  EXPECT_EQ(stats.total[static_cast<size_t>(dataplane::Counter::forward_dr)], 50u);
+  ASSERT_FALSE(stats.services.empty());
+  EXPECT_EQ(stats.services[0].packets, 50u);
   uint64_t backend_packets = 0;
-  for (const auto& b : stats["services"][0]["backends"])
-    backend_packets += b["packets"].get<uint64_t>();
+  for (const auto& b : stats.services[0].backends) backend_packets += b.packets;
   EXPECT_EQ(backend_packets, 50u);
+  // The JSON reply lists drops by reason, parse errors included.
+  const nlohmann::json stats_json = ToJson(stats);
+  EXPECT_TRUE(stats_json["drops"].contains("no_backend"));
+  EXPECT_TRUE(stats_json["drops"].contains("parse_truncated_ip"));
 
-  nlohmann::json conns = cp_->Conns(10);
-  EXPECT_EQ(conns["total"], 50);
-  ASSERT_EQ(conns["flows"].size(), 10u);
-  EXPECT_EQ(conns["flows"][0]["service"], "10.100.0.1:80/tcp");
-  EXPECT_EQ(conns["flows"][0]["client"].get<std::string>().rfind("192.0.2.7:4", 0), 0u);
+  const ConnsView conns = cp_->Conns(10);
+  EXPECT_EQ(conns.total, 50u);
+  ASSERT_EQ(conns.flows.size(), 10u);
+  EXPECT_EQ(conns.flows[0].service, "10.100.0.1:80/tcp");
+  EXPECT_EQ(conns.flows[0].client.rfind("192.0.2.7:4", 0), 0u);
 
   auto untracked = cp_->Lookup("10.100.0.1:80/tcp", "192.0.2.99:1234");
   ASSERT_TRUE(untracked.ok());
-  EXPECT_FALSE((*untracked)["tracked"].get<bool>());
-  EXPECT_EQ((*untracked)["backend"], (*untracked)["maglev_backend"]);
-  EXPECT_NE((*untracked)["backend"]["address"], "10.0.0.23");
+  EXPECT_FALSE(untracked->tracked());
+  ASSERT_TRUE(untracked->backend.has_value());
+  EXPECT_EQ(untracked->backend, untracked->maglev_backend);
+  EXPECT_NE(untracked->backend->address, "10.0.0.23");
   EXPECT_EQ(cp_->Lookup("10.1.1.1:80/tcp", "192.0.2.7:1").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(cp_->Lookup("10.100.0.1:80/tcp", "192.0.2.7").status().code(),

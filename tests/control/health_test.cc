@@ -245,6 +245,24 @@ TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
   EXPECT_FALSE(m.workers_healthy());
   m.Announce(*cfg);
   EXPECT_EQ(m.vips().at("10.100.0.2"), "a worker is stalled");
+  // The typed view says the same: worker 0 stalled, both VIPs withdrawn with their reason, the
+  // checked backend down with its last result, the unchecked one up.
+  const HealthView view = m.View(now + 600);
+  EXPECT_FALSE(view.workers_healthy);
+  ASSERT_EQ(view.workers.size(), 1u);
+  EXPECT_TRUE(view.workers[0].stalled);
+  ASSERT_EQ(view.vips.size(), 2u);
+  EXPECT_EQ(view.vips[1].vip, "10.100.0.2");
+  EXPECT_FALSE(view.vips[1].announced);
+  EXPECT_EQ(view.vips[1].reason, "a worker is stalled");
+  ASSERT_EQ(view.backends.size(), 2u);
+  EXPECT_EQ(view.backends[0].service, "10.100.0.1:80/tcp");
+  EXPECT_TRUE(view.backends[0].checked);
+  EXPECT_FALSE(view.backends[0].up);
+  EXPECT_NE(view.backends[0].last_check, "not checked yet");
+  EXPECT_TRUE(view.backends[0].last_check_age_ms.has_value());
+  EXPECT_FALSE(view.backends[1].checked);
+  EXPECT_TRUE(view.backends[1].up);
   bool logged = false;
   for (const auto& l : log) logged = logged || l.find("is down") != std::string::npos;
   EXPECT_TRUE(logged);

@@ -13,21 +13,46 @@
 namespace ecmplb::control {
 namespace {
 
-using nlohmann::json;
+using dataplane::Counter;
+using dataplane::ParseResult;
 
-json SampleStats() {
-  return json::parse(
-      R"({"workers": [{"id": 0, "counters": {"rx_packets": 10, "forward_dr": 7, "drop_parse": 1},
-                                      "parse": {"truncated_ip": 1}, "conntrack": {"entries": 5}}],
-                         "services": [{"service": "10.1.1.1:80/tcp", "packets": 7, "bytes": 700,
-                                       "backends": [{"id": 1, "address": "10.0.0.21", "packets": 7, "bytes": 700}]}]})");
+StatsView SampleStats() {
+  StatsView s;
+  StatsView::Worker w;
+  w.name = "worker0";
+  w.id = 0;
+  w.counters[static_cast<size_t>(Counter::rx_packets)] = 10;
+  w.counters[static_cast<size_t>(Counter::forward_dr)] = 7;
+  w.counters[static_cast<size_t>(Counter::drop_parse)] = 1;
+  w.parse[static_cast<size_t>(ParseResult::kTruncatedIp)] = 1;
+  w.conntrack = StatsView::Conntrack{};
+  w.conntrack->entries = 5;
+  s.workers.push_back(w);
+  StatsView::Service svc;
+  svc.service = "10.1.1.1:80/tcp";
+  svc.packets = 7;
+  svc.bytes = 700;
+  StatsView::Backend b;
+  b.id = 1;
+  b.address = "10.0.0.21";
+  b.packets = 7;
+  b.bytes = 700;
+  svc.backends.push_back(b);
+  s.services.push_back(svc);
+  return s;
 }
 
-json SampleHealth() {
-  return json::parse(R"({"workers_healthy": true,
-                         "vips": {"10.1.1.1": {"announced": true, "reason": "serving"},
-                                  "10.1.1.2": {"announced": false, "reason": "draining"}},
-                         "backends": [{"service": "10.1.1.1:80/tcp", "id": 1, "address": "10.0.0.21", "up": true}]})");
+HealthView SampleHealth() {
+  HealthView h;
+  h.workers_healthy = true;
+  h.vips = {{"10.1.1.1", true, "serving"}, {"10.1.1.2", false, "draining"}};
+  HealthView::Backend b;
+  b.service = "10.1.1.1:80/tcp";
+  b.id = 1;
+  b.address = "10.0.0.21";
+  b.up = true;
+  h.backends.push_back(b);
+  return h;
 }
 
 TEST(MetricsTest, RendersEveryFamily) {
@@ -50,6 +75,64 @@ TEST(MetricsTest, RendersEveryFamily) {
   EXPECT_NE(
       t.find("ecmplb_backend_up{service=\"10.1.1.1:80/tcp\",backend=\"10.0.0.21\",id=\"1\"} 1\n"),
       std::string::npos);
+}
+
+// Exact text: parse drop reasons in name order, then conntrack, services, health.
+TEST(MetricsTest, RendersExactText) {
+  StatsView stats = SampleStats();
+  HealthView health = SampleHealth();
+  health.backends[0].address = "a\"b\\c\nd";  // label values are escaped
+  const std::string t = RenderPrometheus(stats, health);
+  const size_t parse = t.find("# HELP ecmplb_parse_drops_total");
+  ASSERT_NE(parse, std::string::npos);
+  EXPECT_EQ(t.substr(parse), R"(# HELP ecmplb_parse_drops_total malformed packets dropped, by reason
+# TYPE ecmplb_parse_drops_total counter
+ecmplb_parse_drops_total{worker="0",reason="bad_ip_checksum"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_ip_header_length"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_ip_total_length"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_ip_version"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_quoted_ip"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_tcp_header_length"} 0
+ecmplb_parse_drops_total{worker="0",reason="bad_udp_length"} 0
+ecmplb_parse_drops_total{worker="0",reason="not_icmp_error"} 0
+ecmplb_parse_drops_total{worker="0",reason="not_ip"} 0
+ecmplb_parse_drops_total{worker="0",reason="truncated_ethernet"} 0
+ecmplb_parse_drops_total{worker="0",reason="truncated_icmp_quote"} 0
+ecmplb_parse_drops_total{worker="0",reason="truncated_ip"} 1
+ecmplb_parse_drops_total{worker="0",reason="truncated_l4"} 0
+ecmplb_parse_drops_total{worker="0",reason="truncated_vlan"} 0
+ecmplb_parse_drops_total{worker="0",reason="unsupported_vlan"} 0
+# HELP ecmplb_conntrack_entries flows held in the worker's connection table
+# TYPE ecmplb_conntrack_entries gauge
+ecmplb_conntrack_entries{worker="0"} 5
+# HELP ecmplb_service_packets_total packets forwarded for a service
+# TYPE ecmplb_service_packets_total counter
+# HELP ecmplb_service_bytes_total bytes forwarded for a service
+# TYPE ecmplb_service_bytes_total counter
+# HELP ecmplb_backend_packets_total packets forwarded to a backend
+# TYPE ecmplb_backend_packets_total counter
+# HELP ecmplb_backend_bytes_total bytes forwarded to a backend
+# TYPE ecmplb_backend_bytes_total counter
+ecmplb_service_packets_total{service="10.1.1.1:80/tcp"} 7
+ecmplb_service_bytes_total{service="10.1.1.1:80/tcp"} 700
+ecmplb_backend_packets_total{service="10.1.1.1:80/tcp",backend="10.0.0.21",id="1"} 7
+ecmplb_backend_bytes_total{service="10.1.1.1:80/tcp",backend="10.0.0.21",id="1"} 700
+# HELP ecmplb_workers_healthy 1 while every worker makes progress
+# TYPE ecmplb_workers_healthy gauge
+ecmplb_workers_healthy 1
+# HELP ecmplb_backend_up 1 while the backend passes its health checks (or has none)
+# TYPE ecmplb_backend_up gauge
+ecmplb_backend_up{service="10.1.1.1:80/tcp",backend="a\"b\\c\nd",id="1"} 1
+# HELP ecmplb_vip_announced 1 while the VIP is announced (present on the announce interface)
+# TYPE ecmplb_vip_announced gauge
+ecmplb_vip_announced{vip="10.1.1.1"} 1
+ecmplb_vip_announced{vip="10.1.1.2"} 0
+)");
+  // Before it, one family per named counter, each with its help and every worker's value.
+  EXPECT_EQ(t.rfind("# HELP ecmplb_rx_packets_total ", 0), 0u) << t.substr(0, 200);
+  size_t families = 0;
+  for (size_t at = 0; (at = t.find("# TYPE ", at)) < parse; ++at) ++families;
+  EXPECT_EQ(families, dataplane::kNumCounters);
 }
 
 std::string Get(uint16_t port, const std::string& request, MetricsServer& server) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "control/endpoint.h"
@@ -126,6 +128,88 @@ TEST_F(ProtocolTest, MalformedRequestsGetAnErrorReply) {
         << bad.substr(0, 80) << " -> " << reply;
   }
   EXPECT_EQ(cp_->config(), before);
+}
+
+// The command table is the one list of names: each id finds its own entry, each name its id.
+TEST(CommandTableTest, NamesAndIdsAgree) {
+  std::set<std::string> names;
+  for (const CommandSpec& c : Commands()) {
+    EXPECT_EQ(&Spec(c.id), &c) << c.name;
+    EXPECT_EQ(FindCommand(c.name), &c) << c.name;
+    EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(CommandId::kFault) + 1);
+  EXPECT_EQ(FindCommand("reboot"), nullptr);
+  EXPECT_EQ(FindCommand("service"), nullptr);
+}
+
+// What the client encodes is what the daemon decodes: only the command's own, set arguments.
+TEST_F(ProtocolTest, EncodedRequestsRunAsTheClientMeantThem) {
+  Request add;
+  add.command = CommandId::kServiceAdd;
+  add.service = "10.100.0.9:80/tcp";
+  add.forward = "gre";
+  add.hash = "source-ip";
+  add.table_size = 251;
+  add.client = "ignored: not an argument of service add";
+  EXPECT_EQ(
+      EncodeRequest(add),
+      R"({"cmd":"service add","forward":"gre","hash":"source-ip","service":"10.100.0.9:80/tcp","table_size":251})");
+  ASSERT_TRUE(DecodeReply(HandleRequest(*cp_, EncodeRequest(add))).ok());
+  const ServiceConfig* s = cp_->config().FindService("10.100.0.9", 80, Protocol::kTcp);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->forward, ForwardMode::kGre);
+  EXPECT_EQ(s->hash, HashMode::kSourceIp);
+  EXPECT_EQ(s->table_size, 251u);
+
+  Request backend;
+  backend.command = CommandId::kBackendAdd;
+  backend.service = "10.100.0.9:80/tcp";
+  backend.backend = "10.0.0.30";
+  backend.weight = 3;
+  backend.id = 7;
+  auto r = DecodeReply(HandleRequest(*cp_, EncodeRequest(backend)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["backend_id"], 7);
+  EXPECT_EQ(cp_->config().FindService("10.100.0.9", 80, Protocol::kTcp)->backends[0].weight, 3u);
+
+  Request conns;
+  conns.command = CommandId::kConns;
+  conns.limit = 5;
+  EXPECT_EQ(EncodeRequest(conns), R"({"cmd":"conns","limit":5})");
+  Request show;
+  show.command = CommandId::kShow;
+  show.service = "not an argument of show";
+  EXPECT_EQ(EncodeRequest(show), R"({"cmd":"show"})");
+}
+
+// Extensions answer their table commands with typed replies; unregistered, they are unknown.
+TEST_F(ProtocolTest, ExtensionsGetTypedRequests) {
+  EXPECT_EQ(Call(R"({"cmd": "drain"})").status(),
+            absl::InvalidArgumentError("unknown command \"drain\""));
+  EXPECT_EQ(Call(R"({"cmd": "fault", "fault": 5})").status(),
+            absl::InvalidArgumentError("unknown command \"fault\""));
+  cp_->AddExtension(CommandId::kDrain,
+                    [](const Request&) -> absl::StatusOr<ExtensionReply> { return DrainReply{5}; });
+  std::vector<Request> seen;
+  cp_->AddExtension(CommandId::kFault, [&](const Request& r) -> absl::StatusOr<ExtensionReply> {
+    seen.push_back(r);
+    if (!r.worker) return absl::InvalidArgumentError("worker must be 0..0");
+    return FaultReply{r.fault, *r.worker, static_cast<uint32_t>(r.ms.value_or(0))};
+  });
+  auto r = Call(R"({"cmd": "drain"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dump(), R"({"drain_s":5,"draining":true})");
+  r = Call(R"({"cmd": "fault", "fault": "stall-worker", "worker": 0, "ms": 300})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dump(), R"({"fault":"stall-worker","ms":300,"worker":0})");
+  // Fields of the wrong type reach the extension as absent: it words the refusal.
+  EXPECT_EQ(Call(R"({"cmd": "fault", "fault": 5, "worker": "x", "ms": -1})").status(),
+            absl::InvalidArgumentError("worker must be 0..0"));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].fault, "");
+  EXPECT_FALSE(seen[1].worker.has_value());
+  EXPECT_FALSE(seen[1].ms.has_value());
 }
 
 TEST(ReplyTest, DecodesOkErrorAndGarbage) {
