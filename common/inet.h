@@ -17,14 +17,16 @@ inline constexpr uint8_t kIcmpv6 = 58;
 inline constexpr uint8_t kOspf = 89;
 }  // namespace ip_proto
 
-// TCP flag bits (byte 13 of the TCP header).
+// TCP flag bits (byte 13 of the TCP header), FIN being bit 0.
 namespace tcp_flag {
-inline constexpr uint8_t kFin = 0x01;
-inline constexpr uint8_t kSyn = 0x02;
-inline constexpr uint8_t kRst = 0x04;
-inline constexpr uint8_t kPsh = 0x08;
-inline constexpr uint8_t kAck = 0x10;
-inline constexpr uint8_t kUrg = 0x20;
+enum : uint8_t {
+  kFin = 1 << 0,
+  kSyn = 1 << 1,
+  kRst = 1 << 2,
+  kPsh = 1 << 3,
+  kAck = 1 << 4,
+  kUrg = 1 << 5
+};
 }  // namespace tcp_flag
 
 }  // namespace ecmplb::inet

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <utility>
 
@@ -172,19 +173,11 @@ size_t BucketsFor(size_t capacity) {
 }  // namespace
 
 const char* InsertResultName(InsertResult r) {
-  switch (r) {
-    case InsertResult::kInserted:
-      return "inserted";
-    case InsertResult::kReplacedStale:
-      return "replaced_stale";
-    case InsertResult::kUpdated:
-      return "updated";
-    case InsertResult::kFull:
-      return "full";
-    case InsertResult::kInvalidKey:
-      return "invalid_key";
-  }
-  return "invalid";
+  static constexpr const char* kNames[] = {"inserted", "replaced_stale", "updated", "full",
+                                           "invalid_key"};
+  static_assert(std::size(kNames) == static_cast<size_t>(InsertResult::kInvalidKey) + 1);
+  const auto i = static_cast<size_t>(r);
+  return i < std::size(kNames) ? kNames[i] : "invalid";
 }
 
 // A key in the entry word format.

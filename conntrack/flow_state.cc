@@ -2,18 +2,15 @@
 
 #include "absl/strings/str_cat.h"
 
+#include <iterator>
+
 namespace ecmplb::conntrack {
 
 const char* FlowStateName(FlowState s) {
-  switch (s) {
-    case FlowState::kNew:
-      return "new";
-    case FlowState::kEstablished:
-      return "established";
-    case FlowState::kClosing:
-      return "closing";
-  }
-  return "invalid";
+  static constexpr const char* kNames[] = {"new", "established", "closing"};
+  static_assert(std::size(kNames) == static_cast<size_t>(FlowState::kClosing) + 1);
+  const auto i = static_cast<size_t>(s);
+  return i < std::size(kNames) ? kNames[i] : "invalid";
 }
 
 absl::Status Timeouts::Validate() const {

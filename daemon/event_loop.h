@@ -23,10 +23,9 @@ namespace ecmplb::daemon {
 class EventLoop {
  public:
   EventLoop() = default;
-  // Gives the caught signals their default action back.
-  ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
+  ~EventLoop();  // gives the caught signals their default action back
 
   // `fds` appends the descriptors (and events) to wait for; `ready` runs after a wait in
   // which one of them was ready.

@@ -95,14 +95,8 @@ struct ParsedPacket {
   // End of the IP packet in the frame (trailing padding excluded).
   size_t ip_end() const { return size_t{l3_offset} + ip_total_len; }
   FlowTuple Flow() const {
-    FlowTuple t;
-    t.family = family;
-    t.proto = proto;
-    t.sport = sport;
-    t.dport = dport;
-    t.src = src;
-    t.dst = dst;
-    return t;
+    return FlowTuple{
+        .family = family, .proto = proto, .sport = sport, .dport = dport, .src = src, .dst = dst};
   }
 };
 
