@@ -5,9 +5,7 @@
 // candidate changes nothing (configuration, snapshot, saved file) and is not reported.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "control/config.h"
@@ -26,13 +24,6 @@ constexpr char kBase[] = R"({
     {"vip": "10.100.0.2", "port": 53, "protocol": "udp",
      "backends": [{"id": 1, "address": "10.0.0.21"}]}
   ]})";
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 class ApplyConfigTest : public ::testing::Test {
  protected:
@@ -59,7 +50,7 @@ class ApplyConfigTest : public ::testing::Test {
   // Expects `candidate` refused with `code` and no effect at all.
   void ExpectRefused(Config candidate, absl::StatusCode code, const std::string& mentions) {
     const std::string before = SerializeConfig(plane_->config());
-    const std::string saved = Slurp(dir_->File("config.json"));
+    const std::string saved = test_support::ReadFile(dir_->File("config.json"));
     const uint64_t generation = snap_->generation();
     const int applied = applied_;
     auto r = plane_->ApplyConfig(std::move(candidate));
@@ -67,7 +58,7 @@ class ApplyConfigTest : public ::testing::Test {
     EXPECT_EQ(r.status().code(), code) << r.status();
     EXPECT_NE(r.status().message().find(mentions), std::string::npos) << r.status();
     EXPECT_EQ(SerializeConfig(plane_->config()), before);
-    EXPECT_EQ(Slurp(dir_->File("config.json")), saved);
+    EXPECT_EQ(test_support::ReadFile(dir_->File("config.json")), saved);
     EXPECT_EQ(snap_->generation(), generation);
     EXPECT_EQ(applied_, applied);
   }

@@ -9,12 +9,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,13 +43,6 @@ constexpr char kBase[] = R"({
     {"vip": "10.100.0.1", "port": 53, "protocol": "udp", "forward": "gre",
      "backends": [{"id": 1, "address": "10.0.0.21"}]}
   ]})";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // A control plane publishing into `current`, with a fake clock and a temp save file, plus
 // one worker (pipeline + connection table + counters) for the flow tests and views.
@@ -124,13 +115,14 @@ class Fixture : public ::testing::Test {
     std::string file;
   };
   State Capture() {
-    return State{cp_->config(), current_->generation(), published_, ReadFile(save_path_)};
+    return State{cp_->config(), current_->generation(), published_,
+                 test_support::ReadFile(save_path_)};
   }
   void ExpectUnchanged(const State& s) {
     EXPECT_EQ(cp_->config(), s.config);
     EXPECT_EQ(current_->generation(), s.generation);
     EXPECT_EQ(published_, s.published);
-    EXPECT_EQ(ReadFile(save_path_), s.file);
+    EXPECT_EQ(test_support::ReadFile(save_path_), s.file);
   }
 
   std::optional<test_support::TempDir> dir_;  // removed with the fixture
@@ -313,7 +305,7 @@ TEST_F(Fixture, EveryChangeIsSavedAndReloadsEqual) {
   auto loaded = LoadConfigFile(save_path_);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(*loaded, cp_->config());
-  EXPECT_EQ(ReadFile(save_path_), cp_->ConfigDump());
+  EXPECT_EQ(test_support::ReadFile(save_path_), cp_->ConfigDump());
 }
 
 TEST(ControlPlaneSaveTest, SaveFailureRefusesTheChange) {

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -47,6 +49,13 @@ void TempDir::Remove() {
   std::error_code ignored;  // best effort: a test's leftovers must not fail it
   std::filesystem::remove_all(path_, ignored);
   path_.clear();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace ecmplb::test_support

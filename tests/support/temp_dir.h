@@ -32,4 +32,7 @@ class TempDir {
   std::string path_;  // empty once moved from
 };
 
+// The whole content of the file at `path` ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
 }  // namespace ecmplb::test_support
