@@ -57,6 +57,11 @@ def long_finish(p, timeout):
 
 
 def summarize_long(conns):
+  """(broken connections, ones answered by a second backend, longest gap in ms). A connection
+  that never got an answer counts as broken: it tested nothing."""
+  for c in conns:
+    if not c['error'] and c.get('replies', 0) == 0:
+      c['error'] = 'no reply at all'
   errors = [c for c in conns if c['error']]
   changed = [c for c in conns if c['changed']]
   stall = max((c['max_gap_ms'] for c in conns), default=0)
