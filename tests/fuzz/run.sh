@@ -4,7 +4,7 @@
 # a temporary copy of its seed corpus. Prints each target's "Done N runs" line; exits non-zero
 # on a crash or invariant violation (the input is kept in build-fuzz/fuzz-artifacts/).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 secs=${1:-20}
 dir=build-fuzz
 targets=(fuzz_pipeline fuzz_config fuzz_control_request)
