@@ -10,6 +10,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   g++ meson ninja-build pkg-config
+  # fuzz targets (tests/fuzz/): clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
+  clang libclang-rt-14-dev
   # libraries
   libdpdk-dev libabsl-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libmnl-dev

@@ -6,6 +6,8 @@
 #   build-tsan/   ThreadSanitizer build: concurrency tests (DPDK stays enabled: the snapshot
 #                 publication test needs the real SnapshotPublisher, i.e. librte_rcu, no EAL)
 #   build-asan/   AddressSanitizer build: concurrency and robustness tests (same)
+#   build-fuzz/   clang + libFuzzer (ASan + UBSan, no DPDK): each fuzz target runs ~20 s on a
+#                 copy of its seed corpus, one test case per target (tests/fuzz/)
 # and ends with one line "N passed, N failed" counting every test case.
 # Exits non-zero if anything failed or did not build.
 set -uo pipefail
@@ -37,6 +39,7 @@ run_dir() {  # run_dir DIR "meson setup options" "meson test options"
 run_dir build "" "--suite unit --suite dpdk --suite lab --num-processes 1"
 run_dir build-tsan "-Db_sanitize=thread -Dbenchmarks=disabled -Dbuildtype=debugoptimized" "--suite tsan --num-processes 1"
 run_dir build-asan "-Db_sanitize=address,undefined -Dbenchmarks=disabled -Dbuildtype=debugoptimized" "--suite asan --num-processes 1"
+CXX=clang++ run_dir build-fuzz "-Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized -Dtests=disabled -Dbenchmarks=disabled -Ddpdk=disabled" "--suite fuzz --num-processes 1"
 
 # Count test cases from meson's JUnit logs (gtest cases are reported one by one).
 summary=$(/usr/bin/python3 "$root/tests/junit_summary.py" "${dirs[@]/%//meson-logs/testlog.junit.xml}")

@@ -423,7 +423,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   json j;
   try {
     j = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     return absl::InvalidArgumentError(absl::StrCat("config is not valid JSON: ", e.what()));
   }
   Config c;

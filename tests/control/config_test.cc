@@ -92,6 +92,11 @@ INSTANTIATE_TEST_SUITE_P(
     All, ConfigRejectTest,
     ::testing::Values(
         Bad{"{", absl::StatusCode::kInvalidArgument, "not valid JSON"},
+        // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold
+        // (found by tests/fuzz/fuzz_config).
+        Bad{"99999999999999e999", absl::StatusCode::kInvalidArgument, "not valid JSON"},
+        Bad{R"({"host": {"address": "10.0.0.1", "mtu": 1e999}})",
+            absl::StatusCode::kInvalidArgument, "not valid JSON"},
         Bad{"{}", absl::StatusCode::kInvalidArgument, "host: is required"},
         Bad{R"({"host": {"address": "10.0.0.300"}})", absl::StatusCode::kInvalidArgument,
             "host.address"},
