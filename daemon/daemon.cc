@@ -45,6 +45,9 @@ dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Con
   eo.tx_desc = opt.tx_desc;
   eo.promiscuous = opt.promiscuous;
   eo.idle = dataplane::IdleConfig{opt.idle_backoff, opt.idle_polls, opt.idle_sleep_us};
+  eo.idle.housekeeping_us = opt.housekeeping_us;
+  eo.steering =
+      opt.rx_steering == "peer" ? dataplane::RxSteering::kPeer : dataplane::RxSteering::kRss;
   eo.conntrack.capacity = config.conntrack.capacity;
   eo.conntrack.timeouts.tcp_established = config.conntrack.tcp_established_s;
   eo.conntrack.timeouts.tcp_syn = config.conntrack.tcp_syn_s;
@@ -235,7 +238,8 @@ int Daemon::Run() {
   const size_t in_dpdk = engine.tables_in_dpdk_memory();
   std::printf(
       "ecmplb: %zu worker%s on lcore%s %s, data port %s %s, exception interface %s (%s/%u), "
-      "%zu service%s, %s polling%s, connection tables %s (%zu MiB each)\n",
+      "%zu service%s, %s polling%s, connection tables %s (%zu MiB each), flows to workers by "
+      "%s\n",
       n, n == 1 ? "" : "s", n == 1 ? "" : "s", absl::StrJoin(lcores, ",").c_str(),
       engine.data_port_name().c_str(), engine.mac().ToString().c_str(),
       config.host.exception_interface.c_str(), config.host.address.c_str(),
@@ -248,12 +252,18 @@ int Daemon::Run() {
       in_dpdk == n   ? "in DPDK memory"
       : in_dpdk == 0 ? "in process memory (DPDK memory too small)"
                      : "partly in process memory (DPDK memory too small)",
-      engine.table_bytes() >> 20);
+      engine.table_bytes() >> 20,
+      n == 1                      ? "one queue"
+      : opt.rx_steering == "peer" ? "the peer's queue choice"
+                                  : "RSS");
   std::fflush(stdout);
   if (absl::Status st = engine.Start(); !st.ok()) {
     std::fprintf(stderr, "ecmplb: %s\n", std::string(st.message()).c_str());
     return 1;
   }
+  Log(engine.exception_path_interrupt_driven()
+          ? "exception path: kernel -> wire woken by the TAP's RX interrupts"
+          : "exception path: kernel -> wire polled (the exception port has no RX interrupts)");
 
   ControlLoop& loop = *p_->loop;
   while (!loop.done()) {

@@ -30,6 +30,14 @@ absl::StatusOr<ParsedOptions> ParseOptions(int argc, const char* const* argv) {
   app.add_flag(
       "--promiscuous", opt.promiscuous,
       "put the data port in promiscuous mode and forward frames whatever their destination MAC");
+  app.add_option("--rx-steering", opt.rx_steering,
+                 "how flows reach workers: rss (the NIC hashes with ecmplb's key) or peer (the "
+                 "sender puts each flow on its queue by the rule in dataplane/rss.h, e.g. "
+                 "ecmplb-gen --steer softrss over memif)")
+      ->check(CLI::IsMember({"rss", "peer"}));
+  app.add_option("--housekeeping-us", opt.housekeeping_us,
+                 "a worker expires idle connections at most once per this many microseconds")
+      ->check(CLI::Range(1u, 1000000u));
   app.add_option("--run-seconds", opt.run_seconds, "stop after this many seconds (tests)")
       ->check(CLI::NonNegativeNumber);
   try {

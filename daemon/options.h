@@ -22,6 +22,10 @@ struct Options {
   uint16_t tx_desc = 1024;
   bool trust_ip_checksum = false;
   bool promiscuous = false;
+  // "rss": the port hashes flows to workers; "peer": the sender chooses each flow's queue by
+  // dataplane/rss.h's rule (memif with ecmplb-gen, which has no RSS).
+  std::string rx_steering = "rss";
+  uint32_t housekeeping_us = 100;  // workers expire idle flows at most this often
   double run_seconds = 0;  // stop after this long (tests); 0: run until told to stop
 };
 

@@ -43,7 +43,7 @@ enum class Verdict : uint8_t {
 
 struct PipelineOptions {
   IpChecksumMode ip_checksum = IpChecksumMode::kVerify;
-  uint32_t expire_budget = 16;  // connection-table entries examined per burst
+  uint32_t expire_budget = 64;  // connection-table buckets examined per Housekeeping call
   // A NIC drops unicast frames for other MACs; a vdev on a kernel interface (af_packet) does
   // not. false: such frames are dropped (drop_other_mac); true for a promiscuous port.
   bool accept_any_mac = false;

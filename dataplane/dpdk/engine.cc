@@ -63,6 +63,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
     // them: the extra RX queue (paired with the exception TX queue) is polled too, by worker 0.
     pc.rx_queues = pc.tx_queues;
     pc.rss = false;
+  } else if (options.steering == RxSteering::kPeer) {
+    pc.rss = false;  // the peer puts each flow on its queue (dataplane/rss.h)
   }
   pc.rx_desc = options.rx_desc;
   pc.tx_desc = options.tx_desc;
@@ -75,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   tc.rx_desc = 512;
   tc.tx_desc = 512;
   tc.mtu = 0;
+  tc.rx_interrupts = true;  // the forwarder sleeps until the kernel sends
   ECMPLB_RETURN_IF_ERROR(StartPort(e->tap_port_, tc, pool));
   e->ports_started_ = true;
   e->tap_queues_ = tc.rx_queues;

@@ -41,6 +41,12 @@ void CleanupEal();
 // The workers' clock: seconds of the TSC (what connection-table ages are measured in).
 uint64_t WorkerClockSeconds();
 
+// How the data port's flows are spread over the workers' RX queues.
+enum class RxSteering : uint8_t {
+  kRss,   // the NIC hashes (RSS, ecmplb's key); a port without RSS runs one worker only
+  kPeer,  // the peer chooses the queue (dataplane/rss.h's rule): memif with the generator
+};
+
 struct EngineOptions {
   int port = -1;                    // data port id; -1: the only DPDK port
   std::string exception_interface;  // TAP name
@@ -48,6 +54,7 @@ struct EngineOptions {
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   bool promiscuous = false;
+  RxSteering steering = RxSteering::kRss;
   IdleConfig idle;               // workers' and exception forwarder's back-off
   conntrack::Options conntrack;  // each worker's table
   PipelineOptions pipeline;
@@ -86,6 +93,10 @@ class Engine {
 
   // Copies every worker's heartbeat into `out` (resized to worker_count()).
   void Heartbeats(std::vector<uint64_t>* out) const;
+  // True when the exception forwarder sleeps on the TAP's RX interrupt (not polling).
+  bool exception_path_interrupt_driven() const {
+    return forwarder_ != nullptr && forwarder_->interrupt_driven();
+  }
   // Frees snapshots no worker can still see.
   size_t Reclaim() { return publisher_->Reclaim(); }
 

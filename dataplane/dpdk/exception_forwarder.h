@@ -4,8 +4,14 @@
 //
 // It never waits for the control loop: a config apply, a Maglev rebuild or a slow fsync on
 // the control thread cannot delay a BFD packet (BFD's detection time in the lab is 300 ms).
-// When idle it sleeps `idle_sleep_us` between polls (the thread shares the main lcore's
-// core with the control loop, never a worker's).
+//
+// Event-driven when the exception port has RX interrupts (the TAP does: its queue's file
+// descriptor is the interrupt): when a poll finds nothing it arms the queues' interrupts,
+// polls once more (a packet may have arrived in between) and sleeps in epoll_wait until the
+// kernel writes to the TAP or Stop() is called. An idle host costs no wake-ups, so the
+// thread never competes with a worker or a co-located traffic generator for a core. Ports
+// without RX interrupts (in-process ring ports in tests) fall back to polling with a sleep of
+// `idle_sleep_us` between empty polls.
 //
 // Thread-safety: Start/Stop from one (the control) thread; `counters` are written by the
 // forwarder thread only and may be read from any thread.
@@ -39,15 +45,28 @@ class ExceptionForwarder {
   bool running() const { return thread_.joinable(); }
   // Loop iterations so far (progress, for tests and the watchdog's view).
   uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+  // Times the thread slept waiting for an RX interrupt (0 in polling mode).
+  uint64_t interrupt_waits() const { return waits_.load(std::memory_order_relaxed); }
+  // True when Start() found RX interrupts on every exception queue.
+  bool interrupt_driven() const { return interrupt_driven_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
+  // Sets up epoll over the queues' interrupt descriptors and the stop eventfd; false (and
+  // nothing open) if the port has no RX interrupts.
+  bool OpenInterrupts();
+  void RunInterruptDriven();
+  void RunPolling();
 
   Ports ports_;
   WorkerCounters* counters_;
   uint32_t idle_sleep_us_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> polls_{0};
+  std::atomic<uint64_t> waits_{0};
+  std::atomic<bool> interrupt_driven_{false};
+  int epoll_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd written by Stop()
   std::thread thread_;
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/rss.h"
 
 namespace ecmplb::dataplane {
 
@@ -46,19 +47,30 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
   }
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
-  if (cfg.rx_queues > 1 && cfg.rss) {
-    uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
-                    RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
-    uint64_t have = want & info.flow_type_rss_offloads;
-    if (have == 0) {
+  // ecmplb's key, repeated to the port's key length (40 bytes on most NICs, 52 on some).
+  uint8_t key[256];
+  uint8_t key_len = info.hash_key_size != 0 ? info.hash_key_size : kRssKeyLength;
+  for (unsigned i = 0; i < key_len; ++i) key[i] = kRssKey[i % kRssKeyLength];
+  const bool use_rss = cfg.rx_queues > 1 && cfg.rss;
+  if (use_rss) {
+    const uint64_t l3 = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_IPV6;
+    const uint64_t want = l3 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_FRAG_IPV6 |
+                          RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
+                          RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+    const uint64_t have = want & info.flow_type_rss_offloads;
+    if ((have & (l3 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP)) == 0) {
       return absl::FailedPreconditionError(absl::StrCat(
           who,
-          " cannot spread flows over queues (no RSS for IPv4/IPv6): run a single worker lcore"));
+          " cannot spread flows over queues (no RSS for IPv4/IPv6): run a single worker lcore, "
+          "or let the peer choose the queue (--rx-steering=peer, e.g. the traffic generator on "
+          "memif)"));
     }
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_key = nullptr;
+    conf.rx_adv_conf.rss_conf.rss_key = key;
+    conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
     conf.rx_adv_conf.rss_conf.rss_hf = have;
   }
+  if (cfg.rx_interrupts) conf.intr_conf.rxq = 1;
   if (int rc = rte_eth_dev_configure(port_id, cfg.rx_queues, cfg.tx_queues, &conf); rc != 0) {
     return absl::FailedPreconditionError(absl::StrCat(who, ": configure with ", cfg.rx_queues,
                                                       " RX / ", cfg.tx_queues,
@@ -96,6 +108,20 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
     return absl::InternalError(absl::StrCat(who, ": start failed: ", rte_strerror(-rc)));
   }
   if (cfg.promiscuous) rte_eth_promiscuous_enable(port_id);
+  if (use_rss) {
+    // The key must be ours: a peer that steers by rte_softrss (and the operator reading
+    // `ecmplbctl show`) relies on it. A PMD that cannot report its key is trusted.
+    uint8_t got[256] = {};
+    rte_eth_rss_conf rc{};
+    rc.rss_key = got;
+    rc.rss_key_len = key_len;
+    if (rte_eth_dev_rss_hash_conf_get(port_id, &rc) == 0 && rc.rss_key_len == key_len &&
+        std::memcmp(got, key, key_len) != 0) {
+      rte_eth_dev_stop(port_id);
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, " did not take ecmplb's RSS key: run a single worker lcore"));
+    }
+  }
   return absl::OkStatus();
 }
 

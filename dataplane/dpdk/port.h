@@ -23,6 +23,7 @@ namespace ecmplb::dataplane {
 struct PortConfig {
   uint16_t rx_queues = 1;  // one per worker (see QueuesArePaired)
   bool rss = true;         // spread flows over the RX queues with RSS (when rx_queues > 1)
+  bool rx_interrupts = false;  // RX queue interrupts (the TAP: an event-driven forwarder)
   uint16_t tx_queues = 1;  // one per worker (+1 for the exception forwarder on the data port)
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
@@ -38,8 +39,10 @@ std::string PortName(uint16_t port_id);
 // apply.
 bool QueuesArePaired(uint16_t port_id);
 
-// Configures and starts `port_id`. RSS over IPv4/IPv6 TCP/UDP (as much of it as the port
-// supports) when rx_queues > 1.
+// Configures and starts `port_id`. With rx_queues > 1 and rss: RSS over IPv4/IPv6 TCP/UDP and
+// fragments (as much of it as the port supports; at least IPv4 or IPv6, else refused) with
+// ecmplb's own key (dataplane/rss.h; repeated to the port's key size if it is not 40 bytes),
+// read back after start-up and refused if the port did not take it.
 absl::Status StartPort(uint16_t port_id, const PortConfig& config, rte_mempool* pool);
 
 absl::StatusOr<MacAddr> PortMac(uint16_t port_id);

@@ -42,6 +42,14 @@ int WorkerMain(void* arg) {
   uint32_t empty_polls = 0;
   uint64_t beat = 0;
   size_t next_queue = 0;
+  const uint64_t housekeeping_cycles = tsc_hz * w->idle.housekeeping_us / 1000000;
+  uint64_t next_housekeeping = 0;
+  // Expiry on a time budget; returns the TSC it read (the loop reuses it).
+  auto housekeeping = [&](uint64_t now_tsc, uint32_t now_s) {
+    if (now_tsc < next_housekeeping) return;
+    next_housekeeping = now_tsc + housekeeping_cycles;
+    w->pipeline->Housekeeping(now_s);
+  };
 
   w->publisher->Online(w->id);
   while (!w->stop->load(std::memory_order_relaxed)) {
@@ -50,13 +58,14 @@ int WorkerMain(void* arg) {
       while (rte_rdtsc() < end && !w->stop->load(std::memory_order_relaxed)) rte_pause();
     }
     w->heartbeat.store(++beat, std::memory_order_relaxed);
-    const uint32_t now_s = static_cast<uint32_t>(rte_rdtsc() / tsc_hz);
+    const uint64_t now_tsc = rte_rdtsc();
+    const uint32_t now_s = static_cast<uint32_t>(now_tsc / tsc_hz);
     // One burst per loop from each of this worker's RX queues in turn.
     const uint16_t queue = w->rx_queues[next_queue];
     next_queue = next_queue + 1 == w->rx_queues.size() ? 0 : next_queue + 1;
     uint16_t n = rte_eth_rx_burst(w->port, queue, rx, kBurstSize);
     if (n == 0) {
-      w->pipeline->Housekeeping(now_s);
+      housekeeping(now_tsc, now_s);
       w->publisher->Quiescent(w->id);
       c->Add(Counter::idle_polls);
       if (w->idle.backoff && ++empty_polls >= w->idle.polls_before_sleep * w->rx_queues.size()) {
@@ -124,7 +133,9 @@ int WorkerMain(void* arg) {
     SendOrFree(w->exception_port, static_cast<uint16_t>(w->id), exc, nexc, c,
                Counter::drop_exception_full);
     if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
-    w->pipeline->Housekeeping(now_s);
+    housekeeping(now_tsc, now_s);
+    c->Add(Counter::busy_polls);
+    c->Add(Counter::busy_cycles, rte_rdtsc() - now_tsc);
     w->publisher->Quiescent(w->id);
   }
   w->publisher->Offline(w->id);

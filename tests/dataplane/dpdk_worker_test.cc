@@ -10,6 +10,13 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_thash.h>
+
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +32,7 @@
 #include "dataplane/dpdk/worker.h"
 #include "dataplane/packet/encap.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/rss.h"
 #include "tests/dataplane/packet_builder.h"
 
 namespace ecmplb::dataplane {
@@ -297,6 +305,149 @@ TEST_F(WorkerTest, NewSnapshotsArePickedUpAndOldOnesReclaimed) {
   ParsedPacket p;
   ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
   EXPECT_EQ(p.proto, inet::ip_proto::kGre);
+}
+
+// On the TAP (RX interrupts: the queue's descriptor), the forwarder sleeps in epoll while the
+// kernel sends nothing, instead of waking every few microseconds, and still moves what the
+// kernel sends at once. Needs root and /dev/net/tun (skipped otherwise).
+TEST(ExceptionForwarderTapTest, SleepsOnTheTapInterruptAndWakesForTheKernel) {
+  if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "needs root and /dev/net/tun";
+  }
+  const std::string ifname = "ecmplbt" + std::to_string(getpid() % 100000);
+  const MacAddr tap_mac = Mac("02:00:00:00:aa:01");
+  auto tap = CreateTap(ifname, tap_mac);
+  ASSERT_TRUE(tap.ok()) << tap.status();
+  PortConfig tc;
+  tc.rx_desc = tc.tx_desc = 512;
+  tc.mtu = 0;
+  tc.rx_interrupts = true;
+  ASSERT_TRUE(StartPort(*tap, tc, g_pool).ok());
+  RingPort data = MakeRingPort("tapdata", 1, 2);
+  WorkerCounters c;
+  ExceptionForwarder fwd({*tap, 1, data.id, 1}, &c, 20);
+  ASSERT_TRUE(fwd.Start().ok());
+  EXPECT_TRUE(fwd.interrupt_driven());
+  // No IPv6 on the test TAP: its neighbour discovery would send frames during the idle part.
+  ASSERT_EQ(std::system(("sysctl -qw net.ipv6.conf." + ifname + ".disable_ipv6=1").c_str()), 0);
+  ASSERT_EQ(std::system(("ip link set dev " + ifname + " up").c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the kernel's own frames
+  while (rte_ring_count(data.tx[1]) > 0) Receive(data.tx[1]);
+
+  // Idle: a polling loop with a 20 us sleep would poll thousands of times in 300 ms.
+  const uint64_t polls_before = fwd.polls();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(fwd.polls() - polls_before, 50u);
+  EXPECT_GT(fwd.interrupt_waits(), 0u);
+
+  // The kernel sends a frame on the TAP (a packet socket stands in for OSPF): it leaves
+  // through the data port's exception queue.
+  int fd = socket(AF_PACKET, SOCK_RAW, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  sll.sll_halen = 6;
+  auto hello = PacketBuilder()
+                   .Eth(tap_mac, Mac("01:00:5e:00:00:05"))
+                   .Ipv4(Ip("10.0.0.11"), Ip("224.0.0.5"))
+                   .Proto(89)
+                   .PayloadSize(44)
+                   .Build();
+  ASSERT_EQ(
+      sendto(fd, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)),
+      static_cast<ssize_t>(hello.size()));
+  close(fd);
+  // The kernel may send its own frames too (IPv6 neighbour discovery on a new link).
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) seen = Receive(data.tx[1]) == hello;
+  EXPECT_TRUE(seen);
+  fwd.Stop();
+  EXPECT_FALSE(fwd.running());
+  rte_eth_dev_stop(*tap);
+  rte_eth_dev_close(*tap);
+}
+
+// The RSS branch of port set-up on a port that has RSS (the TAP PMD): several RX queues, the
+// hash fields it offers (fragments included), and ecmplb's key, which the port reports back.
+TEST(PortTest, RssPortTakesEcmplbsKey) {
+  if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "needs root and /dev/net/tun";
+  }
+  const std::string ifname = "ecmplbr" + std::to_string(getpid() % 100000);
+  auto tap = CreateTap(ifname, Mac("02:00:00:00:aa:02"));
+  ASSERT_TRUE(tap.ok()) << tap.status();
+  PortConfig pc;
+  pc.rx_queues = 2;
+  pc.tx_queues = 2;
+  pc.rx_desc = pc.tx_desc = 512;
+  pc.mtu = 0;
+  pc.rss = true;
+  absl::Status s = StartPort(*tap, pc, g_pool);
+  ASSERT_TRUE(s.ok()) << s;
+  rte_eth_dev_info info;
+  ASSERT_EQ(rte_eth_dev_info_get(*tap, &info), 0);
+  // The TAP PMD takes the configuration but cannot report its key (ENOTSUP); a port that
+  // reports one must report ours (StartPort refuses otherwise).
+  uint8_t key[64] = {};
+  rte_eth_rss_conf rc{};
+  rc.rss_key = key;
+  rc.rss_key_len = info.hash_key_size;
+  const int got = rte_eth_dev_rss_hash_conf_get(*tap, &rc);
+  if (got == 0) {
+    EXPECT_EQ(std::memcmp(key, kRssKey, kRssKeyLength), 0);
+  } else {
+    EXPECT_EQ(got, -ENOTSUP);
+  }
+  rte_eth_dev_stop(*tap);
+  rte_eth_dev_close(*tap);
+}
+
+// ecmplb's key is the Microsoft RSS specification's: its published IPv4 TCP test vectors
+// come out of rte_softrss with it, so a peer (ecmplb-gen) computes what a NIC computes.
+TEST(RssTest, KeyGivesTheSpecificationsTestVectors) {
+  struct Vector {
+    const char* src;
+    uint16_t sport;
+    const char* dst;
+    uint16_t dport;
+    uint32_t hash;
+  };
+  const Vector vectors[] = {
+      {"66.9.149.187", 2794, "161.142.100.80", 1766, 0x51ccc178},
+      {"199.92.111.2", 14230, "65.69.140.83", 4739, 0xc626b0ea},
+      {"24.19.198.95", 12898, "12.22.207.184", 38024, 0x5c2b394a},
+  };
+  for (const Vector& v : vectors) {
+    rte_ipv4_tuple t{};
+    t.src_addr = Ip(v.src).v4_host();
+    t.dst_addr = Ip(v.dst).v4_host();
+    t.sport = v.sport;
+    t.dport = v.dport;
+    uint32_t words[RTE_THASH_V4_L4_LEN];
+    std::memcpy(words, &t, sizeof(words));
+    EXPECT_EQ(rte_softrss(words, RTE_THASH_V4_L4_LEN, kRssKey), v.hash) << v.src;
+  }
+  EXPECT_EQ(PeerSteeredQueue(7, 1), 0);
+  EXPECT_EQ(PeerSteeredQueue(7, 3), 1);
+}
+
+// A port without RSS cannot spread flows over several RX queues: refused with what to do.
+TEST(PortTest, StartPortRefusesSeveralQueuesWithoutRss) {
+  rte_ring* r[2] = {rte_ring_create("nr_rx0", 64, 0, 0), rte_ring_create("nr_rx1", 64, 0, 0)};
+  rte_ring* t[2] = {rte_ring_create("nr_tx0", 64, 0, 0), rte_ring_create("nr_tx1", 64, 0, 0)};
+  int id = rte_eth_from_rings("nrport", r, 2, t, 2, 0);
+  ASSERT_GE(id, 0);
+  PortConfig pc;
+  pc.rx_queues = 2;
+  pc.tx_queues = 2;
+  pc.rss = true;
+  absl::Status s = StartPort(static_cast<uint16_t>(id), pc, g_pool);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(std::string(s.message()).find("cannot spread flows"), std::string::npos) << s;
+  EXPECT_NE(std::string(s.message()).find("--rx-steering=peer"), std::string::npos) << s;
+  pc.rss = false;  // peer steering: the queues are the sender's choice
+  EXPECT_TRUE(StartPort(static_cast<uint16_t>(id), pc, g_pool).ok());
 }
 
 TEST(PortTest, StartPortRefusesMoreQueuesThanOffered) {
