@@ -25,12 +25,15 @@ TEST(OptionsTest, DefaultsWithOnlyTheConfig) {
   EXPECT_EQ(p->options.mbufs, 16383u);
   EXPECT_EQ(p->options.rx_desc, 1024);
   EXPECT_EQ(p->options.run_seconds, 0);
+  EXPECT_EQ(p->options.rx_steering, "rss");
+  EXPECT_EQ(p->options.housekeeping_us, 100u);
 }
 
 TEST(OptionsTest, EveryOption) {
   auto p = Parse({"--config", "c.json", "--port", "2", "--idle-backoff", "--idle-sleep-us", "70",
                   "--idle-polls", "9", "--mbufs", "4095", "--rx-desc", "256", "--tx-desc", "512",
-                  "--trust-ip-checksum", "--promiscuous", "--run-seconds", "1.5"});
+                  "--trust-ip-checksum", "--promiscuous", "--run-seconds", "1.5",
+                  "--rx-steering", "peer", "--housekeeping-us", "250"});
   ASSERT_TRUE(p.ok()) << p.status();
   const Options& o = p->options;
   EXPECT_EQ(o.port, 2);
@@ -43,6 +46,15 @@ TEST(OptionsTest, EveryOption) {
   EXPECT_TRUE(o.trust_ip_checksum);
   EXPECT_TRUE(o.promiscuous);
   EXPECT_DOUBLE_EQ(o.run_seconds, 1.5);
+  EXPECT_EQ(o.rx_steering, "peer");
+  EXPECT_EQ(o.housekeeping_us, 250u);
+}
+
+TEST(OptionsTest, UnknownRxSteeringIsRefused) {
+  auto p = Parse({"--config", "c.json", "--rx-steering", "random"});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("--rx-steering"), std::string::npos)
+      << p.status();
 }
 
 TEST(OptionsTest, HelpIsNotAnError) {
