@@ -137,6 +137,7 @@ class WorkerTest : public ::testing::Test {
     worker_.stop = &stop_;
     conntrack::Options o;
     o.capacity = 4096;
+    o.timeouts.udp = 1;  // ExpiryRunsOnATimeBudgetWhileIdle
     worker_.table = *conntrack::Table::Create(o);
     worker_.counters = std::make_unique<WorkerCounters>();
     worker_.pipeline =
@@ -188,6 +189,26 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
   EXPECT_EQ(worker_.counters->Get(Counter::forward_dr), 1u);
   EXPECT_EQ(worker_.counters->Get(Counter::forward_gre), 1u);
   EXPECT_EQ(worker_.counters->Get(Counter::tx_packets), 2u);
+}
+
+// Expiry runs on the worker's time budget (IdleConfig::housekeeping_us), idle polls included:
+// a UDP flow (1 s timeout here) leaves the table while no packet arrives.
+TEST_F(WorkerTest, ExpiryRunsOnATimeBudgetWhileIdle) {
+  auto in = PacketBuilder()
+                .Eth(kRouterMac, port_mac_)
+                .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                .Udp(4444, 53)
+                .PayloadSize(16)
+                .Build();
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(in)), 0);
+  ASSERT_FALSE(Receive(data_.tx[0]).empty());
+  EXPECT_EQ(worker_.table->Count(), 1u);
+  for (int i = 0; i < 100 && worker_.table->Count() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(worker_.table->Count(), 0u);
+  EXPECT_EQ(worker_.counters->Get(Counter::conntrack_expired), 1u);
+  EXPECT_GT(worker_.counters->Get(Counter::idle_polls), 0u);
 }
 
 TEST_F(WorkerTest, EveryRxQueueOfTheWorkerIsPolled) {
