@@ -186,7 +186,8 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   const size_t si = m_.ServiceOf(flow);
   const GenService& s = m_.service(si);
   if (s.key.proto != proto || s.key.port != LoadBe16(l4 + 2) ||
-      std::memcmp(s.key.vip.bytes.data(), dst, s.key.vip.size()) != 0 || s.gre != gre) {
+      std::memcmp(s.key.vip.bytes.data(), dst, s.key.vip.size()) != 0 ||
+      gre != (s.gre && opt_.mode == ExpectMode::kBalancer)) {
     return Count(Verdict::kUnknown);
   }
   if (--sample_countdown_ != 0) return Count(Verdict::kSampledOut);

@@ -79,6 +79,14 @@ struct Clock {
   }
 };
 
+// Frames built but refused by the driver (ring full), sent first on the queue's next turn
+// (their timestamps then include the wait: the generator's own queueing counts as latency).
+struct Pending {
+  rte_mbuf* m[kBurst];
+  uint16_t len[kBurst];
+  uint16_t n = 0;
+};
+
 struct Run {
   // Set up before the loops start; read-only afterwards.
   const TrafficModel* model = nullptr;
@@ -93,6 +101,7 @@ struct Run {
   // TX side (TX lcore).
   std::vector<QueueSchedule> sched;
   std::vector<QueueStats> txq;
+  std::vector<Pending> pending;
   uint64_t tx_packets = 0, tx_bytes = 0;
   uint64_t tx_start = 0, tx_end = 0;
   double rate_per_tick = 0;  // packets per TSC tick, 0: unlimited
@@ -113,47 +122,63 @@ struct Run {
 
 // Sends up to one burst on queue q; returns the number of frames sent.
 uint16_t TxBurst(Run& r, uint16_t q, uint16_t want, uint64_t now) {
-  rte_mbuf* m[kBurst];
-  if (want == 0 || rte_pktmbuf_alloc_bulk(r.pool, m, want) != 0) return 0;
-  const uint32_t ts = static_cast<uint32_t>(r.clock.Ns(now));
-  uint16_t n = 0;
-  uint16_t lens[kBurst];
-  QueueSchedule& s = r.sched[q];
-  for (; n < want; ++n) {
-    uint64_t flow;
-    uint32_t seq;
-    if (!s.Next(&flow, &seq)) break;
-    uint8_t* d = rte_pktmbuf_mtod(m[n], uint8_t*);
-    const size_t len = BuildFrame(*r.model, flow, seq, ts, d);
-    m[n]->data_len = static_cast<uint16_t>(len);
-    m[n]->pkt_len = static_cast<uint32_t>(len);
-    lens[n] = static_cast<uint16_t>(len);
+  Pending& p = r.pending[q];
+  if (p.n == 0) {
+    if (want == 0 || rte_pktmbuf_alloc_bulk(r.pool, p.m, want) != 0) return 0;
+    const uint32_t ts = static_cast<uint32_t>(r.clock.Ns(now));
+    QueueSchedule& s = r.sched[q];
+    uint16_t n = 0;
+    for (; n < want; ++n) {
+      uint64_t flow;
+      uint32_t seq;
+      if (!s.Next(&flow, &seq)) break;
+      uint8_t* d = rte_pktmbuf_mtod(p.m[n], uint8_t*);
+      const size_t len = BuildFrame(*r.model, flow, seq, ts, d);
+      p.m[n]->data_len = static_cast<uint16_t>(len);
+      p.m[n]->pkt_len = static_cast<uint32_t>(len);
+      p.len[n] = static_cast<uint16_t>(len);
+    }
+    if (n < want) rte_pktmbuf_free_bulk(p.m + n, want - n);
+    p.n = n;
+    if (n == 0) return 0;
   }
-  if (n < want) rte_pktmbuf_free_bulk(m + n, want - n);
-  if (n == 0) return 0;
+  const uint16_t n = p.n;
   const bool capture = r.pcap.wants_more();
   if (capture) {
     for (uint16_t i = 0; i < n; ++i) {
-      std::memcpy(r.pcap_stage.get() + size_t{i} * 2048, rte_pktmbuf_mtod(m[i], uint8_t*), lens[i]);
+      std::memcpy(r.pcap_stage.get() + size_t{i} * 2048, rte_pktmbuf_mtod(p.m[i], uint8_t*),
+                  p.len[i]);
     }
   }
-  const uint16_t sent = rte_eth_tx_burst(r.port, q, m, n);
-  if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+  const uint16_t sent = rte_eth_tx_burst(r.port, q, p.m, n);
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < sent; ++i) bytes += lens[i];
+  for (uint16_t i = 0; i < sent; ++i) bytes += p.len[i];
   if (capture) {
     const uint64_t t = r.wall_ns0 + r.clock.Ns(now);
     for (uint16_t i = 0; i < sent; ++i) {
-      r.pcap.Write(std::span<const uint8_t>(r.pcap_stage.get() + size_t{i} * 2048, lens[i]), t);
+      r.pcap.Write(std::span<const uint8_t>(r.pcap_stage.get() + size_t{i} * 2048, p.len[i]), t);
     }
   }
+  if (sent < n) {
+    std::memmove(p.m, p.m + sent, sizeof(p.m[0]) * (n - sent));
+    std::memmove(p.len, p.len + sent, sizeof(p.len[0]) * (n - sent));
+    ++r.txq[q].tx_full;
+  }
+  p.n = static_cast<uint16_t>(n - sent);
   QueueStats& qs = r.txq[q];
   qs.tx_packets += sent;
   qs.tx_bytes += bytes;
-  qs.tx_full += n - sent;
   r.tx_packets += sent;
   r.tx_bytes += bytes;
   return sent;
+}
+
+// Frees the frames still waiting (end of the run).
+void DropPending(Run& r) {
+  for (Pending& p : r.pending) {
+    if (p.n) rte_pktmbuf_free_bulk(p.m, p.n);
+    p.n = 0;
+  }
 }
 
 // One TX turn over all queues; returns false once sending is over.
@@ -424,6 +449,7 @@ int Main(int argc, char** argv) {
     r.sched.emplace_back(*r.model, q, std::move(groups[q]), o.new_share);
   }
   r.txq.assign(r.queues, QueueStats{});
+  r.pending.resize(r.queues);
   r.rxq.assign(r.queues, 0);
   r.checker = std::make_unique<Checker>(*r.model, *checker_opt);
   if (!o.pcap.empty()) {
@@ -454,6 +480,7 @@ int Main(int argc, char** argv) {
     SingleLcoreLoop(r);
   }
   const uint64_t end = rte_rdtsc();
+  DropPending(r);
 
   RunResult res;
   res.tx_seconds = r.clock.Seconds(r.tx_start, r.tx_end);

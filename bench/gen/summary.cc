@@ -124,7 +124,7 @@ std::string SummaryText(const GenOptions& o, const TrafficModel& m, const Checke
       static_cast<unsigned long long>(h.Quantile(0.999)), static_cast<unsigned long long>(h.max()),
       static_cast<unsigned long long>(h.count()));
   for (size_t i = 0; i < r.queues.size(); ++i) {
-    absl::StrAppendFormat(&s, "  queue %zu: tx %llu (ring full %llu), rx %llu\n", i,
+    absl::StrAppendFormat(&s, "  queue %zu: tx %llu (partial bursts %llu), rx %llu\n", i,
                           static_cast<unsigned long long>(r.queues[i].tx_packets),
                           static_cast<unsigned long long>(r.queues[i].tx_full),
                           static_cast<unsigned long long>(r.queues[i].rx_packets));
