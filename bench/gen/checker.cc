@@ -51,8 +51,16 @@ const char* VerdictName(Verdict v) {
 }
 
 Checker::Checker(const TrafficModel& model, CheckerOptions options)
-    : m_(model), opt_(options), first_seen_(model.flows(), 0) {
+    : m_(model), opt_(options), flow_state_(model.flows(), 0) {
   if (opt_.sample < 1) opt_.sample = 1;
+  const ModelOptions& o = model.options();
+  for (int i = 0; i < 2; ++i) {
+    const uint16_t type = i == 0 ? et::kIpv4 : et::kIpv6;
+    l2_len_ = dataplane::internal::WriteL2(l2_loopback_[i], o.src_mac, o.dst_mac,
+                                           o.vlan.has_value(), o.vlan.value_or(0), type);
+    dataplane::internal::WriteL2(l2_forwarded_[i], o.dst_mac, o.dst_mac, o.vlan.has_value(),
+                                 o.vlan.value_or(0), type);
+  }
 }
 
 Verdict Checker::Count(Verdict v) {
@@ -182,8 +190,8 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
     return Count(Verdict::kUnknown);
   }
   uint64_t flow;
-  if (!m_.FlowOf(family, src, LoadBe16(l4), &flow)) return Count(Verdict::kUnknown);
-  const size_t si = m_.ServiceOf(flow);
+  size_t si;
+  if (!m_.FlowOf(family, src, LoadBe16(l4), &flow, &si)) return Count(Verdict::kUnknown);
   const GenService& s = m_.service(si);
   if (s.key.proto != proto || s.key.port != LoadBe16(l4 + 2) ||
       std::memcmp(s.key.vip.bytes.data(), dst, s.key.vip.size()) != 0 ||
@@ -200,33 +208,35 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   // Trailing bytes: only Ethernet padding up to 60 bytes may follow the IP packet.
   const size_t frame_end = static_cast<size_t>(ip - f) + s.ip_len;
   if (n > frame_end && n > 60) return Count(Verdict::kCorrupt);
-  BuildIpPacket(m_, flow, seq, ts, scratch_);
-  if (std::memcmp(scratch_, ip, s.ip_len) != 0) return Count(Verdict::kCorrupt);
+  if (!IpPacketMatches(m_, si, flow, seq, ts, ip)) return Count(Verdict::kCorrupt);
 
   // L2 (and outer IP + GRE) headers.
   int32_t observed;
   int32_t expected = -1;
   if (opt_.mode == ExpectMode::kLoopback) {
     // As sent, with the MACs swapped.
-    const size_t el2 =
-        dataplane::internal::WriteL2(scratch_, o.src_mac, o.dst_mac, o.vlan.has_value(),
-                                     o.vlan.value_or(0), family == 4 ? et::kIpv4 : et::kIpv6);
-    if (el2 != l2 || std::memcmp(scratch_ + 12, f + 12, l2 - 12) != 0) {
+    const uint8_t* e = l2_loopback_[family == 4 ? 0 : 1];
+    if (l2 != l2_len_ || std::memcmp(e + 12, f + 12, l2 - 12) != 0) {
       return Count(Verdict::kCorrupt);
     }
-    if (std::memcmp(scratch_, f, 12) != 0) return Count(Verdict::kWrongBackend);
+    if (std::memcmp(e, f, 12) != 0) return Count(Verdict::kWrongBackend);
     observed = 0;
     expected = 0;
   } else {
-    expected = m_.ExpectedBackend(flow);
+    // Established flows: Maglev's pick is computed once and kept with the first-seen record.
+    if (flow < flow_state_.size()) {
+      uint32_t& st = flow_state_[flow];
+      if ((st & 0xFFFF) == 0) st |= static_cast<uint32_t>(m_.ExpectedBackend(flow) + 1) & 0xFFFF;
+      expected = static_cast<int32_t>(st & 0xFFFF) - 1;
+    } else {
+      expected = m_.ExpectedBackend(flow);
+    }
     // Everything but the destination MAC must be exactly what ecmplb writes for `observed`.
     if (!gre) {
       observed = BackendByMac(s, f, expected);
-      const size_t el2 =
-          dataplane::internal::WriteL2(scratch_, o.dst_mac, o.dst_mac, o.vlan.has_value(),
-                                       o.vlan.value_or(0), family == 4 ? et::kIpv4 : et::kIpv6);
-      if (el2 != l2 || std::memcmp(scratch_ + 12, f + 12, l2 - 12) != 0 ||
-          (opt_.check_src_mac && std::memcmp(scratch_ + 6, f + 6, 6) != 0)) {
+      const uint8_t* e = l2_forwarded_[family == 4 ? 0 : 1];
+      if (l2 != l2_len_ || std::memcmp(e + 12, f + 12, l2 - 12) != 0 ||
+          (opt_.check_src_mac && std::memcmp(e + 6, f + 6, 6) != 0)) {
         return Count(Verdict::kCorrupt);
       }
     } else {
@@ -262,11 +272,12 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
     }
   }
   latency_.Add(static_cast<uint32_t>(now_ns32 - ts));
-  if (opt_.mode == ExpectMode::kBalancer && flow < first_seen_.size()) {
-    const uint16_t rec = observed >= 0 ? static_cast<uint16_t>(observed + 1) : kNoBackend;
-    uint16_t& first = first_seen_[flow];
+  if (opt_.mode == ExpectMode::kBalancer && flow < flow_state_.size()) {
+    const uint32_t rec = observed >= 0 ? static_cast<uint32_t>(observed + 1) : kNoBackend;
+    uint32_t& st = flow_state_[flow];
+    const uint32_t first = st >> 16;
     if (first == 0) {
-      first = rec;
+      st |= rec << 16;
     } else if (first != rec) {
       return Count(Verdict::kMoved);
     }

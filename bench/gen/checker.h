@@ -97,8 +97,15 @@ class Checker {
   CheckCounts counts_;
   LatencyHistogram latency_;
   uint32_t sample_countdown_ = 1;
-  std::vector<uint16_t> first_seen_;  // per established flow: backend position + 1, 0: unseen
-  uint8_t scratch_[2048];
+  // Per established flow: bits 0..15 the expected backend's position + 1 (0: not computed
+  // yet), bits 16..31 the first backend seen + 1 (0: not seen yet; 0xFFFF: no backend).
+  std::vector<uint32_t> flow_state_;
+  // Expected L2 headers (IPv4, IPv6): loopback (MACs swapped) and forwarded (source MAC the
+  // balancer's; the destination is compared apart).
+  uint8_t l2_loopback_[2][dataplane::kEthVlanHeaderLen] = {};
+  uint8_t l2_forwarded_[2][dataplane::kEthVlanHeaderLen] = {};
+  size_t l2_len_ = 0;
+  uint8_t scratch_[128];  // a GRE outer header
 };
 
 const char* VerdictName(Verdict v);

@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "control/snapshot_builder.h"
 #include "dataplane/flow_hash.h"
+#include "bench/gen/frame_builder.h"
 #include "dataplane/rss.h"
 
 namespace ecmplb::gen {
@@ -202,10 +203,12 @@ absl::StatusOr<std::unique_ptr<const TrafficModel>> TrafficModel::Create(
         absl::StrCat("--flows ", options.flows, " needs a larger --client-net (it holds ",
                      m->capacity_, " flow ids, and new flows need ids past the established ones)"));
   }
+  m->service_mod_ = ~uint64_t{0} / m->services_.size() + 1;
   m->v4_base_ = options.client_v4.base.v4_host();
   uint64_t lo;
   std::memcpy(&lo, options.client_v6.base.bytes.data() + 8, 8);
   m->v6_base_lo_ = __builtin_bswap64(lo);
+  for (GenService& g : m->services_) BuildTemplate(*m, &g);
   m->toeplitz_ = std::make_unique<ToeplitzHasher>(
       std::span<const uint8_t>(dataplane::kRssKey, dataplane::kRssKeyLength), 36);
   return std::unique_ptr<const TrafficModel>(std::move(m));
@@ -236,8 +239,8 @@ dataplane::FlowTuple TrafficModel::Tuple(uint64_t flow) const {
   return t;
 }
 
-bool TrafficModel::FlowOf(uint8_t family, const uint8_t* src, uint16_t sport,
-                          uint64_t* flow) const {
+bool TrafficModel::FlowOf(uint8_t family, const uint8_t* src, uint16_t sport, uint64_t* flow,
+                          size_t* service) const {
   if (sport < kFirstPort) return false;
   uint64_t offset;
   if (family == 4) {
@@ -256,8 +259,10 @@ bool TrafficModel::FlowOf(uint8_t family, const uint8_t* src, uint16_t sport,
   }
   const uint64_t f = (offset - 1) * kPortsPerAddr + (sport - kFirstPort);
   if (f >= capacity_) return false;
-  if (services_[ServiceOf(f)].key.vip.family != family) return false;
+  const size_t si = ServiceOf(f);
+  if (services_[si].key.vip.family != family) return false;
   *flow = f;
+  *service = si;
   return true;
 }
 

@@ -92,6 +92,16 @@ struct GenService {
   uint16_t l4_len = 0;
   std::vector<IpAddr> next_hop;  // per dp->backends index: DR: the backend; GRE: backend or gateway
   std::vector<MacAddr> next_hop_mac;
+
+  // The frame template (frame_builder.h): every byte that is the same for all frames of the
+  // service, the per-packet fields zero; and the one's-complement sums (of 16-bit network
+  // words, not folded) of the constant parts of the IPv4 header and of the L4 checksum's data
+  // (pseudo-header included).
+  std::vector<uint8_t> tmpl;
+  std::vector<uint8_t> mask;  // over the IP packet: 0x00 on per-packet bytes, 0xFF elsewhere
+  uint16_t l2_len = 0;
+  uint64_t ip_sum = 0;
+  uint64_t l4_sum = 0;
 };
 
 struct Neighbor {
@@ -117,7 +127,13 @@ class TrafficModel {
   // The next new-flow id after `flow` (wrapping to flows() at capacity()).
   uint64_t NextNew(uint64_t flow) const { return flow + 1 < capacity_ ? flow + 1 : opt_.flows; }
 
-  size_t ServiceOf(uint64_t flow) const { return static_cast<size_t>(flow % services_.size()); }
+  size_t ServiceOf(uint64_t flow) const {
+    if (flow >> 32 == 0) {  // Lemire's fastmod: no division per packet
+      const uint64_t low = service_mod_ * flow;
+      return static_cast<size_t>((static_cast<unsigned __int128>(low) * services_.size()) >> 64);
+    }
+    return static_cast<size_t>(flow % services_.size());
+  }
   dataplane::FlowTuple Tuple(uint64_t flow) const;
   // Writes the source address bytes (4 or 16, family of flow's service) of `flow`.
   void SourceAddress(uint64_t flow, uint8_t* out) const;
@@ -126,7 +142,13 @@ class TrafficModel {
   }
   // Decodes a flow id from a source address (4 or 16 bytes, by `family`) and port; false if
   // they are not one of ours. Bounds: reads exactly 4 or 16 bytes at src.
-  bool FlowOf(uint8_t family, const uint8_t* src, uint16_t sport, uint64_t* flow) const;
+  bool FlowOf(uint8_t family, const uint8_t* src, uint16_t sport, uint64_t* flow) const {
+    size_t service;
+    return FlowOf(family, src, sport, flow, &service);
+  }
+  // The same, also giving ServiceOf(*flow).
+  bool FlowOf(uint8_t family, const uint8_t* src, uint16_t sport, uint64_t* flow,
+              size_t* service) const;
 
   // The TX queue of a flow (--steer).
   uint16_t QueueOf(uint64_t flow) const;
@@ -144,8 +166,9 @@ class TrafficModel {
   std::unique_ptr<const dataplane::Snapshot> snap_;
   std::vector<GenService> services_;
   uint64_t capacity_ = 0;
-  uint64_t v4_base_ = 0;     // host-order network address
-  uint64_t v6_base_lo_ = 0;  // low 64 bits of the IPv6 network address
+  uint64_t service_mod_ = 0;  // ~0 / services + 1 (fastmod constant)
+  uint64_t v4_base_ = 0;      // host-order network address
+  uint64_t v6_base_lo_ = 0;   // low 64 bits of the IPv6 network address
   std::unique_ptr<ToeplitzHasher> toeplitz_;
   std::vector<IpAddr> all_next_hops_;  // of every service of the config
 };

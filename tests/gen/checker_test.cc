@@ -11,6 +11,7 @@
 
 #include "bench/gen/frame_builder.h"
 #include "dataplane/packet/checksum.h"
+#include "dataplane/packet/encap.h"
 #include "tests/gen/gen_fixture.h"
 
 namespace ecmplb::gen {
