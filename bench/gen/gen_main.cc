@@ -196,6 +196,13 @@ bool TxTurn(Run& r, uint64_t now) {
                  : 0;
   }
   if (r.count != 0) budget = std::min(budget, r.count - r.tx_packets);
+  // Rate-limited: send whole bursts (tiny bursts cost the driver more than they save), except
+  // for the last packets of a --count run.
+  if (r.rate_per_tick > 0 && budget < kBurst &&
+      (r.count == 0 || budget < r.count - r.tx_packets)) {
+    r.tx_end = now;
+    return true;
+  }
   for (uint16_t q = 0; q < r.queues && budget > 0; ++q) {
     const uint16_t want = static_cast<uint16_t>(std::min<uint64_t>(kBurst, budget));
     budget -= TxBurst(r, q, want, now);
