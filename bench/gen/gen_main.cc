@@ -164,7 +164,7 @@ uint16_t TxBurst(Run& r, uint16_t q, uint16_t want, uint64_t now) {
   if (sent < n) {
     std::memmove(p.m, p.m + sent, sizeof(p.m[0]) * (n - sent));
     std::memmove(p.len, p.len + sent, sizeof(p.len[0]) * (n - sent));
-    ++r.txq[q].tx_full;
+    ++r.txq[q].tx_partial_bursts;
   }
   p.n = static_cast<uint16_t>(n - sent);
   QueueStats& qs = r.txq[q];

@@ -62,7 +62,7 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
   for (const QueueStats& s : r.queues) {
     q.push_back({{"tx_packets", s.tx_packets},
                  {"tx_bytes", s.tx_bytes},
-                 {"tx_full", s.tx_full},
+                 {"tx_partial_bursts", s.tx_partial_bursts},
                  {"rx_packets", s.rx_packets}});
   }
   j["queues"] = q;
@@ -126,7 +126,7 @@ std::string SummaryText(const GenOptions& o, const TrafficModel& m, const Checke
   for (size_t i = 0; i < r.queues.size(); ++i) {
     absl::StrAppendFormat(&s, "  queue %zu: tx %llu (partial bursts %llu), rx %llu\n", i,
                           static_cast<unsigned long long>(r.queues[i].tx_packets),
-                          static_cast<unsigned long long>(r.queues[i].tx_full),
+                          static_cast<unsigned long long>(r.queues[i].tx_partial_bursts),
                           static_cast<unsigned long long>(r.queues[i].rx_packets));
   }
   absl::StrAppendFormat(
