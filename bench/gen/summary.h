@@ -23,8 +23,8 @@ namespace ecmplb::gen {
 struct QueueStats {
   uint64_t tx_packets = 0;
   uint64_t tx_bytes = 0;
-  uint64_t tx_partial_bursts =
-      0;  // TX bursts the driver took only partly (ring full); the rest retried
+  // TX bursts the driver took only partly (ring full); the rest is retried on the next turn.
+  uint64_t tx_partial_bursts = 0;
   uint64_t rx_packets = 0;
 };
 
