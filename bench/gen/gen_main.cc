@@ -95,6 +95,9 @@ struct Run {
   const GenOptions* opt = nullptr;
   uint16_t port = 0;
   uint16_t queues = 1;
+  uint16_t next_tx_queue = 0;  // the queue a TX turn starts with (rotates: a rate-limited
+                               // turn's budget is often one burst, which must not always go
+                               // to queue 0)
   rte_mempool* pool = nullptr;
   Clock clock;
   uint64_t wall_ns0 = 0;
@@ -204,10 +207,12 @@ bool TxTurn(Run& r, uint64_t now) {
     r.tx_end = now;
     return true;
   }
-  for (uint16_t q = 0; q < r.queues && budget > 0; ++q) {
+  for (uint16_t i = 0; i < r.queues && budget > 0; ++i) {
+    const uint16_t q = static_cast<uint16_t>((r.next_tx_queue + i) % r.queues);
     const uint16_t want = static_cast<uint16_t>(std::min<uint64_t>(kBurst, budget));
     budget -= TxBurst(r, q, want, now);
   }
+  r.next_tx_queue = static_cast<uint16_t>((r.next_tx_queue + 1) % r.queues);
   r.tx_end = now;
   return true;
 }

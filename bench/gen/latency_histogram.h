@@ -6,10 +6,13 @@
 // Fast path: Add() is a count-leading-zeros, a shift and an increment; no allocation.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace ecmplb::gen {
 
@@ -72,6 +75,20 @@ class LatencyHistogram {
       }
     }
     return max_;
+  }
+
+  // The cumulative distribution: (upper end of each non-empty bucket, clamped to max; share
+  // of samples at or below it), in increasing order. Empty when there are no samples.
+  std::vector<std::pair<uint64_t, double>> Cdf() const {
+    std::vector<std::pair<uint64_t, double>> out;
+    uint64_t seen = 0;
+    for (size_t b = 0; b < kBuckets && seen < total_; ++b) {
+      if (counts_[b] == 0) continue;
+      seen += counts_[b];
+      out.emplace_back(std::min(BucketHigh(b), max_),
+                       static_cast<double>(seen) / static_cast<double>(total_));
+    }
+    return out;
   }
 
  private:

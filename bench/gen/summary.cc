@@ -77,6 +77,9 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
                      {"p50", h.Quantile(0.5)},  {"p90", h.Quantile(0.9)},
                      {"p99", h.Quantile(0.99)}, {"p99_9", h.Quantile(0.999)},
                      {"max", h.max()}};
+  json cdf = json::array();
+  for (const auto& [ns, share] : h.Cdf()) cdf.push_back({ns, share});
+  j["latency_ns"]["cdf"] = std::move(cdf);
   j["port_stats"] = {{"ipackets", r.port.ipackets}, {"opackets", r.port.opackets},
                      {"imissed", r.port.imissed},   {"ierrors", r.port.ierrors},
                      {"oerrors", r.port.oerrors},   {"rx_nombuf", r.port.rx_nombuf}};

@@ -109,7 +109,7 @@ def gen(queues, service, flows, rate, seconds, check_mode="all", extra=()):
     if queues > 1:
         cmd += ["--steer", "softrss"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
-    if p.returncode != 0:
+    if p.returncode not in (0, 2):  # 2: ran, with checker errors (reported by check_gen)
         check("ecmplb-gen ran", False, p.stderr.strip()[-600:])
         return None
     return json.loads(p.stdout)
@@ -151,6 +151,11 @@ def check_gen(label, g, expect_all=True):
     return ok
 
 
+def workers_of(stats):
+    """The workers' entries of `stats` (the exception forwarder has an entry of its own)."""
+    return [w for w in stats["workers"] if w["worker"].startswith("worker")]
+
+
 def counters_sum(stats):
     bad = []
     for name, total in stats["total"].items():
@@ -162,6 +167,7 @@ def counters_sum(stats):
 
 def run_workers(workers):
     label = "%d worker%s" % (workers, "" if workers == 1 else "s")
+    write_config()  # the daemon saves pool changes into it
     d = start_daemon(workers)
     try:
         before = ctl_json(d, "stats")
@@ -177,7 +183,7 @@ def run_workers(workers):
         check("%s: stats: totals are the sums of the workers" % label, not counters_sum(stats),
               counters_sum(stats)[:5])
         rx = [w["counters"]["rx_packets"] - b["counters"]["rx_packets"]
-              for w, b in zip(stats["workers"], before["workers"])]
+              for w, b in zip(workers_of(stats), workers_of(before))]
         check("%s: every worker received traffic %s" % (label, rx), all(x > 0 for x in rx), rx)
         check("%s: the workers received what the generator sent (%d)" % (label, sent),
               sum(rx) == sent, "%d vs %d" % (sum(rx), sent))
@@ -193,19 +199,21 @@ def run_workers(workers):
                   len(keys) == len(set(keys)) == 3 * flows and len(per_worker) == workers,
                   "%d entries, %d distinct" % (len(keys), len(set(keys))))
 
-        # A pool change reaches every worker.
-        snap0 = [w["counters"]["snapshot_changes"] for w in stats["workers"]]
+        # A pool change reaches every worker (traffic to another service afterwards: the DR
+        # service's tracked flows rightly keep the backends the generator, reading the saved
+        # config, would no longer expect).
+        snap0 = [w["counters"]["snapshot_changes"] for w in workers_of(stats)]
         p = d.ctl("backend", "set", DR, "10.98.0.11", "--weight", "2")
         check("%s: pool change accepted" % label, p.returncode == 0, p.stderr.strip())
-        check_gen("%s, after the change" % label, gen(workers, DR, flows, 30000, 0.5))
+        check_gen("%s, after the change" % label, gen(workers, UDP, flows, 30000, 0.5))
         stats = ctl_json(d, "stats")
-        snap1 = [w["counters"]["snapshot_changes"] for w in stats["workers"]]
+        snap1 = [w["counters"]["snapshot_changes"] for w in workers_of(stats)]
         check("%s: every worker picked up the new snapshot %s -> %s" % (label, snap0, snap1),
               all(b > a for a, b in zip(snap0, snap1)))
 
         if workers == 1:
             # The CI smoke run: full speed, sampled checking; counts agree.
-            g = gen(1, DR, 100000, 0, 2.0, check_mode="sample:16")
+            g = gen(1, UDP, 100000, 0, 2.0, check_mode="sample:16")
             check_gen("%s, full speed" % label, g, expect_all=False)
             if g:
                 st = ctl_json(d, "stats")
@@ -231,11 +239,11 @@ def run_workers(workers):
             p = d.ctl("drain")
             check("%s: drain accepted" % label, p.returncode == 0, p.stderr.strip())
             check("%s: drain withdrew the VIP" % label, wait_for(lambda: not announced(vip), 2))
-            check_gen("%s, while draining" % label, gen(workers, DR, flows, 30000, 0.5))
+            check_gen("%s, while draining" % label, gen(workers, UDP, flows, 30000, 0.5))
             after = ctl_json(d, "stats")
             if before and after:
                 rx = [a["counters"]["rx_packets"] - b["counters"]["rx_packets"]
-                      for a, b in zip(after["workers"], before["workers"])]
+                      for a, b in zip(workers_of(after), workers_of(before))]
                 check("%s: every worker forwarded while draining %s" % (label, rx),
                       all(x > 0 for x in rx))
             rc = d.wait(15)

@@ -51,5 +51,26 @@ TEST(LatencyHistogramTest, Merge) {
   EXPECT_EQ(a.Quantile(0.5), 10u);
 }
 
+TEST(LatencyHistogramTest, CdfEndsAtOneAndRises) {
+  LatencyHistogram h;
+  EXPECT_TRUE(h.Cdf().empty());
+  for (uint64_t v = 1; v <= 1000; ++v) h.Add(v * 100);
+  const auto cdf = h.Cdf();
+  ASSERT_FALSE(cdf.empty());
+  EXPECT_DOUBLE_EQ(cdf.back().second, 1.0);
+  EXPECT_EQ(cdf.back().first, h.max());
+  for (size_t i = 1; i < cdf.size(); ++i) {
+    EXPECT_GT(cdf[i].first, cdf[i - 1].first);
+    EXPECT_GT(cdf[i].second, cdf[i - 1].second);
+  }
+  // Half the samples are at or below the median's bucket end.
+  for (const auto& [ns, share] : cdf) {
+    if (ns >= h.Quantile(0.5)) {
+      EXPECT_GE(share, 0.5);
+      break;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ecmplb::gen
