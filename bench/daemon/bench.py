@@ -24,8 +24,8 @@ socket is abstract, so both ends must share it; the exception TAP lives there to
      worker's core, the generator unchanged (--expect loopback: the same receive work);
   4. writes OUT/results.json and, with bench/daemon/report.py, OUT/report.md and the plots.
 
-Every trial is a fresh ecmplb-gen process (EAL start-up ~1 s + memif connect, not counted:
-the generator times its own sending). Needs root, hugepages, DPDK's testpmd (dpdk-dev).
+The generator is one process per arm (ecmplb, testpmd) that runs one trial per line on its
+stdin (--trials-from-stdin): one memif connection for all trials. Needs root, hugepages, DPDK's testpmd (dpdk-dev).
 Timings are this machine's: quote medians and the ratio to testpmd, not absolute Mpps.
 """
 import argparse
@@ -102,6 +102,7 @@ class Bench:
     self.cfg = os.path.join(WORK, 'bench.json')
     self.procs = []
     self.daemon = None
+    self.genp = None
     self.results = {'cases': {}, 'sweep': {'ecmplb': [], 'testpmd': []}, 'testpmd': {}}
 
   # ---- processes ----
@@ -125,7 +126,7 @@ class Bench:
     daemonkit.wait_started(os.path.join(self.a.out, 'ecmplb.log'), lambda: p.poll() is None,
                            timeout=120)
     # The backends' MACs, as the generator expects them, as permanent neighbours on the TAP.
-    out = run([self.gen, '--', '--config', self.cfg, '--neighbors']).stdout
+    out = run([self.gen, '--config', self.cfg, '--neighbors']).stdout
     for line in out.splitlines():
       parts = line.split()
       if len(parts) == 2:
@@ -172,28 +173,52 @@ class Bench:
              'stats'])
     return json.loads(r.stdout)
 
-  # ---- one generator run ----
-  def gen_run(self, service, flows, rate, seconds, new_share=0.0, check='sample:64',
-              expect='balancer', extra=()):
+  # ---- the generator: one process per arm, one trial per stdin line ----
+  def start_gen(self, expect):
+    """Starts ecmplb-gen with --trials-from-stdin: one memif connection for every trial of
+    this arm (a memif peer that disconnects while the other side polls can crash DPDK 22.11's
+    memif PMD; see the README)."""
     q = len(self.a.worker_cores)
+    # ecmplb has one TX queue per worker plus the exception path's; testpmd one per core.
+    rxq = q + 1 if expect == 'balancer' else q
     cmd = ['ip', 'netns', 'exec', NS, self.gen, '--lcores', f'0@{self.a.gen_core}',
            '--file-prefix', 'gen-bench', '-m', str(self.a.gen_mem), '--no-pci',
            '--log-level=error', f'--vdev=net_memif0,role=client,socket={SOCK}', '--',
-           '--config', self.cfg, '--service', service, '--flows', str(flows),
-           '--new-share', str(new_share), '--rate', str(int(rate)), '--duration', str(seconds),
-           '--dst-mac', LB_MAC, '--queues', str(q), '--check', check, '--expect', expect,
-           '--json', '--size', str(self.a.size)]
+           '--config', self.cfg, '--dst-mac', LB_MAC, '--queues', str(q), '--rx-queues',
+           str(rxq), '--json', '--trials-from-stdin', '--link-wait', '30']
     if q > 1:
       cmd += ['--steer', 'softrss']
-    cmd += list(extra)
+    err = open(os.path.join(self.a.out, 'gen.log'), 'a')
+    self.genp = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                 text=True, bufsize=1)
+    self.procs.append(self.genp)
+
+  def stop_gen(self):
+    p, self.genp = self.genp, None
+    if p is None:
+      return
+    p.stdin.close()
+    try:
+      p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+      p.kill()
+      p.wait()
+
+  def gen_run(self, service, flows, rate, seconds, new_share=0.0, check='sample:64',
+              expect='balancer'):
+    line = (f'--service {service} --flows {flows} --new-share {new_share} --rate {int(rate)} '
+            f'--duration {seconds} --check {check} --expect {expect} --size {self.a.size}')
     before = self.ctl_stats() if expect == 'balancer' else None
-    r = run(cmd, check=False, timeout=seconds + 180)
-    if r.returncode != 0:
-      raise SystemExit(f'bench: ecmplb-gen failed ({r.returncode}): {r.stderr.strip()[-800:]}')
-    out = json.loads(r.stdout)
+    self.genp.stdin.write(line + '\n')
+    self.genp.stdin.flush()
+    text = self.genp.stdout.readline()
+    if not text:
+      raise SystemExit(f'bench: ecmplb-gen exited (see {self.a.out}/gen.log)')
+    out = json.loads(text)
+    if 'error' in out:
+      raise SystemExit(f'bench: ecmplb-gen refused a trial: {out} (see {self.a.out}/gen.log)')
     if before is not None:
-      after = self.ctl_stats()
-      out['worker'] = worker_figures(before, after)
+      out['worker'] = worker_figures(before, self.ctl_stats())
     errors = out['check']['errors']
     if errors:
       log(f'WARNING: {errors} checker errors: {out["check"]}')
@@ -263,6 +288,7 @@ class Bench:
           'loss_bound': a.loss, 'trial_seconds': a.trial_seconds, 'conntrack_capacity': capacity,
           'started': time.strftime('%Y-%m-%d %H:%M:%S')}
       self.start_ecmplb()
+      self.start_gen('balancer')
       cases = [('dr_established', DR_SERVICE, a.flows, 0.0),
                ('gre_established', GRE_SERVICE, a.flows, 0.0),
                ('dr_new_flows', DR_SERVICE, a.flows, 1.0)]
@@ -272,15 +298,20 @@ class Bench:
         self.results['cases'][name] = self.case(name, service, flows, new_share, 'balancer')
       if a.sweep:
         self.results['sweep']['ecmplb'] = self.sweep('ecmplb', 'balancer')
+      # The polling side first: the generator waits on stdin between trials (no polling).
       self.stop_current()
+      self.stop_gen()
       self.start_testpmd()
+      self.start_gen('loopback')
       self.results['testpmd'] = self.case('testpmd_macswap', DR_SERVICE, a.flows, 0.0,
                                           'loopback')
       if a.sweep:
         self.results['sweep']['testpmd'] = self.sweep('testpmd', 'loopback')
       self.stop_current()
+      self.stop_gen()
     finally:
       self.stop_current()
+      self.stop_gen()
       for p in self.procs:
         if p.poll() is None:
           p.kill()

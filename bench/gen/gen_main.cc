@@ -30,11 +30,13 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "bench/gen/checker.h"
 #include "bench/gen/frame_builder.h"
 #include "bench/gen/options.h"
@@ -94,7 +96,8 @@ struct Run {
   const TrafficModel* model = nullptr;
   const GenOptions* opt = nullptr;
   uint16_t port = 0;
-  uint16_t queues = 1;
+  uint16_t queues = 1;         // TX queues (the flows' queues)
+  uint16_t rx_queues = 1;      // RX queues (>= queues)
   uint16_t next_tx_queue = 0;  // the queue a TX turn starts with (rotates: a rate-limited
                                // turn's budget is often one burst, which must not always go
                                // to queue 0)
@@ -265,7 +268,7 @@ int RxLcore(void* arg) {
   Run& r = *static_cast<Run*>(arg);
   for (;;) {
     uint32_t got = 0;
-    for (uint16_t q = 0; q < r.queues; ++q) got += RxQueue(r, q, 1);
+    for (uint16_t q = 0; q < r.rx_queues; ++q) got += RxQueue(r, q, 1);
     if (got) PublishRx(r);
     if (r.tx_done.load(std::memory_order_acquire) &&
         rte_rdtsc() >= r.drain_until.load(std::memory_order_relaxed)) {
@@ -289,7 +292,7 @@ void SingleLcoreLoop(Run& r) {
     }
     if (!sending && now >= drain_until) break;
     uint32_t got = 0;
-    for (uint16_t q = 0; q < r.queues; ++q) got += RxQueue(r, q, kRxBurstsPerTurn);
+    for (uint16_t q = 0; q < r.rx_queues; ++q) got += RxQueue(r, q, kRxBurstsPerTurn);
     if (got) PublishRx(r);
     if (next == 0) next = now + r.clock.hz;
     Progress(r, now, &next, &last_tx, &last_rx, &last_t);
@@ -323,7 +326,7 @@ absl::Status SetUpPort(Run& r, const GenOptions& o) {
   if (rte_eth_dev_info_get(port, &info) != 0) {
     return absl::InternalError(absl::StrCat("port ", port, ": cannot read its device info"));
   }
-  if (r.queues > info.max_rx_queues || r.queues > info.max_tx_queues) {
+  if (r.rx_queues > info.max_rx_queues || r.queues > info.max_tx_queues) {
     return absl::InvalidArgumentError(absl::StrCat("--queues ", r.queues, ": port ", port,
                                                    " has at most ", info.max_rx_queues, " RX and ",
                                                    info.max_tx_queues, " TX queues"));
@@ -331,7 +334,7 @@ absl::Status SetUpPort(Run& r, const GenOptions& o) {
   const uint32_t want =
       o.mbufs != 0
           ? o.mbufs
-          : std::max<uint32_t>(16383, uint32_t{r.queues} * (o.rx_desc + o.tx_desc) * 2 + 4096);
+          : std::max<uint32_t>(16383, uint32_t{r.rx_queues} * (o.rx_desc + o.tx_desc) * 2 + 4096);
   r.pool = rte_pktmbuf_pool_create(
       "gen_pool", want, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
       static_cast<int>(rte_eth_dev_socket_id(port) < 0 ? SOCKET_ID_ANY
@@ -342,7 +345,7 @@ absl::Status SetUpPort(Run& r, const GenOptions& o) {
                      " (give EAL more memory, e.g. -m 1024, or fewer --mbufs)"));
   }
   rte_eth_conf conf{};
-  int rc = rte_eth_dev_configure(port, r.queues, r.queues, &conf);
+  int rc = rte_eth_dev_configure(port, r.rx_queues, r.queues, &conf);
   if (rc != 0) {
     return absl::InternalError(
         absl::StrCat("port ", port, ": configure failed: ", rte_strerror(-rc)));
@@ -350,12 +353,14 @@ absl::Status SetUpPort(Run& r, const GenOptions& o) {
   uint16_t rxd = o.rx_desc, txd = o.tx_desc;
   rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
   const int socket = rte_eth_dev_socket_id(port);
-  for (uint16_t q = 0; q < r.queues; ++q) {
+  for (uint16_t q = 0; q < r.rx_queues; ++q) {
     rc = rte_eth_rx_queue_setup(port, q, rxd, static_cast<unsigned>(socket), nullptr, r.pool);
     if (rc != 0) {
       return absl::InternalError(
           absl::StrCat("port ", port, ": RX queue ", q, " set-up failed: ", rte_strerror(-rc)));
     }
+  }
+  for (uint16_t q = 0; q < r.queues; ++q) {
     rc = rte_eth_tx_queue_setup(port, q, txd, static_cast<unsigned>(socket), nullptr);
     if (rc != 0) {
       return absl::InternalError(
@@ -386,6 +391,104 @@ absl::Status SetUpPort(Run& r, const GenOptions& o) {
     rte_delay_ms(50);
   }
   return absl::OkStatus();
+}
+
+// A run's problem before it sends: one line on stderr (and, in --json mode, an error object).
+int TrialFail(const std::string& msg) {
+  std::fprintf(stderr, "ecmplb-gen: %s\n", msg.c_str());
+  return 1;
+}
+
+// One run (send, receive, check, summary) on the port `setup` brought up.
+int Trial(const Run& setup, const GenOptions& o, const control::Config& config,
+          const CheckerOptions& checker_opt) {
+  auto run = std::make_unique<Run>();
+  Run& r = *run;
+  r.opt = &o;
+  r.port = setup.port;
+  r.queues = setup.queues;
+  r.rx_queues = setup.rx_queues;
+  r.pool = setup.pool;
+  rte_ether_addr mac;
+  rte_eth_macaddr_get(o.port, &mac);
+  auto mopt = ToModelOptions(o, MacAddr::FromBytes(mac.addr_bytes));
+  if (!mopt.ok()) return TrialFail(std::string(mopt.status().message()));
+  auto model = TrafficModel::Create(config, *mopt);
+  if (!model.ok()) return TrialFail(std::string(model.status().message()));
+  r.model = model->get();
+  char name[RTE_ETH_NAME_MAX_LEN] = "?";
+  rte_eth_dev_get_name_by_port(o.port, name);
+
+  auto groups = GroupFlowsByQueue(*r.model);
+  for (uint16_t q = 0; q < r.queues; ++q) {
+    r.sched.emplace_back(*r.model, q, std::move(groups[q]), o.new_share);
+  }
+  r.txq.assign(r.queues, QueueStats{});
+  r.pending.resize(r.queues);
+  r.rxq.assign(r.rx_queues, 0);
+  r.checker = std::make_unique<Checker>(*r.model, checker_opt);
+  if (!o.pcap.empty()) {
+    if (absl::Status st = r.pcap.Open(o.pcap, EffectivePcapCount(o)); !st.ok()) {
+      return TrialFail(std::string(st.message()));
+    }
+    r.pcap_stage.reset(new uint8_t[size_t{kBurst} * 2048]);
+  }
+  timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  r.wall_ns0 =
+      static_cast<uint64_t>(wall.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(wall.tv_nsec);
+  r.clock.Init();
+  r.count = o.count;
+  const double duration = EffectiveDuration(o);
+  r.rate_per_tick = o.rate / static_cast<double>(r.clock.hz);
+  r.progress = duration >= 2.0 || (o.count != 0 && (o.rate == 0 || o.count / o.rate >= 2.0));
+
+  const uint64_t start = rte_rdtsc();
+  if (duration > 0) {
+    r.deadline = start + static_cast<uint64_t>(duration * static_cast<double>(r.clock.hz));
+  }
+  const unsigned rx_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
+  const bool two = rx_lcore < RTE_MAX_LCORE;
+  if (two) {
+    TwoLcoreLoop(r, rx_lcore);
+  } else {
+    SingleLcoreLoop(r);
+  }
+  const uint64_t end = rte_rdtsc();
+  DropPending(r);
+
+  RunResult res;
+  res.tx_seconds = r.clock.Seconds(r.tx_start, r.tx_end);
+  res.total_seconds = r.clock.Seconds(start, end);
+  res.tx_packets = r.tx_packets;
+  res.tx_bytes = r.tx_bytes;
+  for (const QueueSchedule& s : r.sched) res.new_flows += s.new_flows();
+  res.queues = r.txq;
+  res.queues.resize(r.rx_queues);
+  for (uint16_t q = 0; q < r.rx_queues; ++q) res.queues[q].rx_packets = r.rxq[q];
+  res.check = r.checker->counts();
+  res.latency = r.checker->latency();
+  rte_eth_stats st{};
+  if (rte_eth_stats_get(o.port, &st) == 0) {
+    res.port =
+        PortStats{st.ipackets, st.opackets, st.imissed, st.ierrors, st.oerrors, st.rx_nombuf};
+  }
+  res.lcores = two ? 2 : 1;
+  res.port_name = name;
+  if (r.pcap.is_open()) {
+    res.pcap_path = r.pcap.path();
+    res.pcap_frames = r.pcap.records();
+    if (absl::Status ps = r.pcap.Close(); !ps.ok()) {
+      std::fprintf(stderr, "ecmplb-gen: %s\n", std::string(ps.message()).c_str());
+    }
+  }
+  if (o.json) {
+    std::printf("%s\n", SummaryJson(o, *r.model, checker_opt, res).dump().c_str());
+  } else {
+    std::printf("%s", SummaryText(o, *r.model, checker_opt, res).c_str());
+  }
+  std::fflush(stdout);
+  return res.check.errors() != 0 ? 2 : 0;
 }
 
 int Main(int argc, char** argv) {
@@ -437,101 +540,55 @@ int Main(int argc, char** argv) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
 
-  auto run = std::make_unique<Run>();
-  Run& r = *run;
-  r.opt = &o;
-  r.port = o.port;
-  r.queues = o.queues;
   if (!rte_eth_dev_is_valid_port(o.port)) {
     return Fail(absl::StrCat("no DPDK port ", o.port,
                              ": give one with EAL's --vdev (e.g. "
                              "net_memif0,role=client,socket=/run/x.sock)"),
                 true);
   }
-  rte_ether_addr mac;
-  rte_eth_macaddr_get(o.port, &mac);
-  auto mopt = ToModelOptions(o, MacAddr::FromBytes(mac.addr_bytes));
-  if (!mopt.ok()) return Fail(std::string(mopt.status().message()), true);
-  auto model = TrafficModel::Create(*config, *mopt);
-  if (!model.ok()) return Fail(std::string(model.status().message()), true);
-  r.model = model->get();
-
-  if (absl::Status st = SetUpPort(r, o); !st.ok()) return Fail(std::string(st.message()), true);
-  char name[RTE_ETH_NAME_MAX_LEN] = "?";
-  rte_eth_dev_get_name_by_port(o.port, name);
-
-  auto groups = GroupFlowsByQueue(*r.model);
-  for (uint16_t q = 0; q < r.queues; ++q) {
-    r.sched.emplace_back(*r.model, q, std::move(groups[q]), o.new_share);
-  }
-  r.txq.assign(r.queues, QueueStats{});
-  r.pending.resize(r.queues);
-  r.rxq.assign(r.queues, 0);
-  r.checker = std::make_unique<Checker>(*r.model, *checker_opt);
-  if (!o.pcap.empty()) {
-    if (absl::Status st = r.pcap.Open(o.pcap, EffectivePcapCount(o)); !st.ok()) {
-      return Fail(std::string(st.message()), true);
-    }
-    r.pcap_stage.reset(new uint8_t[size_t{kBurst} * 2048]);
-  }
-  timespec wall;
-  clock_gettime(CLOCK_REALTIME, &wall);
-  r.wall_ns0 =
-      static_cast<uint64_t>(wall.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(wall.tv_nsec);
-  r.clock.Init();
-  r.count = o.count;
-  const double duration = EffectiveDuration(o);
-  r.rate_per_tick = o.rate / static_cast<double>(r.clock.hz);
-  r.progress = duration >= 2.0 || (o.count != 0 && (o.rate == 0 || o.count / o.rate >= 2.0));
-
-  const uint64_t start = rte_rdtsc();
-  if (duration > 0) {
-    r.deadline = start + static_cast<uint64_t>(duration * static_cast<double>(r.clock.hz));
-  }
-  const unsigned rx_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
-  const bool two = rx_lcore < RTE_MAX_LCORE;
-  if (two) {
-    TwoLcoreLoop(r, rx_lcore);
+  // The port, set up once (every trial of --trials-from-stdin runs on this connection).
+  Run setup;
+  setup.port = o.port;
+  setup.queues = o.queues;
+  setup.rx_queues = o.rx_queues != 0 ? std::max(o.rx_queues, o.queues) : o.queues;
+  if (absl::Status st = SetUpPort(setup, o); !st.ok()) return Fail(std::string(st.message()), true);
+  int rc = 0;
+  if (!o.trials_from_stdin) {
+    rc = Trial(setup, o, *config, *checker_opt);
   } else {
-    SingleLcoreLoop(r);
-  }
-  const uint64_t end = rte_rdtsc();
-  DropPending(r);
-
-  RunResult res;
-  res.tx_seconds = r.clock.Seconds(r.tx_start, r.tx_end);
-  res.total_seconds = r.clock.Seconds(start, end);
-  res.tx_packets = r.tx_packets;
-  res.tx_bytes = r.tx_bytes;
-  for (const QueueSchedule& s : r.sched) res.new_flows += s.new_flows();
-  res.queues = r.txq;
-  for (uint16_t q = 0; q < r.queues; ++q) res.queues[q].rx_packets = r.rxq[q];
-  res.check = r.checker->counts();
-  res.latency = r.checker->latency();
-  rte_eth_stats st{};
-  if (rte_eth_stats_get(o.port, &st) == 0) {
-    res.port =
-        PortStats{st.ipackets, st.opackets, st.imissed, st.ierrors, st.oerrors, st.rx_nombuf};
-  }
-  res.lcores = two ? 2 : 1;
-  res.port_name = name;
-  if (r.pcap.is_open()) {
-    res.pcap_path = r.pcap.path();
-    res.pcap_frames = r.pcap.records();
-    if (absl::Status ps = r.pcap.Close(); !ps.ok()) {
-      std::fprintf(stderr, "ecmplb-gen: %s\n", std::string(ps.message()).c_str());
+    std::string line;
+    while (rc != 1 && !g_signal && std::getline(std::cin, line)) {
+      std::vector<std::string> extra = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+      std::vector<const char*> args = app_args;
+      for (const std::string& a : extra) args.push_back(a.c_str());
+      auto t = ParseGenOptions(static_cast<int>(args.size()), args.data());
+      if (!t.ok() || t->queues != o.queues || t->rx_queues != o.rx_queues || t->port != o.port) {
+        std::fprintf(stderr, "ecmplb-gen: trial '%s' refused: %s\n", line.c_str(),
+                     t.ok() ? "--queues, --rx-queues and --port are fixed by the first set-up"
+                            : std::string(t.status().message()).c_str());
+        std::printf("{\"error\": \"bad trial options\"}\n");
+        std::fflush(stdout);
+        continue;
+      }
+      t->json = true;
+      t->trials_from_stdin = false;
+      auto tconfig = control::LoadConfigFile(t->config);
+      auto tcheck = ToCheckerOptions(*t);
+      if (!tconfig.ok() || !tcheck.ok()) {
+        std::fprintf(
+            stderr, "ecmplb-gen: trial '%s' refused: %s\n", line.c_str(),
+            std::string((tconfig.ok() ? tcheck.status() : tconfig.status()).message()).c_str());
+        std::printf("{\"error\": \"bad trial config\"}\n");
+        std::fflush(stdout);
+        continue;
+      }
+      rc = std::max(rc, Trial(setup, *t, *tconfig, *tcheck));
     }
   }
-  if (o.json) {
-    std::printf("%s\n", SummaryJson(o, *r.model, *checker_opt, res).dump().c_str());
-  } else {
-    std::printf("%s", SummaryText(o, *r.model, *checker_opt, res).c_str());
-  }
-  std::fflush(stdout);
   rte_eth_dev_stop(o.port);
   rte_eth_dev_close(o.port);
   rte_eal_cleanup();
-  return res.check.errors() != 0 ? 2 : 0;
+  return rc;
 }
 
 }  // namespace

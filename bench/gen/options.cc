@@ -50,6 +50,13 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv) {
   app.add_option("--dst-mac", o.dst_mac,
                  "the balancer's port MAC (destination of the frames sent); required");
   app.add_option("--queues", o.queues, "TX/RX queue pairs on the port")->check(CLI::Range(1, 64));
+  app.add_option("--rx-queues", o.rx_queues,
+                 "RX queues on the port, if not --queues (memif against ecmplb with W workers: "
+                 "W+1, the exception path's TX queue has a ring of its own)")
+      ->check(CLI::Range(1, 65));
+  app.add_flag("--trials-from-stdin", o.trials_from_stdin,
+               "after set-up, run one trial per stdin line (options overriding these), one JSON "
+               "line each, on the same port connection");
   app.add_option("--steer", o.steer,
                  "queue of a flow: 'flow' (flow id % queues) or 'softrss' (the balancer's "
                  "Toeplitz hash and key, dataplane/rss.h, modulo queues)")

@@ -29,6 +29,15 @@ struct GenOptions {
   std::string src_mac;  // default: the port's MAC
   std::string dst_mac;  // required (except --neighbors)
   uint16_t queues = 1;
+  // RX queues on the port (0: as many as TX queues). memif pairs the client's RX queue i with
+  // the server's TX queue i and has no ring for a server TX queue beyond the client's RX
+  // queues: against ecmplb (W workers: W + 1 TX queues, the last one the exception path's)
+  // give --rx-queues W+1.
+  uint16_t rx_queues = 0;
+  // Run one trial per line read from stdin (each line: options that override the command
+  // line's, e.g. "--rate 1000000 --duration 5"), on one port set-up: no memif reconnect
+  // between trials. Prints one JSON line per trial. --queues/--rx-queues/--port fixed.
+  bool trials_from_stdin = false;
   std::string steer = "flow";
   std::string check;  // "all", "sample:N"; empty: all at --rate <= 1 Mpps, else sample:16
   std::string expect = "balancer";

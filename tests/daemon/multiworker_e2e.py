@@ -99,20 +99,58 @@ def start_daemon(workers):
     return d
 
 
-def gen(queues, service, flows, rate, seconds, check_mode="all", extra=()):
-    cmd = ["ip", "netns", "exec", NS, GEN, "--lcores", "0@0", "--no-huge", "-m", "512",
-           "--no-pci", "--file-prefix", "mwgen%d" % PID, "--log-level=error",
-           "--vdev=net_memif0,role=client,socket=%s" % MEMIF, "--",
-           "--config", CONFIG, "--service", service, "--flows", str(flows), "--rate", str(rate),
-           "--duration", str(seconds), "--dst-mac", LB_MAC, "--queues", str(queues),
-           "--check", check_mode, "--json"] + list(extra)
-    if queues > 1:
-        cmd += ["--steer", "softrss"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
-    if p.returncode not in (0, 2):  # 2: ran, with checker errors (reported by check_gen)
-        check("ecmplb-gen ran", False, p.stderr.strip()[-600:])
-        return None
-    return json.loads(p.stdout)
+class Gen:
+    """ecmplb-gen with --trials-from-stdin: one memif connection for all the runs against one
+    daemon. Stopped after the daemon: between trials it waits on stdin and polls nothing (a
+    memif peer that disconnects while the other side polls can crash DPDK 22.11's memif)."""
+
+    def __init__(self, queues):
+        cmd = ["ip", "netns", "exec", NS, GEN, "--lcores", "0@0", "--no-huge", "-m", "512",
+               "--no-pci", "--file-prefix", "mwgen%d" % PID, "--log-level=error",
+               "--vdev=net_memif0,role=client,socket=%s" % MEMIF, "--",
+               "--config", CONFIG, "--dst-mac", LB_MAC, "--queues", str(queues),
+               # ecmplb sends on one TX queue per worker and the exception path's: a ring each.
+               "--rx-queues", str(queues + 1), "--json", "--trials-from-stdin"]
+        if queues > 1:
+            cmd += ["--steer", "softrss"]
+        self.err = open(os.path.join(TMP, "gen.log"), "a")
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.err, text=True, bufsize=1)
+
+    def run(self, service, flows, rate, seconds, check_mode="all"):
+        line = "--service %s --flows %d --rate %d --duration %s --check %s" % (
+            service, flows, rate, seconds, check_mode)
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+            text = self.p.stdout.readline()
+        except OSError:
+            text = ""
+        out = json.loads(text) if text else {"error": "ecmplb-gen exited"}
+        if "error" in out:
+            check("ecmplb-gen ran '%s'" % line, False, out["error"] + ": " + read_tail(
+                os.path.join(TMP, "gen.log")))
+            return None
+        return out
+
+    def stop(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def read_tail(path, n=600):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
 
 
 def ctl_json(d, *args):
@@ -169,6 +207,10 @@ def run_workers(workers):
     label = "%d worker%s" % (workers, "" if workers == 1 else "s")
     write_config()  # the daemon saves pool changes into it
     d = start_daemon(workers)
+    g_ = Gen(workers)
+
+    def gen(_queues, service, flows, rate, seconds, check_mode="all"):
+        return g_.run(service, flows, rate, seconds, check_mode)
     try:
         before = ctl_json(d, "stats")
         sent = 0
@@ -250,6 +292,7 @@ def run_workers(workers):
             check("%s: the daemon exited 0 after the drain" % label, rc == 0, rc)
     finally:
         d.stop()
+        g_.stop()
 
 
 def main():
