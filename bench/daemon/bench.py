@@ -80,6 +80,10 @@ def write_config(path, capacity):
 
 
 def ensure_hugepages(mb):
+  # Hugepage files a killed run left behind stay allocated: remove ours.
+  for f in os.listdir('/dev/hugepages') if os.path.isdir('/dev/hugepages') else []:
+    if f.startswith(('ecmplb-bench', 'gen-bench', 'testpmd-bench')):
+      os.unlink(os.path.join('/dev/hugepages', f))
   need = (mb + 1) // 2
   free = 0
   with open('/proc/meminfo') as f:
@@ -129,9 +133,17 @@ class Bench:
     out = run([self.gen, '--config', self.cfg, '--neighbors']).stdout
     for line in out.splitlines():
       parts = line.split()
-      if len(parts) == 2:
-        run(['ip', '-n', NS, 'neigh', 'replace', parts[0], 'lladdr', parts[1], 'dev', TAP,
-             'nud', 'permanent'])
+      if len(parts) != 2:
+        continue
+      # The TAP comes up just after the start-up line: retry for a few seconds.
+      for _ in range(100):
+        r = run(['ip', '-n', NS, 'neigh', 'replace', parts[0], 'lladdr', parts[1], 'dev', TAP,
+                 'nud', 'permanent'], check=False)
+        if r.returncode == 0:
+          break
+        time.sleep(0.05)
+      else:
+        raise SystemExit(f'bench: cannot install the neighbour {line}: {r.stderr.strip()}')
     time.sleep(1)  # neighbour sync runs every 100 ms
 
   def start_testpmd(self):
@@ -143,7 +155,8 @@ class Bench:
            '--rxd=1024', '--txd=1024', '--total-num-mbufs=65535']
     logf = open(os.path.join(self.a.out, 'testpmd.log'), 'ab')
     # stdin stays an open pipe: non-interactive testpmd forwards until it reads a line.
-    p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+    p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                         text=True)
     self.procs.append(p)
     self.daemon = p
     time.sleep(3)
