@@ -1,12 +1,15 @@
 // health_checker.cc: non-blocking TCP/HTTP checks (see health_checker.h).
 #include "control/health_checker.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -43,6 +46,15 @@ size_t HealthChecker::in_flight() const {
   size_t n = 0;
   for (const auto& [k, t] : targets_) n += t.fd >= 0;
   return n;
+}
+
+uint64_t HealthChecker::NextDue(uint64_t now_ms) const {
+  uint64_t next = UINT64_MAX;
+  for (const auto& [k, t] : targets_) {
+    if (t.fd >= 0) return now_ms;
+    next = std::min(next, t.due_ms);
+  }
+  return next;
 }
 
 void HealthChecker::Finish(Target& t, const CheckKey& k, bool ok, std::string detail,

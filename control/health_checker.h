@@ -51,6 +51,9 @@ class HealthChecker {
   // Starts due checks, advances running ones; returns the checks that finished.
   std::vector<std::pair<CheckKey, CheckResult>> Poll(uint64_t now_ms);
   size_t in_flight() const;
+  // When Poll() has work next: `now_ms` while a check is in flight (its socket is polled),
+  // else the earliest due time of a check; UINT64_MAX without targets.
+  uint64_t NextDue(uint64_t now_ms) const;
 
  private:
   enum class Phase : uint8_t { kIdle, kConnecting, kReading };

@@ -52,6 +52,8 @@ class HealthMonitor {
   // Runs checks and the watchdog. Returns true when the set of unhealthy backends changed
   // (the caller rebuilds the snapshot with unhealthy()).
   bool Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats);
+  // When a check needs Tick next (HealthChecker::NextDue): `now_ms` while one is in flight.
+  uint64_t NextCheckMs(uint64_t now_ms) const { return checker_.NextDue(now_ms); }
   // Decides and applies announcements; call after Tick and after config changes.
   void Announce(const Config& config);
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.

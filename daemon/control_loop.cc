@@ -59,8 +59,12 @@ void ControlLoop::HealthStep(uint64_t now_ms) {
 
 uint64_t ControlLoop::Tick(uint64_t now_ms) {
   if (now_ms >= next_health_ms_) {
-    next_health_ms_ = now_ms + settings_.health_period_ms;
     HealthStep(now_ms);
+    // Soon while a check runs or is due; else at the idle period.
+    const uint64_t busy = now_ms + settings_.health_period_ms;
+    const uint64_t idle = now_ms + std::max(settings_.idle_health_period_ms,
+                                            settings_.health_period_ms);
+    next_health_ms_ = std::min(idle, std::max(busy, monitor_->NextCheckMs(now_ms)));
   }
   if (now_ms >= next_housekeeping_ms_) {
     next_housekeeping_ms_ = now_ms + settings_.housekeeping_period_ms;

@@ -28,6 +28,10 @@ class ControlLoop {
  public:
   struct Settings {
     uint64_t health_period_ms = 10;         // watchdog, checks, announcements, metrics
+    // The health step's period while no check is in flight or due sooner (the watchdog's and
+    // announcements' granularity). An idle host wakes this often, not every health_period:
+    // the daemon uses 50 ms; equal to health_period_ms (the default), a fixed period.
+    uint64_t idle_health_period_ms = 10;
     uint64_t housekeeping_period_ms = 100;  // neighbour sync, snapshot reclamation
     uint64_t drain_ms = 5000;               // host.drain_s
     uint64_t run_ms = 0;                    // stop after this long (tests); 0: never

@@ -178,6 +178,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   // The control loop, and what wakes it.
   ControlLoop::Settings ls;
   ls.drain_ms = static_cast<uint64_t>(config.host.drain_s) * 1000;
+  ls.idle_health_period_ms = 50;  // an idle host wakes 20 times a second for its health step
   ls.run_ms = static_cast<uint64_t>(options.run_seconds * 1000);
   ControlLoop::Hooks hooks;
   hooks.heartbeats = [parts](std::vector<uint64_t>* out) { parts->engine->Heartbeats(out); };

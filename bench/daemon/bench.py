@@ -231,7 +231,7 @@ class Bench:
     if 'error' in out:
       raise SystemExit(f'bench: ecmplb-gen refused a trial: {out} (see {self.a.out}/gen.log)')
     if before is not None:
-      out['worker'] = worker_figures(before, self.ctl_stats())
+      out['worker'] = worker_figures(before, self.ctl_stats(), out['duration_s'])
     errors = out['check']['errors']
     if errors:
       log(f'WARNING: {errors} checker errors: {out["check"]}')
@@ -341,7 +341,15 @@ class Bench:
                     path], check=False)
 
 
-def worker_figures(before, after):
+def tsc_hz():
+  with open('/proc/cpuinfo') as f:
+    for line in f:
+      if line.startswith('cpu MHz'):
+        return float(line.split(':')[1]) * 1e6
+  return 1e9
+
+
+def worker_figures(before, after, seconds):
   """Per-worker deltas over one trial: packets, busy cycles per packet, busy-poll share."""
   out = []
   for b, c in zip(before['workers'], after['workers']):
@@ -350,7 +358,11 @@ def worker_figures(before, after):
                    'drop_tx_full', 'conntrack_insert', 'conntrack_hit')}
     polls = d['busy_polls'] + d['idle_polls']
     d['cycles_per_packet'] = d['busy_cycles'] / d['rx_packets'] if d['rx_packets'] else None
-    d['busy_share'] = d['busy_polls'] / polls if polls else None
+    d['busy_poll_share'] = d['busy_polls'] / polls if polls else None
+    # Share of the sending time the worker spent in polls that received packets (the TSC
+    # frequency from the kernel's cpuinfo: the TSC of this VM; on hardware with a constant
+    # TSC, the nominal frequency).
+    d['busy_time_share'] = d['busy_cycles'] / (tsc_hz() * seconds) if seconds else None
     out.append(d)
   return out
 

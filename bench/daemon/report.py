@@ -69,9 +69,7 @@ def main():
           f.write(f'{us:.3f} {frac:.6f}\n')
       cdf_files.append((fn, n))
 
-  plots = gnuplot(f"""
-set terminal pngcairo size 800,500
-set grid
+  sweep_plot = """
 set output 'throughput_vs_flows.png'
 set title 'DR, 64-byte frames, full offered load: received Mpps vs flows'
 set logscale x
@@ -80,6 +78,11 @@ set ylabel 'Mpps'
 set yrange [0:*]
 plot 'sweep.dat' using 1:2 with linespoints title 'ecmplb', '' using 1:3 with linespoints title 'testpmd macswap'
 unset logscale x
+""" if r['sweep'].get('ecmplb') else ''
+  plots = gnuplot(f"""
+set terminal pngcairo size 800,500
+set grid
+{sweep_plot}
 set output 'ecmplb_vs_testpmd.png'
 set title 'Highest rate with loss <= {r['setup']['loss_bound']}'
 set style fill solid 0.6
@@ -106,13 +109,13 @@ plot {', '.join(f"'{fn}' using 1:2 with steps title '{n}'" for fn, n in cdf_file
            f"{s['size']}-byte frames, loss bound {s['loss_bound']}, trials of "
            f"{s['trial_seconds']} s, connection table {s['conntrack_capacity']} flows per worker.",
            '', '| case | flows | full load rx Mpps | PDR Mpps | ratio to testpmd | cycles/packet '
-           '| busy polls | p50 us | p99 us | checker errors |', '|---|---|---|---|---|---|---|---|---|---|']
+           '| worker busy | p50 us | p99 us | checker errors |', '|---|---|---|---|---|---|---|---|---|---|']
   base = tp['pdr_pps']
   for n in names:
     c = allc[n]
     w = (c.get('at_pdr') or {}).get('worker') or [{}]
     cpp = w[0].get('cycles_per_packet')
-    busy = w[0].get('busy_share')
+    busy = w[0].get('busy_time_share')
     lat = (c.get('latency') or {}).get('latency_ns', {})
     errs = sum(x['check']['errors'] for x in (c['full'], c.get('at_pdr'), c.get('latency')) if x)
     lines.append(

@@ -146,6 +146,19 @@ TEST_F(ControlLoopTest, DrainWithdrawsAtOnceAndStopsAfterDrainTime) {
   EXPECT_TRUE(loop_->done());
 }
 
+// With an idle period (the daemon's 50 ms), the health step runs at it while no check is in
+// flight or due: an idle host wakes 20 times a second, not 100; checks still run on time.
+TEST_F(ControlLoopTest, IdleHealthPeriodWhenNoCheckIsDue) {
+  ControlLoop::Settings s;
+  s.idle_health_period_ms = 50;
+  MakeLoop(s);
+  RunUntil(1999);
+  EXPECT_GE(loop_->health_steps(), 20u);
+  EXPECT_LE(loop_->health_steps(), 30u);  // 20 idle steps, plus 10 ms steps while checks run
+  EXPECT_EQ(loop_->housekeeping_steps(), 10u);
+  EXPECT_EQ(monitor_->NextCheckMs(now_) > now_, true);  // the checks ran and are not due
+}
+
 TEST_F(ControlLoopTest, DeadlineNeverPassesTheDrainEnd) {
   ControlLoop::Settings s;
   s.drain_ms = 5;
