@@ -14,11 +14,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {
+absl::StatusOr<std::pair<Protocol, uint16_t>> ParseAllowedPort(absl::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "': want PROTO/PORT, e.g. tcp/22"));
+  }
+  auto proto = ParseProtocol(text.substr(0, slash));
+  uint32_t port = 0;
+  if (!proto.ok() || !absl::SimpleAtoi(text.substr(slash + 1), &port) || port == 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "': want PROTO/PORT, e.g. tcp/22"));
+  }
+  return std::make_pair(*proto, static_cast<uint16_t>(port));
+}
+
 namespace {
 
 using nlohmann::json;
@@ -106,12 +121,36 @@ class ObjectReader {
   std::string path_;
 };
 
+absl::Status ParseException(const json& j, ExceptionConfig* e) {
+  ObjectReader r(j, "host.exception");
+  ECMPLB_RETURN_IF_ERROR(
+      r.CheckObject({"rate_pps", "burst", "priority_pps", "drop_unsolicited", "allow"}));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("rate_pps", &e->rate_pps, 0, 100000000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("burst", &e->burst, 1, 1000000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("priority_pps", &e->priority_pps, 0, 100000000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Bool("drop_unsolicited", &e->drop_unsolicited));
+  if (r.Has("allow")) {
+    const json& a = r.At("allow");
+    if (!a.is_array()) return FieldError("host.exception.allow", "must be an array");
+    e->allow.clear();
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string path = absl::StrCat("host.exception.allow[", i, "]");
+      if (!a[i].is_string()) return FieldError(path, "must be a string like \"tcp/22\"");
+      auto port = ParseAllowedPort(a[i].get<std::string>());
+      if (!port.ok()) return FieldError(path, port.status().message());
+      e->allow.push_back(a[i].get<std::string>());
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(
       r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway", "mtu",
                      "exception_interface", "control_socket", "announce", "announce_interface",
-                     "drain_s", "worker_stall_ms", "metrics_listen"}));
+                     "drain_s", "worker_stall_ms", "metrics_listen", "exception"}));
+  if (r.Has("exception")) ECMPLB_RETURN_IF_ERROR(ParseException(r.At("exception"), &h->exception));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
@@ -235,6 +274,12 @@ json ToJson(const Config& c) {
                {"drain_s", c.host.drain_s},
                {"worker_stall_ms", c.host.worker_stall_ms}};
   if (!c.host.metrics_listen.empty()) host["metrics_listen"] = c.host.metrics_listen;
+  const ExceptionConfig& ex = c.host.exception;
+  host["exception"] = {{"rate_pps", ex.rate_pps},
+                       {"burst", ex.burst},
+                       {"priority_pps", ex.priority_pps},
+                       {"drop_unsolicited", ex.drop_unsolicited},
+                       {"allow", ex.allow}};
   if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
   if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
   json ct = {{"capacity", c.conntrack.capacity},

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -82,6 +83,19 @@ struct ServiceConfig {
   std::string Name() const;  // "10.0.0.1:80/tcp", "[2001:db8::1]:443/tcp"
 };
 
+// What the workers let through to the kernel (dataplane/exception_policy.h). OSPF, BFD, ARP
+// for the host, health-check replies and BGP are the priority kinds, each bounded per worker
+// by priority_pps; everything else shares one host-wide budget of rate_pps (burst `burst`);
+// unsolicited TCP/UDP to the host's address is dropped unless its port is in `allow`.
+struct ExceptionConfig {
+  uint32_t rate_pps = 10000;  // what one TAP write per packet absorbs with room to spare
+  uint32_t burst = 1000;
+  uint32_t priority_pps = 5000;
+  bool drop_unsolicited = true;
+  std::vector<std::string> allow;  // "tcp/22", "udp/123": ports at the host's address let through
+  bool operator==(const ExceptionConfig&) const = default;
+};
+
 struct HostConfig {
   std::string address;         // this host's IPv4 address (on the exception interface)
   uint8_t prefix_length = 24;  // of `address`'s subnet; on-link backends are resolved directly
@@ -95,6 +109,7 @@ struct HostConfig {
   uint32_t drain_s = 5;            // SIGTERM / drain: withdraw VIPs, forward this long, stop
   uint32_t worker_stall_ms = 500;  // a worker without progress this long makes the host unhealthy
   std::string metrics_listen;      // Prometheus endpoint "ADDRESS:PORT"; empty: off
+  ExceptionConfig exception;
   bool operator==(const HostConfig&) const = default;
 };
 
@@ -122,6 +137,8 @@ struct Config {
 absl::Status Validate(const Config& config);
 
 absl::StatusOr<Config> ParseConfig(absl::string_view json_text);
+// "tcp/22" -> (kTcp, 22); host.exception.allow's entries.
+absl::StatusOr<std::pair<Protocol, uint16_t>> ParseAllowedPort(absl::string_view text);
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 std::string SerializeConfig(const Config& config);  // pretty JSON, stable field order
 // Writes atomically: temporary file in the same folder, fsync, rename, fsync the folder.

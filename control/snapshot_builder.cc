@@ -1,6 +1,7 @@
 // snapshot_builder.cc: configuration model -> dataplane Snapshot (see snapshot_builder.h).
 #include "control/snapshot_builder.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "maglev/maglev.h"
@@ -219,6 +220,28 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   host.tunnel_source =
       Addr(config.host.tunnel_source.empty() ? config.host.address : config.host.tunnel_source);
   host.mtu = config.host.mtu;
+  host.prefix_length = config.host.prefix_length;
+  const ExceptionConfig& ex = config.host.exception;
+  host.exception.rate_pps = ex.rate_pps;
+  host.exception.burst = ex.burst;
+  host.exception.priority_pps = ex.priority_pps;
+  host.exception.drop_unsolicited = ex.drop_unsolicited;
+  // The metrics endpoint, when it listens on the host's data address, is solicited.
+  if (const size_t colon = config.host.metrics_listen.rfind(':');
+      colon != std::string::npos &&
+      config.host.metrics_listen.substr(0, colon) == config.host.address) {
+    uint32_t port = 0;
+    if (absl::SimpleAtoi(config.host.metrics_listen.substr(colon + 1), &port) && port > 0 &&
+        port < 65536) {
+      host.exception.allow_tcp.set(port);
+    }
+  }
+  for (const std::string& a : ex.allow) {
+    auto port = ParseAllowedPort(a);  // validated with the config
+    if (!port.ok()) continue;
+    (port->first == Protocol::kTcp ? host.exception.allow_tcp : host.exception.allow_udp)
+        .set(port->second);
+  }
 
   auto snap =
       std::make_unique<const dataplane::Snapshot>(generation_ + 1, host, std::move(services));

@@ -18,38 +18,44 @@ namespace ecmplb::dataplane {
 
 // X(name, help): every worker verdict. Names are stable: they appear in `ecmplbctl stats`,
 // Prometheus and telemetry output.
-#define ECMPLB_WORKER_COUNTERS(X)                                                                 \
-  X(rx_packets, "packets received on the data port")                                              \
-  X(rx_bytes, "bytes received on the data port")                                                  \
-  X(tx_packets, "packets sent on the data port")                                                  \
-  X(tx_bytes, "bytes sent on the data port")                                                      \
-  X(forward_dr, "packets forwarded to a backend by MAC rewrite")                                  \
-  X(forward_gre, "packets forwarded to a backend in GRE")                                         \
-  X(exception, "packets passed to the kernel (ARP, OSPF, BFD, traffic to this host)")             \
-  X(icmp_error_steered, "ICMP errors about a flow sent to that flow's backend")                   \
-  X(icmp_frag_needed_sent, "ICMP fragmentation-needed replies sent (GRE would exceed MTU)")       \
-  X(conntrack_hit, "packets of a tracked flow")                                                   \
-  X(conntrack_miss, "packets that found no tracked flow")                                         \
-  X(conntrack_insert, "flows inserted in the connection table")                                   \
-  X(conntrack_untracked, "new flows that did not fit in the connection table (still forwarded)")  \
-  X(conntrack_repick, "tracked flows whose backend was removed, given a new backend")             \
-  X(conntrack_expired, "entries reclaimed by the timed expiry sweep")                             \
-  X(drop_parse, "malformed packets (see the parse counters for the reason)")                      \
-  X(drop_other_mac, "unicast frames for another MAC address (the port is not promiscuous)")       \
-  X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")          \
-  X(drop_no_backend, "packets of a service with no usable backend")                               \
-  X(drop_neighbor_unresolved, "packets whose backend or next-hop MAC is not resolved yet")        \
-  X(drop_fragment, "non-first IPv4 fragments of a 5-tuple service (no ports to hash)")            \
-  X(drop_icmp_unmatched, "ICMP errors to a VIP that quote no service flow")                       \
-  X(drop_too_big, "packets over the MTU after encapsulation that may be fragmented (no DF)")      \
-  X(drop_no_headroom, "packets without room in front for the GRE header")                         \
-  X(drop_multi_segment, "multi-segment packets (not supported)")                                  \
-  X(drop_tx_full, "packets the data port's TX queue did not take")                                \
-  X(drop_exception_full, "packets the exception port's TX queue did not take")                    \
-  X(idle_polls, "polls that found the RX queue empty")                                            \
-  X(busy_polls, "polls that received at least one packet")                                        \
-  X(busy_cycles, "TSC cycles spent in polls that received packets (cycles/packet: / rx_packets)") \
-  X(idle_sleeps, "back-off sleeps taken by an idle worker")                                       \
+#define ECMPLB_WORKER_COUNTERS(X)                                                                  \
+  X(rx_packets, "packets received on the data port")                                               \
+  X(rx_bytes, "bytes received on the data port")                                                   \
+  X(tx_packets, "packets sent on the data port")                                                   \
+  X(tx_bytes, "bytes sent on the data port")                                                       \
+  X(forward_dr, "packets forwarded to a backend by MAC rewrite")                                   \
+  X(forward_gre, "packets forwarded to a backend in GRE")                                          \
+  X(exception, "packets passed to the kernel (ARP, OSPF, BFD, traffic to this host)")              \
+  X(exception_priority,                                                                            \
+    "of those: the priority kinds (ARP for us, OSPF, BFD, health replies, BGP)")                   \
+  X(exception_rate_limited,                                                                        \
+    "packets for the kernel over the host-wide exception budget (dropped)")                        \
+  X(exception_priority_limited, "priority packets over their kind's per-worker bound (dropped)")   \
+  X(drop_unsolicited, "TCP/UDP to this host's address on no allowed port (dropped in the worker)") \
+  X(icmp_error_steered, "ICMP errors about a flow sent to that flow's backend")                    \
+  X(icmp_frag_needed_sent, "ICMP fragmentation-needed replies sent (GRE would exceed MTU)")        \
+  X(conntrack_hit, "packets of a tracked flow")                                                    \
+  X(conntrack_miss, "packets that found no tracked flow")                                          \
+  X(conntrack_insert, "flows inserted in the connection table")                                    \
+  X(conntrack_untracked, "new flows that did not fit in the connection table (still forwarded)")   \
+  X(conntrack_repick, "tracked flows whose backend was removed, given a new backend")              \
+  X(conntrack_expired, "entries reclaimed by the timed expiry sweep")                              \
+  X(drop_parse, "malformed packets (see the parse counters for the reason)")                       \
+  X(drop_other_mac, "unicast frames for another MAC address (the port is not promiscuous)")        \
+  X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")           \
+  X(drop_no_backend, "packets of a service with no usable backend")                                \
+  X(drop_neighbor_unresolved, "packets whose backend or next-hop MAC is not resolved yet")         \
+  X(drop_fragment, "non-first IPv4 fragments of a 5-tuple service (no ports to hash)")             \
+  X(drop_icmp_unmatched, "ICMP errors to a VIP that quote no service flow")                        \
+  X(drop_too_big, "packets over the MTU after encapsulation that may be fragmented (no DF)")       \
+  X(drop_no_headroom, "packets without room in front for the GRE header")                          \
+  X(drop_multi_segment, "multi-segment packets (not supported)")                                   \
+  X(drop_tx_full, "packets the data port's TX queue did not take")                                 \
+  X(drop_exception_full, "packets the exception port's TX queue did not take")                     \
+  X(idle_polls, "polls that found the RX queue empty")                                             \
+  X(busy_polls, "polls that received at least one packet")                                         \
+  X(busy_cycles, "TSC cycles spent in polls that received packets (cycles/packet: / rx_packets)")  \
+  X(idle_sleeps, "back-off sleeps taken by an idle worker")                                        \
   X(snapshot_changes, "configuration snapshots picked up")
 
 enum class Counter : uint16_t {

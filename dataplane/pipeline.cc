@@ -31,6 +31,8 @@ Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters,
       counters_(counters),
       neighbors_(neighbors),
       options_(options),
+      limiter_(options.exception_budget != nullptr ? options.exception_budget : &own_budget_,
+               options.ticks_per_second),
       scratch_(new Scratch()) {
   // The flow hash placing a key in the table doubles as its Maglev hash.
   assert(table->hasher() == &conntrack::FlowHash);
@@ -48,7 +50,28 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   conntrack::EntryRef* refs = scratch_->refs;
   int32_t* chosen = scratch_->chosen;
   size_t np = 0;
-  uint64_t exceptions = 0;
+  uint64_t exceptions = 0, priority = 0;
+  limiter_.Configure(snap.host().exception);
+  // Traffic for the kernel: classified, unsolicited traffic to this host dropped, the rest
+  // within its class's limit (exception_policy.h); every outcome counted once.
+  auto to_kernel = [&](size_t i, ParseResult r, const ParsedPacket& p) {
+    const ExceptionClass c =
+        ClassifyException(std::span<const uint8_t>(frames[i].data, frames[i].len), r, p, snap);
+    if (c == ExceptionClass::kUnsolicited) {
+      verdicts[i] = Verdict::kDrop;
+      counters_->Add(Counter::drop_unsolicited);
+      return;
+    }
+    if (!limiter_.Allow(c, now_ticks_)) {
+      verdicts[i] = Verdict::kDrop;
+      counters_->Add(c == ExceptionClass::kOther ? Counter::exception_rate_limited
+                                                 : Counter::exception_priority_limited);
+      return;
+    }
+    verdicts[i] = Verdict::kException;
+    ++exceptions;
+    priority += c != ExceptionClass::kOther;
+  };
 
   for (size_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
 
@@ -83,8 +106,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     if (r == ParseResult::kNotIp) {
-      verdicts[i] = Verdict::kException;
-      ++exceptions;
+      to_kernel(i, r, p);
       continue;
     }
     if (r != ParseResult::kOk) {
@@ -108,8 +130,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     if (!snap.IsVip(p.dst)) {
       // ARP is kNotIp above; here: OSPF, BFD, ICMP and health-check replies to this host.
-      verdicts[i] = Verdict::kException;
-      ++exceptions;
+      to_kernel(i, r, p);
       continue;
     }
     verdicts[i] = Verdict::kDrop;
@@ -133,13 +154,13 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     if (p.proto == inet::ip_proto::kIcmp || p.proto == inet::ip_proto::kIcmpv6) {
       // Echo requests to a VIP: the kernel holds the VIP (on lo) and answers them.
-      verdicts[i] = Verdict::kException;
-      ++exceptions;
+      to_kernel(i, r, p);
       continue;
     }
     counters_->Add(Counter::drop_vip_no_service);
   }
   if (exceptions) counters_->Add(Counter::exception, exceptions);
+  if (priority) counters_->Add(Counter::exception_priority, priority);
   if (np == 0) return;
 
   // 2. Connection table, in bulk, with the hashes computed above.

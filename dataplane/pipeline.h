@@ -21,6 +21,7 @@
 
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
+#include "dataplane/exception_policy.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/snapshot.h"
@@ -47,6 +48,10 @@ struct PipelineOptions {
   // A NIC drops unicast frames for other MACs; a vdev on a kernel interface (af_packet) does
   // not. false: such frames are dropped (drop_other_mac); true for a promiscuous port.
   bool accept_any_mac = false;
+  // The host-wide budget of "other" exception packets, shared by every worker's pipeline;
+  // nullptr: this pipeline's own. Its clock is SetTicks()'s, in ticks_per_second.
+  SharedTokenBucket* exception_budget = nullptr;
+  uint64_t ticks_per_second = 1'000'000'000;
 };
 
 class Pipeline {
@@ -60,6 +65,10 @@ class Pipeline {
   void Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
                std::span<Verdict> verdicts);
 
+  // The fine clock of the exception path's rate limits (ticks of
+  // PipelineOptions::ticks_per_second, e.g. the TSC); the worker sets it once per burst.
+  void SetTicks(uint64_t now_ticks) { now_ticks_ = now_ticks; }
+
   // Per-loop housekeeping: bounded expiry of stale connection-table entries.
   void Housekeeping(uint32_t now_s);
 
@@ -72,6 +81,9 @@ class Pipeline {
   WorkerCounters* counters_;
   const NeighborTable* neighbors_;
   PipelineOptions options_;
+  SharedTokenBucket own_budget_;  // when options_.exception_budget is null
+  ExceptionLimiter limiter_;
+  uint64_t now_ticks_ = 0;
   // Per-burst scratch, kept here so that a burst does not construct (zero) it again.
   struct Scratch;
   std::unique_ptr<Scratch> scratch_;

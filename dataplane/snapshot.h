@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "dataplane/exception_policy.h"
 #include "dataplane/packet/headers.h"
 #include "maglev/maglev.h"
 
@@ -65,6 +66,8 @@ struct HostInfo {
   IpAddr address;        // this host's own IPv4 address
   IpAddr tunnel_source;  // GRE outer source
   uint16_t mtu = 1500;   // IP MTU of the data port
+  uint8_t prefix_length = 24;  // of `address`'s subnet (OSPF and BFD come from it)
+  ExceptionPolicy exception;   // what goes to the kernel, and how much (exception_policy.h)
 };
 
 class Snapshot {
@@ -74,6 +77,7 @@ class Snapshot {
     for (const auto& s : services_) {
       by_key_.emplace(s->key, s.get());
       vips_.insert(s->key.vip);
+      for (const auto& b : s->backends) backend_addrs_.insert(b.addr);
     }
     BuildV4Index();
   }
@@ -102,6 +106,8 @@ class Snapshot {
     auto it = by_key_.find(ServiceKey{vip, port, proto});
     return it == by_key_.end() ? nullptr : it->second;
   }
+  // Whether `addr` is some service's backend (health-check replies come from them).
+  bool IsBackend(const IpAddr& addr) const { return backend_addrs_.contains(addr); }
   bool IsVip(const IpAddr& addr) const {
     if (addr.family == 4) return Find(addr, 0, 0) != nullptr;  // port 0: the VIP's own entry
     return vips_.contains(addr);
@@ -150,6 +156,7 @@ class Snapshot {
   std::vector<std::shared_ptr<const Service>> services_;
   absl::flat_hash_map<ServiceKey, const Service*> by_key_;
   absl::flat_hash_set<IpAddr> vips_;
+  absl::flat_hash_set<IpAddr> backend_addrs_;
 };
 
 }  // namespace ecmplb::dataplane

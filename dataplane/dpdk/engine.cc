@@ -85,6 +85,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   e->neighbors_ = std::make_unique<NeighborTable>();
   ECMPLB_ASSIGN_OR_RETURN(e->publisher_, SnapshotPublisher::Create(n_workers));
   e->table_bytes_ = conntrack::Table::MemoryNeeded(options.conntrack);
+  e->exception_budget_ = std::make_unique<SharedTokenBucket>();
+  PipelineOptions po = options.pipeline;
+  po.exception_budget = e->exception_budget_.get();
+  po.ticks_per_second = rte_get_tsc_hz();
   for (unsigned i = 0; i < n_workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->id = i;
@@ -118,8 +122,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
     }
     w->table = std::move(*table);
     w->counters = std::make_unique<WorkerCounters>();
-    w->pipeline = std::make_unique<Pipeline>(w->table.get(), w->counters.get(), e->neighbors_.get(),
-                                             options.pipeline);
+    w->pipeline =
+        std::make_unique<Pipeline>(w->table.get(), w->counters.get(), e->neighbors_.get(), po);
     e->workers_.push_back(std::move(w));
   }
   e->exception_counters_ = std::make_unique<WorkerCounters>();

@@ -115,6 +115,7 @@ class Engine {
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<WorkerCounters> exception_counters_;
+  std::unique_ptr<SharedTokenBucket> exception_budget_;  // host-wide, shared by every worker
   std::atomic<bool> stop_workers_{false};
   bool workers_running_ = false;
   std::unique_ptr<ExceptionForwarder> forwarder_;

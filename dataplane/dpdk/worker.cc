@@ -101,6 +101,7 @@ int WorkerMain(void* arg) {
     c->Add(Counter::rx_packets, n);
     c->Add(Counter::rx_bytes, rx_bytes);
 
+    w->pipeline->SetTicks(now_tsc);
     w->pipeline->Process(*snap, std::span<Frame>(frames, nf), now_s,
                          std::span<Verdict>(verdicts, nf));
 

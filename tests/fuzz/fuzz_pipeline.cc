@@ -111,6 +111,9 @@ constexpr std::array kVerdictCounters = {
     Counter::icmp_frag_needed_sent,
     Counter::drop_too_big,
     Counter::drop_no_headroom,
+    Counter::exception_rate_limited,
+    Counter::exception_priority_limited,
+    Counter::drop_unsolicited,
 };
 
 uint64_t Sum(const WorkerCounters& c, std::initializer_list<Counter> which) {

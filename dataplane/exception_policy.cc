@@ -1,0 +1,81 @@
+// exception_policy.cc: see exception_policy.h.
+#include "dataplane/exception_policy.h"
+
+#include "common/inet.h"
+#include "dataplane/snapshot.h"
+
+namespace ecmplb::dataplane {
+
+const char* ExceptionClassName(ExceptionClass c) {
+  switch (c) {
+    case ExceptionClass::kOther:
+      return "other";
+    case ExceptionClass::kArp:
+      return "arp";
+    case ExceptionClass::kOspf:
+      return "ospf";
+    case ExceptionClass::kBfd:
+      return "bfd";
+    case ExceptionClass::kHealthReply:
+      return "health";
+    case ExceptionClass::kBgp:
+      return "bgp";
+    case ExceptionClass::kUnsolicited:
+      return "unsolicited";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr uint16_t kEtherTypeArp = 0x0806;
+constexpr uint8_t kProtoOspf = 89;
+constexpr uint16_t kBfdSingleHopPort = 3784;
+constexpr uint16_t kBgpPort = 179;
+constexpr uint8_t kTcpSyn = 0x02, kTcpAck = 0x10, kTcpRst = 0x04;
+
+bool InHostSubnet(const IpAddr& a, const HostInfo& h) {
+  if (!a.is_v4() || !h.address.is_v4()) return false;
+  const uint32_t mask = h.prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - h.prefix_length);
+  return (a.v4_host() & mask) == (h.address.v4_host() & mask);
+}
+
+}  // namespace
+
+ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
+                                 const ParsedPacket& p, const Snapshot& snap) {
+  const HostInfo& h = snap.host();
+  if (r == ParseResult::kNotIp) {
+    // ARP (Ethernet/IPv4: 28 bytes) whose target protocol address is ours.
+    const size_t arp = p.l2_len;
+    if (p.ether_type == kEtherTypeArp && frame.size() >= arp + 28 && h.address.is_v4() &&
+        frame[arp + 5] == 4 && LoadBe32(frame.data() + arp + 24) == h.address.v4_host()) {
+      return ExceptionClass::kArp;
+    }
+    return ExceptionClass::kOther;
+  }
+  if (p.proto == kProtoOspf) {
+    return p.ttl == 1 && InHostSubnet(p.src, h) ? ExceptionClass::kOspf : ExceptionClass::kOther;
+  }
+  const bool to_host = p.dst == h.address;
+  if (p.proto == inet::ip_proto::kUdp && p.has_l4) {
+    if (p.dport == kBfdSingleHopPort && p.ttl == 255 && InHostSubnet(p.src, h) && to_host) {
+      return ExceptionClass::kBfd;
+    }
+    if (to_host && h.exception.drop_unsolicited && !h.exception.allow_udp[p.dport]) {
+      return ExceptionClass::kUnsolicited;
+    }
+    return ExceptionClass::kOther;
+  }
+  if (p.proto == inet::ip_proto::kTcp && p.has_l4 && to_host) {
+    const bool bare_syn = (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+    if (!bare_syn && snap.IsBackend(p.src)) return ExceptionClass::kHealthReply;
+    if (p.dport == kBgpPort || p.sport == kBgpPort) return ExceptionClass::kBgp;
+    if (h.exception.drop_unsolicited && !h.exception.allow_tcp[p.dport]) {
+      return ExceptionClass::kUnsolicited;
+    }
+  }
+  return ExceptionClass::kOther;
+}
+
+}  // namespace ecmplb::dataplane
