@@ -95,8 +95,8 @@ void FloodCounts::Merge(const FloodCounts& o) {
 }
 
 absl::StatusOr<std::unique_ptr<const FloodSet>> FloodSet::Create(const control::Config& config,
-                                                                  const TrafficModel& m,
-                                                                  FloodOptions options) {
+                                                                 const TrafficModel& m,
+                                                                 FloodOptions options) {
   std::unique_ptr<FloodSet> s(new FloodSet());
   if (options.net.base.family == 0) {
     ECMPLB_ASSIGN_OR_RETURN(options.net, ParseClientNet(kDefaultFloodNet));
@@ -121,7 +121,8 @@ absl::StatusOr<std::unique_ptr<const FloodSet>> FloodSet::Create(const control::
   const Range client = RangeOf(mo.client_v4);
   if (flood.Contains(client.base) || client.Contains(flood.base)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--flood-net ", net_text, " overlaps the IPv4 --client-net: give disjoint "
+        absl::StrCat("--flood-net ", net_text,
+                     " overlaps the IPv4 --client-net: give disjoint "
                      "ranges (flood sources must never look like test flows)"));
   }
   const dataplane::HostInfo& host = m.snapshot().host();
@@ -150,9 +151,9 @@ absl::StatusOr<std::unique_ptr<const FloodSet>> FloodSet::Create(const control::
   }
   for (const auto& [a, what] : reserved) {
     if (flood.Contains(a)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--flood-net ", net_text, " holds ", what, " (",
-                       dataplane::IpAddr::V4(a).ToString(), "): choose another range"));
+      return absl::InvalidArgumentError(absl::StrCat("--flood-net ", net_text, " holds ", what,
+                                                     " (", dataplane::IpAddr::V4(a).ToString(),
+                                                     "): choose another range"));
     }
   }
   if (!host.address.is_v4()) {
@@ -207,9 +208,9 @@ absl::StatusOr<std::unique_ptr<const FloodSet>> FloodSet::Create(const control::
     t.len = static_cast<uint16_t>(len);
     t.offset = i * stride;
     uint8_t* f = s->storage_.data() + t.offset;
-    t.l3 = static_cast<uint16_t>(dataplane::internal::WriteL2(
-        f, mo.dst_mac, mo.src_mac, mo.vlan.has_value(), mo.vlan.value_or(0),
-        dataplane::ether_type::kIpv4));
+    t.l3 = static_cast<uint16_t>(
+        dataplane::internal::WriteL2(f, mo.dst_mac, mo.src_mac, mo.vlan.has_value(),
+                                     mo.vlan.value_or(0), dataplane::ether_type::kIpv4));
     uint8_t* ip = f + t.l3;
     const size_t ip_len = len - t.l3;
     if (t.kind == FloodKind::kGarbage) {
@@ -275,8 +276,8 @@ size_t FloodSet::Build(size_t slot, uint32_t stream, uint64_t k, uint8_t* out) c
   const FloodTemplate& t = templates_[slot];
   std::memcpy(out, storage_.data() + t.offset, t.len);
   if (t.kind == FloodKind::kGarbage) return t.len;
-  const uint32_t r =
-      Mix32(static_cast<uint32_t>(k) ^ Mix32(stream * 0x9E3779B9u ^ static_cast<uint32_t>(k >> 32)));
+  const uint32_t r = Mix32(static_cast<uint32_t>(k) ^
+                           Mix32(stream * 0x9E3779B9u ^ static_cast<uint32_t>(k >> 32)));
   uint8_t* ip = out + t.l3;
   const uint32_t src = src_base_ + 1 + r % src_addrs_;
   const uint16_t id = static_cast<uint16_t>(k);

@@ -79,15 +79,15 @@ struct FloodCounts {
 // One prebuilt flood frame.
 struct FloodTemplate {
   FloodKind kind = FloodKind::kGarbage;
-  uint8_t proto = 0;     // IP protocol (TCP, UDP, ICMP); 0 for garbage
-  uint16_t len = 0;      // frame length, FCS excluded
-  uint16_t l3 = 0;       // offset of the IPv4 header
-  uint32_t dst = 0;      // destination address, host order (garbage: 0)
-  uint64_t ip_sum = 0;   // IPv4 header without id, source and checksum (not folded)
-  uint64_t l4_sum = 0;   // TCP/UDP: pseudo-header without the source + segment without the
-                         // per-packet fields and checksum; ICMP: message without sequence and
-                         // checksum
-  size_t offset = 0;     // of its bytes in the set's storage
+  uint8_t proto = 0;    // IP protocol (TCP, UDP, ICMP); 0 for garbage
+  uint16_t len = 0;     // frame length, FCS excluded
+  uint16_t l3 = 0;      // offset of the IPv4 header
+  uint32_t dst = 0;     // destination address, host order (garbage: 0)
+  uint64_t ip_sum = 0;  // IPv4 header without id, source and checksum (not folded)
+  uint64_t l4_sum = 0;  // TCP/UDP: pseudo-header without the source + segment without the
+                        // per-packet fields and checksum; ICMP: message without sequence and
+                        // checksum
+  size_t offset = 0;    // of its bytes in the set's storage
 };
 
 class FloodSet {

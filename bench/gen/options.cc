@@ -97,6 +97,13 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-src-mac-check", o.no_src_mac_check,
                "balancer mode: do not require the balancer's MAC as source of returned frames");
+  // A single-value option given again takes the last value (CLI11 refuses it by default): a
+  // --trials-from-stdin line overrides the command line's options (repeatable ones add).
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_items_expected_max() == 1) {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,9 +192,9 @@ absl::StatusOr<FloodOptions> ToFloodOptions(const GenOptions& o) {
   ECMPLB_ASSIGN_OR_RETURN(f.kinds, ParseFloodKinds(o.flood));
   auto net = ParseClientNet(o.flood_net);
   if (!net.ok() || !net->base.is_v4()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--flood-net ", o.flood_net, ": expected an IPv4 range with a prefix of 8..30, e.g. ",
-        kDefaultFloodNet));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--flood-net ", o.flood_net,
+                     ": expected an IPv4 range with a prefix of 8..30, e.g. ", kDefaultFloodNet));
   }
   f.net = *net;
   return f;

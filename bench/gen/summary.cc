@@ -69,11 +69,10 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
     per_kind[FloodKindName(k)] = {{"packets", r.flood.packets[static_cast<size_t>(k)]},
                                   {"bytes", r.flood.bytes[static_cast<size_t>(k)]}};
   }
-  j["flood"] = {
-      {"packets", r.flood.total_packets()},
-      {"bytes", r.flood.total_bytes()},
-      {"mpps", Ratio(static_cast<double>(r.flood.total_packets()), r.tx_seconds) / 1e6},
-      {"per_kind", std::move(per_kind)}};
+  j["flood"] = {{"packets", r.flood.total_packets()},
+                {"bytes", r.flood.total_bytes()},
+                {"mpps", Ratio(static_cast<double>(r.flood.total_packets()), r.tx_seconds) / 1e6},
+                {"per_kind", std::move(per_kind)}};
   j["rx"] = {{"packets", r.check.rx_packets},
              {"bytes", r.check.rx_bytes},
              {"test_packets", r.check.test_packets()},
@@ -135,10 +134,9 @@ std::string SummaryText(const GenOptions& o, const TrafficModel& m, const Checke
       absl::StrAppendFormat(&s, " %s %llu", FloodKindName(static_cast<FloodKind>(i)),
                             static_cast<unsigned long long>(r.flood.packets[i]));
     }
-    absl::StrAppendFormat(&s, "; tx total %.3f Mpps\n",
-                          Ratio(static_cast<double>(r.tx_packets + r.flood.total_packets()),
-                                r.tx_seconds) /
-                              1e6);
+    absl::StrAppendFormat(
+        &s, "; tx total %.3f Mpps\n",
+        Ratio(static_cast<double>(r.tx_packets + r.flood.total_packets()), r.tx_seconds) / 1e6);
   }
   absl::StrAppendFormat(&s, "  rx  %llu packets (%llu test, %llu other): %.3f Mpps\n",
                         static_cast<unsigned long long>(k.rx_packets),

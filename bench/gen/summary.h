@@ -39,9 +39,9 @@ struct PortStats {
 struct RunResult {
   double tx_seconds = 0;     // from first to last TX burst
   double total_seconds = 0;  // including the drain
-  uint64_t tx_packets = 0;  // test frames (what loss is computed against)
-  uint64_t tx_bytes = 0;    // without FCS
-  FloodCounts flood;        // flood frames sent, per kind
+  uint64_t tx_packets = 0;   // test frames (what loss is computed against)
+  uint64_t tx_bytes = 0;     // without FCS
+  FloodCounts flood;         // flood frames sent, per kind
   uint64_t new_flows = 0;
   std::vector<QueueStats> queues;
   CheckCounts check;
