@@ -8,6 +8,8 @@
 // bursts per queue (up to 2 RX bursts a queue per TX burst, so the loop sends no faster than it
 // can check). Two or more lcores: TX on the main lcore, RX and checking on the next one.
 // --help and --neighbors are handled before EAL initialisation (no EAL options needed).
+// With --flood-share, each queue's schedule mixes prebuilt flood frames (flood.h) into the test
+// frames; they are counted apart (per kind), never as test packets.
 //
 // Exit status: 0 run completed, no check errors; 2 run completed with check errors
 // (wrong_backend, moved, corrupt or unknown frames); 1 bad option or set-up failure (one line
