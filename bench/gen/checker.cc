@@ -53,6 +53,10 @@ const char* VerdictName(Verdict v) {
 Checker::Checker(const TrafficModel& model, CheckerOptions options)
     : m_(model), opt_(options), flow_state_(model.flows(), 0) {
   if (opt_.sample < 1) opt_.sample = 1;
+  if (opt_.flood_net.base.is_v4()) {
+    flood_base_ = opt_.flood_net.base.v4_host();
+    flood_size_ = uint64_t{1} << (32 - opt_.flood_net.prefix);
+  }
   const ModelOptions& o = model.options();
   for (int i = 0; i < 2; ++i) {
     const uint16_t type = i == 0 ? et::kIpv4 : et::kIpv6;
@@ -142,6 +146,11 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   size_t avail = n - l2;
   uint8_t family;
   bool gre = false;
+  if (type == et::kIpv4 && flood_size_ != 0 && avail >= dataplane::kIpv4MinHeaderLen &&
+      (uint64_t{LoadBe32(ip + 12) - flood_base_} < flood_size_ ||
+       uint64_t{LoadBe32(ip + 16) - flood_base_} < flood_size_)) {
+    return Count(Verdict::kOther);  // flood, or the answer to it
+  }
   if (type == et::kIpv4) {
     if (avail < dataplane::kIpv4MinHeaderLen || (ip[0] >> 4) != 4) return Count(Verdict::kUnknown);
     const uint8_t proto = ip[9];

@@ -15,6 +15,9 @@
 //     host.tunnel_source or host.address, destination = the backend), GRE header 0 + inner
 //     EtherType, inner IP packet identical.
 //   loopback mode (testpmd macswap): the frame as sent with the two MACs swapped.
+// With a flood net (CheckerOptions::flood_net, set with --flood-share > 0: flood.h), an IPv4
+// frame whose (outer) source or destination address is in it is not test traffic either but
+// flood or the answer to flood (the host's RSTs, ICMP replies): `other`, before any other check.
 // Verdicts, each frame exactly one (first that applies):
 //   unknown        TCP/UDP/GRE but not decodable as one of our flows (truncated, foreign
 //                  address or port, destination not the flow's service)
@@ -73,6 +76,7 @@ struct CheckerOptions {
   ExpectMode mode = ExpectMode::kBalancer;
   uint32_t sample = 1;        // verify one test frame in `sample` (1: all)
   bool check_src_mac = true;  // balancer mode: source MAC must be --dst-mac
+  ClientNet flood_net{};      // IPv4 flood sources (flood.h); family 0: no flood
 };
 
 class Checker {
@@ -105,6 +109,8 @@ class Checker {
   uint8_t l2_loopback_[2][dataplane::kEthVlanHeaderLen] = {};
   uint8_t l2_forwarded_[2][dataplane::kEthVlanHeaderLen] = {};
   size_t l2_len_ = 0;
+  uint32_t flood_base_ = 0;  // the flood net, host order; flood_size_ 0: none
+  uint64_t flood_size_ = 0;
   uint8_t scratch_[128];  // a GRE outer header
 };
 

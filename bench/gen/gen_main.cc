@@ -8,6 +8,8 @@
 // bursts per queue (up to 2 RX bursts a queue per TX burst, so the loop sends no faster than it
 // can check). Two or more lcores: TX on the main lcore, RX and checking on the next one.
 // --help and --neighbors are handled before EAL initialisation (no EAL options needed).
+// With --flood-share, each queue's schedule mixes prebuilt flood frames (flood.h) into the test
+// frames; they are counted apart (per kind), never as test packets.
 //
 // Exit status: 0 run completed, no check errors; 2 run completed with check errors
 // (wrong_backend, moved, corrupt or unknown frames); 1 bad option or set-up failure (one line
@@ -38,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/gen/checker.h"
+#include "bench/gen/flood.h"
 #include "bench/gen/frame_builder.h"
 #include "bench/gen/options.h"
 #include "bench/gen/pcap_writer.h"
@@ -83,11 +86,15 @@ struct Clock {
   }
 };
 
+// Pending::kind of a test frame (flood frames: their FloodKind).
+constexpr uint8_t kTestFrame = 0xFF;
+
 // Frames built but refused by the driver (ring full), sent first on the queue's next turn
 // (their timestamps then include the wait: the generator's own queueing counts as latency).
 struct Pending {
   rte_mbuf* m[kBurst];
   uint16_t len[kBurst];
+  uint8_t kind[kBurst];  // kTestFrame, or the flood frame's FloodKind
   uint16_t n = 0;
 };
 
@@ -108,9 +115,13 @@ struct Run {
 
   // TX side (TX lcore).
   std::vector<QueueSchedule> sched;
+  std::unique_ptr<const FloodSet> flood;  // null: no flood
+  std::vector<FloodSchedule> flood_sched;
   std::vector<QueueStats> txq;
   std::vector<Pending> pending;
-  uint64_t tx_packets = 0, tx_bytes = 0;
+  uint64_t tx_packets = 0;  // every frame sent, test and flood (--rate and --count count these)
+  uint64_t tx_test_packets = 0, tx_test_bytes = 0;
+  FloodCounts flood_counts;
   uint64_t tx_start = 0, tx_end = 0;
   double rate_per_tick = 0;  // packets per TSC tick, 0: unlimited
   uint64_t count = 0;
@@ -135,13 +146,22 @@ uint16_t TxBurst(Run& r, uint16_t q, uint16_t want, uint64_t now) {
     if (want == 0 || rte_pktmbuf_alloc_bulk(r.pool, p.m, want) != 0) return 0;
     const uint32_t ts = static_cast<uint32_t>(r.clock.Ns(now));
     QueueSchedule& s = r.sched[q];
+    FloodSchedule& fs = r.flood_sched[q];
     uint16_t n = 0;
     for (; n < want; ++n) {
-      uint64_t flow;
-      uint32_t seq;
-      if (!s.Next(&flow, &seq)) break;
       uint8_t* d = rte_pktmbuf_mtod(p.m[n], uint8_t*);
-      const size_t len = BuildFrame(*r.model, flow, seq, ts, d);
+      size_t len;
+      if (fs.Due()) {
+        FloodKind kind;
+        len = fs.Build(d, &kind);
+        p.kind[n] = static_cast<uint8_t>(kind);
+      } else {
+        uint64_t flow;
+        uint32_t seq;
+        if (!s.Next(&flow, &seq)) break;
+        len = BuildFrame(*r.model, flow, seq, ts, d);
+        p.kind[n] = kTestFrame;
+      }
       p.m[n]->data_len = static_cast<uint16_t>(len);
       p.m[n]->pkt_len = static_cast<uint32_t>(len);
       p.len[n] = static_cast<uint16_t>(len);
@@ -159,8 +179,17 @@ uint16_t TxBurst(Run& r, uint16_t q, uint16_t want, uint64_t now) {
     }
   }
   const uint16_t sent = rte_eth_tx_burst(r.port, q, p.m, n);
+  QueueStats& qs = r.txq[q];
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < sent; ++i) bytes += p.len[i];
+  uint16_t test = 0;
+  for (uint16_t i = 0; i < sent; ++i) {
+    if (p.kind[i] == kTestFrame) {
+      ++test;
+      bytes += p.len[i];
+    } else {
+      r.flood_counts.Add(static_cast<FloodKind>(p.kind[i]), p.len[i]);
+    }
+  }
   if (capture) {
     const uint64_t t = r.wall_ns0 + r.clock.Ns(now);
     for (uint16_t i = 0; i < sent; ++i) {
@@ -170,14 +199,16 @@ uint16_t TxBurst(Run& r, uint16_t q, uint16_t want, uint64_t now) {
   if (sent < n) {
     std::memmove(p.m, p.m + sent, sizeof(p.m[0]) * (n - sent));
     std::memmove(p.len, p.len + sent, sizeof(p.len[0]) * (n - sent));
-    ++r.txq[q].tx_partial_bursts;
+    std::memmove(p.kind, p.kind + sent, sizeof(p.kind[0]) * (n - sent));
+    ++qs.tx_partial_bursts;
   }
   p.n = static_cast<uint16_t>(n - sent);
-  QueueStats& qs = r.txq[q];
-  qs.tx_packets += sent;
+  qs.tx_packets += test;
   qs.tx_bytes += bytes;
+  qs.tx_flood_packets += sent - test;
   r.tx_packets += sent;
-  r.tx_bytes += bytes;
+  r.tx_test_packets += test;
+  r.tx_test_bytes += bytes;
   return sent;
 }
 
@@ -419,9 +450,17 @@ int Trial(const Run& setup, const GenOptions& o, const control::Config& config,
   char name[RTE_ETH_NAME_MAX_LEN] = "?";
   rte_eth_dev_get_name_by_port(o.port, name);
 
+  if (o.flood_share > 0) {
+    auto fopt = ToFloodOptions(o);
+    if (!fopt.ok()) return TrialFail(std::string(fopt.status().message()));
+    auto flood = FloodSet::Create(config, *r.model, *fopt);
+    if (!flood.ok()) return TrialFail(std::string(flood.status().message()));
+    r.flood = std::move(*flood);
+  }
   auto groups = GroupFlowsByQueue(*r.model);
   for (uint16_t q = 0; q < r.queues; ++q) {
     r.sched.emplace_back(*r.model, q, std::move(groups[q]), o.new_share);
+    r.flood_sched.emplace_back(r.flood.get(), q);
   }
   r.txq.assign(r.queues, QueueStats{});
   r.pending.resize(r.queues);
@@ -460,8 +499,9 @@ int Trial(const Run& setup, const GenOptions& o, const control::Config& config,
   RunResult res;
   res.tx_seconds = r.clock.Seconds(r.tx_start, r.tx_end);
   res.total_seconds = r.clock.Seconds(start, end);
-  res.tx_packets = r.tx_packets;
-  res.tx_bytes = r.tx_bytes;
+  res.tx_packets = r.tx_test_packets;
+  res.tx_bytes = r.tx_test_bytes;
+  res.flood = r.flood_counts;
   for (const QueueSchedule& s : r.sched) res.new_flows += s.new_flows();
   res.queues = r.txq;
   res.queues.resize(r.rx_queues);

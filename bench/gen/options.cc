@@ -29,6 +29,18 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv) {
                  "share of packets that open a new flow (TCP SYN / first UDP packet of a flow "
                  "id never used before)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--flood-share", o.flood_share,
+                 "share of the frames sent that are flood frames (junk to the balancer host's "
+                 "address and non-VIP destinations, not test traffic: counted apart, not in the "
+                 "loss), exact over time; 0: none")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--flood", o.flood,
+                 "flood kinds, repeatable or a comma list: host-tcp, host-udp, icmp-echo, nonvip, "
+                 "garbage, all (default all, in turn)")
+      ->delimiter(',');
+  app.add_option("--flood-net", o.flood_net,
+                 "IPv4 source range of the flood frames, disjoint from --client-net (default "
+                 "203.0.113.0/24, RFC 5737)");
   app.add_option("--proto", o.proto, "target the services of this protocol: tcp, udp or mix")
       ->check(CLI::IsMember({"tcp", "udp", "mix"}));
   app.add_option("--size", o.size,
@@ -85,6 +97,13 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-src-mac-check", o.no_src_mac_check,
                "balancer mode: do not require the balancer's MAC as source of returned frames");
+  // A single-value option given again takes the last value (CLI11 refuses it by default): a
+  // --trials-from-stdin line overrides the command line's options (repeatable ones add).
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_items_expected_max() == 1) {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -100,6 +119,7 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv) {
     return absl::InvalidArgumentError(
         "--dst-mac is required: the balancer's port MAC (ecmplb prints it at start-up)");
   }
+  if (auto kinds = ParseFloodKinds(o.flood); !kinds.ok()) return kinds.status();
   return o;
 }
 
@@ -159,7 +179,25 @@ absl::StatusOr<CheckerOptions> ToCheckerOptions(const GenOptions& o) {
   } else {
     return absl::InvalidArgumentError("--check: expected 'all' or 'sample:N' with N >= 1");
   }
+  if (o.flood_share > 0) {
+    ECMPLB_ASSIGN_OR_RETURN(FloodOptions f, ToFloodOptions(o));
+    c.flood_net = f.net;
+  }
   return c;
+}
+
+absl::StatusOr<FloodOptions> ToFloodOptions(const GenOptions& o) {
+  FloodOptions f;
+  f.share = o.flood_share;
+  ECMPLB_ASSIGN_OR_RETURN(f.kinds, ParseFloodKinds(o.flood));
+  auto net = ParseClientNet(o.flood_net);
+  if (!net.ok() || !net->base.is_v4()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--flood-net ", o.flood_net,
+                     ": expected an IPv4 range with a prefix of 8..30, e.g. ", kDefaultFloodNet));
+  }
+  f.net = *net;
+  return f;
 }
 
 double EffectiveDuration(const GenOptions& o) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "bench/gen/checker.h"
+#include "bench/gen/flood.h"
 #include "bench/gen/traffic_model.h"
 
 namespace ecmplb::gen {
@@ -19,6 +20,9 @@ struct GenOptions {
   std::vector<std::string> services;  // VIP:PORT/PROTO; empty: all
   uint64_t flows = 1000;
   double new_share = 0.0;
+  double flood_share = 0.0;        // share of the frames sent that are flood (flood.h)
+  std::vector<std::string> flood;  // --flood kinds (comma lists kept as given); empty: all
+  std::string flood_net = kDefaultFloodNet;
   std::string proto = "mix";
   uint32_t size = 64;
   int vlan = -1;          // -1: untagged
@@ -62,8 +66,10 @@ absl::StatusOr<GenOptions> ParseGenOptions(int argc, const char* const* argv);
 
 // The model's settings (src_mac: the port's MAC unless --src-mac is given).
 absl::StatusOr<ModelOptions> ToModelOptions(const GenOptions& o, const MacAddr& port_mac);
-// The checker's settings: --check and --expect.
+// The checker's settings: --check, --expect, and the flood net when --flood-share > 0.
 absl::StatusOr<CheckerOptions> ToCheckerOptions(const GenOptions& o);
+// The flood's settings (--flood-share, --flood, --flood-net); errors name the option.
+absl::StatusOr<FloodOptions> ToFloodOptions(const GenOptions& o);
 // Effective run length: duration in seconds (0: none) and packet count (0: none).
 double EffectiveDuration(const GenOptions& o);
 uint64_t EffectivePcapCount(const GenOptions& o);

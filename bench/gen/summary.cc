@@ -26,6 +26,14 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
   for (size_t i = 0; i < m.num_services(); ++i) opt["services"].push_back(m.service(i).name);
   opt["flows"] = o.flows;
   opt["new_share"] = o.new_share;
+  opt["flood_share"] = o.flood_share;
+  opt["flood"] = json::array();
+  std::vector<FloodKind> kinds;
+  if (o.flood_share > 0) {
+    if (auto k = ParseFloodKinds(o.flood); k.ok()) kinds = *k;
+  }
+  for (FloodKind k : kinds) opt["flood"].push_back(FloodKindName(k));
+  opt["flood_net"] = o.flood_net;
   opt["proto"] = o.proto;
   opt["size"] = o.size;
   if (o.vlan >= 0) opt["vlan"] = o.vlan;
@@ -49,9 +57,22 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
   j["new_flows"] = r.new_flows;
   j["duration_s"] = r.tx_seconds;
   j["total_s"] = r.total_seconds;
+  const uint64_t total_packets = r.tx_packets + r.flood.total_packets();
   j["tx"] = {{"packets", r.tx_packets},
              {"bytes", r.tx_bytes},
-             {"mpps", Ratio(static_cast<double>(r.tx_packets), r.tx_seconds) / 1e6}};
+             {"mpps", Ratio(static_cast<double>(r.tx_packets), r.tx_seconds) / 1e6},
+             {"total_packets", total_packets},
+             {"total_bytes", r.tx_bytes + r.flood.total_bytes()},
+             {"total_mpps", Ratio(static_cast<double>(total_packets), r.tx_seconds) / 1e6}};
+  json per_kind = json::object();
+  for (FloodKind k : kinds) {
+    per_kind[FloodKindName(k)] = {{"packets", r.flood.packets[static_cast<size_t>(k)]},
+                                  {"bytes", r.flood.bytes[static_cast<size_t>(k)]}};
+  }
+  j["flood"] = {{"packets", r.flood.total_packets()},
+                {"bytes", r.flood.total_bytes()},
+                {"mpps", Ratio(static_cast<double>(r.flood.total_packets()), r.tx_seconds) / 1e6},
+                {"per_kind", std::move(per_kind)}};
   j["rx"] = {{"packets", r.check.rx_packets},
              {"bytes", r.check.rx_bytes},
              {"test_packets", r.check.test_packets()},
@@ -62,6 +83,7 @@ nlohmann::json SummaryJson(const GenOptions& o, const TrafficModel& m, const Che
   for (const QueueStats& s : r.queues) {
     q.push_back({{"tx_packets", s.tx_packets},
                  {"tx_bytes", s.tx_bytes},
+                 {"tx_flood_packets", s.tx_flood_packets},
                  {"tx_partial_bursts", s.tx_partial_bursts},
                  {"rx_packets", s.rx_packets}});
   }
@@ -103,6 +125,19 @@ std::string SummaryText(const GenOptions& o, const TrafficModel& m, const Checke
                         static_cast<unsigned long long>(r.tx_packets),
                         static_cast<unsigned long long>(r.tx_bytes), r.tx_seconds,
                         Ratio(static_cast<double>(r.tx_packets), r.tx_seconds) / 1e6);
+  if (r.flood.total_packets() != 0 || o.flood_share > 0) {
+    absl::StrAppendFormat(&s, "  flood %llu packets, %llu bytes (share %g):",
+                          static_cast<unsigned long long>(r.flood.total_packets()),
+                          static_cast<unsigned long long>(r.flood.total_bytes()), o.flood_share);
+    for (size_t i = 0; i < kFloodKinds; ++i) {
+      if (r.flood.packets[i] == 0) continue;
+      absl::StrAppendFormat(&s, " %s %llu", FloodKindName(static_cast<FloodKind>(i)),
+                            static_cast<unsigned long long>(r.flood.packets[i]));
+    }
+    absl::StrAppendFormat(
+        &s, "; tx total %.3f Mpps\n",
+        Ratio(static_cast<double>(r.tx_packets + r.flood.total_packets()), r.tx_seconds) / 1e6);
+  }
   absl::StrAppendFormat(&s, "  rx  %llu packets (%llu test, %llu other): %.3f Mpps\n",
                         static_cast<unsigned long long>(k.rx_packets),
                         static_cast<unsigned long long>(k.test_packets()),
@@ -127,8 +162,9 @@ std::string SummaryText(const GenOptions& o, const TrafficModel& m, const Checke
       static_cast<unsigned long long>(h.Quantile(0.999)), static_cast<unsigned long long>(h.max()),
       static_cast<unsigned long long>(h.count()));
   for (size_t i = 0; i < r.queues.size(); ++i) {
-    absl::StrAppendFormat(&s, "  queue %zu: tx %llu (partial bursts %llu), rx %llu\n", i,
-                          static_cast<unsigned long long>(r.queues[i].tx_packets),
+    absl::StrAppendFormat(&s, "  queue %zu: tx %llu (+%llu flood, partial bursts %llu), rx %llu\n",
+                          i, static_cast<unsigned long long>(r.queues[i].tx_packets),
+                          static_cast<unsigned long long>(r.queues[i].tx_flood_packets),
                           static_cast<unsigned long long>(r.queues[i].tx_partial_bursts),
                           static_cast<unsigned long long>(r.queues[i].rx_packets));
   }

@@ -1,8 +1,10 @@
 // summary.h: the results of one ecmplb-gen run and their two encodings: one JSON object
 // (--json, nlohmann) and a human-readable text summary.
 //
-// Loss = packets sent - test frames received (received frames that are not test traffic, e.g.
-// ARP or OSPF from ecmplb's exception path, are counted as `other` and left out).
+// Loss = test packets sent - test frames received (received frames that are not test traffic,
+// e.g. ARP or OSPF from ecmplb's exception path, or the answers to flood frames, are counted as
+// `other` and left out). Flood frames sent (flood.h) are counted apart, never as test packets:
+// `tx` is the test traffic, `tx.total_*` and `flood` add the flood.
 //
 // Thread-safety: plain values; encode after the loops have stopped.
 #pragma once
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/gen/checker.h"
+#include "bench/gen/flood.h"
 #include "bench/gen/latency_histogram.h"
 #include "bench/gen/options.h"
 #include "bench/gen/traffic_model.h"
@@ -21,8 +24,9 @@
 namespace ecmplb::gen {
 
 struct QueueStats {
-  uint64_t tx_packets = 0;
+  uint64_t tx_packets = 0;  // test frames
   uint64_t tx_bytes = 0;
+  uint64_t tx_flood_packets = 0;
   // TX bursts the driver took only partly (ring full); the rest is retried on the next turn.
   uint64_t tx_partial_bursts = 0;
   uint64_t rx_packets = 0;
@@ -35,8 +39,9 @@ struct PortStats {
 struct RunResult {
   double tx_seconds = 0;     // from first to last TX burst
   double total_seconds = 0;  // including the drain
-  uint64_t tx_packets = 0;
-  uint64_t tx_bytes = 0;  // without FCS
+  uint64_t tx_packets = 0;   // test frames (what loss is computed against)
+  uint64_t tx_bytes = 0;     // without FCS
+  FloodCounts flood;         // flood frames sent, per kind
   uint64_t new_flows = 0;
   std::vector<QueueStats> queues;
   CheckCounts check;
