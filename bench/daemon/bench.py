@@ -218,9 +218,10 @@ class Bench:
       p.wait()
 
   def gen_run(self, service, flows, rate, seconds, new_share=0.0, check='sample:64',
-              expect='balancer'):
+              expect='balancer', flood_share=0.0):
     line = (f'--service {service} --flows {flows} --new-share {new_share} --rate {int(rate)} '
-            f'--duration {seconds} --check {check} --expect {expect} --size {self.a.size}')
+            f'--duration {seconds} --check {check} --expect {expect} --size {self.a.size} '
+            f'--flood-share {flood_share}')
     before = self.ctl_stats() if expect == 'balancer' else None
     self.genp.stdin.write(line + '\n')
     self.genp.stdin.flush()
@@ -275,6 +276,29 @@ class Bench:
     return {'flows': flows, 'new_share': new_share, 'full': full, 'pdr_pps': rate,
             'at_pdr': at, 'latency': lat}
 
+  def flood(self):
+    """VIP forwarding under a flood of 64-byte junk at the host's address and at non-VIP
+    destinations (every ecmplb-gen flood kind), in the same run: the VIP traffic's rate
+    without flood at full load (F), then VIP traffic offered at 0.8 F with as many junk
+    frames again (total 1.6 F offered): the VIP rate received, its loss, and where the junk
+    went (the daemon's counters)."""
+    f = self.gen_run(DR_SERVICE, self.a.flows, 0, self.a.trial_seconds)
+    base = f['rx']['mpps'] * 1e6
+    before = self.ctl_stats()
+    r = self.gen_run(DR_SERVICE, self.a.flows, 1.6 * base, self.a.trial_seconds, flood_share=0.5)
+    after = self.ctl_stats()
+    keys = ('exception', 'exception_priority', 'exception_rate_limited', 'drop_unsolicited',
+            'drop_parse', 'drop_exception_full', 'forward_dr')
+    d = {k: after['total'][k] - before['total'][k] for k in keys}
+    out = {'no_flood_rx_mpps': f['rx']['mpps'], 'vip_offered_mpps': r['tx']['mpps'],
+           'vip_rx_mpps': r['rx']['mpps'], 'vip_loss_ratio': r['loss']['ratio'],
+           'flood_mpps': r['flood']['mpps'], 'daemon': d,
+           'vip_rx_ratio_to_no_flood': r['rx']['mpps'] / f['rx']['mpps'] if f['rx']['mpps'] else None}
+    log(f'flood: no flood {f["rx"]["mpps"]:.3f} Mpps; with {r["flood"]["mpps"]:.3f} Mpps of junk: '
+        f'VIP {r["rx"]["mpps"]:.3f} Mpps received of {r["tx"]["mpps"]:.3f} offered '
+        f'(loss {r["loss"]["ratio"]:.4f}); daemon: {d}')
+    return out
+
   def sweep(self, who, expect):
     out = []
     for flows in self.a.sweep:
@@ -309,6 +333,8 @@ class Bench:
         if a.cases and name not in a.cases:
           continue
         self.results['cases'][name] = self.case(name, service, flows, new_share, 'balancer')
+      if not a.cases or 'flood' in a.cases:
+        self.results['flood'] = self.flood()
       if a.sweep:
         self.results['sweep']['ecmplb'] = self.sweep('ecmplb', 'balancer')
       # The polling side first: the generator waits on stdin between trials (no polling).
@@ -375,7 +401,7 @@ def main():
   ap.add_argument('--sweep', default='1000,10000,100000,1000000,10000000',
                   help='flow counts for throughput vs flows ("" to skip)')
   ap.add_argument('--cases', default='', help='comma list of dr_established, gre_established, '
-                  'dr_new_flows (default all)')
+                  'dr_new_flows, flood (default all)')
   ap.add_argument('--size', type=int, default=64)
   ap.add_argument('--loss', type=float, default=0.001, help='loss bound of the PDR search')
   ap.add_argument('--trial-seconds', type=float, default=5)
