@@ -97,8 +97,21 @@ inline uint32_t SpanOf(uint32_t m, unsigned s) {
 }
 
 constexpr uint64_t kKeyMask = 0x00ff'ffff'ffff'ffffULL;
+// The state byte holds a FlowState (values below kFlowStateCount; the mask
+// keeps a table lookup in bounds whatever a word holds).
+constexpr uint8_t kStateMask = 7;
 inline uint8_t StateByte(uint64_t tail) {
-  return static_cast<uint8_t>(tail >> 56);
+  return static_cast<uint8_t>(tail >> 56) & kStateMask;
+}
+inline FlowState StateOf(uint64_t tail) {
+  return static_cast<FlowState>(StateByte(tail));
+}
+// Bit masks over state values: which states a newcomer may displace.
+constexpr uint32_t kWeakNewStates = (1u << static_cast<unsigned>(FlowState::kNew)) |
+                                    (1u << static_cast<unsigned>(FlowState::kClosing));
+constexpr uint32_t kWeakProbationStates = 1u << static_cast<unsigned>(FlowState::kProbation);
+inline uint32_t InStates(uint64_t tail, uint32_t states) {
+  return (states >> StateByte(tail)) & 1u;
 }
 inline uint8_t ProtoByte(uint64_t tail) {
   return static_cast<uint8_t>(tail >> 48);
@@ -173,8 +186,8 @@ size_t BucketsFor(size_t capacity) {
 }  // namespace
 
 const char* InsertResultName(InsertResult r) {
-  static constexpr const char* kNames[] = {"inserted", "replaced_stale", "updated", "full",
-                                           "invalid_key"};
+  static constexpr const char* kNames[] = {"inserted", "replaced_stale", "updated",
+                                           "full",     "kept_local",     "invalid_key"};
   static_assert(std::size(kNames) == static_cast<size_t>(InsertResult::kInvalidKey) + 1);
   const auto i = static_cast<size_t>(r);
   return i < std::size(kNames) ? kNames[i] : "invalid";
@@ -262,8 +275,10 @@ Table::Table(const Options& options, std::byte* mem, size_t bucket_count,
     new (mem + i * kBucketBytes) internal::Bucket();
   }
   for (int tcp = 0; tcp < 2; ++tcp) {
-    for (int s = 0; s < 4; ++s) {
-      timeout_by_class_[tcp][s] = timeouts_.For(tcp != 0, static_cast<FlowState>(s < 3 ? s : 0));
+    for (int s = 0; s <= kStateMask; ++s) {
+      // A state value no FlowState names (never written) would get the SYN timeout.
+      timeout_by_class_[tcp][s] = timeouts_.For(
+          tcp != 0, static_cast<FlowState>(s < kFlowStateCount ? s : 0));
     }
   }
   min_timeout_ = timeout_by_class_[0][0];
@@ -279,7 +294,7 @@ ECMPLB_CT_INLINE uint64_t Table::HashOf(const FlowKey& key) const {
 }
 
 ECMPLB_CT_INLINE uint32_t Table::TimeoutOf(uint64_t tail) const {
-  return timeout_by_class_[ProtoByte(tail) == inet::ip_proto::kTcp][StateByte(tail) & 3];
+  return timeout_by_class_[ProtoByte(tail) == inet::ip_proto::kTcp][StateByte(tail)];
 }
 
 ECMPLB_CT_INLINE bool Table::Expired(uint64_t tail, uint64_t value, uint32_t now) const {
@@ -395,7 +410,7 @@ ECMPLB_CT_INLINE EntryRef Table::MakeRef(size_t b, unsigned slot, bool v6) const
   ref.last_seen_ = LastSeenOf(value);
   ref.epoch_ = epoch_;
   ref.tail_word_ = static_cast<uint8_t>(ti);
-  ref.state_ = StateByte(tail) & 3;
+  ref.state_ = StateByte(tail);
   ref.is_tcp_ = ProtoByte(tail) == inet::ip_proto::kTcp;
   return ref;
 }
@@ -435,7 +450,7 @@ ECMPLB_CT_INLINE void Table::SettleV4(size_t bi, unsigned slot, uint8_t proto, u
   out->last_seen_ = LastSeenOf(v);
   out->epoch_ = epoch_;
   out->tail_word_ = static_cast<uint8_t>(3 * slot + 1);
-  out->state_ = StateByte(t) & 3;
+  out->state_ = StateByte(t);
   out->is_tcp_ = proto == inet::ip_proto::kTcp;
 }
 
@@ -654,13 +669,16 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_i
     Bucket& b = buckets_[f.bucket];
     const unsigned ti = TailIndex(f.slot, k.v6);
     const uint64_t tail = b.w[ti].load(kRelaxed);
-    const bool expired = Expired(tail, b.w[ti + 1].load(kRelaxed), now);
+    const uint64_t value = b.w[ti + 1].load(kRelaxed);
+    const bool expired = Expired(tail, value, now);
+    const FlowState cur = StateOf(tail);
     const FlowState next =
-        expired ? initial
-                : NextState(static_cast<FlowState>(StateByte(tail) & 3), k.is_tcp, tcp_flags);
+        expired ? initial : NextState(cur, k.is_tcp, tcp_flags, now - LastSeenOf(value));
+    // A probationary flow's time counts from its first packet until it proves itself.
+    const bool keep_time = !expired && cur == FlowState::kProbation && next == cur;
     WriteBegin(b);
     b.w[ti].store(WithState(tail, next), kPublish);
-    b.w[ti + 1].store(MakeValue(backend_id, now), kPublish);
+    b.w[ti + 1].store(MakeValue(backend_id, keep_time ? LastSeenOf(value) : now), kPublish);
     WriteEnd(b);
     ++epoch_;
     if (expired) {
@@ -673,6 +691,35 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_i
   }
 
   return Add(k, home, initial, backend_id, now);
+}
+
+InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now) {
+  const KeyWords k(key);
+  if (!k.valid) return InsertResult::kInvalidKey;
+  const size_t home = HomeOf(hasher_(key));
+  if (const Found f = Find(k, home); f.slot >= 0) {
+    Bucket& b = buckets_[f.bucket];
+    const unsigned ti = TailIndex(f.slot, k.v6);
+    const uint64_t tail = b.w[ti].load(kRelaxed);
+    const bool expired = Expired(tail, b.w[ti + 1].load(kRelaxed), now);
+    const FlowState cur = StateOf(tail);
+    if (!expired && (cur == FlowState::kEstablished || cur == FlowState::kClosing)) {
+      return InsertResult::kKeptLocal;
+    }
+    WriteBegin(b);
+    b.w[ti].store(WithState(tail, FlowState::kSynced), kPublish);
+    b.w[ti + 1].store(MakeValue(backend_id, now), kPublish);
+    WriteEnd(b);
+    ++epoch_;
+    if (expired) {
+      expirations_.Add();
+      inserts_.Add();
+      return InsertResult::kReplacedStale;
+    }
+    updates_.Add();
+    return InsertResult::kUpdated;
+  }
+  return Add(k, home, FlowState::kSynced, backend_id, now);
 }
 
 ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowState initial,
@@ -711,17 +758,21 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
     }
   }
 
-  // Levels 1 and 2: also expired entries, then also live entries that are
-  // not established. Classify the slots of the three buckets once.
+  // Levels 1 to 3: also expired entries; then also live entries of the
+  // newcomer's own weak rank (new/closing, or probationary); then also those of
+  // the other weak rank (flow_state.h: FlowRank). Synced and established
+  // entries are never displaced. Classify the slots of the three buckets once.
   // A bucket whose entries are all younger than the shortest timeout (a busy
   // table) has none expired: its weak entries are then only looked for if
   // level 2 gets to it.
-  uint32_t free_mask[3], expired_mask[3], weak_mask[3];
+  const uint32_t own_states =
+      RankOf(initial) == FlowRank::kProbation ? kWeakProbationStates : kWeakNewStates;
+  const uint32_t weak_states = kWeakNewStates | kWeakProbationStates;
+  uint32_t free_mask[3], expired_mask[3], own_mask[3], weak_mask[3];
   bool weak_pending[3] = {false, false, false};
-  auto not_established_v4 = [&](const Bucket& b) {
+  auto in_states_v4 = [&](const Bucket& b, uint32_t states) {
     auto at = [&](unsigned s) -> uint32_t {
-      const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
-      return ((StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished)) ? 1u << s : 0u;
+      return InStates(b.w[3 * s + 1].load(kRelaxed), states) << s;
     };
     static_assert(kSlotsPerBucket == 5);
     return at(0) | at(1) | at(2) | at(3) | at(4);
@@ -731,6 +782,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
     const uint32_t m = meta[i];
     free_mask[i] = ~UsedSlots(m) & kSlotMask;
     expired_mask[i] = 0;
+    own_mask[i] = 0;
     weak_mask[i] = 0;
     if (V6s(m) == 0) {
       // IPv4 entries only (the usual bucket): every head spans one slot, so
@@ -743,15 +795,14 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
         weak_pending[i] = true;
         continue;
       }
-      uint32_t expired = 0, weak = 0;
+      uint32_t expired = 0, own = 0, weak = 0;
       auto classify = [&](unsigned s) {
         const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
         const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
-        const uint32_t is_expired = Expired(t, v, now) ? 1u : 0u;
-        const uint32_t is_weak =
-            (StateByte(t) & 3) != static_cast<uint8_t>(FlowState::kEstablished) ? 1u : 0u;
-        expired |= is_expired << s;
-        weak |= (is_weak & ~is_expired) << s;
+        const uint32_t live = Expired(t, v, now) ? 0u : 1u;
+        expired |= (live ^ 1u) << s;
+        own |= (InStates(t, own_states) & live) << s;
+        weak |= (InStates(t, weak_states) & live) << s;
       };
       classify(0);
       classify(1);
@@ -759,6 +810,7 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
       classify(3);
       classify(4);
       expired_mask[i] = expired & Heads(m);
+      own_mask[i] = own & Heads(m);
       weak_mask[i] = weak & Heads(m);
       continue;
     }
@@ -768,18 +820,21 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
       const uint64_t t = b.w[ti].load(kRelaxed);
       if (Expired(t, b.w[ti + 1].load(kRelaxed), now)) {
         expired_mask[i] |= SpanOf(m, s);
-      } else if (static_cast<FlowState>(StateByte(t) & 3) != FlowState::kEstablished) {
-        weak_mask[i] |= SpanOf(m, s);
+      } else {
+        if (InStates(t, own_states)) own_mask[i] |= SpanOf(m, s);
+        if (InStates(t, weak_states)) weak_mask[i] |= SpanOf(m, s);
       }
     }
   }
-  for (int level = 1; level <= 2; ++level) {
+  for (int level = 1; level <= 3; ++level) {
     for (int i = 0; i < 3; ++i) {
       if (level == 2 && weak_pending[i]) {
-        weak_mask[i] = not_established_v4(buckets_[cand[i]]) & Heads(meta[i]);
+        own_mask[i] = in_states_v4(buckets_[cand[i]], own_states) & Heads(meta[i]);
+        weak_mask[i] = in_states_v4(buckets_[cand[i]], weak_states) & Heads(meta[i]);
       }
       uint32_t avail = free_mask[i] | expired_mask[i];
-      if (level == 2) avail |= weak_mask[i];
+      if (level == 2) avail |= own_mask[i];
+      if (level == 3) avail |= weak_mask[i];
       const int pos = FindRun(avail, need);
       if (pos < 0) continue;
       const uint32_t run = (need == 2 ? 3u : 1u) << pos;
@@ -860,7 +915,7 @@ FlowSnapshot SnapshotAt(uint32_t m, const uint64_t* w, unsigned s) {
   std::memcpy(snap.key.addr, &w[3 * s], n * sizeof(uint64_t));
   snap.backend_id = BackendOf(value);
   snap.last_seen = LastSeenOf(value);
-  snap.state = static_cast<FlowState>(StateByte(tail) & 3);
+  snap.state = static_cast<FlowState>(StateByte(tail));
   return snap;
 }
 

@@ -37,10 +37,15 @@
 // 0.3% of inserts while filling to 75% of capacity, 2% to 100%); they then
 // displace a weak entry or return kFull.
 //
-// Under pressure established flows win: a new flow takes, in this order, a
-// free slot, an expired entry, then a live entry that is not established
-// (TCP new/closing, or a non-TCP flow seen once); a live established entry is
-// never displaced, and the insert returns kFull instead.
+// Under pressure established flows win. Entries rank (flow_state.h, FlowRank):
+// local established > synced > probationary (TCP first seen mid-stream) >
+// new/closing (TCP SYN or FIN/RST seen, or a non-TCP flow seen once). A new
+// flow takes, in this order, a free slot, an expired entry, a live entry of
+// its own weak rank (a SYN: new/closing; an ACK without SYN: probationary),
+// then one of the other weak rank; a live synced or established entry is never
+// displaced, and the insert returns kFull instead. So a SYN flood churns its
+// own half-open entries, a spoofed-ACK flood its own probationary ones, and
+// neither can displace a flow that proved itself.
 #pragma once
 
 #include <atomic>
@@ -78,6 +83,8 @@ enum class InsertResult : uint8_t {
   kUpdated,        // the key was already tracked and live: backend and state
                    // updated in place
   kFull,           // not tracked: the caller forwards it untracked
+  kKeptLocal,      // InsertSynced only: a live local entry (established or
+                   // closing) outranks the synced one; nothing changed
   kInvalidKey,     // key.family is neither kFamilyV4 nor kFamilyV6; nothing
                    // changed
 };
@@ -210,10 +217,11 @@ class Table {
   bool Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
     if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
     const FlowState cur = ref.state();
-    const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags);
+    const FlowState next = NextState(cur, ref.is_tcp_ != 0, tcp_flags, now - ref.last_seen_);
     if (next != cur) {
       Store(ref, next, now);
-    } else if (now != ref.last_seen_) {
+    } else if (now != ref.last_seen_ && cur != FlowState::kProbation) {
+      // (A probationary flow's time counts from its first packet until it proves itself.)
       // Only the value word changes: one atomic store, no seqlock round (a reader sees the
       // old word or the new one, each with the entry's unchanged key and state).
       ValueWord(ref).store(uint64_t{ref.backend_} | uint64_t{now} << 32, std::memory_order_release);
@@ -228,6 +236,12 @@ class Table {
   // Tracks a new flow whose first packet carries `tcp_flags` (ignored unless
   // key.proto is TCP); initial state is InitialState().
   InsertResult Insert(const FlowKey& key, uint32_t backend_id, uint8_t tcp_flags, uint32_t now);
+  // Flow sync: tracks `key` as learned from a peer LB host (state kSynced,
+  // never displaced by new flows; its first local packet makes it
+  // established). A live entry of the key that is local established or
+  // closing is kept (kKeptLocal); a new, probationary or synced one takes the
+  // peer's backend (the peer saw the flow begin) and becomes synced (kUpdated).
+  InsertResult InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now);
   // Visits up to `budget` buckets (5 slots each) from a cursor that wraps
   // around the table and reclaims expired entries. Returns entries reclaimed.
   size_t ExpireSome(uint32_t now, size_t budget);
@@ -317,7 +331,7 @@ class Table {
   const size_t bucket_count_;
   const Timeouts timeouts_;
   const Hasher hasher_;
-  uint32_t timeout_by_class_[2][4];  // [is_tcp][state]
+  uint32_t timeout_by_class_[2][8];  // [is_tcp][state byte]
   uint32_t min_timeout_ = 0;         // the smallest of them: younger entries are live
   internal::Bucket* const buckets_;
   std::unique_ptr<std::byte, OwnedMemory> owned_;

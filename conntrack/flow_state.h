@@ -16,13 +16,54 @@ enum class FlowState : uint8_t {
   // TCP: SYN seen, handshake not yet confirmed. Other protocols: one packet
   // seen so far.
   kNew = 0,
-  // TCP: an ACK without SYN was seen (also a flow picked up mid-stream, e.g.
-  // moved here from a failed LB host). Other protocols: a second packet was
-  // seen. Established flows are never displaced by new flows.
+  // TCP: the handshake's ACK was seen after the SYN, or a probationary flow
+  // proved itself. Other protocols: a second packet was seen. Established
+  // flows are never displaced by new flows.
   kEstablished = 1,
   // TCP only: FIN or RST seen.
   kClosing = 2,
+  // TCP only: first seen mid-stream (an ACK without SYN): a flow the router
+  // moved here from another LB host, or a forgery. It is forwarded like any
+  // tracked flow, but it is weak and short-lived (Timeouts::tcp_probation,
+  // counted from its first packet: further packets do not refresh it) until
+  // it proves itself with a packet at least kProbationProofSeconds after its
+  // first one; it then becomes established. A spoofed-ACK flood (one packet
+  // per forged 5-tuple) so never leaves entries that nothing can displace.
+  kProbation = 3,
+  // Learned from a peer LB host by flow sync (Table::InsertSynced; the
+  // planned design keeps such entries in a peer table written by the sync
+  // thread and read by workers when a non-SYN packet misses their own), not
+  // seen here yet. Its first local packet makes it established (or closing).
+  // Never displaced by new flows; timeout as established (TCP) or udp.
+  kSynced = 4,
 };
+inline constexpr uint8_t kFlowStateCount = 5;
+
+// A probationary flow becomes established on a packet seen this many tracker
+// seconds (or more) after its first: with whole-second clocks, two packets at
+// least 1 s apart (at most 2 s for a flow that keeps sending).
+inline constexpr uint32_t kProbationProofSeconds = 2;
+
+// Protection against displacement, strongest last: local established >
+// synced > probationary > new/closing. A new entry may displace only entries
+// of rank kRankNew or kRankProbation (expired entries first, then those of
+// the newcomer's own rank, then the other weak rank: a flood of one kind --
+// SYNs, or forged ACKs -- consumes its own entries before anyone else's).
+enum class FlowRank : uint8_t { kNew = 0, kProbation = 1, kSynced = 2, kEstablished = 3 };
+inline constexpr FlowRank RankOf(FlowState s) {
+  switch (s) {
+    case FlowState::kNew:
+    case FlowState::kClosing:
+      return FlowRank::kNew;
+    case FlowState::kProbation:
+      return FlowRank::kProbation;
+    case FlowState::kSynced:
+      return FlowRank::kSynced;
+    case FlowState::kEstablished:
+      return FlowRank::kEstablished;
+  }
+  return FlowRank::kEstablished;  // unknown values are never displaced
+}
 
 const char* FlowStateName(FlowState s);
 
@@ -30,47 +71,62 @@ const char* FlowStateName(FlowState s);
 // !is_tcp).
 inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags);  // defined below
 
-// Transition on a further packet of the flow:
-//   TCP: FIN or RST -> closing; SYN without ACK on a closing flow -> new (the
-//   client reuses the 5-tuple); ACK without SYN: new -> established, closing
-//   stays closing; anything else keeps the state.
-//   Other protocols: new -> established; otherwise unchanged.
-inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags);  // defined below
+// Transition on a further packet of the flow, seen `age` seconds after the
+// entry's last-seen time (for a probationary flow: after its first packet):
+//   TCP: FIN or RST -> closing; SYN without ACK on a closing or probationary
+//   flow -> new (the client reuses the 5-tuple); ACK without SYN: new ->
+//   established; probationary -> established once age >=
+//   kProbationProofSeconds, else probationary; synced -> established (its
+//   first local packet); closing stays closing; anything else keeps the state.
+//   Other protocols: new or synced -> established; otherwise unchanged.
+inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags,
+                           uint32_t age);  // defined below
 
 inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags) {
   if (!is_tcp) return FlowState::kNew;
   if (tcp_flags & (inet::tcp_flag::kFin | inet::tcp_flag::kRst)) return FlowState::kClosing;
   if (tcp_flags & inet::tcp_flag::kSyn) return FlowState::kNew;
-  if (tcp_flags & inet::tcp_flag::kAck) return FlowState::kEstablished;
+  if (tcp_flags & inet::tcp_flag::kAck) return FlowState::kProbation;
   return FlowState::kNew;
 }
 
-inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags) {
+inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags, uint32_t age) {
   if (!is_tcp) {
-    return cur == FlowState::kNew ? FlowState::kEstablished : cur;
+    return (cur == FlowState::kNew || cur == FlowState::kSynced) ? FlowState::kEstablished : cur;
   }
   if (tcp_flags & (inet::tcp_flag::kFin | inet::tcp_flag::kRst)) return FlowState::kClosing;
   if (tcp_flags & inet::tcp_flag::kSyn) {
-    if ((tcp_flags & inet::tcp_flag::kAck) == 0 && cur == FlowState::kClosing) {
+    if ((tcp_flags & inet::tcp_flag::kAck) == 0 &&
+        (cur == FlowState::kClosing || cur == FlowState::kProbation)) {
       return FlowState::kNew;
     }
-    return cur;
+    return cur == FlowState::kSynced ? FlowState::kEstablished : cur;
   }
-  if ((tcp_flags & inet::tcp_flag::kAck) && cur == FlowState::kNew) {
-    return FlowState::kEstablished;
+  switch (cur) {
+    case FlowState::kNew:
+      return (tcp_flags & inet::tcp_flag::kAck) ? FlowState::kEstablished : cur;
+    case FlowState::kProbation:
+      return age >= kProbationProofSeconds ? FlowState::kEstablished : cur;
+    case FlowState::kSynced:
+      return FlowState::kEstablished;
+    default:
+      return cur;
   }
-  return cur;
 }
 
 // Idle timeouts in seconds (the tracker's time unit). Defaults follow IPVS:
 // TCP established 900 s, SYN 60 s (SYN_RECV), closing 60 s, UDP 300 s.
+// Probation (ours): 10 s from the first packet, room for the proof.
 struct Timeouts {
   uint32_t tcp_syn = 60;
-  uint32_t tcp_established = 900;
+  uint32_t tcp_established = 900;  // also synced TCP flows
   uint32_t tcp_closing = 60;
+  uint32_t tcp_probation = 10;
   uint32_t udp = 300;  // every non-TCP flow, whatever its state
 
-  // InvalidArgument if any timeout is 0 or above 2^31 s.
+  // InvalidArgument if any timeout is 0 or above 2^31 s, or tcp_probation is
+  // below kProbationProofSeconds + 1 (a probationary flow could never prove
+  // itself).
   absl::Status Validate() const;
   uint32_t For(bool is_tcp, FlowState s) const;
 };

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "conntrack/flow_state.h"
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {
@@ -169,12 +170,16 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
 absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
   ObjectReader r(j, "conntrack");
   ECMPLB_RETURN_IF_ERROR(
-      r.CheckObject({"capacity", "tcp_established_s", "tcp_syn_s", "tcp_closing_s", "udp_s"}));
+      r.CheckObject({"capacity", "tcp_established_s", "tcp_syn_s", "tcp_closing_s",
+                     "tcp_probation_s", "udp_s"}));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("capacity", &c->capacity, 1024, uint64_t{1} << 32, false));
   ECMPLB_RETURN_IF_ERROR(
       r.Unsigned("tcp_established_s", &c->tcp_established_s, 1, 86400 * 7, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_syn_s", &c->tcp_syn_s, 1, 86400, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_closing_s", &c->tcp_closing_s, 1, 86400, false));
+  // A flow first seen mid-stream proves itself by a packet 2 s after its first (flow_state.h).
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("tcp_probation_s", &c->tcp_probation_s,
+                                    conntrack::kProbationProofSeconds + 1, 3600, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("udp_s", &c->udp_s, 1, 86400 * 7, false));
   return absl::OkStatus();
 }
@@ -286,6 +291,7 @@ json ToJson(const Config& c) {
              {"tcp_established_s", c.conntrack.tcp_established_s},
              {"tcp_syn_s", c.conntrack.tcp_syn_s},
              {"tcp_closing_s", c.conntrack.tcp_closing_s},
+             {"tcp_probation_s", c.conntrack.tcp_probation_s},
              {"udp_s", c.conntrack.udp_s}};
   json services = json::array();
   for (const auto& s : c.services) {

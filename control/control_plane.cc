@@ -82,7 +82,8 @@ uint64_t ControlPlane::Now() const {
 
 uint64_t ControlPlane::ReservationSeconds() const {
   const auto& c = config_.conntrack;
-  return std::max({c.tcp_established_s, c.tcp_syn_s, c.tcp_closing_s, c.udp_s});
+  return std::max({c.tcp_established_s, c.tcp_syn_s, c.tcp_closing_s, c.tcp_probation_s,
+                   c.udp_s});
 }
 
 bool ControlPlane::Reserved(const std::string& service, uint32_t id) const {

@@ -52,6 +52,7 @@ dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Con
   eo.conntrack.timeouts.tcp_established = config.conntrack.tcp_established_s;
   eo.conntrack.timeouts.tcp_syn = config.conntrack.tcp_syn_s;
   eo.conntrack.timeouts.tcp_closing = config.conntrack.tcp_closing_s;
+  eo.conntrack.timeouts.tcp_probation = config.conntrack.tcp_probation_s;
   eo.conntrack.timeouts.udp = config.conntrack.udp_s;
   eo.pipeline.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust
                                                   : dataplane::IpChecksumMode::kVerify;

@@ -51,7 +51,7 @@ int64_t CheckSnapshot(const FlowSnapshot& s) {
   if (s.backend_id != BackendOf(id, false) && s.backend_id != BackendOf(id, true)) {
     return -1;
   }
-  if (static_cast<uint8_t>(s.state) > 2) return -1;
+  if (static_cast<uint8_t>(s.state) >= kFlowStateCount) return -1;
   return id;
 }
 
@@ -178,11 +178,11 @@ TEST(ConntrackConcurrencyTest, PeekAlwaysFindsAStableEntry) {
   // 7 stable flows (ids 0..6: two IPv6 of two slots) take 9 slots; the churn shares the rest.
   constexpr uint32_t kStable = 7;
   for (uint32_t id = 0; id < kStable; ++id) {
-    ASSERT_EQ(t.Insert(KeyOf(id), BackendOf(id, false), inet::tcp_flag::kAck, 0),
+    ASSERT_EQ(t.Insert(KeyOf(id), BackendOf(id, false), inet::tcp_flag::kSyn, 0),
               InsertResult::kInserted)
         << id;
   }
-  // A second packet makes the stable UDP flows established too: from here on none of them is
+  // A second packet (the handshake's ACK) makes them established: from here on none of them is
   // displaced, and none expires (the clock stays below every timeout).
   std::vector<FlowKey> stable;
   for (uint32_t id = 0; id < kStable; ++id) stable.push_back(KeyOf(id));

@@ -23,6 +23,16 @@ constexpr uint8_t kAck = inet::tcp_flag::kAck;
 constexpr uint8_t kSyn = inet::tcp_flag::kSyn;
 constexpr uint8_t kFin = inet::tcp_flag::kFin | inet::tcp_flag::kAck;
 
+// A flow whose handshake was seen: inserted by its SYN, established by its ACK. Returns the
+// SYN's insert result.
+InsertResult InsertEstablished(Table& t, const FlowKey& k, uint32_t backend, uint32_t now) {
+  const InsertResult r = t.Insert(k, backend, kSyn, now);
+  if (r == InsertResult::kInserted || r == InsertResult::kReplacedStale) {
+    EXPECT_EQ(t.Insert(k, backend, kAck, now), InsertResult::kUpdated);
+  }
+  return r;
+}
+
 // Every key lands in bucket 0: forces collisions.
 uint64_t ConstHash(const FlowKey&) noexcept {
   return 0;
@@ -111,8 +121,8 @@ TEST(ConntrackTest, InsertHitMissV4) {
 
 TEST(ConntrackTest, InsertHitMissV6AndFamiliesAreDistinct) {
   auto t = MakeTable(1000, &ConstHash);
-  EXPECT_EQ(t->Insert(ClientFlowV6(1), 9, kAck, 5), InsertResult::kInserted);
-  EXPECT_EQ(t->Insert(ClientFlowV6(2), 10, kAck, 5), InsertResult::kInserted);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV6(1), 9, 5), InsertResult::kInserted);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV6(2), 10, 5), InsertResult::kInserted);
   EntryRef r = t->Lookup(ClientFlowV6(1), 5);
   ASSERT_TRUE(r.found());
   EXPECT_EQ(r.backend_id(), 9u);
@@ -124,7 +134,7 @@ TEST(ConntrackTest, InsertHitMissV6AndFamiliesAreDistinct) {
   v4.family = kFamilyV4;
   std::memset(v4.addr + 8, 0, 24);
   EXPECT_FALSE(t->Lookup(v4, 5).found());
-  EXPECT_EQ(t->Insert(v4, 11, kAck, 5), InsertResult::kInserted);
+  EXPECT_EQ(InsertEstablished(*t, v4, 11, 5), InsertResult::kInserted);
   EXPECT_EQ(t->Lookup(v4, 5).backend_id(), 11u);
   EXPECT_EQ(t->Lookup(ClientFlowV6(1), 5).backend_id(), 9u);
 }
@@ -180,9 +190,10 @@ TEST(ConntrackTest, ExpiryByState) {
   to.tcp_established = 50;
   to.tcp_closing = 3;
   to.udp = 20;
+  to.tcp_probation = 7;
   const ExpiryCase cases[] = {
       {inet::ip_proto::kTcp, kSyn, 5},
-      {inet::ip_proto::kTcp, kAck, 50},
+      {inet::ip_proto::kTcp, kAck, 7},  // first seen mid-stream: probationary
       {inet::ip_proto::kTcp, kFin, 3},
       {inet::ip_proto::kUdp, 0, 20},
   };
@@ -202,7 +213,7 @@ TEST(ConntrackTest, ExpiryByState) {
 
 TEST(ConntrackTest, TouchKeepsAFlowAlive) {
   auto t = MakeTable(100);  // established: 900 s
-  ASSERT_EQ(t->Insert(ClientFlowV4(1), 1, kAck, 0), InsertResult::kInserted);
+  ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(1), 1, 0), InsertResult::kInserted);
   for (uint32_t now = 800; now <= 8000; now += 800) {
     EntryRef r = t->Lookup(ClientFlowV4(1), now);
     ASSERT_TRUE(r.found()) << now;
@@ -214,7 +225,7 @@ TEST(ConntrackTest, TouchKeepsAFlowAlive) {
 TEST(ConntrackTest, TimeWrapsAround) {
   auto t = MakeTable(100);
   const uint32_t start = 0xffffff00u;
-  ASSERT_EQ(t->Insert(ClientFlowV4(1), 1, kAck, start), InsertResult::kInserted);
+  ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(1), 1, start), InsertResult::kInserted);
   EXPECT_TRUE(t->Lookup(ClientFlowV4(1), start + 600).found());  // wrapped past 0
   EXPECT_FALSE(t->Lookup(ClientFlowV4(1), start + 901).found());
 }
@@ -240,7 +251,9 @@ TEST(ConntrackTest, ExpireSomeIsBoundedAndReclaimsOnlyStaleEntries) {
   auto t = MakeTable(4000);
   for (uint32_t i = 0; i < 1000; ++i) {
     // Even: SYN (60 s); odd: established (900 s).
-    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, i % 2 ? kAck : kSyn, 0), InsertResult::kInserted);
+    ASSERT_EQ(i % 2 ? InsertEstablished(*t, ClientFlowV4(i), i, 0)
+                    : t->Insert(ClientFlowV4(i), i, kSyn, 0),
+              InsertResult::kInserted);
   }
   ASSERT_EQ(t->Count(), 1000u);
   EXPECT_EQ(t->ExpireSome(30, t->bucket_count()), 0u);
@@ -263,7 +276,7 @@ TEST(ConntrackTest, CollidingKeysAreDistinctFlows) {
   auto t = MakeTable(100, &ConstHash);
   const size_t window = kWindow;
   for (uint32_t i = 0; i < window; ++i) {
-    ASSERT_EQ(t->Insert(ClientFlowV4(i), 100 + i, kAck, 0), InsertResult::kInserted) << i;
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(i), 100 + i, 0), InsertResult::kInserted) << i;
   }
   for (uint32_t i = 0; i < window; ++i) {
     EntryRef r = t->Lookup(ClientFlowV4(i), 0);
@@ -285,13 +298,13 @@ TEST(ConntrackTest, CollidingMixedFamilies) {
   auto t = MakeTable(100, &ConstHash);
   // 6 v6 entries (12 slots) + 3 v4 entries fill the three buckets.
   for (uint32_t i = 0; i < 6; ++i) {
-    ASSERT_EQ(t->Insert(ClientFlowV6(i), 10 + i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV6(i), 10 + i, 0), InsertResult::kInserted);
   }
   for (uint32_t i = 0; i < 3; ++i) {
-    ASSERT_EQ(t->Insert(ClientFlowV4(i), 20 + i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(i), 20 + i, 0), InsertResult::kInserted);
   }
-  EXPECT_EQ(t->Insert(ClientFlowV4(7), 1, kAck, 0), InsertResult::kFull);
-  EXPECT_EQ(t->Insert(ClientFlowV6(7), 1, kAck, 0), InsertResult::kFull);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV4(7), 1, 0), InsertResult::kFull);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV6(7), 1, 0), InsertResult::kFull);
   for (uint32_t i = 0; i < 6; ++i) {
     EXPECT_EQ(t->Lookup(ClientFlowV6(i), 0).backend_id(), 10 + i);
   }
@@ -307,7 +320,7 @@ TEST(ConntrackTest, V6DisplacesNeighbouringWeakEntriesWhole) {
   for (uint32_t i = 0; i < kWindow; ++i) {
     ASSERT_EQ(t->Insert(ClientFlowV4(i), i, kSyn, 0), InsertResult::kInserted);
   }
-  EXPECT_EQ(t->Insert(ClientFlowV6(1), 77, kAck, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV6(1), 77, 1), InsertResult::kReplacedStale);
   EXPECT_EQ(t->Count(), kWindow - 1);
   EXPECT_EQ(t->stats().evictions, 2u);
   EXPECT_EQ(t->Lookup(ClientFlowV6(1), 1).backend_id(), 77u);
@@ -324,7 +337,7 @@ TEST(ConntrackTest, PressurePrefersExpiredThenNotEstablished) {
   // at 20).
   constexpr uint32_t kEst = kWindow - 2;
   for (uint32_t i = 0; i < kEst; ++i) {
-    ASSERT_EQ(t->Insert(ClientFlowV4(i), i, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(i), i, 0), InsertResult::kInserted);
   }
   ASSERT_EQ(t->Insert(ClientFlowV4(99), 99, kSyn, 0), InsertResult::kInserted);
   ASSERT_EQ(t->Insert(ClientFlowV4(98), 98, kSyn, 15), InsertResult::kInserted);
@@ -340,8 +353,8 @@ TEST(ConntrackTest, PressurePrefersExpiredThenNotEstablished) {
   EXPECT_EQ(t->Lookup(ClientFlowV4(98), 21).found() + t->Lookup(ClientFlowV4(100), 21).found(), 1);
   EXPECT_TRUE(t->Lookup(ClientFlowV4(101), 21).found());
   EXPECT_EQ(t->Insert(ClientFlowV4(102), 102, kSyn, 21), InsertResult::kReplacedStale);
-  EXPECT_EQ(t->Insert(ClientFlowV4(103), 103, kAck, 21), InsertResult::kReplacedStale);
-  EXPECT_EQ(t->Insert(ClientFlowV4(104), 104, kAck, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV4(103), 103, 21), InsertResult::kReplacedStale);
+  EXPECT_EQ(InsertEstablished(*t, ClientFlowV4(104), 104, 21), InsertResult::kReplacedStale);
   // Now all fifteen are established.
   EXPECT_EQ(t->Insert(ClientFlowV4(105), 105, kSyn, 21), InsertResult::kFull);
   EXPECT_TRUE(t->Lookup(ClientFlowV4(103), 21).found());
@@ -356,7 +369,7 @@ TEST(ConntrackTest, FloodAtTenTimesCapacityKeepsEveryEstablishedFlow) {
   auto t = MakeTable(capacity);
   std::vector<uint32_t> established;
   for (uint32_t i = 0; i < capacity * 3 / 4; ++i) {
-    const InsertResult r = t->Insert(ClientFlowV4(i), i * 7, kAck, 0);
+    const InsertResult r = InsertEstablished(*t, ClientFlowV4(i), i * 7, 0);
     if (r == InsertResult::kInserted) established.push_back(i);
   }
   ASSERT_GE(established.size(), capacity * 3 / 4 * 99 / 100);
@@ -386,7 +399,7 @@ TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
   auto t = MakeTable(capacity);
   size_t inserted = 0;
   for (uint32_t i = 0; i < capacity; ++i) {
-    inserted += t->Insert(ClientFlowV4(i), i, kAck, 0) == InsertResult::kInserted;
+    inserted += InsertEstablished(*t, ClientFlowV4(i), i, 0) == InsertResult::kInserted;
     if (i + 1 == capacity * 3 / 4) {
       EXPECT_GE(inserted, capacity * 3 / 4 * 99 / 100);
     }
@@ -399,7 +412,7 @@ TEST(ConntrackTest, FillsNearlyToCapacityWithEstablishedFlows) {
 TEST(ConntrackTest, LookupBulkMatchesSingleLookups) {
   auto t = MakeTable(10'000);
   for (uint32_t i = 0; i < 1000; i += 2) {
-    ASSERT_EQ(t->Insert(i % 3 ? ClientFlowV4(i) : ClientFlowV6(i), i, kAck, 0),
+    ASSERT_EQ(InsertEstablished(*t, i % 3 ? ClientFlowV4(i) : ClientFlowV6(i), i, 0),
               InsertResult::kInserted);
   }
   std::vector<FlowKey> keys;
@@ -498,10 +511,14 @@ TEST(ConntrackTest, InsertAbsentMatchesInsertForMissedKeys) {
       for (size_t i = 0; i < keys.size(); ++i) {
         ASSERT_FALSE(ra[i].found());
         ASSERT_FALSE(rb[i].found());
-        const uint8_t flags = i % 3 ? kSyn : kAck;
+        const uint8_t flags = i % 3 == 1 ? kAck : kSyn;  // probationary or new
         const InsertResult x = a->Insert(keys[i], hashes[i], 9, flags, now);
         const InsertResult y = b->InsertAbsent(keys[i], hashes[i], 9, flags, now);
         ASSERT_EQ(x, y) << "round " << round << " key " << i;
+        if (i % 3 == 0 && x != InsertResult::kFull) {  // a third completes its handshake
+          ASSERT_EQ(a->Insert(keys[i], hashes[i], 9, kAck, now), InsertResult::kUpdated);
+          ASSERT_EQ(b->Insert(keys[i], hashes[i], 9, kAck, now), InsertResult::kUpdated);
+        }
       }
       const Stats sa = a->stats(), sb = b->stats();
       EXPECT_EQ(sa.inserts, sb.inserts);
@@ -544,7 +561,7 @@ TEST(ConntrackTest, RemovedBackendIsRepickedDrainedBackendKeepsFlows) {
   // backend id -> valid; 2 was removed, 3 was drained (weight 0, still valid).
   std::vector<bool> valid = {true, true, false, true};
   for (uint32_t i = 0; i < 30; ++i) {
-    ASSERT_EQ(t->Insert(ClientFlowV4(i), 1 + i % 3, kAck, 0), InsertResult::kInserted);
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(i), 1 + i % 3, 0), InsertResult::kInserted);
   }
   std::vector<FlowKey> keys;
   for (uint32_t i = 0; i < 30; ++i) keys.push_back(ClientFlowV4(i));
@@ -598,7 +615,7 @@ TEST(ConntrackTest, ReadersSeeEveryEntryOnce) {
     if (s.key.is_v6()) {
       std::memcpy(&i, &s.key.addr[12], 4);
       EXPECT_TRUE(s.key == ClientFlowV6(i, inet::ip_proto::kTcp, 4));
-      EXPECT_EQ(s.state, i % 4 == 0 ? FlowState::kEstablished : FlowState::kNew);
+      EXPECT_EQ(s.state, i % 4 == 0 ? FlowState::kProbation : FlowState::kNew);
     } else {
       uint32_t src_be;
       std::memcpy(&src_be, s.key.addr, 4);
@@ -645,7 +662,7 @@ TEST(ConntrackTest, PeekFindsEveryEntryAndOnlyThose) {
       EXPECT_EQ(s->backend_id, 100 + i) << i;
       EXPECT_EQ(s->last_seen, 40 + i) << i;
       const FlowState want = proto != inet::ip_proto::kTcp ? FlowState::kNew
-                             : i % 3                       ? FlowState::kEstablished
+                             : i % 3                       ? FlowState::kProbation
                                                            : FlowState::kNew;
       EXPECT_EQ(s->state, want) << i;
       // Same flow numbers in the other family, another service, another protocol: absent.
@@ -715,6 +732,150 @@ TEST(ConntrackTest, ResultNames) {
   EXPECT_STREQ(InsertResultName(InsertResult::kInserted), "inserted");
   EXPECT_STREQ(InsertResultName(InsertResult::kFull), "full");
   EXPECT_STREQ(InsertResultName(InsertResult::kReplacedStale), "replaced_stale");
+}
+
+// Flood rules (flow_state.h, FlowRank): a window of ConstHash keys filled with a mix of
+// states, then newcomers of each kind. Expired first, then the newcomer's own weak rank,
+// then the other weak rank; synced and established are never displaced.
+TEST(ConntrackRankTest, NewcomersDisplaceTheirOwnKindFirstAndNeverProvenFlows) {
+  // A window of kWindow = 15 slots: 5 established (ids 0-4), 2 synced (5-6), then
+  // `probation` probationary (from 7) and the rest new (SYN seen).
+  auto fill = [](Table& t, uint32_t probation) {
+    uint32_t id = 0;
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(InsertEstablished(t, ClientFlowV4(id++), 1, 0),
+                                          InsertResult::kInserted);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(t.InsertSynced(ClientFlowV4(id++), 2, 0),
+                                          InsertResult::kInserted);
+    for (uint32_t i = 0; i < probation; ++i) EXPECT_EQ(t.Insert(ClientFlowV4(id++), 3, kAck, 0),
+                                                      InsertResult::kInserted);
+    while (id < kWindow) EXPECT_EQ(t.Insert(ClientFlowV4(id++), 4, kSyn, 0),
+                                   InsertResult::kInserted);
+  };
+  auto count = [](const Table& t, FlowState s) {
+    size_t n = 0;
+    t.ForEach([&](const FlowSnapshot& f) {
+      n += f.state == s;
+      return true;
+    });
+    return n;
+  };
+  auto t = MakeTable(100, &ConstHash);
+  fill(*t, 4);  // probationary 7-10, new 11-14
+  auto keys_in = [](const Table& t, FlowState s) {
+    std::vector<FlowKey> keys;
+    t.ForEach([&](const FlowSnapshot& f) {
+      if (f.state == s) keys.push_back(f.key);
+      return true;
+    });
+    return keys;
+  };
+  // Forged ACKs (probationary newcomers) displace probationary entries (the flood's own, once
+  // it has some), never the SYNs...
+  for (uint32_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(t->Insert(ClientFlowV4(100 + i), 5, kAck, 1), InsertResult::kReplacedStale);
+  }
+  EXPECT_EQ(count(*t, FlowState::kProbation), 4u);
+  for (uint32_t i = 11; i < 15; ++i) EXPECT_TRUE(t->Lookup(ClientFlowV4(i), 1)) << i;
+  const std::vector<FlowKey> probation = keys_in(*t, FlowState::kProbation);
+  // ... and SYNs displace new entries, never the probationary ones.
+  for (uint32_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(t->Insert(ClientFlowV4(200 + i), 6, kSyn, 1), InsertResult::kReplacedStale);
+  }
+  EXPECT_EQ(keys_in(*t, FlowState::kProbation), probation);
+  EXPECT_EQ(count(*t, FlowState::kNew), 4u);
+  EXPECT_EQ(t->stats().evictions, 8u);
+
+  // Without weak entries of its own kind, a newcomer takes one of the other weak kind.
+  t = MakeTable(100, &ConstHash);
+  fill(*t, 8);  // no new entry
+  ASSERT_EQ(t->Insert(ClientFlowV4(300), 7, kSyn, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(count(*t, FlowState::kProbation), 7u);
+  t = MakeTable(100, &ConstHash);
+  fill(*t, 0);  // no probationary entry
+  ASSERT_EQ(t->Insert(ClientFlowV4(301), 7, kAck, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(count(*t, FlowState::kNew), 7u);
+  // A synced newcomer takes a weak slot too, new before probationary.
+  ASSERT_EQ(t->InsertSynced(ClientFlowV4(302), 8, 1), InsertResult::kReplacedStale);
+  EXPECT_EQ(count(*t, FlowState::kNew), 6u);
+  EXPECT_EQ(count(*t, FlowState::kProbation), 1u);
+  EXPECT_EQ(count(*t, FlowState::kSynced), 3u);
+
+  // Synced and established entries are never displaced: with nothing weak left, newcomers
+  // of every kind are refused.
+  for (uint32_t i = 0; i < 7; ++i) {
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(400 + i), 9, 1), InsertResult::kReplacedStale)
+        << i;
+  }
+  EXPECT_EQ(t->Insert(ClientFlowV4(500), 10, kSyn, 1), InsertResult::kFull);
+  EXPECT_EQ(t->Insert(ClientFlowV4(501), 10, kAck, 1), InsertResult::kFull);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(502), 10, 1), InsertResult::kFull);
+  EXPECT_EQ(count(*t, FlowState::kEstablished), 12u);
+  EXPECT_EQ(count(*t, FlowState::kSynced), 3u);
+  for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ(t->Lookup(ClientFlowV4(i), 1).backend_id(), 1u);
+}
+
+TEST(ConntrackRankTest, ProbationaryFlowProvesItselfOrTimesOutFromItsFirstPacket) {
+  Timeouts to;
+  to.tcp_probation = 5;
+  auto t = MakeTable(1000, &FlowHash, to);
+  ASSERT_EQ(t->Insert(ClientFlowV4(1), 3, kAck, 100), InsertResult::kInserted);
+  ASSERT_EQ(t->Insert(ClientFlowV4(2), 3, kAck, 100), InsertResult::kInserted);
+  // Packets within the proof interval do not refresh it.
+  EntryRef r = t->Lookup(ClientFlowV4(1), 101);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.state(), FlowState::kProbation);
+  ASSERT_TRUE(t->Touch(r, kAck, 101));
+  EXPECT_EQ(r.state(), FlowState::kProbation);
+  EXPECT_EQ(r.last_seen(), 100u);
+  EXPECT_EQ(t->Insert(ClientFlowV4(2), 3, kAck, 101), InsertResult::kUpdated);
+  EXPECT_EQ(t->Peek(ClientFlowV4(2))->last_seen, 100u);
+  // Flow 1 proves itself 2 s after its first packet: established, 900 s from now.
+  r = t->Lookup(ClientFlowV4(1), 102);
+  ASSERT_TRUE(t->Touch(r, kAck, 102));
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  EXPECT_EQ(r.last_seen(), 102u);
+  // Flow 2 (the Insert path) proves itself the same way.
+  EXPECT_EQ(t->Insert(ClientFlowV4(2), 3, kAck, 102), InsertResult::kUpdated);
+  EXPECT_EQ(t->Peek(ClientFlowV4(2))->state, FlowState::kEstablished);
+  // A forged flow seen once (or twice within a second) is gone 5 s after its first packet.
+  ASSERT_EQ(t->Insert(ClientFlowV4(3), 3, kAck, 200), InsertResult::kInserted);
+  r = t->Lookup(ClientFlowV4(3), 201);
+  ASSERT_TRUE(t->Touch(r, kAck, 201));
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(3), 205));
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(3), 206));
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(1), 206));
+}
+
+TEST(ConntrackRankTest, SyncedEntriesYieldToLocalKnowledgeOnly) {
+  auto t = MakeTable(1000);
+  // A flow unknown here: tracked as synced; its first local packet makes it local.
+  ASSERT_EQ(t->InsertSynced(ClientFlowV4(1), 5, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->Peek(ClientFlowV4(1))->state, FlowState::kSynced);
+  EntryRef r = t->Lookup(ClientFlowV4(1), 11);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.backend_id(), 5u);
+  ASSERT_TRUE(t->Touch(r, kAck, 11));
+  EXPECT_EQ(r.state(), FlowState::kEstablished);
+  // A local established (or closing) flow keeps its backend.
+  ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(2), 1, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(2), 6, 11), InsertResult::kKeptLocal);
+  EXPECT_EQ(t->Peek(ClientFlowV4(2))->backend_id, 1u);
+  ASSERT_EQ(t->Insert(ClientFlowV4(3), 1, kFin, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(3), 6, 11), InsertResult::kKeptLocal);
+  // A probationary flow (picked up mid-stream here) takes the peer's backend: the peer saw
+  // it begin. So does a half-open one, and an earlier synced copy.
+  ASSERT_EQ(t->Insert(ClientFlowV4(4), 1, kAck, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(4), 6, 11), InsertResult::kUpdated);
+  EXPECT_EQ(t->Peek(ClientFlowV4(4))->backend_id, 6u);
+  EXPECT_EQ(t->Peek(ClientFlowV4(4))->state, FlowState::kSynced);
+  ASSERT_EQ(t->Insert(ClientFlowV4(5), 1, kSyn, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(5), 6, 11), InsertResult::kUpdated);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(5), 7, 12), InsertResult::kUpdated);
+  EXPECT_EQ(t->Peek(ClientFlowV4(5))->backend_id, 7u);
+  // Synced TCP entries live as long as established ones.
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(5), 12 + 900));
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(5), 12 + 901));
+  EXPECT_EQ(t->InsertSynced(FlowKey(), 1, 1), InsertResult::kInvalidKey);
 }
 
 }  // namespace
