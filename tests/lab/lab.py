@@ -20,6 +20,8 @@ Topology (every name starts with "lab-"; nothing touches the root namespace's ro
                          while they are servable: HTTP health checks, drain on SIGTERM)
   lab-be1 .. lab-beM    (10.0.0.2J; HTTP server answering with its name; VIPs on lo with
                          arp_ignore=1/arp_announce=2 for DR; gre_decap.py + TUN for GRE)
+  lab-fl                (test `flood` only: ecmplb-gen on the veth fl0, linked to the router
+                         as rtr-fl 10.2.0.1, beside the client)
 
 Services: 10.100.0.1:80/tcp forwarded by DR, 10.100.0.2:80/tcp forwarded by GRE, backend J
 with weight J. Needs root. Holds /run/lock/ecmplb-lab.lock while it works, so two runs never
