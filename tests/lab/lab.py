@@ -4,7 +4,8 @@
   lab.py up [--lbs N] [--backends M]     bring the lab up and leave it up
   lab.py down                            tear everything down (idempotent; also after a crash)
   lab.py demo                            up, show ECMP + spread + an LB host failure, down
-  lab.py test NAME                       one end-to-end test (up, check, down); NAME in TESTS
+  lab.py test NAME [--set OPT=VALUE]...  one end-to-end test (up, check, down); NAME in TESTS;
+                                         --set changes one of the test's options (e.g. flood's)
   lab.py ctl LB ARGS...                  run `ecmplbctl ARGS` against LB host LB (lb1 or 1)
   lab.py status                          OSPF neighbours and the router's VIP routes
 
@@ -19,6 +20,8 @@ Topology (every name starts with "lab-"; nothing touches the root namespace's ro
                          while they are servable: HTTP health checks, drain on SIGTERM)
   lab-be1 .. lab-beM    (10.0.0.2J; HTTP server answering with its name; VIPs on lo with
                          arp_ignore=1/arp_announce=2 for DR; gre_decap.py + TUN for GRE)
+  lab-fl                (test `flood` only: ecmplb-gen on the veth fl0, linked to the router
+                         as rtr-fl 10.2.0.1, beside the client)
 
 Services: 10.100.0.1:80/tcp forwarded by DR, 10.100.0.2:80/tcp forwarded by GRE, backend J
 with weight J. Needs root. Holds /run/lock/ecmplb-lab.lock while it works, so two runs never
@@ -44,6 +47,11 @@ from labkit.topology import MAX_BACKENDS, MAX_LBS, VIP_DR, VIP_GRE
 
 def cmd_test(args):
   test = scenarios.load(args.name)
+  try:
+    opts = scenarios.options(test, args.set)
+  except ValueError as e:
+    log(f'{args.name}: {e}')
+    return 2
   if os.geteuid() != 0:
     log(f'{args.name}: skipped: the lab needs root (network namespaces, FRR, DPDK)')
     return SKIP
@@ -52,9 +60,10 @@ def cmd_test(args):
     return SKIP
 
   def body():
-    lab = Lab(args.build, args.lbs, args.backends).up()
+    extra = test.lab_kwargs(opts) if hasattr(test, 'lab_kwargs') else {}
+    lab = Lab(args.build, args.lbs, args.backends, **extra).up()
     log(f'lab up in {lab.state["up_seconds"]} s ({lab.n_lbs} LB hosts, {lab.n_backends} backends)')
-    log(test.run(lab))
+    log(test.run(lab, opts) if hasattr(test, 'OPTIONS') else test.run(lab))
     return 0
 
   return locked_run(args.name, body)
@@ -96,6 +105,8 @@ def main():
     p.add_argument('--backends', type=int, default=3, help=f'backends (1..{MAX_BACKENDS})')
     if name == 'test':
       p.add_argument('name', choices=sorted(scenarios.NAMES))
+      p.add_argument('--set', action='append', default=[], metavar='OPT=VALUE',
+                     help="one of the test's options (its module's OPTIONS), e.g. --set seconds=60")
     if name == 'up':
       p.add_argument('--keep', action='store_true', help='leave a half-built lab up on failure (debugging)')
   sub.add_parser('down')

@@ -86,6 +86,31 @@ def ospf_neighbors(ns=ROUTER_NS):
   return result
 
 
+def ospf_neighbor_uptime_ms(addr, ns=ROUTER_NS):
+  """How long the OSPF adjacency with the neighbour at interface address addr has been up (ms),
+  or None."""
+  try:
+    data = json.loads(vtysh(ns, 'show ip ospf neighbor json'))
+  except ValueError:
+    return None
+  for n in data.get('neighbors', {}).get(addr, []):
+    return n.get('upTimeInMsec')
+  return None
+
+
+def bfd_peer(addr, ns=ROUTER_NS):
+  """The router's BFD session with peer addr: (status, session-down count); None for each that
+  is not known."""
+  try:
+    peers = json.loads(vtysh(ns, 'show bfd peers counters json') or '[]')
+    status = json.loads(vtysh(ns, 'show bfd peers json') or '[]')
+  except ValueError:
+    return None, None
+  downs = next((p.get('session-down') for p in peers if p.get('peer') == addr), None)
+  state = next((p.get('status') for p in status if p.get('peer') == addr), None)
+  return state, downs
+
+
 def ospf_summary(ns=ROUTER_NS):
   return vtysh(ns, 'show ip ospf neighbor') + run(['ip', 'route'], ns=ns, check=False)
 

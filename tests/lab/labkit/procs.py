@@ -86,14 +86,18 @@ class Run:
     self.state['namespaces'].append(name)
     self.save()
 
-  def spawn(self, label, ns, cmd, needle, kind='proc'):
-    """Starts cmd in namespace ns, its output in RUN/<label>.log; `ip netns exec` execs cmd, so
-    the recorded PID is cmd's own. needle: a string of its command line (checked before any
-    signal, so a reused PID is never hit)."""
+  def spawn(self, label, ns, cmd, needle, kind='proc', stdout_path=None):
+    """Starts cmd in namespace ns, its output in RUN/<label>.log (stdout in stdout_path if
+    given); `ip netns exec` execs cmd, so the recorded PID is cmd's own. needle: a string of its
+    command line (checked before any signal, so a reused PID is never hit)."""
     logf = open(self.log_path(label), 'ab')
-    p = subprocess.Popen(['ip', 'netns', 'exec', ns] + cmd, stdout=logf, stderr=subprocess.STDOUT,
+    outf = open(stdout_path, 'wb') if stdout_path else None
+    p = subprocess.Popen(['ip', 'netns', 'exec', ns] + cmd, stdout=outf or logf,
+                         stderr=logf if outf else subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     logf.close()
+    if outf:
+      outf.close()
     self.popen[label] = p
     self.state['procs'][label] = {'pid': p.pid, 'needle': needle, 'kind': kind, 'ns': ns}
     self.save()

@@ -38,7 +38,8 @@ def ecmplbctl_path(build):
 
 
 class Lab:
-  def __init__(self, build, n_lbs=2, n_backends=3):
+  def __init__(self, build, n_lbs=2, n_backends=3, exception=None):
+    """exception: the LB hosts' host.exception settings (default: ecmplb's defaults)."""
     if not 1 <= n_lbs <= MAX_LBS:
       raise LabError(f'--lbs must be 1..{MAX_LBS}')
     if not 1 <= n_backends <= MAX_BACKENDS:
@@ -46,6 +47,7 @@ class Lab:
     self.build = os.path.abspath(build)
     self.n_lbs = n_lbs
     self.n_backends = n_backends
+    self.exception = exception
     self.lbs = list(range(1, n_lbs + 1))
     self.backends = list(range(1, n_backends + 1))
     self.ecmplb = ecmplb_path(self.build)
@@ -132,10 +134,13 @@ class Lab:
 
   def ecmplb_config(self, i):
     backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)} for j in self.backends]
+    host = {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
+            'control_socket': self.socket_path(i), 'drain_s': DRAIN_S}
+    if self.exception is not None:
+      host['exception'] = self.exception
     return {
         # ecmplb announces each VIP (VIP/32 on lo, advertised by ospfd) while it is servable.
-        'host': {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
-                 'control_socket': self.socket_path(i), 'drain_s': DRAIN_S},
+        'host': host,
         'conntrack': {'capacity': 65536},
         'services': [
             {'vip': VIP_DR, 'port': PORT, 'protocol': 'tcp', 'forward': 'dr', 'backends': backends,

@@ -19,6 +19,11 @@ VIP_DR = '10.100.0.1'
 VIP_GRE = '10.100.0.2'
 VIPS = [VIP_DR, VIP_GRE]
 PORT = 80
+# The flood namespace (scenario `flood`): a second link into the router, where the client is.
+FLOOD_NS = 'lab-fl'
+ROUTER_FLOOD_ADDR = '10.2.0.1'
+FLOOD_GW = '10.2.0.2'  # a next hop only: the router reaches the flood net through it
+FLOOD_NET = '203.0.113.0/24'  # ecmplb-gen's default --flood-net (RFC 5737)
 
 
 def lb_addr(i):
@@ -42,7 +47,7 @@ def be_ns(j):
 
 
 def all_lab_namespaces():
-  return (['lab-sw', 'lab-rtr', 'lab-cl'] + [lb_ns(i) for i in range(1, MAX_LBS + 1)]
+  return (['lab-sw', 'lab-rtr', 'lab-cl', FLOOD_NS] + [lb_ns(i) for i in range(1, MAX_LBS + 1)]
           + [be_ns(j) for j in range(1, MAX_BACKENDS + 1)])
 
 
@@ -96,6 +101,35 @@ def build_core(procs_run, lbs, backends):
   run(['ip', 'link', 'set', 'cl0', 'up'], ns='lab-cl')
   run(['ip', 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDR], ns='lab-cl')
   sysctls('lab-cl', [('net.ipv4.ip_local_port_range', '20000 60999')])
+
+
+def build_flood_link(procs_run):
+  """The flood namespace lab-fl: a veth fl0 into the router (rtr-fl, 10.2.0.1/24), beside the
+  client's link. fl0 belongs to ecmplb-gen (net_af_packet): no address, no IPv6, and the kernel
+  drops whatever arrives on it (the generator still sees it). The router routes the flood net
+  (203.0.113.0/24, the generator's sources) back to fl0 through a permanent neighbour, so the
+  LB hosts' answers to the flood return to the generator without an ARP exchange. Returns
+  fl0's MAC address."""
+  netns(procs_run, FLOOD_NS)
+  veth(FLOOD_NS, 'fl0', 'lab-rtr', 'rtr-fl')
+  sysctls(FLOOD_NS, [('net.ipv6.conf.fl0.disable_ipv6', 1)])
+  run(['ip', 'link', 'set', 'fl0', 'up'], ns=FLOOD_NS)
+  run(['nft', '-f', '-'], ns=FLOOD_NS, input=(
+      'table netdev ecmplb_lab {\n'
+      '  chain ingress { type filter hook ingress device "fl0" priority 0; policy drop; }\n'
+      '}\n'))
+  mac = link_mac(FLOOD_NS, 'fl0')
+  run(['ip', 'addr', 'add', f'{ROUTER_FLOOD_ADDR}/24', 'dev', 'rtr-fl'], ns='lab-rtr')
+  run(['ip', 'link', 'set', 'rtr-fl', 'up'], ns='lab-rtr')
+  sysctls('lab-rtr', [('net.ipv4.conf.rtr-fl.rp_filter', 0)])
+  run(['ip', 'neigh', 'replace', FLOOD_GW, 'lladdr', mac, 'dev', 'rtr-fl', 'nud', 'permanent'],
+      ns='lab-rtr')
+  run(['ip', 'route', 'replace', FLOOD_NET, 'via', FLOOD_GW], ns='lab-rtr')
+  return mac
+
+
+def link_mac(ns, dev):
+  return json.loads(run(['ip', '-j', 'link', 'show', dev], ns=ns))[0]['address']
 
 
 def build_backend(j):

@@ -3,13 +3,11 @@ in for a huge config apply, a slow Maglev rebuild or a stuck fsync): the kernel'
 BFD packets still leave through the exception forwarder's own thread, so the router's BFD session
 with that host never goes down (its detection time is 300 ms), the route keeps every nexthop, and
 the long-lived connections the host carries go on."""
-import json
 import threading
 import time
 
 from labkit import frr, traffic
 from labkit.checks import expect
-from labkit.frr import ROUTER_NS
 from labkit.topology import VIP_DR, lb_addr
 
 NEEDS_CTL = True
@@ -18,12 +16,7 @@ STALL_MS = 2000
 
 def bfd_peer(lb):
   """The router's BFD session with LB host lb: (status, session-down count)."""
-  peers = json.loads(frr.vtysh(ROUTER_NS, 'show bfd peers counters json') or '[]')
-  status = json.loads(frr.vtysh(ROUTER_NS, 'show bfd peers json') or '[]')
-  addr = lb_addr(lb)
-  downs = next((p.get('session-down') for p in peers if p.get('peer') == addr), None)
-  state = next((p.get('status') for p in status if p.get('peer') == addr), None)
-  return state, downs
+  return frr.bfd_peer(lb_addr(lb))
 
 
 def run(lab):
