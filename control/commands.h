@@ -3,7 +3,10 @@
 //   - the name is the request's "cmd" and ecmplbctl's subcommand path ("service add" is
 //     `ecmplbctl service add`); the help line is ecmplbctl's;
 //   - the arguments are the request's fields, each bound to a typed Request member, in the
-//     order the daemon checks them.
+//     order the daemon checks them;
+//   - its access: whether it only reads state (the control socket's read-only group may run
+//     it) or changes it (root and the admin group only; see access.h). This table is the one
+//     place that says so.
 // Extension commands (drain, fault) are handled by what the daemon registers with
 // ControlPlane::AddExtension; a daemon that registered none answers "unknown command".
 //
@@ -65,11 +68,17 @@ struct ArgSpec {
   absl::Status (*check)(absl::string_view value) = nullptr;
 };
 
+// What running a command does to the daemon: kRead commands only read state (services,
+// counters, flows, lookups, the configuration); kChange commands change it, stop the daemon or
+// inject faults.
+enum class Access : uint8_t { kRead, kChange };
+
 struct CommandSpec {
   CommandId id;
   const char* name;  // "service add"
   const char* help;  // ecmplbctl's one-line description
-  bool extension;    // handled by a ControlPlane extension
+  Access access;
+  bool extension;  // handled by a ControlPlane extension
   std::vector<ArgSpec> args;
 };
 

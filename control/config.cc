@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "conntrack/flow_state.h"
+#include "control/access.h"
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {
@@ -145,13 +146,33 @@ absl::Status ParseException(const json& j, ExceptionConfig* e) {
   return absl::OkStatus();
 }
 
+// host.control: the group names, each of which must exist on this host. They are looked up
+// here, when a configuration is read, not in Validate: that runs on every change made through
+// the control socket, which should neither fail nor wait on the group database.
+absl::Status ParseControlAccess(const json& j, ControlAccessConfig* c) {
+  ObjectReader r(j, "host.control");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"group", "read_only_group"}));
+  auto group = [&r](const char* key, std::string* name) -> absl::Status {
+    if (!r.Has(key)) return absl::OkStatus();
+    ECMPLB_RETURN_IF_ERROR(r.String(key, name, true));
+    if (name->empty()) return FieldError(r.Path(key), "must be a group name (or be left out)");
+    if (auto gid = LookupGroup(*name); !gid.ok()) {
+      return FieldError(r.Path(key), gid.status().message());
+    }
+    return absl::OkStatus();
+  };
+  ECMPLB_RETURN_IF_ERROR(group("group", &c->group));
+  return group("read_only_group", &c->read_only_group);
+}
+
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
-  ECMPLB_RETURN_IF_ERROR(
-      r.CheckObject({"address", "prefix_length", "tunnel_source", "gateway", "mtu",
-                     "exception_interface", "control_socket", "announce", "announce_interface",
-                     "drain_s", "worker_stall_ms", "metrics_listen", "exception"}));
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
+      {"address", "prefix_length", "tunnel_source", "gateway", "mtu", "exception_interface",
+       "control_socket", "control", "announce", "announce_interface", "drain_s", "worker_stall_ms",
+       "metrics_listen", "exception"}));
   if (r.Has("exception")) ECMPLB_RETURN_IF_ERROR(ParseException(r.At("exception"), &h->exception));
+  if (r.Has("control")) ECMPLB_RETURN_IF_ERROR(ParseControlAccess(r.At("control"), &h->control));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
@@ -279,6 +300,14 @@ json ToJson(const Config& c) {
                {"drain_s", c.host.drain_s},
                {"worker_stall_ms", c.host.worker_stall_ms}};
   if (!c.host.metrics_listen.empty()) host["metrics_listen"] = c.host.metrics_listen;
+  if (c.host.control != ControlAccessConfig{}) {
+    json control = json::object();
+    if (!c.host.control.group.empty()) control["group"] = c.host.control.group;
+    if (!c.host.control.read_only_group.empty()) {
+      control["read_only_group"] = c.host.control.read_only_group;
+    }
+    host["control"] = std::move(control);
+  }
   const ExceptionConfig& ex = c.host.exception;
   host["exception"] = {{"rate_pps", ex.rate_pps},
                        {"burst", ex.burst},
@@ -413,6 +442,12 @@ absl::Status Validate(const Config& c) {
   }
   if (c.host.control_socket.empty() || c.host.control_socket.size() >= 108) {
     return FieldError("host.control_socket", "must be a path shorter than 108 characters");
+  }
+  const ControlAccessConfig& ctl = c.host.control;
+  if (!ctl.group.empty() && ctl.group == ctl.read_only_group) {
+    return FieldError("host.control.read_only_group",
+                      absl::StrCat("names group '", ctl.group,
+                                   "', which host.control.group already gives full access"));
   }
   if (c.services.size() > kMaxServices) {
     return FieldError("services", absl::StrCat("at most ", kMaxServices, " services"));

@@ -96,6 +96,15 @@ struct ExceptionConfig {
   bool operator==(const ExceptionConfig&) const = default;
 };
 
+// Who may use the control socket besides root (control/access.h): group names, looked up on
+// this host when the configuration is parsed (an unknown group refuses the configuration);
+// empty: none. The socket file's owner and mode follow (access.h, SocketPermissionsFor).
+struct ControlAccessConfig {
+  std::string group;            // members may run every command
+  std::string read_only_group;  // members may run the read-only commands (commands.h)
+  bool operator==(const ControlAccessConfig&) const = default;
+};
+
 struct HostConfig {
   std::string address;         // this host's IPv4 address (on the exception interface)
   uint8_t prefix_length = 24;  // of `address`'s subnet; on-link backends are resolved directly
@@ -104,6 +113,7 @@ struct HostConfig {
   uint16_t mtu = 1500;         // data port MTU (IP MTU)
   std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface
   std::string control_socket = "/run/ecmplb/ecmplb.sock";
+  ControlAccessConfig control;  // host.control: groups allowed on the control socket
   bool announce = true;  // put servable VIPs (/32, /128) on announce_interface
   std::string announce_interface = "lo";
   uint32_t drain_s = 5;            // SIGTERM / drain: withdraw VIPs, forward this long, stop

@@ -68,9 +68,19 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::
   mode_t old_mask = ::umask(0177);  // the socket file is created 0600
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   ::umask(old_mask);
-  if (rc != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 16) != 0) {
+  // The group first, then the wider mode: the file is never open to more than the policy says.
+  const SocketPermissions perm = SocketPermissionsFor(options.access);
+  if (rc == 0 && perm.group && ::chown(path.c_str(), static_cast<uid_t>(-1), *perm.group) != 0) {
+    absl::Status s = Errno(absl::StrCat("cannot give group ", *perm.group, " to control socket"),
+                           path);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return s;
+  }
+  if (rc != 0 || ::chmod(path.c_str(), perm.mode) != 0 || ::listen(fd, 16) != 0) {
     absl::Status s = Errno("cannot listen on control socket", path);
     ::close(fd);
+    if (rc == 0) ::unlink(path.c_str());
     return s;
   }
   return std::unique_ptr<ControlServer>(new ControlServer(path, fd, std::move(handler), options));
@@ -86,15 +96,22 @@ void ControlServer::Accept(uint64_t now_ms) {
   for (int i = 0; i < 16; ++i) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    if (clients_.size() >= options_.max_clients) {
-      std::string reply =
-          EncodeError(absl::ResourceExhaustedError("too many control connections")) + "\n";
+    absl::StatusOr<PeerCredentials> peer = PeerCredentialsOf(fd);
+    absl::Status refused = peer.status();
+    if (refused.ok() && clients_.size() >= options_.max_clients) {
+      refused = absl::ResourceExhaustedError("too many control connections");
+    }
+    if (!refused.ok()) {
+      std::string reply = EncodeError(refused) + "\n";
       (void)!::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       ::close(fd);
       continue;
     }
     Client c;
     c.fd = fd;
+    c.level = LevelOf(options_.access, *peer);
+    c.peer = std::move(*peer);
+    c.accepted_ms = now_ms;
     c.last_progress_ms = now_ms;
     clients_.push_back(std::move(c));
   }
@@ -120,9 +137,14 @@ bool ControlServer::Read(Client& c, uint64_t now_ms, size_t* handled) {
       absl::string_view line(c.in.data() + start, nl - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty()) continue;
-      c.out += handler_(line);
+      c.out += handler_(c.peer, line);
       c.out += '\n';
       ++*handled;
+      if (c.level == AccessLevel::kNone) {  // one reply (the refusal), then disconnect
+        c.close_after_write = true;
+        start = c.in.size();
+        break;
+      }
     }
     c.in.erase(0, start);
     size_t line_len = c.in.find('\n');
@@ -174,6 +196,10 @@ size_t ControlServer::Poll() {
     if (ok && !c.out.empty()) ok = Write(c, now_ms);
     if (ok && c.close_after_write && c.out.empty()) ok = false;
     if (ok && now_ms - c.last_progress_ms > options_.idle_timeout_ms) ok = false;
+    if (ok && c.level == AccessLevel::kNone &&
+        now_ms - c.accepted_ms > options_.unauthorized_timeout_ms) {
+      ok = false;
+    }
     if (ok) {
       keep.push_back(std::move(c));
     } else {

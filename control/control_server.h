@@ -1,5 +1,12 @@
-// control_server.h: the daemon's control socket (Unix SOCK_STREAM, mode 0600), served
-// without blocking from the daemon's control loop.
+// control_server.h: the daemon's control socket (Unix SOCK_STREAM), served without blocking
+// from the daemon's control loop.
+//
+// Who may connect: the socket file is root's, mode 0600, or, with groups in the access policy,
+// group-owned 0660 or 0666 (access.h, SocketPermissionsFor). Each connection's peer
+// credentials are taken from the kernel when it is accepted (SO_PEERCRED, SO_PEERGROUPS) and
+// handed to the handler with every request, which decides per command (Authorize). A peer
+// with no right at all (AccessLevel::kNone) gets one reply and is disconnected, and must send
+// its request within unauthorized_timeout_ms, so it cannot hold connection slots.
 //
 // Newline-delimited requests (see protocol.h) are read from every client, handed one at a
 // time to the handler, and the replies written back, all with non-blocking I/O: Poll() does
@@ -23,20 +30,27 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/access.h"
 
 namespace ecmplb::control {
 
 class ControlServer {
  public:
-  using Handler = std::function<std::string(absl::string_view request)>;
+  // Answers one request line of `peer` (the reply line, without its newline).
+  using Handler =
+      std::function<std::string(const PeerCredentials& peer, absl::string_view request)>;
   struct Options {
     size_t max_request = 64 * 1024;  // bytes per request line, newline included
     size_t max_clients = 16;
     uint64_t idle_timeout_ms = 10000;  // no progress for this long: disconnect
+    // A peer without any right must send its one request within this time.
+    uint64_t unauthorized_timeout_ms = 1000;
+    AccessPolicy access;  // the socket file's group and mode; who counts as unauthorized
   };
 
   // Creates the socket's folder (0755) if missing, replaces a stale socket file (refuses with
-  // AlreadyExists if a live server answers there), binds with mode 0600 and listens.
+  // AlreadyExists if a live server answers there), binds, gives the file the group and mode
+  // of SocketPermissionsFor(options.access) (0600 without groups) and listens.
   static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
                                                                Handler handler, Options options);
   static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
@@ -59,6 +73,9 @@ class ControlServer {
  private:
   struct Client {
     int fd = -1;
+    PeerCredentials peer;
+    AccessLevel level = AccessLevel::kNone;
+    uint64_t accepted_ms = 0;
     std::string in;   // bytes received, not yet a whole line
     std::string out;  // reply bytes not yet sent
     size_t out_sent = 0;

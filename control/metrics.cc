@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -101,7 +102,8 @@ std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::string& listen) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::string& listen,
+                                                                     Options options) {
   std::string host;
   std::string port_text;
   if (!listen.empty() && listen[0] == '[') {
@@ -143,12 +145,14 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::
     return absl::InvalidArgumentError(
         absl::StrCat("metrics listen address '", listen, "': bad address"));
   }
-  std::unique_ptr<MetricsServer> m(new MetricsServer());
+  std::unique_ptr<MetricsServer> m(new MetricsServer(options));
   m->fd_ = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(m->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // A backlog deep enough that a burst of connections waits for accept (bounded per poll)
+  // instead of being dropped by the kernel and retried by the client a second later.
   if (m->fd_ < 0 || ::bind(m->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      ::listen(m->fd_, 16) != 0) {
+      ::listen(m->fd_, 128) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen for metrics on ", listen, ": ", std::strerror(errno)));
   }
@@ -163,63 +167,211 @@ MetricsServer::~MetricsServer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::vector<size_t> MetricsServer::Step(uint64_t now_ms) {
-  for (int k = 0; k < 16; ++k) {
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0) break;
-    if (clients_.size() >= 32) {
-      ::close(c);
-      continue;
-    }
-    clients_.push_back({c, now_ms, {}});
-  }
-  std::vector<size_t> ready;
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    Client& c = clients_[i];
-    char buf[1024];
-    ssize_t n;
-    while ((n = ::recv(c.fd, buf, sizeof(buf), 0)) > 0 && c.req.size() < 8192)
-      c.req.append(buf, static_cast<size_t>(n));
-    bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-    if (c.req.find("\r\n\r\n") != std::string::npos || c.req.find("\n\n") != std::string::npos) {
-      ready.push_back(i);
-    } else if (closed || c.req.size() >= 8192 || now_ms - c.since_ms > 1000) {
-      c.done = true;
-    }
-  }
-  if (ready.empty()) Sweep();
-  return ready;
+const char* MetricsServer::RefusalName(Refusal r) {
+  static constexpr const char* kNames[kRefusals] = {
+      "too_many_clients", "evicted", "request_too_large", "request_timeout", "write_stalled",
+      "busy"};  // in Refusal's order
+  return kNames[static_cast<size_t>(r)];
 }
 
-void MetricsServer::Respond(size_t i, const std::string& body) {
-  Client& c = clients_[i];
-  std::string resp;
-  if (c.req.rfind("GET /metrics", 0) == 0 || c.req.rfind("GET / ", 0) == 0) {
-    resp = absl::StrCat(
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
-        body.size(), "\r\nConnection: close\r\n\r\n", body);
-  } else {
-    resp =
-        "HTTP/1.0 404 Not Found\r\nContent-Length: 24\r\nConnection: close\r\n\r\nonly GET "
-        "/metrics here\r\n";
+size_t MetricsServer::Poll(uint64_t now_ms, const std::function<std::string()>& render) {
+  Accept(now_ms);
+  Read(now_ms);
+  size_t ready = 0;
+  for (const Client& c : clients_) ready += c.state == State::kReady && c.wants_metrics;
+  if (ready > 0 && (body_ == nullptr || now_ms - rendered_ms_ >= options_.render_interval_ms)) {
+    ++stats_.renders;
+    body_ = std::make_shared<const std::string>(render() + SelfMetrics());
+    rendered_ms_ = now_ms;
   }
-  // Best effort: the response fits the socket buffer of a fresh connection in practice; a
-  // client that cannot take it in one go gets a truncated response, never a blocked loop.
-  ssize_t n = ::send(c.fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  (void)n;
-  c.done = true;
+  size_t started = 0;
+  for (const Client& c : clients_) started += c.state == State::kReady;
+  Respond(now_ms);
+  Write(now_ms);
+  Sweep();
+  if (!clients_.empty()) next_ = (next_ + 1) % clients_.size();
+  return started;
+}
+
+void MetricsServer::Drop(Client& c, Refusal why) {
+  ++stats_.refused[static_cast<size_t>(why)];
+  c.state = State::kDone;
+}
+
+void MetricsServer::Accept(uint64_t now_ms) {
+  for (size_t k = 0; k < options_.accepts_per_poll; ++k) {
+    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    ++stats_.accepted;
+    size_t live = 0;
+    Client* oldest_reader = nullptr;
+    for (Client& c : clients_) {
+      if (c.state == State::kDone) continue;
+      ++live;
+      if (c.state == State::kReading &&
+          (oldest_reader == nullptr || c.accepted_ms < oldest_reader->accepted_ms)) {
+        oldest_reader = &c;
+      }
+    }
+    if (live >= options_.max_clients) {
+      if (oldest_reader == nullptr) {  // everyone is being answered: no slot to take
+        ++stats_.refused[static_cast<size_t>(Refusal::kTooManyClients)];
+        ::close(fd);
+        continue;
+      }
+      Drop(*oldest_reader, Refusal::kEvicted);
+    }
+    Client c;
+    c.fd = fd;
+    c.accepted_ms = now_ms;
+    clients_.push_back(std::move(c));
+  }
+}
+
+void MetricsServer::Read(uint64_t now_ms) {
+  size_t budget = options_.read_bytes_per_poll;
+  const size_t n_clients = clients_.size();
+  for (size_t k = 0; k < n_clients; ++k) {
+    Client& c = clients_[(next_ + k) % n_clients];
+    if (c.state == State::kDone || c.state == State::kReady) continue;
+    char buf[4096];
+    // A client being answered: what it still sends is read and thrown away (within the
+    // budget), so that closing its socket never resets the connection under its response.
+    while (budget > 0) {
+      size_t want = std::min(budget, sizeof(buf));
+      if (c.state == State::kReading) want = std::min(want, options_.max_request + 1 - c.req.size());
+      ssize_t n = ::recv(c.fd, buf, want, MSG_DONTWAIT);
+      if (n == 0) {  // the peer sends no more: fine once its request is in
+        if (c.state == State::kReading) c.state = State::kDone;
+        break;
+      }
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c.state = State::kDone;
+        break;
+      }
+      budget -= static_cast<size_t>(n);
+      stats_.bytes_read += static_cast<uint64_t>(n);
+      if (c.state != State::kReading) continue;
+      c.req.append(buf, static_cast<size_t>(n));
+      if (c.req.find("\r\n\r\n") != std::string::npos || c.req.find("\n\n") != std::string::npos) {
+        // Only the request line matters: GET /metrics (or /, or /metrics?query).
+        const std::string line = c.req.substr(0, c.req.find_first_of("\r\n"));
+        c.wants_metrics = line.rfind("GET /metrics ", 0) == 0 ||
+                          line.rfind("GET /metrics?", 0) == 0 || line.rfind("GET / ", 0) == 0;
+        c.state = State::kReady;
+        c.req.clear();
+        c.req.shrink_to_fit();
+        break;
+      }
+      if (c.req.size() > options_.max_request) {
+        Drop(c, Refusal::kRequestTooLarge);
+        break;
+      }
+    }
+    if (c.state == State::kReading && now_ms - c.accepted_ms > options_.request_timeout_ms) {
+      Drop(c, Refusal::kRequestTimeout);
+    }
+  }
+}
+
+void MetricsServer::Respond(uint64_t now_ms) {
+  size_t owed = 0;
+  for (const Client& c : clients_) {
+    if (c.state == State::kWriting) {
+      owed += c.head.size() + (c.body ? c.body->size() : 0) - c.sent;
+    }
+  }
+  for (Client& c : clients_) {
+    if (c.state != State::kReady) continue;
+    c.state = State::kWriting;
+    c.progress_ms = now_ms;
+    if (!c.wants_metrics) {
+      c.head =
+          "HTTP/1.0 404 Not Found\r\nContent-Length: 24\r\nConnection: close\r\n\r\nonly GET "
+          "/metrics here\r\n";
+    } else if (owed + body_->size() > options_.max_owed_bytes) {
+      ++stats_.refused[static_cast<size_t>(Refusal::kBusy)];
+      c.head =
+          "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 29\r\nConnection: close\r\n\r\n"
+          "too many responses in flight\n";
+    } else {
+      c.head = absl::StrCat(
+          "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
+          body_->size(), "\r\nConnection: close\r\n\r\n");
+      c.body = body_;
+    }
+    owed += c.head.size() + (c.body ? c.body->size() : 0);
+  }
+}
+
+void MetricsServer::Write(uint64_t now_ms) {
+  size_t budget = options_.write_bytes_per_poll;
+  const size_t n_clients = clients_.size();
+  for (size_t k = 0; k < n_clients && budget > 0; ++k) {
+    Client& c = clients_[(next_ + k) % n_clients];
+    if (c.state != State::kWriting) continue;
+    const size_t body_size = c.body ? c.body->size() : 0;
+    const size_t total = c.head.size() + body_size;
+    while (c.sent < total && budget > 0) {
+      iovec iov[2];
+      int n_iov = 0;
+      size_t want = budget;
+      if (c.sent < c.head.size()) {
+        const size_t len = std::min(want, c.head.size() - c.sent);
+        iov[n_iov++] = {const_cast<char*>(c.head.data()) + c.sent, len};
+        want -= len;
+      }
+      if (want > 0 && body_size > 0) {
+        const size_t off = c.sent > c.head.size() ? c.sent - c.head.size() : 0;
+        iov[n_iov++] = {const_cast<char*>(c.body->data()) + off, std::min(want, body_size - off)};
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(n_iov);
+      ssize_t n = ::sendmsg(c.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c.state = State::kDone;
+        break;
+      }
+      c.sent += static_cast<size_t>(n);
+      budget -= std::min(budget, static_cast<size_t>(n));
+      stats_.bytes_written += static_cast<uint64_t>(n);
+      c.progress_ms = now_ms;
+    }
+    if (c.state == State::kWriting && c.sent == total) {
+      ++stats_.responses;
+      c.state = State::kDone;  // closed in Sweep; the kernel still delivers what it holds
+    }
+  }
+  for (Client& c : clients_) {
+    if (c.state == State::kWriting && now_ms - c.progress_ms > options_.write_stall_ms) {
+      Drop(c, Refusal::kWriteStalled);
+    }
+  }
 }
 
 void MetricsServer::Sweep() {
   for (size_t i = 0; i < clients_.size();) {
-    if (clients_[i].done) {
+    if (clients_[i].state == State::kDone) {
       ::close(clients_[i].fd);
-      clients_[i] = clients_.back();
+      clients_[i] = std::move(clients_.back());
       clients_.pop_back();
     } else {
       ++i;
     }
   }
+}
+
+std::string MetricsServer::SelfMetrics() const {
+  std::string out =
+      "# HELP ecmplb_metrics_clients_refused_total metrics connections refused or dropped "
+      "before a complete response, by reason\n"
+      "# TYPE ecmplb_metrics_clients_refused_total counter\n";
+  for (size_t r = 0; r < kRefusals; ++r) {
+    absl::StrAppend(&out, "ecmplb_metrics_clients_refused_total{reason=\"",
+                    RefusalName(static_cast<Refusal>(r)), "\"} ", stats_.refused[r], "\n");
+  }
+  return out;
 }
 
 }  // namespace ecmplb::control

@@ -97,8 +97,12 @@ absl::StatusOr<json> Run(ControlPlane& plane, const Request& r) {
   }
 }
 
-absl::StatusOr<json> Handle(ControlPlane& plane, const json& req) {
+// Checks whether the request's command may run (OK or the refusal).
+using Authorizer = std::function<absl::Status(const CommandSpec&)>;
+
+absl::StatusOr<json> Handle(ControlPlane& plane, const json& req, const Authorizer& authorize) {
   ECMPLB_ASSIGN_OR_RETURN(const CommandSpec* spec, CommandOf(plane, req));
+  if (authorize) ECMPLB_RETURN_IF_ERROR(authorize(*spec));
   Request r;
   r.command = spec->id;
   for (const ArgSpec& arg : spec->args) ECMPLB_RETURN_IF_ERROR(DecodeArg(req, arg, &r));
@@ -132,7 +136,9 @@ std::string EncodeError(const absl::Status& status) {
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string HandleRequest(ControlPlane& plane, absl::string_view request) {
+namespace {
+
+std::string Reply(ControlPlane& plane, absl::string_view request, const Authorizer& authorize) {
   if (request.size() > kMaxRequestBytes) {
     return EncodeError(absl::InvalidArgumentError(
         absl::StrCat("request larger than ", kMaxRequestBytes, " bytes")));
@@ -142,9 +148,28 @@ std::string HandleRequest(ControlPlane& plane, absl::string_view request) {
     return EncodeError(absl::InvalidArgumentError("request is not valid JSON"));
   if (!req.is_object())
     return EncodeError(absl::InvalidArgumentError("request must be a JSON object"));
-  absl::StatusOr<json> result = Handle(plane, req);
+  absl::StatusOr<json> result = Handle(plane, req, authorize);
   if (!result.ok()) return EncodeError(result.status());
   return EncodeOk(*result);
+}
+
+}  // namespace
+
+std::string HandleRequest(ControlPlane& plane, absl::string_view request) {
+  return Reply(plane, request, nullptr);
+}
+
+std::string HandleRequest(ControlPlane& plane, absl::string_view request,
+                          const AccessPolicy& policy, const PeerCredentials& peer,
+                          const std::function<void(const std::string&)>& log) {
+  return Reply(plane, request, [&](const CommandSpec& command) {
+    absl::Status allowed = Authorize(policy, peer, command);
+    if (!allowed.ok()) {
+      log(absl::StrCat("control socket: refused '", command.name, "' to ", DescribePeer(peer),
+                       ": ", allowed.message()));
+    }
+    return allowed;
+  });
 }
 
 absl::StatusOr<json> DecodeReply(absl::string_view reply) {

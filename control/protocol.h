@@ -20,11 +20,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/access.h"
 #include "control/commands.h"
 #include "control/control_plane.h"
 #include "nlohmann/json.hpp"
@@ -34,7 +36,16 @@ namespace ecmplb::control {
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;
 
 // Decodes one request line, runs it against `plane`, returns the reply line (no newline).
+// Every command is allowed: for callers that are trusted by construction (tests, fuzzing).
 std::string HandleRequest(ControlPlane& plane, absl::string_view request);
+
+// The control socket's handler: as above for a request from `peer`, but a command `peer` may
+// not run under `policy` (Authorize, access.h) is refused before any of its arguments is read,
+// with a PERMISSION_DENIED reply, and the refusal is logged through `log` with the peer's
+// pid, uid and gid.
+std::string HandleRequest(ControlPlane& plane, absl::string_view request,
+                          const AccessPolicy& policy, const PeerCredentials& peer,
+                          const std::function<void(const std::string&)>& log);
 
 // Client side: the request line (no newline) for `request`: its command's name and those of
 // its arguments that are set.

@@ -36,6 +36,11 @@ void Log(const std::string& m) {
   std::fflush(stdout);
 }
 
+// What an operator must see even when stdout is not kept: refusals on the control socket.
+void LogError(const std::string& m) {
+  std::fprintf(stderr, "ecmplb: %s\n", m.c_str());
+}
+
 dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Config& config) {
   dataplane::EngineOptions eo;
   eo.port = opt.port;
@@ -97,6 +102,7 @@ struct Daemon::Parts {
   std::unique_ptr<control::HealthMonitor> monitor;
   std::unique_ptr<control::ControlPlane> plane;
   std::unique_ptr<control::NeighborSync> neighbor_sync;
+  control::AccessPolicy access;  // who may use the control socket
   std::unique_ptr<control::ControlServer> server;
   std::unique_ptr<control::MetricsServer> metrics;
   std::unique_ptr<ControlLoop> loop;
@@ -159,11 +165,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                                       &engine.exception_counters(), nullptr, "exception"});
   plane.SetWorkers(std::move(views));
 
-  // The control socket and the daemon's own commands.
-  ECMPLB_ASSIGN_OR_RETURN(p->server, control::ControlServer::Listen(
-                                         config.host.control_socket, [parts](absl::string_view r) {
-                                           return control::HandleRequest(*parts->plane, r);
-                                         }));
+  // The control socket (root, host.control's groups) and the daemon's own commands.
+  ECMPLB_ASSIGN_OR_RETURN(p->access, control::ResolveAccessPolicy(config.host.control));
+  control::ControlServer::Options so;
+  so.access = p->access;
+  ECMPLB_ASSIGN_OR_RETURN(
+      p->server,
+      control::ControlServer::Listen(
+          config.host.control_socket,
+          [parts](const control::PeerCredentials& peer, absl::string_view r) {
+            return control::HandleRequest(*parts->plane, r, parts->access, peer, LogError);
+          },
+          so));
   plane.SetHealthView([parts] { return parts->monitor->View(MonotonicMs()); });
   plane.AddExtension(control::CommandId::kDrain,
                      [parts](const control::Request&) -> absl::StatusOr<control::ExtensionReply> {

@@ -71,6 +71,24 @@ TEST(ConfigTest, SerializeRoundTrips) {
   EXPECT_EQ(SerializeConfig(*again), text);
 }
 
+// host.control: group names that exist here (root, daemon) round-trip; absent, nothing.
+TEST(ConfigTest, ControlSocketGroups) {
+  auto c = ParseConfig(
+      R"({"host": {"address": "10.0.0.11", "control": {"group": "root", "read_only_group": "daemon"}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->host.control.group, "root");
+  EXPECT_EQ(c->host.control.read_only_group, "daemon");
+  const std::string text = SerializeConfig(*c);
+  EXPECT_NE(text.find(R"("read_only_group": "daemon")"), std::string::npos) << text;
+  auto again = ParseConfig(text);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+  auto plain = ParseConfig(R"({"host": {"address": "10.0.0.11"}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->host.control, ControlAccessConfig{});
+  EXPECT_EQ(SerializeConfig(*plain).find("\"control\""), std::string::npos);
+}
+
 struct Bad {
   const char* json;
   absl::StatusCode code;
@@ -144,7 +162,22 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "sorry_backend (10.0.0.5): must not be one of"},
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 80, "sorry_backend": {"address": "10.0.0.5", "id": 3}}]})",
-            absl::StatusCode::kInvalidArgument, "sorry_backend.id: unknown field"}));
+            absl::StatusCode::kInvalidArgument, "sorry_backend.id: unknown field"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"group": "ecmplb-no-such-group"}}})",
+            absl::StatusCode::kInvalidArgument,
+            "host.control.group: no group named 'ecmplb-no-such-group' on this host"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"read_only_group": "ecmplb-nope"}}})",
+            absl::StatusCode::kInvalidArgument,
+            "host.control.read_only_group: no group named 'ecmplb-nope' on this host"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"group": ""}}})",
+            absl::StatusCode::kInvalidArgument, "host.control.group: must be a group name"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"group": 0}}})",
+            absl::StatusCode::kInvalidArgument, "host.control.group: must be a string"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"group": "root", "read_only_group": "root"}}})",
+            absl::StatusCode::kInvalidArgument,
+            "host.control.read_only_group: names group 'root', which host.control.group already"},
+        Bad{R"({"host": {"address": "10.0.0.1", "control": {"users": ["alice"]}}})",
+            absl::StatusCode::kInvalidArgument, "host.control.users: unknown field"}));
 
 TEST(ConfigTest, SaveIsAtomicAndLoadable) {
   auto c = ParseConfig(kGood);

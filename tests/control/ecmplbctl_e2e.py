@@ -6,7 +6,8 @@ Usage: ecmplbctl_e2e.py ECMPLB ECMPLBCTL
 Starts the daemon with a temporary config (unique TAP name, control socket in a temp dir),
 runs every subcommand, parses their --json output, checks error exits and their one-line
 messages, then SIGKILLs the daemon after a change, restarts it and checks that
-`config dump` is unchanged. Prints one line per check; the daemon is always killed.
+`config dump` is unchanged; restarted with host.control groups, runs ecmplbctl as uid 65534
+(read-only group: reads, refused changes; admin group: changes; refusals in the log). Prints one line per check; the daemon is always killed.
 """
 import json
 import os
@@ -158,6 +159,41 @@ def main():
           and [b["weight"] for s in after["services"] if s["vip"] == VIP.split(":")[0] for b in s["backends"]][0] == 7,
           err or daemon_log())
     check("daemon still running", daemon.running(), daemon_log())
+
+    # Access: restarted with host.control groups (standard Debian ones: daemon gets every
+    # command, nogroup, nobody's primary group, the reads); ecmplbctl run as uid 65534.
+    daemon.stop(signal.SIGKILL)
+    with open(CONFIG) as f:
+        config = json.load(f)
+    config["host"]["control"] = {"group": "daemon", "read_only_group": "nogroup"}
+    with open(CONFIG, "w") as f:
+        json.dump(config, f)
+    os.chmod(TMP, 0o755)  # nobody must reach the socket
+    start()
+    mode = os.stat(SOCK).st_mode & 0o777 if os.path.exists(SOCK) else None
+    check("both groups: socket mode 0666", mode == 0o666, "%s %s" % (oct(mode or 0), daemon_log()))
+
+    def as_nobody(gid, *args):
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=%d" % gid, "--clear-groups",
+                               CTL, "--socket", SOCK] + list(args), capture_output=True, text=True)
+    p = as_nobody(65534, "show", "--json")
+    check("read-only group: show", p.returncode == 0 and "services" in json.loads(p.stdout or "{}"),
+          p.stderr)
+    p = as_nobody(65534, "backend", "set", VIP, BE1, "--weight", "3")
+    check("read-only group: backend set refused, exact message",
+          p.returncode == 1 and p.stderr == "ecmplbctl: backend set: permission denied: uid 65534 "
+          "(gid 65534) may not run 'backend set'; only root or group 'daemon' may change state "
+          "(read-only group 'nogroup' may only read)\n", p.stderr)
+    p = as_nobody(65533, "stats")
+    check("no group: stats refused", p.returncode == 1 and "permission denied: uid 65534 (gid 65533)"
+          " may not run 'stats'" in p.stderr, p.stderr)
+    p = as_nobody(1, "backend", "set", VIP, BE1, "--weight", "3")
+    check("admin group: backend set", p.returncode == 0, p.stderr)
+    log = daemon_log()
+    check("refusals logged with pid, uid and gid",
+          "ecmplb: control socket: refused 'backend set' to pid " in log
+          and "uid 65534 gid 65534: permission denied" in log
+          and "ecmplb: control socket: refused 'stats' to pid " in log, log)
 
 
 try:

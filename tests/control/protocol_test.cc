@@ -130,6 +130,48 @@ TEST_F(ProtocolTest, MalformedRequestsGetAnErrorReply) {
   EXPECT_EQ(cp_->config(), before);
 }
 
+// The socket's handler: a command the peer may not run is refused (PERMISSION_DENIED) before
+// its arguments are read, the state is untouched and the refusal is logged with the peer's
+// pid, uid and gid; what it may run runs.
+TEST_F(ProtocolTest, RefusesAndLogsWhatThePeerMayNotRun) {
+  const AccessPolicy policy{std::nullopt, NamedGroup{"ecmplb-ro", 4343}};
+  const PeerCredentials reader{777, 1000, 1000, {4343}};
+  const PeerCredentials stranger{778, 1001, 1001, {}};
+  std::vector<std::string> log;
+  auto call = [&](const PeerCredentials& peer, const std::string& request) {
+    return DecodeReply(HandleRequest(*cp_, request, policy, peer,
+                                     [&log](const std::string& m) { log.push_back(m); }));
+  };
+  const Config before = cp_->config();
+  auto r = call(reader, R"({"cmd": "backend set", "service": "10.100.0.1:80/tcp",
+                            "backend": "10.0.0.21", "weight": 0})");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_EQ(r.status().message(),
+            "permission denied: uid 1000 (gid 1000) may not run 'backend set'; only root may "
+            "change state (read-only group 'ecmplb-ro' may only read)");
+  // Refused before the arguments are checked: a bad weight still reads as a refusal.
+  r = call(reader, R"({"cmd": "backend set", "weight": "heavy"})");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_EQ(cp_->config(), before);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0],
+            "control socket: refused 'backend set' to pid 777 uid 1000 gid 1000 groups 4343: "
+            "permission denied: uid 1000 (gid 1000) may not run 'backend set'; only root may "
+            "change state (read-only group 'ecmplb-ro' may only read)");
+  r = call(reader, R"({"cmd": "show"})");
+  EXPECT_TRUE(r.ok()) << r.status();
+  r = call(stranger, R"({"cmd": "show"})");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[2].find("pid 778 uid 1001 gid 1001: "), std::string::npos) << log[2];
+  // Root runs changes.
+  r = call(PeerCredentials{1, 0, 0, {}}, R"({"cmd": "backend set", "service":
+           "10.100.0.1:80/tcp", "backend": "10.0.0.21", "weight": 0})");
+  EXPECT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(cp_->config().services[0].backends[0].weight, 0u);
+  EXPECT_EQ(log.size(), 3u);
+}
+
 // The command table is the one list of names: each id finds its own entry, each name its id.
 TEST(CommandTableTest, NamesAndIdsAgree) {
   std::set<std::string> names;
