@@ -11,6 +11,7 @@
 Every result is one JSON object on the last stdout line. All loops are bounded in time.
 """
 import argparse
+import errno
 import json
 import socket
 import struct
@@ -43,7 +44,7 @@ def one_request(vip, port, sport):
       return sport, None, 'bad reply'
     return sport, name, None
   except OSError as e:
-    return sport, None, type(e).__name__
+    return sport, None, type(e).__name__ + (f' ({errno.errorcode.get(e.errno, e.errno)})' if e.errno else '')
   finally:
     if sport:
       # RST instead of FIN: no TIME_WAIT, so the same source port can be reused at once.

@@ -37,7 +37,7 @@ def run(lab):
       lab.ctl(i, cmd)
     stream.join()
     failed = [r for r in box[0] if not r['backend']]
-    expect(not failed, f'{step}: {len(failed)} requests failed during the change')
+    expect(not failed, f'{step}: {len(failed)} requests failed during the change (first: {failed[:3]})')
     after = traffic.short(VIP_DR, 120, concurrency=4)
     c = count(r['backend'] for r in after)
     expect(check(c), f'{step}: after the change, backends {c}')
