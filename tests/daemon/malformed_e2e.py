@@ -5,20 +5,22 @@ valid VIP traffic interleaved (malformed_corpus.py) replayed without end into th
 
 Usage: malformed_e2e.py ECMPLB ECMPLBCTL [--seconds S] [--workers N] [--seed N]
 
-Two workers, each replaying the whole corpus in order on its own RX queue (--rx-steering=peer:
-net_pcap has no RSS). Checks, with every check able to fail:
+Two workers, each replaying a corpus in order on its own RX queue (--rx-steering=peer: net_pcap
+has no RSS): worker 0 every frame whose verdict is known (the corpus without its random
+frames), worker 1 the whole corpus. Checks, with every check able to fail:
   - the daemon stays alive and `ecmplbctl stats` answers;
   - at two quiescent points (every worker held by `ecmplbctl fault stall-worker`, its
     counters unchanged over three reads), per worker and in total: rx_packets equals the sum
     of the verdict counters `stats` lists ("verdicts", dataplane/counters.h's
     kReceiveVerdicts), drop_parse the sum of the parse reasons, and each total the sum of the
     workers;
-  - between the two points (at least one whole pass of the corpus per worker): a worker's
+  - between the two points (at least one whole pass of its corpus per worker): a worker's
     ring position is rx_packets mod N, so the frames it received are known, and each
     verdict class (a counter, "kernel" for the exception counters, a parse reason) grew by
     at least the frames of that class, and all of them together by exactly those frames plus
     the random ones: every frame in exactly one counter, each in its own, and every class of
-    the corpus really seen;
+    the corpus really seen. Worker 0 has no random frames: each class grew by exactly its
+    frames;
   - SIGTERM: the daemon exits 0, with no AddressSanitizer/UBSan/LeakSanitizer report in its
     output (ASan and UBSan halt the process with a non-zero status on the first report: the
     suite 'asan' runs this against build-asan's daemon).
@@ -57,6 +59,7 @@ TMP = tempfile.mkdtemp(prefix="ecmplb_mf_")
 SOCK = os.path.join(TMP, "ecmplb.sock")
 CONFIG = os.path.join(TMP, "config.json")
 PCAP = os.path.join(TMP, "corpus.pcap")
+PCAP_KNOWN = os.path.join(TMP, "corpus-known.pcap")  # without the random frames
 LOG = os.path.join(TMP, "daemon.log")
 STALL_MS = 1500
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
@@ -159,11 +162,12 @@ def expected(classes, start, count):
     return out
 
 
-def check_window(s0, s1, classes):
+def check_window(s0, s1, corpora):
     """Between two quiescent points: each class grew by at least its frames, all of them by
-    exactly the frames received."""
-    n = len(classes)
-    for w0, w1 in zip(workers_of(s0), workers_of(s1)):
+    exactly the frames received. corpora[i]: the classes of worker i's frames, in order."""
+    for i, (w0, w1) in enumerate(zip(workers_of(s0), workers_of(s1))):
+        classes = corpora[i % len(corpora)]
+        n = len(classes)
         name = w1["worker"]
         rx0, rx1 = w0["counters"]["rx_packets"], w1["counters"]["rx_packets"]
         if not check("%s: replayed the whole corpus (%d frames) at least once: %d" % (
@@ -181,9 +185,10 @@ def check_window(s0, s1, classes):
             "class: (counted, frames) %s" % short)
         definite = sum(e for k, e in exp.items() if k != corpus.ANY)
         surplus = sum(got.values()) - definite
+        over = {k: (n, exp.get(k, 0)) for k, n in got.items() if n > exp.get(k, 0)}
         check("%s: beyond those, the counters grew by exactly the random frames (%d)" % (
             name, exp.get(corpus.ANY, 0)), surplus == exp.get(corpus.ANY, 0),
-            "surplus %d" % surplus)
+            "surplus %d; class: (counted, frames) %s" % (surplus, over))
 
 
 def setup_neighbors():
@@ -204,15 +209,19 @@ def main():
     os.environ["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:" + os.environ.get(
         "UBSAN_OPTIONS", "")
     frames = corpus.build(ARGS.seed)
-    classes = [cls for cls, _ in frames]
+    known = [(cls, fr) for cls, fr in frames if cls != corpus.ANY]
     write_pcap(PCAP, [fr for _, fr in frames])
+    write_pcap(PCAP_KNOWN, [fr for _, fr in known])
+    classes = [cls for cls, _ in frames]
     with open(CONFIG, "w") as f:
         json.dump(corpus.config(TAP, SOCK), f)
     print("corpus: %d frames (%d random), seed %d, %s" % (
         len(frames), classes.count(corpus.ANY), ARGS.seed, PCAP), flush=True)
-    # One RX queue per worker replaying the corpus; net_pcap makes as many TX queues (they
-    # drop), one more than the workers: the exception path's.
-    vdev = "net_pcap0,%s,infinite_rx=1" % ",".join(["rx_pcap=" + PCAP] * (ARGS.workers + 1))
+    # One RX queue per worker replaying a corpus (even queues the known frames, odd ones the
+    # whole corpus); net_pcap makes as many TX queues (they drop): one more RX queue than
+    # workers, for the exception path's TX queue.
+    pcaps = [PCAP_KNOWN if k % 2 == 0 else PCAP for k in range(ARGS.workers + 1)]
+    vdev = "net_pcap0,%s,infinite_rx=1" % ",".join("rx_pcap=" + p for p in pcaps)
     subprocess.run(["ip", "netns", "add", NS], check=True)
     d = Daemon(ARGS.ecmplb, ARGS.ecmplbctl, CONFIG, SOCK, "mf%d" % PID, LOG, vdev=vdev,
                mem_mb=512, ns=NS)
@@ -243,7 +252,7 @@ def main():
         if s1 is None:
             return 1
         check_accounting("second read", s1)
-        check_window(s0, s1, classes)
+        check_window(s0, s1, [[cls for cls, _ in known], classes])
         p = d.ctl("show")
         check("ecmplbctl show answers", p.returncode == 0, p.stderr.strip())
         total = s1["total"]
