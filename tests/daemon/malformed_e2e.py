@@ -30,6 +30,7 @@ hugepages. Prints one line per check.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,6 +66,7 @@ STALL_MS = 1500
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
+CORPORA = []  # the classes of each worker's corpus, in order (worker i: CORPORA[i % 2])
 failures = 0
 
 
@@ -199,6 +201,49 @@ def setup_neighbors():
                        check=True)
 
 
+def run(d):
+    t_start = time.monotonic()
+    try:
+        d.start(timeout=90)
+    except DaemonError as e:
+        check("daemon started", False, e)
+        return
+    link = json.loads(subprocess.run(["ip", "-n", NS, "-j", "link", "show", TAP],
+                                     capture_output=True, text=True, check=True).stdout)
+    check("the TAP has the data port's MAC, the corpus's destination",
+          link[0]["address"] == corpus.PORT_MAC.hex(":"), link[0]["address"])
+    setup_neighbors()
+    time.sleep(0.5)  # the neighbour sync runs every 100 ms
+    s0 = quiesce(d)
+    if s0 is None or not check_accounting("first read", s0):
+        return
+    time.sleep(STALL_MS / 1000.0 + ARGS.seconds)
+    if not check("the daemon is alive after %.1f s of replay" % ARGS.seconds, d.running()):
+        return
+    s1 = quiesce(d)
+    if s1 is None:
+        return
+    check_accounting("second read", s1)
+    check_window(s0, s1, CORPORA)
+    p = d.ctl("show")
+    check("ecmplbctl show answers", p.returncode == 0, p.stderr.strip())
+    total = s1["total"]
+    print("replayed %d frames in %.1f s (%d forwarded DR, %d GRE, %d to the kernel or over "
+          "its budget, %d malformed)" % (
+              total["rx_packets"], time.monotonic() - t_start, total["forward_dr"],
+              total["forward_gre"], sum(total[k] for k in KERNEL_COUNTERS),
+              total["drop_parse"]), flush=True)
+    d.send_signal(signal.SIGTERM)
+    rc = d.wait(30)
+    log = d.log(100000)
+    check("SIGTERM: the daemon exits 0", rc == 0, "%s: %s" % (rc, log[-4000:]))
+    m = re.search(r"ecmplb: stopped; workers received (\d+) ", log)
+    check("the daemon's final line counts at least the frames of the second read",
+          m is not None and int(m.group(1)) >= total["rx_packets"], log[-600:])
+    reports = [r for r in SANITIZER_REPORTS if r in log]
+    check("no sanitizer report", not reports, "%s: %s" % (reports, log[-4000:]))
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root (network namespace, TAP)")
@@ -213,6 +258,7 @@ def main():
     write_pcap(PCAP, [fr for _, fr in frames])
     write_pcap(PCAP_KNOWN, [fr for _, fr in known])
     classes = [cls for cls, _ in frames]
+    CORPORA[:] = [[cls for cls, _ in known], classes]
     with open(CONFIG, "w") as f:
         json.dump(corpus.config(TAP, SOCK), f)
     print("corpus: %d frames (%d random), seed %d, %s" % (
@@ -229,46 +275,11 @@ def main():
     d.cmd[i:i + 2] = ["--lcores", ",".join(["0@0"] + ["%d@%d" % (k + 1, (k + 1) % 2)
                                                       for k in range(ARGS.workers)])]
     d.cmd += ["--rx-steering", "peer"]
-    t_start = time.monotonic()
     try:
-        try:
-            d.start(timeout=90)
-        except DaemonError as e:
-            check("daemon started", False, e)
-            return 1
-        link = json.loads(subprocess.run(["ip", "-n", NS, "-j", "link", "show", TAP],
-                                         capture_output=True, text=True, check=True).stdout)
-        check("the TAP has the data port's MAC, the corpus's destination",
-              link[0]["address"] == corpus.PORT_MAC.hex(":"), link[0]["address"])
-        setup_neighbors()
-        time.sleep(0.5)  # the neighbour sync runs every 100 ms
-        s0 = quiesce(d)
-        if s0 is None or not check_accounting("first read", s0):
-            return 1
-        time.sleep(STALL_MS / 1000.0 + ARGS.seconds)
-        check("the daemon is alive after %.1f s of replay" % ARGS.seconds, d.running(),
-              d.log(600))
-        s1 = quiesce(d)
-        if s1 is None:
-            return 1
-        check_accounting("second read", s1)
-        check_window(s0, s1, [[cls for cls, _ in known], classes])
-        p = d.ctl("show")
-        check("ecmplbctl show answers", p.returncode == 0, p.stderr.strip())
-        total = s1["total"]
-        print("replayed %d frames in %.1f s (%d forwarded DR, %d GRE, %d to the kernel or over "
-              "its budget, %d malformed)" % (
-                  total["rx_packets"], time.monotonic() - t_start, total["forward_dr"],
-                  total["forward_gre"], sum(total[k] for k in KERNEL_COUNTERS),
-                  total["drop_parse"]), flush=True)
-        d.send_signal(signal.SIGTERM)
-        rc = d.wait(30)
-        log = d.log(100000)
-        check("SIGTERM: the daemon exits 0", rc == 0, "%s: %s" % (rc, log[-1500:]))
-        check("the daemon's final line counts what it received",
-              "ecmplb: stopped; workers received" in log, log[-600:])
-        reports = [r for r in SANITIZER_REPORTS if r in log]
-        check("no sanitizer report", not reports, "%s: %s" % (reports, log[-3000:]))
+        run(d)
+        if d.proc is not None and not d.running() and d.proc.returncode != 0:
+            check("the daemon did not die", False, "exit status %s: %s" % (
+                d.proc.returncode, d.log(4000)))
     finally:
         d.stop()
         subprocess.run(["ip", "netns", "del", NS])
