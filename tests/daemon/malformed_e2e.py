@@ -62,10 +62,11 @@ CONFIG = os.path.join(TMP, "config.json")
 PCAP = os.path.join(TMP, "corpus.pcap")
 PCAP_KNOWN = os.path.join(TMP, "corpus-known.pcap")  # without the random frames
 LOG = os.path.join(TMP, "daemon.log")
-STALL_MS = 1500
+STALL_MS = 2000
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
+stall_end = 0.0  # when the last `fault stall-worker` ends (monotonic)
 CORPORA = []  # the classes of each worker's corpus, in order (worker i: CORPORA[i % 2])
 failures = 0
 
@@ -109,13 +110,15 @@ def quiesce(d):
     """Holds every worker (fault stall-worker) and returns `stats` once the workers'
     counters stay the same over three reads 100 ms apart (each worker between bursts), or
     None."""
+    global stall_end
+    stall_end = time.monotonic() + STALL_MS / 1000.0
     for i in range(ARGS.workers):
         p = d.ctl("fault", "stall-worker", str(i), "--ms", str(STALL_MS))
         if not check("stall worker %d" % i, p.returncode == 0, p.stderr.strip()):
             return None
     t0 = time.monotonic()
     same, last = 0, None
-    while time.monotonic() - t0 < STALL_MS / 1000.0 - 0.2:
+    while time.monotonic() - t0 < STALL_MS / 1000.0 - 0.3:
         s = stats(d)
         if s is None:
             return None
@@ -217,7 +220,7 @@ def run(d):
     s0 = quiesce(d)
     if s0 is None or not check_accounting("first read", s0):
         return
-    time.sleep(STALL_MS / 1000.0 + ARGS.seconds)
+    time.sleep(max(0.0, stall_end - time.monotonic()) + ARGS.seconds)  # the stall's rest, replay
     if not check("the daemon is alive after %.1f s of replay" % ARGS.seconds, d.running()):
         return
     s1 = quiesce(d)
