@@ -130,9 +130,15 @@ json ToJson(const StatsView& v) {
                         {"bytes", s.bytes},
                         {"backends", std::move(backends)}});
   }
+  // The counters among which every received packet is counted exactly once: their sum equals
+  // rx_packets, per worker and in total, whenever the workers are between bursts.
+  json verdicts = json::array();
+  for (dataplane::Counter c : dataplane::kReceiveVerdicts)
+    verdicts.push_back(dataplane::kCounterNames[static_cast<size_t>(c)]);
   return {{"workers", std::move(workers)},
           {"total", counters(v.total)},
           {"drops", std::move(drops)},
+          {"verdicts", std::move(verdicts)},
           {"services", std::move(services)}};
 }
 

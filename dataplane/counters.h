@@ -78,6 +78,39 @@ inline constexpr std::array<std::string_view, kNumCounters> kCounterHelp = {
 #undef ECMPLB_HELP
 };
 
+// The pipeline's verdict counters: Pipeline::Process counts every frame it is given in exactly
+// one of these (tests/fuzz/fuzz_pipeline.cc asserts it per burst).
+inline constexpr std::array kPipelineVerdicts = {
+    Counter::drop_other_mac,
+    Counter::exception,
+    Counter::drop_parse,
+    Counter::drop_vip_no_service,
+    Counter::drop_fragment,
+    Counter::drop_icmp_unmatched,
+    Counter::drop_no_backend,
+    Counter::drop_neighbor_unresolved,
+    Counter::forward_dr,
+    Counter::forward_gre,
+    Counter::icmp_frag_needed_sent,
+    Counter::drop_too_big,
+    Counter::drop_no_headroom,
+    Counter::exception_rate_limited,
+    Counter::exception_priority_limited,
+    Counter::drop_unsolicited,
+};
+
+// A worker's verdict counters: every packet it receives (rx_packets) is counted in exactly one
+// of these, the pipeline's verdicts or drop_multi_segment (refused before the pipeline). What
+// happens after a verdict (drop_tx_full, drop_exception_full) is counted on top. `ecmplbctl
+// stats` lists them ("verdicts") so that a reader can check the sum against rx_packets
+// (tests/daemon/malformed_e2e.py does).
+inline constexpr auto kReceiveVerdicts = [] {
+  std::array<Counter, kPipelineVerdicts.size() + 1> all{};
+  for (size_t i = 0; i < kPipelineVerdicts.size(); ++i) all[i] = kPipelineVerdicts[i];
+  all[kPipelineVerdicts.size()] = Counter::drop_multi_segment;
+  return all;
+}();
+
 // Limits on counter slots; the snapshot builder assigns slots below these.
 inline constexpr size_t kMaxServiceSlots = 256;
 inline constexpr size_t kMaxBackendSlots = 16384;

@@ -148,7 +148,17 @@ TEST(ViewsJsonTest, Stats) {
   EXPECT_EQ(
       j["services"].dump(),
       R"([{"backends":[{"address":"10.0.0.21","bytes":900,"id":1,"packets":9}],"bytes":900,"packets":9,"service":"10.1.1.1:80/tcp"}])");
-  EXPECT_EQ(j.size(), 4u);
+  // The verdict counters, by name, in dataplane::kReceiveVerdicts' order: drop_multi_segment
+  // last, nothing counted after a verdict (drop_tx_full), no packet or byte count.
+  ASSERT_EQ(j["verdicts"].size(), dataplane::kReceiveVerdicts.size());
+  EXPECT_EQ(j["verdicts"][0], "drop_other_mac");
+  EXPECT_EQ(j["verdicts"].back(), "drop_multi_segment");
+  for (const auto& name : j["verdicts"]) {
+    EXPECT_TRUE(j["total"].contains(name.get<std::string>())) << name;
+    EXPECT_NE(name, "drop_tx_full");
+    EXPECT_NE(name, "rx_packets");
+  }
+  EXPECT_EQ(j.size(), 5u);
 }
 
 TEST(ViewsJsonTest, Conns) {

@@ -11,8 +11,9 @@
 // inserted), then housekeeping far in the future (expiry). Each frame sits in its own heap
 // buffer of exactly headroom + length bytes, so AddressSanitizer sees any access outside it.
 // Invariants (abort on violation):
-//   - the verdict counters advance by exactly the number of frames, and per verdict: kTx by
-//     forward_dr + forward_gre + icmp_frag_needed_sent, kException by exception;
+//   - the verdict counters (kPipelineVerdicts, dataplane/counters.h) advance by exactly the
+//     number of frames, and per verdict: kTx by forward_dr + forward_gre +
+//     icmp_frag_needed_sent, kException by exception;
 //   - a kTx frame stays inside its buffer (data within headroom..end, headroom consistent)
 //     and parses again as a well-formed frame.
 #include <array>
@@ -97,25 +98,6 @@ Fixed& Get() {
   return *fixed;
 }
 
-constexpr std::array kVerdictCounters = {
-    Counter::drop_other_mac,
-    Counter::exception,
-    Counter::drop_parse,
-    Counter::drop_vip_no_service,
-    Counter::drop_fragment,
-    Counter::drop_icmp_unmatched,
-    Counter::drop_no_backend,
-    Counter::drop_neighbor_unresolved,
-    Counter::forward_dr,
-    Counter::forward_gre,
-    Counter::icmp_frag_needed_sent,
-    Counter::drop_too_big,
-    Counter::drop_no_headroom,
-    Counter::exception_rate_limited,
-    Counter::exception_priority_limited,
-    Counter::drop_unsolicited,
-};
-
 uint64_t Sum(const WorkerCounters& c, std::initializer_list<Counter> which) {
   uint64_t s = 0;
   for (Counter k : which) s += c.Get(k);
@@ -123,7 +105,7 @@ uint64_t Sum(const WorkerCounters& c, std::initializer_list<Counter> which) {
 }
 uint64_t SumVerdicts(const WorkerCounters& c) {
   uint64_t s = 0;
-  for (Counter k : kVerdictCounters) s += c.Get(k);
+  for (Counter k : kPipelineVerdicts) s += c.Get(k);
   return s;
 }
 

@@ -5,56 +5,17 @@ errors, fragments, VLAN, ARP, too big for GRE), in its input format: a flags byt
 with 2-byte big-endian lengths. Run from anywhere; rewrites the files."""
 import os
 import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+from labkit.frames import eth as build_eth, icmp, ipv4, ipv6, tcp, udp  # noqa: E402
 
 PORT_MAC = bytes.fromhex("020000000001")
 ROUTER_MAC = bytes.fromhex("0200000000fe")
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def v4(a):
-    return bytes(int(x) for x in a.split("."))
-
-
-def v6(a):
-    import ipaddress
-    return ipaddress.IPv6Address(a).packed
-
-
 def eth(payload, ethertype=0x0800, vlan=None, dst=PORT_MAC):
-    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
-    return dst + ROUTER_MAC + tag + struct.pack("!H", ethertype) + payload
-
-
-def ipv4(src, dst, proto, payload, df=True, frag=0, mf=False):
-    flags = (0x4000 if df else 0) | (0x2000 if mf else 0) | frag
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, flags, 64, proto, 0, v4(src),
-                    v4(dst))
-    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
-    return h + payload
-
-
-def ipv6(src, dst, nh, payload):
-    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), nh, 64, v6(src), v6(dst)) + payload
-
-
-def tcp(sport, dport, flags=0x02, data=b""):
-    return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0) + data
-
-
-def udp(sport, dport, data=b""):
-    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-
-
-def icmp(t, code, data, rest=0):
-    return struct.pack("!BBHI", t, code, 0, rest) + data
+    return build_eth(payload, ethertype, dst, ROUTER_MAC, vlan=vlan)
 
 
 def seed(frames, flags=0):

@@ -10,4 +10,6 @@
   traffic   the client (short requests, long-lived connections) and counting per LB host
   testbed   the Lab: brings everything up and drives the LB hosts' ecmplb
   checks    what scenarios assert with (expect, Failed, Skip, convergence timing)
+  frames    Ethernet/IP/L4 frames built field by field, a pcap writer (tests/fuzz/make_seeds.py,
+            tests/daemon/malformed_corpus.py)
 """
