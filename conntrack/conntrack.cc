@@ -676,21 +676,27 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_i
         expired ? initial : NextState(cur, k.is_tcp, tcp_flags, now - LastSeenOf(value));
     // A probationary flow's time counts from its first packet until it proves itself.
     const bool keep_time = !expired && cur == FlowState::kProbation && next == cur;
-    WriteBegin(b);
-    b.w[ti].store(WithState(tail, next), kPublish);
-    b.w[ti + 1].store(MakeValue(backend_id, keep_time ? LastSeenOf(value) : now), kPublish);
-    WriteEnd(b);
-    ++epoch_;
-    if (expired) {
-      expirations_.Add();
-      inserts_.Add();
-      return InsertResult::kReplacedStale;
-    }
-    updates_.Add();
-    return InsertResult::kUpdated;
+    return Rewrite(b, ti, WithState(tail, next),
+                   MakeValue(backend_id, keep_time ? LastSeenOf(value) : now), expired);
   }
 
   return Add(k, home, initial, backend_id, now);
+}
+
+InsertResult Table::Rewrite(internal::Bucket& b, unsigned ti, uint64_t tail, uint64_t value,
+                            bool expired) {
+  WriteBegin(b);
+  b.w[ti].store(tail, kPublish);
+  b.w[ti + 1].store(value, kPublish);
+  WriteEnd(b);
+  ++epoch_;
+  if (expired) {
+    expirations_.Add();
+    inserts_.Add();
+    return InsertResult::kReplacedStale;
+  }
+  updates_.Add();
+  return InsertResult::kUpdated;
 }
 
 InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now) {
@@ -706,18 +712,8 @@ InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32
     if (!expired && (cur == FlowState::kEstablished || cur == FlowState::kClosing)) {
       return InsertResult::kKeptLocal;
     }
-    WriteBegin(b);
-    b.w[ti].store(WithState(tail, FlowState::kSynced), kPublish);
-    b.w[ti + 1].store(MakeValue(backend_id, now), kPublish);
-    WriteEnd(b);
-    ++epoch_;
-    if (expired) {
-      expirations_.Add();
-      inserts_.Add();
-      return InsertResult::kReplacedStale;
-    }
-    updates_.Add();
-    return InsertResult::kUpdated;
+    return Rewrite(b, ti, WithState(tail, FlowState::kSynced), MakeValue(backend_id, now),
+                   expired);
   }
   return Add(k, home, FlowState::kSynced, backend_id, now);
 }

@@ -302,6 +302,10 @@ class Table {
   // Insert's part after the search for an existing entry: places a new one.
   InsertResult Add(const KeyWords& k, size_t home, FlowState initial, uint32_t backend_id,
                    uint32_t now);
+  // An existing entry's words rewritten (Insert or InsertSynced of a tracked key): counted
+  // as an update, or as a reclaimed expiry plus an insert when it had expired.
+  InsertResult Rewrite(internal::Bucket& b, unsigned tail_index, uint64_t tail_word,
+                       uint64_t value_word, bool expired);
   // Touch's write: new state and last-seen time of a valid ref.
   void Store(EntryRef& ref, FlowState next, uint32_t now);
   static std::atomic<uint64_t>& ValueWord(const EntryRef& ref) {

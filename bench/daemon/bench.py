@@ -279,18 +279,22 @@ class Bench:
   def flood(self):
     """VIP forwarding under a flood of 64-byte junk at the host's address and at non-VIP
     destinations (every ecmplb-gen flood kind), in the same run: the VIP traffic's rate
-    without flood at full load (F), then VIP traffic offered at 0.8 F with as many junk
-    frames again (total 1.6 F offered): the VIP rate received, its loss, and where the junk
-    went (the daemon's counters)."""
+    without flood at full load (F), then VIP traffic offered at 0.8 F beside junk that makes
+    --flood-share of all frames offered (0.5: as many junk frames again, 1.6 F in all): the VIP
+    rate received, its loss, and where the junk went (the daemon's counters). Keep the total
+    within what the generator can send, or the VIP share falls short of 0.8 F."""
     f = self.gen_run(DR_SERVICE, self.a.flows, 0, self.a.trial_seconds)
     base = f['rx']['mpps'] * 1e6
     before = self.ctl_stats()
-    r = self.gen_run(DR_SERVICE, self.a.flows, 1.6 * base, self.a.trial_seconds, flood_share=0.5)
+    share = self.a.flood_share
+    r = self.gen_run(DR_SERVICE, self.a.flows, 0.8 * base / (1 - share), self.a.trial_seconds,
+                     flood_share=share)
     after = self.ctl_stats()
     keys = ('exception', 'exception_priority', 'exception_rate_limited', 'drop_unsolicited',
             'drop_parse', 'drop_exception_full', 'forward_dr')
     d = {k: after['total'][k] - before['total'][k] for k in keys}
-    out = {'no_flood_rx_mpps': f['rx']['mpps'], 'vip_offered_mpps': r['tx']['mpps'],
+    out = {'flood_share': share, 'no_flood_rx_mpps': f['rx']['mpps'],
+           'vip_offered_mpps': r['tx']['mpps'],
            'vip_rx_mpps': r['rx']['mpps'], 'vip_loss_ratio': r['loss']['ratio'],
            'flood_mpps': r['flood']['mpps'], 'daemon': d,
            'vip_rx_ratio_to_no_flood': r['rx']['mpps'] / f['rx']['mpps'] if f['rx']['mpps'] else None}
@@ -403,6 +407,8 @@ def main():
   ap.add_argument('--cases', default='', help='comma list of dr_established, gre_established, '
                   'dr_new_flows, flood (default all)')
   ap.add_argument('--size', type=int, default=64)
+  ap.add_argument('--flood-share', type=float, default=0.5,
+                  help='flood case: junk frames as a share of all frames offered (0 < s < 1)')
   ap.add_argument('--loss', type=float, default=0.001, help='loss bound of the PDR search')
   ap.add_argument('--trial-seconds', type=float, default=5)
   ap.add_argument('--steps', type=int, default=8, help='binary search steps at most')
@@ -420,6 +426,8 @@ def main():
   a.sweep = [int(x) for x in a.sweep.split(',') if x]
   a.cases = [x for x in a.cases.split(',') if x]
   a.worker_cores = [int(x) for x in a.worker_cores.split(',')]
+  if not 0 < a.flood_share < 1:
+    raise SystemExit(f'bench: --flood-share {a.flood_share}: want a share between 0 and 1')
   if os.geteuid() != 0:
     raise SystemExit('bench: run as root (namespaces, hugepages)')
   for b in ('dpdk-testpmd',):
