@@ -709,7 +709,7 @@ InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32
     const uint64_t tail = b.w[ti].load(kRelaxed);
     const bool expired = Expired(tail, b.w[ti + 1].load(kRelaxed), now);
     const FlowState cur = StateOf(tail);
-    if (!expired && (cur == FlowState::kEstablished || cur == FlowState::kClosing)) {
+    if (!expired && RankOf(cur) != FlowRank::kProbation && cur != FlowState::kSynced) {
       return InsertResult::kKeptLocal;
     }
     return Rewrite(b, ti, WithState(tail, FlowState::kSynced), MakeValue(backend_id, now),
@@ -754,17 +754,17 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
     }
   }
 
-  // Levels 1 to 3: also expired entries; then also live entries of the
-  // newcomer's own weak rank (new/closing, or probationary); then also those of
-  // the other weak rank (flow_state.h: FlowRank). Synced and established
-  // entries are never displaced. Classify the slots of the three buckets once.
-  // A bucket whose entries are all younger than the shortest timeout (a busy
-  // table) has none expired: its weak entries are then only looked for if
-  // level 2 gets to it.
-  const uint32_t own_states =
-      RankOf(initial) == FlowRank::kProbation ? kWeakProbationStates : kWeakNewStates;
-  const uint32_t weak_states = kWeakNewStates | kWeakProbationStates;
-  uint32_t free_mask[3], expired_mask[3], own_mask[3], weak_mask[3];
+  // Levels 1 to 3: also expired entries; then also live entries of the weak
+  // rank (flow_state.h: FlowRank; new/closing, or probationary) that holds
+  // more of the window's slots (a tie: the newcomer's own rank); then also
+  // those of the other weak rank. So a flood, whatever its kind, displaces
+  // its own entries first: a SYN arriving during a forged-ACK flood takes a
+  // forged probationary entry rather than another client's half-open one.
+  // Synced and established entries are never displaced. Classify the slots of
+  // the three buckets once. A bucket whose entries are all younger than the
+  // shortest timeout (a busy table) has none expired: its weak entries are
+  // only classified if level 2 is reached.
+  uint32_t free_mask[3], expired_mask[3], new_mask[3], prob_mask[3];
   bool weak_pending[3] = {false, false, false};
   auto in_states_v4 = [&](const Bucket& b, uint32_t states) {
     auto at = [&](unsigned s) -> uint32_t {
@@ -778,8 +778,8 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
     const uint32_t m = meta[i];
     free_mask[i] = ~UsedSlots(m) & kSlotMask;
     expired_mask[i] = 0;
-    own_mask[i] = 0;
-    weak_mask[i] = 0;
+    new_mask[i] = 0;
+    prob_mask[i] = 0;
     if (V6s(m) == 0) {
       // IPv4 entries only (the usual bucket): every head spans one slot, so
       // all five slots are classified without branches and masked to heads.
@@ -791,14 +791,14 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
         weak_pending[i] = true;
         continue;
       }
-      uint32_t expired = 0, own = 0, weak = 0;
+      uint32_t expired = 0, nw = 0, pr = 0;
       auto classify = [&](unsigned s) {
         const uint64_t t = b.w[3 * s + 1].load(kRelaxed);
         const uint64_t v = b.w[3 * s + 2].load(kRelaxed);
         const uint32_t live = Expired(t, v, now) ? 0u : 1u;
         expired |= (live ^ 1u) << s;
-        own |= (InStates(t, own_states) & live) << s;
-        weak |= (InStates(t, weak_states) & live) << s;
+        nw |= (InStates(t, kWeakNewStates) & live) << s;
+        pr |= (InStates(t, kWeakProbationStates) & live) << s;
       };
       classify(0);
       classify(1);
@@ -806,8 +806,8 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
       classify(3);
       classify(4);
       expired_mask[i] = expired & Heads(m);
-      own_mask[i] = own & Heads(m);
-      weak_mask[i] = weak & Heads(m);
+      new_mask[i] = nw & Heads(m);
+      prob_mask[i] = pr & Heads(m);
       continue;
     }
     for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
@@ -816,21 +816,63 @@ ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowSta
       const uint64_t t = b.w[ti].load(kRelaxed);
       if (Expired(t, b.w[ti + 1].load(kRelaxed), now)) {
         expired_mask[i] |= SpanOf(m, s);
-      } else {
-        if (InStates(t, own_states)) own_mask[i] |= SpanOf(m, s);
-        if (InStates(t, weak_states)) weak_mask[i] |= SpanOf(m, s);
+      } else if (InStates(t, kWeakNewStates)) {
+        new_mask[i] |= SpanOf(m, s);
+      } else if (InStates(t, kWeakProbationStates)) {
+        prob_mask[i] |= SpanOf(m, s);
       }
     }
   }
+  const uint32_t* first_mask = new_mask;  // level 2's weak rank
   for (int level = 1; level <= 3; ++level) {
-    for (int i = 0; i < 3; ++i) {
-      if (level == 2 && weak_pending[i]) {
-        own_mask[i] = in_states_v4(buckets_[cand[i]], own_states) & Heads(meta[i]);
-        weak_mask[i] = in_states_v4(buckets_[cand[i]], weak_states) & Heads(meta[i]);
+    if (level == 2) {
+      int new_slots = 0, prob_slots = 0;
+      for (int i = 0; i < 3; ++i) {
+        if (weak_pending[i]) {
+          new_mask[i] = in_states_v4(buckets_[cand[i]], kWeakNewStates) & Heads(meta[i]);
+          prob_mask[i] = in_states_v4(buckets_[cand[i]], kWeakProbationStates) & Heads(meta[i]);
+        }
+        new_slots += std::popcount(new_mask[i]);
+        prob_slots += std::popcount(prob_mask[i]);
       }
+      if (prob_slots > new_slots ||
+          (prob_slots == new_slots && RankOf(initial) == FlowRank::kProbation)) {
+        first_mask = prob_mask;
+      }
+    }
+    if (level >= 2 && need == 1) {
+      // An IPv4 newcomer displaces the least recently seen candidate of the three buckets
+      // (ties: home first), so an entry just made -- a real client's SYN during a SYN
+      // flood -- is the last of its window to go. (Level 1 left no free or expired slot.)
+      int best_i = -1;
+      unsigned best_s = 0;
+      uint32_t best_age = 0;
+      for (int i = 0; i < 3; ++i) {
+        const uint32_t m = buckets_[cand[i]].meta.load(kRelaxed);
+        const uint32_t pick = level == 2 ? first_mask[i] : (new_mask[i] | prob_mask[i]);
+        for (uint32_t h = pick & Heads(m); h != 0; h &= h - 1) {
+          const unsigned s = std::countr_zero(h);
+          const unsigned vi = TailIndex(s, IsV6At(m, s)) + 1;
+          const uint32_t age = now - LastSeenOf(buckets_[cand[i]].w[vi].load(kRelaxed));
+          if (best_i < 0 || age > best_age) {
+            best_i = i;
+            best_s = s;
+            best_age = age;
+          }
+        }
+      }
+      if (best_i < 0) continue;
+      evictions_.Add();
+      Remove(cand[best_i], best_s);
+      Place(cand[best_i], best_s, k, where[best_i], tail, value);
+      ++epoch_;
+      inserts_.Add();
+      return InsertResult::kReplacedStale;
+    }
+    for (int i = 0; i < 3; ++i) {
       uint32_t avail = free_mask[i] | expired_mask[i];
-      if (level == 2) avail |= own_mask[i];
-      if (level == 3) avail |= weak_mask[i];
+      if (level == 2) avail |= first_mask[i];
+      if (level == 3) avail |= new_mask[i] | prob_mask[i];
       const int pos = FindRun(avail, need);
       if (pos < 0) continue;
       const uint32_t run = (need == 2 ? 3u : 1u) << pos;

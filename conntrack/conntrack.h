@@ -4,7 +4,8 @@
 //
 // Thread-safety: ONE writer, many readers, no locks.
 //   * Writer methods (Lookup, LookupBulk, Touch, SetBackend, Insert,
-//     ExpireSome) must only be called by the owning worker thread.
+//     InsertAbsent, InsertSynced, ExpireSome) must only be called by the
+//     owning thread (a worker, or the sync thread for a peer table).
 //   * Reader methods (Count, Peek, ForEach, Dump, CountByBackend, stats, and
 //     the const accessors) may be called from any thread at any time, concurrently
 //     with the writer. They never block the writer: every bucket carries a
@@ -43,9 +44,10 @@
 // flow takes, in this order, a free slot, an expired entry, a live entry of
 // its own weak rank (a SYN: new/closing; an ACK without SYN: probationary),
 // then one of the other weak rank; a live synced or established entry is never
-// displaced, and the insert returns kFull instead. So a SYN flood churns its
-// own half-open entries, a spoofed-ACK flood its own probationary ones, and
-// neither can displace a flow that proved itself.
+// displaced, and the insert returns kFull instead. (Which weak rank goes
+// first: the one holding more of the window, so a SYN flood churns its own
+// half-open entries, a spoofed-ACK flood its own probationary ones; neither
+// can displace a flow that proved itself.)
 #pragma once
 
 #include <atomic>
@@ -78,7 +80,7 @@ struct Options {
 
 enum class InsertResult : uint8_t {
   kInserted,       // took a free slot
-  kReplacedStale,  // displaced an expired or not-established entry (or
+  kReplacedStale,  // displaced an expired or weak (new, closing, probationary) entry (or
                    // revived an expired entry of the same key)
   kUpdated,        // the key was already tracked and live: backend and state
                    // updated in place
@@ -134,7 +136,7 @@ struct FlowSnapshot {
 struct Stats {
   uint64_t inserts = 0;      // new entries (kInserted + kReplacedStale)
   uint64_t updates = 0;      // kUpdated
-  uint64_t evictions = 0;    // live not-established entries displaced
+  uint64_t evictions = 0;    // live weak entries (new, closing, probationary) displaced
   uint64_t expirations = 0;  // expired entries reclaimed (lookup, insert,
                              // ExpireSome)
   uint64_t full = 0;         // kFull: flows left untracked
@@ -211,8 +213,9 @@ class Table {
   InsertResult InsertAbsent(const FlowKey& key, uint64_t hash, uint32_t backend_id,
                             uint8_t tcp_flags, uint32_t now);
   // Records a further packet of a hit flow: state transition (NextState) and
-  // last-seen time. False (and nothing changed) if `ref` is a miss or was
-  // invalidated.
+  // last-seen time (not for a probationary flow that stays one: its time
+  // counts from its first packet). False (and nothing changed) if `ref` is a
+  // miss or was invalidated.
   // Inline: most packets of a flow change neither its state nor the second.
   bool Touch(EntryRef& ref, uint8_t tcp_flags, uint32_t now) {
     if (ref.bucket_ == nullptr || ref.epoch_ != epoch_) return false;
@@ -238,9 +241,12 @@ class Table {
   InsertResult Insert(const FlowKey& key, uint32_t backend_id, uint8_t tcp_flags, uint32_t now);
   // Flow sync: tracks `key` as learned from a peer LB host (state kSynced,
   // never displaced by new flows; its first local packet makes it
-  // established). A live entry of the key that is local established or
-  // closing is kept (kKeptLocal); a new, probationary or synced one takes the
-  // peer's backend (the peer saw the flow begin) and becomes synced (kUpdated).
+  // established). A live local entry that saw a SYN, an ACK after it, or a
+  // FIN/RST (new, established, closing) is kept (kKeptLocal: a SYN here is
+  // newer than the peer's copy); a probationary or synced one takes the
+  // peer's backend (the peer saw the flow begin) and becomes synced
+  // (kUpdated). Otherwise as Insert: kInserted, kReplacedStale (an expired
+  // entry of the key, or a displaced weak one), kFull, kInvalidKey.
   InsertResult InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now);
   // Visits up to `budget` buckets (5 slots each) from a cursor that wraps
   // around the table and reclaims expired entries. Returns entries reclaimed.

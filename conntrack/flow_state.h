@@ -24,16 +24,16 @@ enum class FlowState : uint8_t {
   kClosing = 2,
   // TCP only: first seen mid-stream (an ACK without SYN): a flow the router
   // moved here from another LB host, or a forgery. It is forwarded like any
-  // tracked flow, but it is weak and short-lived (Timeouts::tcp_probation,
+  // tracked flow, but it is weak and shorter-lived (Timeouts::tcp_probation,
   // counted from its first packet: further packets do not refresh it) until
   // it proves itself with a packet at least kProbationProofSeconds after its
   // first one; it then becomes established. A spoofed-ACK flood (one packet
   // per forged 5-tuple) so never leaves entries that nothing can displace.
   kProbation = 3,
-  // Learned from a peer LB host by flow sync (Table::InsertSynced; the
-  // planned design keeps such entries in a peer table written by the sync
-  // thread and read by workers when a non-SYN packet misses their own), not
-  // seen here yet. Its first local packet makes it established (or closing).
+  // Learned from a peer LB host by flow sync (Table::InsertSynced, called by
+  // the table's one writer: the planned design keeps such entries in a peer
+  // table of their own, written by the sync thread and read with Peek by
+  // workers when a non-SYN packet misses their table), not seen here yet. Its first local packet makes it established (or closing).
   // Never displaced by new flows; timeout as established (TCP) or udp.
   kSynced = 4,
 };
@@ -46,9 +46,10 @@ inline constexpr uint32_t kProbationProofSeconds = 2;
 
 // Protection against displacement, strongest last: local established >
 // synced > probationary > new/closing. A new entry may displace only entries
-// of rank kRankNew or kRankProbation (expired entries first, then those of
-// the newcomer's own rank, then the other weak rank: a flood of one kind --
-// SYNs, or forged ACKs -- consumes its own entries before anyone else's).
+// of rank kNew or kProbation: expired entries first, then those of the weak
+// rank that holds more of its window (a tie: its own rank), then the other
+// weak rank; so a flood of one kind -- SYNs, or forged ACKs -- consumes its
+// own entries before anyone else's.
 enum class FlowRank : uint8_t { kNew = 0, kProbation = 1, kSynced = 2, kEstablished = 3 };
 inline constexpr FlowRank RankOf(FlowState s) {
   switch (s) {
@@ -73,11 +74,12 @@ inline FlowState InitialState(bool is_tcp, uint8_t tcp_flags);  // defined below
 
 // Transition on a further packet of the flow, seen `age` seconds after the
 // entry's last-seen time (for a probationary flow: after its first packet):
-//   TCP: FIN or RST -> closing; SYN without ACK on a closing or probationary
-//   flow -> new (the client reuses the 5-tuple); ACK without SYN: new ->
-//   established; probationary -> established once age >=
-//   kProbationProofSeconds, else probationary; synced -> established (its
-//   first local packet); closing stays closing; anything else keeps the state.
+//   TCP: FIN or RST -> closing; SYN without ACK on a closing, probationary or
+//   synced flow -> new (the client reuses the 5-tuple); any other packet of a
+//   synced flow -> established (its first local packet); ACK without SYN:
+//   new -> established; probationary -> established once age >=
+//   kProbationProofSeconds, else probationary; closing stays closing; anything
+//   else keeps the state.
 //   Other protocols: new or synced -> established; otherwise unchanged.
 inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags,
                            uint32_t age);  // defined below
@@ -97,7 +99,8 @@ inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags, uint32
   if (tcp_flags & (inet::tcp_flag::kFin | inet::tcp_flag::kRst)) return FlowState::kClosing;
   if (tcp_flags & inet::tcp_flag::kSyn) {
     if ((tcp_flags & inet::tcp_flag::kAck) == 0 &&
-        (cur == FlowState::kClosing || cur == FlowState::kProbation)) {
+        (cur == FlowState::kClosing || cur == FlowState::kProbation ||
+         cur == FlowState::kSynced)) {
       return FlowState::kNew;
     }
     return cur == FlowState::kSynced ? FlowState::kEstablished : cur;
@@ -116,12 +119,13 @@ inline FlowState NextState(FlowState cur, bool is_tcp, uint8_t tcp_flags, uint32
 
 // Idle timeouts in seconds (the tracker's time unit). Defaults follow IPVS:
 // TCP established 900 s, SYN 60 s (SYN_RECV), closing 60 s, UDP 300 s.
-// Probation (ours): 10 s from the first packet, room for the proof.
+// Probation (ours): 60 s from the first packet (as SYN_RECV), so a flow moved
+// here that pauses for up to a minute still proves itself with its next packet.
 struct Timeouts {
   uint32_t tcp_syn = 60;
   uint32_t tcp_established = 900;  // also synced TCP flows
   uint32_t tcp_closing = 60;
-  uint32_t tcp_probation = 10;
+  uint32_t tcp_probation = 60;
   uint32_t udp = 300;  // every non-TCP flow, whatever its state
 
   // InvalidArgument if any timeout is 0 or above 2^31 s, or tcp_probation is

@@ -128,7 +128,7 @@ struct ConntrackConfig {
   uint32_t tcp_established_s = 900;
   uint32_t tcp_syn_s = 60;
   uint32_t tcp_closing_s = 30;
-  uint32_t tcp_probation_s = 10;  // TCP first seen mid-stream, until it proves itself
+  uint32_t tcp_probation_s = 60;  // TCP first seen mid-stream, until it proves itself
   uint32_t udp_s = 300;
   bool operator==(const ConntrackConfig&) const = default;
 };

@@ -191,6 +191,12 @@ TEST(ConntrackTest, ExpiryByState) {
   to.tcp_closing = 3;
   to.udp = 20;
   to.tcp_probation = 7;
+  {  // established (SYN, then ACK): 50 s
+    auto t = MakeTable(100, &FlowHash, to);
+    ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(1), 1, 1000), InsertResult::kInserted);
+    EXPECT_TRUE(t->Lookup(ClientFlowV4(1), 1050).found());
+    EXPECT_FALSE(t->Lookup(ClientFlowV4(1), 1051).found());
+  }
   const ExpiryCase cases[] = {
       {inet::ip_proto::kTcp, kSyn, 5},
       {inet::ip_proto::kTcp, kAck, 7},  // first seen mid-stream: probationary
@@ -814,6 +820,39 @@ TEST(ConntrackRankTest, NewcomersDisplaceTheirOwnKindFirstAndNeverProvenFlows) {
   for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ(t->Lookup(ClientFlowV4(i), 1).backend_id(), 1u);
 }
 
+// Level 2 takes the weak kind that holds more of the window: a SYN arriving during a
+// forged-ACK flood takes a forged probationary entry, not another client's half-open one, and
+// a forged ACK during a SYN flood takes a half-open entry, not a flow moved here. Entries are
+// 40 s old (older than the shortest timeout, younger than theirs): the classifying path.
+TEST(ConntrackRankTest, TheWeakKindHoldingMoreOfTheWindowGoesFirst) {
+  for (const bool ack_flood : {true, false}) {
+    SCOPED_TRACE(ack_flood ? "forged-ACK flood" : "SYN flood");
+    Timeouts to;
+    to.tcp_closing = 10;  // the shortest timeout: entries 40 s old are classified one by one
+    auto t = MakeTable(100, &ConstHash, to);
+    uint32_t id = 0;
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(InsertEstablished(*t, ClientFlowV4(id++), 1, 0), InsertResult::kInserted);
+    }
+    // Two of the minority kind (the real clients), eight of the flood's kind.
+    const uint8_t real = ack_flood ? kSyn : kAck, flood = ack_flood ? kAck : kSyn;
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(t->Insert(ClientFlowV4(id++), 2, real, 0), InsertResult::kInserted);
+    }
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_EQ(t->Insert(ClientFlowV4(id++), 3, flood, 0), InsertResult::kInserted);
+    }
+    ASSERT_EQ(id, kWindow);
+    // More real clients of the minority kind arrive: each takes a flood entry.
+    for (uint32_t i = 0; i < 3; ++i) {
+      ASSERT_EQ(t->Insert(ClientFlowV4(100 + i), 4, real, 40), InsertResult::kReplacedStale);
+    }
+    for (uint32_t i = 5; i < 7; ++i) EXPECT_TRUE(t->Lookup(ClientFlowV4(i), 40)) << i;
+    for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(t->Lookup(ClientFlowV4(100 + i), 40)) << i;
+    EXPECT_EQ(t->stats().evictions, 3u);
+  }
+}
+
 TEST(ConntrackRankTest, ProbationaryFlowProvesItselfOrTimesOutFromItsFirstPacket) {
   Timeouts to;
   to.tcp_probation = 5;
@@ -863,13 +902,17 @@ TEST(ConntrackRankTest, SyncedEntriesYieldToLocalKnowledgeOnly) {
   ASSERT_EQ(t->Insert(ClientFlowV4(3), 1, kFin, 10), InsertResult::kInserted);
   EXPECT_EQ(t->InsertSynced(ClientFlowV4(3), 6, 11), InsertResult::kKeptLocal);
   // A probationary flow (picked up mid-stream here) takes the peer's backend: the peer saw
-  // it begin. So does a half-open one, and an earlier synced copy.
+  // it begin.
   ASSERT_EQ(t->Insert(ClientFlowV4(4), 1, kAck, 10), InsertResult::kInserted);
   EXPECT_EQ(t->InsertSynced(ClientFlowV4(4), 6, 11), InsertResult::kUpdated);
   EXPECT_EQ(t->Peek(ClientFlowV4(4))->backend_id, 6u);
   EXPECT_EQ(t->Peek(ClientFlowV4(4))->state, FlowState::kSynced);
-  ASSERT_EQ(t->Insert(ClientFlowV4(5), 1, kSyn, 10), InsertResult::kInserted);
-  EXPECT_EQ(t->InsertSynced(ClientFlowV4(5), 6, 11), InsertResult::kUpdated);
+  // A SYN seen here is newer than any peer's copy of the tuple (port reuse): kept.
+  ASSERT_EQ(t->Insert(ClientFlowV4(6), 1, kSyn, 10), InsertResult::kInserted);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(6), 6, 11), InsertResult::kKeptLocal);
+  EXPECT_EQ(t->Peek(ClientFlowV4(6))->backend_id, 1u);
+  // A synced copy is refreshed by the next one.
+  ASSERT_EQ(t->InsertSynced(ClientFlowV4(5), 6, 11), InsertResult::kInserted);
   EXPECT_EQ(t->InsertSynced(ClientFlowV4(5), 7, 12), InsertResult::kUpdated);
   EXPECT_EQ(t->Peek(ClientFlowV4(5))->backend_id, 7u);
   // Synced TCP entries live as long as established ones.

@@ -57,6 +57,8 @@ TEST(FlowStateTest, SyncedFlowBecomesLocalOnItsFirstLocalPacket) {
   EXPECT_EQ(NextState(FlowState::kSynced, true, kSynAck, 0), FlowState::kEstablished);
   EXPECT_EQ(NextState(FlowState::kSynced, true, inet::tcp_flag::kFin, 0), FlowState::kClosing);
   EXPECT_EQ(NextState(FlowState::kSynced, false, 0, 0), FlowState::kEstablished);
+  // A bare SYN on a synced tuple is the client reusing it: a new flow.
+  EXPECT_EQ(NextState(FlowState::kSynced, true, inet::tcp_flag::kSyn, 0), FlowState::kNew);
 }
 
 TEST(FlowStateTest, RanksProtectProvenFlowsFirst) {
@@ -81,7 +83,7 @@ TEST(FlowStateTest, DefaultTimeoutsFollowIpvs) {
   EXPECT_EQ(t.For(true, FlowState::kNew), 60u);
   EXPECT_EQ(t.For(true, FlowState::kEstablished), 900u);
   EXPECT_EQ(t.For(true, FlowState::kClosing), 60u);
-  EXPECT_EQ(t.For(true, FlowState::kProbation), 10u);
+  EXPECT_EQ(t.For(true, FlowState::kProbation), 60u);
   EXPECT_EQ(t.For(true, FlowState::kSynced), 900u);
   EXPECT_EQ(t.For(false, FlowState::kNew), 300u);
   EXPECT_EQ(t.For(false, FlowState::kEstablished), 300u);

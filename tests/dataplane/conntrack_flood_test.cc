@@ -7,7 +7,11 @@
 // end (the share is printed; target >= 99%). Each test prints one line with its figures.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,8 +35,11 @@ struct FloodFigures {
   size_t established_kept = 0;  // ... still tracked with their backend after it
   size_t legit = 0;             // connections started during the flood
   size_t legit_tracked = 0;     // ... tracked at the end
+  size_t legit_established = 0;  // ... of which established
   size_t legit_packets = 0;     // packets of established and legitimate flows
   size_t wrong_backend = 0;     // ... forwarded to another backend than the flow's first
+  size_t lost = 0;              // ... whose flow had lost its entry (or its backend) before
+  size_t half_open_lost = 0;    // handshakes whose SYN's entry was gone when the ACK came
   uint64_t evictions = 0;
   uint64_t untracked = 0;       // conntrack_untracked: forwarded without an entry
 };
@@ -40,12 +47,61 @@ struct FloodFigures {
 struct Conn {
   std::string client;
   uint16_t port = 0;
-  IpAddr backend;
-  size_t ack_at = 0;  // flood index of the handshake's ACK (legitimate connections)
+  IpAddr backend;           // where its first packet went
+  uint32_t backend_id = 0;  // the table's id of it
+  size_t ack_at = 0;        // flood index of the handshake's ACK (legitimate connections)
+  bool acked = false;
+  conntrack::FlowKey key;   // as the worker tracks it
 };
 
-// One packet of a tracked connection: forwarded, and to the connection's first backend.
+// The worker's key of a connection to VIP 10.100.0.1:80/tcp (service index `service`).
+conntrack::FlowKey KeyOf(const Conn& c, uint16_t service) {
+  const IpAddr src = Ip(c.client), dst = Ip("10.100.0.1");
+  uint32_t s, d;
+  std::memcpy(&s, src.bytes.data(), 4);
+  std::memcpy(&d, dst.bytes.data(), 4);
+  return conntrack::FlowKey::V4(s, d, htons(c.port), htons(80), inet::ip_proto::kTcp, service);
+}
+
+// The service index of VIP 10.100.0.1:80/tcp, from the entry of a flow to it.
+uint16_t ServiceOf(Host& h, uint16_t port) {
+  uint16_t service = 0xffff;
+  h.table().ForEach([&](const conntrack::FlowSnapshot& s) {
+    if (s.key.sport == htons(port)) service = s.key.service;
+    return service == 0xffff;
+  });
+  EXPECT_NE(service, 0xffff);
+  return service;
+}
+
+// Opens a connection with its SYN: where it went, and its entry.
+Conn Open(Host& h, std::string client, uint16_t port, uint16_t* service, uint32_t now) {
+  Conn c;
+  c.client = std::move(client);
+  c.port = port;
+  std::vector<uint8_t> out;
+  EXPECT_EQ(h.Run(Syn(c.port, c.client.c_str()), &out, now), Verdict::kTx);
+  c.backend = h.BackendOf(out);
+  if (*service == 0xffff) *service = ServiceOf(h, port);
+  c.key = KeyOf(c, *service);
+  const std::optional<conntrack::FlowSnapshot> e = h.table().Peek(c.key);
+  EXPECT_TRUE(e.has_value()) << c.client << ":" << port;
+  if (e.has_value()) c.backend_id = e->backend_id;
+  return c;
+}
+
+// Whether the table tracks the connection, with its first backend.
+bool Tracked(Host& h, const Conn& c, conntrack::FlowState* state = nullptr) {
+  const std::optional<conntrack::FlowSnapshot> s = h.table().Peek(c.key);
+  if (!s.has_value() || s->backend_id != c.backend_id) return false;
+  if (state != nullptr) *state = s->state;
+  return true;
+}
+
+// One packet of a connection whose handshake completed: its entry must still be there, and
+// the packet must go to the connection's first backend.
 void Send(Host& h, const Conn& c, uint8_t flags, uint32_t now, FloodFigures* f) {
+  if (!Tracked(h, c)) ++f->lost;
   std::vector<uint8_t> out;
   ++f->legit_packets;
   if (h.Run(Syn(c.port, c.client.c_str(), "10.100.0.1", 80, flags), &out, now) != Verdict::kTx ||
@@ -58,23 +114,22 @@ FloodFigures RunFlood(FloodKind kind) {
   constexpr size_t kCapacity = 4096;
   constexpr size_t kForged = 10 * kCapacity;
   constexpr size_t kEstablished = kCapacity / 4;
-  constexpr size_t kLegitEvery = 64;    // flood packets between two new legitimate connections
-  constexpr size_t kHandshakeRtt = 48;  // flood packets between a SYN and its ACK
-  constexpr size_t kDataEvery = 8;      // flood packets between two packets of real flows
+  constexpr size_t kLegitEvery = 40;     // flood packets between two new legitimate connections
+  constexpr size_t kHandshakeRtt = 400;  // flood packets between a SYN and its ACK: 10 in flight
+  constexpr size_t kDataEvery = 8;       // flood packets between two packets of real flows
   constexpr uint32_t kStart = 100, kSpan = 20;  // the flood lasts 20 s of tracker time
 
   control::Config config = BaseConfig();
   Host h(config, true, kCapacity);
   std::mt19937_64 rng(kind == FloodKind::kSyn ? 1 : 2);
   FloodFigures f;
+  uint16_t service = 0xffff;
 
   // Established flows: a whole handshake each.
   std::vector<Conn> established;
   for (size_t i = 0; i < kEstablished; ++i) {
-    Conn c{absl::StrCat("192.0.3.", 1 + i % 250), static_cast<uint16_t>(20000 + i), {}, 0};
-    std::vector<uint8_t> out;
-    EXPECT_EQ(h.Run(Syn(c.port, c.client.c_str()), &out, kStart), Verdict::kTx);
-    c.backend = h.BackendOf(out);
+    Conn c = Open(h, absl::StrCat("192.0.3.", 1 + i % 250), static_cast<uint16_t>(20000 + i),
+                  &service, kStart);
     Send(h, c, kAckFlag, kStart, &f);
     established.push_back(std::move(c));
   }
@@ -100,38 +155,54 @@ FloodFigures RunFlood(FloodKind kind) {
     }
     if (i % kLegitEvery == 0) {  // a legitimate connection starts
       const size_t j = legit.size();
-      Conn c{absl::StrCat("192.0.2.", 1 + j % 250), static_cast<uint16_t>(10000 + j), {},
-             i + kHandshakeRtt};
-      std::vector<uint8_t> out;
-      EXPECT_EQ(h.Run(Syn(c.port, c.client.c_str()), &out, now), Verdict::kTx);
-      c.backend = h.BackendOf(out);
+      Conn c = Open(h, absl::StrCat("192.0.2.", 1 + j % 250), static_cast<uint16_t>(10000 + j),
+                    &service, now);
+      c.ack_at = i + kHandshakeRtt;
       legit.push_back(std::move(c));
     }
-    for (const Conn& c : legit) {  // handshakes complete one RTT later
-      if (c.ack_at == i) Send(h, c, kAckFlag, now, &f);
+    for (Conn& c : legit) {  // handshakes complete one RTT later
+      if (c.ack_at != i) continue;
+      // The ACK finds the SYN's entry (or, displaced meanwhile, gets a new one).
+      if (!Tracked(h, c)) ++f.half_open_lost;
+      std::vector<uint8_t> out;
+      ++f.legit_packets;
+      if (h.Run(Syn(c.port, c.client.c_str(), "10.100.0.1", 80, kAckFlag), &out, now) !=
+              Verdict::kTx ||
+          h.BackendOf(out) != c.backend) {
+        ++f.wrong_backend;
+      }
+      c.acked = true;
     }
     if (i % kDataEvery == 0) {  // data: the real flows in turn
       const size_t n = established.size() + legit.size();
       const size_t k = next_data++ % n;
       if (k < established.size()) {
         Send(h, established[k], kAckFlag, now, &f);
-      } else if (legit[k - established.size()].ack_at <= i) {
+      } else if (legit[k - established.size()].acked) {
         Send(h, legit[k - established.size()], kAckFlag, now, &f);
       }
     }
   }
 
-  // After the flood: one more packet of every real flow, then who is tracked.
-  const uint32_t end = kStart + kSpan;
-  for (const Conn& c : established) Send(h, c, kAckFlag, end, &f);
-  for (const Conn& c : legit) Send(h, c, kAckFlag, end, &f);
+  // After the flood, before any further packet: who is still tracked, with its backend.
   f.forged = kForged;
   f.legit = legit.size();
-  h.table().ForEach([&](const conntrack::FlowSnapshot& s) {
-    if (s.key.addr[0] == 192 && s.key.addr[1] == 0 && s.key.addr[2] == 2) ++f.legit_tracked;
-    if (s.key.addr[0] == 192 && s.key.addr[1] == 0 && s.key.addr[2] == 3) ++f.established_kept;
-    return true;
-  });
+  for (const Conn& c : established) {
+    conntrack::FlowState st;
+    if (Tracked(h, c, &st) && st == conntrack::FlowState::kEstablished) ++f.established_kept;
+  }
+  for (const Conn& c : legit) {
+    conntrack::FlowState st;
+    if (!Tracked(h, c, &st)) continue;
+    ++f.legit_tracked;
+    if (st == conntrack::FlowState::kEstablished) ++f.legit_established;
+  }
+  // Then one more packet of every real flow.
+  const uint32_t end = kStart + kSpan;
+  for (const Conn& c : established) Send(h, c, kAckFlag, end, &f);
+  for (const Conn& c : legit) {
+    if (c.acked) Send(h, c, kAckFlag, end, &f);
+  }
   f.evictions = h.table().stats().evictions;
   f.untracked = h.Count(Counter::conntrack_untracked);
   return f;
@@ -140,17 +211,20 @@ FloodFigures RunFlood(FloodKind kind) {
 void Report(const char* name, const FloodFigures& f) {
   std::printf(
       "%s: %zu forged flows (10x capacity); established kept %zu/%zu; legitimate connections "
-      "started during the flood tracked %zu/%zu (%.1f%%); packets of real flows to another "
-      "backend %zu of %zu; evictions %llu; untracked %llu\n",
+      "started during the flood tracked %zu/%zu (%.1f%%; established %zu), half-open entries "
+      "lost before their ACK %zu; packets of real flows that found no entry %zu, sent to "
+      "another backend %zu, of %zu; evictions %llu; untracked %llu\n",
       name, f.forged, f.established_kept, f.established, f.legit_tracked, f.legit,
       100.0 * static_cast<double>(f.legit_tracked) / static_cast<double>(f.legit),
-      f.wrong_backend, f.legit_packets, static_cast<unsigned long long>(f.evictions),
+      f.legit_established, f.half_open_lost, f.lost, f.wrong_backend, f.legit_packets,
+      static_cast<unsigned long long>(f.evictions),
       static_cast<unsigned long long>(f.untracked));
 }
 
 void ExpectHeld(const FloodFigures& f) {
   EXPECT_EQ(f.established_kept, f.established);
   EXPECT_EQ(f.wrong_backend, 0u);
+  EXPECT_EQ(f.lost, 0u);
   EXPECT_GE(f.legit_tracked * 100, f.legit * 99);
   EXPECT_GT(f.evictions, f.forged / 2);  // the flood really filled the table
 }
