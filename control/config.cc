@@ -226,6 +226,13 @@ absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthChec
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
       {"type", "port", "path", "expect_status", "interval_ms", "timeout_ms", "rise", "fall"}));
   ECMPLB_RETURN_IF_ERROR(r.Enum("type", &h->type, &ParseCheckType));
+  if (h->type != HealthCheckConfig::Type::kHttp) {
+    // Refused rather than kept unused: the model would hold what no check uses and what
+    // the saved config (SerializeConfig) would not (found by fuzz_config).
+    for (const char* key : {"path", "expect_status"}) {
+      if (r.Has(key)) return FieldError(r.Path(key), "applies to \"type\": \"http\" only");
+    }
+  }
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &h->port, 0, 65535, false));
   ECMPLB_RETURN_IF_ERROR(r.String("path", &h->path, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("expect_status", &h->expect_status, 100, 599, false));

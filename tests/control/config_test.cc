@@ -149,6 +149,14 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "icmp"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.type"},
+        // HTTP-only keys on a TCP check were kept in the model but not saved, so a saved
+        // config read back differed (found by tests/fuzz/fuzz_config).
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"expect_status": 400}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.expect_status: applies to"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "tcp", "path": "/"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.path: applies to"},
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"interval_ms": 100, "timeout_ms": 500}}]})",
             absl::StatusCode::kInvalidArgument, "timeout_ms: must not exceed"},
