@@ -964,9 +964,13 @@ size_t Table::Count() const {
 }
 
 std::optional<FlowSnapshot> Table::Peek(const FlowKey& key) const {
+  return Peek(key, hasher_(key));
+}
+
+std::optional<FlowSnapshot> Table::Peek(const FlowKey& key, uint64_t hash) const {
   const KeyWords k(key);
   if (!k.valid) return std::nullopt;
-  const size_t home = HomeOf(hasher_(key));
+  const size_t home = HomeOf(hash);
   const unsigned n = AddrWords(k.v6);
   uint64_t w[15];
   uint32_t m;
@@ -1000,14 +1004,22 @@ std::optional<FlowSnapshot> Table::Peek(const FlowKey& key) const {
 }
 
 void Table::ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
+  ForEachIn(0, bucket_count_, fn);
+}
+
+size_t Table::ForEachIn(size_t first_bucket, size_t max_buckets,
+                        absl::FunctionRef<bool(const FlowSnapshot&)> fn) const {
   uint64_t w[15];
   uint32_t m;
-  for (size_t b = 0; b < bucket_count_; ++b) {
+  if (first_bucket >= bucket_count_) return 0;
+  const size_t end = first_bucket + std::min(max_buckets, bucket_count_ - first_bucket);
+  for (size_t b = first_bucket; b < end; ++b) {
     ReadBucket(buckets_[b], &m, w);
     for (uint32_t h = Heads(m); h != 0; h &= h - 1) {
-      if (!fn(SnapshotAt(m, w, std::countr_zero(h)))) return;
+      if (!fn(SnapshotAt(m, w, std::countr_zero(h)))) return 0;
     }
   }
+  return end == bucket_count_ ? 0 : end;
 }
 
 std::vector<FlowSnapshot> Table::Dump(size_t limit) const {

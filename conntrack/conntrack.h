@@ -262,10 +262,17 @@ class Table {
   // present for the whole call is found; one inserted or removed meanwhile may or may not be.
   // nullopt for a key with an invalid family.
   std::optional<FlowSnapshot> Peek(const FlowKey& key) const;
+  // The same with the key's hash computed by the caller (must be Hash(key)).
+  std::optional<FlowSnapshot> Peek(const FlowKey& key, uint64_t hash) const;
   // Calls fn on a consistent copy of each entry, bucket by bucket; stops when
   // fn returns false. An entry present for the whole walk is seen exactly
   // once; entries inserted or removed meanwhile may or may not be seen.
   void ForEach(absl::FunctionRef<bool(const FlowSnapshot&)> fn) const;
+  // ForEach over buckets [first_bucket, first_bucket + max_buckets) only (clipped to the
+  // table), for a walk spread over time (flow sync's refresh). Returns the bucket to start
+  // the next call from: 0 when the walk reached the table's end (or fn returned false).
+  size_t ForEachIn(size_t first_bucket, size_t max_buckets,
+                   absl::FunctionRef<bool(const FlowSnapshot&)> fn) const;
   // Up to `limit` entries (control path: allocates).
   std::vector<FlowSnapshot> Dump(size_t limit) const;
   // Adds to counts[id] the number of entries of each backend id <

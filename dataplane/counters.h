@@ -40,6 +40,12 @@ namespace ecmplb::dataplane {
   X(conntrack_untracked, "new flows that did not fit in the connection table (still forwarded)")   \
   X(conntrack_repick, "tracked flows whose backend was removed, given a new backend")              \
   X(conntrack_expired, "entries reclaimed by the timed expiry sweep")                              \
+  X(sync_queued, "flows queued for the peer LB hosts (flow sync)")                                 \
+  X(sync_rate_limited, "flow-sync events over the worker's sync rate (not sent to peers)")         \
+  X(sync_ring_full, "flow-sync events the worker's sync queue had no room for (not sent)")         \
+  X(sync_peer_hit, "untracked non-SYN packets placed by a peer's synced entry (moved flows)")      \
+  X(sync_peer_miss, "untracked non-SYN packets no synced entry knew (placed by Maglev)")           \
+  X(sync_peer_stale, "synced entries found expired or naming a removed backend (ignored)")         \
   X(drop_parse, "malformed packets (see the parse counters for the reason)")                       \
   X(drop_other_mac, "unicast frames for another MAC address (the port is not promiscuous)")        \
   X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")           \

@@ -1,6 +1,7 @@
 // pipeline.cc: the per-burst forwarding decision (see pipeline.h).
 #include "dataplane/pipeline.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -34,9 +35,49 @@ Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters,
       limiter_(options.exception_budget != nullptr ? options.exception_budget : &own_budget_,
                options.ticks_per_second),
       scratch_(new Scratch()) {
-  // The flow hash placing a key in the table doubles as its Maglev hash.
+  // The flow hash placing a key in the table doubles as its Maglev hash (and the peer
+  // table's, which is looked up with it).
   assert(table->hasher() == &conntrack::FlowHash);
+  assert(options.peer_table == nullptr || options.peer_table->hasher() == &conntrack::FlowHash);
+  if (options_.sync_rate != 0) {
+    sync_interval_ = std::max<uint64_t>(1, options_.ticks_per_second / options_.sync_rate);
+    sync_burst_ = sync_interval_ * std::max<uint64_t>(64, options_.sync_rate / 10);
+  }
 }
+
+void Pipeline::QueueSync(const conntrack::FlowKey& key, uint32_t backend_id,
+                         conntrack::FlowState state, SyncReason reason, uint32_t now_s) {
+  if (sync_interval_ != 0 && !sync_budget_.Take(now_ticks_, sync_interval_, sync_burst_)) {
+    counters_->Add(Counter::sync_rate_limited);
+    return;
+  }
+  if (!options_.sync_out->Push(SyncEvent{key, backend_id, now_s, state, reason})) {
+    counters_->Add(Counter::sync_ring_full);
+    return;
+  }
+  counters_->Add(Counter::sync_queued);
+}
+
+namespace {
+// Whether a state change is news for the peers: a flow that proved itself here (handshake,
+// a probationary flow's proof, a non-TCP flow's second packet), or one they know that is now
+// closing. (A synced flow becoming established here is a flow they told us about.)
+inline bool SyncWorthy(conntrack::FlowState before, conntrack::FlowState after,
+                       SyncReason* reason) {
+  using conntrack::FlowState;
+  if (after == FlowState::kEstablished &&
+      (before == FlowState::kNew || before == FlowState::kProbation)) {
+    *reason = SyncReason::kEstablished;
+    return true;
+  }
+  if (after == FlowState::kClosing &&
+      (before == FlowState::kEstablished || before == FlowState::kSynced)) {
+    *reason = SyncReason::kClosing;
+    return true;
+  }
+  return false;
+}
+}  // namespace
 
 Pipeline::~Pipeline() = default;
 
@@ -181,28 +222,59 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       pos = static_cast<int32_t>(svc.table->Lookup(MaglevHash(svc, keys[k], hashes[k])));
       ct_->SetBackend(refs[k], svc.backends[static_cast<size_t>(pos)].id);
       ++repicks;
+      if (options_.sync_out != nullptr) {
+        QueueSync(keys[k], refs[k].backend_id(), refs[k].state(), SyncReason::kRepick, now_s);
+      }
     }
     ++hits;
-    if (!pend[k].icmp_error) ct_->Touch(refs[k], parsed[pend[k].frame].tcp_flags, now_s);
     chosen[k] = pos;
+    if (pend[k].icmp_error) continue;
+    const conntrack::FlowState before = refs[k].state();
+    ct_->Touch(refs[k], parsed[pend[k].frame].tcp_flags, now_s);
+    SyncReason why;
+    if (options_.sync_out != nullptr && SyncWorthy(before, refs[k].state(), &why)) {
+      QueueSync(keys[k], refs[k].backend_id(), refs[k].state(), why, now_s);
+    }
   }
   // A miss is absent from the table unless a packet earlier in this burst inserted the same
   // flow: an insert whose hash shares its low byte with no earlier insert skips the table's
   // search for an existing entry (a filter of 256 bits; a false match only costs the search).
   uint64_t inserted[4] = {0, 0, 0, 0};
+  uint64_t peer_hits = 0, peer_misses = 0, peer_stale = 0;
+  const conntrack::Table* peer = options_.peer_table;
   for (size_t k = 0; k < np; ++k) {
     if (refs[k].found()) continue;
     ++misses;
     const Service& svc = *pend[k].svc;
+    const uint8_t tcp_flags = parsed[pend[k].frame].tcp_flags;
+    const uint8_t tag = static_cast<uint8_t>(hashes[k]);
+    uint64_t& word = inserted[tag >> 6];
+    const uint64_t bit = uint64_t{1} << (tag & 63);
+    // A flow first seen here mid-stream may be one the router moved from a peer LB host:
+    // if a peer synced it, it keeps the peer's backend (a SYN starts a flow: never looked up).
+    const bool is_tcp = keys[k].proto == inet::ip_proto::kTcp;
+    if (peer != nullptr && !pend[k].icmp_error &&
+        !(is_tcp && (tcp_flags & inet::tcp_flag::kSyn) != 0)) {
+      if (const auto s = peer->Peek(keys[k], hashes[k])) {
+        const int32_t pos = svc.PositionOf(s->backend_id);
+        if (pos >= 0 && now_s - s->last_seen <= peer->timeouts().For(is_tcp, s->state)) {
+          chosen[k] = pos;
+          const conntrack::InsertResult ir = ct_->InsertSynced(keys[k], s->backend_id, now_s);
+          word |= bit;
+          ++(ir == conntrack::InsertResult::kFull ? untracked : inserts);
+          ++peer_hits;
+          continue;
+        }
+        ++peer_stale;
+      } else {
+        ++peer_misses;
+      }
+    }
     if (!svc.table.has_value()) continue;
     int32_t pos = static_cast<int32_t>(svc.table->Lookup(MaglevHash(svc, keys[k], hashes[k])));
     chosen[k] = pos;
     if (pend[k].icmp_error) continue;  // an error about a flow we do not know: do not track it
     const uint32_t backend_id = svc.backends[static_cast<size_t>(pos)].id;
-    const uint8_t tcp_flags = parsed[pend[k].frame].tcp_flags;
-    const uint8_t tag = static_cast<uint8_t>(hashes[k]);
-    uint64_t& word = inserted[tag >> 6];
-    const uint64_t bit = uint64_t{1} << (tag & 63);
     const conntrack::InsertResult ir =
         (word & bit) == 0 ? ct_->InsertAbsent(keys[k], hashes[k], backend_id, tcp_flags, now_s)
                           : ct_->Insert(keys[k], hashes[k], backend_id, tcp_flags, now_s);
@@ -214,6 +286,9 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   if (misses) counters_->Add(Counter::conntrack_miss, misses);
   if (inserts) counters_->Add(Counter::conntrack_insert, inserts);
   if (untracked) counters_->Add(Counter::conntrack_untracked, untracked);
+  if (peer_hits) counters_->Add(Counter::sync_peer_hit, peer_hits);
+  if (peer_misses) counters_->Add(Counter::sync_peer_miss, peer_misses);
+  if (peer_stale) counters_->Add(Counter::sync_peer_stale, peer_stale);
 
   // 4. Forward.
   for (size_t k = 0; k < np; ++k) {

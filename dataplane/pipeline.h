@@ -25,6 +25,7 @@
 #include "dataplane/neighbor_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/snapshot.h"
+#include "dataplane/sync_ring.h"
 
 namespace ecmplb::dataplane {
 
@@ -52,6 +53,14 @@ struct PipelineOptions {
   // nullptr: this pipeline's own. Its clock is SetTicks()'s, in ticks_per_second.
   SharedTokenBucket* exception_budget = nullptr;
   uint64_t ticks_per_second = 1'000'000'000;
+  // Flow sync (control/sync_engine.h). sync_out: this worker's queue to the sync engine;
+  // flows that reach established, start closing or get another backend are pushed there,
+  // at most sync_rate per second (0: no limit), the excess counted. peer_table: flows learned
+  // from the peer LB hosts (written by the sync engine), looked up when a packet that is not
+  // a SYN misses this worker's table. Either may be null (that half of sync is off).
+  SyncRing* sync_out = nullptr;
+  uint32_t sync_rate = 0;
+  const conntrack::Table* peer_table = nullptr;
 };
 
 class Pipeline {
@@ -81,7 +90,13 @@ class Pipeline {
   WorkerCounters* counters_;
   const NeighborTable* neighbors_;
   PipelineOptions options_;
+  // Queues a flow for the peers (options_.sync_out is set), within sync_rate.
+  void QueueSync(const conntrack::FlowKey& key, uint32_t backend_id, conntrack::FlowState state,
+                 SyncReason reason, uint32_t now_s);
+
   SharedTokenBucket own_budget_;  // when options_.exception_budget is null
+  Gcra sync_budget_;
+  uint64_t sync_interval_ = 0, sync_burst_ = 0;
   ExceptionLimiter limiter_;
   uint64_t now_ticks_ = 0;
   // Per-burst scratch, kept here so that a burst does not construct (zero) it again.

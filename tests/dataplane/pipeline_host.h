@@ -47,12 +47,13 @@ inline control::Config BaseConfig() {
 // One LB host's worker: builder + snapshot + neighbours + conntrack + pipeline.
 class Host {
  public:
-  explicit Host(const control::Config& config, bool resolve = true, size_t capacity = 4096)
+  explicit Host(const control::Config& config, bool resolve = true, size_t capacity = 4096,
+                PipelineOptions options = {})
       : builder_(kPortMac) {
     conntrack::Options o;
     o.capacity = capacity;
     table_ = *conntrack::Table::Create(o);
-    pipeline_ = std::make_unique<Pipeline>(table_.get(), &counters_, &neighbors_);
+    pipeline_ = std::make_unique<Pipeline>(table_.get(), &counters_, &neighbors_, options);
     Apply(config);
     if (resolve) ResolveAll();
   }
