@@ -205,6 +205,30 @@ absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
   return absl::OkStatus();
 }
 
+absl::Status ParseSync(const json& j, SyncConfig* c) {
+  ObjectReader r(j, "sync");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
+      {"peers", "port", "key_file", "rate_per_worker", "refresh_s", "peer_capacity"}));
+  if (r.Has("peers")) {
+    const json& a = r.At("peers");
+    if (!a.is_array()) return FieldError("sync.peers", "must be an array of IPv4 addresses");
+    c->peers.clear();
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string path = absl::StrCat("sync.peers[", i, "]");
+      if (!a[i].is_string()) return FieldError(path, "must be an IPv4 address");
+      auto canon = CanonicalAddress(a[i].get<std::string>());
+      if (!canon.ok()) return FieldError(path, canon.status().message());
+      c->peers.push_back(*canon);
+    }
+  }
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &c->port, 1, 65535, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("key_file", &c->key_file, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("rate_per_worker", &c->rate_per_worker, 0, 100000000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("refresh_s", &c->refresh_s, 5, 86400, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("peer_capacity", &c->peer_capacity, 0, uint64_t{1} << 32, false));
+  return absl::OkStatus();
+}
+
 absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig* b) {
   ObjectReader r(j, path);
   ECMPLB_RETURN_IF_ERROR(r.CheckObject({"id", "address", "port", "weight"}));
@@ -330,6 +354,15 @@ json ToJson(const Config& c) {
              {"tcp_probation_s", c.conntrack.tcp_probation_s},
              {"udp_s", c.conntrack.udp_s}};
   json services = json::array();
+  json sync;
+  if (c.sync != SyncConfig{}) {
+    sync = {{"peers", c.sync.peers},
+            {"port", c.sync.port},
+            {"key_file", c.sync.key_file},
+            {"rate_per_worker", c.sync.rate_per_worker},
+            {"refresh_s", c.sync.refresh_s},
+            {"peer_capacity", c.sync.peer_capacity}};
+  }
   for (const auto& s : c.services) {
     json backends = json::array();
     for (const auto& b : s.backends) {
@@ -367,8 +400,10 @@ json ToJson(const Config& c) {
     services.push_back(std::move(js));
   }
   // nlohmann's default object keeps keys sorted: output is stable.
-  return json{
+  json out{
       {"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
+  if (!sync.is_null()) out["sync"] = std::move(sync);
+  return out;
 }
 
 }  // namespace
@@ -431,6 +466,34 @@ const ServiceConfig* Config::FindService(absl::string_view vip, uint16_t port,
   return nullptr;
 }
 
+namespace {
+absl::Status ValidateSync(const Config& c) {
+  const SyncConfig& s = c.sync;
+  if (s.peers.size() > kMaxSyncPeers) {
+    return FieldError("sync.peers", absl::StrCat("at most ", kMaxSyncPeers, " peers"));
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < s.peers.size(); ++i) {
+    const std::string path = absl::StrCat("sync.peers[", i, "]");
+    if (IsIpv6(s.peers[i])) return FieldError(path, "must be an IPv4 address (a host.address)");
+    if (s.peers[i] == c.host.address) {
+      return FieldError(path, "is this host's own address (list the other LB hosts)");
+    }
+    if (!seen.insert(s.peers[i]).second) return FieldError(path, "is listed twice");
+  }
+  if (!s.peers.empty() && s.key_file.empty()) {
+    return FieldError("sync.key_file", "is required with sync.peers (lines \"<id> <64 hex>\", "
+                                       "mode 0600)");
+  }
+  if (s.refresh_s >= c.conntrack.tcp_established_s) {
+    return FieldError("sync.refresh_s", absl::StrCat("must be below conntrack.tcp_established_s (",
+                                                     c.conntrack.tcp_established_s,
+                                                     "): peers would expire live flows"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::Status Validate(const Config& c) {
   if (c.host.address.empty() || IsIpv6(c.host.address)) {
     return FieldError("host.address", "an IPv4 address is required");
@@ -456,6 +519,7 @@ absl::Status Validate(const Config& c) {
                       absl::StrCat("names group '", ctl.group,
                                    "', which host.control.group already gives full access"));
   }
+  if (absl::Status st = ValidateSync(c); !st.ok()) return st;
   if (c.services.size() > kMaxServices) {
     return FieldError("services", absl::StrCat("at most ", kMaxServices, " services"));
   }
@@ -521,10 +585,11 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   }
   Config c;
   ObjectReader r(j, "");
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "services"}));
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "sync", "services"}));
   if (!r.Has("host")) return FieldError("host", "is required");
   ECMPLB_RETURN_IF_ERROR(ParseHost(r.At("host"), &c.host));
   if (r.Has("conntrack")) ECMPLB_RETURN_IF_ERROR(ParseConntrack(r.At("conntrack"), &c.conntrack));
+  if (r.Has("sync")) ECMPLB_RETURN_IF_ERROR(ParseSync(r.At("sync"), &c.sync));
   if (r.Has("services")) {
     const json& arr = r.At("services");
     if (!arr.is_array()) return FieldError("services", "must be an array");

@@ -133,9 +133,26 @@ struct ConntrackConfig {
   bool operator==(const ConntrackConfig&) const = default;
 };
 
+// Flow-state sync with the other LB hosts (control/sync_engine.h): each host sends the flows
+// that became established on it to `peers` (UDP to port `port` at their host addresses,
+// authenticated and encrypted with the keys of `key_file`), and looks up what they sent when
+// a flow the router moved here misses its own table. Off while `peers` is empty. Read at
+// start (a change takes effect at the next start).
+struct SyncConfig {
+  std::vector<std::string> peers;  // the other LB hosts' host.address (IPv4), at most kMaxSyncPeers
+  uint16_t port = 7400;            // UDP at every host's address
+  std::string key_file;            // "<id> <64 hex>" lines, mode 0600 (control/sync_wire.h)
+  uint32_t rate_per_worker = 100000;  // flows a worker may queue per second (the excess is counted)
+  uint32_t refresh_s = 60;  // flows active within this period are sent again once per period
+  uint64_t peer_capacity = 0;  // peer-table flow slots; 0: conntrack.capacity x workers x peers
+  bool operator==(const SyncConfig&) const = default;
+};
+inline constexpr size_t kMaxSyncPeers = 16;
+
 struct Config {
   HostConfig host;
   ConntrackConfig conntrack;
+  SyncConfig sync;
   std::vector<ServiceConfig> services;
   bool operator==(const Config&) const = default;
 

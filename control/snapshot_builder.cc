@@ -236,6 +236,13 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       host.exception.allow_tcp.set(port);
     }
   }
+  if (!config.sync.peers.empty()) {
+    host.exception.sync_port = config.sync.port;
+    for (const std::string& peer : config.sync.peers) {
+      if (host.exception.sync_peer_count == host.exception.sync_peers.size()) break;
+      host.exception.sync_peers[host.exception.sync_peer_count++] = Addr(peer).v4_host();
+    }
+  }
   for (const std::string& a : ex.allow) {
     auto port = ParseAllowedPort(a);  // validated with the config
     if (!port.ok()) continue;

@@ -22,6 +22,8 @@ const char* ExceptionClassName(ExceptionClass c) {
       return "bgp";
     case ExceptionClass::kUnsolicited:
       return "unsolicited";
+    case ExceptionClass::kSync:
+      return "sync";
   }
   return "?";
 }
@@ -61,6 +63,13 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
   if (p.proto == inet::ip_proto::kUdp && p.has_l4) {
     if (p.dport == kBfdSingleHopPort && p.ttl == 255 && InHostSubnet(p.src, h) && to_host) {
       return ExceptionClass::kBfd;
+    }
+    if (to_host && p.dport == h.exception.sync_port && h.exception.sync_port != 0) {
+      // Only the configured peers: a forged sync message from anywhere else never reaches
+      // the kernel (the sync engine would refuse it too, at a higher cost).
+      return p.src.is_v4() && h.exception.IsSyncPeer(p.src.v4_host())
+                 ? ExceptionClass::kSync
+                 : ExceptionClass::kUnsolicited;
     }
     if (to_host && h.exception.drop_unsolicited && !h.exception.allow_udp[p.dport]) {
       return ExceptionClass::kUnsolicited;

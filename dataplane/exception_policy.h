@@ -26,6 +26,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bitset>
 #include <cstdint>
@@ -45,8 +46,9 @@ enum class ExceptionClass : uint8_t {
   kHealthReply,
   kBgp,
   kUnsolicited,  // dropped in the worker
+  kSync,         // flow sync from a configured peer LB host (UDP to the sync port)
 };
-inline constexpr size_t kExceptionClasses = 7;
+inline constexpr size_t kExceptionClasses = 8;
 const char* ExceptionClassName(ExceptionClass c);
 
 // The host's exception-path settings as the workers use them (built from host.exception).
@@ -57,6 +59,17 @@ struct ExceptionPolicy {
   bool drop_unsolicited = true;  // unsolicited TCP/UDP to the host's address: drop
   std::bitset<65536> allow_tcp;  // destination ports at the host's address let through
   std::bitset<65536> allow_udp;
+  // Flow sync: UDP to sync_port at the host's address is a priority kind from one of the
+  // peers (host order), and dropped (unsolicited) from anyone else. 0: sync off.
+  uint16_t sync_port = 0;
+  uint8_t sync_peer_count = 0;
+  std::array<uint32_t, 16> sync_peers{};
+  bool IsSyncPeer(uint32_t addr) const {
+    for (uint8_t i = 0; i < sync_peer_count; ++i) {
+      if (sync_peers[i] == addr) return true;
+    }
+    return false;
+  }
 };
 
 // The class of a packet that the pipeline would pass to the kernel. `r` is the parse result

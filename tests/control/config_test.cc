@@ -72,6 +72,24 @@ TEST(ConfigTest, SerializeRoundTrips) {
 }
 
 // host.control: group names that exist here (root, daemon) round-trip; absent, nothing.
+TEST(ConfigTest, SyncSectionParsesAndRoundTrips) {
+  auto c = ParseConfig(R"({"host": {"address": "10.0.0.11"},
+    "sync": {"peers": ["10.0.0.12", "10.0.0.13"], "key_file": "/etc/ecmplb/sync.key",
+             "port": 7401, "refresh_s": 30}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sync.peers, (std::vector<std::string>{"10.0.0.12", "10.0.0.13"}));
+  EXPECT_EQ(c->sync.port, 7401);
+  EXPECT_EQ(c->sync.refresh_s, 30u);
+  EXPECT_EQ(c->sync.rate_per_worker, 100000u);
+  auto again = ParseConfig(SerializeConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+  // No sync section: none written.
+  auto plain = ParseConfig(R"({"host": {"address": "10.0.0.11"}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(SerializeConfig(*plain).find("sync"), std::string::npos);
+}
+
 TEST(ConfigTest, ControlSocketGroups) {
   auto c = ParseConfig(
       R"({"host": {"address": "10.0.0.11", "control": {"group": "root", "read_only_group": "daemon"}}})");
@@ -122,6 +140,18 @@ INSTANTIATE_TEST_SUITE_P(
             "host.mtu"},
         Bad{R"({"host": {"address": "10.0.0.1", "colour": 1}})", absl::StatusCode::kInvalidArgument,
             "host.colour: unknown field"},
+        Bad{"{" HOST R"(, "sync": {"peers": ["10.0.0.12"]}})", absl::StatusCode::kInvalidArgument,
+            "sync.key_file: is required"},
+        Bad{"{" HOST R"(, "sync": {"peers": ["10.0.0.11"], "key_file": "k"}})",
+            absl::StatusCode::kInvalidArgument, "own address"},
+        Bad{"{" HOST R"(, "sync": {"peers": ["10.0.0.12", "10.0.0.12"], "key_file": "k"}})",
+            absl::StatusCode::kInvalidArgument, "sync.peers[1]: is listed twice"},
+        Bad{"{" HOST R"(, "sync": {"peers": ["2001:db8::1"], "key_file": "k"}})",
+            absl::StatusCode::kInvalidArgument, "sync.peers[0]"},
+        Bad{"{" HOST R"(, "sync": {"peers": ["10.0.0.12"], "key_file": "k", "refresh_s": 900}})",
+            absl::StatusCode::kInvalidArgument, "sync.refresh_s"},
+        Bad{"{" HOST R"(, "sync": {"peer": ["10.0.0.12"]}})", absl::StatusCode::kInvalidArgument,
+            "sync.peer: unknown field"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "protocol": "sctp"}]})",
             absl::StatusCode::kInvalidArgument, "services[0].protocol"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 0}]})",

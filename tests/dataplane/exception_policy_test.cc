@@ -130,6 +130,32 @@ TEST(ExceptionPolicyTest, UnsolicitedTrafficToTheHostUnlessAllowed) {
   EXPECT_EQ(Classify(TcpToHost("198.51.100.9", 1234, 22, 0x02), *open), ExceptionClass::kOther);
 }
 
+TEST(ExceptionPolicyTest, SyncMessagesOnlyFromConfiguredPeers) {
+  auto c = control::ParseConfig(R"({
+    "host": {"address": "10.0.0.11", "prefix_length": 24, "exception": {"allow": ["udp/7400"]}},
+    "sync": {"peers": ["10.0.0.12", "10.0.0.13"], "key_file": "/etc/ecmplb/sync.key"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  control::SnapshotBuilder b(kPortMac);
+  auto snap = b.Build(*c);
+  ASSERT_TRUE(snap.ok());
+  auto udp = [](const char* src, uint16_t dport) {
+    return PacketBuilder()
+        .Eth(kRouterMac, kPortMac)
+        .Ipv4(Ip(src), Ip("10.0.0.11"))
+        .Udp(7400, dport)
+        .PayloadSize(100)
+        .Build();
+  };
+  EXPECT_EQ(Classify(udp("10.0.0.12", 7400), **snap), ExceptionClass::kSync);
+  EXPECT_EQ(Classify(udp("10.0.0.13", 7400), **snap), ExceptionClass::kSync);
+  // Not a peer: dropped in the worker even though the port is allowlisted.
+  EXPECT_EQ(Classify(udp("10.0.0.14", 7400), **snap), ExceptionClass::kUnsolicited);
+  EXPECT_EQ(Classify(udp("198.51.100.9", 7400), **snap), ExceptionClass::kUnsolicited);
+  // Sync off: the port is only what the allowlist says.
+  auto off = MakeSnapshot(R"({"allow": ["udp/7400"]})");
+  EXPECT_EQ(Classify(udp("10.0.0.12", 7400), *off), ExceptionClass::kOther);
+}
+
 TEST(ExceptionPolicyTest, BadAllowEntriesAreRefusedWithTheirPath) {
   auto c = control::ParseConfig(R"({"host": {"address": "10.0.0.11",
       "exception": {"allow": ["tcp/22", "ssh"]}}, "services": []})");
