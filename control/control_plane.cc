@@ -420,6 +420,7 @@ StatsView ControlPlane::Stats() const {
     }
     out.services.push_back(std::move(vs));
   }
+  if (sync_view_) out.sync = sync_view_();
   return out;
 }
 

@@ -101,6 +101,8 @@ class ControlPlane {
   // table's extension commands (commands.h: drain, fault) with the request's arguments.
   using Extension = std::function<absl::StatusOr<ExtensionReply>(const Request& request)>;
   void SetHealthView(std::function<HealthView()> view) { health_view_ = std::move(view); }
+  // Flow sync's figures, added to Stats() (the daemon's sync engine).
+  void SetSyncView(std::function<SyncView()> view) { sync_view_ = std::move(view); }
   void AddExtension(CommandId command, Extension fn) { extensions_[command] = std::move(fn); }
   const Extension* FindExtension(CommandId command) const {
     auto it = extensions_.find(command);
@@ -159,6 +161,7 @@ class ControlPlane {
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
   std::function<HealthView()> health_view_;
+  std::function<SyncView()> sync_view_;
   std::map<CommandId, Extension> extensions_;
   // service name -> backend id -> removal time (Now()).
   std::map<std::string, std::map<uint32_t, uint64_t>> removed_;

@@ -86,6 +86,31 @@ std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
       absl::StrAppend(&out, "ecmplb_backend_bytes_total", labels, " ", b.bytes, "\n");
     }
   }
+  if (stats.sync) {
+    const SyncView& y = *stats.sync;
+    auto counter = [&](const char* name, const char* text, uint64_t v) {
+      help(name, text, "counter");
+      absl::StrAppend(&out, name, " ", v, "\n");
+    };
+    counter("ecmplb_sync_entries_sent_total", "flows sent to the peer LB hosts", y.entries_sent);
+    counter("ecmplb_sync_messages_sent_total", "sync datagrams sent (per peer)", y.messages_sent);
+    counter("ecmplb_sync_bytes_sent_total", "sync bytes sent (per peer)", y.bytes_sent);
+    counter("ecmplb_sync_send_errors_total", "sync datagrams not sent", y.send_errors);
+    counter("ecmplb_sync_messages_received_total", "sync datagrams received",
+            y.messages_received);
+    counter("ecmplb_sync_entries_applied_total", "flows from peers written to the peer table",
+            y.entries_applied);
+    help("ecmplb_sync_rejected_total", "sync datagrams or entries refused, by reason", "counter");
+    for (const auto& [reason, n] : y.rejected) {
+      absl::StrAppend(&out, "ecmplb_sync_rejected_total{reason=\"", Escape(reason), "\"} ", n,
+                      "\n");
+    }
+    help("ecmplb_sync_peer_entries", "flows held in the peer table", "gauge");
+    absl::StrAppend(&out, "ecmplb_sync_peer_entries ", y.peer_entries, "\n");
+    help("ecmplb_sync_lag_ms", "the oldest queued flow's wait before it was sent (last tick)",
+         "gauge");
+    absl::StrAppend(&out, "ecmplb_sync_lag_ms ", y.lag_ms, "\n");
+  }
   help("ecmplb_workers_healthy", "1 while every worker makes progress", "gauge");
   absl::StrAppend(&out, "ecmplb_workers_healthy ", health.workers_healthy ? 1 : 0, "\n");
   help("ecmplb_backend_up", "1 while the backend passes its health checks (or has none)", "gauge");

@@ -96,6 +96,20 @@ struct ShowView {
 
 // ControlPlane::Stats: counters per worker, service and backend.
 inline constexpr size_t kParseResults = static_cast<size_t>(dataplane::ParseResult::kCount);
+// Flow-state sync (control/sync_engine.h), when configured: `ecmplbctl stats` "sync".
+struct SyncView {
+  std::vector<std::string> peers;
+  uint16_t port = 0;
+  std::vector<uint32_t> key_ids;  // loaded keys (never their bytes)
+  uint32_t send_key_id = 0;
+  uint64_t events = 0, refreshed = 0, unsendable = 0, entries_sent = 0, messages_sent = 0,
+           bytes_sent = 0, send_errors = 0, messages_received = 0, messages_accepted = 0,
+           entries_applied = 0;
+  std::vector<std::pair<std::string, uint64_t>> rejected;  // by reason, every reason
+  uint64_t peer_entries = 0, peer_capacity = 0;
+  uint64_t lag_ms = 0, lag_max_ms = 0, lag_p50_ms = 0, lag_p99_ms = 0;  // queued -> sent
+};
+
 struct StatsView {
   using Counters = std::array<uint64_t, dataplane::kNumCounters>;  // by dataplane::Counter
   using ParseDrops = std::array<uint64_t, kParseResults>;  // by ParseResult; [0] (ok) unused
@@ -124,6 +138,7 @@ struct StatsView {
   Counters total{};          // summed over the workers
   ParseDrops parse_total{};  // summed over the workers
   std::vector<Service> services;
+  std::optional<SyncView> sync;  // flow sync configured
 };
 
 // ControlPlane::Conns: tracked flows of every worker.

@@ -135,11 +135,39 @@ json ToJson(const StatsView& v) {
   json verdicts = json::array();
   for (dataplane::Counter c : dataplane::kReceiveVerdicts)
     verdicts.push_back(dataplane::kCounterNames[static_cast<size_t>(c)]);
-  return {{"workers", std::move(workers)},
-          {"total", counters(v.total)},
-          {"drops", std::move(drops)},
-          {"verdicts", std::move(verdicts)},
-          {"services", std::move(services)}};
+  json out = {{"workers", std::move(workers)},
+              {"total", counters(v.total)},
+              {"drops", std::move(drops)},
+              {"verdicts", std::move(verdicts)},
+              {"services", std::move(services)}};
+  if (v.sync) out["sync"] = ToJson(*v.sync);
+  return out;
+}
+
+json ToJson(const SyncView& v) {
+  json rejected = json::object();
+  for (const auto& [reason, n] : v.rejected) rejected[reason] = n;
+  return {{"peers", v.peers},
+          {"port", v.port},
+          {"key_ids", v.key_ids},
+          {"send_key_id", v.send_key_id},
+          {"events", v.events},
+          {"refreshed", v.refreshed},
+          {"unsendable", v.unsendable},
+          {"entries_sent", v.entries_sent},
+          {"messages_sent", v.messages_sent},
+          {"bytes_sent", v.bytes_sent},
+          {"send_errors", v.send_errors},
+          {"messages_received", v.messages_received},
+          {"messages_accepted", v.messages_accepted},
+          {"entries_applied", v.entries_applied},
+          {"rejected", std::move(rejected)},
+          {"peer_entries", v.peer_entries},
+          {"peer_capacity", v.peer_capacity},
+          {"lag_ms", v.lag_ms},
+          {"lag_max_ms", v.lag_max_ms},
+          {"lag_p50_ms", v.lag_p50_ms},
+          {"lag_p99_ms", v.lag_p99_ms}};
 }
 
 json ToJson(const ConnsView& v) {

@@ -13,6 +13,7 @@ namespace ecmplb::control {
 nlohmann::json ToJson(const HealthView& v);
 nlohmann::json ToJson(const ShowView& v);
 nlohmann::json ToJson(const StatsView& v);
+nlohmann::json ToJson(const SyncView& v);
 nlohmann::json ToJson(const ConnsView& v);
 nlohmann::json ToJson(const LookupView& v);
 nlohmann::json ToJson(const ServiceListView& v);

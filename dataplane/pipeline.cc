@@ -51,7 +51,7 @@ void Pipeline::QueueSync(const conntrack::FlowKey& key, uint32_t backend_id,
     counters_->Add(Counter::sync_rate_limited);
     return;
   }
-  if (!options_.sync_out->Push(SyncEvent{key, backend_id, now_s, state, reason})) {
+  if (!options_.sync_out->Push(SyncEvent{key, backend_id, now_s, state, reason, now_ticks_})) {
     counters_->Add(Counter::sync_ring_full);
     return;
   }

@@ -91,14 +91,17 @@ enum class SyncReason : uint8_t {
 // One queued flow: host-local indexes (key.service is a service counter slot, backend_id a
 // backend id within that service), translated by the sync engine with the configuration it
 // holds. `time_s` is the worker clock (the TSC in seconds, shared by every thread of the
-// process) when it was queued; the flow was seen then.
+// process) when it was queued, the flow being seen then; `ticks` the same instant in TSC
+// ticks (the sync engine's lag figures). 64 bytes: one cache line.
 struct SyncEvent {
   conntrack::FlowKey key;
   uint32_t backend_id = 0;
   uint32_t time_s = 0;
   conntrack::FlowState state = conntrack::FlowState::kEstablished;
   SyncReason reason = SyncReason::kEstablished;
+  uint64_t ticks = 0;
 };
+static_assert(sizeof(SyncEvent) == 64);
 
 using SyncRing = SpscRing<SyncEvent>;
 

@@ -34,6 +34,14 @@ uint64_t WorkerClockSeconds() {
   return rte_rdtsc() / rte_get_tsc_hz();
 }
 
+uint64_t WorkerTicks() {
+  return rte_rdtsc();
+}
+
+uint64_t WorkerTicksPerSecond() {
+  return rte_get_tsc_hz();
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
@@ -89,6 +97,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   PipelineOptions po = options.pipeline;
   po.exception_budget = e->exception_budget_.get();
   po.ticks_per_second = rte_get_tsc_hz();
+  if (options.sync_ring_capacity != 0) {
+    conntrack::Options peer = options.conntrack;
+    peer.capacity = options.peer_capacity != 0 ? options.peer_capacity : options.conntrack.capacity;
+    auto t = conntrack::Table::Create(peer);
+    if (!t.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flow sync's peer table: ", t.status().message(), " (change sync.peer_capacity)"));
+    }
+    e->peer_table_ = std::move(*t);
+    po.peer_table = e->peer_table_.get();
+  }
   for (unsigned i = 0; i < n_workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->id = i;
@@ -122,8 +141,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
     }
     w->table = std::move(*table);
     w->counters = std::make_unique<WorkerCounters>();
+    PipelineOptions wpo = po;
+    if (options.sync_ring_capacity != 0) {
+      w->sync_ring = std::make_unique<SyncRing>(options.sync_ring_capacity);
+      wpo.sync_out = w->sync_ring.get();
+    }
     w->pipeline =
-        std::make_unique<Pipeline>(w->table.get(), w->counters.get(), e->neighbors_.get(), po);
+        std::make_unique<Pipeline>(w->table.get(), w->counters.get(), e->neighbors_.get(), wpo);
     e->workers_.push_back(std::move(w));
   }
   e->exception_counters_ = std::make_unique<WorkerCounters>();

@@ -40,6 +40,9 @@ void CleanupEal();
 
 // The workers' clock: seconds of the TSC (what connection-table ages are measured in).
 uint64_t WorkerClockSeconds();
+// The workers' fine clock (the TSC: SyncEvent::ticks), and its rate.
+uint64_t WorkerTicks();
+uint64_t WorkerTicksPerSecond();
 
 // How the data port's flows are spread over the workers' RX queues.
 enum class RxSteering : uint8_t {
@@ -58,6 +61,11 @@ struct EngineOptions {
   IdleConfig idle;               // workers' and exception forwarder's back-off
   conntrack::Options conntrack;  // each worker's table
   PipelineOptions pipeline;
+  // Flow sync (control/sync_engine.h): each worker gets a sync ring of this many events and
+  // every worker reads one peer table of peer_capacity flow slots (process memory, written by
+  // the sync engine). 0: sync off.
+  size_t sync_ring_capacity = 0;
+  uint64_t peer_capacity = 0;
 };
 
 class Engine {
@@ -90,6 +98,8 @@ class Engine {
   NeighborTable& neighbors() { return *neighbors_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
   const WorkerCounters& exception_counters() const { return *exception_counters_; }
+  // Flow sync: the peer table (nullptr when sync is off); each worker's ring is Worker::sync_ring.
+  conntrack::Table* peer_table() { return peer_table_.get(); }
 
   // Copies every worker's heartbeat into `out` (resized to worker_count()).
   void Heartbeats(std::vector<uint64_t>* out) const;
@@ -103,6 +113,7 @@ class Engine {
  private:
   Engine() = default;
   EngineOptions options_;
+  std::unique_ptr<conntrack::Table> peer_table_;  // outlives the workers (declared first)
   std::vector<unsigned> lcores_;
   uint16_t data_port_ = 0;
   uint16_t tap_port_ = 0;

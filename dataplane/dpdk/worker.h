@@ -52,6 +52,7 @@ struct Worker {
   std::unique_ptr<void, RteFree> table_memory;
   std::unique_ptr<conntrack::Table> table;
   std::unique_ptr<WorkerCounters> counters;
+  std::unique_ptr<SyncRing> sync_ring;  // flow sync on: this worker's queue to the sync engine
   std::unique_ptr<Pipeline> pipeline;
   alignas(64) std::atomic<uint64_t> heartbeat{0};
   // Fault injection (`ecmplbctl fault stall-worker`): when set, the worker spins this many

@@ -1,0 +1,408 @@
+// sync_engine.cc: see sync_engine.h.
+#include "control/sync_engine.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/inet.h"
+
+namespace ecmplb::control {
+
+namespace cs = conntrack::sync;
+using conntrack::FlowKey;
+using conntrack::FlowState;
+using dataplane::IpAddr;
+
+const char* SyncRejectName(SyncReject r) {
+  switch (r) {
+#define ECMPLB_CASE(name, help) \
+  case SyncReject::name:        \
+    return #name;
+    ECMPLB_SYNC_REJECTS(ECMPLB_CASE)
+#undef ECMPLB_CASE
+    case SyncReject::kCount:
+      break;
+  }
+  return "?";
+}
+
+const char* SyncRejectHelp(SyncReject r) {
+  switch (r) {
+#define ECMPLB_CASE(name, help) \
+  case SyncReject::name:        \
+    return help;
+    ECMPLB_SYNC_REJECTS(ECMPLB_CASE)
+#undef ECMPLB_CASE
+    case SyncReject::kCount:
+      break;
+  }
+  return "?";
+}
+
+uint64_t SyncStats::LagPercentileMs(double q) const {
+  uint64_t total = 0;
+  for (uint64_t n : lag_histogram) total += n;
+  if (total == 0) return 0;
+  const uint64_t want = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < lag_histogram.size(); ++i) {
+    seen += lag_histogram[i];
+    if (seen >= want) return i;
+  }
+  return lag_histogram.size() - 1;
+}
+
+namespace {
+
+cs::Addr ToWire(const IpAddr& a) {
+  cs::Addr w;
+  w.family = a.family;
+  w.bytes = a.bytes;
+  return w;
+}
+
+IpAddr FromWire(const cs::Addr& w) {
+  IpAddr a;
+  a.family = w.family;
+  a.bytes = w.bytes;
+  return a;
+}
+
+// A connection-table key's client and VIP addresses (IPv4: addr[0..3], addr[4..7]).
+void KeyAddrs(const FlowKey& k, cs::Addr* client, cs::Addr* vip) {
+  client->family = vip->family = k.family;
+  const size_t n = k.is_v6() ? 16 : 4;
+  std::memcpy(client->bytes.data(), k.addr, n);
+  std::memcpy(vip->bytes.data(), k.addr + n, n);
+}
+
+}  // namespace
+
+SyncEngine::SyncEngine(Settings settings, sync::Keyring keys, std::vector<Worker> workers,
+                       conntrack::Table* peer_table, Clock clock, SendFn send)
+    : settings_(std::move(settings)),
+      keys_(std::move(keys)),
+      workers_(std::move(workers)),
+      peer_(peer_table),
+      clock_(std::move(clock)),
+      send_(std::move(send)) {
+  sender_id_ = settings_.local.is_v4() ? settings_.local.v4_host() : 0;
+  windows_.resize(settings_.peers.size());
+  refresh_cursor_.assign(workers_.size(), 0);
+  events_.resize(1024);
+  pending_.reserve(cs::kMaxEntriesPerBody);
+}
+
+const dataplane::Service* SyncEngine::ServiceAtSlot(const dataplane::Snapshot& snap,
+                                                    uint16_t slot) {
+  if (snap.generation() != slots_generation_) {
+    slots_.assign(dataplane::kMaxServiceSlots, nullptr);
+    for (const auto& s : snap.services()) {
+      if (s->counter_slot < slots_.size()) slots_[s->counter_slot] = s.get();
+    }
+    slots_generation_ = snap.generation();
+  }
+  return slot < slots_.size() ? slots_[slot] : nullptr;
+}
+
+void SyncEngine::Add(const dataplane::Snapshot& snap, const FlowKey& key, uint32_t backend_id,
+                     FlowState state, uint32_t age_s) {
+  const dataplane::Service* svc = ServiceAtSlot(snap, key.service);
+  const int32_t pos = svc == nullptr ? -1 : svc->PositionOf(backend_id);
+  if (pos < 0) {
+    ++stats_.unsendable;
+    return;
+  }
+  cs::Entry e;
+  KeyAddrs(key, &e.client, &e.vip);
+  e.cport = ntohs(key.sport);
+  e.vport = ntohs(key.dport);
+  e.proto = key.proto;
+  e.backend = ToWire(svc->backends[static_cast<size_t>(pos)].addr);
+  e.state = state == FlowState::kClosing ? FlowState::kClosing : FlowState::kEstablished;
+  e.age_s = age_s;
+  // Not tracked per flow: the flow was placed at most its age ago; an upper bound will do
+  // for "the newest assignment wins" between hosts that both saw the flow.
+  e.assigned_age_s = age_s;
+  if (cs::CheckEntry(e) != cs::BodyError::kOk) {
+    ++stats_.unsendable;
+    return;
+  }
+  const size_t size = cs::EncodedSize(e);
+  if (pending_bytes_ + size > cs::kMaxBodyBytes - cs::kBodyHeaderBytes ||
+      pending_.size() == cs::kMaxEntriesPerBody) {
+    Flush();
+  }
+  pending_.push_back(e);
+  pending_bytes_ += size;
+}
+
+void SyncEngine::Flush() {
+  if (pending_.empty()) return;
+  body_.clear();
+  const size_t n = cs::EncodeEntries(pending_, cs::kMaxBodyBytes, &body_);
+  cs::Header h;
+  h.type = cs::MessageType::kEntries;
+  h.sender_id = sender_id_;
+  h.epoch = settings_.epoch;
+  h.seq = ++seq_;
+  datagram_.clear();
+  if (n != 0 && sync::Seal(h, body_, keys_, &datagram_).ok()) {
+    stats_.entries_sent += n;
+    for (const IpAddr& peer : settings_.peers) {
+      if (send_(peer, datagram_)) {
+        ++stats_.messages_sent;
+        stats_.bytes_sent += datagram_.size();
+      } else {
+        ++stats_.send_errors;
+      }
+    }
+  } else {
+    ++stats_.send_errors;
+  }
+  pending_.clear();
+  pending_bytes_ = 0;
+}
+
+void SyncEngine::Tick(const dataplane::Snapshot& snap) {
+  const uint32_t now = clock_.now_s();
+  const uint64_t ticks = clock_.ticks();
+  const uint64_t ticks_per_ms = std::max<uint64_t>(1, clock_.ticks_per_second / 1000);
+  uint64_t oldest_ms = 0;
+  // 1. What the workers queued.
+  for (Worker& w : workers_) {
+    if (w.ring == nullptr) continue;
+    for (size_t n; (n = w.ring->Pop(events_)) != 0;) {
+      stats_.events += n;
+      for (size_t i = 0; i < n; ++i) {
+        const dataplane::SyncEvent& ev = events_[i];
+        const uint64_t wait_ms = ticks > ev.ticks ? (ticks - ev.ticks) / ticks_per_ms : 0;
+        oldest_ms = std::max(oldest_ms, wait_ms);
+        ++stats_.lag_histogram[std::min<uint64_t>(wait_ms, stats_.lag_histogram.size() - 1)];
+        Add(snap, ev.key, ev.backend_id, ev.state, now - ev.time_s);
+      }
+      if (n < events_.size()) break;
+    }
+  }
+  stats_.lag_ms = oldest_ms;
+  stats_.lag_max_ms = std::max(stats_.lag_max_ms, oldest_ms);
+  // 2. Refresh: the whole of every table once per refresh_s, a slice per tick; flows active
+  // within the period (their peers' copies are older than what this host knows).
+  const uint64_t ticks_per_walk = std::max<uint64_t>(1, uint64_t{settings_.refresh_s} * 1000 /
+                                                            std::max<uint64_t>(1, settings_.tick_ms));
+  for (size_t wi = 0; wi < workers_.size(); ++wi) {
+    const conntrack::Table* t = workers_[wi].table;
+    if (t == nullptr) continue;
+    const size_t slice = (t->bucket_count() + ticks_per_walk - 1) / ticks_per_walk;
+    refresh_cursor_[wi] = t->ForEachIn(refresh_cursor_[wi], slice, [&](const auto& f) {
+      const uint32_t age = now - f.last_seen;
+      if ((f.state == FlowState::kEstablished || f.state == FlowState::kClosing) &&
+          age < settings_.refresh_s && age <= t->timeouts().For(f.key.proto == inet::ip_proto::kTcp,
+                                                                 f.state)) {
+        ++stats_.refreshed;
+        Add(snap, f.key, f.backend_id, f.state, age);
+      }
+      return true;
+    });
+  }
+  Flush();
+  // 3. The peer table's own expiry: the whole table about every 10 s.
+  if (peer_ != nullptr) {
+    const size_t budget = std::max<size_t>(
+        64, peer_->bucket_count() * std::max<uint64_t>(1, settings_.tick_ms) / 10000);
+    peer_->ExpireSome(now, budget);
+    stats_.peer_entries = peer_->Count();
+  }
+}
+
+void SyncEngine::Receive(const IpAddr& from, std::span<const uint8_t> datagram,
+                         const dataplane::Snapshot& snap) {
+  ++stats_.messages_received;
+  size_t peer = settings_.peers.size();
+  for (size_t i = 0; i < settings_.peers.size(); ++i) {
+    if (settings_.peers[i] == from) peer = i;
+  }
+  if (peer == settings_.peers.size()) return Reject(SyncReject::not_peer);
+  cs::Header h;
+  switch (sync::Open(datagram, keys_, &h, &plain_)) {
+    case sync::OpenError::kOk:
+      break;
+    case sync::OpenError::kTruncated:
+      return Reject(SyncReject::truncated);
+    case sync::OpenError::kOversized:
+      return Reject(SyncReject::oversized);
+    case sync::OpenError::kBadHeader:
+      return Reject(SyncReject::bad_header);
+    case sync::OpenError::kUnknownKey:
+      return Reject(SyncReject::unknown_key);
+    case sync::OpenError::kForged:
+      return Reject(SyncReject::forged);
+  }
+  if (!from.is_v4() || h.sender_id != from.v4_host()) return Reject(SyncReject::wrong_sender);
+  sync::ReplayWindow& window = windows_[peer];
+  switch (window.Check(h.epoch, h.seq)) {
+    case sync::ReplayWindow::Verdict::kAccept:
+      break;
+    case sync::ReplayWindow::Verdict::kReplayed:
+      return Reject(SyncReject::replayed);
+    case sync::ReplayWindow::Verdict::kTooOld:
+      return Reject(SyncReject::too_old);
+    case sync::ReplayWindow::Verdict::kOldEpoch:
+      return Reject(SyncReject::old_epoch);
+  }
+  if (h.type != cs::MessageType::kEntries) return Reject(SyncReject::bad_header);
+  received_.clear();
+  if (cs::DecodeEntries(plain_, &received_) != cs::BodyError::kOk) {
+    return Reject(SyncReject::malformed);
+  }
+  window.Accept(h.epoch, h.seq);
+  ++stats_.messages_accepted;
+  if (peer_ == nullptr) return;
+  const uint32_t now = clock_.now_s();
+  const conntrack::Timeouts& to = peer_->timeouts();
+  for (const cs::Entry& e : received_) {
+    const dataplane::Service* svc = snap.Find(FromWire(e.vip), e.vport, e.proto);
+    if (svc == nullptr) {
+      Reject(SyncReject::unknown_service);
+      continue;
+    }
+    // The backend by identity; only one this host is serving with (a failed backend is not
+    // in the snapshot's list: the flow would be re-picked anyway).
+    const IpAddr backend = FromWire(e.backend);
+    const dataplane::BackendEntry* be = nullptr;
+    for (const auto& b : svc->backends) {
+      if (b.addr == backend) be = &b;
+    }
+    if (be == nullptr) {
+      Reject(SyncReject::unknown_backend);
+      continue;
+    }
+    const bool tcp = e.proto == inet::ip_proto::kTcp;
+    const uint32_t live_for = to.For(tcp, FlowState::kSynced);
+    // A closing flow lives on only for the closing timeout: date it back so that its synced
+    // entry (established timeout) expires then.
+    uint32_t age = e.age_s;
+    if (e.state == FlowState::kClosing && tcp) {
+      const uint32_t closing = to.For(true, FlowState::kClosing);
+      if (age > closing) {
+        Reject(SyncReject::expired);
+        continue;
+      }
+      age += live_for > closing ? live_for - closing : 0;
+    }
+    if (age > live_for) {
+      Reject(SyncReject::expired);
+      continue;
+    }
+    FlowKey key;
+    const uint16_t sport_be = htons(e.cport), dport_be = htons(e.vport);
+    const uint16_t slot = static_cast<uint16_t>(svc->counter_slot);
+    if (e.vip.family == 4) {
+      uint32_t src, dst;
+      std::memcpy(&src, e.client.bytes.data(), 4);
+      std::memcpy(&dst, e.vip.bytes.data(), 4);
+      key = FlowKey::V4(src, dst, sport_be, dport_be, e.proto, slot);
+    } else {
+      key = FlowKey::V6(std::span<const uint8_t, 16>(e.client.bytes.data(), 16),
+                        std::span<const uint8_t, 16>(e.vip.bytes.data(), 16), sport_be, dport_be,
+                        e.proto, slot);
+    }
+    const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now - age);
+    if (r == conntrack::InsertResult::kFull || r == conntrack::InsertResult::kInvalidKey) {
+      Reject(SyncReject::table_full);
+    } else {
+      ++stats_.entries_applied;
+    }
+  }
+}
+
+SyncView SyncEngine::View(uint16_t port) const {
+  SyncView v;
+  for (const IpAddr& p : settings_.peers) v.peers.push_back(p.ToString());
+  v.port = port;
+  for (unsigned id = 0; id < 256; ++id) {
+    if (keys_.Find(static_cast<uint8_t>(id)) != nullptr) v.key_ids.push_back(id);
+  }
+  if (const sync::Key* k = keys_.send_key()) v.send_key_id = k->id;
+  const SyncStats& s = stats_;
+  v.events = s.events;
+  v.refreshed = s.refreshed;
+  v.unsendable = s.unsendable;
+  v.entries_sent = s.entries_sent;
+  v.messages_sent = s.messages_sent;
+  v.bytes_sent = s.bytes_sent;
+  v.send_errors = s.send_errors;
+  v.messages_received = s.messages_received;
+  v.messages_accepted = s.messages_accepted;
+  v.entries_applied = s.entries_applied;
+  for (size_t i = 0; i < kSyncRejects; ++i) {
+    v.rejected.emplace_back(SyncRejectName(static_cast<SyncReject>(i)), s.rejected[i]);
+  }
+  v.peer_entries = peer_ != nullptr ? peer_->Count() : 0;
+  v.peer_capacity = peer_ != nullptr ? peer_->capacity() : 0;
+  v.lag_ms = s.lag_ms;
+  v.lag_max_ms = s.lag_max_ms;
+  v.lag_p50_ms = s.LagPercentileMs(0.5);
+  v.lag_p99_ms = s.LagPercentileMs(0.99);
+  return v;
+}
+
+// ---- SyncSocket ----
+
+absl::StatusOr<std::unique_ptr<SyncSocket>> SyncSocket::Open(const IpAddr& local, uint16_t port) {
+  if (!local.is_v4()) return absl::InvalidArgumentError("sync: host.address must be IPv4");
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("sync: socket: ", std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  std::memcpy(&a.sin_addr, local.bytes.data(), 4);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("sync: cannot bind UDP ", local.ToString(), ":", port, ": ",
+                     std::strerror(err), " (is another ecmplb running, or sync.port in use?)"));
+  }
+  return std::unique_ptr<SyncSocket>(new SyncSocket(fd, port));
+}
+
+SyncSocket::~SyncSocket() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool SyncSocket::Send(const IpAddr& peer, std::span<const uint8_t> datagram) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_);
+  std::memcpy(&a.sin_addr, peer.bytes.data(), 4);
+  return sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT,
+                reinterpret_cast<const sockaddr*>(&a), sizeof(a)) ==
+         static_cast<ssize_t>(datagram.size());
+}
+
+size_t SyncSocket::ReceiveAll(
+    size_t max, const std::function<void(const IpAddr&, std::span<const uint8_t>)>& fn) {
+  // One byte more than a sealed message may have: a longer datagram is seen as oversized.
+  uint8_t buf[cs::kMaxDatagram + 1];
+  size_t n = 0;
+  for (; n < max; ++n) {
+    sockaddr_in from{};
+    socklen_t len = sizeof(from);
+    const ssize_t got = recvfrom(fd_, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC,
+                                 reinterpret_cast<sockaddr*>(&from), &len);
+    if (got < 0) break;
+    const IpAddr src = IpAddr::V4FromBytes(reinterpret_cast<const uint8_t*>(&from.sin_addr));
+    fn(src, std::span<const uint8_t>(buf, std::min<size_t>(static_cast<size_t>(got), sizeof(buf))));
+  }
+  return n;
+}
+
+}  // namespace ecmplb::control
