@@ -219,10 +219,7 @@ HeaderError DecodeHeader(std::span<const uint8_t> datagram, Header* out) {
   const uint8_t* p = datagram.data();
   if (std::memcmp(p, kMagic, 4) != 0) return HeaderError::kBadMagic;
   if (p[4] != kWireVersion) return HeaderError::kBadVersion;
-  if (p[5] < static_cast<uint8_t>(MessageType::kEntries) ||
-      p[5] > static_cast<uint8_t>(MessageType::kBulkEnd)) {
-    return HeaderError::kBadType;
-  }
+  if (!IsMessageType(p[5])) return HeaderError::kBadType;
   if (p[7] != 0) return HeaderError::kBadFlags;
   out->type = static_cast<MessageType>(p[5]);
   out->key_id = p[6];

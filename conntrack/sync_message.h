@@ -50,6 +50,10 @@ enum class MessageType : uint8_t {
   kBulkEnd = 4,      // the answer is complete
 };
 const char* MessageTypeName(MessageType t);  // "entries", ...; "invalid" for other values
+inline constexpr bool IsMessageType(uint8_t v) {
+  return v >= static_cast<uint8_t>(MessageType::kEntries) &&
+         v <= static_cast<uint8_t>(MessageType::kBulkEnd);
+}
 
 struct Addr {
   uint8_t family = 0;  // 4 or 6
