@@ -15,6 +15,8 @@ PACKAGES=(
   # libraries
   libdpdk-dev libabsl-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libmnl-dev
+  # flow-state sync between LB hosts (control/sync_wire): XChaCha20-Poly1305 AEAD, random nonces
+  libsodium-dev
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests
