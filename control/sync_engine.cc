@@ -197,11 +197,16 @@ void SyncEngine::Tick(const dataplane::Snapshot& snap) {
   // within the period (their peers' copies are older than what this host knows).
   const uint64_t ticks_per_walk = std::max<uint64_t>(1, uint64_t{settings_.refresh_s} * 1000 /
                                                             std::max<uint64_t>(1, settings_.tick_ms));
+  const uint64_t phase = refresh_ticks_++ % ticks_per_walk;
   for (size_t wi = 0; wi < workers_.size(); ++wi) {
     const conntrack::Table* t = workers_[wi].table;
     if (t == nullptr) continue;
-    const size_t slice = (t->bucket_count() + ticks_per_walk - 1) / ticks_per_walk;
-    refresh_cursor_[wi] = t->ForEachIn(refresh_cursor_[wi], slice, [&](const auto& f) {
+    // This tick's share: buckets up to (phase + 1) / ticks_per_walk of the table.
+    const size_t begin = phase == 0 ? 0 : refresh_cursor_[wi];
+    const size_t end = static_cast<size_t>((phase + 1) * t->bucket_count() / ticks_per_walk);
+    if (end <= begin) continue;
+    refresh_cursor_[wi] = end;
+    t->ForEachIn(begin, end - begin, [&](const auto& f) {
       const uint32_t age = now - f.last_seen;
       if ((f.state == FlowState::kEstablished || f.state == FlowState::kClosing) &&
           age < settings_.refresh_s && age <= t->timeouts().For(f.key.proto == inet::ip_proto::kTcp,

@@ -147,7 +147,8 @@ class SyncEngine {
   std::vector<sync::ReplayWindow> windows_;  // per peer
   std::vector<conntrack::sync::Entry> pending_;
   size_t pending_bytes_ = 0;
-  std::vector<size_t> refresh_cursor_;  // per worker
+  std::vector<size_t> refresh_cursor_;  // per worker: the next bucket of the walk
+  uint64_t refresh_ticks_ = 0;
   std::vector<dataplane::SyncEvent> events_;
   // Slot -> service of the snapshot generation `slots_generation_`.
   std::vector<const dataplane::Service*> slots_;

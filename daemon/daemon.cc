@@ -1,6 +1,9 @@
 // daemon.cc: see daemon.h.
 #include "daemon/daemon.h"
 
+#include <poll.h>
+
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +24,8 @@
 #include "control/neighbor_sync.h"
 #include "control/netlink.h"
 #include "control/protocol.h"
+#include "control/sync_engine.h"
+#include "control/sync_wire.h"
 #include "control/telemetry_views.h"
 #include "control/views.h"
 #include "daemon/control_loop.h"
@@ -30,6 +35,9 @@
 
 namespace ecmplb::daemon {
 namespace {
+
+// Flow sync's period: queued flows wait at most this long (plus the loop's own work).
+constexpr uint64_t kSyncTickMs = 10;
 
 void Log(const std::string& m) {
   std::printf("ecmplb: %s\n", m.c_str());
@@ -62,6 +70,13 @@ dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Con
   eo.pipeline.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust
                                                   : dataplane::IpChecksumMode::kVerify;
   eo.pipeline.accept_any_mac = opt.promiscuous;
+  if (!config.sync.peers.empty()) {
+    eo.sync_ring_capacity = 16384;  // ~160 ms of a worker's new flows at 100k/s
+    eo.pipeline.sync_rate = config.sync.rate_per_worker;
+    // Default: room for every peer's whole share (N-1 hosts' flows, each worker's capacity).
+    eo.peer_capacity = config.sync.peer_capacity;
+    eo.sync_peers = config.sync.peers.size();
+  }
   return eo;
 }
 
@@ -107,6 +122,9 @@ struct Daemon::Parts {
   std::unique_ptr<control::MetricsServer> metrics;
   std::unique_ptr<ControlLoop> loop;
   EventLoop events;
+  // Flow sync (sync section configured): its socket and engine, ticked every kSyncTickMs.
+  std::unique_ptr<control::SyncSocket> sync_socket;
+  std::unique_ptr<control::SyncEngine> sync;
   // What DPDK's telemetry thread reads. Its sources hold telemetry_mutex and answer nothing
   // once telemetry_off is set (before the workers and their tables go away).
   std::unique_ptr<control::TelemetryViews> telemetry;
@@ -120,6 +138,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   p->options = options;
   ECMPLB_ASSIGN_OR_RETURN(p->config, control::LoadConfigFile(options.config));
   const control::Config& config = p->config;
+  control::sync::Keyring sync_keys;
+  if (!config.sync.peers.empty()) {
+    // Before EAL's ports: a bad key file is the operator's first thing to fix.
+    auto keys = control::sync::LoadKeyFile(config.sync.key_file);
+    if (!keys.ok()) {
+      return absl::Status(keys.status().code(),
+                          absl::StrCat("sync.key_file: ", keys.status().message()));
+    }
+    sync_keys = std::move(*keys);
+  }
   ECMPLB_ASSIGN_OR_RETURN(p->engine, dataplane::Engine::Create(EngineOptionsFor(options, config)));
   dataplane::Engine& engine = *p->engine;
 
@@ -164,6 +192,46 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   views.push_back(control::WorkerView{static_cast<uint32_t>(engine.worker_count()),
                                       &engine.exception_counters(), nullptr, "exception"});
   plane.SetWorkers(std::move(views));
+
+  // Flow sync: UDP at the host's address (through the exception interface), one engine.
+  if (!config.sync.peers.empty()) {
+    ECMPLB_ASSIGN_OR_RETURN(p->sync_socket, control::SyncSocket::Open(host_addr, config.sync.port));
+    control::SyncEngine::Settings ss;
+    ss.local = host_addr;
+    for (const std::string& peer : config.sync.peers) {
+      ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr a, dataplane::IpAddr::Parse(peer));
+      ss.peers.push_back(a);
+    }
+    ss.refresh_s = config.sync.refresh_s;
+    ss.tick_ms = kSyncTickMs;
+    ss.epoch = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+    std::vector<control::SyncEngine::Worker> sw;
+    for (auto& w : engine.workers()) sw.push_back({w->sync_ring.get(), w->table.get()});
+    control::SyncEngine::Clock clock{[] { return static_cast<uint32_t>(dataplane::WorkerClockSeconds()); },
+                                     dataplane::WorkerTicks, dataplane::WorkerTicksPerSecond()};
+    control::SyncSocket* sock = p->sync_socket.get();
+    p->sync = std::make_unique<control::SyncEngine>(
+        std::move(ss), std::move(sync_keys), std::move(sw), engine.peer_table(), std::move(clock),
+        [sock](const dataplane::IpAddr& peer, std::span<const uint8_t> d) {
+          return sock->Send(peer, d);
+        });
+    p->events.Watch(
+        [parts](std::vector<pollfd>* fds) {
+          fds->push_back(pollfd{parts->sync_socket->fd(), POLLIN, 0});
+        },
+        [parts] {
+          parts->sync_socket->ReceiveAll(256, [parts](const dataplane::IpAddr& from,
+                                                      std::span<const uint8_t> d) {
+            parts->sync->Receive(from, d, *parts->plane->latest());
+          });
+        });
+    plane.SetSyncView([parts] { return parts->sync->View(parts->config.sync.port); });
+    Log(absl::StrCat("flow sync: UDP ", config.host.address, ":", config.sync.port, " with ",
+                     absl::StrJoin(config.sync.peers, ", "), "; peer table of ",
+                     engine.peer_table()->capacity(), " flows"));
+  }
 
   // The control socket (root, host.control's groups) and the daemon's own commands.
   ECMPLB_ASSIGN_OR_RETURN(p->access, control::ResolveAccessPolicy(config.host.control));
@@ -281,10 +349,18 @@ int Daemon::Run() {
           : "exception path: kernel -> wire polled (the exception port has no RX interrupts)");
 
   ControlLoop& loop = *p_->loop;
+  uint64_t next_sync = MonotonicMs();
   while (!loop.done()) {
-    const uint64_t next = loop.Tick(MonotonicMs());
+    uint64_t next = loop.Tick(MonotonicMs());
     if (loop.done()) break;
-    const uint64_t now = MonotonicMs();
+    uint64_t now = MonotonicMs();
+    if (p_->sync != nullptr) {
+      if (now >= next_sync) {
+        p_->sync->Tick(*p_->plane->latest());
+        next_sync = now + kSyncTickMs;
+      }
+      next = std::min(next, next_sync);
+    }
     p_->events.Wait(next > now ? next - now : 0);
   }
 

@@ -99,7 +99,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   po.ticks_per_second = rte_get_tsc_hz();
   if (options.sync_ring_capacity != 0) {
     conntrack::Options peer = options.conntrack;
-    peer.capacity = options.peer_capacity != 0 ? options.peer_capacity : options.conntrack.capacity;
+    peer.capacity = options.peer_capacity != 0
+                        ? options.peer_capacity
+                        : options.conntrack.capacity * n_workers *
+                              std::max<size_t>(1, options.sync_peers);
     auto t = conntrack::Table::Create(peer);
     if (!t.ok()) {
       return absl::InvalidArgumentError(

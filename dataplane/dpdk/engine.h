@@ -65,7 +65,8 @@ struct EngineOptions {
   // every worker reads one peer table of peer_capacity flow slots (process memory, written by
   // the sync engine). 0: sync off.
   size_t sync_ring_capacity = 0;
-  uint64_t peer_capacity = 0;
+  uint64_t peer_capacity = 0;  // 0: conntrack.capacity x workers x sync_peers
+  size_t sync_peers = 1;
 };
 
 class Engine {
