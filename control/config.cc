@@ -208,7 +208,8 @@ absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
 absl::Status ParseSync(const json& j, SyncConfig* c) {
   ObjectReader r(j, "sync");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"peers", "port", "key_file", "rate_per_worker", "refresh_s", "peer_capacity"}));
+      {"peers", "port", "key_file", "rate_per_worker", "refresh_s", "peer_capacity", "bulk_wait",
+       "bulk_timeout_s"}));
   if (r.Has("peers")) {
     const json& a = r.At("peers");
     if (!a.is_array()) return FieldError("sync.peers", "must be an array of IPv4 addresses");
@@ -226,6 +227,8 @@ absl::Status ParseSync(const json& j, SyncConfig* c) {
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("rate_per_worker", &c->rate_per_worker, 0, 100000000, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("refresh_s", &c->refresh_s, 5, 86400, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("peer_capacity", &c->peer_capacity, 0, uint64_t{1} << 32, false));
+  ECMPLB_RETURN_IF_ERROR(r.Bool("bulk_wait", &c->bulk_wait));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("bulk_timeout_s", &c->bulk_timeout_s, 1, 600, false));
   return absl::OkStatus();
 }
 
@@ -361,7 +364,9 @@ json ToJson(const Config& c) {
             {"key_file", c.sync.key_file},
             {"rate_per_worker", c.sync.rate_per_worker},
             {"refresh_s", c.sync.refresh_s},
-            {"peer_capacity", c.sync.peer_capacity}};
+            {"peer_capacity", c.sync.peer_capacity},
+            {"bulk_wait", c.sync.bulk_wait},
+            {"bulk_timeout_s", c.sync.bulk_timeout_s}};
   }
   for (const auto& s : c.services) {
     json backends = json::array();

@@ -145,6 +145,11 @@ struct SyncConfig {
   uint32_t rate_per_worker = 100000;  // flows a worker may queue per second (the excess is counted)
   uint32_t refresh_s = 60;  // flows active within this period are sent again once per period
   uint64_t peer_capacity = 0;  // peer-table flow slots; 0: conntrack.capacity x workers x peers
+  // At start, the host asks its peers for their tables (TCP to the same port) and announces
+  // its VIPs only once every peer answered, refused or bulk_timeout_s passed; false: it
+  // announces without waiting (the copy still arrives).
+  bool bulk_wait = true;
+  uint32_t bulk_timeout_s = 5;
   bool operator==(const SyncConfig&) const = default;
 };
 inline constexpr size_t kMaxSyncPeers = 16;

@@ -121,6 +121,11 @@ void HealthMonitor::Announce(const Config& config) {
     s.push_back(x);
   }
   decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_);
+  if (!hold_.empty()) {
+    for (auto& [vip, reason] : decided_) {
+      if (reason.empty()) reason = hold_;
+    }
+  }
   for (const auto& [vip, reason] : decided_) Apply(vip, reason.empty(), reason);
   // VIPs of removed services.
   for (auto it = announced_.begin(); it != announced_.end();) {

@@ -56,6 +56,11 @@ class HealthMonitor {
   uint64_t NextCheckMs(uint64_t now_ms) const { return checker_.NextDue(now_ms); }
   // Decides and applies announcements; call after Tick and after config changes.
   void Announce(const Config& config);
+  // While `reason` is not empty, no VIP is announced (its decision says why): a host that just
+  // started waits for its peers' flows (bulk sync) before the router sends it any. Takes
+  // effect at the next Announce.
+  void SetHold(std::string reason) { hold_ = std::move(reason); }
+  const std::string& hold() const { return hold_; }
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
   void WithdrawAll(const std::string& reason);
 
@@ -86,6 +91,7 @@ class HealthMonitor {
   std::map<std::string, std::string> decided_;
   std::set<std::string> announced_;
   bool draining_ = false;
+  std::string hold_;
 };
 
 }  // namespace ecmplb::control

@@ -100,6 +100,15 @@ std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
             y.messages_received);
     counter("ecmplb_sync_entries_applied_total", "flows from peers written to the peer table",
             y.entries_applied);
+    counter("ecmplb_sync_bulk_served_total", "bulk copies of the tables sent to peers whole",
+            y.bulk_served);
+    counter("ecmplb_sync_bulk_fetched_total", "bulk copies received from peers whole",
+            y.bulk_fetched);
+    counter("ecmplb_sync_bulk_entries_received_total", "flows in bulk copies received",
+            y.bulk_entries_received);
+    counter("ecmplb_sync_peer_heals_total", "peers heard again after a silence", y.peer_heals);
+    help("ecmplb_sync_peers_alive", "peers heard within the last 3 s", "gauge");
+    absl::StrAppend(&out, "ecmplb_sync_peers_alive ", y.peers_alive.size(), "\n");
     help("ecmplb_sync_rejected_total", "sync datagrams or entries refused, by reason", "counter");
     for (const auto& [reason, n] : y.rejected) {
       absl::StrAppend(&out, "ecmplb_sync_rejected_total{reason=\"", Escape(reason), "\"} ", n,

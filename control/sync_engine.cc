@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/inet.h"
@@ -95,6 +96,9 @@ SyncEngine::SyncEngine(Settings settings, sync::Keyring keys, std::vector<Worker
       send_(std::move(send)) {
   sender_id_ = settings_.local.is_v4() ? settings_.local.v4_host() : 0;
   windows_.resize(settings_.peers.size());
+  bulk_windows_.resize(settings_.peers.size());
+  last_heard_ms_.assign(settings_.peers.size(), 0);
+  if (!clock_.now_ms) clock_.now_ms = [] { return uint64_t{0}; };
   refresh_cursor_.assign(workers_.size(), 0);
   events_.resize(1024);
   pending_.reserve(cs::kMaxEntriesPerBody);
@@ -112,26 +116,30 @@ const dataplane::Service* SyncEngine::ServiceAtSlot(const dataplane::Snapshot& s
   return slot < slots_.size() ? slots_[slot] : nullptr;
 }
 
-void SyncEngine::Add(const dataplane::Snapshot& snap, const FlowKey& key, uint32_t backend_id,
-                     FlowState state, uint32_t age_s) {
+bool SyncEngine::ToEntry(const dataplane::Snapshot& snap, const FlowKey& key,
+                         uint32_t backend_id, FlowState state, uint32_t age_s, cs::Entry* e) {
   const dataplane::Service* svc = ServiceAtSlot(snap, key.service);
   const int32_t pos = svc == nullptr ? -1 : svc->PositionOf(backend_id);
-  if (pos < 0) {
-    ++stats_.unsendable;
-    return;
-  }
+  if (pos < 0) return false;
+  KeyAddrs(key, &e->client, &e->vip);
+  e->cport = ntohs(key.sport);
+  e->vport = ntohs(key.dport);
+  e->proto = key.proto;
+  e->backend = ToWire(svc->backends[static_cast<size_t>(pos)].addr);
+  e->bport = 0;
+  e->state = state == FlowState::kClosing ? FlowState::kClosing : FlowState::kEstablished;
+  e->age_s = age_s;
+  // The entry's version: how long ago the sender last saw this assignment in use (its last
+  // packet on the sender, or for a relayed copy, when the owner last reported it). A bulk
+  // copy keeps the most recently confirmed assignment of a flow.
+  e->assigned_age_s = age_s;
+  return cs::CheckEntry(*e) == cs::BodyError::kOk;
+}
+
+void SyncEngine::Add(const dataplane::Snapshot& snap, const FlowKey& key, uint32_t backend_id,
+                     FlowState state, uint32_t age_s) {
   cs::Entry e;
-  KeyAddrs(key, &e.client, &e.vip);
-  e.cport = ntohs(key.sport);
-  e.vport = ntohs(key.dport);
-  e.proto = key.proto;
-  e.backend = ToWire(svc->backends[static_cast<size_t>(pos)].addr);
-  e.state = state == FlowState::kClosing ? FlowState::kClosing : FlowState::kEstablished;
-  e.age_s = age_s;
-  // Not tracked per flow: the flow was placed at most its age ago; an upper bound will do
-  // for "the newest assignment wins" between hosts that both saw the flow.
-  e.assigned_age_s = age_s;
-  if (cs::CheckEntry(e) != cs::BodyError::kOk) {
+  if (!ToEntry(snap, key, backend_id, state, age_s, &e)) {
     ++stats_.unsendable;
     return;
   }
@@ -144,18 +152,26 @@ void SyncEngine::Add(const dataplane::Snapshot& snap, const FlowKey& key, uint32
   pending_bytes_ += size;
 }
 
-void SyncEngine::Flush() {
-  if (pending_.empty()) return;
+bool SyncEngine::SealPending(const cs::Header& h) {
   body_.clear();
   const size_t n = cs::EncodeEntries(pending_, cs::kMaxBodyBytes, &body_);
+  datagram_.clear();
+  return n == pending_.size() && sync::Seal(h, body_, keys_, &datagram_).ok();
+}
+
+void SyncEngine::Flush() {
+  const uint64_t now_ms = clock_.now_ms();
+  const bool heartbeat = pending_.empty() && now_ms >= last_sent_ms_ + kHeartbeatMs;
+  if (pending_.empty() && !heartbeat) return;
   cs::Header h;
   h.type = cs::MessageType::kEntries;
   h.sender_id = sender_id_;
   h.epoch = settings_.epoch;
   h.seq = ++seq_;
-  datagram_.clear();
-  if (n != 0 && sync::Seal(h, body_, keys_, &datagram_).ok()) {
-    stats_.entries_sent += n;
+  if (SealPending(h)) {
+    stats_.entries_sent += pending_.size();
+    if (heartbeat) ++stats_.heartbeats_sent;
+    last_sent_ms_ = now_ms;
     for (const IpAddr& peer : settings_.peers) {
       if (send_(peer, datagram_)) {
         ++stats_.messages_sent;
@@ -227,40 +243,77 @@ void SyncEngine::Tick(const dataplane::Snapshot& snap) {
   }
 }
 
+size_t SyncEngine::PeerIndex(const IpAddr& from) const {
+  for (size_t i = 0; i < settings_.peers.size(); ++i) {
+    if (settings_.peers[i] == from) return i;
+  }
+  return settings_.peers.size();
+}
+
+void SyncEngine::Heard(size_t peer) {
+  const uint64_t now_ms = clock_.now_ms();
+  const uint64_t last = last_heard_ms_[peer];
+  if (last != 0 && now_ms > last + kPeerSilentMs) {
+    ++stats_.peer_heals;
+    if (std::find(healed_.begin(), healed_.end(), peer) == healed_.end()) healed_.push_back(peer);
+  }
+  last_heard_ms_[peer] = std::max<uint64_t>(now_ms, 1);
+}
+
+std::vector<size_t> SyncEngine::TakeHealedPeers() { return std::exchange(healed_, {}); }
+
+bool SyncEngine::PeerAlive(size_t peer, uint64_t now_ms) const {
+  return peer < last_heard_ms_.size() && last_heard_ms_[peer] != 0 &&
+         now_ms <= last_heard_ms_[peer] + kPeerSilentMs;
+}
+
+namespace {
+// The open errors as reject reasons.
+SyncReject RejectOf(sync::OpenError e) {
+  switch (e) {
+    case sync::OpenError::kTruncated:
+      return SyncReject::truncated;
+    case sync::OpenError::kOversized:
+      return SyncReject::oversized;
+    case sync::OpenError::kUnknownKey:
+      return SyncReject::unknown_key;
+    case sync::OpenError::kForged:
+      return SyncReject::forged;
+    case sync::OpenError::kOk:
+    case sync::OpenError::kBadHeader:
+      break;
+  }
+  return SyncReject::bad_header;
+}
+
+SyncReject RejectOf(sync::ReplayWindow::Verdict v) {
+  switch (v) {
+    case sync::ReplayWindow::Verdict::kReplayed:
+      return SyncReject::replayed;
+    case sync::ReplayWindow::Verdict::kTooOld:
+      return SyncReject::too_old;
+    case sync::ReplayWindow::Verdict::kOldEpoch:
+    case sync::ReplayWindow::Verdict::kAccept:
+      break;
+  }
+  return SyncReject::old_epoch;
+}
+}  // namespace
+
 void SyncEngine::Receive(const IpAddr& from, std::span<const uint8_t> datagram,
                          const dataplane::Snapshot& snap) {
   ++stats_.messages_received;
-  size_t peer = settings_.peers.size();
-  for (size_t i = 0; i < settings_.peers.size(); ++i) {
-    if (settings_.peers[i] == from) peer = i;
-  }
+  const size_t peer = PeerIndex(from);
   if (peer == settings_.peers.size()) return Reject(SyncReject::not_peer);
   cs::Header h;
-  switch (sync::Open(datagram, keys_, &h, &plain_)) {
-    case sync::OpenError::kOk:
-      break;
-    case sync::OpenError::kTruncated:
-      return Reject(SyncReject::truncated);
-    case sync::OpenError::kOversized:
-      return Reject(SyncReject::oversized);
-    case sync::OpenError::kBadHeader:
-      return Reject(SyncReject::bad_header);
-    case sync::OpenError::kUnknownKey:
-      return Reject(SyncReject::unknown_key);
-    case sync::OpenError::kForged:
-      return Reject(SyncReject::forged);
+  if (const sync::OpenError oe = sync::Open(datagram, keys_, &h, &plain_);
+      oe != sync::OpenError::kOk) {
+    return Reject(RejectOf(oe));
   }
   if (!from.is_v4() || h.sender_id != from.v4_host()) return Reject(SyncReject::wrong_sender);
   sync::ReplayWindow& window = windows_[peer];
-  switch (window.Check(h.epoch, h.seq)) {
-    case sync::ReplayWindow::Verdict::kAccept:
-      break;
-    case sync::ReplayWindow::Verdict::kReplayed:
-      return Reject(SyncReject::replayed);
-    case sync::ReplayWindow::Verdict::kTooOld:
-      return Reject(SyncReject::too_old);
-    case sync::ReplayWindow::Verdict::kOldEpoch:
-      return Reject(SyncReject::old_epoch);
+  if (const auto v = window.Check(h.epoch, h.seq); v != sync::ReplayWindow::Verdict::kAccept) {
+    return Reject(RejectOf(v));
   }
   if (h.type != cs::MessageType::kEntries) return Reject(SyncReject::bad_header);
   received_.clear();
@@ -269,63 +322,227 @@ void SyncEngine::Receive(const IpAddr& from, std::span<const uint8_t> datagram,
   }
   window.Accept(h.epoch, h.seq);
   ++stats_.messages_accepted;
+  Heard(peer);
+  for (const cs::Entry& e : received_) ApplyEntry(e, snap, false);
+}
+
+void SyncEngine::ApplyEntry(const cs::Entry& e, const dataplane::Snapshot& snap, bool bulk) {
   if (peer_ == nullptr) return;
   const uint32_t now = clock_.now_s();
   const conntrack::Timeouts& to = peer_->timeouts();
-  for (const cs::Entry& e : received_) {
-    const dataplane::Service* svc = snap.Find(FromWire(e.vip), e.vport, e.proto);
-    if (svc == nullptr) {
-      Reject(SyncReject::unknown_service);
-      continue;
-    }
-    // The backend by identity; only one this host is serving with (a failed backend is not
-    // in the snapshot's list: the flow would be re-picked anyway).
-    const IpAddr backend = FromWire(e.backend);
-    const dataplane::BackendEntry* be = nullptr;
-    for (const auto& b : svc->backends) {
-      if (b.addr == backend) be = &b;
-    }
-    if (be == nullptr) {
-      Reject(SyncReject::unknown_backend);
-      continue;
-    }
-    const bool tcp = e.proto == inet::ip_proto::kTcp;
-    const uint32_t live_for = to.For(tcp, FlowState::kSynced);
-    // A closing flow lives on only for the closing timeout: date it back so that its synced
-    // entry (established timeout) expires then.
-    uint32_t age = e.age_s;
-    if (e.state == FlowState::kClosing && tcp) {
-      const uint32_t closing = to.For(true, FlowState::kClosing);
-      if (age > closing) {
-        Reject(SyncReject::expired);
-        continue;
-      }
-      age += live_for > closing ? live_for - closing : 0;
-    }
-    if (age > live_for) {
-      Reject(SyncReject::expired);
-      continue;
-    }
-    FlowKey key;
-    const uint16_t sport_be = htons(e.cport), dport_be = htons(e.vport);
-    const uint16_t slot = static_cast<uint16_t>(svc->counter_slot);
-    if (e.vip.family == 4) {
-      uint32_t src, dst;
-      std::memcpy(&src, e.client.bytes.data(), 4);
-      std::memcpy(&dst, e.vip.bytes.data(), 4);
-      key = FlowKey::V4(src, dst, sport_be, dport_be, e.proto, slot);
-    } else {
-      key = FlowKey::V6(std::span<const uint8_t, 16>(e.client.bytes.data(), 16),
-                        std::span<const uint8_t, 16>(e.vip.bytes.data(), 16), sport_be, dport_be,
-                        e.proto, slot);
-    }
-    const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now - age);
-    if (r == conntrack::InsertResult::kFull || r == conntrack::InsertResult::kInvalidKey) {
-      Reject(SyncReject::table_full);
-    } else {
-      ++stats_.entries_applied;
+  const dataplane::Service* svc = snap.Find(FromWire(e.vip), e.vport, e.proto);
+  if (svc == nullptr) return Reject(SyncReject::unknown_service);
+  // The backend by identity; only one this host is serving with (a failed backend is not
+  // in the snapshot's list: the flow would be re-picked anyway).
+  const IpAddr backend = FromWire(e.backend);
+  const dataplane::BackendEntry* be = nullptr;
+  for (const auto& b : svc->backends) {
+    if (b.addr == backend) be = &b;
+  }
+  if (be == nullptr) return Reject(SyncReject::unknown_backend);
+  const bool tcp = e.proto == inet::ip_proto::kTcp;
+  const uint32_t live_for = to.For(tcp, FlowState::kSynced);
+  // A closing flow lives on only for the closing timeout: date it back so that its synced
+  // entry (established timeout) expires then.
+  uint32_t age = e.age_s;
+  if (e.state == FlowState::kClosing && tcp) {
+    const uint32_t closing = to.For(true, FlowState::kClosing);
+    if (age > closing) return Reject(SyncReject::expired);
+    age += live_for > closing ? live_for - closing : 0;
+  }
+  if (age > live_for) return Reject(SyncReject::expired);
+  FlowKey key;
+  const uint16_t sport_be = htons(e.cport), dport_be = htons(e.vport);
+  const uint16_t slot = static_cast<uint16_t>(svc->counter_slot);
+  if (e.vip.family == 4) {
+    uint32_t src, dst;
+    std::memcpy(&src, e.client.bytes.data(), 4);
+    std::memcpy(&dst, e.vip.bytes.data(), 4);
+    key = FlowKey::V4(src, dst, sport_be, dport_be, e.proto, slot);
+  } else {
+    key = FlowKey::V6(std::span<const uint8_t, 16>(e.client.bytes.data(), 16),
+                      std::span<const uint8_t, 16>(e.vip.bytes.data(), 16), sport_be, dport_be,
+                      e.proto, slot);
+  }
+  if (bulk) {
+    // Newest wins: a copy this host holds that was confirmed more recently (its last-seen
+    // time is later than this entry's) for another backend stays.
+    const auto held = peer_->Peek(key);
+    if (held && held->backend_id != be->id &&
+        static_cast<int32_t>(held->last_seen - (now - e.assigned_age_s)) > 0) {
+      return Reject(SyncReject::superseded);
     }
   }
+  const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now - age);
+  if (r == conntrack::InsertResult::kFull || r == conntrack::InsertResult::kInvalidKey) {
+    Reject(SyncReject::table_full);
+  } else {
+    ++stats_.entries_applied;
+  }
+}
+
+// ---- Bulk sync ----
+
+namespace {
+constexpr unsigned kChunkIndexBits = 24;
+uint64_t BulkSeq(uint64_t req_seq, uint32_t index) {
+  return (req_seq << kChunkIndexBits) | (index & ((1u << kChunkIndexBits) - 1));
+}
+}  // namespace
+
+void SyncEngine::MakeBulkRequest(size_t peer, BulkFetch* fetch, std::vector<uint8_t>* out) {
+  *fetch = BulkFetch{};
+  fetch->peer = peer;
+  fetch->epoch = settings_.epoch;
+  // Requests share the datagrams' sequence (one counter per epoch), kept below 2^40 so that
+  // the answer's seq (request seq << 24 | index) fits.
+  fetch->seq = ++seq_;
+  cs::Header h;
+  h.type = cs::MessageType::kBulkRequest;
+  h.sender_id = sender_id_;
+  h.epoch = settings_.epoch;
+  h.seq = fetch->seq;
+  pending_.clear();
+  pending_bytes_ = 0;
+  out->clear();
+  if (SealPending(h)) *out = datagram_;
+}
+
+std::optional<SyncReject> SyncEngine::OpenBulkRequest(const IpAddr& from,
+                                                      std::span<const uint8_t> msg,
+                                                      BulkCursor* cursor) {
+  auto refuse = [this](SyncReject r) {
+    Reject(r);
+    return std::optional<SyncReject>(r);
+  };
+  const size_t peer = PeerIndex(from);
+  if (peer == settings_.peers.size()) return refuse(SyncReject::not_peer);
+  cs::Header h;
+  if (const sync::OpenError oe = sync::Open(msg, keys_, &h, &plain_); oe != sync::OpenError::kOk) {
+    return refuse(RejectOf(oe));
+  }
+  if (!from.is_v4() || h.sender_id != from.v4_host()) return refuse(SyncReject::wrong_sender);
+  if (h.type != cs::MessageType::kBulkRequest || h.seq >= (uint64_t{1} << (64 - kChunkIndexBits))) {
+    return refuse(SyncReject::bad_bulk);
+  }
+  sync::ReplayWindow& window = bulk_windows_[peer];
+  if (const auto v = window.Check(h.epoch, h.seq); v != sync::ReplayWindow::Verdict::kAccept) {
+    return refuse(RejectOf(v));
+  }
+  received_.clear();
+  if (cs::DecodeEntries(plain_, &received_) != cs::BodyError::kOk || !received_.empty()) {
+    return refuse(SyncReject::malformed);
+  }
+  window.Accept(h.epoch, h.seq);
+  *cursor = BulkCursor{};
+  cursor->peer = peer;
+  cursor->req_epoch = h.epoch;
+  cursor->req_seq = h.seq;
+  return std::nullopt;
+}
+
+bool SyncEngine::NextBulkMessage(BulkCursor* c, const dataplane::Snapshot& snap,
+                                 std::vector<uint8_t>* out) {
+  if (c->ended) return false;
+  const uint32_t now = clock_.now_s();
+  pending_.clear();
+  pending_bytes_ = 0;
+  const size_t sources = workers_.size() + 1;
+  // Whole buckets (at most kSlotsPerBucket entries each) while one more surely fits.
+  constexpr size_t kSlots = conntrack::Table::kSlotsPerBucket;
+  while (c->source < sources && pending_.size() + kSlots <= cs::kMaxEntriesPerBody &&
+         pending_bytes_ + kSlots * cs::kEntryBytesV6 <= cs::kMaxBodyBytes - cs::kBodyHeaderBytes) {
+    const conntrack::Table* t =
+        c->source < workers_.size() ? workers_[c->source].table : static_cast<const conntrack::Table*>(peer_);
+    if (t == nullptr || c->bucket >= t->bucket_count()) {
+      ++c->source;
+      c->bucket = 0;
+      continue;
+    }
+    const bool relayed = c->source == workers_.size();
+    c->bucket = t->ForEachIn(c->bucket, 1, [&](const conntrack::FlowSnapshot& f) {
+      const uint32_t age = now - f.last_seen;
+      const bool tcp = f.key.proto == inet::ip_proto::kTcp;
+      const bool wanted = relayed ? f.state == FlowState::kSynced
+                                  : (f.state == FlowState::kEstablished ||
+                                     f.state == FlowState::kClosing);
+      if (!wanted || age > t->timeouts().For(tcp, f.state)) return true;
+      cs::Entry e;
+      if (ToEntry(snap, f.key, f.backend_id, f.state, age, &e)) {
+        pending_bytes_ += cs::EncodedSize(e);
+        pending_.push_back(e);
+      } else {
+        ++stats_.unsendable;
+      }
+      return true;
+    });
+    if (c->bucket == 0) {  // that table's end
+      ++c->source;
+    }
+  }
+  cs::Header h;
+  h.sender_id = sender_id_;
+  h.epoch = c->req_epoch;
+  h.seq = BulkSeq(c->req_seq, c->chunk);
+  if (pending_.empty() && c->source >= sources) {
+    h.type = cs::MessageType::kBulkEnd;
+    c->ended = true;
+    ++stats_.bulk_requests_served;
+  } else {
+    h.type = cs::MessageType::kBulkChunk;
+  }
+  ++c->chunk;
+  c->entries += pending_.size();
+  stats_.bulk_entries_sent += pending_.size();
+  const bool ok = SealPending(h);
+  pending_.clear();
+  pending_bytes_ = 0;
+  if (!ok) {
+    ++stats_.send_errors;
+    c->ended = true;
+    return false;
+  }
+  out->insert(out->end(), datagram_.begin(), datagram_.end());
+  return true;
+}
+
+BulkStep SyncEngine::ReceiveBulkMessage(BulkFetch* fetch, std::span<const uint8_t> msg,
+                                        const dataplane::Snapshot& snap) {
+  if (fetch->done) {
+    Reject(SyncReject::bad_bulk);
+    return BulkStep::kRefused;
+  }
+  cs::Header h;
+  if (const sync::OpenError oe = sync::Open(msg, keys_, &h, &plain_); oe != sync::OpenError::kOk) {
+    Reject(RejectOf(oe));
+    return BulkStep::kRefused;
+  }
+  const IpAddr& peer = settings_.peers[fetch->peer];
+  if (!peer.is_v4() || h.sender_id != peer.v4_host()) {
+    Reject(SyncReject::wrong_sender);
+    return BulkStep::kRefused;
+  }
+  if ((h.type != cs::MessageType::kBulkChunk && h.type != cs::MessageType::kBulkEnd) ||
+      h.epoch != fetch->epoch || h.seq != BulkSeq(fetch->seq, fetch->next_chunk)) {
+    Reject(SyncReject::bad_bulk);
+    return BulkStep::kRefused;
+  }
+  received_.clear();
+  if (cs::DecodeEntries(plain_, &received_) != cs::BodyError::kOk) {
+    Reject(SyncReject::malformed);
+    return BulkStep::kRefused;
+  }
+  ++fetch->next_chunk;
+  fetch->entries += received_.size();
+  stats_.bulk_entries_received += received_.size();
+  Heard(fetch->peer);
+  for (const cs::Entry& e : received_) ApplyEntry(e, snap, true);
+  if (h.type == cs::MessageType::kBulkEnd) {
+    fetch->done = true;
+    ++stats_.bulk_fetches_done;
+    return BulkStep::kDone;
+  }
+  return BulkStep::kMore;
 }
 
 SyncView SyncEngine::View(uint16_t port) const {
@@ -356,6 +573,16 @@ SyncView SyncEngine::View(uint16_t port) const {
   v.lag_max_ms = s.lag_max_ms;
   v.lag_p50_ms = s.LagPercentileMs(0.5);
   v.lag_p99_ms = s.LagPercentileMs(0.99);
+  const uint64_t now_ms = clock_.now_ms();
+  for (size_t i = 0; i < settings_.peers.size(); ++i) {
+    if (PeerAlive(i, now_ms)) v.peers_alive.push_back(settings_.peers[i].ToString());
+  }
+  v.heartbeats_sent = s.heartbeats_sent;
+  v.peer_heals = s.peer_heals;
+  v.bulk_served = s.bulk_requests_served;
+  v.bulk_entries_sent = s.bulk_entries_sent;
+  v.bulk_fetched = s.bulk_fetches_done;
+  v.bulk_entries_received = s.bulk_entries_received;
   return v;
 }
 

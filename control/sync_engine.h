@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -59,7 +60,9 @@ namespace ecmplb::control {
   X(unknown_service, "entries of a service this host does not have")                        \
   X(unknown_backend, "entries naming a backend this host does not have (or not serving)")   \
   X(expired, "entries older than their idle timeout")                                       \
-  X(table_full, "entries the peer table had no room for")
+  X(table_full, "entries the peer table had no room for")                                   \
+  X(superseded, "bulk entries older than what this host already had for the flow")          \
+  X(bad_bulk, "bulk requests or answers out of order, unbound or unexpected")
 
 enum class SyncReject : uint8_t {
 #define ECMPLB_ENUM(name, help) name,
@@ -89,7 +92,40 @@ struct SyncStats {
   std::array<uint64_t, 1000> lag_histogram{};
   uint64_t LagPercentileMs(double q) const;
   uint64_t peer_entries = 0;     // entries in the peer table (at the last Tick)
+  uint64_t heartbeats_sent = 0;  // empty messages sent to peers that heard nothing else for 1 s
+  uint64_t bulk_requests_served = 0;  // bulk answers completed (end marker produced)
+  uint64_t bulk_entries_sent = 0;     // entries in them
+  uint64_t bulk_fetches_done = 0;     // bulk answers received whole
+  uint64_t bulk_entries_received = 0; // entries in them (applied or rejected)
+  uint64_t peer_heals = 0;            // peers heard again after kPeerSilentMs of silence
 };
+
+// A peer is "silent" after this long without an authentic datagram (everyone sends at least
+// a heartbeat every kHeartbeatMs); hearing it again is a heal: the host asks it for a bulk copy.
+inline constexpr uint64_t kHeartbeatMs = 1000;
+inline constexpr uint64_t kPeerSilentMs = 3000;
+
+// One bulk answer being produced (the serving side): bound to the request it answers.
+struct BulkCursor {
+  size_t peer = 0;            // index in Settings::peers
+  uint64_t req_epoch = 0;     // the request's epoch and seq: every answer message carries
+  uint64_t req_seq = 0;       // them, so an answer cannot be replayed into another fetch
+  uint32_t chunk = 0;         // messages produced so far
+  size_t source = 0;          // 0..workers-1: their tables; workers: the peer table
+  size_t bucket = 0;          // next bucket of that source
+  bool ended = false;         // the end marker was produced
+  uint64_t entries = 0;
+};
+
+// One bulk fetch (the asking side).
+struct BulkFetch {
+  size_t peer = 0;
+  uint64_t epoch = 0, seq = 0;  // the request's
+  uint32_t next_chunk = 0;      // the answer message expected next
+  uint64_t entries = 0;
+  bool done = false;
+};
+enum class BulkStep : uint8_t { kMore, kDone, kRefused };
 
 class SyncEngine {
  public:
@@ -108,6 +144,7 @@ class SyncEngine {
     std::function<uint32_t()> now_s;       // the workers' connection-table clock (seconds)
     std::function<uint64_t()> ticks;       // the workers' SyncEvent::ticks clock
     uint64_t ticks_per_second = 1'000'000'000;
+    std::function<uint64_t()> now_ms;      // monotonic ms (heartbeats, peer silence)
   };
   // Sends one datagram to `peer`; false if it was not sent (counted).
   using SendFn = std::function<bool(const dataplane::IpAddr& peer, std::span<const uint8_t>)>;
@@ -122,6 +159,33 @@ class SyncEngine {
   void Receive(const dataplane::IpAddr& from, std::span<const uint8_t> datagram,
                const dataplane::Snapshot& snap);
 
+  // ---- Bulk sync (a host that starts, returns or heals asks its peers for their tables) ----
+  // Messages are the sealed datagrams of sync_wire.h, carried on TCP (control/sync_bulk.h
+  // frames them). The request names its sender; every answer message carries the request's
+  // epoch in its epoch and (request seq << 24 | message index) in its seq, so it is bound to
+  // that request and in order.
+
+  // A sealed request to peer `peer` (index in Settings::peers); *fetch is reset for it.
+  void MakeBulkRequest(size_t peer, BulkFetch* fetch, std::vector<uint8_t>* out);
+  // Checks a request received on a connection from `from`; on success sets *cursor (its peer
+  // and binding) and returns nullopt, else the reason (counted).
+  std::optional<SyncReject> OpenBulkRequest(const dataplane::IpAddr& from,
+                                            std::span<const uint8_t> msg, BulkCursor* cursor);
+  // Appends the answer's next sealed message to *out: a chunk of the local tables' established
+  // and closing flows and of the peer table, or, once they are all sent, the end marker.
+  // Returns false (appending nothing) once the end marker was produced.
+  bool NextBulkMessage(BulkCursor* cursor, const dataplane::Snapshot& snap,
+                       std::vector<uint8_t>* out);
+  // One answer message for `fetch`: kMore, kDone (end marker; counted) or kRefused (counted;
+  // the fetch is over).
+  BulkStep ReceiveBulkMessage(BulkFetch* fetch, std::span<const uint8_t> msg,
+                              const dataplane::Snapshot& snap);
+  // Peers heard again after kPeerSilentMs of silence since the last call (indexes): the
+  // daemon asks them for a bulk copy. Each heal is reported once.
+  std::vector<size_t> TakeHealedPeers();
+  // Whether each peer was heard within kPeerSilentMs (at `now_ms`).
+  bool PeerAlive(size_t peer, uint64_t now_ms) const;
+
   const SyncStats& stats() const { return stats_; }
   // `ecmplbctl stats`' "sync" (port: the configured UDP port).
   SyncView View(uint16_t port) const;
@@ -133,6 +197,16 @@ class SyncEngine {
   void Add(const dataplane::Snapshot& snap, const conntrack::FlowKey& key, uint32_t backend_id,
            conntrack::FlowState state, uint32_t age_s);
   void Flush();
+  // Encodes pending_ (may be empty) as one message of type `t` and seals it into datagram_.
+  bool SealPending(const conntrack::sync::Header& h);
+  // Applies one received entry to the peer table; `bulk`: only if newer than what it holds.
+  void ApplyEntry(const conntrack::sync::Entry& e, const dataplane::Snapshot& snap, bool bulk);
+  // Converts a table entry into a wire entry (false: unsendable).
+  bool ToEntry(const dataplane::Snapshot& snap, const conntrack::FlowKey& key,
+               uint32_t backend_id, conntrack::FlowState state, uint32_t age_s,
+               conntrack::sync::Entry* e);
+  size_t PeerIndex(const dataplane::IpAddr& from) const;
+  void Heard(size_t peer);
   void Reject(SyncReject r, uint64_t n = 1) { stats_.rejected[static_cast<size_t>(r)] += n; }
   const dataplane::Service* ServiceAtSlot(const dataplane::Snapshot& snap, uint16_t slot);
 
@@ -145,6 +219,10 @@ class SyncEngine {
   uint32_t sender_id_ = 0;
   uint64_t seq_ = 0;
   std::vector<sync::ReplayWindow> windows_;  // per peer
+  std::vector<sync::ReplayWindow> bulk_windows_;  // per peer: its bulk requests
+  std::vector<uint64_t> last_heard_ms_;  // per peer: last authentic datagram (0: never)
+  std::vector<size_t> healed_;
+  uint64_t last_sent_ms_ = 0;
   std::vector<conntrack::sync::Entry> pending_;
   size_t pending_bytes_ = 0;
   std::vector<size_t> refresh_cursor_;  // per worker: the next bucket of the walk

@@ -108,6 +108,11 @@ struct SyncView {
   std::vector<std::pair<std::string, uint64_t>> rejected;  // by reason, every reason
   uint64_t peer_entries = 0, peer_capacity = 0;
   uint64_t lag_ms = 0, lag_max_ms = 0, lag_p50_ms = 0, lag_p99_ms = 0;  // queued -> sent
+  std::vector<std::string> peers_alive;  // heard within the last 3 s
+  uint64_t heartbeats_sent = 0, peer_heals = 0;
+  // Bulk sync: answers served and fetched (whole), their entries, and the last fetch's outcome.
+  uint64_t bulk_served = 0, bulk_entries_sent = 0, bulk_fetched = 0, bulk_entries_received = 0;
+  std::string bulk_status;  // "fetching from 2 peers" / "2 of 2 peers answered, 1234 flows"
 };
 
 struct StatsView {

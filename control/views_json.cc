@@ -167,7 +167,16 @@ json ToJson(const SyncView& v) {
           {"lag_ms", v.lag_ms},
           {"lag_max_ms", v.lag_max_ms},
           {"lag_p50_ms", v.lag_p50_ms},
-          {"lag_p99_ms", v.lag_p99_ms}};
+          {"lag_p99_ms", v.lag_p99_ms},
+          {"peers_alive", v.peers_alive},
+          {"heartbeats_sent", v.heartbeats_sent},
+          {"peer_heals", v.peer_heals},
+          {"bulk",
+           {{"status", v.bulk_status},
+            {"served", v.bulk_served},
+            {"entries_sent", v.bulk_entries_sent},
+            {"fetched", v.bulk_fetched},
+            {"entries_received", v.bulk_entries_received}}}};
 }
 
 json ToJson(const ConnsView& v) {

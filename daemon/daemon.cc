@@ -24,6 +24,7 @@
 #include "control/neighbor_sync.h"
 #include "control/netlink.h"
 #include "control/protocol.h"
+#include "control/sync_bulk.h"
 #include "control/sync_engine.h"
 #include "control/sync_wire.h"
 #include "control/telemetry_views.h"
@@ -125,6 +126,14 @@ struct Daemon::Parts {
   // Flow sync (sync section configured): its socket and engine, ticked every kSyncTickMs.
   std::unique_ptr<control::SyncSocket> sync_socket;
   std::unique_ptr<control::SyncEngine> sync;
+  // Bulk sync: the TCP server answering peers, and the fetch in progress (at start, or from
+  // peers heard again after a silence), if any.
+  std::unique_ptr<control::BulkServer> bulk_server;
+  std::unique_ptr<control::BulkFetcher> bulk_fetch;
+  bool bulk_holds = false;  // the fetch holds the VIPs back (the one at start, bulk_wait)
+  std::vector<size_t> heal_pending;  // peers to fetch from once the current fetch is over
+  std::string bulk_status;
+  dataplane::IpAddr host_addr;
   // What DPDK's telemetry thread reads. Its sources hold telemetry_mutex and answer nothing
   // once telemetry_off is set (before the workers and their tables go away).
   std::unique_ptr<control::TelemetryViews> telemetry;
@@ -210,7 +219,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     std::vector<control::SyncEngine::Worker> sw;
     for (auto& w : engine.workers()) sw.push_back({w->sync_ring.get(), w->table.get()});
     control::SyncEngine::Clock clock{[] { return static_cast<uint32_t>(dataplane::WorkerClockSeconds()); },
-                                     dataplane::WorkerTicks, dataplane::WorkerTicksPerSecond()};
+                                     dataplane::WorkerTicks, dataplane::WorkerTicksPerSecond(),
+                                     MonotonicMs};
     control::SyncSocket* sock = p->sync_socket.get();
     p->sync = std::make_unique<control::SyncEngine>(
         std::move(ss), std::move(sync_keys), std::move(sw), engine.peer_table(), std::move(clock),
@@ -227,7 +237,25 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
             parts->sync->Receive(from, d, *parts->plane->latest());
           });
         });
-    plane.SetSyncView([parts] { return parts->sync->View(parts->config.sync.port); });
+    ECMPLB_ASSIGN_OR_RETURN(p->bulk_server, control::BulkServer::Listen(host_addr, config.sync.port,
+                                                                         p->sync.get()));
+    p->host_addr = host_addr;
+    p->events.Watch([parts](std::vector<pollfd>* fds) { parts->bulk_server->AppendPollFds(fds); },
+                    [parts] { parts->bulk_server->Poll(*parts->plane->latest(), MonotonicMs()); });
+    p->events.Watch(
+        [parts](std::vector<pollfd>* fds) {
+          if (parts->bulk_fetch != nullptr) parts->bulk_fetch->AppendPollFds(fds);
+        },
+        [parts] {
+          if (parts->bulk_fetch != nullptr) {
+            parts->bulk_fetch->Poll(*parts->plane->latest(), MonotonicMs());
+          }
+        });
+    plane.SetSyncView([parts] {
+      control::SyncView v = parts->sync->View(parts->config.sync.port);
+      v.bulk_status = parts->bulk_status;
+      return v;
+    });
     Log(absl::StrCat("flow sync: UDP ", config.host.address, ":", config.sync.port, " with ",
                      absl::StrJoin(config.sync.peers, ", "), "; peer table of ",
                      engine.peer_table()->capacity(), " flows"));
@@ -299,6 +327,52 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
 
 Daemon::Daemon(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
 
+void Daemon::StartBulkFetch(bool at_start) {
+  Parts& p = *p_;
+  std::vector<size_t> peers;
+  if (at_start) {
+    for (size_t i = 0; i < p.config.sync.peers.size(); ++i) peers.push_back(i);
+  } else {
+    peers = std::exchange(p.heal_pending, {});
+  }
+  if (peers.empty()) return;
+  const uint64_t now = MonotonicMs();
+  p.bulk_fetch = std::make_unique<control::BulkFetcher>(
+      p.host_addr, p.config.sync.port, peers, p.sync.get(),
+      now + uint64_t{p.config.sync.bulk_timeout_s} * 1000);
+  p.bulk_holds = at_start && p.config.sync.bulk_wait;
+  std::vector<std::string> names;
+  for (size_t i : peers) names.push_back(p.config.sync.peers[i]);
+  p.bulk_status = absl::StrCat("fetching from ", absl::StrJoin(names, ", "));
+  if (p.bulk_holds) {
+    p.monitor->SetHold(absl::StrCat("waiting for the peers' flows (bulk sync, at most ",
+                                    p.config.sync.bulk_timeout_s, " s)"));
+  }
+  Log(absl::StrCat("flow sync: bulk copy ", at_start ? "at start" : "after a silence", " from ",
+                   absl::StrJoin(names, ", "),
+                   p.bulk_holds ? "; VIPs held back until it is done" : ""));
+}
+
+void Daemon::BulkStep(uint64_t now_ms) {
+  Parts& p = *p_;
+  for (size_t peer : p.sync->TakeHealedPeers()) {
+    if (std::find(p.heal_pending.begin(), p.heal_pending.end(), peer) == p.heal_pending.end()) {
+      p.heal_pending.push_back(peer);
+    }
+  }
+  if (p.bulk_fetch != nullptr) {
+    p.bulk_fetch->Poll(*p.plane->latest(), now_ms);  // also its deadline
+    if (!p.bulk_fetch->done()) return;
+    p.bulk_status = p.bulk_fetch->Summary();
+    Log(absl::StrCat("flow sync: bulk copy done: ", p.bulk_status,
+                     p.bulk_holds ? "; VIPs may be announced" : ""));
+    if (p.bulk_holds) p.monitor->SetHold("");
+    p.bulk_holds = false;
+    p.bulk_fetch.reset();
+  }
+  if (!p.heal_pending.empty()) StartBulkFetch(false);
+}
+
 Daemon::~Daemon() {
   // A stopped balancer must not stay announced.
   p_->monitor->WithdrawAll("stopping");
@@ -350,6 +424,7 @@ int Daemon::Run() {
 
   ControlLoop& loop = *p_->loop;
   uint64_t next_sync = MonotonicMs();
+  if (p_->sync != nullptr) StartBulkFetch(true);
   while (!loop.done()) {
     uint64_t next = loop.Tick(MonotonicMs());
     if (loop.done()) break;
@@ -358,6 +433,7 @@ int Daemon::Run() {
       if (now >= next_sync) {
         p_->sync->Tick(*p_->plane->latest());
         next_sync = now + kSyncTickMs;
+        BulkStep(now);
       }
       next = std::min(next, next_sync);
     }

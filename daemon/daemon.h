@@ -9,6 +9,7 @@
 // Thread-safety: the main lcore's thread only.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,10 @@ class Daemon {
  private:
   struct Parts;
   explicit Daemon(std::unique_ptr<Parts> parts);
+  // Flow sync's bulk copy: at start (from every peer; holds the VIPs back if sync.bulk_wait),
+  // or from the peers heard again after a silence.
+  void StartBulkFetch(bool at_start);
+  void BulkStep(uint64_t now_ms);
   std::unique_ptr<Parts> p_;
 };
 

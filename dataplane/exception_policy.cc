@@ -80,6 +80,14 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
     const bool bare_syn = (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
     if (!bare_syn && snap.IsBackend(p.src)) return ExceptionClass::kHealthReply;
     if (p.dport == kBgpPort || p.sport == kBgpPort) return ExceptionClass::kBgp;
+    // Bulk flow sync: TCP to our sync port (a peer asks) or from a peer's (it answers), from
+    // configured peers only.
+    const uint16_t sp = h.exception.sync_port;
+    if (sp != 0 && (p.dport == sp || p.sport == sp)) {
+      return p.src.is_v4() && h.exception.IsSyncPeer(p.src.v4_host())
+                 ? ExceptionClass::kSync
+                 : ExceptionClass::kUnsolicited;
+    }
     if (h.exception.drop_unsolicited && !h.exception.allow_tcp[p.dport]) {
       return ExceptionClass::kUnsolicited;
     }

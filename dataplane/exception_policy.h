@@ -46,7 +46,8 @@ enum class ExceptionClass : uint8_t {
   kHealthReply,
   kBgp,
   kUnsolicited,  // dropped in the worker
-  kSync,         // flow sync from a configured peer LB host (UDP to the sync port)
+  kSync,         // flow sync from a configured peer LB host (UDP to the sync port; TCP
+                 // to or from it: bulk sync)
 };
 inline constexpr size_t kExceptionClasses = 8;
 const char* ExceptionClassName(ExceptionClass c);

@@ -1,8 +1,9 @@
 // SyncEngine (control/sync_engine.h): two LB hosts' engines wired back to back in memory:
 // what one host's workers queue reaches the other's peer table under the other's own
 // indexes; every forged, replayed, misdirected or unusable message or entry is refused and
-// counted; a moved flow keeps its backend through the second host's pipeline; and the UDP
-// transport on loopback.
+// counted; a moved flow keeps its backend through the second host's pipeline; heartbeats and
+// heals; bulk copies (whole, bound to their request, newest assignment kept); and the UDP and
+// TCP transports on loopback.
 #include "control/sync_engine.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "control/config.h"
+#include "control/sync_bulk.h"
 #include "control/snapshot_builder.h"
 #include "dataplane/flow_hash.h"
 #include "dataplane/pipeline.h"
@@ -38,8 +40,10 @@ Config HostConfigFor(const char* address, bool reordered) {
                       {"id": 9, "address": "10.0.0.22"}])"
                 : R"([{"id": 1, "address": "10.0.0.21"}, {"id": 2, "address": "10.0.0.22"},
                       {"id": 3, "address": "10.0.0.23"}])";
+  // Loopback hosts (the transport tests) need the backends in their subnet: 127.0.0.0/1.
+  const bool loopback = std::string(address).starts_with("127.");
   auto c = ParseConfig(std::string(R"({"host": {"address": ")") + address +
-                       R"(", "prefix_length": 24},
+                       R"(", "prefix_length": )" + (loopback ? "1" : "24") + R"(},
     "services": [{"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "backends": )" +
                        backends + "}]}");
   EXPECT_TRUE(c.ok()) << c.status();
@@ -49,8 +53,10 @@ Config HostConfigFor(const char* address, bool reordered) {
 struct FakeClock {
   uint32_t now_s = 1000;
   uint64_t ticks = 5'000'000'000;
+  uint64_t now_ms = 1'000'000;
   SyncEngine::Clock clock() {
-    return {[this] { return now_s; }, [this] { return ticks; }, 1'000'000'000};
+    return {[this] { return now_s; }, [this] { return ticks; }, 1'000'000'000,
+            [this] { return now_ms; }};
   }
 };
 
@@ -154,9 +160,10 @@ TEST_F(SyncEngineTest, QueuedFlowsReachThePeerTableByIdentity) {
   EXPECT_EQ(f->state, FlowState::kSynced);
   EXPECT_EQ(f->last_seen, clock_.now_s - 2) << "the age travels, not the time";
   EXPECT_EQ(b_.peer_table->Peek(b_.Key(1001))->backend_id, 8u);
-  // Nothing received is sent on.
+  // Nothing received is sent on (B sends only its heartbeat: an empty message).
   b_.engine->Tick(*b_.snap);
-  EXPECT_TRUE(b_.sent.empty());
+  EXPECT_EQ(b_.engine->stats().entries_sent, 0u);
+  EXPECT_EQ(b_.engine->stats().heartbeats_sent, 1u);
 }
 
 // The cost on the wire: 1,000 IPv4 flows queued in one tick, sent to one peer.
@@ -354,6 +361,158 @@ TEST_F(SyncEngineTest, AMovedFlowKeepsItsBackendThroughThePeersPipeline) {
   }
   EXPECT_EQ(kept, 100) << moved << " of 100 flows would have moved to another backend";
   EXPECT_EQ(cb.Get(dataplane::Counter::sync_peer_hit), 100u);
+}
+
+// An established flow in `h`'s worker table.
+void Establish(Host& h, uint16_t sport, const char* backend, uint32_t now) {
+  h.table->Insert(h.Key(sport), h.IdOf(backend), 0x02, now);
+  conntrack::EntryRef r = h.table->Lookup(h.Key(sport), now);
+  h.table->Touch(r, 0x10, now);
+}
+
+// A's answer to B's bulk request, message by message.
+std::vector<std::vector<uint8_t>> Answer(Host& server, const char* asker,
+                                         const std::vector<uint8_t>& request) {
+  BulkCursor c;
+  EXPECT_FALSE(server.engine->OpenBulkRequest(Ip(asker), request, &c).has_value());
+  std::vector<std::vector<uint8_t>> out;
+  for (std::vector<uint8_t> m; server.engine->NextBulkMessage(&c, *server.snap, &m); m.clear()) {
+    out.push_back(m);
+  }
+  return out;
+}
+
+TEST_F(SyncEngineTest, ABulkCopyCarriesEveryEstablishedAndRelayedFlow) {
+  for (uint16_t p = 0; p < 300; ++p) Establish(a_, 5000 + p, "10.0.0.22", clock_.now_s - 1);
+  a_.table->Insert(a_.Key(6000), a_.IdOf("10.0.0.21"), 0x02, clock_.now_s);  // SYN only
+  // A flow A learned from a third host: relayed in the copy.
+  a_.peer_table->InsertSynced(a_.Key(6001), a_.IdOf("10.0.0.23"), clock_.now_s - 4);
+  BulkFetch fetch;
+  std::vector<uint8_t> req;
+  b_.engine->MakeBulkRequest(0, &fetch, &req);
+  ASSERT_FALSE(req.empty());
+  const auto answer = Answer(a_, "10.0.0.12", req);
+  ASSERT_GE(answer.size(), 8u) << "301 flows need at least 7 chunks, then the end marker";
+  for (size_t i = 0; i < answer.size(); ++i) {
+    EXPECT_EQ(b_.engine->ReceiveBulkMessage(&fetch, answer[i], *b_.snap),
+              i + 1 == answer.size() ? BulkStep::kDone : BulkStep::kMore)
+        << "message " << i;
+  }
+  EXPECT_EQ(fetch.entries, 301u);
+  EXPECT_EQ(b_.engine->stats().bulk_fetches_done, 1u);
+  EXPECT_EQ(a_.engine->stats().bulk_requests_served, 1u);
+  EXPECT_EQ(b_.peer_table->Count(), 301u);
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(5000))->backend_id, b_.IdOf("10.0.0.22"));
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(6001))->backend_id, b_.IdOf("10.0.0.23"));
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(6001))->last_seen, clock_.now_s - 4);
+  EXPECT_FALSE(b_.peer_table->Peek(b_.Key(6000)).has_value()) << "half-open flows stay home";
+}
+
+TEST_F(SyncEngineTest, BulkRequestsAndAnswersAreBoundAndInOrder) {
+  Establish(a_, 5000, "10.0.0.22", clock_.now_s);
+  BulkFetch fetch, other;
+  std::vector<uint8_t> req, req2;
+  b_.engine->MakeBulkRequest(0, &fetch, &req);
+  BulkCursor c;
+  // From an address that is not a peer, or a peer that did not sign it.
+  EXPECT_EQ(a_.engine->OpenBulkRequest(Ip("10.0.0.99"), req, &c), SyncReject::not_peer);
+  std::vector<uint8_t> forged = req;
+  forged.back() ^= 1;
+  EXPECT_EQ(a_.engine->OpenBulkRequest(Ip("10.0.0.12"), forged, &c), SyncReject::forged);
+  const auto answer = Answer(a_, "10.0.0.12", req);
+  EXPECT_EQ(a_.engine->OpenBulkRequest(Ip("10.0.0.12"), req, &c), SyncReject::replayed);
+  // An answer message of another request, out of order, or forged: refused, the fetch over.
+  b_.engine->MakeBulkRequest(0, &other, &req2);
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&other, answer[0], *b_.snap), BulkStep::kRefused);
+  EXPECT_EQ(b_.Rejected(SyncReject::bad_bulk), 1u);
+  BulkFetch skip = fetch;
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&skip, answer[1], *b_.snap), BulkStep::kRefused);
+  EXPECT_EQ(b_.Rejected(SyncReject::bad_bulk), 2u);
+  std::vector<uint8_t> bad = answer[0];
+  bad[bad.size() / 2] ^= 0x40;
+  BulkFetch f3 = fetch;
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&f3, bad, *b_.snap), BulkStep::kRefused);
+  EXPECT_EQ(b_.Rejected(SyncReject::forged), 1u);
+  EXPECT_EQ(b_.peer_table->Count(), 0u);
+  // The right fetch takes it whole.
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&fetch, answer[0], *b_.snap), BulkStep::kMore);
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&fetch, answer[1], *b_.snap), BulkStep::kDone);
+  EXPECT_EQ(b_.engine->ReceiveBulkMessage(&fetch, answer[1], *b_.snap), BulkStep::kRefused);
+  EXPECT_EQ(b_.peer_table->Count(), 1u);
+}
+
+TEST_F(SyncEngineTest, ABulkCopyKeepsTheNewestAssignment) {
+  // B heard 1 s ago that flow 5000 is on 10.0.0.21; A's copy says 10.0.0.22, last seen 10 s
+  // ago (A lost the flow to B's side since): B keeps its own. Flow 5001: A's copy is newer.
+  b_.peer_table->InsertSynced(b_.Key(5000), b_.IdOf("10.0.0.21"), clock_.now_s - 1);
+  b_.peer_table->InsertSynced(b_.Key(5001), b_.IdOf("10.0.0.21"), clock_.now_s - 20);
+  Establish(a_, 5000, "10.0.0.22", clock_.now_s - 10);
+  Establish(a_, 5001, "10.0.0.22", clock_.now_s - 2);
+  BulkFetch fetch;
+  std::vector<uint8_t> req;
+  b_.engine->MakeBulkRequest(0, &fetch, &req);
+  for (const auto& m : Answer(a_, "10.0.0.12", req)) b_.engine->ReceiveBulkMessage(&fetch, m, *b_.snap);
+  EXPECT_TRUE(fetch.done);
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(5000))->backend_id, b_.IdOf("10.0.0.21"));
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(5001))->backend_id, b_.IdOf("10.0.0.22"));
+  EXPECT_EQ(b_.Rejected(SyncReject::superseded), 1u);
+}
+
+TEST_F(SyncEngineTest, HeartbeatsKeepPeersAliveAndASilenceEndsInAHeal) {
+  a_.engine->Tick(*a_.snap);  // nothing to send: a heartbeat
+  EXPECT_EQ(a_.engine->stats().heartbeats_sent, 1u);
+  a_.engine->Tick(*a_.snap);  // not again within a second
+  EXPECT_EQ(a_.engine->stats().heartbeats_sent, 1u);
+  Deliver(a_, b_);
+  EXPECT_TRUE(b_.engine->PeerAlive(0, clock_.now_ms));
+  EXPECT_TRUE(b_.engine->TakeHealedPeers().empty()) << "first contact is not a heal";
+  clock_.now_ms += 5000;  // A's link is down for 5 s
+  EXPECT_FALSE(b_.engine->PeerAlive(0, clock_.now_ms));
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b_);
+  EXPECT_EQ(b_.engine->TakeHealedPeers(), std::vector<size_t>{0});
+  EXPECT_TRUE(b_.engine->TakeHealedPeers().empty()) << "reported once";
+  EXPECT_EQ(b_.engine->stats().peer_heals, 1u);
+}
+
+// The TCP transport on loopback: B's fetcher gets A's table from A's server.
+TEST(SyncBulkTest, FetchOverTcpOnLoopback) {
+  FakeClock clock;
+  Host a{"127.0.0.1", "127.0.0.2", false, &clock};
+  Host b{"127.0.0.2", "127.0.0.1", true, &clock};
+  for (uint16_t p = 0; p < 2000; ++p) Establish(a, static_cast<uint16_t>(10000 + p), "10.0.0.21", clock.now_s);
+  auto server = BulkServer::Listen(Ip("127.0.0.1"), 47401, a.engine.get());
+  ASSERT_TRUE(server.ok()) << server.status();
+  BulkFetcher fetcher(Ip("127.0.0.2"), 47401, {0}, b.engine.get(), clock.now_ms + 5000);
+  for (int i = 0; i < 2000 && !fetcher.done(); ++i) {
+    std::vector<pollfd> fds;
+    (*server)->AppendPollFds(&fds);
+    fetcher.AppendPollFds(&fds);
+    poll(fds.data(), fds.size(), 10);
+    (*server)->Poll(*a.snap, clock.now_ms);
+    fetcher.Poll(*b.snap, clock.now_ms);
+  }
+  ASSERT_TRUE(fetcher.done());
+  EXPECT_EQ(fetcher.answered(), 1u) << fetcher.Summary();
+  EXPECT_EQ(fetcher.entries(), 2000u);
+  EXPECT_EQ(b.peer_table->Count(), 2000u);
+  EXPECT_EQ((*server)->stats().served, 1u);
+  // No server: refused at once; the first host of a fleet does not wait for the deadline.
+  BulkFetcher none(Ip("127.0.0.2"), 47402, {0}, b.engine.get(), clock.now_ms + 5000);
+  for (int i = 0; i < 200 && !none.done(); ++i) {
+    std::vector<pollfd> fds;
+    none.AppendPollFds(&fds);
+    poll(fds.data(), fds.size(), 10);
+    none.Poll(*b.snap, clock.now_ms);
+  }
+  EXPECT_TRUE(none.done());
+  EXPECT_EQ(none.answered(), 0u);
+  EXPECT_NE(none.Summary().find("refused"), std::string::npos) << none.Summary();
+  // A deadline ends a fetch that gets no answer.
+  BulkFetcher late(Ip("127.0.0.2"), 47401, {0}, b.engine.get(), clock.now_ms);
+  late.Poll(*b.snap, clock.now_ms);
+  EXPECT_TRUE(late.done());
+  EXPECT_NE(late.Summary().find("deadline"), std::string::npos) << late.Summary();
 }
 
 TEST(SyncSocketTest, DatagramsOnLoopback) {

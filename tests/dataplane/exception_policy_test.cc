@@ -151,6 +151,14 @@ TEST(ExceptionPolicyTest, SyncMessagesOnlyFromConfiguredPeers) {
   // Not a peer: dropped in the worker even though the port is allowlisted.
   EXPECT_EQ(Classify(udp("10.0.0.14", 7400), **snap), ExceptionClass::kUnsolicited);
   EXPECT_EQ(Classify(udp("198.51.100.9", 7400), **snap), ExceptionClass::kUnsolicited);
+  // Bulk sync on TCP: a peer asking (to our port) or answering (from its port), peers only.
+  auto tcp = [](const char* src, uint16_t sport, uint16_t dport) {
+    return TcpToHost(src, sport, dport, 0x10);  // ACK
+  };
+  EXPECT_EQ(Classify(tcp("10.0.0.12", 40001, 7400), **snap), ExceptionClass::kSync);
+  EXPECT_EQ(Classify(tcp("10.0.0.13", 7400, 40002), **snap), ExceptionClass::kSync);
+  EXPECT_EQ(Classify(tcp("10.0.0.14", 40001, 7400), **snap), ExceptionClass::kUnsolicited);
+  EXPECT_EQ(Classify(tcp("198.51.100.9", 7400, 40002), **snap), ExceptionClass::kUnsolicited);
   // Sync off: the port is only what the allowlist says.
   auto off = MakeSnapshot(R"({"allow": ["udp/7400"]})");
   EXPECT_EQ(Classify(udp("10.0.0.12", 7400), *off), ExceptionClass::kOther);
