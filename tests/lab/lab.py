@@ -61,7 +61,9 @@ def cmd_test(args):
 
   def body():
     extra = test.lab_kwargs(opts) if hasattr(test, 'lab_kwargs') else {}
-    lab = Lab(args.build, args.lbs, args.backends, **extra).up()
+    kw = {'n_lbs': args.lbs, 'n_backends': args.backends}
+    kw.update(extra)  # a test may need more backends (e.g. one to add)
+    lab = Lab(args.build, **kw).up()
     log(f'lab up in {lab.state["up_seconds"]} s ({lab.n_lbs} LB hosts, {lab.n_backends} backends)')
     log(test.run(lab, opts) if hasattr(test, 'OPTIONS') else test.run(lab))
     return 0

@@ -38,8 +38,11 @@ def ecmplbctl_path(build):
 
 
 class Lab:
-  def __init__(self, build, n_lbs=2, n_backends=3, exception=None):
-    """exception: the LB hosts' host.exception settings (default: ecmplb's defaults)."""
+  def __init__(self, build, n_lbs=2, n_backends=3, exception=None, configured=None, sync=True):
+    """exception: the LB hosts' host.exception settings (default: ecmplb's defaults).
+    configured: how many of the backends (1..n) the LB hosts' configs list at start (default:
+    all; the rest run, ready to be added with ecmplbctl). sync: flow sync between the LB hosts
+    (a shared key file, every other LB host a peer)."""
     if not 1 <= n_lbs <= MAX_LBS:
       raise LabError(f'--lbs must be 1..{MAX_LBS}')
     if not 1 <= n_backends <= MAX_BACKENDS:
@@ -48,6 +51,8 @@ class Lab:
     self.n_lbs = n_lbs
     self.n_backends = n_backends
     self.exception = exception
+    self.configured = n_backends if configured is None else configured
+    self.sync = sync
     self.lbs = list(range(1, n_lbs + 1))
     self.backends = list(range(1, n_backends + 1))
     self.ecmplb = ecmplb_path(self.build)
@@ -95,6 +100,8 @@ class Lab:
                       '--stats-file', self.gre_stats_path(j)], 'gre_decap.py')
 
     # LB hosts: ecmplb on the data veth.
+    if self.sync:
+      self.write_sync_key()
     for i in self.lbs:
       topology.build_lb_port(i)
       with open(self.config_path(i), 'w') as f:
@@ -129,19 +136,38 @@ class Lab:
     return os.path.join(RUN, f'lb{i}.sock')
 
   @staticmethod
+  def sync_key_path():
+    return os.path.join(RUN, 'sync.key')
+
+  def write_sync_key(self):
+    """One random key (id 1) shared by every LB host, mode 0600 (ecmplb refuses anything
+    more open)."""
+    path = self.sync_key_path()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+      f.write(f'# flow sync key of the lab\n1 {os.urandom(32).hex()}\n')
+    os.chmod(path, 0o600)
+
+  @staticmethod
   def gre_stats_path(j):
     return os.path.join(RUN, f'be{j}-gre.json')
 
   def ecmplb_config(self, i):
-    backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)} for j in self.backends]
+    backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)}
+                for j in self.backends if j <= self.configured]
     host = {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
             'control_socket': self.socket_path(i), 'drain_s': DRAIN_S}
     if self.exception is not None:
       host['exception'] = self.exception
+    sync = {}
+    if self.sync and self.n_lbs > 1:
+      sync = {'sync': {'peers': [lb_addr(k) for k in self.lbs if k != i],
+                       'key_file': self.sync_key_path()}}
     return {
         # ecmplb announces each VIP (VIP/32 on lo, advertised by ospfd) while it is servable.
         'host': host,
         'conntrack': {'capacity': 65536},
+        **sync,
         'services': [
             {'vip': VIP_DR, 'port': PORT, 'protocol': 'tcp', 'forward': 'dr', 'backends': backends,
              'health_check': HEALTH},

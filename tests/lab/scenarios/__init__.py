@@ -7,7 +7,8 @@ extra keyword arguments for the Lab it runs on (e.g. its ecmplb configuration)."
 import importlib
 
 NAMES = ['ospf-ecmp', 'spread', 'same-backend', 'same-backend-lookup', 'lb-failure', 'lb-return',
-         'drain', 'pool-change', 'health', 'dr-gre', 'control-stall', 'flood']
+         'drain', 'pool-change', 'health', 'dr-gre', 'control-stall', 'flood', 'sync-churn',
+         'sync-churn-add', 'sync-churn-return', 'sync-restart']
 
 
 def load(name):
