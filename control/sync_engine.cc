@@ -592,6 +592,13 @@ absl::StatusOr<std::unique_ptr<SyncSocket>> SyncSocket::Open(const IpAddr& local
   if (!local.is_v4()) return absl::InvalidArgumentError("sync: host.address must be IPv4");
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("sync: socket: ", std::strerror(errno)));
+  // A deep receive queue: a peer's burst (100k flows/s is ~2,100 datagrams/s) must outlast a
+  // long step of the control thread (a large config apply). SO_RCVBUFFORCE (root) goes past
+  // net.core.rmem_max; otherwise the kernel clips SO_RCVBUF to it.
+  const int rcvbuf = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
