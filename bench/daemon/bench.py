@@ -60,7 +60,11 @@ def run(cmd, check=True, **kw):
   return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
 
 
-def write_config(path, capacity):
+SYNC_PEER = '10.99.0.2'  # --sync: a peer that is not there (its datagrams reach the generator)
+SYNC_PEER_MAC = '02:ec:00:00:00:02'
+
+
+def write_config(path, capacity, sync=False):
   backends = lambda base: [{'id': i + 1, 'address': f'10.99.0.{base + i}'} for i in range(4)]
   cfg = {
       'host': {'address': '10.99.0.1', 'prefix_length': 24, 'exception_interface': TAP,
@@ -75,6 +79,12 @@ def write_config(path, capacity):
            'backends': backends(31)},
       ],
   }
+  if sync:
+    key = os.path.join(os.path.dirname(path), 'sync.key')
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+      f.write(f'1 {os.urandom(32).hex()}\n')
+    cfg['sync'] = {'peers': [SYNC_PEER], 'key_file': key}
   with open(path, 'w') as f:
     json.dump(cfg, f, indent=1)
 
@@ -131,6 +141,8 @@ class Bench:
                            timeout=120)
     # The backends' MACs, as the generator expects them, as permanent neighbours on the TAP.
     out = run([self.gen, '--config', self.cfg, '--neighbors']).stdout
+    if self.a.sync:
+      out += f'\n{SYNC_PEER} {SYNC_PEER_MAC}\n'
     for line in out.splitlines():
       parts = line.split()
       if len(parts) != 2:
@@ -318,7 +330,7 @@ class Bench:
     os.makedirs(a.out, exist_ok=True)
     os.makedirs(WORK, exist_ok=True)
     capacity = max(1 << 16, max(a.sweep + [a.flows]) * 3 // 2)  # flows per worker, 2/3 full
-    write_config(self.cfg, capacity)
+    write_config(self.cfg, capacity, self.a.sync)
     shutil.copy(self.cfg, os.path.join(a.out, 'bench.json'))
     ensure_hugepages(a.lb_mem + a.gen_mem + 256)
     run(['ip', 'netns', 'del', NS], check=False)
@@ -327,6 +339,7 @@ class Bench:
       self.results['setup'] = {
           'worker_cores': a.worker_cores, 'gen_core': a.gen_core, 'size': a.size,
           'loss_bound': a.loss, 'trial_seconds': a.trial_seconds, 'conntrack_capacity': capacity,
+          'sync': a.sync,
           'started': time.strftime('%Y-%m-%d %H:%M:%S')}
       self.start_ecmplb()
       self.start_gen('balancer')
@@ -407,6 +420,9 @@ def main():
   ap.add_argument('--cases', default='', help='comma list of dr_established, gre_established, '
                   'dr_new_flows, flood (default all)')
   ap.add_argument('--size', type=int, default=64)
+  ap.add_argument('--sync', action='store_true',
+                  help='flow sync on (one peer that is not there: the cost of queueing, sealing '
+                  'and sending every established flow)')
   ap.add_argument('--flood-share', type=float, default=0.5,
                   help='flood case: junk frames as a share of all frames offered (0 < s < 1)')
   ap.add_argument('--loss', type=float, default=0.001, help='loss bound of the PDR search')

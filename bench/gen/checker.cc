@@ -53,6 +53,7 @@ const char* VerdictName(Verdict v) {
 Checker::Checker(const TrafficModel& model, CheckerOptions options)
     : m_(model), opt_(options), flow_state_(model.flows(), 0) {
   if (opt_.sample < 1) opt_.sample = 1;
+  host_v4_ = model.host_v4();
   if (opt_.flood_net.base.is_v4()) {
     flood_base_ = opt_.flood_net.base.v4_host();
     flood_size_ = uint64_t{1} << (32 - opt_.flood_net.prefix);
@@ -150,6 +151,12 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
       (uint64_t{LoadBe32(ip + 12) - flood_base_} < flood_size_ ||
        uint64_t{LoadBe32(ip + 16) - flood_base_} < flood_size_)) {
     return Count(Verdict::kOther);  // flood, or the answer to it
+  }
+  // The balancer's own kernel (flow sync to its peers, health checks): not ours. GRE comes
+  // from the host address too: it is test traffic.
+  if (type == et::kIpv4 && host_v4_ != 0 && avail >= dataplane::kIpv4MinHeaderLen &&
+      ip[9] != inet::ip_proto::kGre && LoadBe32(ip + 12) == host_v4_) {
+    return Count(Verdict::kOther);
   }
   if (type == et::kIpv4) {
     if (avail < dataplane::kIpv4MinHeaderLen || (ip[0] >> 4) != 4) return Count(Verdict::kUnknown);

@@ -18,6 +18,8 @@
 // With a flood net (CheckerOptions::flood_net, set with --flood-share > 0: flood.h), an IPv4
 // frame whose (outer) source or destination address is in it is not test traffic either but
 // flood or the answer to flood (the host's RSTs, ICMP replies): `other`, before any other check.
+// So is an IPv4 frame (not GRE) from the balancer's host.address: its kernel's own traffic (flow
+// sync to its peers, health checks).
 // Verdicts, each frame exactly one (first that applies):
 //   unknown        TCP/UDP/GRE but not decodable as one of our flows (truncated, foreign
 //                  address or port, destination not the flow's service)
@@ -109,6 +111,7 @@ class Checker {
   uint8_t l2_loopback_[2][dataplane::kEthVlanHeaderLen] = {};
   uint8_t l2_forwarded_[2][dataplane::kEthVlanHeaderLen] = {};
   size_t l2_len_ = 0;
+  uint32_t host_v4_ = 0;     // the balancer's host address (host order): its kernel's frames
   uint32_t flood_base_ = 0;  // the flood net, host order; flood_size_ 0: none
   uint64_t flood_size_ = 0;
   uint8_t scratch_[128];  // a GRE outer header

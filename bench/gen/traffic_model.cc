@@ -113,6 +113,11 @@ absl::StatusOr<ServiceKey> ParseServiceText(absl::string_view text) {
   return ServiceKey{*vip, static_cast<uint16_t>(port), static_cast<uint8_t>(*proto)};
 }
 
+uint32_t TrafficModel::host_v4() const {
+  const IpAddr& a = snap_->host().address;
+  return a.is_v4() ? a.v4_host() : 0;
+}
+
 absl::StatusOr<std::unique_ptr<const TrafficModel>> TrafficModel::Create(
     const control::Config& config, ModelOptions options) {
   std::unique_ptr<TrafficModel> m(new TrafficModel());

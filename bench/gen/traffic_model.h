@@ -158,6 +158,9 @@ class TrafficModel {
   // Every next hop of the config (backends, gateway; targeted or not) with its MAC, sorted by
   // address, no duplicates.
   std::vector<Neighbor> Neighbors() const;
+  // The balancer's host.address (IPv4, host order; 0 if not IPv4): what its own kernel sends
+  // from (flow sync, health checks), never test traffic.
+  uint32_t host_v4() const;
 
  private:
   TrafficModel() = default;

@@ -147,12 +147,17 @@ TEST_F(CheckerTest, OtherAndUnknown) {
   auto g = Forwarded(0, 1, 1);
   g[14 + 12] = 10;
   EXPECT_EQ(c.Check(g, 0), Verdict::kUnknown);
+  // From the balancer's own address (10.0.0.11: its kernel's flow sync or health checks).
+  auto h = Frame(*model_, 0, 1, 1);  // plain IPv4 (the flow may be a GRE service's)
+  const uint8_t host[4] = {10, 0, 0, 11};
+  std::copy(host, host + 4, h.begin() + 14 + 12);
+  EXPECT_EQ(c.Check(h, 0), Verdict::kOther);
   // A frame that ecmplb did not forward (as sent): the source MAC is not the balancer's.
   EXPECT_EQ(c.Check(Frame(*model_, 30, 1, 1), 0), Verdict::kCorrupt);
   // Without the source MAC check: the destination MAC is no backend's.
   Checker lax(*model_, CheckerOptions{.check_src_mac = false});
   EXPECT_EQ(lax.Check(Frame(*model_, 30, 1, 1), 0), Verdict::kWrongBackend);
-  EXPECT_EQ(c.counts().other, 3u);
+  EXPECT_EQ(c.counts().other, 4u);
   EXPECT_EQ(c.counts().test_packets(), 2u);
 }
 

@@ -373,11 +373,15 @@ TEST_F(FloodTest, CheckerCountsFloodAndItsAnswersAsOther) {
   EXPECT_EQ(bal.counts().test_packets(), 0u);
   EXPECT_EQ(loop.counts().errors(), 0u);
   EXPECT_EQ(loop.counts().test_packets(), 0u);
-  // Without a flood net (no --flood-share) the checker is as before: ICMP is other, but a TCP
-  // frame that is not one of our flows is unknown (an error). That is why flood needs the net.
+  // Without a flood net (no --flood-share) the checker is as before: ICMP is other, and so is
+  // anything from the balancer's own address (its kernel), but a TCP frame from elsewhere that
+  // is not one of our flows is unknown (an error). That is why flood needs the net.
   Checker plain(*model_, CheckerOptions{});
   EXPECT_EQ(plain.Check(reply, 0), Verdict::kOther);
-  EXPECT_EQ(plain.Check(rst, 0), Verdict::kUnknown);
+  EXPECT_EQ(plain.Check(rst, 0), Verdict::kOther);
+  std::vector<uint8_t> relayed = rst;
+  relayed[l2 + 15] ^= 0x40;  // another source on the segment
+  EXPECT_EQ(plain.Check(relayed, 0), Verdict::kUnknown);
 }
 
 // The real ecmplb pipeline takes the flood: whatever it sends out for it (nothing to a backend,

@@ -20,6 +20,16 @@ def expect(cond, msg):
     raise Failed(msg)
 
 
+def expect_all_kept(conns, n):
+  """Asserts that none of the n long-lived connections broke or was answered by a second
+  backend (traffic.summarize_long); returns the longest stall in ms."""
+  from . import traffic  # traffic imports nothing from here: no cycle at load time
+  errors, changed, stall = traffic.summarize_long(conns)
+  expect(not errors, f'{len(errors)} of {n} connections broke: {[c["error"] for c in errors][:5]}')
+  expect(not changed, f'{len(changed)} connections were answered by another backend')
+  return stall
+
+
 def need_ctl(lab):
   """Skips the test unless ecmplbctl is built and every ecmplb serves its control socket."""
   if not os.access(lab.ecmplbctl, os.X_OK):
