@@ -1,11 +1,12 @@
 """The lab demo (`lab.py demo`, run by ./demo.sh): the router's ECMP route, how requests spread
 over LB hosts and backends, an LB host dying and returning under traffic, then teardown."""
+import json
 import threading
 import time
 
 from labkit import frr, topology, traffic
 from labkit.checks import locked_run, measure_nexthops
-from labkit.common import fmt_counts, log
+from labkit.common import LabError, fmt_counts, log
 from labkit.testbed import Lab
 from labkit.topology import VIP_DR, VIP_GRE, be_weight
 
@@ -131,7 +132,19 @@ def demo(args):
       f'{len(errors)} reset, {len(changed)} changed backend ({on_victim} were on lb{victim} when it died; '
       f'on its return {moved} + {back} moved onto it, {share:.0f}% of their packets); longest stall '
       f'{stall:.0f} ms')
+  if lab.has_ctl() and lab.sync:
+    hits = []
+    for i in lab.lbs:
+      try:
+        st = json.loads(lab.ctl(i, ['stats', '--json']))
+        hits.append(f'lb{i} {st["sync"]["peer_entries"]} flows from its peers, '
+                    f'{st["total"]["sync_peer_hit"]} moved flows found there')
+      except (LabError, ValueError, KeyError):
+        pass
+    if hits:
+      log(f'      flow sync (every LB host tells the others where its flows go): {"; ".join(hits)}')
   log('      What you saw: every LB host builds the same Maglev table from the same configuration, so a '
       'flow the router moves to another LB host (one died, or ECMP rehashed on its return) reaches '
-      'the same backend there and keeps going.')
+      'the same backend there and keeps going; flow sync covers what Maglev alone cannot (a pool '
+      'change between a flow\'s start and its move: see README, "Flow sync between LB hosts").')
   return 0 if not errors and not failed else 1
