@@ -654,7 +654,7 @@ InsertResult Table::InsertAbsent(const FlowKey& key, uint64_t hash, uint32_t bac
                                  uint8_t tcp_flags, uint32_t now) {
   const KeyWords k(key);
   if (!k.valid) return InsertResult::kInvalidKey;
-  return Add(k, HomeOf(hash), InitialState(k.is_tcp, tcp_flags), backend_id, now);
+  return Add(k, HomeOf(hash), InitialState(k.is_tcp, tcp_flags), backend_id, now, now);
 }
 
 InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_id,
@@ -680,7 +680,7 @@ InsertResult Table::Insert(const FlowKey& key, uint64_t hash, uint32_t backend_i
                    MakeValue(backend_id, keep_time ? LastSeenOf(value) : now), expired);
   }
 
-  return Add(k, home, initial, backend_id, now);
+  return Add(k, home, initial, backend_id, now, now);
 }
 
 InsertResult Table::Rewrite(internal::Bucket& b, unsigned ti, uint64_t tail, uint64_t value,
@@ -699,7 +699,8 @@ InsertResult Table::Rewrite(internal::Bucket& b, unsigned ti, uint64_t tail, uin
   return InsertResult::kUpdated;
 }
 
-InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now) {
+InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now,
+                                 uint32_t last_seen) {
   const KeyWords k(key);
   if (!k.valid) return InsertResult::kInvalidKey;
   const size_t home = HomeOf(hasher_(key));
@@ -712,17 +713,17 @@ InsertResult Table::InsertSynced(const FlowKey& key, uint32_t backend_id, uint32
     if (!expired && RankOf(cur) != FlowRank::kProbation && cur != FlowState::kSynced) {
       return InsertResult::kKeptLocal;
     }
-    return Rewrite(b, ti, WithState(tail, FlowState::kSynced), MakeValue(backend_id, now),
+    return Rewrite(b, ti, WithState(tail, FlowState::kSynced), MakeValue(backend_id, last_seen),
                    expired);
   }
-  return Add(k, home, FlowState::kSynced, backend_id, now);
+  return Add(k, home, FlowState::kSynced, backend_id, now, last_seen);
 }
 
 ECMPLB_CT_INLINE InsertResult Table::Add(const KeyWords& k, size_t home, FlowState initial,
-                                         uint32_t backend_id, uint32_t now) {
+                                         uint32_t backend_id, uint32_t now, uint32_t last_seen) {
   const unsigned need = k.v6 ? 2 : 1;
   const uint64_t tail = WithState(k.tail, initial);
-  const uint64_t value = MakeValue(backend_id, now);
+  const uint64_t value = MakeValue(backend_id, last_seen);
   // The home bucket first (without touching the neighbours: the common case
   // below the rated load), then the less loaded neighbour, then the other.
   {

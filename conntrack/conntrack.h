@@ -247,7 +247,14 @@ class Table {
   // peer's backend (the peer saw the flow begin) and becomes synced
   // (kUpdated). Otherwise as Insert: kInserted, kReplacedStale (an expired
   // entry of the key, or a displaced weak one), kFull, kInvalidKey.
-  InsertResult InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now);
+  // The entry's last-seen time is `last_seen` (a peer's copy of age a: now - a;
+  // at most `now`); the entries it meets are judged live or expired at `now`.
+  // (Judged at a past time, every entry seen since would look expired.)
+  InsertResult InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now,
+                            uint32_t last_seen);
+  InsertResult InsertSynced(const FlowKey& key, uint32_t backend_id, uint32_t now) {
+    return InsertSynced(key, backend_id, now, now);
+  }
   // Visits up to `budget` buckets (5 slots each) from a cursor that wraps
   // around the table and reclaims expired entries. Returns entries reclaimed.
   size_t ExpireSome(uint32_t now, size_t budget);
@@ -313,8 +320,9 @@ class Table {
   // LookupBulk of at most kMaxBurst keys whose home buckets are known.
   void LookupHomes(const FlowKey* keys, const size_t* home, size_t n, uint32_t now, EntryRef* out);
   // Insert's part after the search for an existing entry: places a new one.
+  // The new entry is last seen at `last_seen`; the entries it meets are judged at `now`.
   InsertResult Add(const KeyWords& k, size_t home, FlowState initial, uint32_t backend_id,
-                   uint32_t now);
+                   uint32_t now, uint32_t last_seen);
   // An existing entry's words rewritten (Insert or InsertSynced of a tracked key): counted
   // as an update, or as a reclaimed expiry plus an insert when it had expired.
   InsertResult Rewrite(internal::Bucket& b, unsigned tail_index, uint64_t tail_word,

@@ -373,7 +373,7 @@ void SyncEngine::ApplyEntry(const cs::Entry& e, const dataplane::Snapshot& snap,
       return Reject(SyncReject::superseded);
     }
   }
-  const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now - age);
+  const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now, now - age);
   if (r == conntrack::InsertResult::kFull || r == conntrack::InsertResult::kInvalidKey) {
     Reject(SyncReject::table_full);
   } else {

@@ -921,5 +921,27 @@ TEST(ConntrackRankTest, SyncedEntriesYieldToLocalKnowledgeOnly) {
   EXPECT_EQ(t->InsertSynced(FlowKey(), 1, 1), InsertResult::kInvalidKey);
 }
 
+// A peer's copy last seen in the past keeps that time, and the entries it meets are judged
+// at `now`: in a window of live synced entries, a copy 500 s old finds nothing expired and
+// displaces nothing (judged at its own time, every entry seen since looked expired).
+TEST(ConntrackRankTest, AnOlderSyncedCopyIsJudgedAtNow) {
+  auto t = MakeTable(100, &ConstHash);
+  for (uint32_t i = 0; i < kWindow; ++i) {
+    ASSERT_EQ(t->InsertSynced(ClientFlowV4(i), 1, 1000), InsertResult::kInserted);
+  }
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(100), 2, 1000, 500), InsertResult::kFull);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV6(101), 2, 1000, 500), InsertResult::kFull);
+  EXPECT_EQ(t->stats().evictions + t->stats().expirations, 0u);
+  for (uint32_t i = 0; i < kWindow; ++i) EXPECT_TRUE(t->Lookup(ClientFlowV4(i), 1000)) << i;
+  // With room, the copy keeps its time (and expires by it); a tracked one takes it too.
+  t = MakeTable(100);
+  ASSERT_EQ(t->InsertSynced(ClientFlowV4(1), 2, 1000, 500), InsertResult::kInserted);
+  EXPECT_EQ(t->Peek(ClientFlowV4(1))->last_seen, 500u);
+  EXPECT_EQ(t->InsertSynced(ClientFlowV4(1), 3, 1000, 400), InsertResult::kUpdated);
+  EXPECT_EQ(t->Peek(ClientFlowV4(1))->last_seen, 400u);
+  EXPECT_TRUE(t->Lookup(ClientFlowV4(1), 400 + 900));
+  EXPECT_FALSE(t->Lookup(ClientFlowV4(1), 400 + 901));
+}
+
 }  // namespace
 }  // namespace ecmplb::conntrack

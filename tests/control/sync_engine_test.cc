@@ -68,12 +68,13 @@ struct Sent {
 // One LB host: config, snapshot, a worker's table and ring, the peer table, the engine.
 struct Host {
   Host(const char* address, const char* peer, bool reordered, FakeClock* clock,
-       const char* keys = kKeys)
+       const char* keys = kKeys, size_t peer_capacity = 4096)
       : config(HostConfigFor(address, reordered)), builder(Mac("02:00:00:00:00:01")) {
     snap = std::move(*builder.Build(config));
     conntrack::Options o;
     o.capacity = 4096;
     table = *conntrack::Table::Create(o);
+    o.capacity = peer_capacity;
     peer_table = *conntrack::Table::Create(o);
     ring = std::make_unique<dataplane::SyncRing>(256);
     SyncEngine::Settings s;
@@ -279,6 +280,36 @@ TEST_F(SyncEngineTest, AClosingFlowLivesOnlyForTheClosingTimeout) {
   const auto& to = b_.peer_table->timeouts();
   // Expires when the closing timeout (counted from its last packet) runs out.
   EXPECT_EQ(clock_.now_s - f->last_seen, 5 + to.tcp_established - to.tcp_closing);
+}
+
+// A copy dated back (a closing flow, or one last seen long ago) meets a full window of the
+// peer table: it is refused, and displaces none of the live synced flows there (it once took
+// their slots: judged at the copy's last-seen time, every flow seen since looked expired;
+// found by fuzz_sync_message).
+TEST_F(SyncEngineTest, ACopyDatedBackDisplacesNoLiveSyncedFlow) {
+  // B's peer table of capacity 1: 3 buckets, one window of 15 slots for every flow.
+  Host b{"10.0.0.12", "10.0.0.11", true, &clock_, kKeys, /*peer_capacity=*/1};
+  const uint16_t slots =
+      static_cast<uint16_t>(b.peer_table->bucket_count() * conntrack::Table::kSlotsPerBucket);
+  ASSERT_EQ(slots, 15u);
+  for (uint16_t p = 0; p < slots; ++p) {
+    a_.Queue(7000 + p, "10.0.0.21", clock_.now_s, clock_.ticks);
+  }
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b);
+  ASSERT_EQ(b.peer_table->Count(), slots);
+  a_.Queue(7100, "10.0.0.22", clock_.now_s, clock_.ticks, FlowState::kClosing);
+  a_.Queue(7101, "10.0.0.22", clock_.now_s - 500, clock_.ticks);
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b);
+  EXPECT_EQ(b.Rejected(SyncReject::table_full), 2u);
+  EXPECT_EQ(b.engine->stats().entries_applied, slots);
+  EXPECT_EQ(b.peer_table->Count(), slots);
+  for (uint16_t p = 0; p < slots; ++p) {
+    const auto f = b.peer_table->Peek(b.Key(7000 + p));
+    ASSERT_TRUE(f.has_value()) << "flow " << 7000 + p << " lost";
+    EXPECT_EQ(f->backend_id, b.IdOf("10.0.0.21"));
+  }
 }
 
 TEST_F(SyncEngineTest, RefreshResendsFlowsActiveWithinThePeriod) {

@@ -1,8 +1,12 @@
 #!/usr/bin/python3
-"""Writes the fuzz_pipeline seed corpus (tests/fuzz/corpus/fuzz_pipeline/): valid frames for
-the fixed snapshot of fuzz_pipeline.cc (DR, GRE, source-ip, unresolved neighbour, IPv6, ICMP
-errors, fragments, VLAN, ARP, too big for GRE), in its input format: a flags byte, then frames
-with 2-byte big-endian lengths. Run from anywhere; rewrites the files."""
+"""Writes two seed corpora. tests/fuzz/corpus/fuzz_pipeline/: valid frames for the fixed snapshot
+of fuzz_pipeline.cc (DR, GRE, source-ip, unresolved neighbour, IPv6, ICMP errors, fragments,
+VLAN, ARP, too big for GRE), in its input format: a flags byte, then frames with 2-byte
+big-endian lengths. tests/fuzz/corpus/fuzz_sync_message/: flow-sync bodies for the fixed
+snapshot of fuzz_sync_message.cc (IPv4 and IPv6 entries, known and unknown services and
+backends, empty), clear messages (header + body, header only) and truncated ones, in the wire
+format of conntrack/sync_message.h. Run from anywhere; rewrites the files."""
+import ipaddress
 import os
 import struct
 import sys
@@ -55,8 +59,59 @@ seeds = {
     "ipv6": seed([v6_dr, v6_nobackend]),
     "trust_promisc": seed([other_mac, dr], flags=3),
 }
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_pipeline")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
+corpora = {"fuzz_pipeline": seeds}
+
+
+# fuzz_sync_message: conntrack/sync_message.h's body (a 2-byte count, then entries: flags =
+# state << 4 | family, proto, vip, vport, client, cport, backend, bport, age_s,
+# assigned_age_s; big-endian) and clear header ("ELBS", version 1, type, key id, flags 0,
+# sender id, epoch, seq).
+ESTABLISHED, CLOSING = 1, 2
+
+
+def entry(vip, vport, proto, client, cport, backend, state=ESTABLISHED, age=5, assigned=5,
+          bport=0):
+    a = [ipaddress.ip_address(x).packed for x in (vip, client, backend)]
+    family = 6 if len(a[0]) == 16 else 4
+    return (bytes([state << 4 | family, proto]) + a[0] + struct.pack("!H", vport) + a[1] +
+            struct.pack("!H", cport) + a[2] + struct.pack("!HII", bport, age, assigned))
+
+
+def body(entries):
+    return struct.pack("!H", len(entries)) + b"".join(entries)
+
+
+def header(msg_type=1, key_id=1, sender="10.0.0.12", epoch=200, seq=1):
+    return (b"ELBS" + bytes([1, msg_type, key_id, 0]) + ipaddress.ip_address(sender).packed +
+            struct.pack("!QQ", epoch, seq))
+
+
+V4A = entry("10.100.0.1", 80, 6, "192.0.2.7", 40000, "10.0.0.21")
+V4B = entry("10.100.0.1", 80, 6, "192.0.2.8", 40001, "10.0.0.22", state=CLOSING, age=10, assigned=30)
+V4_UDP = entry("10.100.0.1", 53, 17, "192.0.2.9", 5353, "192.168.7.22", age=100, assigned=100)
+V6A = entry("2001:db8::1", 443, 6, "2001:db8:9::7", 40002, "2001:db8::21")
+V6B = entry("2001:db8::1", 443, 6, "2001:db8:9::8", 40003, "2001:db8::22", state=CLOSING, age=1)
+UNKNOWN_SERVICE = entry("10.100.0.9", 80, 6, "192.0.2.10", 40004, "10.0.0.21")
+UNKNOWN_BACKEND = entry("10.100.0.1", 80, 6, "192.0.2.11", 40005, "10.0.0.99")
+EXPIRED = entry("10.100.0.1", 80, 6, "192.0.2.12", 40006, "10.0.0.21", age=100000)
+V4_BODY = body([V4A, V4B, V4_UDP])
+corpora["fuzz_sync_message"] = {
+    "body_ipv4": V4_BODY,
+    "body_ipv4_many": body([entry("10.100.0.1", 80, 6, "198.51.100.%d" % (i + 1), 41000 + i,
+                                  "10.0.0.2%d" % (1 + i % 2)) for i in range(20)]),
+    "body_ipv6": body([V6A, V6B]),
+    "body_mixed": body([V4A, V6A, UNKNOWN_SERVICE, UNKNOWN_BACKEND, EXPIRED, V4B]),
+    "body_empty": body([]),
+    "body_truncated": V4_BODY[:-9],
+    "message_ipv4": header(seq=7) + V4_BODY,
+    "message_ipv6_bulk_chunk": header(msg_type=3, key_id=2, seq=9 << 24) + body([V6A]),
+    "header_only": header(msg_type=2),
+    "header_truncated": header()[:20],
+}
+
+for target, files in corpora.items():
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", target)
+    os.makedirs(out, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
