@@ -364,14 +364,22 @@ void SyncEngine::ApplyEntry(const cs::Entry& e, const dataplane::Snapshot& snap,
                       std::span<const uint8_t, 16>(e.vip.bytes.data(), 16), sport_be, dport_be,
                       e.proto, slot);
   }
-  if (bulk) {
+  const auto held = peer_->Peek(key);
+  const bool held_live = held && held->state == FlowState::kSynced &&
+                         now - held->last_seen <= live_for;
+  if (bulk && held_live && held->backend_id != be->id &&
+      static_cast<int32_t>(held->last_seen - (now - e.assigned_age_s)) > 0) {
     // Newest wins: a copy this host holds that was confirmed more recently (its last-seen
     // time is later than this entry's) for another backend stays.
-    const auto held = peer_->Peek(key);
-    if (held && held->backend_id != be->id &&
-        static_cast<int32_t>(held->last_seen - (now - e.assigned_age_s)) > 0) {
-      return Reject(SyncReject::superseded);
-    }
+    return Reject(SyncReject::superseded);
+  }
+  if (held_live && held->backend_id == be->id && e.state != FlowState::kClosing &&
+      static_cast<int32_t>(held->last_seen - (now - age)) >= 0) {
+    // The same assignment, already known as recent or more (a late refresh, datagrams out of
+    // order): keep the later last-seen time. (A closing copy shortens the flow's life: it
+    // always applies.)
+    ++stats_.entries_applied;
+    return;
   }
   const conntrack::InsertResult r = peer_->InsertSynced(key, be->id, now, now - age);
   if (r == conntrack::InsertResult::kFull || r == conntrack::InsertResult::kInvalidKey) {

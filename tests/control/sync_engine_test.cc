@@ -271,6 +271,25 @@ TEST_F(SyncEngineTest, EntriesThisHostCannotUseAreCounted) {
   EXPECT_EQ(b_.Rejected(SyncReject::unknown_service), 1u);
 }
 
+TEST_F(SyncEngineTest, ALateCopyNeverMakesAFlowOlder) {
+  a_.Queue(1000, "10.0.0.23", clock_.now_s, clock_.ticks);
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b_);
+  // A refresh that was read 30 s ago arrives late (or datagrams out of order).
+  a_.Queue(1000, "10.0.0.23", clock_.now_s - 30, clock_.ticks);
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b_);
+  EXPECT_EQ(b_.peer_table->Peek(b_.Key(1000))->last_seen, clock_.now_s);
+  EXPECT_EQ(b_.engine->stats().entries_applied, 2u);
+  // A closing copy always applies: the flow now lives the closing timeout only.
+  a_.Queue(1000, "10.0.0.23", clock_.now_s, clock_.ticks, FlowState::kClosing);
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b_);
+  const auto& to = b_.peer_table->timeouts();
+  EXPECT_EQ(clock_.now_s - b_.peer_table->Peek(b_.Key(1000))->last_seen,
+            to.tcp_established - to.tcp_closing);
+}
+
 TEST_F(SyncEngineTest, AClosingFlowLivesOnlyForTheClosingTimeout) {
   a_.Queue(1000, "10.0.0.23", clock_.now_s - 5, clock_.ticks, FlowState::kClosing);
   a_.engine->Tick(*a_.snap);
