@@ -42,6 +42,8 @@ class RiseFall {
     return false;
   }
   bool up() const { return up_; }
+  // Down, but its last check(s) passed: up within (rise - 1) more checks unless one fails.
+  bool rising() const { return !up_ && oks_ > 0; }
 
  private:
   uint32_t rise_, fall_;
@@ -87,10 +89,17 @@ struct ServiceServability {
   std::string vip;  // canonical text
   bool admin_up = true;
   bool has_healthy_backend = false;  // healthy and weight > 0 (or a healthy sorry backend)
+  bool has_rising_backend = false;   // one with weight > 0 is down but passing its checks
 };
 
 // VIP -> reason it is withdrawn ("" when announced).
+// With `announced` (the VIPs announced now): a withdrawn VIP is not announced yet while one of
+// its backends is rising (RiseFall::rising), so that a host whose checks all failed (its link
+// was down) and now pass again takes traffic only once they have all risen, not with the first
+// one (flows the router moves to it would otherwise be placed among part of the backends). An
+// announced VIP is never withdrawn for that. The wait lasts at most (rise - 1) check intervals.
 std::map<std::string, std::string> DecideAnnouncements(
-    const std::vector<ServiceServability>& services, bool workers_healthy, bool draining);
+    const std::vector<ServiceServability>& services, bool workers_healthy, bool draining,
+    const std::set<std::string>* announced = nullptr);
 
 }  // namespace ecmplb::control

@@ -116,11 +116,15 @@ void HealthMonitor::Announce(const Config& config) {
     x.admin_up = svc.admin_up;
     for (const auto& b : svc.backends) {
       if (b.weight > 0 && !unhealthy_.count({svc.Name(), b.id})) x.has_healthy_backend = true;
+      if (b.weight > 0) {
+        auto st = state_.find({svc.Name(), b.id});
+        if (st != state_.end() && st->second.rising()) x.has_rising_backend = true;
+      }
     }
     if (svc.sorry_backend) x.has_healthy_backend = true;  // the sorry backend serves
     s.push_back(x);
   }
-  decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_);
+  decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_, &announced_);
   if (!hold_.empty()) {
     for (auto& [vip, reason] : decided_) {
       if (reason.empty()) reason = hold_;

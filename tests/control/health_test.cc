@@ -72,6 +72,35 @@ TEST(AnnounceTest, VipAnnouncedWhileOneServiceCanServe) {
   EXPECT_EQ(d["10.1.1.1"], "draining");
 }
 
+// A host whose checks all failed (its link was down) and now pass again: a withdrawn VIP waits
+// until no backend is still rising, so the router does not send it flows while only part of
+// the backends are up; an announced VIP is never withdrawn for a rising backend.
+TEST(AnnounceTest, AWithdrawnVipWaitsForRisingBackends) {
+  RiseFall r(2, 2, false);
+  EXPECT_FALSE(r.rising());
+  r.Record(true);
+  EXPECT_TRUE(r.rising());
+  r.Record(false);
+  EXPECT_FALSE(r.rising()) << "a failure resets the rise";
+  r.Record(true);
+  r.Record(true);
+  EXPECT_TRUE(r.up());
+  EXPECT_FALSE(r.rising());
+
+  std::vector<ServiceServability> s = {{"10.1.1.1", true, true, true}, {"10.1.1.2", true, true, false}};
+  const std::set<std::string> none, both = {"10.1.1.1", "10.1.1.2"};
+  auto d = DecideAnnouncements(s, true, false, &none);
+  EXPECT_EQ(d["10.1.1.1"], "waiting for backends that are passing their checks (rise)");
+  EXPECT_EQ(d["10.1.1.2"], "");
+  d = DecideAnnouncements(s, true, false, &both);
+  EXPECT_EQ(d["10.1.1.1"], "") << "announced: stays announced";
+  d = DecideAnnouncements(s, true, false);
+  EXPECT_EQ(d["10.1.1.1"], "") << "without the announced set: the rule is off";
+  s[0].has_healthy_backend = false;
+  d = DecideAnnouncements(s, true, false, &none);
+  EXPECT_EQ(d["10.1.1.1"], "no service of this VIP has a healthy backend");
+}
+
 // A loopback TCP server: accepts, optionally answers with `reply`, or never accepts.
 class Server {
  public:
