@@ -62,7 +62,7 @@ CONFIG = os.path.join(TMP, "config.json")
 PCAP = os.path.join(TMP, "corpus.pcap")
 PCAP_KNOWN = os.path.join(TMP, "corpus-known.pcap")  # without the random frames
 LOG = os.path.join(TMP, "daemon.log")
-STALL_MS = 2000
+STALL_MS = 4000  # long enough for three stats reads under ASan (each an ecmplbctl run)
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
