@@ -125,9 +125,13 @@ void HealthMonitor::Announce(const Config& config) {
     s.push_back(x);
   }
   decided_ = DecideAnnouncements(s, watchdog_.healthy(), draining_, &announced_);
+  held_ = false;
   if (!hold_.empty()) {
     for (auto& [vip, reason] : decided_) {
-      if (reason.empty()) reason = hold_;
+      if (reason.empty() && !announced_.count(vip)) {
+        reason = hold_;
+        held_ = true;
+      }
     }
   }
   for (const auto& [vip, reason] : decided_) Apply(vip, reason.empty(), reason);

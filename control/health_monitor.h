@@ -56,11 +56,14 @@ class HealthMonitor {
   uint64_t NextCheckMs(uint64_t now_ms) const { return checker_.NextDue(now_ms); }
   // Decides and applies announcements; call after Tick and after config changes.
   void Announce(const Config& config);
-  // While `reason` is not empty, no VIP is announced (its decision says why): a host that just
-  // started waits for its peers' flows (bulk sync) before the router sends it any. Takes
-  // effect at the next Announce.
+  // While `reason` is not empty, no withdrawn VIP is announced (its decision says why); an
+  // announced VIP stays announced. A host that just started, or whose peers were silent, waits
+  // for their flows (bulk sync) before the router sends it any. Takes effect at the next
+  // Announce.
   void SetHold(std::string reason) { hold_ = std::move(reason); }
   const std::string& hold() const { return hold_; }
+  // Whether the last Announce kept back a VIP that would have been announced but for the hold.
+  bool held() const { return held_; }
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
   void WithdrawAll(const std::string& reason);
 
@@ -92,6 +95,7 @@ class HealthMonitor {
   std::set<std::string> announced_;
   bool draining_ = false;
   std::string hold_;
+  bool held_ = false;
 };
 
 }  // namespace ecmplb::control

@@ -267,6 +267,13 @@ bool SyncEngine::PeerAlive(size_t peer, uint64_t now_ms) const {
          now_ms <= last_heard_ms_[peer] + kPeerSilentMs;
 }
 
+bool SyncEngine::AnyPeerSilent(uint64_t now_ms) const {
+  for (size_t i = 0; i < last_heard_ms_.size(); ++i) {
+    if (last_heard_ms_[i] != 0 && !PeerAlive(i, now_ms)) return true;
+  }
+  return false;
+}
+
 namespace {
 // The open errors as reject reasons.
 SyncReject RejectOf(sync::OpenError e) {

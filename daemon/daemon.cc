@@ -20,6 +20,7 @@
 #include "control/control_plane.h"
 #include "control/control_server.h"
 #include "control/health_monitor.h"
+#include "control/peer_wait.h"
 #include "control/metrics.h"
 #include "control/neighbor_sync.h"
 #include "control/netlink.h"
@@ -130,7 +131,11 @@ struct Daemon::Parts {
   // peers heard again after a silence), if any.
   std::unique_ptr<control::BulkServer> bulk_server;
   std::unique_ptr<control::BulkFetcher> bulk_fetch;
-  bool bulk_holds = false;  // the fetch holds the VIPs back (the one at start, bulk_wait)
+  bool bulk_holds = false;  // the fetch holds withdrawn VIPs back (sync.bulk_wait)
+  std::string bulk_hold_reason;
+  // Withdrawn VIPs wait for peers that fell silent (control/peer_wait.h).
+  control::SilentPeerWait peer_wait{control::kPeerSilentMs};
+  std::string peer_wait_reason;
   std::vector<size_t> heal_pending;  // peers to fetch from once the current fetch is over
   std::string bulk_status;
   dataplane::IpAddr host_addr;
@@ -340,17 +345,19 @@ void Daemon::StartBulkFetch(bool at_start) {
   p.bulk_fetch = std::make_unique<control::BulkFetcher>(
       p.host_addr, p.config.sync.port, peers, p.sync.get(),
       now + uint64_t{p.config.sync.bulk_timeout_s} * 1000);
-  p.bulk_holds = at_start && p.config.sync.bulk_wait;
+  // Announced VIPs stay announced (a heal on a serving host changes nothing); withdrawn ones
+  // wait for the copy.
+  p.bulk_holds = p.config.sync.bulk_wait;
   std::vector<std::string> names;
   for (size_t i : peers) names.push_back(p.config.sync.peers[i]);
   p.bulk_status = absl::StrCat("fetching from ", absl::StrJoin(names, ", "));
-  if (p.bulk_holds) {
-    p.monitor->SetHold(absl::StrCat("waiting for the peers' flows (bulk sync, at most ",
-                                    p.config.sync.bulk_timeout_s, " s)"));
-  }
+  p.bulk_hold_reason = p.bulk_holds ? absl::StrCat("waiting for the peers' flows (bulk sync, at most ",
+                                                   p.config.sync.bulk_timeout_s, " s)")
+                                    : "";
+  p.monitor->SetHold(p.bulk_hold_reason);
   Log(absl::StrCat("flow sync: bulk copy ", at_start ? "at start" : "after a silence", " from ",
                    absl::StrJoin(names, ", "),
-                   p.bulk_holds ? "; VIPs held back until it is done" : ""));
+                   p.bulk_holds ? "; withdrawn VIPs held back until it is done" : ""));
 }
 
 void Daemon::BulkStep(uint64_t now_ms) {
@@ -362,15 +369,29 @@ void Daemon::BulkStep(uint64_t now_ms) {
   }
   if (p.bulk_fetch != nullptr) {
     p.bulk_fetch->Poll(*p.plane->latest(), now_ms);  // also its deadline
-    if (!p.bulk_fetch->done()) return;
-    p.bulk_status = p.bulk_fetch->Summary();
-    Log(absl::StrCat("flow sync: bulk copy done: ", p.bulk_status,
-                     p.bulk_holds ? "; VIPs may be announced" : ""));
-    if (p.bulk_holds) p.monitor->SetHold("");
-    p.bulk_holds = false;
-    p.bulk_fetch.reset();
+    if (p.bulk_fetch->done()) {
+      p.bulk_status = p.bulk_fetch->Summary();
+      Log(absl::StrCat("flow sync: bulk copy done: ", p.bulk_status,
+                       p.bulk_holds ? "; VIPs may be announced" : ""));
+      p.bulk_holds = false;
+      p.bulk_fetch.reset();
+    }
   }
-  if (!p.heal_pending.empty()) StartBulkFetch(false);
+  if (p.bulk_fetch == nullptr && !p.heal_pending.empty()) StartBulkFetch(false);
+  // A peer heard again is no longer silent, and its heal fetch (started above, in this same
+  // step) takes over the hold: a withdrawn VIP is never free in between.
+  const bool silent = p.sync->AnyPeerSilent(now_ms);
+  std::string wait = p.peer_wait.Step(now_ms, silent, p.monitor->held() && !p.bulk_holds);
+  if (wait != p.peer_wait_reason) {
+    if (!wait.empty()) {
+      Log("flow sync: a peer is silent; withdrawn VIPs wait for it (its flows) or for " +
+          absl::StrCat(control::kPeerSilentMs, " ms once ready"));
+    } else if (p.peer_wait.gave_up()) {
+      Log("flow sync: silent peers still silent; withdrawn VIPs announced without their flows");
+    }
+    p.peer_wait_reason = wait;
+  }
+  p.monitor->SetHold(p.bulk_holds ? p.bulk_hold_reason : wait);
 }
 
 Daemon::~Daemon() {

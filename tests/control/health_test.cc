@@ -15,6 +15,7 @@
 #include "control/health.h"
 #include "control/health_checker.h"
 #include "control/health_monitor.h"
+#include "control/peer_wait.h"
 
 namespace ecmplb::control {
 namespace {
@@ -295,6 +296,64 @@ TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
   bool logged = false;
   for (const auto& l : log) logged = logged || l.find("is down") != std::string::npos;
   EXPECT_TRUE(logged);
+}
+
+// A hold keeps withdrawn VIPs back and never withdraws an announced one; held() says whether it
+// kept a ready VIP back.
+TEST(HealthMonitorTest, HoldKeepsWithdrawnVipsBackOnly) {
+  auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [
+      {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "backends": [{"id": 1, "address": "10.0.0.5"}]},
+      {"vip": "10.100.0.2", "port": 80, "protocol": "tcp", "admin_up": false,
+       "backends": [{"id": 1, "address": "10.0.0.5"}]}]})");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  HealthMonitor m(nullptr, 1, 500, [](const std::string&) {});
+  m.SetConfig(*cfg, NowMs());
+  m.SetHold("waiting for the peers");
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.1"), "waiting for the peers");
+  EXPECT_EQ(m.vips().at("10.100.0.2"), "administratively down");  // its own reason first
+  EXPECT_TRUE(m.held());
+  m.SetHold("");
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.1"), "");
+  EXPECT_FALSE(m.held());
+  m.SetHold("waiting again");  // announced: stays announced, nothing held
+  m.Announce(*cfg);
+  EXPECT_EQ(m.vips().at("10.100.0.1"), "");
+  EXPECT_FALSE(m.held());
+  EXPECT_TRUE(m.View(NowMs()).vips[0].announced);
+}
+
+// Withdrawn VIPs wait while a peer is silent; once a VIP is ready and held, at most wait_ms;
+// then not again until the peers speak and fall silent anew.
+TEST(SilentPeerWaitTest, HoldsWhileSilentBoundedOnceReady) {
+  SilentPeerWait w(3000);
+  EXPECT_EQ(w.Step(0, false, false), "");
+  // Silent, no VIP ready yet (the link is down, health failing): holds, no deadline running.
+  EXPECT_NE(w.Step(1000, true, false), "");
+  EXPECT_NE(w.Step(60000, true, false), "");
+  // A VIP is ready and held at 60,000: the wait runs until 63,000.
+  EXPECT_NE(w.Step(60000, true, true), "");
+  EXPECT_NE(w.Step(62999, true, true), "");
+  EXPECT_FALSE(w.gave_up());
+  EXPECT_EQ(w.Step(63000, true, false), "");
+  EXPECT_TRUE(w.gave_up());
+  EXPECT_EQ(w.Step(70000, true, true), "");  // gave up for this silence
+  // The peer speaks (heal): no hold; a later silence waits again from scratch.
+  EXPECT_EQ(w.Step(71000, false, false), "");
+  EXPECT_FALSE(w.gave_up());
+  EXPECT_NE(w.Step(80000, true, true), "");
+  EXPECT_NE(w.Step(82000, true, true), "");
+  EXPECT_EQ(w.Step(83000, true, true), "");
+}
+
+// The peer speaks before the wait is over: the hold ends at once (the heal fetch takes over).
+TEST(SilentPeerWaitTest, PeerHeardEndsTheWait) {
+  SilentPeerWait w(3000);
+  EXPECT_NE(w.Step(100, true, true), "");
+  EXPECT_EQ(w.Step(900, false, true), "");
+  EXPECT_FALSE(w.gave_up());
+  EXPECT_NE(w.Step(5000, true, true), "");  // a new silence holds again
 }
 
 }  // namespace
