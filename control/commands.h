@@ -53,7 +53,7 @@ struct Request {
   std::string forward;  // "dr" / "gre"
   std::string hash;     // "5tuple" / "source-ip"
   std::string fault;    // "stall-worker"
-  std::optional<uint64_t> weight, id, table_size, limit, worker, ms;
+  std::optional<uint64_t> weight, id, table_size, expected_backends, limit, worker, ms;
 };
 
 struct ArgSpec {

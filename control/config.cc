@@ -526,7 +526,29 @@ absl::Status Validate(const Config& c) {
   }
   if (absl::Status st = ValidateSync(c); !st.ok()) return st;
   if (c.services.size() > kMaxServices) {
-    return FieldError("services", absl::StrCat("at most ", kMaxServices, " services"));
+    return FieldError("services", absl::StrCat("at most ", kMaxServices, " services (",
+                                               c.services.size(), " given)"));
+  }
+  {
+    size_t backends = 0;
+    uint64_t slots = 0;
+    for (const auto& s : c.services) {
+      backends += s.backends.size() + (s.sorry_backend ? 1 : 0);
+      slots += s.table_size;
+    }
+    if (backends > kMaxBackendsPerHost) {
+      return FieldError("services", absl::StrCat("at most ", kMaxBackendsPerHost,
+                                                 " backends over all services (", backends,
+                                                 " given, sorry backends included)"));
+    }
+    if (slots > kMaxTableSlotsPerHost) {
+      return FieldError(
+          "services",
+          absl::StrCat("the services' Maglev tables would hold ", slots, " slots (",
+                       slots * 2 >> 20, " MiB); at most ", kMaxTableSlotsPerHost,
+                       ": give services a table_size that fits their backends (100 x the "
+                       "backends expected, prime; 65,537 when not set)"));
+    }
   }
   std::set<std::tuple<std::string, uint16_t, Protocol>> seen;
   for (size_t i = 0; i < c.services.size(); ++i) {

@@ -39,7 +39,13 @@ absl::StatusOr<std::string> CanonicalAddress(absl::string_view text);
 bool IsIpv6(absl::string_view canonical_address);
 
 inline constexpr uint32_t kMaxWeight = 65535;
-inline constexpr size_t kMaxServices = 256;
+// Per host: services (each has a counter slot, also the connection key's 16-bit service
+// index), backends over all services (sorry backends included: each has a counter slot), and
+// Maglev table slots over all services (2 bytes each: 4 GiB at the limit; a service's
+// table_size, 65,537 unless set, is the lever).
+inline constexpr size_t kMaxServices = 65536;
+inline constexpr size_t kMaxBackendsPerHost = size_t{1} << 20;
+inline constexpr uint64_t kMaxTableSlotsPerHost = uint64_t{1} << 31;
 inline constexpr size_t kMaxBackendsPerService = 4096;
 inline constexpr uint32_t kMaxBackendId = 65535;
 inline constexpr uint32_t kSorryBackendId = 0;  // never a regular backend's id

@@ -137,7 +137,13 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       s.protocol = ref.protocol;
       if (cmd.forward) s.forward = *cmd.forward;
       if (cmd.hash) s.hash = *cmd.hash;
-      if (cmd.table_size) s.table_size = *cmd.table_size;
+      if (cmd.table_size && cmd.expected_backends) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "service ", name, ": give table_size or expected_backends, not both"));
+      }
+      s.table_size = cmd.table_size ? *cmd.table_size
+                                    : maglev::Table::SizeFor(cmd.expected_backends.value_or(
+                                          kDefaultExpectedBackends));
       if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("service ", name, ": table size: ", st.message()));
@@ -403,8 +409,10 @@ StatsView ControlPlane::Stats() const {
     int slot = builder_.ServiceSlot(vs.service);
     for (const auto& w : workers_) {
       if (slot < 0) break;
-      vs.packets += w.counters->services[static_cast<size_t>(slot)].packets.Get();
-      vs.bytes += w.counters->services[static_cast<size_t>(slot)].bytes.Get();
+      if (const auto* c = w.counters->services.Find(static_cast<size_t>(slot))) {
+        vs.packets += c->packets.Get();
+        vs.bytes += c->bytes.Get();
+      }
     }
     for (const auto& b : s.backends) {
       StatsView::Backend vb;
@@ -413,8 +421,10 @@ StatsView ControlPlane::Stats() const {
       int bslot = builder_.BackendSlot(vs.service, b.id);
       for (const auto& w : workers_) {
         if (bslot < 0) break;
-        vb.packets += w.counters->backends[static_cast<size_t>(bslot)].packets.Get();
-        vb.bytes += w.counters->backends[static_cast<size_t>(bslot)].bytes.Get();
+        if (const auto* c = w.counters->backends.Find(static_cast<size_t>(bslot))) {
+          vb.packets += c->packets.Get();
+          vb.bytes += c->bytes.Get();
+        }
       }
       vs.backends.push_back(std::move(vb));
     }

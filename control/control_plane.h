@@ -45,13 +45,19 @@ namespace ecmplb::control {
 // kBackendSet, kBackendDel; Apply refuses the others.
 using CommandKind = CommandId;
 
+// `service add` without table_size or expected_backends: a table of 10,007 slots (20 KiB).
+inline constexpr uint32_t kDefaultExpectedBackends = 100;
+
 struct Command {
   CommandKind kind = CommandKind::kServiceAdd;
   std::string service;  // "VIP:PORT/PROTO"
   // service add
   std::optional<ForwardMode> forward;  // default dr
   std::optional<HashMode> hash;        // default 5tuple
-  std::optional<uint32_t> table_size;  // default 65537
+  // The Maglev table size, chosen once: table_size, else maglev::Table::SizeFor(
+  // expected_backends, default kDefaultExpectedBackends); written into the configuration.
+  std::optional<uint32_t> table_size;
+  std::optional<uint32_t> expected_backends;
   // backend add/set/del
   std::string backend;             // "ADDRESS[:PORT]"
   std::optional<uint32_t> weight;  // add: default 1; set: required

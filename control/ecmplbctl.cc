@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   Request req;  // the options write its string arguments
-  std::optional<uint32_t> weight, table_size, id;
+  std::optional<uint32_t> weight, table_size, expected_backends, id;
   uint32_t limit = 100;
 
   // One subcommand per command of the table; "service add" is `service` then `add`.
@@ -241,8 +241,15 @@ int main(int argc, char** argv) {
   sub[CommandId::kServiceAdd]
       ->add_option("--hash", req.hash, "5tuple (default) or source-ip")
       ->check(CLI::IsMember({"5tuple", "source-ip"}));
-  sub[CommandId::kServiceAdd]->add_option("--table-size", table_size,
-                                          "Maglev table size, a prime (default 65537)");
+  CLI::Option* table_size_opt = sub[CommandId::kServiceAdd]->add_option(
+      "--table-size", table_size,
+      "Maglev table size, a prime (default: from --expected-backends); kept for the service's "
+      "life and saved in the configuration");
+  sub[CommandId::kServiceAdd]
+      ->add_option("--expected-backends", expected_backends,
+                   "backends the service may grow to (default 100): its table gets the "
+                   "smallest prime >= 100 x that many slots (10,007 by default)")
+      ->excludes(table_size_opt);
   sub[CommandId::kServiceDel]->add_option("service", req.service, "VIP:PORT/PROTO")->required();
 
   CLI::App* be_add = sub[CommandId::kBackendAdd];
@@ -319,6 +326,7 @@ int main(int argc, char** argv) {
     req.limit = limit;
     req.weight = weight;
     req.table_size = table_size;
+    req.expected_backends = expected_backends;
     req.id = id;
     if (stall->parsed()) {
       req.fault = "stall-worker";

@@ -64,6 +64,7 @@ Command ToCommand(const Request& r) {
     return static_cast<uint32_t>(*v);  // within its argument's max
   };
   c.table_size = u32(r.table_size);
+  c.expected_backends = u32(r.expected_backends);
   c.weight = u32(r.weight);
   c.id = u32(r.id);
   return c;

@@ -9,6 +9,10 @@
 namespace ecmplb::control {
 namespace {
 
+static_assert(kMaxServices <= dataplane::kMaxServiceSlots, "a counter slot per service");
+static_assert(dataplane::kMaxServiceSlots <= 65536, "the slot is the flow key's 16-bit service");
+static_assert(kMaxBackendsPerHost <= dataplane::kMaxBackendSlots, "a counter slot per backend");
+
 // Gives back to `pool` the slot (mapped value) of every entry of `slots` that `live` rejects.
 template <typename Slots, typename Pool, typename Live>
 void ReleaseSlots(Slots& slots, Pool& pool, Live live) {

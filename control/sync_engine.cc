@@ -107,7 +107,7 @@ SyncEngine::SyncEngine(Settings settings, sync::Keyring keys, std::vector<Worker
 const dataplane::Service* SyncEngine::ServiceAtSlot(const dataplane::Snapshot& snap,
                                                     uint16_t slot) {
   if (snap.generation() != slots_generation_) {
-    slots_.assign(dataplane::kMaxServiceSlots, nullptr);
+    slots_.assign(snap.service_slots(), nullptr);
     for (const auto& s : snap.services()) {
       if (s->counter_slot < slots_.size()) slots_[s->counter_slot] = s.get();
     }

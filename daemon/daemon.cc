@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   ECMPLB_ASSIGN_OR_RETURN(p->plane, control::ControlPlane::Create(
                                         config, engine.mac(),
                                         [&engine](std::unique_ptr<const dataplane::Snapshot> s) {
-                                          engine.publisher().Publish(std::move(s));
+                                          engine.Publish(std::move(s));
                                         },
                                         std::move(cp)));
   control::ControlPlane& plane = *p->plane;

@@ -8,6 +8,7 @@
 // ParseResult (see packet/parse.h).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -117,9 +118,10 @@ inline constexpr auto kReceiveVerdicts = [] {
   return all;
 }();
 
-// Limits on counter slots; the snapshot builder assigns slots below these.
-inline constexpr size_t kMaxServiceSlots = 256;
-inline constexpr size_t kMaxBackendSlots = 16384;
+// Limits on counter slots; the snapshot builder assigns slots below these. A service's slot is
+// also its index in the connection key (conntrack::FlowKey::service, 16 bits).
+inline constexpr size_t kMaxServiceSlots = size_t{1} << 16;
+inline constexpr size_t kMaxBackendSlots = size_t{1} << 20;
 inline constexpr size_t kMaxParseResults = 32;
 
 // One cell written by a single thread and read by others.
@@ -142,15 +144,68 @@ struct PacketsBytes {
     bytes.Add(len);
   }
 };
+// Per-slot packets and bytes in chunks of 2^kChunkBits slots, allocated as slots come into use
+// (memory follows what is configured, not kMaxSlots). The first chunk exists from the start;
+// the control thread calls Ensure before it publishes a snapshot that uses higher slots, so a
+// worker, which reads the snapshot with acquire ordering, always finds the chunk: two
+// dependent loads per access, no check. Chunks are freed with the counters, never before.
+template <size_t kChunkBits, size_t kMaxSlots>
+class SlotCells {
+ public:
+  static constexpr size_t kChunk = size_t{1} << kChunkBits;
+  static constexpr size_t kChunks = kMaxSlots / kChunk;
+  static_assert(kMaxSlots % kChunk == 0);
+
+  SlotCells() { Ensure(1); }
+  ~SlotCells() {
+    for (auto& c : chunks_) delete[] c.load(std::memory_order_relaxed);
+  }
+  SlotCells(const SlotCells&) = delete;
+  SlotCells& operator=(const SlotCells&) = delete;
+
+  // Worker side: `slot` must be below what Ensure covered.
+  [[gnu::always_inline]] PacketsBytes& operator[](size_t slot) {
+    return chunks_[slot >> kChunkBits].load(std::memory_order_relaxed)[slot & (kChunk - 1)];
+  }
+  // Readers (any thread): null if `slot` has no memory yet (never used).
+  const PacketsBytes* Find(size_t slot) const {
+    if (slot >= kMaxSlots) return nullptr;
+    const PacketsBytes* c = chunks_[slot >> kChunkBits].load(std::memory_order_acquire);
+    return c == nullptr ? nullptr : &c[slot & (kChunk - 1)];
+  }
+  // Control thread: gives slots [0, slots) memory (at most kMaxSlots).
+  void Ensure(size_t slots) {
+    const size_t n = std::min((slots + kChunk - 1) / kChunk, kChunks);
+    for (size_t i = 0; i < n; ++i) {
+      if (chunks_[i].load(std::memory_order_relaxed) == nullptr) {
+        chunks_[i].store(new PacketsBytes[kChunk], std::memory_order_release);
+      }
+    }
+  }
+  // Slots that have memory (a multiple of kChunk).
+  size_t allocated() const {
+    size_t n = 0;
+    for (const auto& c : chunks_) n += c.load(std::memory_order_relaxed) != nullptr;
+    return n * kChunk;
+  }
+
+ private:
+  std::array<std::atomic<PacketsBytes*>, kChunks> chunks_{};
+};
 
 struct alignas(64) WorkerCounters {
   std::array<Cell, kNumCounters> counters;
   std::array<Cell, kMaxParseResults> parse;  // indexed by ParseResult
-  std::array<PacketsBytes, kMaxServiceSlots> services;
-  std::array<PacketsBytes, kMaxBackendSlots> backends;
+  SlotCells<10, kMaxServiceSlots> services;  // 16 KiB per 1,024 services
+  SlotCells<12, kMaxBackendSlots> backends;  // 64 KiB per 4,096 backends
 
   void Add(Counter c, uint64_t n = 1) { counters[static_cast<size_t>(c)].Add(n); }
   uint64_t Get(Counter c) const { return counters[static_cast<size_t>(c)].Get(); }
+  // Control thread, before publishing a snapshot whose slots reach these counts.
+  void EnsureSlots(size_t service_slots, size_t backend_slots) {
+    services.Ensure(service_slots);
+    backends.Ensure(backend_slots);
+  }
 };
 
 }  // namespace ecmplb::dataplane

@@ -16,6 +16,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 namespace ecmplb::dataplane {
 
@@ -23,7 +24,9 @@ static_assert(std::endian::native == std::endian::little, "NeighborTable packs M
 
 class NeighborTable {
  public:
-  static constexpr uint32_t kCapacity = 4096;
+  // One slot per distinct next hop (a backend, or the gateway of off-link GRE backends):
+  // 2.3 MiB for the whole table.
+  static constexpr uint32_t kCapacity = uint32_t{1} << 18;
 
   // Worker side. Returns false (and leaves `mac` alone) while the slot is unresolved.
   bool Get(uint32_t slot, uint8_t mac[6]) const {
@@ -57,10 +60,10 @@ class NeighborTable {
 
  private:
   static constexpr uint64_t kValid = uint64_t{1} << 48;
-  std::array<std::atomic<uint64_t>, kCapacity> macs_{};
-  // Request flags live apart from the MACs so that raising one does not bounce the cache
-  // lines every worker reads on each packet.
-  alignas(64) mutable std::array<std::atomic<bool>, kCapacity> wants_{};
+  // On the heap (2.3 MiB), zeroed. Request flags live apart from the MACs so that raising one
+  // does not bounce the cache lines every worker reads on each packet.
+  std::unique_ptr<std::atomic<uint64_t>[]> macs_{new std::atomic<uint64_t>[kCapacity]{}};
+  std::unique_ptr<std::atomic<bool>[]> wants_{new std::atomic<bool>[kCapacity]{}};
 };
 
 }  // namespace ecmplb::dataplane

@@ -11,6 +11,7 @@
 // Thread-safety: immutable after construction; safe to read from any number of threads.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -77,7 +78,11 @@ class Snapshot {
     for (const auto& s : services_) {
       by_key_.emplace(s->key, s.get());
       vips_.insert(s->key.vip);
-      for (const auto& b : s->backends) backend_addrs_.insert(b.addr);
+      service_slots_ = std::max<size_t>(service_slots_, size_t{s->counter_slot} + 1);
+      for (const auto& b : s->backends) {
+        backend_addrs_.insert(b.addr);
+        backend_slots_ = std::max<size_t>(backend_slots_, size_t{b.counter_slot} + 1);
+      }
     }
     BuildV4Index();
   }
@@ -85,6 +90,10 @@ class Snapshot {
   uint64_t generation() const { return generation_; }
   const HostInfo& host() const { return host_; }
   const std::vector<std::shared_ptr<const Service>>& services() const { return services_; }
+  // One past the highest service / backend counter slot in use: what WorkerCounters must
+  // cover (EnsureSlots) before the snapshot is published.
+  size_t service_slots() const { return service_slots_; }
+  size_t backend_slots() const { return backend_slots_; }
 
   // Per packet: IPv4 goes through a small open-addressing index keyed by one 64-bit word
   // (VIP, port, protocol), a multiply and a few compares; IPv6 through the hash map.
@@ -154,6 +163,8 @@ class Snapshot {
   size_t v4_mask_ = 0;
   unsigned v4_shift_ = 60;
   std::vector<std::shared_ptr<const Service>> services_;
+  size_t service_slots_ = 0;
+  size_t backend_slots_ = 0;
   absl::flat_hash_map<ServiceKey, const Service*> by_key_;
   absl::flat_hash_set<IpAddr> vips_;
   absl::flat_hash_set<IpAddr> backend_addrs_;

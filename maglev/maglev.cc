@@ -476,6 +476,17 @@ absl::Status Table::ValidateTableSize(uint32_t m) {
   return absl::OkStatus();
 }
 
+uint32_t Table::SizeFor(uint32_t expected_backends) {
+  uint64_t m = std::max<uint64_t>(kMinTableSize, uint64_t{expected_backends} * 100);
+  if (m >= kMaxTableSize) m = kMaxTableSize - 1;
+  while (m < kMaxTableSize && !IsPrime(static_cast<uint32_t>(m))) ++m;
+  if (m >= kMaxTableSize) {  // no prime in [m, kMaxTableSize): the largest below
+    m = kMaxTableSize - 1;
+    while (!IsPrime(static_cast<uint32_t>(m))) --m;
+  }
+  return static_cast<uint32_t>(m);
+}
+
 absl::StatusOr<Table> Table::Build(std::span<const Backend> backends, uint32_t table_size) {
   const uint32_t m = table_size;
   if (absl::Status s = ValidateTableSize(m); !s.ok()) return s;

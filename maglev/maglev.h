@@ -123,6 +123,11 @@ class Table {
                                      uint32_t table_size = kDefaultTableSize);
 
   static absl::Status ValidateTableSize(uint32_t m);
+  // The table size for a service expected to reach `expected_backends` backends: the smallest
+  // prime >= 100 x that (Maglev's recommendation), at least kMinTableSize, at most the
+  // largest prime <= kMaxTableSize. Chosen once, when a service is created, and kept: a size
+  // that followed the backend count would remap every flow on each change.
+  static uint32_t SizeFor(uint32_t expected_backends);
 
   Table(Table&&) noexcept = default;
   Table& operator=(Table&&) noexcept = default;

@@ -189,6 +189,13 @@ void Engine::Stop() {
   }
 }
 
+void Engine::Publish(std::unique_ptr<const Snapshot> snapshot) {
+  for (auto& w : workers_) {
+    w->counters->EnsureSlots(snapshot->service_slots(), snapshot->backend_slots());
+  }
+  publisher_->Publish(std::move(snapshot));
+}
+
 void Engine::Heartbeats(std::vector<uint64_t>* out) const {
   out->resize(workers_.size());
   for (size_t i = 0; i < workers_.size(); ++i) {

@@ -96,6 +96,9 @@ class Engine {
   size_t table_bytes() const { return table_bytes_; }
 
   SnapshotPublisher& publisher() { return *publisher_; }
+  // Gives every worker's counters the slots `snapshot` uses, then publishes it: the one way
+  // the control plane hands the workers a configuration.
+  void Publish(std::unique_ptr<const Snapshot> snapshot);
   NeighborTable& neighbors() { return *neighbors_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
   const WorkerCounters& exception_counters() const { return *exception_counters_; }

@@ -166,6 +166,33 @@ TEST_F(Fixture, ServiceAddAndDel) {
   EXPECT_EQ(current_->services().size(), 2u);
 }
 
+// A new service's table size is chosen once from the backends it is expected to reach (100 by
+// default) and saved with it; table_size and expected_backends together are refused.
+TEST_F(Fixture, ServiceAddChoosesTheTableSizeOnce) {
+  Command c;
+  c.kind = CommandKind::kServiceAdd;
+  c.service = "10.100.0.7:80/tcp";
+  ASSERT_TRUE(cp_->Apply(c).ok());
+  EXPECT_EQ(cp_->config().FindService("10.100.0.7", 80, Protocol::kTcp)->table_size, 10007u);
+  c.service = "10.100.0.7:81/tcp";
+  c.expected_backends = 3;
+  ASSERT_TRUE(cp_->Apply(c).ok());
+  EXPECT_EQ(cp_->config().FindService("10.100.0.7", 81, Protocol::kTcp)->table_size, 307u);
+  // Backends beyond the expectation keep the size (it never follows the count).
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Do(CommandKind::kBackendAdd, "10.100.0.7:81/tcp", "10.0.0." + std::to_string(30 + i)).ok());
+  }
+  EXPECT_EQ(cp_->config().FindService("10.100.0.7", 81, Protocol::kTcp)->table_size, 307u);
+  auto saved = LoadConfigFile(save_path_);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->FindService("10.100.0.7", 81, Protocol::kTcp)->table_size, 307u);
+  c.service = "10.100.0.7:82/tcp";
+  c.table_size = 251;
+  auto both = cp_->Apply(c);
+  EXPECT_EQ(both.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cp_->config().FindService("10.100.0.7", 82, Protocol::kTcp), nullptr);
+}
+
 TEST_F(Fixture, RefusedCommandsChangeNothingAndCarryTheirCode) {
   State before = Capture();
   struct Case {

@@ -61,6 +61,7 @@ class Host {
     auto s = builder_.Build(config, unhealthy);
     ASSERT_TRUE(s.ok()) << s.status();
     snap_ = std::move(*s);
+    counters_.EnsureSlots(snap_->service_slots(), snap_->backend_slots());  // as Engine::Publish
   }
   void ResolveAll() {
     for (const auto& [slot, addr] : builder_.neighbor_slots())

@@ -702,5 +702,22 @@ TEST(LookupTest, EveryEntryIsAUsableBackend) {
   }
 }
 
+// A service's table size from its expected backend count: prime, >= 100 x, within the bounds.
+TEST(TableTest, SizeForExpectedBackends) {
+  EXPECT_EQ(Table::SizeFor(0), kMinTableSize);
+  EXPECT_EQ(Table::SizeFor(1), 251u);
+  EXPECT_EQ(Table::SizeFor(3), 307u);
+  EXPECT_EQ(Table::SizeFor(100), 10007u);
+  EXPECT_EQ(Table::SizeFor(655), 65519u);
+  for (uint32_t n : {2u, 7u, 8u, 50u, 1000u, 4096u, 65535u}) {
+    const uint32_t m = Table::SizeFor(n);
+    EXPECT_TRUE(Table::ValidateTableSize(m).ok()) << n;
+    EXPECT_GE(m, uint64_t{n} * 100) << n;
+  }
+  const uint32_t top = Table::SizeFor(UINT32_MAX);
+  EXPECT_TRUE(Table::ValidateTableSize(top).ok());
+  EXPECT_EQ(top, 16777213u);  // the largest accepted prime
+}
+
 }  // namespace
 }  // namespace ecmplb::maglev

@@ -1,0 +1,140 @@
+// Scale (issue 19): a host with 16,384 services and 131,072 backends is accepted, built and
+// forwards to its last service, counted in that service's counter slot (memory for it comes
+// from EnsureSlots, as Engine::Publish gives it); a change to one service rebuilds only it;
+// the per-host limits refuse what does not fit with a clear reason; counter memory follows
+// the slots in use.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "control/config.h"
+#include "maglev/maglev.h"
+#include "tests/dataplane/pipeline_host.h"
+
+namespace ecmplb::dataplane::pipeline_testing {
+namespace {
+
+// 10.100.x.y:80 services, each with `per` backends 10.(1 + k / 65536).(k / 256 % 256).(k % 256)
+// (distinct next hops, on the host's /8), table sizes chosen as `service add` chooses them.
+control::Config ScaleConfig(size_t services, size_t per) {
+  control::Config c;
+  c.host.address = "10.0.0.11";
+  c.host.prefix_length = 8;
+  c.conntrack.capacity = 4096;
+  size_t k = 0;
+  for (size_t i = 0; i < services; ++i) {
+    control::ServiceConfig s;
+    s.vip = absl::StrCat("10.100.", i / 256, ".", i % 256);
+    s.port = 80;
+    s.table_size = maglev::Table::SizeFor(static_cast<uint32_t>(per));
+    for (size_t b = 0; b < per; ++b, ++k) {
+      s.backends.push_back({static_cast<uint32_t>(b + 1),
+                            absl::StrCat("10.", 1 + k / 65536, ".", k / 256 % 256, ".", k % 256)});
+    }
+    c.services.push_back(std::move(s));
+  }
+  return c;
+}
+
+TEST(ScaleTest, SixteenThousandServicesBuildForwardAndChangeOneAtATime) {
+  control::Config c = ScaleConfig(16384, 8);
+  ASSERT_TRUE(control::Validate(c).ok()) << control::Validate(c);
+  Host h(c);
+  EXPECT_EQ(h.snap().services().size(), 16384u);
+  EXPECT_EQ(h.snap().service_slots(), 16384u);
+  EXPECT_EQ(h.snap().backend_slots(), 131072u);
+  EXPECT_EQ(h.builder().neighbor_slots().size(), 131072u);
+  // Counter memory covers what is used, in whole chunks, not the maximum.
+  EXPECT_EQ(h.counters().services.allocated(), 16384u);
+  EXPECT_EQ(h.counters().backends.allocated(), 131072u);
+
+  // The first, a middle and the last service forward, each counted in its own slots.
+  for (size_t i : {size_t{0}, size_t{9999}, size_t{16383}}) {
+    const std::string vip = c.services[i].vip;
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(Syn(40000, "192.0.2.7", vip.c_str()), &out), Verdict::kTx) << vip;
+    const Service* svc = h.snap().Find(*IpAddr::Parse(vip), 80, inet::ip_proto::kTcp);
+    ASSERT_NE(svc, nullptr);
+    EXPECT_EQ(h.counters().services.Find(svc->counter_slot)->packets.Get(), 1u) << vip;
+    int counted = 0;  // DR: the frame goes to the backend's MAC
+    for (const auto& b : svc->backends) {
+      const bool to = std::equal(out.begin(), out.begin() + 6, BackendMac(b.addr).bytes.begin());
+      counted += to && h.counters().backends.Find(b.counter_slot)->packets.Get() == 1;
+    }
+    EXPECT_EQ(counted, 1) << vip << ": the chosen backend's slot counts the packet";
+  }
+
+  // One service changes: only it is rebuilt; every other service is the same object.
+  std::vector<const Service*> before;
+  for (const auto& s : h.snap().services()) before.push_back(s.get());
+  c.services[5000].backends[0].weight = 3;
+  h.Apply(c);
+  EXPECT_EQ(h.builder().services_rebuilt(), 1u);
+  size_t same = 0;
+  for (size_t i = 0; i < before.size(); ++i) same += h.snap().services()[i].get() == before[i];
+  EXPECT_EQ(same, 16383u);
+}
+
+TEST(ScaleTest, PerHostLimitsRefuseWithAClearReason) {
+  auto mentions = [](const absl::Status& st, const std::string& what) {
+    return st.code() == absl::StatusCode::kInvalidArgument &&
+           std::string(st.message()).find(what) != std::string::npos;
+  };
+  // Services: one past the limit (no backends needed to count them).
+  control::Config c;
+  c.host.address = "10.0.0.11";
+  for (size_t i = 0; i <= control::kMaxServices; ++i) {
+    control::ServiceConfig s;
+    s.vip = absl::StrCat("10.", 100 + i / 65536, ".", i / 256 % 256, ".", i % 256);
+    s.port = 80;
+    s.table_size = 251;
+    c.services.push_back(std::move(s));
+  }
+  absl::Status st = control::Validate(c);
+  EXPECT_TRUE(mentions(st, "at most 65536 services (65537 given)")) << st;
+  c.services.pop_back();
+  EXPECT_TRUE(control::Validate(c).ok()) << control::Validate(c);
+
+  // Maglev slots: 32,768 services at the default 65,537 slots exceed 2^31.
+  c.services.resize(32768);
+  for (auto& s : c.services) s.table_size = maglev::kDefaultTableSize;
+  st = control::Validate(c);
+  EXPECT_TRUE(mentions(st, "Maglev tables would hold 2147516416 slots")) << st;
+  c.services.pop_back();
+  EXPECT_TRUE(control::Validate(c).ok()) << control::Validate(c);
+
+  // Backends over all services: 256 x 4,096 is the limit; one sorry backend more is refused.
+  c.services.resize(256);
+  for (auto& s : c.services) {
+    s.table_size = maglev::kDefaultTableSize;
+    for (uint32_t b = 1; b <= control::kMaxBackendsPerService; ++b) {
+      s.backends.push_back({b, "10.0.0.21"});  // refused before each backend is looked at
+    }
+  }
+  c.services[0].sorry_backend = control::BackendConfig{0, "10.0.0.99"};
+  st = control::Validate(c);
+  EXPECT_TRUE(mentions(st, "at most 1048576 backends over all services (1048577 given")) << st;
+}
+
+// SlotCells: memory in chunks as slots come into use; readers see null past it.
+TEST(ScaleTest, CounterChunksFollowTheSlotsInUse) {
+  WorkerCounters w;
+  EXPECT_EQ(w.services.allocated(), 1024u);  // the first chunk, always
+  EXPECT_EQ(w.backends.allocated(), 4096u);
+  EXPECT_NE(w.services.Find(1023), nullptr);
+  EXPECT_EQ(w.services.Find(1024), nullptr);
+  EXPECT_EQ(w.services.Find(kMaxServiceSlots), nullptr);
+  w.EnsureSlots(1025, 4097);
+  EXPECT_EQ(w.services.allocated(), 2048u);
+  EXPECT_EQ(w.backends.allocated(), 8192u);
+  w.services[1024].Add(100);
+  EXPECT_EQ(w.services.Find(1024)->bytes.Get(), 100u);
+  w.EnsureSlots(kMaxServiceSlots + 5, 0);  // clamped to the maximum
+  EXPECT_EQ(w.services.allocated(), kMaxServiceSlots);
+  EXPECT_EQ(w.services.Find(1024)->packets.Get(), 1u);  // chunks are never replaced
+}
+
+}  // namespace
+}  // namespace ecmplb::dataplane::pipeline_testing
