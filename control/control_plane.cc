@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
@@ -242,11 +244,24 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
 absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   ForgetExpiredReservations();
   ECMPLB_RETURN_IF_ERROR(Validate(candidate));
-  // Diff: backends (service, id) that leave, and ids that would be reused too early.
+  // Diff: backends (service, id) that leave, and ids that would be reused too early. Services
+  // are matched through a hash index (canonical VIP text, port, protocol): linear in the
+  // number of services and backends, whatever their count.
+  using Key = std::tuple<absl::string_view, uint16_t, Protocol>;
+  absl::flat_hash_map<Key, const ServiceConfig*> in_candidate;
+  in_candidate.reserve(candidate.services.size());
+  for (const auto& s : candidate.services) in_candidate[{s.vip, s.port, s.protocol}] = &s;
+  absl::flat_hash_map<Key, const ServiceConfig*> running;
+  running.reserve(config_.services.size());
+  for (const auto& s : config_.services) running[{s.vip, s.port, s.protocol}] = &s;
+  auto find = [](const auto& index, const ServiceConfig& s) -> const ServiceConfig* {
+    auto it = index.find(Key{s.vip, s.port, s.protocol});
+    return it == index.end() ? nullptr : it->second;
+  };
   std::vector<std::pair<std::string, uint32_t>> released;
   for (const auto& old_svc : config_.services) {
-    const ServiceConfig* now_svc =
-        candidate.FindService(old_svc.vip, old_svc.port, old_svc.protocol);
+    const ServiceConfig* now_svc = find(in_candidate, old_svc);
+    if (now_svc != nullptr && now_svc->backends == old_svc.backends) continue;  // the common case
     for (const auto& b : old_svc.backends) {
       const BackendConfig* kept = nullptr;
       if (now_svc != nullptr) {
@@ -264,7 +279,9 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
     }
   }
   for (const auto& svc : candidate.services) {
-    const ServiceConfig* old_svc = config_.FindService(svc.vip, svc.port, svc.protocol);
+    const ServiceConfig* old_svc = find(running, svc);
+    if (old_svc != nullptr && old_svc->backends == svc.backends) continue;
+    if (removed_.empty()) continue;  // nothing is reserved
     const std::string name = svc.Name();
     for (const auto& b : svc.backends) {
       bool existed = false;

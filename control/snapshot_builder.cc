@@ -1,6 +1,7 @@
 // snapshot_builder.cc: configuration model -> dataplane Snapshot (see snapshot_builder.h).
 #include "control/snapshot_builder.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -12,19 +13,6 @@ namespace {
 static_assert(kMaxServices <= dataplane::kMaxServiceSlots, "a counter slot per service");
 static_assert(dataplane::kMaxServiceSlots <= 65536, "the slot is the flow key's 16-bit service");
 static_assert(kMaxBackendsPerHost <= dataplane::kMaxBackendSlots, "a counter slot per backend");
-
-// Gives back to `pool` the slot (mapped value) of every entry of `slots` that `live` rejects.
-template <typename Slots, typename Pool, typename Live>
-void ReleaseSlots(Slots& slots, Pool& pool, Live live) {
-  for (auto it = slots.begin(); it != slots.end();) {
-    if (live(*it)) {
-      ++it;
-    } else {
-      pool.Give(it->second);
-      it = slots.erase(it);
-    }
-  }
-}
 
 dataplane::IpAddr Addr(const std::string& canonical) {
   auto a = dataplane::IpAddr::Parse(canonical);
@@ -52,11 +40,8 @@ dataplane::ServiceKey ToServiceKey(const ServiceConfig& s) {
   return dataplane::ServiceKey{Addr(s.vip), s.port, static_cast<uint8_t>(s.protocol)};
 }
 
-absl::StatusOr<uint32_t> SnapshotBuilder::SlotPool::Take() {
+uint32_t SnapshotBuilder::SlotPool::Take() {
   if (next_ < capacity_) return next_++;
-  if (free_.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat("all ", capacity_, " slots are in use"));
-  }
   uint32_t s = *free_.begin();
   free_.erase(free_.begin());
   return s;
@@ -84,139 +69,240 @@ absl::StatusOr<dataplane::IpAddr> SnapshotBuilder::NextHop(const Config& config,
   return Addr(config.host.gateway);
 }
 
+namespace {
+
+// The Service of `s` without its slots (filled in once the build can no longer fail): entries,
+// weights (0 for failed backends), position_of_id and the Maglev table.
+absl::StatusOr<std::shared_ptr<dataplane::Service>> MakeService(
+    const ServiceConfig& s, const std::vector<uint32_t>& down) {
+  auto svc = std::make_shared<dataplane::Service>();
+  svc->key = ToServiceKey(s);
+  svc->forward =
+      s.forward == ForwardMode::kDr ? dataplane::ForwardMode::kDr : dataplane::ForwardMode::kGre;
+  svc->hash = s.hash == HashMode::kFiveTuple ? dataplane::HashMode::kFiveTuple
+                                             : dataplane::HashMode::kSourceIp;
+  uint32_t max_id = 0;
+  for (const auto& b : s.backends) max_id = std::max(max_id, b.id);
+  svc->position_of_id.assign(max_id + 1, -1);
+  std::vector<maglev::Backend> mb;
+  bool any_usable = false;
+  for (size_t k = 0; k < s.backends.size(); ++k) {
+    const auto& b = s.backends[k];
+    dataplane::BackendEntry e;
+    e.id = b.id;
+    e.addr = Addr(b.address);
+    const bool up = !std::binary_search(down.begin(), down.end(), b.id);
+    e.weight = up ? b.weight : 0;
+    // A failed backend is treated as removed: its tracked flows are re-picked.
+    if (up) svc->position_of_id[b.id] = static_cast<int32_t>(k);
+    any_usable = any_usable || e.weight > 0;
+    svc->backends.push_back(e);
+    mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), e.weight});
+  }
+  if (!any_usable && s.sorry_backend) {
+    // Nothing usable: every new flow (and every flow of a failed backend) goes to the sorry
+    // backend, the only weight in the table. It leaves again as soon as a backend is usable.
+    dataplane::BackendEntry e;
+    e.id = kSorryBackendId;
+    e.addr = Addr(s.sorry_backend->address);
+    e.weight = 1;
+    svc->position_of_id[kSorryBackendId] = static_cast<int32_t>(svc->backends.size());
+    svc->backends.push_back(e);
+    mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), 1});
+    any_usable = true;
+  }
+  if (any_usable) {
+    auto table = maglev::Table::Build(mb, s.table_size);
+    if (!table.ok())
+      return absl::Status(table.status().code(),
+                          absl::StrCat(s.Name(), ": ", table.status().message()));
+    svc->table = std::move(*table);
+  }
+  return svc;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Build(
     const Config& config, const std::set<BackendRef>& unhealthy) {
-  // Work on copies of the slot state: a failure leaves this builder unchanged.
-  auto service_pool = service_pool_;
-  auto backend_pool = backend_pool_;
-  auto neighbor_pool = neighbor_pool_;
-  auto service_slot = service_slot_;
-  auto backend_slot = backend_slot_;
-  auto neighbor_slot = neighbor_slot_;
-  std::map<std::string, Cached> cache;
-  size_t rebuilt = 0;
+  const HostKey host_key{config.host.address, config.host.gateway, config.host.prefix_length};
+  const bool host_changed = !(host_key == host_);
 
-  std::vector<std::shared_ptr<const dataplane::Service>> services;
-  std::set<std::string> live_services;
-  std::set<std::pair<std::string, uint32_t>> live_backends;
-  std::map<uint32_t, dataplane::IpAddr> neighbor_addr;
-
-  for (const ServiceConfig& s : config.services) {
-    const std::string name = s.Name();
-    live_services.insert(name);
-    std::set<uint32_t> down;
-    for (const auto& b : s.backends) {
-      if (unhealthy.count({name, b.id})) down.insert(b.id);
+  // Phase 1, nothing changes: which services are reused, and everything that can fail for the
+  // others (next hops, Maglev tables, slots available).
+  struct Change {
+    size_t index;          // in config.services
+    std::string name;
+    std::vector<uint32_t> down;
+    std::vector<dataplane::IpAddr> hops;  // backends, then the sorry backend
+    std::shared_ptr<dataplane::Service> service;
+  };
+  std::vector<Change> changes;
+  std::vector<std::shared_ptr<const dataplane::Service>> services(config.services.size());
+  std::vector<std::string> names(config.services.size());
+  size_t new_service_slots = 0;
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const ServiceConfig& s = config.services[i];
+    names[i] = s.Name();
+    const std::string& name = names[i];
+    std::vector<uint32_t> down;
+    for (auto it = unhealthy.lower_bound({name, 0}); it != unhealthy.end() && it->first == name;
+         ++it) {
+      down.push_back(it->second);
     }
-    if (!service_slot.count(name)) {
-      auto slot = service_pool.Take();
-      if (!slot.ok())
-        return absl::ResourceExhaustedError(
-            absl::StrCat(name, ": service counters: ", slot.status().message()));
-      service_slot[name] = *slot;
+    auto e = entries_.find(name);
+    if (e != entries_.end() && !host_changed && e->second.down == down && e->second.config == s) {
+      services[i] = e->second.service;
+      continue;
     }
-    // Next hops and backend slots are needed whether or not the service is rebuilt.
-    std::vector<uint32_t> nslots, bslots;
-    std::vector<BackendConfig> all = s.backends;  // + the sorry backend, last
-    if (s.sorry_backend) all.push_back(*s.sorry_backend);
-    for (const auto& b : all) {
-      ECMPLB_ASSIGN_OR_RETURN(const dataplane::IpAddr hop, NextHop(config, s, b));
-      auto it = neighbor_slot.find(hop);
-      if (it == neighbor_slot.end()) {
-        auto slot = neighbor_pool.Take();
-        if (!slot.ok())
-          return absl::ResourceExhaustedError(absl::StrCat("next hops: ", slot.status().message()));
-        it = neighbor_slot.emplace(hop, *slot).first;
+    if (e == entries_.end()) ++new_service_slots;
+    Change c{i, name, std::move(down), {}, nullptr};
+    std::vector<const BackendConfig*> all;
+    for (const auto& b : s.backends) all.push_back(&b);
+    if (s.sorry_backend) all.push_back(&*s.sorry_backend);
+    for (const BackendConfig* b : all) {
+      ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr hop, NextHop(config, s, *b));
+      c.hops.push_back(hop);
+    }
+    ECMPLB_ASSIGN_OR_RETURN(c.service, MakeService(s, c.down));
+    changes.push_back(std::move(c));
+  }
+  // Services that left: the entries the loop did not find (none when every entry was found;
+  // service names are unique, Validate).
+  std::vector<std::string> gone;
+  if (entries_.size() + new_service_slots != config.services.size()) {
+    absl::flat_hash_set<absl::string_view> present(names.begin(), names.end());
+    for (const auto& [name, e] : entries_) {
+      if (!present.contains(name)) gone.push_back(name);
+    }
+  }
+  // Slots: what the change takes and gives back, checked before anything moves.
+  {
+    size_t backends_needed = 0, backends_freed = 0;
+    absl::flat_hash_map<dataplane::IpAddr, int64_t> hop_delta;
+    auto old_of = [&](const std::string& name) -> const Entry* {
+      auto e = entries_.find(name);
+      return e == entries_.end() ? nullptr : &e->second;
+    };
+    for (const std::string& name : gone) {
+      const Entry& e = entries_.at(name);
+      backends_freed += e.backend_slots.size();
+      for (const auto& h : e.hops) --hop_delta[h];
+    }
+    for (const Change& c : changes) {
+      const Entry* old = old_of(c.name);
+      const ServiceConfig& s = config.services[c.index];
+      const size_t n = s.backends.size() + (s.sorry_backend ? 1 : 0);
+      size_t kept = 0;
+      if (old != nullptr) {
+        for (const auto& h : old->hops) --hop_delta[h];
+        for (size_t k = 0; k < n; ++k) {
+          const uint32_t id = k < s.backends.size() ? s.backends[k].id : kSorryBackendId;
+          for (size_t j = 0; j < old->backend_slots.size(); ++j) {
+            const uint32_t oid = j < old->config.backends.size() ? old->config.backends[j].id
+                                                                 : kSorryBackendId;
+            if (oid == id) ++kept;
+          }
+        }
+        backends_freed += old->backend_slots.size() - kept;
       }
-      nslots.push_back(it->second);
-      neighbor_addr[it->second] = hop;
-      auto key = std::make_pair(name, b.id);
-      live_backends.insert(key);
-      if (!backend_slot.count(key)) {
-        auto slot = backend_pool.Take();
-        if (!slot.ok())
-          return absl::ResourceExhaustedError(
-              absl::StrCat("backend counters: ", slot.status().message()));
-        backend_slot[key] = *slot;
-      }
-      bslots.push_back(backend_slot[key]);
+      backends_needed += n - kept;
+      for (const auto& h : c.hops) ++hop_delta[h];
     }
-
-    auto cached = cache_.find(name);
-    if (cached != cache_.end() && cached->second.config == s && cached->second.unhealthy == down &&
-        cached->second.service->counter_slot == service_slot[name]) {
-      bool same_slots = true;
-      for (size_t k = 0; k < s.backends.size(); ++k) {
-        same_slots = same_slots && cached->second.service->backends[k].neighbor_slot == nslots[k] &&
-                     cached->second.service->backends[k].counter_slot == bslots[k];
-      }
-      if (same_slots) {
-        services.push_back(cached->second.service);
-        cache[name] = cached->second;
-        continue;
-      }
+    size_t hops_needed = 0, hops_freed = 0;
+    for (const auto& [addr, d] : hop_delta) {
+      auto h = hops_.find(addr);
+      const int64_t refs = h == hops_.end() ? 0 : h->second.refs;
+      if (refs == 0 && d > 0) ++hops_needed;
+      if (refs > 0 && refs + d == 0) ++hops_freed;
     }
-
-    auto svc = std::make_shared<dataplane::Service>();
-    svc->key = ToServiceKey(s);
-    svc->counter_slot = service_slot[name];
-    svc->forward =
-        s.forward == ForwardMode::kDr ? dataplane::ForwardMode::kDr : dataplane::ForwardMode::kGre;
-    svc->hash = s.hash == HashMode::kFiveTuple ? dataplane::HashMode::kFiveTuple
-                                               : dataplane::HashMode::kSourceIp;
-    uint32_t max_id = 0;
-    for (const auto& b : s.backends) max_id = std::max(max_id, b.id);
-    svc->position_of_id.assign(max_id + 1, -1);
-    std::vector<maglev::Backend> mb;
-    bool any_usable = false;
-    for (size_t k = 0; k < s.backends.size(); ++k) {
-      const auto& b = s.backends[k];
-      dataplane::BackendEntry e;
-      e.id = b.id;
-      e.addr = Addr(b.address);
-      bool up = !down.count(b.id);
-      e.weight = up ? b.weight : 0;
-      e.neighbor_slot = nslots[k];
-      e.counter_slot = bslots[k];
-      // A failed backend is treated as removed: its tracked flows are re-picked.
-      if (up) svc->position_of_id[b.id] = static_cast<int32_t>(k);
-      any_usable = any_usable || e.weight > 0;
-      svc->backends.push_back(e);
-      mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), e.weight});
+    const std::string first = changes.empty() ? std::string() : changes.front().name;
+    if (new_service_slots > service_pool_.available() + gone.size()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          first, ": service counters: all ", dataplane::kMaxServiceSlots, " slots are in use"));
     }
-    if (!any_usable && s.sorry_backend) {
-      // Nothing usable: every new flow (and every flow of a failed backend) goes to the sorry
-      // backend, the only weight in the table. It leaves again as soon as a backend is usable.
-      dataplane::BackendEntry e;
-      e.id = kSorryBackendId;
-      e.addr = Addr(s.sorry_backend->address);
-      e.weight = 1;
-      e.neighbor_slot = nslots.back();
-      e.counter_slot = bslots.back();
-      svc->position_of_id[kSorryBackendId] = static_cast<int32_t>(svc->backends.size());
-      svc->backends.push_back(e);
-      mb.push_back(maglev::Backend{MaglevId(e.addr, s.port), 1});
-      any_usable = true;
+    if (backends_needed > backend_pool_.available() + backends_freed) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "backend counters: all ", dataplane::kMaxBackendSlots, " slots are in use"));
     }
-    if (any_usable) {
-      auto table = maglev::Table::Build(mb, s.table_size);
-      if (!table.ok())
-        return absl::Status(table.status().code(),
-                            absl::StrCat(name, ": ", table.status().message()));
-      svc->table = std::move(*table);
+    if (hops_needed > neighbor_pool_.available() + hops_freed) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "next hops: all ", dataplane::NeighborTable::kCapacity, " slots are in use"));
     }
-    ++rebuilt;
-    cache[name] = Cached{s, down, svc};
-    services.push_back(std::move(svc));
   }
 
-  // Release the slots of what is gone.
-  ReleaseSlots(service_slot, service_pool,
-               [&](const auto& e) { return live_services.count(e.first) != 0; });
-  ReleaseSlots(backend_slot, backend_pool,
-               [&](const auto& e) { return live_backends.count(e.first) != 0; });
-  ReleaseSlots(neighbor_slot, neighbor_pool,
-               [&](const auto& e) { return neighbor_addr.count(e.second) != 0; });
+  // Phase 2, cannot fail: release what left, give the rebuilt services their slots.
+  auto unref = [&](const dataplane::IpAddr& addr) {
+    auto h = hops_.find(addr);
+    if (h == hops_.end()) return;
+    if (--h->second.refs == 0) {
+      neighbor_pool_.Give(h->second.slot);
+      neighbor_addr_.erase(h->second.slot);
+      hops_.erase(h);
+    }
+  };
+  auto ref = [&](const dataplane::IpAddr& addr) {
+    auto [h, fresh] = hops_.try_emplace(addr);
+    if (fresh) {
+      h->second.slot = neighbor_pool_.Take();
+      neighbor_addr_[h->second.slot] = addr;
+    }
+    ++h->second.refs;
+    return h->second.slot;
+  };
+  for (const std::string& name : gone) {
+    Entry& e = entries_.at(name);
+    service_pool_.Give(e.slot);
+    for (uint32_t b : e.backend_slots) backend_pool_.Give(b);
+    for (const auto& h : e.hops) unref(h);
+    entries_.erase(name);
+  }
+  for (Change& c : changes) {
+    const ServiceConfig& s = config.services[c.index];
+    auto [it, fresh] = entries_.try_emplace(c.name);
+    Entry& e = it->second;
+    if (fresh) e.slot = service_pool_.Take();
+    // Backend slots follow the ids: kept ids keep theirs, new ids take one, the rest go back.
+    std::vector<uint32_t> ids;
+    for (const auto& b : s.backends) ids.push_back(b.id);
+    if (s.sorry_backend) ids.push_back(kSorryBackendId);
+    std::vector<uint32_t> slots(ids.size(), UINT32_MAX);
+    for (size_t j = 0; j < e.backend_slots.size(); ++j) {
+      const uint32_t oid =
+          j < e.config.backends.size() ? e.config.backends[j].id : kSorryBackendId;
+      auto pos = std::find(ids.begin(), ids.end(), oid);
+      if (pos != ids.end()) {
+        slots[static_cast<size_t>(pos - ids.begin())] = e.backend_slots[j];
+      } else {
+        backend_pool_.Give(e.backend_slots[j]);
+      }
+    }
+    for (auto& slot : slots) {
+      if (slot == UINT32_MAX) slot = backend_pool_.Take();
+    }
+    std::vector<uint32_t> hop_slots;
+    for (const auto& h : c.hops) hop_slots.push_back(ref(h));  // before the old ones go: no churn
+    for (const auto& h : e.hops) unref(h);
+    dataplane::Service& svc = *c.service;
+    svc.counter_slot = e.slot;
+    for (size_t k = 0; k < s.backends.size(); ++k) {
+      svc.backends[k].neighbor_slot = hop_slots[k];
+      svc.backends[k].counter_slot = slots[k];
+    }
+    if (svc.backends.size() > s.backends.size()) {  // the sorry backend serves
+      svc.backends.back().neighbor_slot = hop_slots.back();
+      svc.backends.back().counter_slot = slots.back();
+    }
+    e.config = s;
+    e.down = std::move(c.down);
+    e.backend_slots = std::move(slots);
+    e.hops = std::move(c.hops);
+    e.hop_slots = std::move(hop_slots);
+    e.service = std::move(c.service);
+    services[c.index] = e.service;
+  }
+  host_ = host_key;
+  rebuilt_ = changes.size();
 
   dataplane::HostInfo host;
   host.port_mac = port_mac_;
@@ -254,30 +340,24 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
         .set(port->second);
   }
 
-  auto snap =
-      std::make_unique<const dataplane::Snapshot>(generation_ + 1, host, std::move(services));
-  // Commit.
   ++generation_;
-  rebuilt_ = rebuilt;
-  service_pool_ = std::move(service_pool);
-  backend_pool_ = std::move(backend_pool);
-  neighbor_pool_ = std::move(neighbor_pool);
-  service_slot_ = std::move(service_slot);
-  backend_slot_ = std::move(backend_slot);
-  neighbor_slot_ = std::move(neighbor_slot);
-  neighbor_addr_ = std::move(neighbor_addr);
-  cache_ = std::move(cache);
-  return snap;
+  return std::make_unique<const dataplane::Snapshot>(generation_, host, std::move(services));
 }
 
 int SnapshotBuilder::ServiceSlot(const std::string& name) const {
-  auto it = service_slot_.find(name);
-  return it == service_slot_.end() ? -1 : static_cast<int>(it->second);
+  auto it = entries_.find(name);
+  return it == entries_.end() ? -1 : static_cast<int>(it->second.slot);
 }
 
 int SnapshotBuilder::BackendSlot(const std::string& name, uint32_t id) const {
-  auto it = backend_slot_.find({name, id});
-  return it == backend_slot_.end() ? -1 : static_cast<int>(it->second);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return -1;
+  const Entry& e = it->second;
+  for (size_t j = 0; j < e.backend_slots.size(); ++j) {
+    const uint32_t oid = j < e.config.backends.size() ? e.config.backends[j].id : kSorryBackendId;
+    if (oid == id) return static_cast<int>(e.backend_slots[j]);
+  }
+  return -1;
 }
 
 }  // namespace ecmplb::control

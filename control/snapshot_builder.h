@@ -2,10 +2,10 @@
 //
 // Owns the host-local numbering the dataplane needs: a stable counter slot per service and per
 // backend, and a neighbour slot per next-hop address (DR: the backend; GRE: the backend when
-// on-link, else host.gateway). Slots live as long as their service/backend/next hop and are
-// reused only after every other slot has been used once. A service whose configuration and
-// health did not change is reused as is (same shared Service object, same Maglev table):
-// a change rebuilds only the services it touches.
+// on-link, else host.gateway), reference-counted by the backends that use it. Slots live as
+// long as their service/backend/next hop and are reused only after every other slot has been
+// used once. A service whose configuration and health did not change is reused as is (same
+// shared Service object, same Maglev table): a change rebuilds only the services it touches.
 //
 // Thread-safety: control thread only.
 #pragma once
@@ -15,9 +15,9 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "control/config.h"
 #include "dataplane/counters.h"
@@ -35,7 +35,11 @@ class SnapshotBuilder {
   explicit SnapshotBuilder(dataplane::MacAddr port_mac) : port_mac_(port_mac) {}
 
   // Builds the snapshot for `config`. Fails (changing nothing) if slots run out or a backend
-  // has no next hop (off-link without host.gateway, or a DR backend off-link).
+  // has no next hop (off-link without host.gateway, or a DR backend off-link). Incremental:
+  // a service whose configuration, failed backends and host next-hop settings did not change
+  // is reused without looking at its backends; only the others are rebuilt, and slots and
+  // next-hop references change only for them (a change to one service of 10,000 costs a
+  // pass over the service names, not over every backend).
   absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> Build(
       const Config& config, const std::set<BackendRef>& unhealthy = {});
 
@@ -49,21 +53,41 @@ class SnapshotBuilder {
   int BackendSlot(const std::string& service_name, uint32_t backend_id) const;
 
  private:
-  struct Cached {
-    ServiceConfig config;
-    std::set<uint32_t> unhealthy;
-    std::shared_ptr<const dataplane::Service> service;
-  };
   class SlotPool {
    public:
     explicit SlotPool(uint32_t capacity) : capacity_(capacity) {}
-    absl::StatusOr<uint32_t> Take();
+    // Slots Take can still hand out.
+    size_t available() const { return capacity_ - next_ + free_.size(); }
+    // Never fails when available() > 0 (callers check first).
+    uint32_t Take();
     void Give(uint32_t slot) { free_.insert(slot); }
 
    private:
     uint32_t capacity_;
     uint32_t next_ = 0;
     std::set<uint32_t> free_;
+  };
+  // One configured service as built: its configuration, failed backend ids (sorted), slots
+  // (backend and next-hop slots parallel to config.backends, then the sorry backend's), and
+  // the immutable Service the snapshots share.
+  struct Entry {
+    ServiceConfig config;
+    std::vector<uint32_t> down;
+    uint32_t slot = 0;
+    std::vector<uint32_t> backend_slots;
+    std::vector<dataplane::IpAddr> hops;
+    std::vector<uint32_t> hop_slots;
+    std::shared_ptr<const dataplane::Service> service;
+  };
+  struct Hop {
+    uint32_t slot = 0;
+    uint32_t refs = 0;  // backends (of every service) sent through it
+  };
+  // What decides next hops: a change rebuilds every service.
+  struct HostKey {
+    std::string address, gateway;
+    uint8_t prefix_length = 0;
+    bool operator==(const HostKey&) const = default;
   };
 
   absl::StatusOr<dataplane::IpAddr> NextHop(const Config& config, const ServiceConfig& s,
@@ -75,15 +99,10 @@ class SnapshotBuilder {
   SlotPool service_pool_{static_cast<uint32_t>(dataplane::kMaxServiceSlots)};
   SlotPool backend_pool_{static_cast<uint32_t>(dataplane::kMaxBackendSlots)};
   SlotPool neighbor_pool_{dataplane::NeighborTable::kCapacity};
-  std::map<std::string, uint32_t> service_slot_;
-  std::map<std::pair<std::string, uint32_t>, uint32_t> backend_slot_;
-  std::map<dataplane::IpAddr, uint32_t,
-           bool (*)(const dataplane::IpAddr&, const dataplane::IpAddr&)>
-      neighbor_slot_{[](const dataplane::IpAddr& a, const dataplane::IpAddr& b) {
-        return std::tie(a.family, a.bytes) < std::tie(b.family, b.bytes);
-      }};
+  absl::flat_hash_map<std::string, Entry> entries_;
+  absl::flat_hash_map<dataplane::IpAddr, Hop> hops_;
   std::map<uint32_t, dataplane::IpAddr> neighbor_addr_;
-  std::map<std::string, Cached> cache_;
+  HostKey host_;
 };
 
 // Converts the config's enums and addresses to the dataplane's.
