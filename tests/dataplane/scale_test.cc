@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "control/config.h"
 #include "maglev/maglev.h"
@@ -134,6 +136,60 @@ TEST(ScaleTest, CounterChunksFollowTheSlotsInUse) {
   w.EnsureSlots(kMaxServiceSlots + 5, 0);  // clamped to the maximum
   EXPECT_EQ(w.services.allocated(), kMaxServiceSlots);
   EXPECT_EQ(w.services.Find(1024)->packets.Get(), 1u);  // chunks are never replaced
+}
+
+// The incremental builder: services sharing a backend share its next-hop slot, which lives
+// while any backend uses it; kept backends keep their counter slots; a build that fails
+// (a DR backend off-link) changes nothing, and the next good build continues from the state
+// before it.
+TEST(ScaleTest, BuilderSlotsAndNextHopsFollowChanges) {
+  control::Config c = ScaleConfig(3, 2);  // 10.1.0.0-10.1.0.5
+  c.services[1].backends[0].address = c.services[0].backends[0].address;  // shared: 10.1.0.0
+  control::SnapshotBuilder b(kPortMac);
+  ASSERT_TRUE(b.Build(c).ok());
+  EXPECT_EQ(b.neighbor_slots().size(), 5u);
+  const int s1 = b.BackendSlot(c.services[1].Name(), 2);
+  const int svc2 = b.ServiceSlot(c.services[2].Name());
+  ASSERT_GE(s1, 0);
+
+  // Service 0 goes: the shared next hop stays (service 1 uses it), its own one goes.
+  control::Config without0 = c;
+  without0.services.erase(without0.services.begin());
+  ASSERT_TRUE(b.Build(without0).ok());
+  EXPECT_EQ(b.services_rebuilt(), 0u);
+  EXPECT_EQ(b.neighbor_slots().size(), 4u);
+  EXPECT_EQ(b.ServiceSlot(c.services[0].Name()), -1);
+  EXPECT_EQ(b.BackendSlot(c.services[1].Name(), 2), s1);
+  EXPECT_EQ(b.ServiceSlot(c.services[2].Name()), svc2);
+
+  // A failed build: nothing moves.
+  control::Config bad = without0;
+  bad.services[0].backends.push_back({3, "192.0.2.9"});  // DR, off-link
+  auto st = b.Build(bad);
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition) << st.status();
+  EXPECT_EQ(b.neighbor_slots().size(), 4u);
+  EXPECT_EQ(b.BackendSlot(c.services[1].Name(), 3), -1);
+
+  // Service 1 loses backend 1 (the shared address, now used by nobody) and gains id 3.
+  control::Config next = without0;
+  next.services[0].backends.erase(next.services[0].backends.begin());
+  next.services[0].backends.push_back({3, "10.1.0.9"});
+  auto snap = b.Build(next);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(b.services_rebuilt(), 1u);
+  EXPECT_EQ(b.BackendSlot(c.services[1].Name(), 2), s1);  // kept
+  EXPECT_EQ(b.BackendSlot(c.services[1].Name(), 1), -1);
+  absl::flat_hash_set<IpAddr> hops;
+  for (const auto& [slot, addr] : b.neighbor_slots()) hops.insert(addr);
+  EXPECT_EQ(hops.size(), 4u);
+  EXPECT_FALSE(hops.count(*IpAddr::Parse(c.services[0].backends[0].address)));
+  EXPECT_TRUE(hops.count(*IpAddr::Parse("10.1.0.9")));
+  // Every backend of the snapshot points at the next-hop slot of its own address.
+  for (const auto& svc : (*snap)->services()) {
+    for (const auto& be : svc->backends) {
+      EXPECT_EQ(b.neighbor_slots().at(be.neighbor_slot), be.addr);
+    }
+  }
 }
 
 }  // namespace
