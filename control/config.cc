@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "conntrack/flow_state.h"
@@ -500,6 +501,15 @@ absl::Status ValidateSync(const Config& c) {
 }  // namespace
 
 absl::Status Validate(const Config& c) {
+  return ValidateServices(c, [](size_t) { return true; });
+}
+
+namespace {
+// The rules of one service (services[i]) on its own.
+absl::Status ValidateService(const ServiceConfig& s, size_t i);
+}  // namespace
+
+absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>& check) {
   if (c.host.address.empty() || IsIpv6(c.host.address)) {
     return FieldError("host.address", "an IPv4 address is required");
   }
@@ -550,13 +560,23 @@ absl::Status Validate(const Config& c) {
                        "backends expected, prime; 65,537 when not set)"));
     }
   }
-  std::set<std::tuple<std::string, uint16_t, Protocol>> seen;
+  absl::flat_hash_set<std::tuple<absl::string_view, uint16_t, Protocol>> seen;
+  seen.reserve(c.services.size());
   for (size_t i = 0; i < c.services.size(); ++i) {
     const auto& s = c.services[i];
-    std::string path = absl::StrCat("services[", i, "] (", s.Name(), ")");
     if (!seen.insert({s.vip, s.port, s.protocol}).second) {
-      return absl::AlreadyExistsError(absl::StrCat(path, ": duplicate service"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("services[", i, "] (", s.Name(), "): duplicate service"));
     }
+    if (check(i)) ECMPLB_RETURN_IF_ERROR(ValidateService(s, i));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+absl::Status ValidateService(const ServiceConfig& s, size_t i) {
+  {
+    std::string path = absl::StrCat("services[", i, "] (", s.Name(), ")");
     if (s.port == 0) return FieldError(path, "port must be 1..65535");
     if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
       return FieldError(absl::StrCat(path, ".table_size"), st.message());
@@ -602,6 +622,8 @@ absl::Status Validate(const Config& c) {
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   json j;

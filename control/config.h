@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -174,6 +175,10 @@ struct Config {
 // Checks every cross-field rule (unique services, unique backend ids and addresses within a
 // service, prime table sizes, address families, host settings). Parse calls it.
 absl::Status Validate(const Config& config);
+// The same, with the per-service rules applied only to the services for which `check(i)` is
+// true: the others are known to pass them (a running configuration's unchanged services).
+// The rules across services (unique services, per-host totals) and the host's always run.
+absl::Status ValidateServices(const Config& config, const std::function<bool(size_t)>& check);
 
 absl::StatusOr<Config> ParseConfig(absl::string_view json_text);
 // "tcp/22" -> (kTcp, 22); host.exception.allow's entries.

@@ -243,14 +243,10 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
 
 absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   ForgetExpiredReservations();
-  ECMPLB_RETURN_IF_ERROR(Validate(candidate));
-  // Diff: backends (service, id) that leave, and ids that would be reused too early. Services
-  // are matched through a hash index (canonical VIP text, port, protocol): linear in the
-  // number of services and backends, whatever their count.
+  // Services are matched through hash indexes (canonical VIP text, port, protocol): linear in
+  // the number of services, whatever their count. Unchanged services passed validation when
+  // they were applied: only the others are checked service by service.
   using Key = std::tuple<absl::string_view, uint16_t, Protocol>;
-  absl::flat_hash_map<Key, const ServiceConfig*> in_candidate;
-  in_candidate.reserve(candidate.services.size());
-  for (const auto& s : candidate.services) in_candidate[{s.vip, s.port, s.protocol}] = &s;
   absl::flat_hash_map<Key, const ServiceConfig*> running;
   running.reserve(config_.services.size());
   for (const auto& s : config_.services) running[{s.vip, s.port, s.protocol}] = &s;
@@ -258,6 +254,14 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
     auto it = index.find(Key{s.vip, s.port, s.protocol});
     return it == index.end() ? nullptr : it->second;
   };
+  ECMPLB_RETURN_IF_ERROR(ValidateServices(candidate, [&](size_t i) {
+    const ServiceConfig* old = find(running, candidate.services[i]);
+    return old == nullptr || !(*old == candidate.services[i]);
+  }));
+  // Diff: backends (service, id) that leave, and ids that would be reused too early.
+  absl::flat_hash_map<Key, const ServiceConfig*> in_candidate;
+  in_candidate.reserve(candidate.services.size());
+  for (const auto& s : candidate.services) in_candidate[{s.vip, s.port, s.protocol}] = &s;
   std::vector<std::pair<std::string, uint32_t>> released;
   for (const auto& old_svc : config_.services) {
     const ServiceConfig* now_svc = find(in_candidate, old_svc);

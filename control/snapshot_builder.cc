@@ -250,8 +250,19 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     ++h->second.refs;
     return h->second.slot;
   };
+  bool addrs_changed = addr_set_ == nullptr;
+  auto unref_addrs = [&](const std::vector<dataplane::IpAddr>& addrs) {
+    for (const auto& a : addrs) {
+      auto it = addr_refs_.find(a);
+      if (it != addr_refs_.end() && --it->second == 0) {
+        addr_refs_.erase(it);
+        addrs_changed = true;
+      }
+    }
+  };
   for (const std::string& name : gone) {
     Entry& e = entries_.at(name);
+    unref_addrs(e.addrs);
     service_pool_.Give(e.slot);
     for (uint32_t b : e.backend_slots) backend_pool_.Give(b);
     for (const auto& h : e.hops) unref(h);
@@ -298,8 +309,20 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     e.backend_slots = std::move(slots);
     e.hops = std::move(c.hops);
     e.hop_slots = std::move(hop_slots);
+    unref_addrs(e.addrs);
+    e.addrs.clear();
+    for (const auto& be : svc.backends) {
+      e.addrs.push_back(be.addr);
+      addrs_changed |= addr_refs_[be.addr]++ == 0;
+    }
     e.service = std::move(c.service);
     services[c.index] = e.service;
+  }
+  if (addrs_changed) {
+    auto set = std::make_shared<dataplane::Snapshot::AddrSet>();
+    set->reserve(addr_refs_.size());
+    for (const auto& [a, n] : addr_refs_) set->insert(a);
+    addr_set_ = std::move(set);
   }
   host_ = host_key;
   rebuilt_ = changes.size();
@@ -341,7 +364,8 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   }
 
   ++generation_;
-  return std::make_unique<const dataplane::Snapshot>(generation_, host, std::move(services));
+  return std::make_unique<const dataplane::Snapshot>(generation_, host, std::move(services),
+                                                     addr_set_);
 }
 
 int SnapshotBuilder::ServiceSlot(const std::string& name) const {

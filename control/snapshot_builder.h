@@ -78,6 +78,7 @@ class SnapshotBuilder {
     std::vector<dataplane::IpAddr> hops;
     std::vector<uint32_t> hop_slots;
     std::shared_ptr<const dataplane::Service> service;
+    std::vector<dataplane::IpAddr> addrs;  // of service->backends (the sorry one while it serves)
   };
   struct Hop {
     uint32_t slot = 0;
@@ -103,6 +104,10 @@ class SnapshotBuilder {
   absl::flat_hash_map<dataplane::IpAddr, Hop> hops_;
   std::map<uint32_t, dataplane::IpAddr> neighbor_addr_;
   HostKey host_;
+  // Every snapshot backend's address, counted, and the set the snapshots share (replaced only
+  // when an address comes or goes).
+  absl::flat_hash_map<dataplane::IpAddr, uint32_t> addr_refs_;
+  std::shared_ptr<const dataplane::Snapshot::AddrSet> addr_set_;
 };
 
 // Converts the config's enums and addresses to the dataplane's.

@@ -73,17 +73,29 @@ struct HostInfo {
 
 class Snapshot {
  public:
-  Snapshot(uint64_t generation, HostInfo host, std::vector<std::shared_ptr<const Service>> services)
-      : generation_(generation), host_(host), services_(std::move(services)) {
+  using AddrSet = absl::flat_hash_set<IpAddr>;
+  // `backend_addrs`: every backend's address, when the caller keeps that set between
+  // snapshots (the snapshot builder shares it while no address comes or goes); computed here
+  // when null.
+  Snapshot(uint64_t generation, HostInfo host, std::vector<std::shared_ptr<const Service>> services,
+           std::shared_ptr<const AddrSet> backend_addrs = nullptr)
+      : generation_(generation),
+        host_(host),
+        services_(std::move(services)),
+        backend_addrs_(std::move(backend_addrs)) {
+    std::shared_ptr<AddrSet> own;
+    if (backend_addrs_ == nullptr) own = std::make_shared<AddrSet>();
+    by_key_.reserve(services_.size());
     for (const auto& s : services_) {
       by_key_.emplace(s->key, s.get());
       vips_.insert(s->key.vip);
       service_slots_ = std::max<size_t>(service_slots_, size_t{s->counter_slot} + 1);
       for (const auto& b : s->backends) {
-        backend_addrs_.insert(b.addr);
+        if (own != nullptr) own->insert(b.addr);
         backend_slots_ = std::max<size_t>(backend_slots_, size_t{b.counter_slot} + 1);
       }
     }
+    if (own != nullptr) backend_addrs_ = std::move(own);
     BuildV4Index();
   }
 
@@ -116,7 +128,7 @@ class Snapshot {
     return it == by_key_.end() ? nullptr : it->second;
   }
   // Whether `addr` is some service's backend (health-check replies come from them).
-  bool IsBackend(const IpAddr& addr) const { return backend_addrs_.contains(addr); }
+  bool IsBackend(const IpAddr& addr) const { return backend_addrs_->contains(addr); }
   bool IsVip(const IpAddr& addr) const {
     if (addr.family == 4) return Find(addr, 0, 0) != nullptr;  // port 0: the VIP's own entry
     return vips_.contains(addr);
@@ -166,8 +178,8 @@ class Snapshot {
   size_t service_slots_ = 0;
   size_t backend_slots_ = 0;
   absl::flat_hash_map<ServiceKey, const Service*> by_key_;
+  std::shared_ptr<const AddrSet> backend_addrs_;
   absl::flat_hash_set<IpAddr> vips_;
-  absl::flat_hash_set<IpAddr> backend_addrs_;
 };
 
 }  // namespace ecmplb::dataplane
