@@ -3,7 +3,7 @@
 //
 //   parse      ParseConfig of the JSON text (validation included): a whole-config load's first half
 //   build      ControlPlane::Create: every Maglev table, the snapshot, publication
-//   memory     resident memory added by parse + build, per service
+//   memory     heap added by parse + build (config, control plane, snapshot, tables), per service
 //   change     one `backend set` on one service through ControlPlane::Apply (median), and the
 //              time until the worker thread runs with the new snapshot and passed a quiescent
 //              state after it (the real SnapshotPublisher, rte_rcu_qsbr): "pickup"
@@ -15,6 +15,7 @@
 // add --expected-backends B` chooses (Maglev::SizeFor(B)), or 65,537 with --default-tables.
 //
 //   ./build/bench/scale/scale_bench --services 100,1000,10000 --backends 2,8,100
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -22,7 +23,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,11 +45,10 @@ double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-size_t RssKib() {
-  std::ifstream f("/proc/self/statm");
-  size_t pages = 0, resident = 0;
-  f >> pages >> resident;
-  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 1024;
+// Heap in use (malloc's view: freed memory of an earlier size does not count).
+double HeapKib() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd) / 1024;
 }
 
 double Median(std::vector<double> v) {
@@ -130,7 +129,7 @@ Row Measure(size_t services, size_t per, bool default_tables, int changes, int w
     if (sink == 42) std::printf(" ");
   });
 
-  const size_t rss0 = RssKib();
+  const double heap0 = HeapKib();
   auto t0 = Clock::now();
   auto config = control::ParseConfig(text);
   r.parse_ms = MsSince(t0);
@@ -154,7 +153,9 @@ Row Measure(size_t services, size_t per, bool default_tables, int changes, int w
     std::exit(1);
   }
   pub->Reclaim();
-  r.kib_per_service = static_cast<double>(RssKib() - rss0) / static_cast<double>(services);
+  // The configuration (parsed) and the control plane (its copy, the builder, the snapshot and
+  // every Maglev table), per service.
+  r.kib_per_service = (HeapKib() - heap0) / static_cast<double>(services);
 
   // One service at a time.
   std::vector<double> change, pickup;
