@@ -340,7 +340,7 @@ absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   return absl::OkStatus();
 }
 
-ShowView ControlPlane::Show() const {
+ShowView ControlPlane::Show(const ServiceConfig* only) const {
   // Flows per (service slot, backend id), over every worker's table.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;
   for (const auto& w : workers_) {
@@ -353,6 +353,7 @@ ShowView ControlPlane::Show() const {
   ShowView out;
   out.generation = builder_.generation();
   for (const auto& s : config_.services) {
+    if (only != nullptr && &s != only) continue;
     const std::string name = s.Name();
     ShowView::Service vs;
     vs.service = name;
@@ -398,7 +399,7 @@ ShowView ControlPlane::Show() const {
   return out;
 }
 
-StatsView ControlPlane::Stats() const {
+StatsView ControlPlane::Stats(const ServiceConfig* only) const {
   StatsView out;
   for (const auto& w : workers_) {
     StatsView::Worker vw;
@@ -425,6 +426,7 @@ StatsView ControlPlane::Stats() const {
     out.workers.push_back(std::move(vw));
   }
   for (const auto& s : config_.services) {
+    if (only != nullptr && &s != only) continue;
     StatsView::Service vs;
     vs.service = s.Name();
     int slot = builder_.ServiceSlot(vs.service);

@@ -137,8 +137,9 @@ class ControlPlane {
   const dataplane::Snapshot* latest() const { return latest_; }
 
   // Read-only views (views.h; their JSON is README "## ecmplbctl").
-  ShowView Show() const;
-  StatsView Stats() const;
+  // `only`: one service (`show --service`, `stats --service`); null: every service.
+  ShowView Show(const ServiceConfig* only = nullptr) const;
+  StatsView Stats(const ServiceConfig* only = nullptr) const;
   ConnsView Conns(size_t limit) const;  // at most `limit` flows
   absl::StatusOr<LookupView> Lookup(absl::string_view service, absl::string_view client) const;
   ServiceListView ServiceList() const;

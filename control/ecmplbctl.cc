@@ -267,6 +267,9 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(0u, 65535u));
 
+  for (CommandId c : {CommandId::kShow, CommandId::kStats}) {
+    sub[c]->add_option("--service", req.service, "only this service (VIP:PORT/PROTO)");
+  }
   sub[CommandId::kConns]
       ->add_option("--limit", limit, "at most this many flows")
       ->capture_default_str()

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "control/endpoint.h"
 #include "control/views_json.h"
 
 namespace ecmplb::control {
@@ -73,9 +74,18 @@ Command ToCommand(const Request& r) {
 absl::StatusOr<json> Run(ControlPlane& plane, const Request& r) {
   switch (r.command) {
     case CommandId::kShow:
-      return ToJson(plane.Show());
-    case CommandId::kStats:
-      return ToJson(plane.Stats());
+    case CommandId::kStats: {
+      const ServiceConfig* only = nullptr;
+      if (!r.service.empty()) {  // one service: a large host's output stays readable
+        ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(r.service));
+        only = plane.config().FindService(ref.vip, ref.port, ref.protocol);
+        if (only == nullptr) {
+          return absl::NotFoundError(absl::StrCat("service ", ref.Name(), " not found"));
+        }
+      }
+      if (r.command == CommandId::kShow) return ToJson(plane.Show(only));
+      return ToJson(plane.Stats(only));
+    }
     case CommandId::kConfigDump:
       return json::parse(plane.ConfigDump());
     case CommandId::kServiceList:

@@ -1,6 +1,7 @@
 // Tests of the control socket codec: every command through HandleRequest, malformed and
 // hostile requests answered with an error (never a crash), reply decoding with codes, and
 // the text forms of services and endpoints.
+#include "absl/strings/str_cat.h"
 #include "control/protocol.h"
 
 #include <gtest/gtest.h>
@@ -221,8 +222,31 @@ TEST_F(ProtocolTest, EncodedRequestsRunAsTheClientMeantThem) {
   EXPECT_EQ(EncodeRequest(conns), R"({"cmd":"conns","limit":5})");
   Request show;
   show.command = CommandId::kShow;
-  show.service = "not an argument of show";
+  show.backend = "not an argument of show";
   EXPECT_EQ(EncodeRequest(show), R"({"cmd":"show"})");
+  show.service = "10.100.0.9:80/tcp";
+  EXPECT_EQ(EncodeRequest(show), R"({"cmd":"show","service":"10.100.0.9:80/tcp"})");
+}
+
+// show and stats of one service; an unknown one is NotFound, a malformed one InvalidArgument.
+TEST_F(ProtocolTest, ShowAndStatsOfOneService) {
+  ASSERT_TRUE(Call(R"({"cmd": "service add", "service": "10.100.0.9:80/tcp"})").ok());
+  ASSERT_TRUE(Call(R"({"cmd": "service add", "service": "10.100.0.9:81/tcp"})").ok());
+  for (const char* cmd : {"show", "stats"}) {
+    auto all = Call(absl::StrCat(R"({"cmd": ")", cmd, R"("})"));
+    ASSERT_TRUE(all.ok()) << all.status();
+    EXPECT_GE((*all)["services"].size(), 2u);
+    auto one = Call(absl::StrCat(R"({"cmd": ")", cmd, R"(", "service": "10.100.0.9:81/tcp"})"));
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_EQ((*one)["services"].size(), 1u) << cmd;
+    EXPECT_EQ((*one)["services"][0]["service"], "10.100.0.9:81/tcp") << cmd;
+    EXPECT_EQ(Call(absl::StrCat(R"({"cmd": ")", cmd, R"(", "service": "10.100.0.9:82/tcp"})"))
+                  .status()
+                  .code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(Call(absl::StrCat(R"({"cmd": ")", cmd, R"(", "service": "10.100.0.9"})")).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
 }
 
 // Extensions answer their table commands with typed replies; unregistered, they are unknown.
