@@ -1,7 +1,6 @@
 // Tests of the control socket codec: every command through HandleRequest, malformed and
 // hostile requests answered with an error (never a crash), reply decoding with codes, and
 // the text forms of services and endpoints.
-#include "absl/strings/str_cat.h"
 #include "control/protocol.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +10,7 @@
 #include <vector>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "control/endpoint.h"
 
 namespace ecmplb::control {
