@@ -305,7 +305,7 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   std::set<BackendRef> unhealthy =
       options_.unhealthy_in ? options_.unhealthy_in(candidate) : unhealthy_;
   ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(candidate, unhealthy));
-  if (!options_.save_path.empty()) {
+  if (!options_.save_path.empty() && !options_.defer_save) {
     if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
       // The builder has moved on to the candidate: rebuild the running configuration and
       // publish it so the builder's slots match what the workers use.
@@ -325,6 +325,7 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   publish_(std::move(snap));
   config_ = std::move(candidate);
   unhealthy_ = std::move(unhealthy);
+  if (options_.defer_save && !options_.save_path.empty()) save_pending_ = true;
   const uint64_t now = Now();
   for (const auto& [service, id] : released) removed_[service][id] = now;
   if (options_.on_applied) options_.on_applied(config_);
@@ -340,6 +341,17 @@ absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   return absl::OkStatus();
 }
 
+absl::Status ControlPlane::SaveIfDirty() {
+  if (!save_pending_) return absl::OkStatus();
+  if (absl::Status st = SaveConfigFile(config_, options_.save_path); !st.ok()) {
+    save_error_ = std::string(st.message());
+    return st;
+  }
+  save_pending_ = false;
+  save_error_.clear();
+  return absl::OkStatus();
+}
+
 ShowView ControlPlane::Show(const ServiceConfig* only) const {
   // Flows per (service slot, backend id), over every worker's table.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;
@@ -352,6 +364,8 @@ ShowView ControlPlane::Show(const ServiceConfig* only) const {
   }
   ShowView out;
   out.generation = builder_.generation();
+  out.save_pending = save_pending_;
+  out.save_error = save_error_;
   for (const auto& s : config_.services) {
     if (only != nullptr && &s != only) continue;
     const std::string name = s.Name();

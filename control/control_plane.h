@@ -80,6 +80,11 @@ class ControlPlane {
 
   struct Options {
     std::string save_path;  // running configuration saved here after each change; "" = never
+    // Save from SaveIfDirty (the daemon's housekeeping), not in the change: at 10,000 services
+    // writing the file costs more than the change, and a burst of changes is written once. A
+    // save that fails no longer refuses the change: it is reported (show's "config_save") and
+    // retried.
+    bool defer_save = false;
     ClockFn clock;          // for the removed-id reservation; default: steady clock
     ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional
     // Called after every applied configuration (e.g. the health monitor follows it).
@@ -131,6 +136,11 @@ class ControlPlane {
   // error the running configuration, the published snapshot and the saved file are unchanged.
   absl::StatusOr<ApplyResult> ApplyConfig(Config candidate);
 
+  // Deferred saving (Options::defer_save): writes the running configuration if a change is
+  // not saved yet. Returns the save's error (kept for `show` until a save succeeds).
+  absl::Status SaveIfDirty();
+  bool save_pending() const { return save_pending_; }
+
   const Config& config() const { return config_; }
   const SnapshotBuilder& builder() const { return builder_; }
   // The latest published snapshot (owned by the publisher; valid until the next change).
@@ -165,6 +175,8 @@ class ControlPlane {
   PublishFn publish_;
   Options options_;
   const dataplane::Snapshot* latest_ = nullptr;
+  bool save_pending_ = false;
+  std::string save_error_;
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
   std::function<HealthView()> health_view_;

@@ -90,6 +90,10 @@ struct ShowView {
     std::vector<ReservedId> reserved_ids;
   };
   uint64_t generation = 0;
+  // Deferred saving: a change not written to the configuration file yet, and the last save's
+  // error (empty once a save succeeded).
+  bool save_pending = false;
+  std::string save_error;
   std::vector<Service> services;
   std::optional<HealthView> health;  // when the daemon set a health view
 };

@@ -79,6 +79,9 @@ json ToJson(const ShowView& v) {
     services.push_back(std::move(js));
   }
   json out = {{"generation", v.generation}, {"services", std::move(services)}};
+  if (v.save_pending || !v.save_error.empty()) {
+    out["config_save"] = {{"pending", v.save_pending}, {"error", v.save_error}};
+  }
   if (v.health) out["health"] = ToJson(*v.health);
   return out;
 }

@@ -144,7 +144,20 @@ struct Daemon::Parts {
   std::unique_ptr<control::TelemetryViews> telemetry;
   std::mutex telemetry_mutex;
   bool telemetry_off = false;
+  std::string save_error;  // the last failed save's, logged once
 };
+
+void Daemon::SaveConfig(Parts& p) {
+  absl::Status st = p.plane->SaveIfDirty();
+  const std::string error = st.ok() ? "" : std::string(st.message());
+  if (error == p.save_error) return;
+  if (!error.empty()) {
+    LogError(absl::StrCat("cannot save the running configuration (retrying): ", error));
+  } else {
+    Log("running configuration saved again");
+  }
+  p.save_error = error;
+}
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   auto p = std::make_unique<Parts>();
@@ -180,7 +193,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
 
   // Configuration -> snapshots, published to the workers.
   control::ControlPlane::Options cp;
-  cp.save_path = options.config;  // the running configuration is saved after every change
+  cp.save_path = options.config;  // the running configuration is saved after every change,
+  cp.defer_save = true;           // from housekeeping (at most every 100 ms) and at exit
   cp.worker_clock = dataplane::WorkerClockSeconds;
   cp.unhealthy_in = [parts](const control::Config& c) { return parts->monitor->UnhealthyIn(c); };
   cp.on_applied = [parts](const control::Config&) {
@@ -298,6 +312,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   ControlLoop::Hooks hooks;
   hooks.heartbeats = [parts](std::vector<uint64_t>* out) { parts->engine->Heartbeats(out); };
   hooks.housekeeping = [parts](uint64_t) {
+    SaveConfig(*parts);
     parts->neighbor_sync->Run(parts->plane->builder().neighbor_slots());
     parts->engine->Reclaim();
     parts->server->Poll();  // also drops idle clients
@@ -397,6 +412,7 @@ void Daemon::BulkStep(uint64_t now_ms) {
 Daemon::~Daemon() {
   // A stopped balancer must not stay announced.
   p_->monitor->WithdrawAll("stopping");
+  SaveConfig(*p_);  // the last changes
   p_->server.reset();
   {
     std::lock_guard<std::mutex> lock(p_->telemetry_mutex);

@@ -35,6 +35,9 @@ class Daemon {
   // or from the peers heard again after a silence.
   void StartBulkFetch(bool at_start);
   void BulkStep(uint64_t now_ms);
+  // Writes the running configuration if a change is not saved yet (deferred saving); a failure
+  // is logged once (and shown by `ecmplbctl show`), then retried every housekeeping step.
+  static void SaveConfig(Parts& p);
   std::unique_ptr<Parts> p_;
 };
 

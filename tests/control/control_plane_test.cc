@@ -6,6 +6,7 @@
 #include "control/control_plane.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -358,6 +359,50 @@ TEST(ControlPlaneSaveTest, SaveFailureRefusesTheChange) {
   EXPECT_EQ(svc->backends.size(), 3u);
   EXPECT_GE(svc->PositionOf(1), 0);
   EXPECT_EQ((*cp)->latest(), current.get());
+}
+
+// Deferred saving (the daemon's): changes apply at once, the file is written by SaveIfDirty
+// (once for a burst); a failing save keeps the change, is shown, and is retried.
+TEST(ControlPlaneSaveTest, DeferredSaveWritesOnceAndReportsFailures) {
+  auto dir = test_support::TempDir::Create("ecmplb_cp_defer_");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string sub = dir->File("sub");
+  const std::string path = sub + "/config.json";
+  std::unique_ptr<const dataplane::Snapshot> current;
+  ControlPlane::Options o;
+  o.save_path = path;  // its directory does not exist yet: saves fail
+  o.defer_save = true;
+  auto cp = ControlPlane::Create(
+      *ParseConfig(kBase), kPortMac,
+      [&](std::unique_ptr<const dataplane::Snapshot> s) { current = std::move(s); }, o);
+  ASSERT_TRUE(cp.ok());
+  EXPECT_FALSE((*cp)->save_pending());
+  EXPECT_TRUE((*cp)->SaveIfDirty().ok());  // nothing to write
+  Command c;
+  c.kind = CommandKind::kBackendSet;
+  c.service = "10.100.0.1:80/tcp";
+  c.backend = "10.0.0.21";
+  for (uint32_t w : {2u, 3u, 4u}) {
+    c.weight = w;
+    ASSERT_TRUE((*cp)->Apply(c).ok());  // applied although no save can succeed
+  }
+  EXPECT_EQ((*cp)->config().services[0].backends[0].weight, 4u);
+  EXPECT_TRUE((*cp)->save_pending());
+  absl::Status st = (*cp)->SaveIfDirty();
+  EXPECT_FALSE(st.ok());
+  ShowView v = (*cp)->Show();
+  EXPECT_TRUE(v.save_pending);
+  EXPECT_NE(v.save_error.find("config.json"), std::string::npos) << v.save_error;
+  EXPECT_TRUE(ToJson(v).contains("config_save"));
+  // The directory appears: the next attempt writes the latest configuration, once.
+  ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
+  EXPECT_TRUE((*cp)->SaveIfDirty().ok());
+  EXPECT_FALSE((*cp)->save_pending());
+  EXPECT_TRUE((*cp)->Show().save_error.empty());
+  auto loaded = LoadConfigFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, (*cp)->config());
+  EXPECT_FALSE(ToJson((*cp)->Show()).contains("config_save"));
 }
 
 TEST_F(Fixture, EstablishedFlowsKeepTheirBackendDeletedBackendsFlowsMove) {
