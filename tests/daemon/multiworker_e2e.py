@@ -24,44 +24,22 @@ With 2 workers also:
 With 1 worker: a few seconds at full speed with sampled checking (the CI smoke run): no
 checker error, and the generator's and daemon's counts agree.
 """
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
-from labkit.daemon import Daemon, DaemonError  # noqa: E402
+from memif_harness import DaemonError, Harness, wait_for
 
 ECMPLB, CTL, GEN = sys.argv[1:4]
-PID = os.getpid()
-NS = "ecmplb-mw%d" % (PID % 100000)
-TAP = "emw%d" % (PID % 100000)
-MEMIF = "/ecmplb-mw%d.memif" % PID
-LB_MAC = "02:ec:00:00:00:01"
-TMP = tempfile.mkdtemp(prefix="ecmplb_mw_")
-CONFIG = os.path.join(TMP, "config.json")
-SOCK = os.path.join(TMP, "ecmplb.sock")
+H = Harness("mw", ECMPLB, CTL, GEN)
+check, ctl_json, check_gen, announced = H.check, H.ctl_json, H.check_gen, H.announced
 DR, GRE, UDP = "10.98.1.1:80/tcp", "10.98.1.2:80/tcp", "10.98.1.1:53/udp"
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    print("%s: %s%s" % ("ok" if ok else "FAIL", name, "" if ok else " (%s)" % detail), flush=True)
-    if not ok:
-        failures += 1
-    return ok
 
 
 def write_config():
     def backends(base):
         return [{"id": i + 1, "address": "10.98.0.%d" % (base + i)} for i in range(4)]
-    cfg = {
-        "host": {"address": "10.98.0.1", "prefix_length": 24, "exception_interface": TAP,
-                 "control_socket": SOCK, "announce": True, "announce_interface": "lo",
-                 "drain_s": 3, "worker_stall_ms": 300},
+    H.write_config({
+        "host": {"address": "10.98.0.1", "prefix_length": 24, "announce": True,
+                 "announce_interface": "lo", "drain_s": 3, "worker_stall_ms": 300},
         "conntrack": {"capacity": 65536},
         "services": [
             {"vip": "10.98.1.1", "port": 80, "protocol": "tcp", "forward": "dr",
@@ -71,122 +49,7 @@ def write_config():
             {"vip": "10.98.1.1", "port": 53, "protocol": "udp", "forward": "dr",
              "backends": backends(31)},
         ],
-    }
-    with open(CONFIG, "w") as f:
-        json.dump(cfg, f)
-
-
-def lcores(workers):
-    # main lcore on CPU 0; workers alternate CPU 1 and CPU 0 (oversubscribed: idle back-off).
-    return ",".join(["0@0"] + ["%d@%d" % (i + 1, (i + 1) % 2) for i in range(workers)])
-
-
-def start_daemon(workers):
-    d = Daemon(ECMPLB, CTL, CONFIG, SOCK, "mw%d" % PID, os.path.join(TMP, "daemon.log"),
-               vdev="net_memif0,role=server,socket=%s,mac=%s" % (MEMIF, LB_MAC), mem_mb=512,
-               ns=NS)
-    i = d.cmd.index("-l")
-    d.cmd[i:i + 2] = ["--lcores", lcores(workers)]
-    d.cmd += ["--rx-steering", "peer"]
-    d.start(timeout=60)
-    out = subprocess.run([GEN, "--", "--config", CONFIG, "--neighbors"], capture_output=True,
-                         text=True, check=True).stdout
-    for line in out.splitlines():
-        ip, mac = line.split()
-        subprocess.run(["ip", "-n", NS, "neigh", "replace", ip, "lladdr", mac, "dev", TAP, "nud",
-                        "permanent"], check=True)
-    time.sleep(0.5)  # neighbour sync: every 100 ms
-    return d
-
-
-class Gen:
-    """ecmplb-gen with --trials-from-stdin: one memif connection for all the runs against one
-    daemon. Stopped after the daemon: between trials it waits on stdin and polls nothing (a
-    memif peer that disconnects while the other side polls can crash DPDK 22.11's memif)."""
-
-    def __init__(self, queues):
-        cmd = ["ip", "netns", "exec", NS, GEN, "--lcores", "0@0", "--no-huge", "-m", "512",
-               "--no-pci", "--file-prefix", "mwgen%d" % PID, "--log-level=error",
-               "--vdev=net_memif0,role=client,socket=%s" % MEMIF, "--",
-               "--config", CONFIG, "--dst-mac", LB_MAC, "--queues", str(queues),
-               # ecmplb sends on one TX queue per worker and the exception path's: a ring each.
-               "--rx-queues", str(queues + 1), "--json", "--trials-from-stdin"]
-        if queues > 1:
-            cmd += ["--steer", "softrss"]
-        self.err = open(os.path.join(TMP, "gen.log"), "a")
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self.err, text=True, bufsize=1)
-
-    def run(self, service, flows, rate, seconds, check_mode="all"):
-        line = "--service %s --flows %d --rate %d --duration %s --check %s" % (
-            service, flows, rate, seconds, check_mode)
-        try:
-            self.p.stdin.write(line + "\n")
-            self.p.stdin.flush()
-            text = self.p.stdout.readline()
-        except OSError:
-            text = ""
-        out = json.loads(text) if text else {"error": "ecmplb-gen exited"}
-        if "error" in out:
-            check("ecmplb-gen ran '%s'" % line, False, out["error"] + ": " + read_tail(
-                os.path.join(TMP, "gen.log")))
-            return None
-        return out
-
-    def stop(self):
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-
-
-def read_tail(path, n=600):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()[-n:]
-    except OSError:
-        return ""
-
-
-def ctl_json(d, *args):
-    p = d.ctl("--json", *args)
-    if p.returncode != 0:
-        check("ecmplbctl %s" % " ".join(args), False, p.stderr.strip())
-        return None
-    return json.loads(p.stdout)
-
-
-def announced(vip):
-    out = subprocess.run(["ip", "-n", NS, "-o", "addr", "show", "dev", "lo"], capture_output=True,
-                         text=True).stdout
-    return (" %s/32 " % vip) in out
-
-
-def wait_for(pred, timeout=5.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
-def check_gen(label, g, expect_all=True):
-    if g is None:
-        return False
-    c = g["check"]
-    ok = check("%s: checker: no wrong backend, moved flow or corrupt frame" % label,
-               c["errors"] == 0 and c["ok"] > 0, c)
-    if expect_all:
-        ok &= check("%s: nothing lost (tx %d, rx %d)" % (label, g["tx"]["packets"],
-                                                         g["rx"]["test_packets"]),
-                    g["loss"]["packets"] == 0, g["loss"])
-    return ok
+    })
 
 
 def workers_of(stats):
@@ -206,11 +69,12 @@ def counters_sum(stats):
 def run_workers(workers):
     label = "%d worker%s" % (workers, "" if workers == 1 else "s")
     write_config()  # the daemon saves pool changes into it
-    d = start_daemon(workers)
-    g_ = Gen(workers)
+    d = H.start_daemon(workers)
+    g_ = H.gen(workers)
 
     def gen(_queues, service, flows, rate, seconds, check_mode="all"):
-        return g_.run(service, flows, rate, seconds, check_mode)
+        return g_.run("--service %s --flows %d --rate %d --duration %s --check %s" % (
+            service, flows, rate, seconds, check_mode))
     try:
         before = ctl_json(d, "stats")
         sent = 0
@@ -296,21 +160,14 @@ def run_workers(workers):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root (network namespace, TAP)")
-        return 77
-    write_config()
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    try:
+    def body():
         for workers in (1, 2, 3):
             try:
                 run_workers(workers)
             except DaemonError as e:
                 check("%d workers: daemon started" % workers, False, e)
-    finally:
-        subprocess.run(["ip", "netns", "del", NS])
-    print("%d failure%s" % (failures, "" if failures == 1 else "s"))
-    return 1 if failures else 0
+    write_config()
+    return H.run_in_namespace(body)
 
 
 if __name__ == "__main__":
