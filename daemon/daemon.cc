@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -145,7 +146,25 @@ struct Daemon::Parts {
   std::mutex telemetry_mutex;
   bool telemetry_off = false;
   std::string save_error;  // the last failed save's, logged once
+  bool neighbor_warned = false;  // next hops near the kernel's neighbour limit: logged once
 };
+
+void Daemon::WarnNeighborLimit(Parts& p) {
+  if (p.plane == nullptr) return;  // the first configuration, before Create returned
+  const size_t hops = p.plane->builder().neighbor_slots().size();
+  std::ifstream f("/proc/sys/net/ipv4/neigh/default/gc_thresh3");
+  size_t limit = 0;
+  if (!(f >> limit) || hops <= limit * 3 / 4) {
+    p.neighbor_warned = false;
+    return;
+  }
+  if (p.neighbor_warned) return;
+  p.neighbor_warned = true;
+  Log(absl::StrCat("warning: ", hops, " next hops to resolve, and the kernel keeps at most ",
+                   limit, " neighbour entries (net.ipv4.neigh.default.gc_thresh3): raise it (and ",
+                   "gc_thresh1/2) above ", hops + hops / 4,
+                   ", or next hops it evicts drop traffic (drop_neighbor_unresolved)"));
+}
 
 void Daemon::SaveConfig(Parts& p) {
   absl::Status st = p.plane->SaveIfDirty();
@@ -199,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   cp.unhealthy_in = [parts](const control::Config& c) { return parts->monitor->UnhealthyIn(c); };
   cp.on_applied = [parts](const control::Config&) {
     if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs());
+    WarnNeighborLimit(*parts);
   };
   ECMPLB_ASSIGN_OR_RETURN(p->plane, control::ControlPlane::Create(
                                         config, engine.mac(),
@@ -210,6 +230,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   p->neighbor_sync =
       std::make_unique<control::NeighborSync>(p->netlink.get(), tap_ifindex, &engine.neighbors());
   p->neighbor_sync->Run(plane.builder().neighbor_slots());
+  WarnNeighborLimit(*p);
 
   std::vector<control::WorkerView> views;
   for (auto& w : engine.workers()) {

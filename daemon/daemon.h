@@ -38,6 +38,9 @@ class Daemon {
   // Writes the running configuration if a change is not saved yet (deferred saving); a failure
   // is logged once (and shown by `ecmplbctl show`), then retried every housekeeping step.
   static void SaveConfig(Parts& p);
+  // Logs once when the next hops to resolve come near the kernel's neighbour table limit
+  // (gc_thresh3, 1,024 by default): entries it evicts leave next hops unresolved.
+  static void WarnNeighborLimit(Parts& p);
   std::unique_ptr<Parts> p_;
 };
 
