@@ -3,13 +3,15 @@
 // run with a plain loop that only swaps MAC addresses over the same frames (the l3fwd/testpmd
 // "macswap" floor). No generator cost inside the timed passes.
 //
-//   pipeline_bench [--flows N] [--passes P] [--json]
+//   pipeline_bench [--flows N] [--passes P] [--services S] [--json]
 //
 // Cases: dr-established, gre-established (every flow tracked, ACK packets), dr-new-flows
 // (every packet a SYN of a flow never seen: conntrack miss + Maglev + insert/evict),
 // dr-handshake (a SYN then an ACK per new flow: the ACK makes it established) and
 // dr-handshake-sync (the same with flow sync on: each established flow is queued for the
-// peers; compare the two for sync's cost on the fast path).
+// peers; compare the two for sync's cost on the fast path); with --services S also
+// dr-established-spread (S services configured, the same flows spread over all of them:
+// compare with dr-established for what a large service index costs per packet).
 // Prints Mpps and ns per packet (median over passes, thread CPU time) and the ratio to the
 // plain loop.
 #include <algorithm>
@@ -160,6 +162,11 @@ int main(int argc, char** argv) {
   app.add_option("--passes", passes, "timed passes per case (the median is reported)")
       ->check(CLI::Range(1, 100));
   app.add_flag("--json", json, "print one JSON object instead of a table");
+  size_t services = 1;
+  app.add_option("--services", services,
+                 "also run dr-established-spread: this many DR services configured (10 backends, "
+                 "1,009-slot tables each), the established flows spread over all of them")
+      ->check(CLI::Range(size_t{1}, size_t{65000}));
   app.add_option("--case", only,
                  "run only this case (dr-established, gre-established, dr-new-flows, dr-handshake, "
                  "dr-handshake-sync)");
@@ -190,6 +197,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pipeline_bench: %s\n", std::string(snap.status().message()).c_str());
     return 1;
   }
+  // The same configuration plus services - 1 DR services 10.101.x.y:80 (same backends).
+  control::Config many_config = *config;
+  for (size_t k = 1; k < services; ++k) {
+    control::ServiceConfig extra = config->services[0];
+    extra.vip = "10.101." + std::to_string((k - 1) / 256) + "." + std::to_string((k - 1) % 256);
+    extra.table_size = 1009;
+    many_config.services.push_back(std::move(extra));
+  }
+  control::SnapshotBuilder many_builder(port_mac);
+  auto many = many_builder.Build(many_config);
+  if (!many.ok()) {
+    std::fprintf(stderr, "pipeline_bench: %s\n", std::string(many.status().message()).c_str());
+    return 1;
+  }
   auto neighbors = std::make_unique<NeighborTable>();
   for (const auto& [slot, addr] : builder.neighbor_slots()) {
     uint8_t mac[6] = {0x02, 0xbe, 0, 0, 0, addr.bytes[3]};
@@ -201,7 +222,8 @@ int main(int argc, char** argv) {
   // engine would on its own core: its pops are timed here, a pessimistic figure; and a peer
   // table looked up by non-SYN misses).
   auto run_case = [&](const std::string& name, Packets& pk, bool established, bool new_flows,
-                      bool sync = false) {
+                      bool sync = false, const Snapshot* snapshot = nullptr) {
+    const Snapshot& use = snapshot != nullptr ? *snapshot : **snap;
     if (!only.empty() && only != name) return;
     conntrack::Options o;
     o.capacity = flows + flows / 4;
@@ -212,6 +234,7 @@ int main(int argc, char** argv) {
       std::exit(1);
     }
     auto counters = std::make_unique<WorkerCounters>();
+    counters->EnsureSlots(use.service_slots(), use.backend_slots());
     SyncRing ring(4096);
     std::vector<SyncEvent> popped(ring.capacity());
     PipelineOptions po;
@@ -223,7 +246,7 @@ int main(int argc, char** argv) {
     Verdict verdicts[kBurstSize];
     uint32_t now = 1;
     auto process = [&](std::span<Frame> f) {
-      pipeline.Process(**snap, f, now, std::span<Verdict>(verdicts, f.size()));
+      pipeline.Process(use, f, now, std::span<Verdict>(verdicts, f.size()));
       if (sync && ring.size() >= ring.capacity() / 2) ring.Pop(popped);
     };
     if (established) TimePass(pk, process);  // untimed warm-up: tracks every flow
@@ -271,6 +294,18 @@ int main(int argc, char** argv) {
 
   Packets dr = BuildPackets(flows, 0x0a640001, 80, inet::ip_proto::kTcp, inet::tcp_flag::kAck);
   run_case("dr-established", dr, true, false);
+  if (services > 1) {
+    // The same flows, spread over every service: flow i goes to service i % services.
+    for (size_t i = 0; i < dr.count; ++i) {
+      const size_t k = i % services;
+      if (k == 0) continue;
+      uint8_t* ip = dr.frame(i) + 14;
+      StoreBe32(ip + 16, 0x0a650000u + static_cast<uint32_t>(k - 1));
+      StoreBe16(ip + 10, 0);
+      StoreBe16(ip + 10, Ipv4HeaderChecksum(std::span<const uint8_t>(ip, 20)));
+    }
+    run_case("dr-established-spread", dr, true, false, false, many->get());
+  }
   Packets gre = BuildPackets(flows, 0x0a640002, 80, inet::ip_proto::kTcp, inet::tcp_flag::kAck);
   run_case("gre-established", gre, true, false);
   dr = Packets();
