@@ -15,6 +15,12 @@ inline uint64_t MonotonicMs() {
                                    .count());
 }
 
+inline uint64_t MonotonicUs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 inline uint64_t MonotonicSeconds() {
   return MonotonicMs() / 1000;
 }

@@ -238,10 +238,12 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
   ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, ApplyConfig(std::move(candidate)));
   result.generation = applied.generation;
   result.services_rebuilt = applied.services_rebuilt;
+  result.apply_us = applied.apply_us;
   return result;
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
+  const uint64_t t0 = MonotonicUs();
   ForgetExpiredReservations();
   // Services are matched through hash indexes (canonical VIP text, port, protocol): linear in
   // the number of services, whatever their count. Unchanged services passed validation when
@@ -328,6 +330,12 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
   if (options_.defer_save && !options_.save_path.empty()) save_pending_ = true;
   const uint64_t now = Now();
   for (const auto& [service, id] : released) removed_[service][id] = now;
+  result.apply_us = MonotonicUs() - t0;
+  if (options_.log && result.apply_us >= options_.slow_apply_ms * 1000) {
+    options_.log(absl::StrCat("configuration change applied in ", result.apply_us / 1000,
+                              " ms: ", result.services_rebuilt, " of ", config_.services.size(),
+                              " services rebuilt, generation ", result.generation));
+  }
   if (options_.on_applied) options_.on_applied(config_);
   return result;
 }

@@ -85,6 +85,10 @@ class ControlPlane {
     // save that fails no longer refuses the change: it is reported (show's "config_save") and
     // retried.
     bool defer_save = false;
+    // Told about every change that took longer than slow_apply_ms (e.g. one that touched
+    // every service of a large host): its time, services rebuilt and generation.
+    std::function<void(const std::string&)> log;
+    uint64_t slow_apply_ms = 100;
     ClockFn clock;          // for the removed-id reservation; default: steady clock
     ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional
     // Called after every applied configuration (e.g. the health monitor follows it).

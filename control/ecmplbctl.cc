@@ -191,8 +191,9 @@ void PrintText(const CommandSpec& cmd, const json& r) {
   // Changes.
   std::string what = absl::StrCat("ok: ", cmd.name, " ", Str(r["service"]));
   if (r.contains("backend_id")) absl::StrAppend(&what, " backend id ", Str(r["backend_id"]));
-  std::printf("%s (generation %s, %s Maglev table(s) rebuilt)\n", what.c_str(),
-              Str(r["generation"]).c_str(), Str(r["services_rebuilt"]).c_str());
+  std::printf("%s (generation %s, %s Maglev table(s) rebuilt, applied in %.2f ms)\n",
+              what.c_str(), Str(r["generation"]).c_str(), Str(r["services_rebuilt"]).c_str(),
+              r.value("apply_ms", 0.0));
 }
 
 }  // namespace

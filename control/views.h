@@ -206,6 +206,7 @@ struct ApplyResult {
   std::optional<uint32_t> backend_id;  // backend commands
   uint64_t generation = 0;             // of the published snapshot
   size_t services_rebuilt = 0;         // Maglev tables rebuilt by this change
+  uint64_t apply_us = 0;               // validate, diff, rebuild, publish (not the save)
 };
 
 // The daemon's extension commands (ControlPlane::AddExtension).

@@ -231,7 +231,8 @@ json ToJson(const ServiceListView& v) {
 json ToJson(const ApplyResult& v) {
   json r = {{"service", v.service},
             {"generation", v.generation},
-            {"services_rebuilt", v.services_rebuilt}};
+            {"services_rebuilt", v.services_rebuilt},
+            {"apply_ms", static_cast<double>(v.apply_us) / 1000}};
   if (v.backend_id) r["backend_id"] = *v.backend_id;
   return r;
 }

@@ -405,6 +405,44 @@ TEST(ControlPlaneSaveTest, DeferredSaveWritesOnceAndReportsFailures) {
   EXPECT_FALSE(ToJson((*cp)->Show()).contains("config_save"));
 }
 
+// Every change reports how long it took; those past slow_apply_ms are logged.
+TEST(ControlPlaneSaveTest, ChangesReportTheirTimeAndSlowOnesAreLogged) {
+  std::unique_ptr<const dataplane::Snapshot> current;
+  std::vector<std::string> log;
+  ControlPlane::Options o;
+  o.log = [&](const std::string& m) { log.push_back(m); };
+  o.slow_apply_ms = 1000000;
+  auto cp = ControlPlane::Create(
+      *ParseConfig(kBase), kPortMac,
+      [&](std::unique_ptr<const dataplane::Snapshot> s) { current = std::move(s); }, o);
+  ASSERT_TRUE(cp.ok());
+  Command c;
+  c.kind = CommandKind::kBackendSet;
+  c.service = "10.100.0.1:80/tcp";
+  c.backend = "10.0.0.21";
+  c.weight = 5;
+  auto r = (*cp)->Apply(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->apply_us, 0u);
+  EXPECT_TRUE(ToJson(*r).contains("apply_ms"));
+  EXPECT_TRUE(log.empty());  // fast: not logged
+  Config every = (*cp)->config();
+  for (auto& s : every.services) s.backends[0].weight = 9;
+  ControlPlane::Options slow = o;
+  auto cp2 = ControlPlane::Create(
+      *ParseConfig(kBase), kPortMac,
+      [&](std::unique_ptr<const dataplane::Snapshot> s) { current = std::move(s); },
+      [&] {
+        slow.slow_apply_ms = 0;  // every change counts as slow
+        return slow;
+      }());
+  ASSERT_TRUE(cp2.ok());
+  auto all = (*cp2)->ApplyConfig(every);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("2 of 2 services rebuilt"), std::string::npos) << log[0];
+}
+
 TEST_F(Fixture, EstablishedFlowsKeepTheirBackendDeletedBackendsFlowsMove) {
   constexpr int kFlows = 300;
   std::map<uint16_t, int> backend_of;

@@ -219,12 +219,13 @@ TEST(ViewsJsonTest, ServiceListApplyAndExtensions) {
   EXPECT_EQ(
       ToJson(list).dump(),
       R"({"services":[{"backends":3,"forward":"dr","hash":"5tuple","service":"10.1.1.1:80/tcp","table_size":65537}]})");
-  ApplyResult service_change{"10.1.1.1:80/tcp", std::nullopt, 4, 1};
+  ApplyResult service_change{"10.1.1.1:80/tcp", std::nullopt, 4, 1, 1500};
   EXPECT_EQ(ToJson(service_change).dump(),
-            R"({"generation":4,"service":"10.1.1.1:80/tcp","services_rebuilt":1})");
-  ApplyResult backend_change{"10.1.1.1:80/tcp", 7, 5, 1};
-  EXPECT_EQ(ToJson(backend_change).dump(),
-            R"({"backend_id":7,"generation":5,"service":"10.1.1.1:80/tcp","services_rebuilt":1})");
+            R"({"apply_ms":1.5,"generation":4,"service":"10.1.1.1:80/tcp","services_rebuilt":1})");
+  ApplyResult backend_change{"10.1.1.1:80/tcp", 7, 5, 1, 250};
+  EXPECT_EQ(
+      ToJson(backend_change).dump(),
+      R"({"apply_ms":0.25,"backend_id":7,"generation":5,"service":"10.1.1.1:80/tcp","services_rebuilt":1})");
   EXPECT_EQ(ToJson(ExtensionReply(DrainReply{5})).dump(), R"({"drain_s":5,"draining":true})");
   EXPECT_EQ(ToJson(ExtensionReply(FaultReply{"stall-worker", 1, 300})).dump(),
             R"({"fault":"stall-worker","ms":300,"worker":1})");
