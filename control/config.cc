@@ -171,7 +171,7 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
       {"address", "prefix_length", "tunnel_source", "gateway", "mtu", "exception_interface",
        "control_socket", "control", "announce", "announce_interface", "drain_s", "worker_stall_ms",
-       "metrics_listen", "exception"}));
+       "metrics_listen", "metrics_per_backend", "exception"}));
   if (r.Has("exception")) ECMPLB_RETURN_IF_ERROR(ParseException(r.At("exception"), &h->exception));
   if (r.Has("control")) ECMPLB_RETURN_IF_ERROR(ParseControlAccess(r.At("control"), &h->control));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
@@ -186,6 +186,7 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("drain_s", &h->drain_s, 0, 3600, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("worker_stall_ms", &h->worker_stall_ms, 50, 600000, false));
   ECMPLB_RETURN_IF_ERROR(r.String("metrics_listen", &h->metrics_listen, false));
+  ECMPLB_RETURN_IF_ERROR(r.Bool("metrics_per_backend", &h->metrics_per_backend));
   return absl::OkStatus();
 }
 
@@ -335,6 +336,7 @@ json ToJson(const Config& c) {
                {"drain_s", c.host.drain_s},
                {"worker_stall_ms", c.host.worker_stall_ms}};
   if (!c.host.metrics_listen.empty()) host["metrics_listen"] = c.host.metrics_listen;
+  if (!c.host.metrics_per_backend) host["metrics_per_backend"] = false;
   if (c.host.control != ControlAccessConfig{}) {
     json control = json::object();
     if (!c.host.control.group.empty()) control["group"] = c.host.control.group;

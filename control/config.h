@@ -126,6 +126,7 @@ struct HostConfig {
   uint32_t drain_s = 5;            // SIGTERM / drain: withdraw VIPs, forward this long, stop
   uint32_t worker_stall_ms = 500;  // a worker without progress this long makes the host unhealthy
   std::string metrics_listen;      // Prometheus endpoint "ADDRESS:PORT"; empty: off
+  bool metrics_per_backend = true;  // false: per-service series only (large hosts)
   ExceptionConfig exception;
   bool operator==(const HostConfig&) const = default;
 };

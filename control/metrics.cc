@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/counters.h"
@@ -43,7 +44,8 @@ std::vector<size_t> ParseReasonsByName() {
 
 }  // namespace
 
-std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
+std::string RenderPrometheus(const StatsView& stats, const HealthView& health,
+                             bool per_backend) {
   std::string out;
   auto help = [&](const std::string& name, const std::string& text, const char* type) {
     absl::StrAppend(&out, "# HELP ", name, " ", text, "\n# TYPE ", name, " ", type, "\n");
@@ -73,13 +75,16 @@ std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
   }
   help("ecmplb_service_packets_total", "packets forwarded for a service", "counter");
   help("ecmplb_service_bytes_total", "bytes forwarded for a service", "counter");
-  help("ecmplb_backend_packets_total", "packets forwarded to a backend", "counter");
-  help("ecmplb_backend_bytes_total", "bytes forwarded to a backend", "counter");
+  if (per_backend) {
+    help("ecmplb_backend_packets_total", "packets forwarded to a backend", "counter");
+    help("ecmplb_backend_bytes_total", "bytes forwarded to a backend", "counter");
+  }
   for (const auto& s : stats.services) {
     std::string svc = Escape(s.service);
     absl::StrAppend(&out, "ecmplb_service_packets_total{service=\"", svc, "\"} ", s.packets, "\n");
     absl::StrAppend(&out, "ecmplb_service_bytes_total{service=\"", svc, "\"} ", s.bytes, "\n");
     for (const auto& b : s.backends) {
+      if (!per_backend) break;
       std::string labels = absl::StrCat("{service=\"", svc, "\",backend=\"", Escape(b.address),
                                         "\",id=\"", b.id, "\"}");
       absl::StrAppend(&out, "ecmplb_backend_packets_total", labels, " ", b.packets, "\n");
@@ -122,10 +127,23 @@ std::string RenderPrometheus(const StatsView& stats, const HealthView& health) {
   }
   help("ecmplb_workers_healthy", "1 while every worker makes progress", "gauge");
   absl::StrAppend(&out, "ecmplb_workers_healthy ", health.workers_healthy ? 1 : 0, "\n");
-  help("ecmplb_backend_up", "1 while the backend passes its health checks (or has none)", "gauge");
-  for (const auto& b : health.backends) {
-    absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.service), "\",backend=\"",
-                    Escape(b.address), "\",id=\"", b.id, "\"} ", b.up ? 1 : 0, "\n");
+  if (per_backend) {
+    help("ecmplb_backend_up", "1 while the backend passes its health checks (or has none)",
+         "gauge");
+    for (const auto& b : health.backends) {
+      absl::StrAppend(&out, "ecmplb_backend_up{service=\"", Escape(b.service), "\",backend=\"",
+                      Escape(b.address), "\",id=\"", b.id, "\"} ", b.up ? 1 : 0, "\n");
+    }
+  }
+  help("ecmplb_service_backends_up", "backends of the service passing their health checks",
+       "gauge");
+  {
+    std::map<std::string, uint64_t> up;  // health.backends is grouped by service
+    for (const auto& b : health.backends) up[b.service] += b.up ? 1 : 0;
+    for (const auto& [svc, n] : up) {
+      absl::StrAppend(&out, "ecmplb_service_backends_up{service=\"", Escape(svc), "\"} ", n,
+                      "\n");
+    }
   }
   help("ecmplb_vip_announced", "1 while the VIP is announced (present on the announce interface)",
        "gauge");

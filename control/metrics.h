@@ -36,7 +36,10 @@
 namespace ecmplb::control {
 
 // `stats`: ControlPlane::Stats(); `health`: HealthMonitor::View().
-std::string RenderPrometheus(const StatsView& stats, const HealthView& health);
+// `per_backend`: also the per-backend series (packets, bytes, up); without them a host with
+// 100,000 backends stays at a few series per service (ecmplb_service_backends_up counts).
+std::string RenderPrometheus(const StatsView& stats, const HealthView& health,
+                             bool per_backend = true);
 
 class MetricsServer {
  public:

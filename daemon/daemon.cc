@@ -342,7 +342,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   hooks.after_health = [parts](uint64_t now_ms) {
     if (parts->metrics != nullptr) {
       parts->metrics->Poll(now_ms, [&] {
-        return control::RenderPrometheus(parts->plane->Stats(), parts->monitor->View(now_ms));
+        return control::RenderPrometheus(parts->plane->Stats(), parts->monitor->View(now_ms),
+                                         parts->config.host.metrics_per_backend);
       });
     }
     parts->telemetry->SetHealth(parts->monitor->View(now_ms));

@@ -88,6 +88,22 @@ TEST(MetricsTest, RendersEveryFamily) {
       std::string::npos);
 }
 
+// Without per-backend series a large host keeps a few series per service: no backend label
+// anywhere, the per-service count of backends up instead.
+TEST(MetricsTest, PerBackendSeriesAreOptional) {
+  const std::string t = RenderPrometheus(SampleStats(), SampleHealth(), false);
+  EXPECT_EQ(t.find("backend=\""), std::string::npos) << t;
+  EXPECT_EQ(t.find("ecmplb_backend_"), std::string::npos) << t;
+  EXPECT_NE(t.find("ecmplb_service_packets_total{service=\"10.1.1.1:80/tcp\"}"),
+            std::string::npos);
+  EXPECT_NE(t.find("ecmplb_service_backends_up{service=\"10.1.1.1:80/tcp\"} 1\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(RenderPrometheus(SampleStats(), SampleHealth(), true)
+                .find("ecmplb_service_backends_up{service=\"10.1.1.1:80/tcp\"} 1\n"),
+            std::string::npos);
+}
+
 // Exact text: parse drop reasons in name order, then conntrack, services, health.
 TEST(MetricsTest, RendersExactText) {
   StatsView stats = SampleStats();
@@ -134,6 +150,9 @@ ecmplb_workers_healthy 1
 # HELP ecmplb_backend_up 1 while the backend passes its health checks (or has none)
 # TYPE ecmplb_backend_up gauge
 ecmplb_backend_up{service="10.1.1.1:80/tcp",backend="a\"b\\c\nd",id="1"} 1
+# HELP ecmplb_service_backends_up backends of the service passing their health checks
+# TYPE ecmplb_service_backends_up gauge
+ecmplb_service_backends_up{service="10.1.1.1:80/tcp"} 1
 # HELP ecmplb_vip_announced 1 while the VIP is announced (present on the announce interface)
 # TYPE ecmplb_vip_announced gauge
 ecmplb_vip_announced{vip="10.1.1.1"} 1
