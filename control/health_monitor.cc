@@ -5,6 +5,15 @@
 
 namespace ecmplb::control {
 
+std::string ProbeName(const CheckSpec& s) {
+  return absl::StrCat(s.type == CheckSpec::Type::kTcp ? "tcp" : "http", " ", s.addr.ToString(), ":",
+                      s.port, s.type == CheckSpec::Type::kHttp ? absl::StrCat(" ", s.path, " ",
+                                                                              s.host_header, " ",
+                                                                              s.expect_status)
+                                                               : std::string(),
+                      " every ", s.interval_ms, " ms, timeout ", s.timeout_ms);
+}
+
 HealthMonitor::HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log)
     : nl_(netlink), log_(std::move(log)), watchdog_(workers, stall_ms) {}
 
@@ -18,7 +27,11 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
       log_(absl::StrCat("cannot announce VIPs: ", idx.status().message()));
     }
   }
+  // One probe per distinct check (address, port, type, path, status, interval, timeout): a
+  // backend behind 40 services' ports with the same check is probed once, and the result is
+  // recorded by each (service, backend), whose rise/fall counts are its own.
   std::map<CheckKey, CheckSpec> targets;
+  std::map<CheckKey, std::vector<BackendRef>> subscribers;
   std::map<BackendRef, RiseFall> state;
   std::map<BackendRef, BackendHealth> view;
   for (const auto& s : config.services) {
@@ -39,7 +52,9 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
         spec.expect_status = hc.expect_status;
         spec.interval_ms = hc.interval_ms;
         spec.timeout_ms = hc.timeout_ms;
-        targets[key] = spec;
+        CheckKey probe{ProbeName(spec), 0};
+        targets.emplace(probe, spec);
+        subscribers[probe].push_back(key);
         auto old = state_.find(key);
         state.emplace(key, old != state_.end() ? old->second : RiseFall(hc.rise, hc.fall, false));
         auto oldv = view_.find(key);
@@ -53,6 +68,7 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
     }
   }
   checker_.SetTargets(targets, now_ms);
+  subscribers_ = std::move(subscribers);
   state_ = std::move(state);
   view_ = std::move(view);
   unhealthy_.clear();
@@ -86,14 +102,17 @@ bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeat
     }
   }
   bool changed = false;
-  for (auto& [key, r] : checker_.Poll(now_ms)) {
-    auto st = state_.find(key);
-    auto v = view_.find(key);
-    if (st == state_.end() || v == view_.end()) continue;
-    v->second.last_detail = r.detail;
-    v->second.last_check_ms = r.at_ms;
-    v->second.last_latency_ms = r.latency_ms;
-    if (st->second.Record(r.ok)) {
+  for (auto& [probe, r] : checker_.Poll(now_ms)) {
+    auto subs = subscribers_.find(probe);
+    if (subs == subscribers_.end()) continue;
+    for (const BackendRef& key : subs->second) {
+      auto st = state_.find(key);
+      auto v = view_.find(key);
+      if (st == state_.end() || v == view_.end()) continue;
+      v->second.last_detail = r.detail;
+      v->second.last_check_ms = r.at_ms;
+      v->second.last_latency_ms = r.latency_ms;
+      if (!st->second.Record(r.ok)) continue;
       v->second.up = st->second.up();
       log_(absl::StrCat("backend ", key.first, " id ", key.second, " is ",
                         v->second.up ? "up" : "down", " (", r.detail, ")"));

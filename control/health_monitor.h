@@ -37,6 +37,9 @@ struct BackendHealth {
   uint32_t last_latency_ms = 0;
 };
 
+// The checker's key of a probe: its spec as text (equal specs share one probe).
+std::string ProbeName(const CheckSpec& spec);
+
 class HealthMonitor {
  public:
   using Logger = std::function<void(const std::string&)>;
@@ -88,6 +91,7 @@ class HealthMonitor {
   Logger log_;
   WorkerWatchdog watchdog_;
   HealthChecker checker_;
+  std::map<CheckKey, std::vector<BackendRef>> subscribers_;  // probe -> who records its results
   std::map<BackendRef, RiseFall> state_;
   std::map<BackendRef, BackendHealth> view_;
   std::set<BackendRef> unhealthy_;

@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <memory>
+#include <sstream>
+#include <fstream>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -105,7 +108,9 @@ TEST(AnnounceTest, AWithdrawnVipWaitsForRisingBackends) {
 // A loopback TCP server: accepts, optionally answers with `reply`, or never accepts.
 class Server {
  public:
-  explicit Server(std::string reply, bool accept = true) : reply_(std::move(reply)) {
+  // `hold`: keep accepted connections open until destruction (the peer closes first).
+  explicit Server(std::string reply, bool accept = true, bool hold = false)
+      : reply_(std::move(reply)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -116,12 +121,17 @@ class Server {
     port_ = ntohs(a.sin_port);
     ::listen(fd_, 16);
     if (accept) {
-      thread_ = std::thread([this] {
+      thread_ = std::thread([this, hold] {
         timeval tv{0, 100000};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         while (!stop_) {
           int c = ::accept(fd_, nullptr, nullptr);
           if (c < 0) continue;
+          if (hold) {
+            held_.push_back(c);
+            accepted_.fetch_add(1);
+            continue;
+          }
           char buf[1024];
           if (!reply_.empty()) {
             ssize_t n = ::recv(c, buf, sizeof(buf), 0);
@@ -129,6 +139,7 @@ class Server {
             ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
           }
           ::close(c);
+          accepted_.fetch_add(1);
         }
       });
     }
@@ -136,11 +147,15 @@ class Server {
   ~Server() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    for (int c : held_) ::close(c);
     ::close(fd_);
   }
   uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
 
  private:
+  std::atomic<int> accepted_{0};
+  std::vector<int> held_;  // accept thread only, then the destructor
   std::string reply_;
   int fd_;
   uint16_t port_;
@@ -296,6 +311,53 @@ TEST(HealthMonitorTest, ChecksDriveBackendStateAndAnnouncement) {
   bool logged = false;
   for (const auto& l : log) logged = logged || l.find("is down") != std::string::npos;
   EXPECT_TRUE(logged);
+}
+
+// Equal checks of one backend share one probe (a backend behind many services' ports is
+// probed once per interval, not once per service), each service records the results with
+// its own rise/fall; the probe's sockets close with a reset, leaving no TIME_WAIT behind.
+TEST(HealthMonitorTest, EqualChecksShareOneProbe) {
+  auto server = std::make_unique<Server>("", true, /*hold=*/true);
+  const uint16_t server_port = server->port();
+  const std::string port = std::to_string(server_port);
+  std::string services;
+  for (int i = 0; i < 10; ++i) {
+    services += std::string(i ? "," : "") + R"({"vip": "10.100.0.1", "port": )" +
+                std::to_string(80 + i) + R"(, "protocol": "tcp",
+       "health_check": {"type": "tcp", "port": )" + port +
+                R"(, "interval_ms": 50, "timeout_ms": 40, "rise": )" + std::to_string(1 + i % 3) +
+                R"(, "fall": 2}, "backends": [{"id": 1, "address": "127.0.0.1"}]})";
+  }
+  auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [)" + services + "]}");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  HealthMonitor m(nullptr, 1, 5000, [](const std::string&) {});
+  m.SetConfig(*cfg, NowMs());
+  uint64_t beat = 0;
+  const uint64_t t0 = NowMs();
+  while (NowMs() < t0 + 600) {
+    m.Tick(NowMs(), {++beat});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // 600 ms at one probe per 50 ms: about 12 connections (10 services would make 120).
+  EXPECT_GE(server->accepted(), 5);
+  EXPECT_LE(server->accepted(), 20);
+  EXPECT_TRUE(m.unhealthy().empty()) << "every service saw the probe's successes";
+  for (const auto& [key, b] : m.backends()) EXPECT_TRUE(b.up) << key.first;
+  // The server closes its ends only now: a checker socket closed with a FIN would sit in
+  // FIN_WAIT2, then TIME_WAIT; closed with a reset, nothing of it is left on this side.
+  server.reset();
+  std::ifstream tcp("/proc/net/tcp");
+  char hex[8];
+  std::snprintf(hex, sizeof(hex), ":%04X", server_port);
+  int lingering = 0;
+  for (std::string line; std::getline(tcp, line);) {
+    std::istringstream f(line);
+    std::string sl, local, remote, st;
+    f >> sl >> local >> remote >> st;
+    lingering += remote.size() > 5 && remote.substr(remote.size() - 5) == hex &&
+                 (st == "06" || st == "05");  // TIME_WAIT, FIN_WAIT2
+  }
+  EXPECT_EQ(lingering, 0);
 }
 
 // A hold keeps withdrawn VIPs back and never withdraws an announced one; held() says whether it
