@@ -7,6 +7,7 @@
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -37,6 +38,8 @@ int NeighAttr(const nlattr* attr, void* data) {
 
 int NeighCb(const nlmsghdr* nlh, void* data) {
   auto* d = static_cast<NeighDump*>(data);
+  if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH) return MNL_CB_OK;
+  if (mnl_nlmsg_get_payload_len(nlh) < sizeof(ndmsg)) return MNL_CB_OK;
   const auto* ndm = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
   if (ndm->ndm_ifindex != d->ifindex) return MNL_CB_OK;
   const nlattr* tb[NDA_MAX + 1] = {};
@@ -52,7 +55,7 @@ int NeighCb(const nlmsghdr* nlh, void* data) {
   } else {
     return MNL_CB_OK;
   }
-  n.state = ndm->ndm_state;
+  n.state = nlh->nlmsg_type == RTM_DELNEIGH ? 0 : ndm->ndm_state;
   if (tb[NDA_LLADDR] != nullptr && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
     n.mac = dataplane::MacAddr::FromBytes(
         static_cast<const uint8_t*>(mnl_attr_get_payload(tb[NDA_LLADDR])));
@@ -253,6 +256,45 @@ absl::Status Netlink::ResolveNeighbor(int ifindex, const dataplane::IpAddr& addr
   ndm->ndm_flags = NTF_USE;
   mnl_attr_put(nlh, NDA_DST, addr.size(), addr.bytes.data());
   return Request(nlh, "resolve neighbour");
+}
+
+absl::StatusOr<std::unique_ptr<NeighborEvents>> NeighborEvents::Open(int ifindex) {
+  std::unique_ptr<NeighborEvents> e(new NeighborEvents());
+  e->ifindex_ = ifindex;
+  e->nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (e->nl_ == nullptr)
+    return absl::InternalError(absl::StrCat("netlink socket: ", std::strerror(errno)));
+  // Room for bursts (a whole segment's ARP replies at start): 4 MiB.
+  const int rcvbuf = 4 << 20;
+  (void)setsockopt(mnl_socket_get_fd(e->nl_), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (mnl_socket_bind(e->nl_, RTMGRP_NEIGH, MNL_SOCKET_AUTOPID) < 0) {
+    return absl::InternalError(absl::StrCat("netlink bind (neighbour events): ",
+                                            std::strerror(errno)));
+  }
+  return e;
+}
+
+NeighborEvents::~NeighborEvents() {
+  if (nl_ != nullptr) mnl_socket_close(nl_);
+}
+
+int NeighborEvents::fd() const { return mnl_socket_get_fd(nl_); }
+
+void NeighborEvents::Read(std::vector<Neighbor>* out, bool* overflow) {
+  alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
+  NeighDump d{out, ifindex_};
+  for (int i = 0; i < 1024; ++i) {  // bounded: the rest waits for the next poll
+    const ssize_t n = mnl_socket_recvfrom(nl_, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == ENOBUFS) {
+        *overflow = true;
+        continue;
+      }
+      return;  // EAGAIN: nothing more
+    }
+    // Multicast messages: sequence 0, port 0.
+    mnl_cb_run(buf, static_cast<size_t>(n), 0, 0, NeighCb, &d);
+  }
 }
 
 }  // namespace ecmplb::control

@@ -54,4 +54,22 @@ class Netlink {
   uint32_t seq_ = 1;
 };
 
+// The kernel's neighbour changes on one interface as they happen (RTNLGRP_NEIGH), read without
+// blocking when fd() is readable: the neighbour table stays in step without dumping it.
+class NeighborEvents {
+ public:
+  static absl::StatusOr<std::unique_ptr<NeighborEvents>> Open(int ifindex);
+  ~NeighborEvents();
+  int fd() const;
+  // Appends every pending change of the interface (a deleted entry comes with state 0: not
+  // usable). Sets *overflow when the kernel dropped events (ENOBUFS: the caller resyncs with a
+  // dump).
+  void Read(std::vector<Neighbor>* out, bool* overflow);
+
+ private:
+  NeighborEvents() = default;
+  mnl_socket* nl_ = nullptr;
+  int ifindex_ = 0;
+};
+
 }  // namespace ecmplb::control

@@ -228,8 +228,20 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                                         },
                                         std::move(cp)));
   control::ControlPlane& plane = *p->plane;
-  p->neighbor_sync =
-      std::make_unique<control::NeighborSync>(p->netlink.get(), tap_ifindex, &engine.neighbors());
+  // Neighbour changes as the kernel reports them; without the event socket every housekeeping
+  // step dumps the table (slower with many next hops, same result).
+  auto events = control::NeighborEvents::Open(tap_ifindex);
+  if (!events.ok()) Log(absl::StrCat("neighbour events off: ", events.status().message()));
+  p->neighbor_sync = std::make_unique<control::NeighborSync>(
+      p->netlink.get(), tap_ifindex, &engine.neighbors(),
+      events.ok() ? std::move(*events) : nullptr);
+  if (p->neighbor_sync->events_fd() >= 0) {
+    p->events.Watch(
+        [parts](std::vector<pollfd>* fds) {
+          fds->push_back(pollfd{parts->neighbor_sync->events_fd(), POLLIN, 0});
+        },
+        [parts] { parts->neighbor_sync->OnEvents(); });
+  }
   p->neighbor_sync->Run(plane.builder().neighbor_slots());
   WarnNeighborLimit(*p);
 

@@ -12,6 +12,9 @@ as `service add --expected-backends 4` would choose them) and one UDP service. C
     wrong backend and no loss during the change, and every tracked TCP flow keeps its backend
     (`ecmplbctl conns` before and after);
   - `show --service` and `stats --service` answer for one service of 4,097.
+The backends' neighbour entries are added after the daemon started (memif_harness): they reach
+the workers through neighbour events (the periodic dump runs every 10 s), before the first
+trial 0.5 s later, or its frames would be dropped (unresolved) and counted as lost.
 """
 import sys
 import threading
