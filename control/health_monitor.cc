@@ -6,12 +6,11 @@
 namespace ecmplb::control {
 
 std::string ProbeName(const CheckSpec& s) {
+  // Every text field with its length first: two different specs never give one name.
   return absl::StrCat(s.type == CheckSpec::Type::kTcp ? "tcp" : "http", " ", s.addr.ToString(), ":",
-                      s.port, s.type == CheckSpec::Type::kHttp ? absl::StrCat(" ", s.path, " ",
-                                                                              s.host_header, " ",
-                                                                              s.expect_status)
-                                                               : std::string(),
-                      " every ", s.interval_ms, " ms, timeout ", s.timeout_ms);
+                      s.port, " path ", s.path.size(), ":", s.path, " host ", s.host_header.size(),
+                      ":", s.host_header, " status ", s.expect_status, " every ", s.interval_ms,
+                      " ms, timeout ", s.timeout_ms);
 }
 
 HealthMonitor::HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log)

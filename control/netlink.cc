@@ -42,6 +42,7 @@ int NeighCb(const nlmsghdr* nlh, void* data) {
   if (mnl_nlmsg_get_payload_len(nlh) < sizeof(ndmsg)) return MNL_CB_OK;
   const auto* ndm = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
   if (ndm->ndm_ifindex != d->ifindex) return MNL_CB_OK;
+  if (ndm->ndm_flags & NTF_PROXY) return MNL_CB_OK;  // proxy ARP entries: not a next hop's
   const nlattr* tb[NDA_MAX + 1] = {};
   mnl_attr_parse(nlh, sizeof(*ndm), NeighAttr, tb);
   if (tb[NDA_DST] == nullptr) return MNL_CB_OK;

@@ -9,8 +9,9 @@
 // sync-churn-return: 3 to 40 of 200 connections). So while a peer that was heard before is
 // silent, withdrawn VIPs are held back. The silence may also mean that the peer died: once a
 // VIP is ready (health passed) and held, the host waits `wait_ms` (a few heartbeats) for the
-// peer to speak, then announces without it, and does not wait again until that peer is heard
-// again. Announced VIPs are never withdrawn for it (HealthMonitor::SetHold).
+// peer to speak, then announces without it, and does not wait for that peer again until it is
+// heard again (another peer falling silent is waited for anew). Announced VIPs are never
+// withdrawn for it (HealthMonitor::SetHold).
 //
 // Thread-safety: none (the control thread's).
 #pragma once
@@ -24,17 +25,19 @@ class SilentPeerWait {
  public:
   explicit SilentPeerWait(uint64_t wait_ms) : wait_ms_(wait_ms) {}
 
-  // One step. `silent`: some peer heard before is silent now; `held`: the last announcement
-  // kept a ready VIP back (HealthMonitor::held). Returns the hold reason, or "" for none.
-  std::string Step(uint64_t now_ms, bool silent, bool held);
+  // One step. `silent`: the peers (bit i: peer i) heard before and silent now; `held`: the
+  // last announcement kept a ready VIP back (HealthMonitor::held). Returns the hold reason,
+  // or "" for none.
+  std::string Step(uint64_t now_ms, uint64_t silent, bool held);
 
-  // Set when the last Step gave up waiting (the peers are presumed dead): for the log.
+  // Whether the last Step gave up waiting (those peers are presumed dead): for the log.
   bool gave_up() const { return gave_up_; }
 
  private:
   uint64_t wait_ms_;
-  uint64_t ready_since_ms_ = 0;  // first step with a ready VIP held back; 0: none yet
-  bool gave_up_ = false;         // for this silence: waited wait_ms_, announce without them
+  uint64_t ready_since_ms_ = 0;  // since when a ready VIP is held back; 0: none is
+  uint64_t given_up_ = 0;        // peers waited for in vain during their current silence
+  bool gave_up_ = false;
 };
 
 }  // namespace ecmplb::control

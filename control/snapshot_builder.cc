@@ -1,6 +1,9 @@
 // snapshot_builder.cc: configuration model -> dataplane Snapshot (see snapshot_builder.h).
 #include "control/snapshot_builder.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,6 +45,10 @@ dataplane::ServiceKey ToServiceKey(const ServiceConfig& s) {
 
 uint32_t SnapshotBuilder::SlotPool::Take() {
   if (next_ < capacity_) return next_++;
+  if (free_.empty()) {  // Build checks availability first: a bug, never a configuration
+    std::fprintf(stderr, "ecmplb: snapshot builder: slot pool of %u exhausted\n", capacity_);
+    std::abort();
+  }
   uint32_t s = *free_.begin();
   free_.erase(free_.begin());
   return s;
@@ -231,8 +238,16 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     }
   }
 
-  // Phase 2, cannot fail: release what left, give the rebuilt services their slots.
-  auto unref = [&](const dataplane::IpAddr& addr) {
+  // Phase 2, cannot fail. Three passes, so that every slot is given back before any is taken
+  // (the checks above count the change's net need: with a full pool, a take before a give
+  // would find it empty) and a next hop or address that stays in use is never released and
+  // taken again (its slot and resolved MAC are kept):
+  //   1. references to next hops and addresses the rebuilt services keep using;
+  //   2. releases: services that left, backend ids that left, next hops and addresses no
+  //      longer used;
+  //   3. takes: service slots of new services, backend slots of new ids, slots of new hops.
+  bool addrs_changed = addr_set_ == nullptr;
+  auto unref_hop = [&](const dataplane::IpAddr& addr) {
     auto h = hops_.find(addr);
     if (h == hops_.end()) return;
     if (--h->second.refs == 0) {
@@ -241,16 +256,6 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       hops_.erase(h);
     }
   };
-  auto ref = [&](const dataplane::IpAddr& addr) {
-    auto [h, fresh] = hops_.try_emplace(addr);
-    if (fresh) {
-      h->second.slot = neighbor_pool_.Take();
-      neighbor_addr_[h->second.slot] = addr;
-    }
-    ++h->second.refs;
-    return h->second.slot;
-  };
-  bool addrs_changed = addr_set_ == nullptr;
   auto unref_addrs = [&](const std::vector<dataplane::IpAddr>& addrs) {
     for (const auto& a : addrs) {
       auto it = addr_refs_.find(a);
@@ -260,40 +265,77 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       }
     }
   };
+  // Pass 1.
+  // (Per occurrence: several backends may share a next hop, e.g. a GRE gateway.)
+  std::vector<std::vector<bool>> new_hop(changes.size()), new_addr(changes.size());
+  for (size_t ci = 0; ci < changes.size(); ++ci) {
+    for (const auto& h : changes[ci].hops) {
+      auto it = hops_.find(h);
+      new_hop[ci].push_back(it == hops_.end());
+      if (it != hops_.end()) ++it->second.refs;
+    }
+    for (const auto& be : changes[ci].service->backends) {
+      auto it = addr_refs_.find(be.addr);
+      new_addr[ci].push_back(it == addr_refs_.end());
+      if (it != addr_refs_.end()) ++it->second;
+    }
+  }
+  // Pass 2.
   for (const std::string& name : gone) {
     Entry& e = entries_.at(name);
     unref_addrs(e.addrs);
     service_pool_.Give(e.slot);
     for (uint32_t b : e.backend_slots) backend_pool_.Give(b);
-    for (const auto& h : e.hops) unref(h);
+    for (const auto& h : e.hops) unref_hop(h);
     entries_.erase(name);
   }
-  for (Change& c : changes) {
+  std::vector<std::vector<uint32_t>> backend_slots(changes.size());
+  for (size_t ci = 0; ci < changes.size(); ++ci) {
+    const Change& c = changes[ci];
+    const ServiceConfig& s = config.services[c.index];
+    std::vector<uint32_t> ids;
+    for (const auto& b : s.backends) ids.push_back(b.id);
+    if (s.sorry_backend) ids.push_back(kSorryBackendId);
+    std::vector<uint32_t>& slots = backend_slots[ci];
+    slots.assign(ids.size(), UINT32_MAX);
+    auto e = entries_.find(c.name);
+    if (e == entries_.end()) continue;
+    // Backend slots follow the ids: kept ids keep theirs, the others go back.
+    const Entry& old = e->second;
+    for (size_t j = 0; j < old.backend_slots.size(); ++j) {
+      const uint32_t oid =
+          j < old.config.backends.size() ? old.config.backends[j].id : kSorryBackendId;
+      auto pos = std::find(ids.begin(), ids.end(), oid);
+      if (pos != ids.end()) {
+        slots[static_cast<size_t>(pos - ids.begin())] = old.backend_slots[j];
+      } else {
+        backend_pool_.Give(old.backend_slots[j]);
+      }
+    }
+    for (const auto& h : old.hops) unref_hop(h);
+    unref_addrs(old.addrs);
+  }
+  // Pass 3.
+  for (size_t ci = 0; ci < changes.size(); ++ci) {
+    Change& c = changes[ci];
     const ServiceConfig& s = config.services[c.index];
     auto [it, fresh] = entries_.try_emplace(c.name);
     Entry& e = it->second;
     if (fresh) e.slot = service_pool_.Take();
-    // Backend slots follow the ids: kept ids keep theirs, new ids take one, the rest go back.
-    std::vector<uint32_t> ids;
-    for (const auto& b : s.backends) ids.push_back(b.id);
-    if (s.sorry_backend) ids.push_back(kSorryBackendId);
-    std::vector<uint32_t> slots(ids.size(), UINT32_MAX);
-    for (size_t j = 0; j < e.backend_slots.size(); ++j) {
-      const uint32_t oid =
-          j < e.config.backends.size() ? e.config.backends[j].id : kSorryBackendId;
-      auto pos = std::find(ids.begin(), ids.end(), oid);
-      if (pos != ids.end()) {
-        slots[static_cast<size_t>(pos - ids.begin())] = e.backend_slots[j];
-      } else {
-        backend_pool_.Give(e.backend_slots[j]);
-      }
-    }
+    std::vector<uint32_t>& slots = backend_slots[ci];
     for (auto& slot : slots) {
       if (slot == UINT32_MAX) slot = backend_pool_.Take();
     }
     std::vector<uint32_t> hop_slots;
-    for (const auto& h : c.hops) hop_slots.push_back(ref(h));  // before the old ones go: no churn
-    for (const auto& h : e.hops) unref(h);
+    for (size_t k = 0; k < c.hops.size(); ++k) {
+      auto [h, added] = hops_.try_emplace(c.hops[k]);
+      if (added) {
+        h->second.slot = neighbor_pool_.Take();
+        neighbor_addr_[h->second.slot] = c.hops[k];
+      }
+      if (new_hop[ci][k]) ++h->second.refs;  // pass 1 counted the others
+      hop_slots.push_back(h->second.slot);
+    }
     dataplane::Service& svc = *c.service;
     svc.counter_slot = e.slot;
     for (size_t k = 0; k < s.backends.size(); ++k) {
@@ -304,17 +346,20 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       svc.backends.back().neighbor_slot = hop_slots.back();
       svc.backends.back().counter_slot = slots.back();
     }
+    e.addrs.clear();
+    for (size_t k = 0; k < svc.backends.size(); ++k) {
+      const dataplane::IpAddr& addr = svc.backends[k].addr;
+      e.addrs.push_back(addr);
+      if (!new_addr[ci][k]) continue;  // pass 1 counted the addresses already in use
+      auto [a, added] = addr_refs_.try_emplace(addr, 0);
+      ++a->second;
+      addrs_changed |= added;
+    }
     e.config = s;
     e.down = std::move(c.down);
     e.backend_slots = std::move(slots);
     e.hops = std::move(c.hops);
     e.hop_slots = std::move(hop_slots);
-    unref_addrs(e.addrs);
-    e.addrs.clear();
-    for (const auto& be : svc.backends) {
-      e.addrs.push_back(be.addr);
-      addrs_changed |= addr_refs_[be.addr]++ == 0;
-    }
     e.service = std::move(c.service);
     services[c.index] = e.service;
   }

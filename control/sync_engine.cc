@@ -267,11 +267,12 @@ bool SyncEngine::PeerAlive(size_t peer, uint64_t now_ms) const {
          now_ms <= last_heard_ms_[peer] + kPeerSilentMs;
 }
 
-bool SyncEngine::AnyPeerSilent(uint64_t now_ms) const {
-  for (size_t i = 0; i < last_heard_ms_.size(); ++i) {
-    if (last_heard_ms_[i] != 0 && !PeerAlive(i, now_ms)) return true;
+uint64_t SyncEngine::SilentPeers(uint64_t now_ms) const {
+  uint64_t out = 0;
+  for (size_t i = 0; i < last_heard_ms_.size() && i < 64; ++i) {
+    if (last_heard_ms_[i] != 0 && !PeerAlive(i, now_ms)) out |= uint64_t{1} << i;
   }
-  return false;
+  return out;
 }
 
 namespace {

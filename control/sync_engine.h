@@ -185,8 +185,8 @@ class SyncEngine {
   std::vector<size_t> TakeHealedPeers();
   // Whether each peer was heard within kPeerSilentMs (at `now_ms`).
   bool PeerAlive(size_t peer, uint64_t now_ms) const;
-  // Whether some peer that was heard before is silent now (at `now_ms`).
-  bool AnyPeerSilent(uint64_t now_ms) const;
+  // The peers (bit i: peer i) that were heard before and are silent now (at `now_ms`).
+  uint64_t SilentPeers(uint64_t now_ms) const;
 
   const SyncStats& stats() const { return stats_; }
   // `ecmplbctl stats`' "sync" (port: the configured UDP port).

@@ -430,7 +430,7 @@ void Daemon::BulkStep(uint64_t now_ms) {
   if (p.bulk_fetch == nullptr && !p.heal_pending.empty()) StartBulkFetch(false);
   // A peer heard again is no longer silent, and its heal fetch (started above, in this same
   // step) takes over the hold: a withdrawn VIP is never free in between.
-  const bool silent = p.sync->AnyPeerSilent(now_ms);
+  const uint64_t silent = p.sync->SilentPeers(now_ms);
   std::string wait = p.peer_wait.Step(now_ms, silent, p.monitor->held() && !p.bulk_holds);
   if (wait != p.peer_wait_reason) {
     if (!wait.empty()) {

@@ -386,36 +386,51 @@ TEST(HealthMonitorTest, HoldKeepsWithdrawnVipsBackOnly) {
   EXPECT_TRUE(m.View(NowMs()).vips[0].announced);
 }
 
-// Withdrawn VIPs wait while a peer is silent; once a VIP is ready and held, at most wait_ms;
-// then not again until the peers speak and fall silent anew.
+// Withdrawn VIPs wait while a peer is silent; once a VIP is ready and held, at most wait_ms
+// (counted while it stays held); then not again for that peer until it speaks.
 TEST(SilentPeerWaitTest, HoldsWhileSilentBoundedOnceReady) {
+  constexpr uint64_t kA = 1, kB = 2;  // peers 0 and 1
   SilentPeerWait w(3000);
-  EXPECT_EQ(w.Step(0, false, false), "");
+  EXPECT_EQ(w.Step(0, 0, false), "");
   // Silent, no VIP ready yet (the link is down, health failing): holds, no deadline running.
-  EXPECT_NE(w.Step(1000, true, false), "");
-  EXPECT_NE(w.Step(60000, true, false), "");
+  EXPECT_NE(w.Step(1000, kA, false), "");
+  EXPECT_NE(w.Step(60000, kA, false), "");
   // A VIP is ready and held at 60,000: the wait runs until 63,000.
-  EXPECT_NE(w.Step(60000, true, true), "");
-  EXPECT_NE(w.Step(62999, true, true), "");
+  EXPECT_NE(w.Step(60000, kA, true), "");
+  EXPECT_NE(w.Step(62999, kA, true), "");
   EXPECT_FALSE(w.gave_up());
-  EXPECT_EQ(w.Step(63000, true, false), "");
+  EXPECT_EQ(w.Step(63000, kA, true), "");
   EXPECT_TRUE(w.gave_up());
-  EXPECT_EQ(w.Step(70000, true, true), "");  // gave up for this silence
-  // The peer speaks (heal): no hold; a later silence waits again from scratch.
-  EXPECT_EQ(w.Step(71000, false, false), "");
+  EXPECT_EQ(w.Step(70000, kA, true), "");  // gave up on A for this silence
   EXPECT_FALSE(w.gave_up());
-  EXPECT_NE(w.Step(80000, true, true), "");
-  EXPECT_NE(w.Step(82000, true, true), "");
-  EXPECT_EQ(w.Step(83000, true, true), "");
+  // B falls silent too (A still dead): waited for anew.
+  EXPECT_NE(w.Step(71000, kA | kB, false), "");
+  EXPECT_NE(w.Step(72000, kA | kB, true), "");
+  EXPECT_EQ(w.Step(75000, kA | kB, true), "");
+  // Both speak (heal): no hold; a later silence of A waits again from scratch.
+  EXPECT_EQ(w.Step(80000, 0, false), "");
+  EXPECT_NE(w.Step(90000, kA, true), "");
+  EXPECT_NE(w.Step(92000, kA, true), "");
+  EXPECT_EQ(w.Step(93000, kA, true), "");
+}
+
+// The wait counts only while a VIP is held ready: health falling again restarts it.
+TEST(SilentPeerWaitTest, TheWaitRestartsWhenNothingIsHeld) {
+  SilentPeerWait w(3000);
+  EXPECT_NE(w.Step(0, 1, true), "");
+  EXPECT_NE(w.Step(2000, 1, false), "");  // nothing ready any more
+  EXPECT_NE(w.Step(4000, 1, true), "");   // ready again: 3 s from here
+  EXPECT_NE(w.Step(6500, 1, true), "");
+  EXPECT_EQ(w.Step(7000, 1, true), "");
 }
 
 // The peer speaks before the wait is over: the hold ends at once (the heal fetch takes over).
 TEST(SilentPeerWaitTest, PeerHeardEndsTheWait) {
   SilentPeerWait w(3000);
-  EXPECT_NE(w.Step(100, true, true), "");
-  EXPECT_EQ(w.Step(900, false, true), "");
+  EXPECT_NE(w.Step(100, 1, true), "");
+  EXPECT_EQ(w.Step(900, 0, true), "");
   EXPECT_FALSE(w.gave_up());
-  EXPECT_NE(w.Step(5000, true, true), "");  // a new silence holds again
+  EXPECT_NE(w.Step(5000, 1, true), "");  // a new silence holds again
 }
 
 }  // namespace

@@ -192,5 +192,32 @@ TEST(ScaleTest, BuilderSlotsAndNextHopsFollowChanges) {
   }
 }
 
+// A next hop that stays in use keeps its slot (and so its resolved MAC) when the service that
+// used it leaves and another service takes it up in the same change; an address used only
+// by a rebuilt service stays a backend address throughout.
+TEST(ScaleTest, BuilderKeepsTheSlotOfANextHopStillInUse) {
+  control::Config c = ScaleConfig(2, 2);  // service 0: 10.1.0.0-1, service 1: 10.1.0.2-3
+  control::SnapshotBuilder b(kPortMac);
+  ASSERT_TRUE(b.Build(c).ok());
+  const IpAddr x = *IpAddr::Parse(c.services[0].backends[0].address);
+  uint32_t slot_x = UINT32_MAX;
+  for (const auto& [slot, addr] : b.neighbor_slots()) {
+    if (addr == x) slot_x = slot;
+  }
+  ASSERT_NE(slot_x, UINT32_MAX);
+  control::Config next = c;
+  next.services.erase(next.services.begin());  // X's only user leaves ...
+  next.services[0].backends.push_back({3, c.services[0].backends[0].address});  // ... X joins
+  auto snap = b.Build(next);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(b.services_rebuilt(), 1u);
+  ASSERT_EQ(b.neighbor_slots().count(slot_x), 1u);
+  EXPECT_EQ(b.neighbor_slots().at(slot_x), x);
+  EXPECT_EQ((*snap)->services()[0]->backends[2].neighbor_slot, slot_x);
+  EXPECT_TRUE((*snap)->IsBackend(x));
+  EXPECT_TRUE((*snap)->IsBackend(*IpAddr::Parse(next.services[0].backends[1].address)));
+  EXPECT_FALSE((*snap)->IsBackend(*IpAddr::Parse(c.services[0].backends[1].address)));
+}
+
 }  // namespace
 }  // namespace ecmplb::dataplane::pipeline_testing
