@@ -35,7 +35,6 @@ void NeighborSync::Run(const std::map<uint32_t, dataplane::IpAddr>& slots) {
   if (events_ == nullptr || resync_ || runs_ % 100 == 0) {
     auto dump = nl_->DumpNeighbors(ifindex_);
     if (dump.ok()) {
-      ++dumps_;
       resync_ = false;
       // One pass over the dump, one lookup per slot (not slots x dump).
       absl::flat_hash_map<dataplane::IpAddr, const Neighbor*> usable;
@@ -68,7 +67,6 @@ void NeighborSync::OnEvents() {
     auto it = slot_of_.find(n.addr);
     if (it == slot_of_.end()) continue;  // not a next hop of ours
     Apply(it->second, &n);
-    ++events_applied_;
   }
 }
 

@@ -36,9 +36,6 @@ class NeighborSync {
   int events_fd() const { return events_ != nullptr ? events_->fd() : -1; }
   void OnEvents();
 
-  uint64_t dumps() const { return dumps_; }
-  uint64_t events_applied() const { return events_applied_; }
-
  private:
   void Apply(uint32_t slot, const Neighbor* n);
 
@@ -49,8 +46,6 @@ class NeighborSync {
   absl::flat_hash_map<dataplane::IpAddr, uint32_t> slot_of_;  // the next hops of the last Run
   bool resync_ = true;  // dump at the next Run (first run, lost events)
   uint64_t runs_ = 0;
-  uint64_t dumps_ = 0;
-  uint64_t events_applied_ = 0;
 };
 
 }  // namespace ecmplb::control

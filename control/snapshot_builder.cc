@@ -359,7 +359,6 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     e.down = std::move(c.down);
     e.backend_slots = std::move(slots);
     e.hops = std::move(c.hops);
-    e.hop_slots = std::move(hop_slots);
     e.service = std::move(c.service);
     services[c.index] = e.service;
   }

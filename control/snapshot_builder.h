@@ -76,7 +76,6 @@ class SnapshotBuilder {
     uint32_t slot = 0;
     std::vector<uint32_t> backend_slots;
     std::vector<dataplane::IpAddr> hops;
-    std::vector<uint32_t> hop_slots;
     std::shared_ptr<const dataplane::Service> service;
     std::vector<dataplane::IpAddr> addrs;  // of service->backends (the sorry one while it serves)
   };
