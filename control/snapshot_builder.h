@@ -68,7 +68,8 @@ class SnapshotBuilder {
     std::set<uint32_t> free_;
   };
   // One configured service as built: its configuration, failed backend ids (sorted), slots
-  // (backend and next-hop slots parallel to config.backends, then the sorry backend's), and
+  // (backend slots and next-hop addresses parallel to config.backends, then the sorry
+  // backend's), and
   // the immutable Service the snapshots share.
   struct Entry {
     ServiceConfig config;
