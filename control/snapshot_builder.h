@@ -67,10 +67,9 @@ class SnapshotBuilder {
     uint32_t next_ = 0;
     std::set<uint32_t> free_;
   };
-  // One configured service as built: its configuration, failed backend ids (sorted), slots
-  // (backend slots and next-hop addresses parallel to config.backends, then the sorry
-  // backend's), and
-  // the immutable Service the snapshots share.
+  // One configured service as built: its configuration, failed backend ids (sorted), its
+  // backend slots and next-hop addresses (parallel to config.backends, then the sorry
+  // backend's), and the immutable Service the snapshots share.
   struct Entry {
     ServiceConfig config;
     std::vector<uint32_t> down;
