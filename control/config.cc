@@ -511,7 +511,9 @@ namespace {
 absl::Status ValidateService(const ServiceConfig& s, size_t i);
 }  // namespace
 
-absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>& check) {
+namespace {
+// The host's rules and the per-host totals over every service.
+absl::Status ValidateHostAndTotals(const Config& c) {
   if (c.host.address.empty() || IsIpv6(c.host.address)) {
     return FieldError("host.address", "an IPv4 address is required");
   }
@@ -562,6 +564,12 @@ absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>
                        "backends expected, prime; 65,537 when not set)"));
     }
   }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>& check) {
+  ECMPLB_RETURN_IF_ERROR(ValidateHostAndTotals(c));
   absl::flat_hash_set<std::tuple<absl::string_view, uint16_t, Protocol>> seen;
   seen.reserve(c.services.size());
   for (size_t i = 0; i < c.services.size(); ++i) {
@@ -572,6 +580,12 @@ absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>
     }
     if (check(i)) ECMPLB_RETURN_IF_ERROR(ValidateService(s, i));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateServiceEdit(const Config& c, std::optional<size_t> changed) {
+  ECMPLB_RETURN_IF_ERROR(ValidateHostAndTotals(c));
+  if (changed) ECMPLB_RETURN_IF_ERROR(ValidateService(c.services[*changed], *changed));
   return absl::OkStatus();
 }
 

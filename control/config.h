@@ -180,6 +180,10 @@ absl::Status Validate(const Config& config);
 // true: the others are known to pass them (a running configuration's unchanged services).
 // The rules across services (unique services, per-host totals) and the host's always run.
 absl::Status ValidateServices(const Config& config, const std::function<bool(size_t)>& check);
+// After an edit of one service of a valid configuration: the host's rules, the per-host
+// totals, and the rules of services[*changed] (none for a removal). The caller keeps
+// services unique (an edit never changes a service's key; an added one is new).
+absl::Status ValidateServiceEdit(const Config& config, std::optional<size_t> changed);
 
 absl::StatusOr<Config> ParseConfig(absl::string_view json_text);
 // "tcp/22" -> (kTcp, 22); host.exception.allow's entries.

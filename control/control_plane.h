@@ -95,7 +95,10 @@ class ControlPlane {
     std::function<void(const Config&)> on_applied;
     // The backends of a candidate configuration that must not serve (failed, or checked and
     // not yet proven); default: the current unhealthy set.
-    std::function<std::set<BackendRef>(const Config&)> unhealthy_in;
+    // (Per service: adds to `out` the (name, id) of each of its backends that must not serve.)
+    std::function<void(const ServiceConfig& service, const std::string& name,
+                       std::set<BackendRef>* out)>
+        unhealthy_in;
   };
 
   // Builds and publishes the snapshot of `initial` (already validated by ParseConfig).
@@ -168,6 +171,23 @@ class ControlPlane {
         builder_(mac),
         publish_(std::move(publish)),
         options_(std::move(options)) {}
+
+  // A command's change: the service at `pos` becomes `now` (pos == services.size(): added;
+  // `now` empty: removed). The same checks and steps as ApplyConfig, for that service only,
+  // made in place and undone on error; the builder gets the delta.
+  absl::StatusOr<ApplyResult> ApplyEdit(size_t pos, std::optional<ServiceConfig> now);
+  // The ids of old_svc's backends that now_svc (null: removed) no longer has go to `released`;
+  // refuses an id that changes address, and a new id that is still reserved.
+  absl::Status CheckIds(const ServiceConfig* old_svc, const ServiceConfig* now_svc,
+                        std::vector<std::pair<std::string, uint32_t>>* released) const;
+  std::set<BackendRef> UnhealthyIn(const Config& config) const;
+  // A change whose save failed: republishes the running configuration; the error to return.
+  absl::Status SaveFailed(const absl::Status& st);
+  // The end of every change: publish, reservations, timing, on_applied.
+  ApplyResult Published(std::unique_ptr<const dataplane::Snapshot> snap,
+                        std::set<BackendRef> unhealthy,
+                        const std::vector<std::pair<std::string, uint32_t>>& released,
+                        uint64_t t0);
 
   uint64_t Now() const;
   uint64_t ReservationSeconds() const;

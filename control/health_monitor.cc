@@ -76,18 +76,14 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
   }
 }
 
-std::set<BackendRef> HealthMonitor::UnhealthyIn(const Config& config) const {
-  std::set<BackendRef> out;
-  for (const auto& s : config.services) {
-    if (!s.health_check) continue;
-    const std::string name = s.Name();
-    for (const auto& b : s.backends) {
-      BackendRef key{name, b.id};
-      auto st = state_.find(key);
-      if (st == state_.end() || !st->second.up()) out.insert(std::move(key));
-    }
+void HealthMonitor::UnhealthyIn(const ServiceConfig& s, const std::string& name,
+                                std::set<BackendRef>* out) const {
+  if (!s.health_check) return;
+  for (const auto& b : s.backends) {
+    BackendRef key{name, b.id};
+    auto st = state_.find(key);
+    if (st == state_.end() || !st->second.up()) out->insert(std::move(key));
   }
-  return out;
 }
 
 bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats) {

@@ -48,10 +48,12 @@ class HealthMonitor {
 
   // Call after every configuration change (keeps state of unchanged backends).
   void SetConfig(const Config& config, uint64_t now_ms);
-  // The unhealthy set `config` would have if it were applied now (known states kept; a new
-  // checked backend starts down), without changing anything: a configuration change builds
-  // its tables with it, so a new checked backend never serves before it is proven.
-  std::set<BackendRef> UnhealthyIn(const Config& config) const;
+  // The unhealthy backends `service` (named `name`) would have if it were applied now (known
+  // states kept; a new checked backend starts down), added to `out`, without changing
+  // anything: a configuration change builds its tables with them, so a new checked backend
+  // never serves before it is proven.
+  void UnhealthyIn(const ServiceConfig& service, const std::string& name,
+                   std::set<BackendRef>* out) const;
   // Runs checks and the watchdog. Returns true when the set of unhealthy backends changed
   // (the caller rebuilds the snapshot with unhealthy()).
   bool Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats);

@@ -132,8 +132,30 @@ absl::StatusOr<std::shared_ptr<dataplane::Service>> MakeService(
 
 absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Build(
     const Config& config, const std::set<BackendRef>& unhealthy) {
+  return BuildFrom(config, unhealthy, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Build(
+    const Config& config, const std::set<BackendRef>& unhealthy, const Delta& delta) {
+  return BuildFrom(config, unhealthy, &delta);
+}
+
+absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::BuildFrom(
+    const Config& config, const std::set<BackendRef>& unhealthy, const Delta* delta) {
   const HostKey host_key{config.host.address, config.host.gateway, config.host.prefix_length};
   const bool host_changed = !(host_key == host_);
+  // A delta that does not fit the last build (or a host change, which rebuilds every service)
+  // takes the whole pass.
+  if (delta != nullptr) {
+    const size_t last = last_services_.size() - (delta->erased ? 1 : 0);
+    bool fits = built_ && !host_changed && config.services.size() >= last &&
+                (!delta->erased || *delta->erased < last_services_.size());
+    for (size_t i = last; fits && i < config.services.size(); ++i) {
+      fits = std::find(delta->changed.begin(), delta->changed.end(), i) != delta->changed.end();
+    }
+    for (const size_t i : delta->changed) fits = fits && i < config.services.size();
+    if (!fits) delta = nullptr;
+  }
 
   // Phase 1, nothing changes: which services are reused, and everything that can fail for the
   // others (next hops, Maglev tables, slots available).
@@ -145,13 +167,26 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     std::shared_ptr<dataplane::Service> service;
   };
   std::vector<Change> changes;
-  std::vector<std::shared_ptr<const dataplane::Service>> services(config.services.size());
-  std::vector<std::string> names(config.services.size());
+  std::vector<std::shared_ptr<const dataplane::Service>> services;
+  std::vector<std::string> names;  // of the services looked at (all of them without a delta)
+  std::vector<size_t> look;        // their positions
+  if (delta == nullptr) {
+    services.resize(config.services.size());
+    look.resize(config.services.size());
+    for (size_t i = 0; i < look.size(); ++i) look[i] = i;
+  } else {
+    services = last_services_;
+    if (delta->erased) services.erase(services.begin() + static_cast<ptrdiff_t>(*delta->erased));
+    services.resize(config.services.size());
+    look = delta->changed;
+  }
+  names.resize(look.size());
   size_t new_service_slots = 0;
-  for (size_t i = 0; i < config.services.size(); ++i) {
+  for (size_t li = 0; li < look.size(); ++li) {
+    const size_t i = look[li];
     const ServiceConfig& s = config.services[i];
-    names[i] = s.Name();
-    const std::string& name = names[i];
+    names[li] = s.Name();
+    const std::string& name = names[li];
     std::vector<uint32_t> down;
     for (auto it = unhealthy.lower_bound({name, 0}); it != unhealthy.end() && it->first == name;
          ++it) {
@@ -177,7 +212,13 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   // Services that left: the entries the loop did not find (none when every entry was found;
   // service names are unique, Validate).
   std::vector<std::string> gone;
-  if (entries_.size() + new_service_slots != config.services.size()) {
+  if (delta != nullptr) {
+    // (Unless it came back among the changed services: then it only moved.)
+    if (delta->erased && std::find(names.begin(), names.end(), last_names_[*delta->erased]) ==
+                             names.end()) {
+      gone.push_back(last_names_[*delta->erased]);
+    }
+  } else if (entries_.size() + new_service_slots != config.services.size()) {
     absl::flat_hash_set<absl::string_view> present(names.begin(), names.end());
     for (const auto& [name, e] : entries_) {
       if (!present.contains(name)) gone.push_back(name);
@@ -370,6 +411,25 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   }
   host_ = host_key;
   rebuilt_ = changes.size();
+  // What the next Build with a delta starts from.
+  if (delta == nullptr || delta->erased) {
+    if (delta == nullptr) {
+      last_names_ = std::move(names);
+    } else {
+      last_names_.erase(last_names_.begin() + static_cast<ptrdiff_t>(*delta->erased));
+    }
+    index_ = dataplane::ServiceLookup(services);
+  } else {
+    std::vector<size_t> replaced;
+    for (const Change& c : changes) replaced.push_back(c.index);
+    index_.Update(services, replaced);
+  }
+  if (delta != nullptr) {
+    last_names_.resize(config.services.size());
+    for (size_t li = 0; li < look.size(); ++li) last_names_[look[li]] = std::move(names[li]);
+  }
+  last_services_ = services;
+  built_ = true;
 
   dataplane::HostInfo host;
   host.port_mac = port_mac_;
@@ -409,7 +469,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
 
   ++generation_;
   return std::make_unique<const dataplane::Snapshot>(generation_, host, std::move(services),
-                                                     addr_set_);
+                                                     addr_set_, index_);
 }
 
 int SnapshotBuilder::ServiceSlot(const std::string& name) const {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +43,19 @@ class SnapshotBuilder {
   // pass over the service names, not over every backend).
   absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> Build(
       const Config& config, const std::set<BackendRef>& unhealthy = {});
+
+  // What changed since the last successful Build, when the caller knows (a command touches one
+  // service): the positions in config.services that may differ (a changed service, or one
+  // appended past the old end), and the position of a service removed (the ones after it moved
+  // up by one). Every other service, its failed backends and the host settings are as they
+  // were. With it, Build looks only at those services: a change costs the same at 10 or 10,000
+  // services, bar copying the snapshot's service list and IPv4 index.
+  struct Delta {
+    std::vector<size_t> changed;
+    std::optional<size_t> erased;
+  };
+  absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> Build(
+      const Config& config, const std::set<BackendRef>& unhealthy, const Delta& delta);
 
   // Next-hop address of every neighbour slot in use, for the resolver.
   const std::map<uint32_t, dataplane::IpAddr>& neighbor_slots() const { return neighbor_addr_; }
@@ -90,6 +104,9 @@ class SnapshotBuilder {
     bool operator==(const HostKey&) const = default;
   };
 
+  // Both Builds; `delta` null: look at every service.
+  absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> BuildFrom(
+      const Config& config, const std::set<BackendRef>& unhealthy, const Delta* delta);
   absl::StatusOr<dataplane::IpAddr> NextHop(const Config& config, const ServiceConfig& s,
                                             const BackendConfig& b) const;
 
@@ -107,6 +124,12 @@ class SnapshotBuilder {
   // when an address comes or goes).
   absl::flat_hash_map<dataplane::IpAddr, uint32_t> addr_refs_;
   std::shared_ptr<const dataplane::Snapshot::AddrSet> addr_set_;
+  // The last Build's services (positions of its config), their names and lookup index: what a
+  // Build with a Delta starts from.
+  std::vector<std::shared_ptr<const dataplane::Service>> last_services_;
+  std::vector<std::string> last_names_;
+  dataplane::ServiceLookup index_;
+  bool built_ = false;
 };
 
 // Converts the config's enums and addresses to the dataplane's.

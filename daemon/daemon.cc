@@ -216,7 +216,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   cp.defer_save = true;           // from housekeeping (at most every 100 ms) and at exit
   cp.worker_clock = dataplane::WorkerClockSeconds;
   cp.log = Log;  // changes slower than 100 ms
-  cp.unhealthy_in = [parts](const control::Config& c) { return parts->monitor->UnhealthyIn(c); };
+  cp.unhealthy_in = [parts](const control::ServiceConfig& s, const std::string& name,
+                            std::set<control::BackendRef>* out) {
+    parts->monitor->UnhealthyIn(s, name, out);
+  };
   cp.on_applied = [parts](const control::Config&) {
     if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs());
     WarnNeighborLimit(*parts);

@@ -7,6 +7,8 @@
 //   change     one `backend set` on one service through ControlPlane::Apply (median), and the
 //              time until the worker thread runs with the new snapshot and passed a quiescent
 //              state after it (the real SnapshotPublisher, rte_rcu_qsbr): "pickup"
+//   del, add   `service del` of a service from the middle of the list and `service add` of a
+//              new one (median), each to the last worker's pickup
 //   save       SaveConfigFile of the whole configuration (what a change pays when saving)
 //   all        one ApplyConfig that changes every service (every backend's weight)
 //
@@ -88,7 +90,8 @@ std::string ConfigJson(size_t services, size_t per, bool default_tables) {
 
 struct Row {
   size_t services, per;
-  double json_mib, validate_ms, copy_ms, parse_ms, build_ms, kib_per_service, change_ms, pickup_ms, save_ms, all_ms;
+  double json_mib, validate_ms, copy_ms, parse_ms, build_ms, kib_per_service, change_ms, pickup_ms,
+      del_ms, add_ms, save_ms, all_ms;
   size_t rebuilt_one, rebuilt_all;
 };
 
@@ -207,6 +210,37 @@ Row Measure(size_t services, size_t per, bool default_tables, int changes, int w
   r.all_ms = MsSince(t0);
   r.rebuilt_all = res.ok() ? res->services_rebuilt : 0;
   pub->Reclaim();
+
+  // A service removed (from the middle of the list) and one added (at its end), to the last
+  // worker's pickup.
+  auto timed = [&](const control::Command& c) {
+    t0 = Clock::now();
+    auto res = (*cp)->Apply(c);
+    if (!res.ok()) {
+      std::fprintf(stderr, "scale_bench: %s\n", std::string(res.status().message()).c_str());
+      std::exit(1);
+    }
+    while (seen.load(std::memory_order_acquire) < res->generation) {
+    }
+    const double ms = MsSince(t0);
+    pub->Reclaim();
+    return ms;
+  };
+  std::vector<double> dels, adds;
+  for (int k = 0; k < changes; ++k) {
+    control::Command del;
+    del.kind = control::CommandKind::kServiceDel;
+    del.service = (*cp)->config().services[(static_cast<size_t>(k) * 7919) % (services - 1)].Name();
+    dels.push_back(timed(del));
+    control::Command add;
+    add.kind = control::CommandKind::kServiceAdd;
+    add.service = absl::StrCat("203.0.113.", k % 250, ":", 9000 + k / 250, "/tcp");
+    add.expected_backends = static_cast<uint32_t>(per);
+    adds.push_back(timed(add));
+  }
+  r.del_ms = Median(dels);
+  r.add_ms = Median(adds);
+
   stop = true;
   worker.join();
   return r;
@@ -239,9 +273,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "one JSON object per size");
   CLI11_PARSE(app, argc, argv);
   if (!json) {
-    std::printf("%8s %5s %7s %8s %8s %9s %9s %9s %8s %8s %7s\n", "services", "b/svc", "json_MiB",
-                "parse_ms", "build_ms", "KiB/svc", "change_ms", "pickup_ms", "save_ms", "all_ms",
-                "rebuilt");
+    std::printf("%8s %5s %7s %8s %8s %9s %9s %9s %8s %8s %8s %8s %7s\n", "services", "b/svc",
+                "json_MiB", "parse_ms", "build_ms", "KiB/svc", "change_ms", "pickup_ms", "del_ms",
+                "add_ms", "save_ms", "all_ms", "rebuilt");
   }
   for (size_t s : Sizes(services)) {
     for (size_t b : Sizes(backends)) {
@@ -258,6 +292,8 @@ int main(int argc, char** argv) {
                                            {"kib_per_service", r.kib_per_service},
                                            {"change_ms", r.change_ms},
                                            {"pickup_ms", r.pickup_ms},
+                                           {"service_del_ms", r.del_ms},
+                                           {"service_add_ms", r.add_ms},
                                            {"save_ms", r.save_ms},
                                            {"change_all_ms", r.all_ms},
                                            {"rebuilt_one", r.rebuilt_one},
@@ -265,9 +301,10 @@ int main(int argc, char** argv) {
                                 .dump()
                                 .c_str());
       } else {
-        std::printf("%8zu %5zu %7.1f %8.1f %8.1f %9.1f %9.3f %9.3f %8.1f %8.1f %3zu/%zu\n",
-                    r.services, r.per, r.json_mib, r.parse_ms, r.build_ms, r.kib_per_service,
-                    r.change_ms, r.pickup_ms, r.save_ms, r.all_ms, r.rebuilt_one, r.rebuilt_all);
+        std::printf(
+            "%8zu %5zu %7.1f %8.1f %8.1f %9.1f %9.3f %9.3f %8.3f %8.3f %8.1f %8.1f %3zu/%zu\n",
+            r.services, r.per, r.json_mib, r.parse_ms, r.build_ms, r.kib_per_service, r.change_ms,
+            r.pickup_ms, r.del_ms, r.add_ms, r.save_ms, r.all_ms, r.rebuilt_one, r.rebuilt_all);
       }
       std::fflush(stdout);
     }

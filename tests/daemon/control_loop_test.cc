@@ -41,7 +41,10 @@ class ControlLoopTest : public ::testing::Test {
         nullptr, 2, config->host.worker_stall_ms,
         [this](const std::string& m) { log_.push_back(m); });
     control::ControlPlane::Options o;
-    o.unhealthy_in = [this](const control::Config& c) { return monitor_->UnhealthyIn(c); };
+    o.unhealthy_in = [this](const control::ServiceConfig& s, const std::string& name,
+                            std::set<control::BackendRef>* out) {
+      monitor_->UnhealthyIn(s, name, out);
+    };
     o.on_applied = [this](const control::Config&) {
       if (loop_) loop_->ConfigApplied(now_);
     };

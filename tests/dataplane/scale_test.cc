@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
 #include <string>
 
@@ -217,6 +218,115 @@ TEST(ScaleTest, BuilderKeepsTheSlotOfANextHopStillInUse) {
   EXPECT_TRUE((*snap)->IsBackend(x));
   EXPECT_TRUE((*snap)->IsBackend(*IpAddr::Parse(next.services[0].backends[1].address)));
   EXPECT_FALSE((*snap)->IsBackend(*IpAddr::Parse(c.services[0].backends[1].address)));
+}
+
+
+// The builder's delta path (a command's change: one service replaced, added or removed) gives
+// the snapshot a full build gives: same services at the same positions, same slots, next hops
+// and tables, and an index that finds every service (the updated IPv4 array, the VIP entries
+// and the IPv6 map) and no removed one. Random edits on services that share VIPs, IPv4 and
+// IPv6.
+void ExpectSameSnapshot(const Snapshot& full, const Snapshot& delta,
+                        const std::vector<ServiceKey>& every_key_used) {
+  ASSERT_EQ(full.services().size(), delta.services().size());
+  absl::flat_hash_set<const Service*> live;
+  for (const auto& s : delta.services()) live.insert(s.get());
+  for (size_t i = 0; i < full.services().size(); ++i) {
+    const Service& x = *full.services()[i];
+    const Service& y = *delta.services()[i];
+    ASSERT_EQ(x.key, y.key) << i;
+    EXPECT_EQ(x.counter_slot, y.counter_slot) << i;
+    ASSERT_EQ(x.backends.size(), y.backends.size()) << i;
+    for (size_t k = 0; k < x.backends.size(); ++k) {
+      EXPECT_EQ(x.backends[k].id, y.backends[k].id);
+      EXPECT_EQ(x.backends[k].addr, y.backends[k].addr);
+      EXPECT_EQ(x.backends[k].weight, y.backends[k].weight);
+      EXPECT_EQ(x.backends[k].neighbor_slot, y.backends[k].neighbor_slot);
+      EXPECT_EQ(x.backends[k].counter_slot, y.backends[k].counter_slot);
+    }
+    ASSERT_EQ(x.table.has_value(), y.table.has_value()) << i;
+    if (x.table) {
+      for (uint64_t h = 1; h < (1ULL << 20); h = h * 6364136223846793005ULL + 1442695040888963407ULL) {
+        ASSERT_EQ(x.table->Lookup(h), y.table->Lookup(h)) << i;
+        if ((h & 0xff) == 0) break;
+      }
+    }
+    EXPECT_EQ(delta.Find(y.key.vip, y.key.port, y.key.proto), &y) << i;
+    EXPECT_TRUE(delta.IsVip(y.key.vip));
+    if (y.key.vip.is_v4()) {  // the VIP's own entry points at a service of this snapshot
+      EXPECT_TRUE(live.contains(delta.Find(y.key.vip, 0, 0))) << i;
+    }
+  }
+  for (const ServiceKey& k : every_key_used) {
+    EXPECT_EQ(full.Find(k.vip, k.port, k.proto) == nullptr,
+              delta.Find(k.vip, k.port, k.proto) == nullptr);
+    EXPECT_EQ(full.IsVip(k.vip), delta.IsVip(k.vip));
+  }
+  // Counter slots only grow on the delta path (memory is kept until a full build).
+  EXPECT_GE(delta.service_slots(), full.service_slots());
+  EXPECT_GE(delta.backend_slots(), full.backend_slots());
+}
+
+TEST(ScaleTest, DeltaBuildsMatchFullBuilds) {
+  control::Config c = ScaleConfig(0, 0);
+  uint32_t next_addr = 1;
+  auto backend = [&](uint32_t id, bool v6) {
+    const uint32_t a = next_addr++;
+    return control::BackendConfig{
+        id, v6 ? absl::StrCat("2001:db8::", absl::Hex(a)) : absl::StrCat("10.2.", a / 256, ".", a % 256)};
+  };
+  auto service = [&](size_t vip, uint16_t port) {
+    control::ServiceConfig s;
+    const bool v6 = vip % 4 == 3;
+    s.vip = v6 ? absl::StrCat("2001:db8:100::", vip) : absl::StrCat("10.100.0.", vip);
+    s.port = port;
+    s.table_size = 251;
+    for (uint32_t id = 1; id <= 3; ++id) s.backends.push_back(backend(id, v6));
+    return s;
+  };
+  for (size_t i = 0; i < 24; ++i) c.services.push_back(service(i % 8, static_cast<uint16_t>(80 + i)));
+  control::SnapshotBuilder full(kPortMac), delta(kPortMac);
+  ASSERT_TRUE(full.Build(c).ok());
+  ASSERT_TRUE(delta.Build(c).ok());
+  std::vector<ServiceKey> keys;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 400; ++step) {
+    control::SnapshotBuilder::Delta d;
+    const size_t n = c.services.size();
+    const unsigned op = rng() % 6;
+    if (op == 0 && n < 60) {  // a service added, on an old or a new VIP
+      control::ServiceConfig s = service(rng() % 12, static_cast<uint16_t>(1000 + step));
+      c.services.push_back(std::move(s));
+      d.changed.push_back(n);
+    } else if (op == 1 && n > 1) {  // a service removed
+      const size_t i = rng() % n;
+      c.services.erase(c.services.begin() + static_cast<ptrdiff_t>(i));
+      d.erased = i;
+    } else if (n > 0) {  // one service's pool changes (or not at all)
+      const size_t i = rng() % n;
+      auto& bs = c.services[i].backends;
+      const bool v6 = c.services[i].vip.find(':') != std::string::npos;
+      if (op == 2 && bs.size() > 1) {
+        bs.erase(bs.begin() + static_cast<ptrdiff_t>(rng() % bs.size()));
+      } else if (op == 3 && bs.size() < 8) {
+        uint32_t id = 1;
+        while (std::any_of(bs.begin(), bs.end(), [&](const auto& b) { return b.id == id; })) ++id;
+        bs.push_back(backend(id, v6));
+      } else if (op == 4) {
+        bs[rng() % bs.size()].weight = rng() % 3;
+      }
+      d.changed.push_back(i);
+    }
+    for (const auto& s : c.services) keys.push_back(ToServiceKey(s));
+    auto a = full.Build(c);
+    auto b = delta.Build(c, {}, d);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    ASSERT_EQ(full.services_rebuilt(), delta.services_rebuilt()) << step;
+    ASSERT_EQ(full.neighbor_slots(), delta.neighbor_slots()) << step;
+    ExpectSameSnapshot(**a, **b, keys);
+    if (HasFatalFailure() || HasNonfatalFailure()) FAIL() << "step " << step << " op " << op;
+  }
 }
 
 }  // namespace
