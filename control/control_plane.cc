@@ -332,7 +332,7 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
     }
   }
   config_ = std::move(candidate);
-  return Published(std::move(snap), std::move(unhealthy), released, t0);
+  return Published(std::move(snap), std::move(unhealthy), released, t0, AppliedChange{});
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::ApplyEdit(size_t pos, std::optional<ServiceConfig> now) {
@@ -389,7 +389,11 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyEdit(size_t pos, std::optional<Se
       return SaveFailed(st);
     }
   }
-  return Published(std::move(*snap), std::move(unhealthy), released, t0);
+  AppliedChange change;
+  change.all = false;
+  change.service = (edited != nullptr ? edited : &*old)->Name();
+  change.now = edited;
+  return Published(std::move(*snap), std::move(unhealthy), released, t0, change);
 }
 
 absl::Status ControlPlane::SaveFailed(const absl::Status& st) {
@@ -407,7 +411,7 @@ absl::Status ControlPlane::SaveFailed(const absl::Status& st) {
 ApplyResult ControlPlane::Published(std::unique_ptr<const dataplane::Snapshot> snap,
                                     std::set<BackendRef> unhealthy,
                                     const std::vector<std::pair<std::string, uint32_t>>& released,
-                                    uint64_t t0) {
+                                    uint64_t t0, const AppliedChange& change) {
   ApplyResult result;
   result.generation = builder_.generation();
   result.services_rebuilt = builder_.services_rebuilt();
@@ -423,7 +427,7 @@ ApplyResult ControlPlane::Published(std::unique_ptr<const dataplane::Snapshot> s
                               " ms: ", result.services_rebuilt, " of ", config_.services.size(),
                               " services rebuilt, generation ", result.generation));
   }
-  if (options_.on_applied) options_.on_applied(config_);
+  if (options_.on_applied) options_.on_applied(config_, change);
   return result;
 }
 

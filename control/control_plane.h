@@ -73,6 +73,15 @@ struct WorkerView {
   const std::atomic<uint64_t>* heartbeat = nullptr;  // advanced by the worker (telemetry)
 };
 
+// What an applied change touched: every service (ApplyConfig, SetUnhealthy) or the one
+// service a command edited: its name, and its configuration now (null: removed; valid until
+// the next change).
+struct AppliedChange {
+  bool all = true;
+  std::string service;
+  const ServiceConfig* now = nullptr;
+};
+
 class ControlPlane {
  public:
   using PublishFn = std::function<void(std::unique_ptr<const dataplane::Snapshot>)>;
@@ -91,8 +100,9 @@ class ControlPlane {
     uint64_t slow_apply_ms = 100;
     ClockFn clock;          // for the removed-id reservation; default: steady clock
     ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional
-    // Called after every applied configuration (e.g. the health monitor follows it).
-    std::function<void(const Config&)> on_applied;
+    // Called after every applied configuration (e.g. the health monitor follows it), with
+    // what changed when a command changed one service (followers can update in part).
+    std::function<void(const Config&, const AppliedChange&)> on_applied;
     // The backends of a candidate configuration that must not serve (failed, or checked and
     // not yet proven); default: the current unhealthy set.
     // (Per service: adds to `out` the (name, id) of each of its backends that must not serve.)
@@ -187,7 +197,7 @@ class ControlPlane {
   ApplyResult Published(std::unique_ptr<const dataplane::Snapshot> snap,
                         std::set<BackendRef> unhealthy,
                         const std::vector<std::pair<std::string, uint32_t>>& released,
-                        uint64_t t0);
+                        uint64_t t0, const AppliedChange& change);
 
   uint64_t Now() const;
   uint64_t ReservationSeconds() const;

@@ -52,6 +52,25 @@ void HealthChecker::SetTargets(const std::map<CheckKey, CheckSpec>& targets, uin
   }
 }
 
+void HealthChecker::AddTarget(const CheckKey& key, const CheckSpec& spec, uint64_t now_ms) {
+  auto it = targets_.find(key);
+  if (it != targets_.end()) {
+    if (it->second.spec == spec) return;
+    RemoveTarget(key);
+  }
+  Target t;
+  t.spec = spec;
+  t.due_ms = now_ms;
+  targets_.emplace(key, std::move(t));
+}
+
+void HealthChecker::RemoveTarget(const CheckKey& key) {
+  auto it = targets_.find(key);
+  if (it == targets_.end()) return;
+  if (it->second.fd >= 0) CloseNoLinger(it->second.fd);
+  targets_.erase(it);
+}
+
 size_t HealthChecker::in_flight() const {
   size_t n = 0;
   for (const auto& [k, t] : targets_) n += t.fd >= 0;

@@ -48,9 +48,13 @@ class HealthChecker {
 
   // Replaces the target set; targets whose spec did not change keep their schedule.
   void SetTargets(const std::map<CheckKey, CheckSpec>& targets, uint64_t now_ms);
+  // One target: added (checked right away) unless present with the same spec; removed.
+  void AddTarget(const CheckKey& key, const CheckSpec& spec, uint64_t now_ms);
+  void RemoveTarget(const CheckKey& key);
   // Starts due checks, advances running ones; returns the checks that finished.
   std::vector<std::pair<CheckKey, CheckResult>> Poll(uint64_t now_ms);
   size_t in_flight() const;
+  size_t size() const { return targets_.size(); }
   // When Poll() has work next: `now_ms` while a check is in flight (its socket is polled),
   // else the earliest due time of a check; UINT64_MAX without targets.
   uint64_t NextDue(uint64_t now_ms) const;

@@ -16,7 +16,7 @@ std::string ProbeName(const CheckSpec& s) {
 HealthMonitor::HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log)
     : nl_(netlink), log_(std::move(log)), watchdog_(workers, stall_ms) {}
 
-void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
+void HealthMonitor::FollowInterface(const Config& config) {
   if (nl_ != nullptr && config.host.announce && config.host.announce_interface != ifname_) {
     auto idx = nl_->IfIndex(config.host.announce_interface);
     if (idx.ok()) {
@@ -26,53 +26,103 @@ void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
       log_(absl::StrCat("cannot announce VIPs: ", idx.status().message()));
     }
   }
+}
+
+void HealthMonitor::AddService(const ServiceConfig& s, const std::string& name,
+                               std::map<BackendRef, RiseFall>* old_state,
+                               std::map<BackendRef, BackendHealth>* old_view,
+                               const std::function<void(const CheckKey&, const CheckSpec&)>& probe) {
   // One probe per distinct check (address, port, type, path, status, interval, timeout): a
   // backend behind 40 services' ports with the same check is probed once, and the result is
   // recorded by each (service, backend), whose rise/fall counts are its own.
-  std::map<CheckKey, CheckSpec> targets;
-  std::map<CheckKey, std::vector<BackendRef>> subscribers;
-  std::map<BackendRef, RiseFall> state;
-  std::map<BackendRef, BackendHealth> view;
-  for (const auto& s : config.services) {
-    const std::string name = s.Name();
-    for (const auto& b : s.backends) {
-      BackendRef key{name, b.id};
-      BackendHealth h;
+  for (const auto& b : s.backends) {
+    BackendRef key{name, b.id};
+    BackendHealth h;
+    h.address = b.address;
+    if (s.health_check) {
+      const auto& hc = *s.health_check;
+      CheckSpec spec;
+      spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp
+                                                           : CheckSpec::Type::kHttp;
+      auto addr = dataplane::IpAddr::Parse(b.address);
+      if (addr.ok()) spec.addr = *addr;
+      spec.port = hc.port != 0 ? hc.port : s.port;
+      spec.path = hc.path;
+      spec.expect_status = hc.expect_status;
+      spec.interval_ms = hc.interval_ms;
+      spec.timeout_ms = hc.timeout_ms;
+      CheckKey name_of_probe{ProbeName(spec), 0};
+      probe(name_of_probe, spec);
+      subscribers_[name_of_probe].push_back(key);
+      probe_of_[key] = std::move(name_of_probe);
+      auto old = old_state->find(key);
+      auto st = state_.emplace(key, old != old_state->end() ? old->second
+                                                            : RiseFall(hc.rise, hc.fall, false));
+      auto oldv = old_view->find(key);
+      if (oldv != old_view->end() && oldv->second.checked) h = oldv->second;
       h.address = b.address;
-      if (s.health_check) {
-        const auto& hc = *s.health_check;
-        CheckSpec spec;
-        spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp
-                                                             : CheckSpec::Type::kHttp;
-        auto addr = dataplane::IpAddr::Parse(b.address);
-        if (addr.ok()) spec.addr = *addr;
-        spec.port = hc.port != 0 ? hc.port : s.port;
-        spec.path = hc.path;
-        spec.expect_status = hc.expect_status;
-        spec.interval_ms = hc.interval_ms;
-        spec.timeout_ms = hc.timeout_ms;
-        CheckKey probe{ProbeName(spec), 0};
-        targets.emplace(probe, spec);
-        subscribers[probe].push_back(key);
-        auto old = state_.find(key);
-        state.emplace(key, old != state_.end() ? old->second : RiseFall(hc.rise, hc.fall, false));
-        auto oldv = view_.find(key);
-        if (oldv != view_.end() && oldv->second.checked) h = oldv->second;
-        h.address = b.address;
-        h.checked = true;
-        h.up = state.at(key).up();
-        if (h.last_detail.empty()) h.last_detail = "not checked yet";
-      }
-      view[key] = h;
+      h.checked = true;
+      h.up = st.first->second.up();
+      if (h.last_detail.empty()) h.last_detail = "not checked yet";
     }
+    if (!h.up) unhealthy_.insert(key);
+    view_[key] = std::move(h);
+  }
+}
+
+void HealthMonitor::SetConfig(const Config& config, uint64_t now_ms) {
+  FollowInterface(config);
+  std::map<BackendRef, RiseFall> old_state = std::move(state_);
+  std::map<BackendRef, BackendHealth> old_view = std::move(view_);
+  state_.clear();
+  view_.clear();
+  subscribers_.clear();
+  probe_of_.clear();
+  unhealthy_.clear();
+  std::map<CheckKey, CheckSpec> targets;
+  for (const auto& s : config.services) {
+    AddService(s, s.Name(), &old_state, &old_view,
+               [&](const CheckKey& k, const CheckSpec& spec) { targets.emplace(k, spec); });
   }
   checker_.SetTargets(targets, now_ms);
-  subscribers_ = std::move(subscribers);
-  state_ = std::move(state);
-  view_ = std::move(view);
-  unhealthy_.clear();
-  for (const auto& [k, h] : view_) {
-    if (!h.up) unhealthy_.insert(k);
+}
+
+void HealthMonitor::SetService(const std::string& name, const ServiceConfig* service,
+                               uint64_t now_ms) {
+  // The service's backends leave (their state kept aside for the ones that stay) ...
+  std::map<BackendRef, RiseFall> old_state;
+  std::map<BackendRef, BackendHealth> old_view;
+  const BackendRef lo{name, 0}, hi{name, UINT32_MAX};
+  std::vector<CheckKey> unsubscribed;
+  for (auto it = view_.lower_bound(lo); it != view_.end() && !(hi < it->first);) {
+    const BackendRef key = it->first;
+    if (auto p = probe_of_.find(key); p != probe_of_.end()) {
+      auto subs = subscribers_.find(p->second);
+      if (subs != subscribers_.end()) {
+        std::erase(subs->second, key);
+        if (subs->second.empty()) {
+          unsubscribed.push_back(p->second);
+          subscribers_.erase(subs);
+        }
+      }
+      probe_of_.erase(p);
+    }
+    if (auto st = state_.find(key); st != state_.end()) {
+      old_state.insert(*st);
+      state_.erase(st);
+    }
+    old_view.insert(*it);
+    unhealthy_.erase(key);
+    it = view_.erase(it);
+  }
+  // ... and come back as configured now.
+  if (service != nullptr) {
+    AddService(*service, name, &old_state, &old_view,
+               [&](const CheckKey& k, const CheckSpec& spec) { checker_.AddTarget(k, spec, now_ms); });
+  }
+  // Probes nobody records any more stop (one the service still uses kept its schedule).
+  for (const CheckKey& k : unsubscribed) {
+    if (!subscribers_.contains(k)) checker_.RemoveTarget(k);
   }
 }
 

@@ -287,7 +287,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   //   2. releases: services that left, backend ids that left, next hops and addresses no
   //      longer used;
   //   3. takes: service slots of new services, backend slots of new ids, slots of new hops.
-  bool addrs_changed = addr_set_ == nullptr;
+  std::vector<dataplane::IpAddr> addrs_added, addrs_removed;
   auto unref_hop = [&](const dataplane::IpAddr& addr) {
     auto h = hops_.find(addr);
     if (h == hops_.end()) return;
@@ -302,7 +302,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       auto it = addr_refs_.find(a);
       if (it != addr_refs_.end() && --it->second == 0) {
         addr_refs_.erase(it);
-        addrs_changed = true;
+        addrs_removed.push_back(a);
       }
     }
   };
@@ -394,7 +394,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       if (!new_addr[ci][k]) continue;  // pass 1 counted the addresses already in use
       auto [a, added] = addr_refs_.try_emplace(addr, 0);
       ++a->second;
-      addrs_changed |= added;
+      if (added) addrs_added.push_back(addr);
     }
     e.config = s;
     e.down = std::move(c.down);
@@ -403,12 +403,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
     e.service = std::move(c.service);
     services[c.index] = e.service;
   }
-  if (addrs_changed) {
-    auto set = std::make_shared<dataplane::Snapshot::AddrSet>();
-    set->reserve(addr_refs_.size());
-    for (const auto& [a, n] : addr_refs_) set->insert(a);
-    addr_set_ = std::move(set);
-  }
+  addrs_.Change(addrs_added, addrs_removed);
   host_ = host_key;
   rebuilt_ = changes.size();
   // What the next Build with a delta starts from.
@@ -469,7 +464,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
 
   ++generation_;
   return std::make_unique<const dataplane::Snapshot>(generation_, host, std::move(services),
-                                                     addr_set_, index_);
+                                                     addrs_, index_);
 }
 
 int SnapshotBuilder::ServiceSlot(const std::string& name) const {

@@ -120,10 +120,10 @@ class SnapshotBuilder {
   absl::flat_hash_map<dataplane::IpAddr, Hop> hops_;
   std::map<uint32_t, dataplane::IpAddr> neighbor_addr_;
   HostKey host_;
-  // Every snapshot backend's address, counted, and the set the snapshots share (replaced only
-  // when an address comes or goes).
+  // Every snapshot backend's address, counted, and the set the snapshots share (shards
+  // replaced only when an address in them comes or goes).
   absl::flat_hash_map<dataplane::IpAddr, uint32_t> addr_refs_;
-  std::shared_ptr<const dataplane::Snapshot::AddrSet> addr_set_;
+  dataplane::BackendAddrs addrs_;
   // The last Build's services (positions of its config), their names and lookup index: what a
   // Build with a Delta starts from.
   std::vector<std::shared_ptr<const dataplane::Service>> last_services_;

@@ -27,8 +27,12 @@ void ControlLoop::Publish() {
   }
 }
 
-void ControlLoop::ConfigApplied(uint64_t now_ms) {
-  monitor_->SetConfig(plane_->config(), now_ms);
+void ControlLoop::ConfigApplied(uint64_t now_ms, const control::AppliedChange& change) {
+  if (change.all) {
+    monitor_->SetConfig(plane_->config(), now_ms);
+  } else {
+    monitor_->SetService(change.service, change.now, now_ms);
+  }
   Publish();
   next_health_ms_ = now_ms;        // announce what changed without waiting a period
   next_housekeeping_ms_ = now_ms;  // resolve new next hops, reclaim the old snapshot soon

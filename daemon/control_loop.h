@@ -55,8 +55,9 @@ class ControlLoop {
   uint64_t Tick(uint64_t now_ms);
 
   // After an applied configuration (ControlPlane::Options::on_applied): the health monitor
-  // follows it (keeping unchanged backends' states) and the next health step runs at once.
-  void ConfigApplied(uint64_t now_ms);
+  // follows it (keeping unchanged backends' states; only the changed service after a
+  // command) and the next health step runs at once.
+  void ConfigApplied(uint64_t now_ms, const control::AppliedChange& change = {});
 
   // SIGTERM / `ecmplbctl drain`: withdraw every VIP now, keep forwarding drain_ms, then stop.
   // A second call changes nothing.

@@ -220,8 +220,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                             std::set<control::BackendRef>* out) {
     parts->monitor->UnhealthyIn(s, name, out);
   };
-  cp.on_applied = [parts](const control::Config&) {
-    if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs());
+  cp.on_applied = [parts](const control::Config&, const control::AppliedChange& change) {
+    if (parts->loop != nullptr) parts->loop->ConfigApplied(MonotonicMs(), change);
     WarnNeighborLimit(*parts);
   };
   ECMPLB_ASSIGN_OR_RETURN(p->plane, control::ControlPlane::Create(

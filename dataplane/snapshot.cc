@@ -77,4 +77,29 @@ void ServiceLookup::Update(const Services& services, const std::vector<size_t>& 
   if (rebuild_v4) BuildV4(services);
 }
 
+BackendAddrs::BackendAddrs() {
+  const auto empty = std::make_shared<const Shard>();
+  shards_.fill(empty);
+}
+
+void BackendAddrs::Change(const std::vector<IpAddr>& added, const std::vector<IpAddr>& removed) {
+  std::array<std::shared_ptr<Shard>, kShards> copies;
+  auto copy = [&](const IpAddr& a) -> Shard& {
+    const size_t i = ShardOf(a);
+    if (copies[i] == nullptr) copies[i] = std::make_shared<Shard>(*shards_[i]);
+    return *copies[i];
+  };
+  for (const IpAddr& a : removed) copy(a).erase(a);
+  for (const IpAddr& a : added) copy(a).insert(a);
+  for (size_t i = 0; i < kShards; ++i) {
+    if (copies[i] != nullptr) shards_[i] = std::move(copies[i]);
+  }
+}
+
+size_t BackendAddrs::size() const {
+  size_t n = 0;
+  for (const auto& s : shards_) n += s->size();
+  return n;
+}
+
 }  // namespace ecmplb::dataplane

@@ -9,6 +9,11 @@
 //              state after it (the real SnapshotPublisher, rte_rcu_qsbr): "pickup"
 //   del, add   `service del` of a service from the middle of the list and `service add` of a
 //              new one (median), each to the last worker's pickup
+//   addr       `backend add` of a new address to one service and its `backend del` (median)
+//   follow     what the daemon's health monitor does after a change (every service has a TCP
+//              check): one service (HealthMonitor::SetService, after a command; JSON
+//              monitor_follow_one_ms) and the whole configuration (SetConfig, after a whole-config
+//              change; monitor_follow_all_ms)
 //   save       SaveConfigFile of the whole configuration (what a change pays when saving)
 //   all        one ApplyConfig that changes every service (every backend's weight)
 //
@@ -35,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "control/config.h"
 #include "control/control_plane.h"
+#include "control/health_monitor.h"
 #include "dataplane/dpdk/publisher.h"
 #include "maglev/maglev.h"
 
@@ -80,6 +86,7 @@ std::string ConfigJson(size_t services, size_t per, bool default_tables) {
                     {"port", 80 + i % 8},
                     {"protocol", "tcp"},
                     {"table_size", table},
+                    {"health_check", {{"type", "tcp"}}},
                     {"backends", std::move(bes)}});
   }
   nlohmann::json c = {{"host", {{"address", "10.0.0.11"}, {"prefix_length", 8}}},
@@ -91,7 +98,7 @@ std::string ConfigJson(size_t services, size_t per, bool default_tables) {
 struct Row {
   size_t services, per;
   double json_mib, validate_ms, copy_ms, parse_ms, build_ms, kib_per_service, change_ms, pickup_ms,
-      del_ms, add_ms, save_ms, all_ms;
+      del_ms, add_ms, addr_ms, monitor_ms, monitor_all_ms, save_ms, all_ms;
   size_t rebuilt_one, rebuilt_all;
 };
 
@@ -187,6 +194,28 @@ Row Measure(size_t services, size_t per, bool default_tables, int changes, int w
   r.change_ms = Median(change);
   r.pickup_ms = Median(pickup);
 
+  // What the daemon's control loop does after each change, once it is published: the health
+  // monitor follows the configuration (every service has a TCP check).
+  {
+    control::HealthMonitor monitor(nullptr, 1, 500, [](const std::string&) {});
+    monitor.SetConfig((*cp)->config(), 0);
+    std::vector<double> whole, one;
+    for (int k = 0; k < 5; ++k) {
+      t0 = Clock::now();
+      monitor.SetConfig((*cp)->config(), 1);
+      whole.push_back(MsSince(t0));
+    }
+    for (int k = 0; k < changes; ++k) {
+      const control::ServiceConfig& s =
+          (*cp)->config().services[(static_cast<size_t>(k) * 7919) % services];
+      t0 = Clock::now();
+      monitor.SetService(s.Name(), &s, 2);
+      one.push_back(MsSince(t0));
+    }
+    r.monitor_all_ms = Median(whole);
+    r.monitor_ms = Median(one);
+  }
+
   char dir[] = "/tmp/scale_bench_XXXXXX";
   if (mkdtemp(dir) != nullptr) {
     const std::string path = std::string(dir) + "/config.json";
@@ -240,6 +269,20 @@ Row Measure(size_t services, size_t per, bool default_tables, int changes, int w
   }
   r.del_ms = Median(dels);
   r.add_ms = Median(adds);
+  // A backend with a new address added to one service, then removed (the address set and
+  // the next hops change).
+  std::vector<double> addrs;
+  for (int k = 0; k < changes; ++k) {
+    control::Command add;
+    add.kind = control::CommandKind::kBackendAdd;
+    add.service = (*cp)->config().services[(static_cast<size_t>(k) * 7919) % (services / 2)].Name();
+    add.backend = absl::StrCat("10.250.", k / 250, ".", 1 + k % 250);
+    addrs.push_back(timed(add));
+    control::Command del = add;
+    del.kind = control::CommandKind::kBackendDel;
+    addrs.push_back(timed(del));
+  }
+  r.addr_ms = Median(addrs);
 
   stop = true;
   worker.join();
@@ -273,9 +316,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "one JSON object per size");
   CLI11_PARSE(app, argc, argv);
   if (!json) {
-    std::printf("%8s %5s %7s %8s %8s %9s %9s %9s %8s %8s %8s %8s %7s\n", "services", "b/svc",
-                "json_MiB", "parse_ms", "build_ms", "KiB/svc", "change_ms", "pickup_ms", "del_ms",
-                "add_ms", "save_ms", "all_ms", "rebuilt");
+    std::printf("%8s %5s %7s %8s %8s %9s %9s %9s %8s %8s %8s %9s %8s %8s %7s\n", "services",
+                "b/svc", "json_MiB", "parse_ms", "build_ms", "KiB/svc", "change_ms", "pickup_ms",
+                "del_ms", "add_ms", "addr_ms", "follow_ms", "save_ms", "all_ms", "rebuilt");
   }
   for (size_t s : Sizes(services)) {
     for (size_t b : Sizes(backends)) {
@@ -294,6 +337,9 @@ int main(int argc, char** argv) {
                                            {"pickup_ms", r.pickup_ms},
                                            {"service_del_ms", r.del_ms},
                                            {"service_add_ms", r.add_ms},
+                                           {"backend_addr_ms", r.addr_ms},
+                                           {"monitor_follow_one_ms", r.monitor_ms},
+                                           {"monitor_follow_all_ms", r.monitor_all_ms},
                                            {"save_ms", r.save_ms},
                                            {"change_all_ms", r.all_ms},
                                            {"rebuilt_one", r.rebuilt_one},
@@ -302,9 +348,11 @@ int main(int argc, char** argv) {
                                 .c_str());
       } else {
         std::printf(
-            "%8zu %5zu %7.1f %8.1f %8.1f %9.1f %9.3f %9.3f %8.3f %8.3f %8.1f %8.1f %3zu/%zu\n",
+            "%8zu %5zu %7.1f %8.1f %8.1f %9.1f %9.3f %9.3f %8.3f %8.3f %8.3f %9.3f %8.1f %8.1f "
+            "%3zu/%zu\n",
             r.services, r.per, r.json_mib, r.parse_ms, r.build_ms, r.kib_per_service, r.change_ms,
-            r.pickup_ms, r.del_ms, r.add_ms, r.save_ms, r.all_ms, r.rebuilt_one, r.rebuilt_all);
+            r.pickup_ms, r.del_ms, r.add_ms, r.addr_ms, r.monitor_ms, r.save_ms, r.all_ms,
+            r.rebuilt_one, r.rebuilt_all);
       }
       std::fflush(stdout);
     }

@@ -36,7 +36,7 @@ class ApplyConfigTest : public ::testing::Test {
     ControlPlane::Options o;
     o.save_path = dir_->File("config.json");
     o.clock = [this] { return now_s_; };
-    o.on_applied = [this](const Config& c) {
+    o.on_applied = [this](const Config& c, const AppliedChange&) {
       ++applied_;
       applied_services_ = c.services.size();
     };

@@ -360,6 +360,82 @@ TEST(HealthMonitorTest, EqualChecksShareOneProbe) {
   EXPECT_EQ(lingering, 0);
 }
 
+// After a command, the monitor follows the one service that changed (SetService) and ends
+// where following the whole configuration (SetConfig) ends: same backends, states (a backend
+// that stays keeps its state), unhealthy set and probes (one still used by another service
+// stays; one nobody uses stops).
+TEST(HealthMonitorTest, FollowingOneServiceMatchesFollowingTheConfiguration) {
+  Server server("", true);
+  const std::string check = R"("health_check": {"type": "tcp", "port": )" +
+                            std::to_string(server.port()) +
+                            R"(, "interval_ms": 50, "timeout_ms": 40, "rise": 1, "fall": 1})";
+  auto config = [&](const std::string& services) {
+    auto c = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [)" + services + "]}");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  };
+  const std::string s0 = R"({"vip": "10.100.0.1", "port": 80, "protocol": "tcp", )" + check +
+                         R"(, "backends": [{"id": 1, "address": "127.0.0.1"},
+                                          {"id": 2, "address": "127.0.0.2"}]})";
+  const std::string s0b = R"({"vip": "10.100.0.1", "port": 80, "protocol": "tcp", )" + check +
+                          R"(, "backends": [{"id": 1, "address": "127.0.0.1"},
+                                           {"id": 3, "address": "127.0.0.3"}]})";
+  const std::string s1 = R"({"vip": "10.100.0.1", "port": 81, "protocol": "tcp", )" + check +
+                         R"(, "backends": [{"id": 1, "address": "127.0.0.1"},
+                                          {"id": 2, "address": "127.0.0.4"}]})";
+  const std::string s2 = R"({"vip": "10.100.0.2", "port": 80, "protocol": "tcp",
+                             "backends": [{"id": 1, "address": "10.0.0.50"}]})";
+  HealthMonitor whole(nullptr, 1, 5000, [](const std::string&) {});
+  HealthMonitor one(nullptr, 1, 5000, [](const std::string&) {});
+  Config c = config(s0 + "," + s1);
+  whole.SetConfig(c, NowMs());
+  one.SetConfig(c, NowMs());
+  EXPECT_EQ(one.probes(), 3u);  // 127.0.0.1 (both services), .2, .4
+  uint64_t beat = 0;
+  for (const uint64_t t0 = NowMs(); NowMs() < t0 + 2000;) {
+    whole.Tick(NowMs(), {++beat});
+    one.Tick(NowMs(), {beat});
+    if (whole.unhealthy().size() == 2 && one.unhealthy().size() == 2) break;  // .2 and .4
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(one.unhealthy().size(), 2u);
+  ASSERT_TRUE(one.backends().at({"10.100.0.1:80/tcp", 1}).up);
+
+  auto same = [&](const char* step) {
+    ASSERT_EQ(whole.backends().size(), one.backends().size()) << step;
+    for (const auto& [key, b] : whole.backends()) {
+      auto it = one.backends().find(key);
+      ASSERT_NE(it, one.backends().end()) << step << " " << key.first << "/" << key.second;
+      EXPECT_EQ(it->second.address, b.address) << step;
+      EXPECT_EQ(it->second.up, b.up) << step << " " << key.first << "/" << key.second;
+      EXPECT_EQ(it->second.checked, b.checked) << step;
+    }
+    EXPECT_EQ(whole.unhealthy(), one.unhealthy()) << step;
+    EXPECT_EQ(whole.probes(), one.probes()) << step;
+  };
+  // Service 0: backend 2 leaves, 3 comes (down until checked); backend 1 stays up.
+  c = config(s0b + "," + s1);
+  whole.SetConfig(c, NowMs());
+  one.SetService("10.100.0.1:80/tcp", &c.services[0], NowMs());
+  same("backend replaced");
+  EXPECT_TRUE(one.backends().at({"10.100.0.1:80/tcp", 1}).up);
+  EXPECT_FALSE(one.backends().at({"10.100.0.1:80/tcp", 3}).up);
+  EXPECT_EQ(one.probes(), 3u);  // .2's probe stopped, .3's started
+  // Service 1 leaves: the probe of 127.0.0.1 stays (service 0 uses it), .4's stops.
+  c = config(s0b);
+  whole.SetConfig(c, NowMs());
+  one.SetService("10.100.0.1:81/tcp", nullptr, NowMs());
+  same("service removed");
+  EXPECT_EQ(one.probes(), 2u);
+  // A service without a check comes: its backend is up, no probe.
+  c = config(s0b + "," + s2);
+  whole.SetConfig(c, NowMs());
+  one.SetService("10.100.0.2:80/tcp", &c.services[1], NowMs());
+  same("unchecked service added");
+  EXPECT_TRUE(one.backends().at({"10.100.0.2:80/tcp", 1}).up);
+  EXPECT_EQ(one.probes(), 2u);
+}
+
 // A hold keeps withdrawn VIPs back and never withdraws an announced one; held() says whether it
 // kept a ready VIP back.
 TEST(HealthMonitorTest, HoldKeepsWithdrawnVipsBackOnly) {

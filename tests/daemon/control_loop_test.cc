@@ -45,8 +45,8 @@ class ControlLoopTest : public ::testing::Test {
                             std::set<control::BackendRef>* out) {
       monitor_->UnhealthyIn(s, name, out);
     };
-    o.on_applied = [this](const control::Config&) {
-      if (loop_) loop_->ConfigApplied(now_);
+    o.on_applied = [this](const control::Config&, const control::AppliedChange& change) {
+      if (loop_) loop_->ConfigApplied(now_, change);
     };
     auto plane = control::ControlPlane::Create(
         *config, dataplane::MacAddr{},
