@@ -433,7 +433,27 @@ ApplyResult ControlPlane::Published(std::unique_ptr<const dataplane::Snapshot> s
 
 absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
   if (unhealthy == unhealthy_) return absl::OkStatus();
-  ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(config_, unhealthy));
+  // Only the services whose failed backends changed are rebuilt (a backend going down at
+  // 10,000 services costs what it costs at 10).
+  std::set<std::string> names;
+  {
+    std::vector<BackendRef> diff;
+    std::set_symmetric_difference(unhealthy.begin(), unhealthy.end(), unhealthy_.begin(),
+                                  unhealthy_.end(), std::back_inserter(diff));
+    for (const auto& [name, id] : diff) names.insert(name);
+  }
+  SnapshotBuilder::Delta delta;
+  constexpr size_t kFewServices = 16;  // more (a backend shared by many died): one full pass
+  for (const std::string& name : names) {
+    auto ref = ParseServiceRef(name);
+    if (!ref.ok() || names.size() > kFewServices) continue;  // not a service name: no change
+    for (size_t i = 0; i < config_.services.size(); ++i) {
+      if (Matches(config_.services[i], *ref)) delta.changed.push_back(i);
+    }
+  }
+  ECMPLB_ASSIGN_OR_RETURN(auto snap, names.size() > kFewServices
+                                         ? builder_.Build(config_, unhealthy)
+                                         : builder_.Build(config_, unhealthy, delta));
   unhealthy_ = std::move(unhealthy);
   latest_ = snap.get();
   publish_(std::move(snap));

@@ -145,6 +145,26 @@ TEST_F(Fixture, CreatePublishesTheInitialSnapshot) {
   EXPECT_EQ(current_->services().size(), 2u);
 }
 
+// A backend failing its checks takes it out of its service's table only: that service is
+// rebuilt, the other one is the same object; passing again brings it back. Sending to the
+// failed backend stops; a name that is no service changes nothing.
+TEST_F(Fixture, UnhealthyRebuildsOnlyTheServicesItTouches) {
+  const dataplane::Service* udp = current_->services()[1].get();
+  ASSERT_TRUE(cp_->SetUnhealthy({{"10.100.0.1:80/tcp", 2}}).ok());
+  EXPECT_EQ(published_, 2);
+  EXPECT_EQ(cp_->builder().services_rebuilt(), 1u);
+  EXPECT_EQ(current_->services()[1].get(), udp);
+  const dataplane::Service& tcp = *current_->services()[0];
+  EXPECT_EQ(tcp.backends[1].weight, 0u);
+  for (uint16_t port = 1000; port < 1200; ++port) EXPECT_NE(Send(port, inet::tcp_flag::kSyn), 22);
+  ASSERT_TRUE(cp_->SetUnhealthy({{"10.100.0.1:80/tcp", 2}, {"not a service", 1}}).ok());
+  EXPECT_EQ(cp_->builder().services_rebuilt(), 0u);
+  ASSERT_TRUE(cp_->SetUnhealthy({}).ok());
+  EXPECT_EQ(cp_->builder().services_rebuilt(), 1u);
+  EXPECT_EQ(current_->services()[0]->backends[1].weight, 1u);
+  EXPECT_EQ(current_->services()[1].get(), udp);
+}
+
 TEST_F(Fixture, ServiceAddAndDel) {
   Command c;
   c.kind = CommandKind::kServiceAdd;

@@ -225,7 +225,7 @@ TEST(ScaleTest, BuilderKeepsTheSlotOfANextHopStillInUse) {
 // the snapshot a full build gives: same services at the same positions, same slots, next hops
 // and tables, and an index that finds every service (the updated IPv4 array, the VIP entries
 // and the IPv6 map) and no removed one. Random edits on services that share VIPs, IPv4 and
-// IPv6.
+// IPv6, and failed backends.
 void ExpectSameSnapshot(const Snapshot& full, const Snapshot& delta,
                         const std::vector<ServiceKey>& every_key_used) {
   ASSERT_EQ(full.services().size(), delta.services().size());
@@ -289,11 +289,12 @@ TEST(ScaleTest, DeltaBuildsMatchFullBuilds) {
   ASSERT_TRUE(full.Build(c).ok());
   ASSERT_TRUE(delta.Build(c).ok());
   std::vector<ServiceKey> keys;
+  std::set<control::BackendRef> unhealthy;
   std::mt19937 rng(7);
   for (int step = 0; step < 400; ++step) {
     control::SnapshotBuilder::Delta d;
     const size_t n = c.services.size();
-    const unsigned op = rng() % 6;
+    const unsigned op = rng() % 7;
     if (op == 0 && n < 60) {  // a service added, on an old or a new VIP
       control::ServiceConfig s = service(rng() % 12, static_cast<uint16_t>(1000 + step));
       c.services.push_back(std::move(s));
@@ -314,12 +315,15 @@ TEST(ScaleTest, DeltaBuildsMatchFullBuilds) {
         bs.push_back(backend(id, v6));
       } else if (op == 4) {
         bs[rng() % bs.size()].weight = rng() % 3;
+      } else if (op == 5) {  // a backend fails its checks, or passes again
+        const control::BackendRef ref{c.services[i].Name(), bs[rng() % bs.size()].id};
+        if (!unhealthy.erase(ref)) unhealthy.insert(ref);
       }
       d.changed.push_back(i);
     }
     for (const auto& s : c.services) keys.push_back(ToServiceKey(s));
-    auto a = full.Build(c);
-    auto b = delta.Build(c, {}, d);
+    auto a = full.Build(c, unhealthy);
+    auto b = delta.Build(c, unhealthy, d);
     ASSERT_TRUE(a.ok()) << a.status();
     ASSERT_TRUE(b.ok()) << b.status();
     ASSERT_EQ(full.services_rebuilt(), delta.services_rebuilt()) << step;
