@@ -11,7 +11,7 @@ namespace {
 
 absl::Status CheckForward(absl::string_view v) {
   if (ParseForwardMode(v).ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("forward '", v, "': must be dr or gre"));
+  return absl::InvalidArgumentError(absl::StrCat("forward '", v, "': must be dr, gre, ipip or gue"));
 }
 
 absl::Status CheckHash(absl::string_view v) {

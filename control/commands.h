@@ -50,7 +50,7 @@ struct Request {
   std::string service;  // "VIP:PORT/PROTO"
   std::string backend;  // "ADDRESS[:PORT]"
   std::string client;   // "ADDRESS:PORT"
-  std::string forward;  // "dr" / "gre"
+  std::string forward;  // "dr" / "gre" / "ipip" / "gue"
   std::string hash;     // "5tuple" / "source-ip"
   std::string fault;    // "stall-worker"
   std::optional<uint64_t> weight, id, table_size, expected_backends, limit, worker, ms;

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -169,7 +170,8 @@ absl::Status ParseControlAccess(const json& j, ControlAccessConfig* c) {
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"address", "prefix_length", "tunnel_source", "gateway", "mtu", "exception_interface",
+      {"address", "prefix_length", "tunnel_source", "gateway", "mtu", "gue_port",
+       "exception_interface",
        "control_socket", "control", "announce", "announce_interface", "drain_s", "worker_stall_ms",
        "metrics_listen", "metrics_per_backend", "exception"}));
   if (r.Has("exception")) ECMPLB_RETURN_IF_ERROR(ParseException(r.At("exception"), &h->exception));
@@ -179,6 +181,7 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("gateway", &h->gateway, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("mtu", &h->mtu, 576, 9000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("gue_port", &h->gue_port, 1, 65535, false));
   ECMPLB_RETURN_IF_ERROR(r.String("exception_interface", &h->exception_interface, false));
   ECMPLB_RETURN_IF_ERROR(r.String("control_socket", &h->control_socket, false));
   ECMPLB_RETURN_IF_ERROR(r.Bool("announce", &h->announce));
@@ -329,6 +332,7 @@ json ToJson(const Config& c) {
   json host = {{"address", c.host.address},
                {"prefix_length", c.host.prefix_length},
                {"mtu", c.host.mtu},
+               {"gue_port", c.host.gue_port},
                {"exception_interface", c.host.exception_interface},
                {"control_socket", c.host.control_socket},
                {"announce", c.host.announce},
@@ -420,7 +424,17 @@ absl::string_view ProtocolName(Protocol p) {
   return p == Protocol::kTcp ? "tcp" : "udp";
 }
 absl::string_view ForwardModeName(ForwardMode m) {
-  return m == ForwardMode::kDr ? "dr" : "gre";
+  switch (m) {
+    case ForwardMode::kDr:
+      return "dr";
+    case ForwardMode::kGre:
+      return "gre";
+    case ForwardMode::kIpip:
+      return "ipip";
+    case ForwardMode::kGue:
+      return "gue";
+  }
+  return "?";
 }
 absl::string_view HashModeName(HashMode m) {
   return m == HashMode::kFiveTuple ? "5tuple" : "source-ip";
@@ -434,7 +448,10 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view s) {
 absl::StatusOr<ForwardMode> ParseForwardMode(absl::string_view s) {
   if (s == "dr") return ForwardMode::kDr;
   if (s == "gre") return ForwardMode::kGre;
-  return absl::InvalidArgumentError(absl::StrCat("unknown forwarding mode '", s, "' (dr or gre)"));
+  if (s == "ipip") return ForwardMode::kIpip;
+  if (s == "gue") return ForwardMode::kGue;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown forwarding mode '", s, "' (dr, gre, ipip or gue)"));
 }
 absl::StatusOr<HashMode> ParseHashMode(absl::string_view s) {
   if (s == "5tuple") return HashMode::kFiveTuple;
@@ -626,13 +643,16 @@ absl::Status ValidateService(const ServiceConfig& s, size_t i) {
       if (s.forward == ForwardMode::kDr && IsIpv6(b.address) != IsIpv6(s.vip)) {
         return FieldError(bpath, "a DR backend must have the VIP's address family");
       }
-      if (s.forward == ForwardMode::kGre && IsIpv6(b.address)) {
-        return FieldError(bpath,
-                          "a GRE backend must have an IPv4 address (the outer header is IPv4)");
+      if (s.forward != ForwardMode::kDr && IsIpv6(b.address)) {
+        return FieldError(bpath, absl::StrCat(s.forward == ForwardMode::kIpip ? "an " : "a ",
+                                              absl::AsciiStrToUpper(ForwardModeName(s.forward)),
+                                              " backend must have an IPv4 address (the outer "
+                                              "header is IPv4)"));
       }
       if (b.port != 0 && b.port != s.port) {
         return FieldError(bpath,
-                          "port must equal the service port (DR and GRE do not translate ports)");
+                          "port must equal the service port (DR and the tunnels do not translate "
+                          "ports)");
       }
     }
   }

@@ -25,11 +25,11 @@
 namespace ecmplb::control {
 
 enum class Protocol : uint8_t { kTcp = inet::ip_proto::kTcp, kUdp = inet::ip_proto::kUdp };
-enum class ForwardMode : uint8_t { kDr, kGre };
+enum class ForwardMode : uint8_t { kDr, kGre, kIpip, kGue };
 enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
 
 absl::string_view ProtocolName(Protocol p);        // "tcp" / "udp"
-absl::string_view ForwardModeName(ForwardMode m);  // "dr" / "gre"
+absl::string_view ForwardModeName(ForwardMode m);  // "dr" / "gre" / "ipip" / "gue"
 absl::string_view HashModeName(HashMode m);        // "5tuple" / "source-ip"
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view s);
 absl::StatusOr<ForwardMode> ParseForwardMode(absl::string_view s);
@@ -118,6 +118,7 @@ struct HostConfig {
   std::string tunnel_source;   // GRE outer source; defaults to `address`
   std::string gateway;         // next hop for backends outside the subnet (optional)
   uint16_t mtu = 1500;         // data port MTU (IP MTU)
+  uint16_t gue_port = 6080;    // GUE's UDP destination port (IANA's); backends decapsulate there
   std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface
   std::string control_socket = "/run/ecmplb/ecmplb.sock";
   ControlAccessConfig control;  // host.control: groups allowed on the control socket

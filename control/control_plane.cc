@@ -167,7 +167,7 @@ absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
       if (ep->port != 0 && ep->port != svc->port) {
         return absl::InvalidArgumentError(absl::StrCat("backend ", ep->ToString(),
                                                        ": port must be the service's (", svc->port,
-                                                       "): DR and GRE do not translate ports"));
+                                                       "): DR and the tunnels do not translate ports"));
       }
       for (const auto& b : svc->backends) {
         if (b.address == ep->address) {

@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
       ->required();
   sub[CommandId::kServiceAdd]
       ->add_option("--forward", req.forward, "dr (MAC rewrite, default) or gre")
-      ->check(CLI::IsMember({"dr", "gre"}));
+      ->check(CLI::IsMember({"dr", "gre", "ipip", "gue"}));
   sub[CommandId::kServiceAdd]
       ->add_option("--hash", req.hash, "5tuple (default) or source-ip")
       ->check(CLI::IsMember({"5tuple", "source-ip"}));

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -64,14 +65,16 @@ absl::StatusOr<dataplane::IpAddr> SnapshotBuilder::NextHop(const Config& config,
       return absl::FailedPreconditionError(
           absl::StrCat(s.Name(), ": DR backend ", b.address, " is not on this host's subnet ",
                        config.host.address, "/", config.host.prefix_length,
-                       " (DR needs backends on the same L2 segment; use forward gre)"));
+                       " (DR needs backends on the same L2 segment; use a tunnel: forward gre, "
+                       "ipip or gue)"));
     }
     return addr;
   }
   if (SameSubnet(addr, host, config.host.prefix_length)) return addr;
   if (config.host.gateway.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(s.Name(), ": GRE backend ", b.address,
-                                                      " is off-link and host.gateway is not set"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(s.Name(), ": ", absl::AsciiStrToUpper(ForwardModeName(s.forward)),
+                     " backend ", b.address, " is off-link and host.gateway is not set"));
   }
   return Addr(config.host.gateway);
 }
@@ -84,8 +87,20 @@ absl::StatusOr<std::shared_ptr<dataplane::Service>> MakeService(
     const ServiceConfig& s, const std::vector<uint32_t>& down) {
   auto svc = std::make_shared<dataplane::Service>();
   svc->key = ToServiceKey(s);
-  svc->forward =
-      s.forward == ForwardMode::kDr ? dataplane::ForwardMode::kDr : dataplane::ForwardMode::kGre;
+  switch (s.forward) {
+    case ForwardMode::kDr:
+      svc->forward = dataplane::ForwardMode::kDr;
+      break;
+    case ForwardMode::kGre:
+      svc->forward = dataplane::ForwardMode::kGre;
+      break;
+    case ForwardMode::kIpip:
+      svc->forward = dataplane::ForwardMode::kIpip;
+      break;
+    case ForwardMode::kGue:
+      svc->forward = dataplane::ForwardMode::kGue;
+      break;
+  }
   svc->hash = s.hash == HashMode::kFiveTuple ? dataplane::HashMode::kFiveTuple
                                              : dataplane::HashMode::kSourceIp;
   uint32_t max_id = 0;
@@ -432,6 +447,7 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   host.tunnel_source =
       Addr(config.host.tunnel_source.empty() ? config.host.address : config.host.tunnel_source);
   host.mtu = config.host.mtu;
+  host.gue_port = config.host.gue_port;
   host.prefix_length = config.host.prefix_length;
   const ExceptionConfig& ex = config.host.exception;
   host.exception.rate_pps = ex.rate_pps;

@@ -26,6 +26,8 @@ namespace ecmplb::dataplane {
   X(tx_bytes, "bytes sent on the data port")                                                       \
   X(forward_dr, "packets forwarded to a backend by MAC rewrite")                                   \
   X(forward_gre, "packets forwarded to a backend in GRE")                                          \
+  X(forward_ipip, "packets forwarded to a backend in IPIP")                                        \
+  X(forward_gue, "packets forwarded to a backend in GUE (IP in UDP)")                              \
   X(exception, "packets passed to the kernel (ARP, OSPF, BFD, traffic to this host)")              \
   X(exception_priority,                                                                            \
     "of those: the priority kinds (ARP for us, OSPF, BFD, health replies, BGP)")                   \
@@ -98,6 +100,8 @@ inline constexpr std::array kPipelineVerdicts = {
     Counter::drop_neighbor_unresolved,
     Counter::forward_dr,
     Counter::forward_gre,
+    Counter::forward_ipip,
+    Counter::forward_gue,
     Counter::icmp_frag_needed_sent,
     Counter::drop_too_big,
     Counter::drop_no_headroom,

@@ -122,8 +122,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   auto add_pending = [&](size_t i, const Service* svc, bool icmp_error) {
     // GRE writes its headers into the headroom line before the frame, which nothing has
     // loaded yet: start that load now rather than stall on it in Forward.
-    if (svc->forward == ForwardMode::kGre && frames[i].headroom >= kGreOverhead) {
-      __builtin_prefetch(frames[i].data - kGreOverhead, 1, 3);
+    if (svc->forward != ForwardMode::kDr && frames[i].headroom >= kMaxTunnelOverhead) {
+      __builtin_prefetch(frames[i].data - kMaxTunnelOverhead, 1, 3);
     }
     pend[np] = Pending{svc, static_cast<uint16_t>(i), icmp_error};
     ct_->Prefetch(hashes[np]);
@@ -299,7 +299,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     const Service& svc = *pend[k].svc;
     const BackendEntry& be = svc.backends[static_cast<size_t>(chosen[k])];
-    Forward(snap, svc, be, frames[i], parsed[i], verdicts[i]);
+    Forward(snap, svc, be, frames[i], parsed[i], hashes[k], verdicts[i]);
     if (verdicts[i] == Verdict::kTx && pend[k].icmp_error)
       counters_->Add(Counter::icmp_error_steered);
   }
@@ -307,7 +307,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
 
 [[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc,
                                                      const BackendEntry& be, Frame& f,
-                                                     const ParsedPacket& p, Verdict& v) {
+                                                     const ParsedPacket& p, uint64_t flow_hash,
+                                                     Verdict& v) {
   const HostInfo& host = snap.host();
   MacAddr next_hop;
   if (!neighbors_->Get(be.neighbor_slot, next_hop.bytes.data())) {
@@ -321,16 +322,20 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     RewriteDr(std::span<uint8_t>(f.data, f.len), host.port_mac, next_hop);
     counters_->Add(Counter::forward_dr);
   } else {
-    if (GreExceedsMtu(p.ip_total_len, host.mtu)) {
+    const Tunnel tunnel = svc.forward == ForwardMode::kGre    ? Tunnel::kGre
+                          : svc.forward == ForwardMode::kIpip ? Tunnel::kIpip
+                                                              : Tunnel::kGue;
+    const size_t overhead = TunnelOverhead(tunnel);
+    if (TunnelExceedsMtu(p.ip_total_len, overhead, host.mtu)) {
       if (!p.dont_fragment) {
         counters_->Add(Counter::drop_too_big);
         v = Verdict::kDrop;
         return;
       }
       std::span<uint8_t> buf(f.data, f.len);
-      size_t len = p.family == 4
-                       ? BuildIcmpFragNeeded(buf, buf, p, host.port_mac, GreInnerMtu(host.mtu))
-                       : BuildIcmpv6PacketTooBig(buf, buf, p, host.port_mac, GreInnerMtu(host.mtu));
+      const uint16_t inner_mtu = TunnelInnerMtu(host.mtu, overhead);
+      size_t len = p.family == 4 ? BuildIcmpFragNeeded(buf, buf, p, host.port_mac, inner_mtu)
+                                 : BuildIcmpv6PacketTooBig(buf, buf, p, host.port_mac, inner_mtu);
       if (len == 0) {
         counters_->Add(Counter::drop_too_big);
         v = Verdict::kDrop;
@@ -341,22 +346,37 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       v = Verdict::kTx;
       return;
     }
-    if (f.headroom < kGreOverhead) {
+    if (f.headroom < overhead) {
       counters_->Add(Counter::drop_no_headroom);
       v = Verdict::kDrop;
       return;
     }
-    std::span<uint8_t> buf(f.data - kGreOverhead, p.ip_end() + kGreOverhead);
-    size_t len = EncapGre(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
+    std::span<uint8_t> buf(f.data - overhead, p.ip_end() + overhead);
+    size_t len = 0;
+    Counter forwarded = Counter::forward_gre;
+    switch (tunnel) {
+      case Tunnel::kGre:
+        len = EncapGre(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
+        break;
+      case Tunnel::kIpip:
+        len = EncapIpip(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
+        forwarded = Counter::forward_ipip;
+        break;
+      case Tunnel::kGue:
+        len = EncapGue(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr,
+                       GueSourcePort(flow_hash), host.gue_port);
+        forwarded = Counter::forward_gue;
+        break;
+    }
     if (len == 0) {
       counters_->Add(Counter::drop_too_big);
       v = Verdict::kDrop;
       return;
     }
-    f.data -= kGreOverhead;
-    f.headroom -= kGreOverhead;
+    f.data -= overhead;
+    f.headroom -= static_cast<uint32_t>(overhead);
     f.len = static_cast<uint32_t>(len);
-    counters_->Add(Counter::forward_gre);
+    counters_->Add(forwarded);
   }
   counters_->services[svc.counter_slot].Add(in_len);
   counters_->backends[be.counter_slot].Add(in_len);

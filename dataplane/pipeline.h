@@ -8,7 +8,7 @@
 // fragmentation-needed. Every verdict and every drop is counted in WorkerCounters.
 //
 // The DPDK layer wraps this: it fills Frames from mbufs, calls Process, applies the new
-// data offset/length (GRE prepends 24 bytes into the headroom) and sends or frees.
+// data offset/length (a tunnel prepends up to 28 bytes into the headroom) and sends or frees.
 //
 // Thread-safety: one Pipeline per worker, used only by that worker. The Snapshot and
 // NeighborTable are shared read-only (see their headers).
@@ -34,7 +34,7 @@ inline constexpr size_t kBurstSize = 32;
 struct Frame {
   uint8_t* data = nullptr;  // first byte of the Ethernet header
   uint32_t len = 0;         // frame length
-  uint32_t headroom = 0;    // writable bytes before `data` (GRE needs 24)
+  uint32_t headroom = 0;    // writable bytes before `data` (tunnels need 20 to 28)
 };
 
 enum class Verdict : uint8_t {
@@ -70,7 +70,7 @@ class Pipeline {
   ~Pipeline();
 
   // Decides the fate of up to kBurstSize frames; may rewrite them in place and move
-  // frames[i].data back into the headroom (GRE). `now_s` is the worker's clock in seconds.
+  // frames[i].data back into the headroom (tunnels). `now_s` is the worker's clock in seconds.
   void Process(const Snapshot& snap, std::span<Frame> frames, uint32_t now_s,
                std::span<Verdict> verdicts);
 
@@ -84,7 +84,7 @@ class Pipeline {
  private:
   struct Pending;  // per-frame scratch for the service packets of a burst
   void Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
-               const ParsedPacket& p, Verdict& v);
+               const ParsedPacket& p, uint64_t flow_hash, Verdict& v);
 
   conntrack::Table* ct_;
   WorkerCounters* counters_;

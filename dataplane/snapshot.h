@@ -26,7 +26,8 @@
 
 namespace ecmplb::dataplane {
 
-enum class ForwardMode : uint8_t { kDr, kGre };
+// DR rewrites MACs; the others encapsulate with an IPv4 outer header (packet/encap.h).
+enum class ForwardMode : uint8_t { kDr, kGre, kIpip, kGue };
 enum class HashMode : uint8_t { kFiveTuple, kSourceIp };
 
 struct ServiceKey {
@@ -66,8 +67,9 @@ struct Service {
 struct HostInfo {
   MacAddr port_mac;      // the data port's MAC (also the exception TAP's)
   IpAddr address;        // this host's own IPv4 address
-  IpAddr tunnel_source;  // GRE outer source
+  IpAddr tunnel_source;  // tunnels' outer source
   uint16_t mtu = 1500;   // IP MTU of the data port
+  uint16_t gue_port = 6080;  // GUE's UDP destination port
   uint8_t prefix_length = 24;  // of `address`'s subnet (OSPF and BFD come from it)
   ExceptionPolicy exception;   // what goes to the kernel, and how much (exception_policy.h)
 };

@@ -54,6 +54,7 @@ Checker::Checker(const TrafficModel& model, CheckerOptions options)
     : m_(model), opt_(options), flow_state_(model.flows(), 0) {
   if (opt_.sample < 1) opt_.sample = 1;
   host_v4_ = model.host_v4();
+  gue_port_ = model.snapshot().host().gue_port;
   if (opt_.flood_net.base.is_v4()) {
     flood_base_ = opt_.flood_net.base.v4_host();
     flood_size_ = uint64_t{1} << (32 - opt_.flood_net.prefix);
@@ -142,34 +143,57 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   }
   if (type != et::kIpv4 && type != et::kIpv6) return Count(Verdict::kOther);
 
-  // Outer IP: the packet itself, or (IPv4, protocol 47) a GRE tunnel around it.
+  // Outer IP: the packet itself, or (IPv4) a tunnel around it: GRE (protocol 47), IPIP (4 or
+  // 41) or GUE (UDP to host.gue_port, the inner packet right after the UDP header).
   const uint8_t* ip = f + l2;
   size_t avail = n - l2;
   uint8_t family;
-  bool gre = false;
+  using dataplane::ForwardMode;
+  ForwardMode tunnel = ForwardMode::kDr;
+  size_t overhead = 0;
+  if (type == et::kIpv4 && avail >= dataplane::kIpv4MinHeaderLen) {
+    const uint8_t proto = ip[9];
+    if (proto == inet::ip_proto::kGre) {
+      tunnel = ForwardMode::kGre;
+      overhead = dataplane::kGreOverhead;
+    } else if (proto == inet::ip_proto::kIpip || proto == inet::ip_proto::kIpv6) {
+      tunnel = ForwardMode::kIpip;
+      overhead = dataplane::kIpipOverhead;
+    } else if (proto == inet::ip_proto::kUdp && ip[0] == 0x45 &&
+               avail > dataplane::kGueOverhead && LoadBe16(ip + 22) == gue_port_) {
+      tunnel = ForwardMode::kGue;
+      overhead = dataplane::kGueOverhead;
+    }
+  }
   if (type == et::kIpv4 && flood_size_ != 0 && avail >= dataplane::kIpv4MinHeaderLen &&
       (uint64_t{LoadBe32(ip + 12) - flood_base_} < flood_size_ ||
        uint64_t{LoadBe32(ip + 16) - flood_base_} < flood_size_)) {
     return Count(Verdict::kOther);  // flood, or the answer to it
   }
-  // The balancer's own kernel (flow sync to its peers, health checks): not ours. GRE comes
-  // from the host address too: it is test traffic.
+  // The balancer's own kernel (flow sync to its peers, health checks): not ours. Tunnels come
+  // from the host address too: they are test traffic.
   if (type == et::kIpv4 && host_v4_ != 0 && avail >= dataplane::kIpv4MinHeaderLen &&
-      ip[9] != inet::ip_proto::kGre && LoadBe32(ip + 12) == host_v4_) {
+      tunnel == ForwardMode::kDr && LoadBe32(ip + 12) == host_v4_) {
     return Count(Verdict::kOther);
   }
   if (type == et::kIpv4) {
     if (avail < dataplane::kIpv4MinHeaderLen || (ip[0] >> 4) != 4) return Count(Verdict::kUnknown);
     const uint8_t proto = ip[9];
-    if (proto == inet::ip_proto::kGre) {
+    if (tunnel != ForwardMode::kDr) {
       if (opt_.mode != ExpectMode::kBalancer) return Count(Verdict::kUnknown);
-      if (ip[0] != 0x45 || avail < dataplane::kGreOverhead) return Count(Verdict::kUnknown);
-      const uint16_t inner_type = LoadBe16(ip + 22);
-      if (inner_type != et::kIpv4 && inner_type != et::kIpv6) return Count(Verdict::kUnknown);
-      family = inner_type == et::kIpv4 ? 4 : 6;
-      gre = true;
-      ip += dataplane::kGreOverhead;
-      avail -= dataplane::kGreOverhead;
+      if (ip[0] != 0x45 || avail <= overhead) return Count(Verdict::kUnknown);
+      if (tunnel == ForwardMode::kGre) {
+        const uint16_t inner_type = LoadBe16(ip + 22);
+        if (inner_type != et::kIpv4 && inner_type != et::kIpv6) return Count(Verdict::kUnknown);
+        family = inner_type == et::kIpv4 ? 4 : 6;
+      } else if (tunnel == ForwardMode::kIpip) {
+        family = proto == inet::ip_proto::kIpip ? 4 : 6;
+      } else {
+        family = ip[overhead] >> 4;
+        if (family != 4 && family != 6) return Count(Verdict::kUnknown);
+      }
+      ip += overhead;
+      avail -= overhead;
     } else if (proto == inet::ip_proto::kTcp || proto == inet::ip_proto::kUdp) {
       family = 4;
     } else {
@@ -211,7 +235,7 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   const GenService& s = m_.service(si);
   if (s.key.proto != proto || s.key.port != LoadBe16(l4 + 2) ||
       std::memcmp(s.key.vip.bytes.data(), dst, s.key.vip.size()) != 0 ||
-      gre != (s.gre && opt_.mode == ExpectMode::kBalancer)) {
+      tunnel != (opt_.mode == ExpectMode::kBalancer ? s.forward : ForwardMode::kDr)) {
     return Count(Verdict::kUnknown);
   }
   if (--sample_countdown_ != 0) return Count(Verdict::kSampledOut);
@@ -248,7 +272,7 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
       expected = m_.ExpectedBackend(flow);
     }
     // Everything but the destination MAC must be exactly what ecmplb writes for `observed`.
-    if (!gre) {
+    if (tunnel == ForwardMode::kDr) {
       observed = BackendByMac(s, f, expected);
       const uint8_t* e = l2_forwarded_[family == 4 ? 0 : 1];
       if (l2 != l2_len_ || std::memcmp(e + 12, f + 12, l2 - 12) != 0 ||
@@ -261,21 +285,35 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
       if (observed >= 0) {
         const dataplane::HostInfo& host = m_.snapshot().host();
         const bool df = family == 6 || (ip[6] & 0x40) != 0;
+        const uint8_t outer_proto = tunnel == ForwardMode::kGre   ? inet::ip_proto::kGre
+                                    : tunnel == ForwardMode::kGue ? inet::ip_proto::kUdp
+                                    : family == 4                 ? inet::ip_proto::kIpip
+                                                                  : inet::ip_proto::kIpv6;
         const size_t el2 = dataplane::internal::WriteL2(
             scratch_, s.next_hop_mac[static_cast<size_t>(observed)], o.dst_mac, o.vlan.has_value(),
             o.vlan.value_or(0), et::kIpv4);
         dataplane::internal::WriteIpv4Header(
             scratch_ + el2, family == 4 ? ip[1] : static_cast<uint8_t>(LoadBe16(ip) >> 4),
-            static_cast<uint16_t>(dataplane::kGreOverhead + s.ip_len),
-            df ? uint16_t{0} : LoadBe16(ip + 4), df, dataplane::kOriginTtl, inet::ip_proto::kGre,
-            host.tunnel_source, s.dp->backends[static_cast<size_t>(observed)].addr);
-        dataplane::StoreBe16(scratch_ + el2 + 20, 0);
-        dataplane::StoreBe16(scratch_ + el2 + 22, family == 4 ? et::kIpv4 : et::kIpv6);
-        if (el2 != l2 || std::memcmp(scratch_ + 6, f + 6, l2 + dataplane::kGreOverhead - 6) != 0) {
+            static_cast<uint16_t>(overhead + s.ip_len), df ? uint16_t{0} : LoadBe16(ip + 4), df,
+            dataplane::kOriginTtl, outer_proto, host.tunnel_source,
+            s.dp->backends[static_cast<size_t>(observed)].addr);
+        uint8_t* th = scratch_ + el2 + dataplane::kIpv4MinHeaderLen;
+        if (tunnel == ForwardMode::kGre) {
+          dataplane::StoreBe16(th, 0);
+          dataplane::StoreBe16(th + 2, family == 4 ? et::kIpv4 : et::kIpv6);
+        } else if (tunnel == ForwardMode::kGue) {
+          // The source port comes from the flow's hash: any in 49152..65535.
+          const uint16_t sport = LoadBe16(outer + dataplane::kIpv4MinHeaderLen);
+          if (sport < 0xC000) return Count(Verdict::kCorrupt);
+          dataplane::StoreBe16(th, sport);
+          dataplane::StoreBe16(th + 2, gue_port_);
+          dataplane::StoreBe16(th + 4, static_cast<uint16_t>(dataplane::kUdpHeaderLen + s.ip_len));
+          dataplane::StoreBe16(th + 6, 0);
+        }
+        if (el2 != l2 || std::memcmp(scratch_ + 6, f + 6, l2 + overhead - 6) != 0) {
           if (!opt_.check_src_mac) {
             // Compare all but the source MAC.
-            if (el2 != l2 ||
-                std::memcmp(scratch_ + 12, f + 12, l2 + dataplane::kGreOverhead - 12) != 0) {
+            if (el2 != l2 || std::memcmp(scratch_ + 12, f + 12, l2 + overhead - 12) != 0) {
               return Count(Verdict::kCorrupt);
             }
           } else {

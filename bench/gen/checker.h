@@ -111,6 +111,7 @@ class Checker {
   uint8_t l2_loopback_[2][dataplane::kEthVlanHeaderLen] = {};
   uint8_t l2_forwarded_[2][dataplane::kEthVlanHeaderLen] = {};
   size_t l2_len_ = 0;
+  uint16_t gue_port_ = 0;    // GUE frames: UDP to this port from the host
   uint32_t host_v4_ = 0;     // the balancer's host address (host order): its kernel's frames
   uint32_t flood_base_ = 0;  // the flood net, host order; flood_size_ 0: none
   uint64_t flood_size_ = 0;

@@ -175,7 +175,7 @@ absl::StatusOr<std::unique_ptr<const TrafficModel>> TrafficModel::Create(
       }
       continue;  // nothing to expect: leave it out
     }
-    g.gre = g.dp->forward == dataplane::ForwardMode::kGre;
+    g.forward = g.dp->forward;
     const bool v4 = key.vip.is_v4();
     any_v4 = any_v4 || v4;
     any_v6 = any_v6 || !v4;

@@ -86,11 +86,11 @@ struct GenService {
   dataplane::ServiceKey key;
   std::string name;                        // "10.0.0.1:80/tcp"
   const dataplane::Service* dp = nullptr;  // in the model's snapshot
-  bool gre = false;
+  dataplane::ForwardMode forward = dataplane::ForwardMode::kDr;  // the service's mode
   uint16_t ip_len = 0;     // IP packet length of every frame of this service
   uint16_t frame_len = 0;  // without FCS
   uint16_t l4_len = 0;
-  std::vector<IpAddr> next_hop;  // per dp->backends index: DR: the backend; GRE: backend or gateway
+  std::vector<IpAddr> next_hop;  // per dp->backends index: DR: the backend; tunnels: backend or gateway
   std::vector<MacAddr> next_hop_mac;
 
   // The frame template (frame_builder.h): every byte that is the same for all frames of the

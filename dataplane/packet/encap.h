@@ -1,7 +1,9 @@
 // Forwarding rewrites on plain byte spans: direct-return MAC rewrite (DR),
-// GRE encapsulation (RFC 2784, IPv4 outer header), and the ICMP errors a
-// tunnel hop owes the client when a DF packet no longer fits after
-// encapsulation (ICMPv4 fragmentation needed, ICMPv6 packet too big).
+// the tunnel encapsulations with an IPv4 outer header (GRE, RFC 2784; IPIP,
+// RFC 2003 / RFC 4213 for IPv6 inside; GUE variant 1, direct IP in UDP as
+// Linux `fou` and Katran send it), and the ICMP errors a tunnel hop owes the
+// client when a DF packet no longer fits after encapsulation (ICMPv4
+// fragmentation needed, ICMPv6 packet too big).
 //
 // Thread-safety: pure functions writing only into the caller's buffer.
 // Fast path: no allocation, exception, lock, syscall or logging; every write
@@ -25,6 +27,27 @@ namespace ecmplb::dataplane {
 // Outer IPv4 header + GRE header.
 inline constexpr size_t kGreOverhead = kIpv4MinHeaderLen + kGreHeaderLen;
 static_assert(kGreOverhead == 24);
+// Outer IPv4 header only (protocol 4 for IPv4 inside, 41 for IPv6).
+inline constexpr size_t kIpipOverhead = kIpv4MinHeaderLen;
+// Outer IPv4 header + UDP header; the inner IP packet follows the UDP header directly
+// (GUE variant 1: its first nibble, 4 or 6, says which IP version).
+inline constexpr size_t kGueOverhead = kIpv4MinHeaderLen + kUdpHeaderLen;
+static_assert(kGueOverhead == 28);
+// IANA's port for GUE; host.gue_port changes it.
+inline constexpr uint16_t kGueDefaultPort = 6080;
+// The tunnel encapsulations, as Service::forward names them (dr is not one).
+enum class Tunnel : uint8_t { kGre, kIpip, kGue };
+inline constexpr size_t TunnelOverhead(Tunnel t) {
+  return t == Tunnel::kGre ? kGreOverhead : t == Tunnel::kIpip ? kIpipOverhead : kGueOverhead;
+}
+// The largest overhead: the headroom a frame needs for any tunnel.
+inline constexpr size_t kMaxTunnelOverhead = kGueOverhead;
+// GUE's UDP source port, from the flow's hash: in 49152..65535 (RFC 8086 5.1, as for
+// GRE-in-UDP), the same for every packet of a flow, spread over flows so that the fabric's
+// ECMP spreads the tunnel's packets.
+inline uint16_t GueSourcePort(uint64_t flow_hash) {
+  return static_cast<uint16_t>(0xC000u | ((flow_hash >> 32) & 0x3FFFu));
+}
 // TTL of the packets we originate (outer GRE header, ICMP errors).
 inline constexpr uint8_t kOriginTtl = 64;
 // RFC 1812 4.3.2.3: an ICMPv4 error datagram is at most 576 bytes.
@@ -41,15 +64,19 @@ inline void RewriteDr(std::span<uint8_t> frame, const MacAddr& src, const MacAdd
 }
 
 // True if an inner IP packet of inner_ip_len bytes no longer fits an
-// interface MTU once GRE-encapsulated.
+// interface MTU once encapsulated with `overhead` bytes (TunnelOverhead).
+inline bool TunnelExceedsMtu(size_t inner_ip_len, size_t overhead, size_t mtu) {
+  return inner_ip_len + overhead > mtu;
+}
 inline bool GreExceedsMtu(size_t inner_ip_len, size_t mtu) {
-  return inner_ip_len + kGreOverhead > mtu;
+  return TunnelExceedsMtu(inner_ip_len, kGreOverhead, mtu);
 }
 
-// The MTU to advertise to clients (ICMP next-hop MTU) for a GRE port MTU.
-inline uint16_t GreInnerMtu(uint16_t port_mtu) {
-  return port_mtu > kGreOverhead ? static_cast<uint16_t>(port_mtu - kGreOverhead) : uint16_t{0};
+// The MTU to advertise to clients (ICMP next-hop MTU) for a tunnel's port MTU.
+inline uint16_t TunnelInnerMtu(uint16_t port_mtu, size_t overhead) {
+  return port_mtu > overhead ? static_cast<uint16_t>(port_mtu - overhead) : uint16_t{0};
 }
+inline uint16_t GreInnerMtu(uint16_t port_mtu) { return TunnelInnerMtu(port_mtu, kGreOverhead); }
 
 // Where a GRE tunnel packet goes.
 struct GreTunnel {
@@ -75,6 +102,18 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const Gr
 // has them in different places and need not copy them together).
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend);
+
+// IPIP and GUE: the same in-place rules as EncapGre, with kIpipOverhead /
+// kGueOverhead bytes prepended. IPIP's outer protocol is 4 (IPv4 inside) or
+// 41 (IPv6 inside). GUE's outer protocol is 17, then a UDP header: source
+// port `src_port` (GueSourcePort), destination `dst_port`, length 8 + inner
+// IP length, checksum 0 (allowed for an IPv4 outer header, RFC 768; the
+// inner packet carries its own checksums).
+inline size_t EncapIpip(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend);
+inline size_t EncapGue(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                       uint16_t src_port, uint16_t dst_port);
 
 // Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
 // client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
@@ -143,36 +182,78 @@ inline void WriteIpv4Header(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16
 
 }  // namespace internal
 
-inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
-                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+namespace internal {
+
+// The part every tunnel shares: checks, the new L2 header and the outer IPv4
+// header (`overhead` bytes in front of the inner IP packet, protocol
+// `proto`). Returns a pointer just past the outer IPv4 header, where the
+// tunnel's own header goes, or null when the packet cannot be encapsulated;
+// `*new_len` is the new frame length.
+inline uint8_t* EncapIpv4Outer(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                               const MacAddr& src_mac, const MacAddr& dst_mac,
+                               const IpAddr& tunnel_src, const IpAddr& backend, size_t overhead,
+                               uint8_t proto, size_t* new_len) {
   if ((pkt.family != 4 && pkt.family != 6) || !tunnel_src.is_v4() || !backend.is_v4()) {
-    return 0;
+    return nullptr;
   }
   if (pkt.l3_offset != pkt.l2_len ||
       (pkt.l2_len != kEthHeaderLen && pkt.l2_len != kEthVlanHeaderLen)) {
-    return 0;
+    return nullptr;
   }
-  const size_t outer_ip_len = kGreOverhead + pkt.ip_total_len;
-  if (outer_ip_len > 0xFFFF) return 0;
-  const size_t new_len = pkt.l2_len + outer_ip_len;
-  // The original frame (at buf + kGreOverhead) must hold the inner packet.
-  if (buf.size() < kGreOverhead + pkt.ip_end()) return 0;
-  // new_len == kGreOverhead + pkt.ip_end(), so it fits as well.
+  const size_t outer_ip_len = overhead + pkt.ip_total_len;
+  if (outer_ip_len > 0xFFFF) return nullptr;
+  // The original frame (at buf + overhead) must hold the inner packet.
+  if (buf.size() < overhead + pkt.ip_end()) return nullptr;
+  // The new length, overhead + pkt.ip_end(), fits as well.
+  *new_len = pkt.l2_len + outer_ip_len;
 
   uint8_t* p = buf.data();
-  // The new L2 header (<= 18 bytes) ends before the old one starts (at 24);
-  // the outer IP and GRE headers then overwrite the old L2 header, which
-  // `pkt` already told us everything about.
+  // The new L2 header (<= 18 bytes) ends before the old one starts (at
+  // `overhead`, >= 20); the outer headers then overwrite the old L2 header,
+  // which `pkt` already told us everything about.
   const size_t l2 =
-      internal::WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
+      WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   const bool df = pkt.dont_fragment;
-  internal::WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
-                            df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, inet::ip_proto::kGre,
-                            tunnel_src, backend);
+  WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
+                  df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, proto, tunnel_src, backend);
+  return p + l2 + kIpv4MinHeaderLen;
+}
+
+}  // namespace internal
+
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+  size_t new_len = 0;
+  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
+                                        kGreOverhead, inet::ip_proto::kGre, &new_len);
+  if (h == nullptr) return 0;
   // GRE: C=0, K=0, S=0, version 0, then the inner protocol.
   const uint32_t gre =
       uint32_t{__builtin_bswap16(pkt.family == 4 ? ether_type::kIpv4 : ether_type::kIpv6)} << 16;
-  std::memcpy(p + l2 + kIpv4MinHeaderLen, &gre, sizeof(gre));
+  std::memcpy(h, &gre, sizeof(gre));
+  return new_len;
+}
+
+inline size_t EncapIpip(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+  size_t new_len = 0;
+  const uint8_t proto = pkt.family == 4 ? inet::ip_proto::kIpip : inet::ip_proto::kIpv6;
+  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
+                                        kIpipOverhead, proto, &new_len);
+  return h == nullptr ? 0 : new_len;
+}
+
+inline size_t EncapGue(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                       uint16_t src_port, uint16_t dst_port) {
+  size_t new_len = 0;
+  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
+                                        kGueOverhead, inet::ip_proto::kUdp, &new_len);
+  if (h == nullptr) return 0;
+  StoreBe16(h, src_port);
+  StoreBe16(h + 2, dst_port);
+  StoreBe16(h + 4, static_cast<uint16_t>(kUdpHeaderLen + pkt.ip_total_len));
+  StoreBe16(h + 6, 0);
   return new_len;
 }
 

@@ -71,6 +71,23 @@ TEST(ConfigTest, SerializeRoundTrips) {
   EXPECT_EQ(SerializeConfig(*again), text);
 }
 
+// The tunnel modes and GUE's port parse, default and round-trip.
+TEST(ConfigTest, TunnelModesAndGuePort) {
+  auto c = ParseConfig(R"({"host": {"address": "10.0.0.11", "gue_port": 5555}, "services": [
+    {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "ipip",
+     "backends": [{"address": "10.0.0.21"}]},
+    {"vip": "10.100.0.1", "port": 53, "protocol": "udp", "forward": "gue",
+     "backends": [{"address": "10.0.0.21"}]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->services[0].forward, ForwardMode::kIpip);
+  EXPECT_EQ(c->services[1].forward, ForwardMode::kGue);
+  EXPECT_EQ(c->host.gue_port, 5555);
+  auto again = ParseConfig(SerializeConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+  EXPECT_EQ(ParseConfig(R"({"host": {"address": "10.0.0.11"}})")->host.gue_port, 6080);
+}
+
 // host.control: group names that exist here (root, daemon) round-trip; absent, nothing.
 TEST(ConfigTest, SyncSectionParsesAndRoundTrips) {
   auto c = ParseConfig(R"({"host": {"address": "10.0.0.11"},
@@ -138,6 +155,17 @@ INSTANTIATE_TEST_SUITE_P(
             "host.address"},
         Bad{R"({"host": {"address": "10.0.0.1", "mtu": 100}})", absl::StatusCode::kInvalidArgument,
             "host.mtu"},
+        Bad{R"({"host": {"address": "10.0.0.1", "gue_port": 0}})",
+            absl::StatusCode::kInvalidArgument, "host.gue_port"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
+              "forward": "vxlan", "backends": []}]})",
+            absl::StatusCode::kInvalidArgument, "(dr, gre, ipip or gue)"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
+              "forward": "ipip", "backends": [{"address": "2001:db8::5"}]}]})",
+            absl::StatusCode::kInvalidArgument, "an IPIP backend must have an IPv4 address"},
+        Bad{"{" HOST R"(, "services": [{"vip": "10.100.0.1", "port": 80, "protocol": "tcp",
+              "forward": "gue", "backends": [{"address": "2001:db8::5"}]}]})",
+            absl::StatusCode::kInvalidArgument, "a GUE backend must have an IPv4 address"},
         Bad{R"({"host": {"address": "10.0.0.1", "colour": 1}})", absl::StatusCode::kInvalidArgument,
             "host.colour: unknown field"},
         Bad{"{" HOST R"(, "sync": {"peers": ["10.0.0.12"]}})", absl::StatusCode::kInvalidArgument,

@@ -48,6 +48,10 @@ def write_config():
              "backends": backends(21)},
             {"vip": "10.98.1.1", "port": 53, "protocol": "udp", "forward": "dr",
              "backends": backends(31)},
+            {"vip": "10.98.1.2", "port": 81, "protocol": "tcp", "forward": "ipip",
+             "backends": backends(41)},
+            {"vip": "10.98.1.2", "port": 53, "protocol": "udp", "forward": "gue",
+             "backends": backends(51)},
         ],
     })
 

@@ -1,5 +1,5 @@
-// Golden-packet tests for dataplane/packet/encap.h: DR rewrite, GRE
-// encapsulation (IPv4/IPv6 inner, VLAN, padding) and the ICMP too-big
+// Golden-packet tests for dataplane/packet/encap.h: DR rewrite, GRE, IPIP and
+// GUE encapsulation (IPv4/IPv6 inner, VLAN, padding) and the ICMP too-big
 // builders. Expected headers are written out as hex where it pins the wire
 // format; checksums are also checked with a naive sum written here.
 #include "dataplane/packet/encap.h"
@@ -64,11 +64,11 @@ PacketBuilder Syn() {
       .Tcp(40000, 80, inet::tcp_flag::kSyn);
 }
 
-// Frame with kGreOverhead bytes of headroom in front, as DPDK prepend leaves
-// it.
-std::vector<uint8_t> WithHeadroom(const std::vector<uint8_t>& frame) {
-  std::vector<uint8_t> buf(kGreOverhead + frame.size(), 0xEE);
-  std::copy(frame.begin(), frame.end(), buf.begin() + kGreOverhead);
+// Frame with `headroom` bytes in front, as DPDK prepend leaves it.
+std::vector<uint8_t> WithHeadroom(const std::vector<uint8_t>& frame,
+                                  size_t headroom = kGreOverhead) {
+  std::vector<uint8_t> buf(headroom + frame.size(), 0xEE);
+  std::copy(frame.begin(), frame.end(), buf.begin() + headroom);
   return buf;
 }
 
@@ -164,6 +164,95 @@ TEST(GreTest, Ipv6Inner) {
   EXPECT_EQ(NaiveSum(buf.data() + 14, 20), 0xFFFF);
   EXPECT_EQ(Slice(buf, 34, 4), FromHex("00 00 86 dd"));
   EXPECT_EQ(Slice(buf, 38, 160), inner);
+}
+
+TEST(IpipTest, GoldenIpv4) {
+  const auto frame = Syn().Build();
+  const auto inner = Syn().BuildIp();
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, kIpipOverhead);
+  const GreTunnel t = Tunnel();
+  const size_t n = EncapIpip(buf, p, t.src_mac, t.dst_mac, t.tunnel_src, t.backend);
+  ASSERT_EQ(n, 14u + 20u + 40u);
+  ASSERT_EQ(n, buf.size());
+  auto want = FromHex(
+      "52 54 00 12 34 56  52 54 00 ab cd ef  08 00"
+      // IPv4: TOS 0x28 (inner), len 60, id 0, DF, TTL 64, protocol 4 (IPv4 in IP),
+      // checksum 0x2588, 10.0.0.10 -> 10.0.1.5; the inner packet right after
+      "45 28 00 3c  00 00 40 00  40 04 25 88  0a 00 00 0a  0a 00 01 05");
+  want.insert(want.end(), inner.begin(), inner.end());
+  EXPECT_EQ(buf, want) << "got\n" << ToHex(buf) << "\nwant\n" << ToHex(want);
+  EXPECT_EQ(NaiveSum(buf.data() + 14, 20), 0xFFFF);
+}
+
+TEST(IpipTest, Ipv6InnerIsProtocol41) {
+  const auto frame = PacketBuilder()
+                         .Eth(kRouterMac, kPortMac)
+                         .Ipv6(kClient6, kVip6)
+                         .Tos(0xB8)
+                         .Tcp(50000, 443, inet::tcp_flag::kAck)
+                         .PayloadSize(100)
+                         .Build();
+  const auto inner = Slice(frame, 14, frame.size() - 14);
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, kIpipOverhead);
+  const GreTunnel t = Tunnel();
+  const size_t n = EncapIpip(buf, p, t.src_mac, t.dst_mac, t.tunnel_src, t.backend);
+  ASSERT_EQ(n, 14u + 20u + 160u);
+  EXPECT_EQ(Slice(buf, 14, 20),
+            FromHex("45 b8 00 b4  00 00 40 00  40 29 24 5b  0a 00 00 0a  0a 00 01 05"));
+  EXPECT_EQ(Slice(buf, 34, 160), inner);
+}
+
+TEST(GueTest, GoldenIpv4) {
+  const auto frame = Syn().Vlan(0x2064).Build();
+  const auto inner = Syn().BuildIp();
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, kGueOverhead);
+  const GreTunnel t = Tunnel();
+  const size_t n =
+      EncapGue(buf, p, t.src_mac, t.dst_mac, t.tunnel_src, t.backend, 0xC123, kGueDefaultPort);
+  ASSERT_EQ(n, 18u + 28u + 40u);
+  ASSERT_EQ(n, buf.size());
+  auto want = FromHex(
+      "52 54 00 12 34 56  52 54 00 ab cd ef  81 00 20 64  08 00"
+      // IPv4: len 68, protocol 17, checksum 0x2573
+      "45 28 00 44  00 00 40 00  40 11 25 73  0a 00 00 0a  0a 00 01 05"
+      // UDP: 0xc123 -> 6080, length 48, checksum 0 (IPv4 outer); the inner packet follows
+      "c1 23 17 c0  00 30 00 00");
+  want.insert(want.end(), inner.begin(), inner.end());
+  EXPECT_EQ(buf, want) << "got\n" << ToHex(buf) << "\nwant\n" << ToHex(want);
+  EXPECT_EQ(NaiveSum(buf.data() + 18, 20), 0xFFFF);
+  // It parses as UDP from the tunnel source to the backend's GUE port.
+  const ParsedPacket outer = MustParse(buf);
+  EXPECT_EQ(outer.proto, inet::ip_proto::kUdp);
+  EXPECT_EQ(outer.dport, kGueDefaultPort);
+}
+
+TEST(GueTest, SourcePortFromTheFlowHash) {
+  EXPECT_EQ(GueSourcePort(0), 0xC000);
+  EXPECT_EQ(GueSourcePort(0xFFFFFFFFFFFFFFFFULL), 0xFFFF);
+  EXPECT_EQ(GueSourcePort(0x0000123400000000ULL), 0xC000 | 0x1234);
+  EXPECT_EQ(GueSourcePort(0x00000000FFFFFFFFULL), 0xC000);  // the hash's high half decides
+}
+
+TEST(TunnelTest, OverheadsAndRefusals) {
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGre), 24u);
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kIpip), 20u);
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGue), 28u);
+  EXPECT_TRUE(TunnelExceedsMtu(1473, kGueOverhead, 1500));
+  EXPECT_FALSE(TunnelExceedsMtu(1472, kGueOverhead, 1500));
+  EXPECT_EQ(TunnelInnerMtu(1500, kIpipOverhead), 1480);
+  // Too little room in front: nothing written.
+  const auto frame = Syn().Build();
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, kIpipOverhead);
+  const auto before = buf;
+  const GreTunnel t = Tunnel();
+  EXPECT_EQ(EncapGue(buf, p, t.src_mac, t.dst_mac, t.tunnel_src, t.backend, 0xC000, 6080), 0u);
+  EXPECT_EQ(buf, before);
+  EXPECT_EQ(EncapIpip(buf, p, t.src_mac, t.dst_mac, t.tunnel_src, Ip("2001:db8::1")), 0u);
+  EXPECT_EQ(buf, before);
 }
 
 TEST(GreTest, TrailingPaddingIsLeftForTheCallerToTrim) {

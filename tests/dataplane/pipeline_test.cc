@@ -1,6 +1,6 @@
-// Tests of the per-burst forwarding pipeline on byte buffers: verdicts, DR and GRE output,
-// connection tracking across backend changes, ICMP steering and frag-needed, counters, and
-// the property ECMP relies on: two LB hosts with the same configuration pick the same
+// Tests of the per-burst forwarding pipeline on byte buffers: verdicts, DR, GRE, IPIP and GUE
+// output, connection tracking across backend changes, ICMP steering and frag-needed, counters,
+// and the property ECMP relies on: two LB hosts with the same configuration pick the same
 // backend for every flow.
 #include "dataplane/pipeline.h"
 
@@ -60,6 +60,81 @@ TEST(PipelineTest, GreEncapsulatesToTheBackend) {
   // The inner packet is untouched.
   EXPECT_TRUE(std::equal(in.begin() + 14, in.end(), out.begin() + 14 + kGreOverhead));
   EXPECT_EQ(h.Count(Counter::forward_gre), 1u);
+}
+
+// IPIP and GUE (the UDP service of BaseConfig switched to them): the outer header, the inner
+// packet untouched, the forward counter; GUE's source port is the same for every packet of a
+// flow, in 49152..65535, and its destination is host.gue_port.
+TEST(PipelineTest, IpipAndGueEncapsulateToTheBackend) {
+  for (const control::ForwardMode mode : {control::ForwardMode::kIpip, control::ForwardMode::kGue}) {
+    control::Config c = BaseConfig();
+    c.services[1].forward = mode;
+    c.host.gue_port = 5555;
+    Host h(c);
+    const bool gue = mode == control::ForwardMode::kGue;
+    const size_t overhead = gue ? kGueOverhead : kIpipOverhead;
+    std::set<uint16_t> sports;
+    for (uint16_t client_port : {5555, 5556, 5555}) {
+      auto in = PacketBuilder()
+                    .Eth(kRouterMac, kPortMac)
+                    .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                    .Udp(client_port, 53)
+                    .PayloadSize(40)
+                    .Build();
+      std::vector<uint8_t> out;
+      ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
+      ASSERT_EQ(out.size(), in.size() + overhead);
+      ParsedPacket p;
+      ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
+      EXPECT_EQ(p.proto, gue ? inet::ip_proto::kUdp : inet::ip_proto::kIpip);
+      EXPECT_EQ(p.src, Ip("10.0.0.11"));
+      EXPECT_EQ(MacAddr::FromBytes(out.data()), BackendMac(p.dst));
+      EXPECT_TRUE(std::equal(in.begin() + 14, in.end(), out.begin() + 14 + overhead));
+      if (gue) {
+        EXPECT_EQ(p.dport, 5555);
+        EXPECT_GE(p.sport, 0xC000);
+        sports.insert(p.sport);
+      }
+    }
+    EXPECT_EQ(h.Count(gue ? Counter::forward_gue : Counter::forward_ipip), 3u);
+    EXPECT_EQ(h.Count(Counter::forward_gre), 0u);
+    if (gue) {
+      EXPECT_EQ(sports.size(), 2u) << "one source port per flow";
+    }
+  }
+}
+
+// A DF packet that no longer fits once encapsulated gets the MTU its tunnel leaves.
+TEST(PipelineTest, TunnelTooBigAnswersWithItsOwnMtu) {
+  for (const control::ForwardMode mode : {control::ForwardMode::kIpip, control::ForwardMode::kGue}) {
+    control::Config c = BaseConfig();
+    c.services[1].forward = mode;
+    Host h(c);
+    const size_t overhead = mode == control::ForwardMode::kGue ? kGueOverhead : kIpipOverhead;
+    auto fits = PacketBuilder()
+                    .Eth(kRouterMac, kPortMac)
+                    .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                    .Df(true)
+                    .Udp(5555, 53)
+                    .PayloadSize(1500 - overhead - 28)
+                    .Build();
+    EXPECT_EQ(h.Run(fits), Verdict::kTx);
+    auto big = PacketBuilder()
+                   .Eth(kRouterMac, kPortMac)
+                   .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+                   .Df(true)
+                   .Udp(5555, 53)
+                   .PayloadSize(1500 - overhead - 28 + 1)
+                   .Build();
+    std::vector<uint8_t> out;
+    ASSERT_EQ(h.Run(big, &out), Verdict::kTx);
+    ParsedPacket p;
+    ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
+    EXPECT_EQ(p.icmp_type, 3);
+    EXPECT_EQ(p.icmp_code, 4);
+    EXPECT_EQ(LoadBe16(out.data() + p.l4_offset + 6), 1500 - overhead);
+    EXPECT_EQ(h.Count(Counter::icmp_frag_needed_sent), 1u);
+  }
 }
 
 TEST(PipelineTest, NonVipTrafficGoesToTheKernel) {

@@ -4,7 +4,7 @@
 // last one may be cut short by the end of the input), at most kBurstSize frames.
 //   flags bit 0: trust IPv4 header checksums (else verify; random bytes rarely pass)
 //   flags bit 1: accept any destination MAC (promiscuous port)
-//   flags bit 2: only 8 bytes of headroom (GRE cannot encapsulate: drop_no_headroom)
+//   flags bit 2: only 8 bytes of headroom (tunnels cannot encapsulate: drop_no_headroom)
 // Each frame is parsed alone, then the burst goes through a real dataplane::Pipeline (fresh
 // connection table per input, so every input is reproducible alone) against a fixed snapshot
 // built by control::SnapshotBuilder: twice (the second pass finds the flows the first
@@ -12,8 +12,8 @@
 // buffer of exactly headroom + length bytes, so AddressSanitizer sees any access outside it.
 // Invariants (abort on violation):
 //   - the verdict counters (kPipelineVerdicts, dataplane/counters.h) advance by exactly the
-//     number of frames, and per verdict: kTx by forward_dr + forward_gre +
-//     icmp_frag_needed_sent, kException by exception;
+//     number of frames, and per verdict: kTx by forward_dr + forward_gre + forward_ipip +
+//     forward_gue + icmp_frag_needed_sent, kException by exception;
 //   - a kTx frame stays inside its buffer (data within headroom..end, headroom consistent)
 //     and parses again as a well-formed frame.
 #include <array>
@@ -51,6 +51,12 @@ constexpr char kConfig[] = R"({
      "table_size": 251, "backends": [{"id": 1, "address": "10.0.0.24"}]},
     {"vip": "10.100.0.3", "port": 80, "protocol": "tcp", "forward": "dr", "table_size": 251,
      "backends": [{"id": 1, "address": "10.0.0.25"}]},
+    {"vip": "10.100.0.3", "port": 53, "protocol": "udp", "forward": "ipip", "table_size": 251,
+     "backends": [{"id": 1, "address": "10.0.0.26"}]},
+    {"vip": "10.100.0.3", "port": 443, "protocol": "tcp", "forward": "gue", "table_size": 251,
+     "backends": [{"id": 1, "address": "10.0.0.27"}, {"id": 2, "address": "192.168.7.28"}]},
+    {"vip": "2001:db8::1", "port": 80, "protocol": "tcp", "forward": "gue", "table_size": 251,
+     "backends": [{"id": 1, "address": "10.0.0.29"}]},
     {"vip": "2001:db8::1", "port": 443, "protocol": "tcp", "forward": "dr", "table_size": 251,
      "backends": [{"id": 1, "address": "2001:db8::21"}, {"id": 2, "address": "2001:db8::22"}]},
     {"vip": "2001:db8::1", "port": 53, "protocol": "udp", "forward": "dr", "table_size": 251,
@@ -171,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const uint64_t before = SumVerdicts(*counters);
     const uint64_t tx_before =
-        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::icmp_frag_needed_sent});
+        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::forward_ipip,
+                        Counter::forward_gue, Counter::icmp_frag_needed_sent});
     const uint64_t exc_before = counters->Get(Counter::exception);
     pipeline.Process(*fixed.snap, std::span<Frame>(frames.data(), n), 100 + pass,
                      std::span<Verdict>(verdicts.data(), n));
@@ -192,7 +199,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Fail("tx frame does not parse");
     }
     const uint64_t tx_now =
-        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::icmp_frag_needed_sent});
+        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::forward_ipip,
+                        Counter::forward_gue, Counter::icmp_frag_needed_sent});
     if (tx_now - tx_before != tx) Fail("kTx verdicts != tx counters");
     if (counters->Get(Counter::exception) - exc_before != exc) Fail("kException != exception");
   }

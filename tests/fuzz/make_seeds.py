@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes two seed corpora. tests/fuzz/corpus/fuzz_pipeline/: valid frames for the fixed snapshot
 of fuzz_pipeline.cc (DR, GRE, source-ip, unresolved neighbour, IPv6, ICMP errors, fragments,
-VLAN, ARP, too big for GRE), in its input format: a flags byte, then frames with 2-byte
+VLAN, ARP, too big for GRE, IPIP and GUE), in its input format: a flags byte, then frames with 2-byte
 big-endian lengths. tests/fuzz/corpus/fuzz_sync_message/: flow-sync bodies for the fixed
 snapshot of fuzz_sync_message.cc (IPv4 and IPv6 entries, known and unknown services and
 backends, empty), clear messages (header + body, header only) and truncated ones, in the wire
@@ -46,6 +46,10 @@ arp = eth(bytes(28), 0x0806, dst=b"\xff" * 6)
 big_gre = eth(ipv4(C, "10.100.0.1", 17, udp(5556, 53, b"b" * 1380)))
 big_gre_nodf = eth(ipv4(C, "10.100.0.1", 17, udp(5557, 53, b"b" * 1380), df=False))
 other_mac = eth(ipv4(C, "10.100.0.1", 6, tcp(40008, 80)), dst=bytes.fromhex("02000000aaaa"))
+ipip = eth(ipv4(C, "10.100.0.3", 17, udp(5558, 53, b"i" * 40)))
+gue = eth(ipv4(C, "10.100.0.3", 6, tcp(40009, 443)))
+v6_gue = eth(ipv6("2001:db8:9::7", "2001:db8::1", 6, tcp(40010, 80)), 0x86DD)
+big_gue = eth(ipv4(C, "10.100.0.3", 6, tcp(40011, 443, 0x10, b"g" * 1340)))
 
 seeds = {
     "dr": seed([dr]),
@@ -58,6 +62,7 @@ seeds = {
     "too_big": seed([big_gre, big_gre_nodf]),
     "ipv6": seed([v6_dr, v6_nobackend]),
     "trust_promisc": seed([other_mac, dr], flags=3),
+    "tunnels": seed([ipip, gue, v6_gue, big_gue, ipip, gue]),
 }
 corpora = {"fuzz_pipeline": seeds}
 

@@ -83,6 +83,44 @@ TEST_F(CheckerTest, GreOuterHeaderChecked) {
   EXPECT_EQ(c.Check(off, 2), Verdict::kOk);
 }
 
+// IPIP and GUE (the two GRE UDP services switched to them, IPv4 and IPv6 inside): every
+// forwarded frame checks; a changed outer byte is corrupt.
+TEST(CheckerTunnelTest, IpipAndGueOuterHeadersChecked) {
+  for (const control::ForwardMode mode : {control::ForwardMode::kIpip, control::ForwardMode::kGue}) {
+    control::Config config = TestConfig();
+    config.services[1].forward = mode;
+    config.services[4].forward = mode;
+    config.host.gue_port = 7777;
+    auto model = MakeModel(TestModelOptions(), config);
+    ASSERT_NE(model, nullptr);
+    Balancer lb(config);
+    Checker c(*model, CheckerOptions{});
+    const size_t overhead =
+        mode == control::ForwardMode::kGue ? dataplane::kGueOverhead : dataplane::kIpipOverhead;
+    for (uint64_t flow = 0; flow < 200; ++flow) {
+      auto f = lb.Forward(Frame(*model, flow, 1, 1));
+      ASSERT_FALSE(f.empty()) << flow;
+      EXPECT_EQ(c.Check(f, 2), Verdict::kOk) << "flow " << flow;
+    }
+    auto f = lb.Forward(Frame(*model, 1, 2, 1));  // service 1
+    ASSERT_EQ(f.size(), 60u + overhead);
+    EXPECT_EQ(f[14 + 9], mode == control::ForwardMode::kGue ? inet::ip_proto::kUdp
+                                                              : inet::ip_proto::kIpip);
+    auto g = lb.Forward(Frame(*model, 4, 2, 1));  // service 4: IPv6 inside
+    if (mode == control::ForwardMode::kIpip) {
+      EXPECT_EQ(g[14 + 9], inet::ip_proto::kIpv6);
+    }
+    if (mode == control::ForwardMode::kGue) {
+      EXPECT_EQ(dataplane::LoadBe16(f.data() + 14 + 22), 7777);
+      f[14 + 25] ^= 1;  // UDP length
+      EXPECT_EQ(c.Check(f, 2), Verdict::kCorrupt);
+    } else {
+      f[14 + 8] ^= 1;  // TTL (and so the checksum)
+      EXPECT_EQ(c.Check(f, 2), Verdict::kCorrupt);
+    }
+  }
+}
+
 TEST_F(CheckerTest, WrongBackendMovedCorrupt) {
   Checker c(*model_, CheckerOptions{});
   const uint64_t flow = 10;  // service 0: DR, 4 backends

@@ -70,8 +70,8 @@ TEST(TrafficModelTest, ServicesFramesAndNeighbors) {
   ASSERT_NE(m, nullptr);
   ASSERT_EQ(m->num_services(), 5u);
   EXPECT_EQ(m->service(0).name, "10.100.0.1:80/tcp");
-  EXPECT_FALSE(m->service(0).gre);
-  EXPECT_TRUE(m->service(1).gre);
+  EXPECT_EQ(m->service(0).forward, dataplane::ForwardMode::kDr);
+  EXPECT_EQ(m->service(1).forward, dataplane::ForwardMode::kGre);
   EXPECT_EQ(m->service(0).frame_len, 60);  // 64 on the wire
   EXPECT_EQ(m->service(1).frame_len, 60);
   EXPECT_EQ(m->service(3).frame_len, 74);  // IPv6 TCP: 14 + 40 + 20

@@ -51,9 +51,9 @@ def demo(args):
     log('        packets the LB hosts\' data ports received: ' + ', '.join(f'lb{i} {pkts[i]}' for i in lab.lbs))
     log(f'        backends (the name in each answer): {fmt_counts(per_be, bes)}  '
         f'weights {":".join(str(be_weight(j)) for j in lab.backends)}')
-  time.sleep(1.1)  # gre_decap.py rewrites its counters every second
+  time.sleep(1.1)  # tunnel_decap.py rewrites its counters every second
   log('      Backends answer the client directly (DSR); the GRE service\'s packets were decapsulated '
-      f'on the backends by gre_decap.py ({traffic.gre_decapsulated(lab)} packets).')
+      f'on the backends by tunnel_decap.py ({traffic.gre_decapsulated(lab)} packets).')
 
   victim = lab.lbs[-1]
   log(f'\n[3/6] Killing LB host lb{victim} (pulling its cable: its switch port goes down) while the '

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """http_backend.py: the lab's backend server (one per backend namespace).
 
-Listens on 0.0.0.0:PORT (so it answers on every VIP held on lo) and speaks two tiny
-protocols on the same port:
+Listens on 0.0.0.0:PORT for every --port given (so it answers on every VIP held on lo) and
+speaks two tiny protocols on each:
   GET ...      one HTTP/1.0 response whose body is "NAME CLIENT_ADDR:CLIENT_PORT\n", then close
   HELLO ...    long-lived echo: every line received is answered with "NAME LINE\n"
 Prints one line per 1000 connections to stdout (its log). Stops on SIGTERM.
@@ -54,16 +54,32 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def main():
   ap = argparse.ArgumentParser(description=__doc__)
   ap.add_argument('--name', required=True)
-  ap.add_argument('--port', type=int, default=80)
+  ap.add_argument('--port', type=int, action='append', help='repeatable; default 80')
   args = ap.parse_args()
-  srv = Server(('0.0.0.0', args.port), Handler)
-  srv.backend_name = args.name
-  srv.lock = threading.Lock()
-  srv.connections = 0
-  signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-  print(f'{args.name}: listening on port {args.port}', flush=True)
-  srv.serve_forever(poll_interval=0.2)
-  print(f'{args.name}: stopped after {srv.connections} connections', flush=True)
+  ports = args.port or [80]
+  lock = threading.Lock()
+  servers = []
+  for port in ports:
+    srv = Server(('0.0.0.0', port), Handler)
+    srv.backend_name = args.name
+    srv.lock = lock
+    srv.connections = 0
+    servers.append(srv)
+
+  def stop(*_):
+    for s in servers:
+      threading.Thread(target=s.shutdown).start()
+  signal.signal(signal.SIGTERM, stop)
+  print(f'{args.name}: listening on port {", ".join(map(str, ports))}', flush=True)
+  threads = [threading.Thread(target=s.serve_forever, kwargs={'poll_interval': 0.2})
+             for s in servers[1:]]
+  for t in threads:
+    t.start()
+  servers[0].serve_forever(poll_interval=0.2)
+  for t in threads:
+    t.join()
+  print(f'{args.name}: stopped after {sum(s.connections for s in servers)} connections',
+        flush=True)
   return 0
 
 

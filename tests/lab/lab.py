@@ -19,7 +19,7 @@ Topology (every name starts with "lab-"; nothing touches the root namespace's ro
                          ecmplb0 = 10.0.0.1I with ospfd + bfdd; ecmplb puts the VIPs on lo
                          while they are servable: HTTP health checks, drain on SIGTERM)
   lab-be1 .. lab-beM    (10.0.0.2J; HTTP server answering with its name; VIPs on lo with
-                         arp_ignore=1/arp_announce=2 for DR; gre_decap.py + TUN for GRE)
+                         arp_ignore=1/arp_announce=2 for DR; tunnel_decap.py + TUN for GRE, IPIP, GUE)
   lab-fl                (test `flood` only: ecmplb-gen on the veth fl0, linked to the router
                          as rtr-fl 10.2.0.1, beside the client)
 

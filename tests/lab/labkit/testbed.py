@@ -7,8 +7,9 @@ import time
 
 from . import daemon, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
-from .topology import (LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, ROUTER_LB_ADDR, VIP_DR, VIP_GRE,
-                       VIP_RANGE, VIPS, be_addr, be_weight, lb_addr, lb_ns)
+from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, PORT_GUE, PORT_IPIP,
+                       ROUTER_LB_ADDR, VIP_DR, VIP_GRE, VIP_RANGE, VIPS, be_addr, be_weight,
+                       lb_addr, lb_ns)
 
 PACKAGES = ['frr', 'iproute2', 'nftables', 'ethtool']
 # Backend health checks of both lab services: HTTP GET / on the backends' server.
@@ -95,9 +96,9 @@ class Lab:
     for j in self.backends:
       topology.build_backend(j)
       self.start_backend(j)
-      self.run.spawn(f'be{j}-gre', topology.be_ns(j),
-                     [PY, os.path.join(LAB_DIR, 'gre_decap.py'), '--tun', 'gre0',
-                      '--stats-file', self.gre_stats_path(j)], 'gre_decap.py')
+      self.run.spawn(f'be{j}-tunnel', topology.be_ns(j),
+                     [PY, os.path.join(LAB_DIR, 'tunnel_decap.py'), '--tun', 'tnl0',
+                      '--stats-file', self.tunnel_stats_path(j)], 'tunnel_decap.py')
 
     # LB hosts: ecmplb on the data veth.
     if self.sync:
@@ -149,8 +150,8 @@ class Lab:
     os.chmod(path, 0o600)
 
   @staticmethod
-  def gre_stats_path(j):
-    return os.path.join(RUN, f'be{j}-gre.json')
+  def tunnel_stats_path(j):
+    return os.path.join(RUN, f'be{j}-tunnel.json')
 
   def ecmplb_config(self, i):
     backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)}
@@ -173,6 +174,10 @@ class Lab:
              'health_check': HEALTH},
             {'vip': VIP_GRE, 'port': PORT, 'protocol': 'tcp', 'forward': 'gre', 'backends': backends,
              'health_check': HEALTH},
+            {'vip': VIP_GRE, 'port': PORT_IPIP, 'protocol': 'tcp', 'forward': 'ipip',
+             'backends': backends, 'health_check': HEALTH},
+            {'vip': VIP_GRE, 'port': PORT_GUE, 'protocol': 'tcp', 'forward': 'gue',
+             'backends': backends, 'health_check': HEALTH},
         ]}
 
   # -- ecmplb on the LB hosts
@@ -254,7 +259,8 @@ class Lab:
 
   def start_backend(self, j):
     self.run.spawn(f'be{j}-http', topology.be_ns(j),
-                   [PY, os.path.join(LAB_DIR, 'http_backend.py'), '--name', f'be{j}', '--port', str(PORT)],
+                   [PY, os.path.join(LAB_DIR, 'http_backend.py'), '--name', f'be{j}'] +
+                   [a for p in BACKEND_PORTS for a in ('--port', str(p))],
                    'http_backend.py')
 
   def stop_backends(self, js):

@@ -19,6 +19,10 @@ VIP_DR = '10.100.0.1'
 VIP_GRE = '10.100.0.2'
 VIPS = [VIP_DR, VIP_GRE]
 PORT = 80
+# The IPIP and GUE services: VIP_GRE's other ports (every backend listens on all three).
+PORT_IPIP = 81
+PORT_GUE = 82
+BACKEND_PORTS = [PORT, PORT_IPIP, PORT_GUE]
 # The flood namespace (scenario `flood`): a second link into the router, where the client is.
 FLOOD_NS = 'lab-fl'
 ROUTER_FLOOD_ADDR = '10.2.0.1'

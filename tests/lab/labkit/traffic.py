@@ -22,9 +22,9 @@ def client(args, timeout=120):
   return json.loads(out.strip().splitlines()[-1])
 
 
-def short(vip, count, concurrency=8, rate=0, sport_base=0, timeout=300):
+def short(vip, count, concurrency=8, rate=0, sport_base=0, timeout=300, port=PORT):
   """count short HTTP requests; one result per request: sport, backend (None: failed), error, ms."""
-  args = ['short', '--vip', vip, '--port', str(PORT), '--count', str(count),
+  args = ['short', '--vip', vip, '--port', str(port), '--count', str(count),
           '--concurrency', str(concurrency)]
   if rate:
     args += ['--rate', str(rate)]
@@ -100,7 +100,8 @@ def lb_forwarded(lab):
   for i in lab.lbs:
     try:
       t = _stats_total(lab, i) if lab.has_ctl() else None
-      out[i] = t['forward_dr'] + t['forward_gre'] if t else topology.data_packets(i)[0]
+      out[i] = (sum(t[f'forward_{m}'] for m in ('dr', 'gre', 'ipip', 'gue')) if t
+                else topology.data_packets(i)[0])
     except (LabError, ValueError, KeyError):
       out[i] = topology.data_packets(i)[0]
   return out
@@ -120,16 +121,21 @@ def lb_new_flows(lab):
   return flows
 
 
-def gre_decapsulated(lab):
-  """Packets the backends' gre_decap.py decapsulated (their stats files, rewritten every second)."""
+def decapsulated(lab, kind):
+  """Packets the backends' tunnel_decap.py decapsulated from tunnel `kind` ('gre', 'ipip', 'gue';
+  'decapsulated': all), from their stats files (rewritten every second)."""
   total = 0
   for j in lab.backends:
     try:
-      with open(lab.gre_stats_path(j)) as f:
-        total += json.load(f).get('decapsulated', 0)
+      with open(lab.tunnel_stats_path(j)) as f:
+        total += json.load(f).get(kind, 0)
     except (OSError, ValueError):
       pass
   return total
+
+
+def gre_decapsulated(lab):
+  return decapsulated(lab, 'gre')
 
 
 def spread(lab, vip, n, concurrency=8):
