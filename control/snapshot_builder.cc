@@ -425,10 +425,16 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   if (delta == nullptr || delta->erased) {
     if (delta == nullptr) {
       last_names_ = std::move(names);
+      index_ = dataplane::ServiceLookup(services);
     } else {
+      // A removal: the slot bounds stay (they only cover more than needed), and only the
+      // changed services are looked at for new ones.
       last_names_.erase(last_names_.begin() + static_cast<ptrdiff_t>(*delta->erased));
+      const size_t service_slots = index_.service_slots(), backend_slots = index_.backend_slots();
+      index_ = dataplane::ServiceLookup(services, false);
+      index_.Cover(service_slots, backend_slots);
+      for (const Change& c : changes) index_.Cover(*services[c.index]);
     }
-    index_ = dataplane::ServiceLookup(services);
   } else {
     std::vector<size_t> replaced;
     for (const Change& c : changes) replaced.push_back(c.index);

@@ -3,13 +3,13 @@
 
 namespace ecmplb::dataplane {
 
-ServiceLookup::ServiceLookup(const Services& services) {
+ServiceLookup::ServiceLookup(const Services& services, bool count_slots) {
   auto keys = std::make_shared<Keys>();
   keys->position.reserve(services.size());
   for (size_t i = 0; i < services.size(); ++i) {
     keys->position.emplace(services[i]->key, static_cast<uint32_t>(i));
     keys->vips.insert(services[i]->key.vip);
-    Count(*services[i]);
+    if (count_slots) Count(*services[i]);
   }
   keys_ = std::move(keys);
   BuildV4(services);

@@ -83,8 +83,16 @@ struct HostInfo {
 class ServiceLookup {
  public:
   using Services = std::vector<std::shared_ptr<const Service>>;
-  // Everything from `services`.
-  explicit ServiceLookup(const Services& services = {});
+  // Everything from `services`; without `count_slots` the counter-slot bounds start at 0
+  // (the caller sets them with Cover: a removal keeps the old bounds rather than look at every
+  // backend again).
+  explicit ServiceLookup(const Services& services = {}, bool count_slots = true);
+  // Raises the counter-slot bounds to cover `s`, or to the given ones.
+  void Cover(const Service& s) { Count(s); }
+  void Cover(size_t service_slots, size_t backend_slots) {
+    service_slots_ = std::max(service_slots_, service_slots);
+    backend_slots_ = std::max(backend_slots_, backend_slots);
+  }
   // `services` differs from the one this index describes only at `changed` positions: a new
   // Service with the same key at the same position, or a service appended past the old end
   // (a removal or a re-ordering needs a new index).
