@@ -535,7 +535,7 @@ absl::Status ValidateHostAndTotals(const Config& c) {
     return FieldError("host.address", "an IPv4 address is required");
   }
   if (!c.host.tunnel_source.empty() && IsIpv6(c.host.tunnel_source)) {
-    return FieldError("host.tunnel_source", "must be an IPv4 address (GRE outer header is IPv4)");
+    return FieldError("host.tunnel_source", "must be an IPv4 address (the tunnels' outer header is IPv4)");
   }
   if (!c.host.gateway.empty() && IsIpv6(c.host.gateway)) {
     return FieldError("host.gateway", "must be an IPv4 address");

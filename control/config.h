@@ -54,7 +54,7 @@ inline constexpr uint32_t kSorryBackendId = 0;  // never a regular backend's id
 struct BackendConfig {
   uint32_t id = 0;      // stable id within its service, 1..kMaxBackendId
   std::string address;  // canonical text
-  uint16_t port = 0;    // 0: the service's port (DR and GRE do not rewrite ports)
+  uint16_t port = 0;    // 0: the service's port (DR and the tunnels do not rewrite ports)
   uint32_t weight = 1;  // 0 drains: no new flows, established flows stay
   bool operator==(const BackendConfig&) const = default;
 };
@@ -115,7 +115,7 @@ struct ControlAccessConfig {
 struct HostConfig {
   std::string address;         // this host's IPv4 address (on the exception interface)
   uint8_t prefix_length = 24;  // of `address`'s subnet; on-link backends are resolved directly
-  std::string tunnel_source;   // GRE outer source; defaults to `address`
+  std::string tunnel_source;   // tunnels' outer source; defaults to `address`
   std::string gateway;         // next hop for backends outside the subnet (optional)
   uint16_t mtu = 1500;         // data port MTU (IP MTU)
   uint16_t gue_port = 6080;    // GUE's UDP destination port (IANA's); backends decapsulate there

@@ -25,7 +25,7 @@ absl::Status ServiceNotFound(const ServiceRef& ref) {
 }
 
 // Index of the backend `ep` names in `s`, or NotFound. A port, when given, must be the
-// service's (backends cannot have another port: DR and GRE do not translate ports).
+// service's (backends cannot have another port: DR and the tunnels do not translate ports).
 absl::StatusOr<size_t> FindBackend(const ServiceConfig& s, const Endpoint& ep) {
   if (ep.port == 0 || ep.port == s.port) {
     for (size_t i = 0; i < s.backends.size(); ++i) {
@@ -403,6 +403,8 @@ absl::Status ControlPlane::SaveFailed(const absl::Status& st) {
   if (back.ok()) {
     latest_ = back->get();
     publish_(std::move(*back));
+  } else {
+    builder_.ForgetLast();  // its last build is the refused candidate: no delta may start there
   }
   return absl::Status(st.code(), absl::StrCat("change not applied: cannot save the configuration: ",
                                               st.message()));

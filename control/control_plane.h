@@ -73,8 +73,8 @@ struct WorkerView {
   const std::atomic<uint64_t>* heartbeat = nullptr;  // advanced by the worker (telemetry)
 };
 
-// What an applied change touched: every service (ApplyConfig, SetUnhealthy) or the one
-// service a command edited: its name, and its configuration now (null: removed; valid until
+// What an applied change touched: every service (ApplyConfig) or the one service a command
+// edited: its name, and its configuration now (null: removed; valid until
 // the next change).
 struct AppliedChange {
   bool all = true;

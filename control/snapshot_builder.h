@@ -1,8 +1,8 @@
 // snapshot_builder.h: turns the configuration model into the workers' Snapshot.
 //
 // Owns the host-local numbering the dataplane needs: a stable counter slot per service and per
-// backend, and a neighbour slot per next-hop address (DR: the backend; GRE: the backend when
-// on-link, else host.gateway), reference-counted by the backends that use it. Slots live as
+// backend, and a neighbour slot per next-hop address (DR: the backend; tunnels: the backend
+// when on-link, else host.gateway), reference-counted by the backends that use it. Slots live as
 // long as their service/backend/next hop and are reused only after every other slot has been
 // used once. A service whose configuration and health did not change is reused as is (same
 // shared Service object, same Maglev table): a change rebuilds only the services it touches.
@@ -48,14 +48,18 @@ class SnapshotBuilder {
   // service): the positions in config.services that may differ (a changed service, or one
   // appended past the old end), and the position of a service removed (the ones after it moved
   // up by one). Every other service, its failed backends and the host settings are as they
-  // were. With it, Build looks only at those services: a change costs the same at 10 or 10,000
-  // services, bar copying the snapshot's service list and IPv4 index.
+  // were. With it, Build looks only at those services: a change or an addition costs about the
+  // same at 10 or 10,000 services, bar copying the snapshot's service list and IPv4 array; a
+  // removal also rebuilds the lookup (positions shift: ~1.5 ms at 10,000 services).
   struct Delta {
     std::vector<size_t> changed;
     std::optional<size_t> erased;
   };
   absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> Build(
       const Config& config, const std::set<BackendRef>& unhealthy, const Delta& delta);
+
+  // Makes the next Build a full pass (the caller did not keep what the last Build describes).
+  void ForgetLast() { built_ = false; }
 
   // Next-hop address of every neighbour slot in use, for the resolver.
   const std::map<uint32_t, dataplane::IpAddr>& neighbor_slots() const { return neighbor_addr_; }

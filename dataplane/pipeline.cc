@@ -120,7 +120,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   // prefetched at once, so the bucket loads while the rest of the burst is parsed.
   // keys[np] and hashes[np] are set; the packet is frames[i].
   auto add_pending = [&](size_t i, const Service* svc, bool icmp_error) {
-    // GRE writes its headers into the headroom line before the frame, which nothing has
+    // A tunnel writes its headers into the headroom line before the frame, which nothing has
     // loaded yet: start that load now rather than stall on it in Forward.
     if (svc->forward != ForwardMode::kDr && frames[i].headroom >= kMaxTunnelOverhead) {
       __builtin_prefetch(frames[i].data - kMaxTunnelOverhead, 1, 3);

@@ -55,6 +55,7 @@ Checker::Checker(const TrafficModel& model, CheckerOptions options)
   if (opt_.sample < 1) opt_.sample = 1;
   host_v4_ = model.host_v4();
   gue_port_ = model.snapshot().host().gue_port;
+  tunnel_v4_ = model.snapshot().host().tunnel_source.v4_host();
   if (opt_.flood_net.base.is_v4()) {
     flood_base_ = opt_.flood_net.base.v4_host();
     flood_size_ = uint64_t{1} << (32 - opt_.flood_net.prefix);
@@ -160,7 +161,8 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
       tunnel = ForwardMode::kIpip;
       overhead = dataplane::kIpipOverhead;
     } else if (proto == inet::ip_proto::kUdp && ip[0] == 0x45 &&
-               avail > dataplane::kGueOverhead && LoadBe16(ip + 22) == gue_port_) {
+               avail > dataplane::kGueOverhead && LoadBe16(ip + 22) == gue_port_ &&
+               LoadBe32(ip + 12) == tunnel_v4_) {
       tunnel = ForwardMode::kGue;
       overhead = dataplane::kGueOverhead;
     }
@@ -250,7 +252,7 @@ Verdict Checker::Check(std::span<const uint8_t> frame, uint32_t now_ns32) {
   if (n > frame_end && n > 60) return Count(Verdict::kCorrupt);
   if (!IpPacketMatches(m_, si, flow, seq, ts, ip)) return Count(Verdict::kCorrupt);
 
-  // L2 (and outer IP + GRE) headers.
+  // L2 (and a tunnel's outer) headers.
   int32_t observed;
   int32_t expected = -1;
   if (opt_.mode == ExpectMode::kLoopback) {

@@ -2,28 +2,30 @@
 // (or one in N: sampling), on plain byte spans.
 //
 // A frame is test traffic if it is IPv4/IPv6 (optionally behind one 802.1Q tag) carrying TCP
-// or UDP, or IPv4 carrying GRE (protocol 47); anything else (ARP, OSPF, ICMP, LLDP from
+// or UDP, or IPv4 carrying a tunnel: GRE (protocol 47), IPIP (4, 41), or GUE (UDP from
+// host.tunnel_source to host.gue_port); anything else (ARP, OSPF, ICMP, LLDP from
 // ecmplb's exception path) counts as `other`, not as an error. Test traffic is decoded back
 // to its flow id (from the inner source address and port), seq and timestamp, the IP packet is
 // rebuilt (frame_builder.h) and compared byte for byte, and the L2/outer headers are checked:
 //   balancer mode, DR service:  destination MAC = the expected backend's MAC (NeighborMac),
 //     source MAC = --dst-mac (the balancer's port), the VLAN tag as sent, IP packet identical.
-//   balancer mode, GRE service: outer destination MAC = the next hop's MAC (the backend, or the
-//     gateway when off-link), source MAC = the balancer's, VLAN tag as sent, outer IPv4
+//   balancer mode, tunnel service: outer destination MAC = the next hop's MAC (the backend, or
+//     the gateway when off-link), source MAC = the balancer's, VLAN tag as sent, outer IPv4
 //     header as ecmplb writes it (dataplane/packet/encap.h: TOS copied, id 0 and DF when the
-//     inner packet has DF (IPv4) or is IPv6, TTL 64, protocol 47, correct checksum, source =
-//     host.tunnel_source or host.address, destination = the backend), GRE header 0 + inner
-//     EtherType, inner IP packet identical.
+//     inner packet has DF (IPv4) or is IPv6, TTL 64, protocol 47 / 4 or 41 / 17, correct
+//     checksum, source = host.tunnel_source or host.address, destination = the backend), then
+//     GRE: header 0 + inner EtherType; GUE: UDP source port in 49152..65535, destination
+//     host.gue_port, length, checksum 0; inner IP packet identical.
 //   loopback mode (testpmd macswap): the frame as sent with the two MACs swapped.
 // With a flood net (CheckerOptions::flood_net, set with --flood-share > 0: flood.h), an IPv4
 // frame whose (outer) source or destination address is in it is not test traffic either but
 // flood or the answer to flood (the host's RSTs, ICMP replies): `other`, before any other check.
-// So is an IPv4 frame (not GRE) from the balancer's host.address: its kernel's own traffic (flow
+// So is an IPv4 frame (not a tunnel) from the balancer's host.address: its kernel's own traffic (flow
 // sync to its peers, health checks).
 // Verdicts, each frame exactly one (first that applies):
-//   unknown        TCP/UDP/GRE but not decodable as one of our flows (truncated, foreign
+//   unknown        TCP/UDP/tunnel but not decodable as one of our flows (truncated, foreign
 //                  address or port, destination not the flow's service)
-//   corrupt        decoded, but some byte differs from what was sent (or ecmplb's GRE header)
+//   corrupt        decoded, but some byte differs from what was sent (or ecmplb's tunnel headers)
 //   moved          an established flow seen before at another backend (first one seen wins)
 //   wrong_backend  not at the backend Maglev picks (loopback: MACs not swapped back)
 //   ok
@@ -111,11 +113,12 @@ class Checker {
   uint8_t l2_loopback_[2][dataplane::kEthVlanHeaderLen] = {};
   uint8_t l2_forwarded_[2][dataplane::kEthVlanHeaderLen] = {};
   size_t l2_len_ = 0;
-  uint16_t gue_port_ = 0;    // GUE frames: UDP to this port from the host
+  uint16_t gue_port_ = 0;    // GUE frames: UDP to this port from tunnel_v4_
+  uint32_t tunnel_v4_ = 0;   // host.tunnel_source (host order)
   uint32_t host_v4_ = 0;     // the balancer's host address (host order): its kernel's frames
   uint32_t flood_base_ = 0;  // the flood net, host order; flood_size_ 0: none
   uint64_t flood_size_ = 0;
-  uint8_t scratch_[128];  // a GRE outer header
+  uint8_t scratch_[128];  // a tunnel's outer headers
 };
 
 const char* VerdictName(Verdict v);

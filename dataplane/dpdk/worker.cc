@@ -112,7 +112,7 @@ int WorkerMain(void* arg) {
       switch (verdicts[i]) {
         case Verdict::kTx: {
           uint8_t* old = rte_pktmbuf_mtod(m, uint8_t*);
-          // Frame data may have moved back into the headroom (GRE) or been rewritten.
+          // Frame data may have moved back into the headroom (tunnels) or been rewritten.
           m->data_off = static_cast<uint16_t>(m->data_off - (old - frames[i].data));
           m->data_len = static_cast<uint16_t>(frames[i].len);
           m->pkt_len = frames[i].len;

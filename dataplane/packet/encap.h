@@ -48,7 +48,7 @@ inline constexpr size_t kMaxTunnelOverhead = kGueOverhead;
 inline uint16_t GueSourcePort(uint64_t flow_hash) {
   return static_cast<uint16_t>(0xC000u | ((flow_hash >> 32) & 0x3FFFu));
 }
-// TTL of the packets we originate (outer GRE header, ICMP errors).
+// TTL of the packets we originate (tunnels' outer headers, ICMP errors).
 inline constexpr uint8_t kOriginTtl = 64;
 // RFC 1812 4.3.2.3: an ICMPv4 error datagram is at most 576 bytes.
 inline constexpr size_t kIcmpv4ErrorMaxIpLen = 576;

@@ -7,9 +7,9 @@ import time
 
 from . import daemon, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
-from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, PORT_GUE, PORT_IPIP,
-                       ROUTER_LB_ADDR, VIP_DR, VIP_GRE, VIP_RANGE, VIPS, be_addr, be_weight,
-                       lb_addr, lb_ns)
+from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, ROUTER_LB_ADDR,
+                       SERVICES, VIP_DR, VIP_GRE, VIP_RANGE, VIPS, be_addr, be_weight, lb_addr,
+                       lb_ns)
 
 PACKAGES = ['frr', 'iproute2', 'nftables', 'ethtool']
 # Backend health checks of both lab services: HTTP GET / on the backends' server.
@@ -170,14 +170,10 @@ class Lab:
         'conntrack': {'capacity': 65536},
         **sync,
         'services': [
-            {'vip': VIP_DR, 'port': PORT, 'protocol': 'tcp', 'forward': 'dr', 'backends': backends,
-             'health_check': HEALTH},
-            {'vip': VIP_GRE, 'port': PORT, 'protocol': 'tcp', 'forward': 'gre', 'backends': backends,
-             'health_check': HEALTH},
-            {'vip': VIP_GRE, 'port': PORT_IPIP, 'protocol': 'tcp', 'forward': 'ipip',
-             'backends': backends, 'health_check': HEALTH},
-            {'vip': VIP_GRE, 'port': PORT_GUE, 'protocol': 'tcp', 'forward': 'gue',
-             'backends': backends, 'health_check': HEALTH},
+            # Each service checks its own port.
+            {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode, 'backends': backends,
+             'health_check': {**HEALTH, 'port': port}}
+            for vip, port, mode in SERVICES
         ]}
 
   # -- ecmplb on the LB hosts
@@ -296,8 +292,8 @@ class Lab:
     """Makes LB host i announce its VIPs (on) or withdraw them (off) through ecmplbctl: all
     backends to weight 0 (no servable backend: ecmplb withdraws every VIP) or back to their
     weights. The lab's way to take one LB host out of the router's route without stopping it."""
-    for vip in VIPS:
+    for vip, port, _ in SERVICES:
       for j in self.backends:
-        self.ctl(i, ['backend', 'set', f'{vip}:{PORT}/tcp', be_addr(j), '--weight',
+        self.ctl(i, ['backend', 'set', f'{vip}:{port}/tcp', be_addr(j), '--weight',
                      str(be_weight(j) if on else 0)])
     self.wait_announced(i, on)

@@ -23,6 +23,9 @@ PORT = 80
 PORT_IPIP = 81
 PORT_GUE = 82
 BACKEND_PORTS = [PORT, PORT_IPIP, PORT_GUE]
+# Every service of the lab: (VIP, port, forwarding mode).
+SERVICES = [(VIP_DR, PORT, 'dr'), (VIP_GRE, PORT, 'gre'), (VIP_GRE, PORT_IPIP, 'ipip'),
+            (VIP_GRE, PORT_GUE, 'gue')]
 # The flood namespace (scenario `flood`): a second link into the router, where the client is.
 FLOOD_NS = 'lab-fl'
 ROUTER_FLOOD_ADDR = '10.2.0.1'
