@@ -62,7 +62,7 @@ CONFIG = os.path.join(TMP, "config.json")
 PCAP = os.path.join(TMP, "corpus.pcap")
 PCAP_KNOWN = os.path.join(TMP, "corpus-known.pcap")  # without the random frames
 LOG = os.path.join(TMP, "daemon.log")
-STALL_MS = 4000  # long enough for three stats reads under ASan (each an ecmplbctl run)
+STALL_MS = 6000  # long enough for the stalls and three stats reads under ASan (ecmplbctl runs)
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
@@ -111,14 +111,19 @@ def quiesce(d):
     counters stay the same over three reads 100 ms apart (each worker between bursts), or
     None."""
     global stall_end
-    stall_end = time.monotonic() + STALL_MS / 1000.0
+    # The stalls start one ecmplbctl run apart (about a second each under ASan): the reads
+    # must fit before the FIRST one ends, the replay waits for the last.
+    first_end = None
     for i in range(ARGS.workers):
+        t = time.monotonic()
         p = d.ctl("fault", "stall-worker", str(i), "--ms", str(STALL_MS))
         if not check("stall worker %d" % i, p.returncode == 0, p.stderr.strip()):
             return None
-    t0 = time.monotonic()
+        if first_end is None:
+            first_end = t + STALL_MS / 1000.0
+    stall_end = time.monotonic() + STALL_MS / 1000.0
     same, last = 0, None
-    while time.monotonic() - t0 < STALL_MS / 1000.0 - 0.3:
+    while time.monotonic() < first_end - 0.3:
         s = stats(d)
         if s is None:
             return None
