@@ -54,7 +54,13 @@ namespace ecmplb::dataplane {
   X(drop_vip_no_service, "packets to a VIP on a port or protocol no service listens on")           \
   X(drop_no_backend, "packets of a service with no usable backend")                                \
   X(drop_neighbor_unresolved, "packets whose backend or next-hop MAC is not resolved yet")         \
-  X(drop_fragment, "non-first IPv4 fragments of a 5-tuple service (no ports to hash)")             \
+  X(drop_fragment, "later fragments to a VIP: fragment tracking off, or their service gone")       \
+  X(fragment_forwarded, "later fragments sent to their datagram's first fragment's backend")       \
+  X(fragment_held, "later fragments that came before their first one, held for it")               \
+  X(fragment_released, "held fragments given their verdict (forwarded, dropped or timed out)")     \
+  X(fragment_timeout, "held fragments whose first fragment did not come in time (dropped)")        \
+  X(fragment_hold_full, "later fragments before their first one, with no room to hold (dropped)")  \
+  X(fragment_table_full, "fragmented datagrams displaced from a full fragment table")              \
   X(drop_icmp_unmatched, "ICMP errors to a VIP that quote no service flow")                        \
   X(drop_too_big, "packets over the MTU after encapsulation that may be fragmented (no DF)")       \
   X(drop_no_headroom, "packets without room in front for the GRE header")                          \
@@ -88,13 +94,17 @@ inline constexpr std::array<std::string_view, kNumCounters> kCounterHelp = {
 };
 
 // The pipeline's verdict counters: Pipeline::Process counts every frame it is given in exactly
-// one of these (tests/fuzz/fuzz_pipeline.cc asserts it per burst).
+// one of these (tests/fuzz/fuzz_pipeline.cc asserts it per burst), except a frame it holds
+// (Verdict::kHeld, counted fragment_held), which is counted in one of these when it is released
+// (fragment_released). So rx_packets = the verdicts' sum + fragment_held - fragment_released.
 inline constexpr std::array kPipelineVerdicts = {
     Counter::drop_other_mac,
     Counter::exception,
     Counter::drop_parse,
     Counter::drop_vip_no_service,
     Counter::drop_fragment,
+    Counter::fragment_timeout,
+    Counter::fragment_hold_full,
     Counter::drop_icmp_unmatched,
     Counter::drop_no_backend,
     Counter::drop_neighbor_unresolved,

@@ -17,8 +17,21 @@ struct Pipeline::Pending {
   bool icmp_error;  // steered ICMP error: look up, never insert
 };
 
+struct Pipeline::Held {
+  Frame frame;
+  ParsedPacket parsed;
+  FragmentKey key;
+  uint32_t since;  // now_s when held
+};
+
+struct Pipeline::Released {
+  Frame frame;
+  Verdict verdict;
+};
+
 struct Pipeline::Scratch {
   ParsedPacket parsed[kBurstSize];
+  uint16_t later[kBurstSize];  // later fragments to a VIP (frame indexes)
   Pending pend[kBurstSize];
   conntrack::FlowKey keys[kBurstSize];
   uint64_t hashes[kBurstSize];
@@ -35,6 +48,12 @@ Pipeline::Pipeline(conntrack::Table* table, WorkerCounters* counters,
       limiter_(options.exception_budget != nullptr ? options.exception_budget : &own_budget_,
                options.ticks_per_second),
       scratch_(new Scratch()) {
+  if (options_.fragment_capacity != 0) {
+    fragments_ = std::make_unique<FragmentTable>(options_.fragment_capacity,
+                                                 options_.fragment_timeout_s);
+    held_.reset(new Held[options_.fragment_hold]);
+    released_.reset(new Released[options_.fragment_hold]);
+  }
   // The flow hash placing a key in the table doubles as its Maglev hash (and the peer
   // table's, which is looked up with it).
   assert(table->hasher() == &conntrack::FlowHash);
@@ -90,7 +109,8 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   uint64_t* hashes = scratch_->hashes;
   conntrack::EntryRef* refs = scratch_->refs;
   int32_t* chosen = scratch_->chosen;
-  size_t np = 0;
+  uint16_t* later = scratch_->later;
+  size_t np = 0, nlater = 0;
   uint64_t exceptions = 0, priority = 0;
   limiter_.Configure(snap.host().exception);
   // Traffic for the kernel: classified, unsolicited traffic to this host dropped, the rest
@@ -176,9 +196,13 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     }
     verdicts[i] = Verdict::kDrop;
     if (p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) {
-      // To a VIP but no service: a port nobody listens on, or a non-first fragment (no ports
-      // to find the service or hash on).
-      counters_->Add(p.has_l4 ? Counter::drop_vip_no_service : Counter::drop_fragment);
+      if (p.has_l4) {
+        counters_->Add(Counter::drop_vip_no_service);  // a port nobody listens on
+      } else if (fragments_ != nullptr) {
+        later[nlater++] = static_cast<uint16_t>(i);  // placed after this burst's first fragments
+      } else {
+        counters_->Add(Counter::drop_fragment);  // no ports to find the service or hash on
+      }
       continue;
     }
     if (IsSteerableIcmpError(p)) {
@@ -202,7 +226,10 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
   }
   if (exceptions) counters_->Add(Counter::exception, exceptions);
   if (priority) counters_->Add(Counter::exception_priority, priority);
-  if (np == 0) return;
+  if (np == 0) {
+    if (nlater != 0) PlaceLaterFragments(snap, frames, verdicts, later, nlater, now_s);
+    return;
+  }
 
   // 2. Connection table, in bulk, with the hashes computed above.
   ct_->LookupBulk(std::span<const conntrack::FlowKey>(keys, np),
@@ -302,7 +329,97 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     Forward(snap, svc, be, frames[i], parsed[i], hashes[k], verdicts[i]);
     if (verdicts[i] == Verdict::kTx && pend[k].icmp_error)
       counters_->Add(Counter::icmp_error_steered);
+    if (parsed[i].is_fragment && fragments_ != nullptr && !pend[k].icmp_error) {
+      RecordFirstFragment(snap, parsed[i], be.id, parsed[i].dport, hashes[k], now_s);
+    }
   }
+  // 5. Later fragments, once this burst's first fragments are recorded.
+  if (nlater != 0) PlaceLaterFragments(snap, frames, verdicts, later, nlater, now_s);
+}
+
+void Pipeline::RecordFirstFragment(const Snapshot& snap, const ParsedPacket& p,
+                                   uint32_t backend_id, uint16_t dport, uint64_t flow_hash,
+                                   uint32_t now_s) {
+  const FragmentKey key = FragmentKey::Of(p.src, p.dst, p.ip_id, p.proto);
+  const FragmentPlacement pl{.flow_hash = flow_hash, .backend_id = backend_id, .dport = dport};
+  if (fragments_->Record(key, pl, now_s)) counters_->Add(Counter::fragment_table_full);
+  if (nheld_ == 0) return;
+  // The frames that waited for this first fragment go now, in their order of arrival.
+  size_t keep = 0;
+  for (size_t h = 0; h < nheld_; ++h) {
+    Held& held = held_[h];
+    if (!(held.key == key)) {
+      if (keep != h) held_[keep] = held;
+      ++keep;
+      continue;
+    }
+    Released& r = released_[nreleased_++];
+    r.frame = held.frame;
+    ForwardFragment(snap, pl, r.frame, held.parsed, r.verdict);
+    counters_->Add(Counter::fragment_released);
+  }
+  nheld_ = keep;
+}
+
+void Pipeline::PlaceLaterFragments(const Snapshot& snap, std::span<Frame> frames,
+                                   std::span<Verdict> verdicts, const uint16_t* later,
+                                   size_t nlater, uint32_t now_s) {
+  const ParsedPacket* parsed = scratch_->parsed;
+  for (size_t k = 0; k < nlater; ++k) {
+    const size_t i = later[k];
+    const ParsedPacket& p = parsed[i];
+    const FragmentKey key = FragmentKey::Of(p.src, p.dst, p.ip_id, p.proto);
+    if (const FragmentPlacement* pl = fragments_->Find(key, now_s)) {
+      ForwardFragment(snap, *pl, frames[i], p, verdicts[i]);
+      continue;
+    }
+    // Its first fragment has not come (yet): hold it, within the hold's bound.
+    if (nheld_ + nreleased_ >= options_.fragment_hold) {
+      verdicts[i] = Verdict::kDrop;
+      counters_->Add(Counter::fragment_hold_full);
+      continue;
+    }
+    held_[nheld_++] = Held{frames[i], p, key, now_s};
+    verdicts[i] = Verdict::kHeld;
+    counters_->Add(Counter::fragment_held);
+  }
+}
+
+void Pipeline::ForwardFragment(const Snapshot& snap, const FragmentPlacement& pl, Frame& f,
+                               const ParsedPacket& p, Verdict& v) {
+  v = Verdict::kDrop;
+  const Service* svc = snap.Find(p.dst, pl.dport, p.proto);
+  if (svc == nullptr) {
+    counters_->Add(Counter::drop_fragment);  // its service is gone since the first fragment
+    return;
+  }
+  // The first fragment's backend, or none: another backend would get half a datagram.
+  const int32_t pos = svc->PositionOf(pl.backend_id);
+  if (pos < 0) {
+    counters_->Add(Counter::drop_no_backend);
+    return;
+  }
+  Forward(snap, *svc, svc->backends[static_cast<size_t>(pos)], f, p, pl.flow_hash, v);
+  if (v == Verdict::kTx) counters_->Add(Counter::fragment_forwarded);
+}
+
+size_t Pipeline::TakeReleased(std::span<Frame> out, std::span<Verdict> verdicts) {
+  const size_t n = std::min({out.size(), verdicts.size(), nreleased_});
+  for (size_t k = 0; k < n; ++k) {
+    out[k] = released_[nreleased_ - n + k].frame;
+    verdicts[k] = released_[nreleased_ - n + k].verdict;
+  }
+  nreleased_ -= n;
+  return n;
+}
+
+void Pipeline::ReleaseHeld() {
+  for (size_t h = 0; h < nheld_; ++h) {
+    released_[nreleased_++] = Released{held_[h].frame, Verdict::kDrop};
+    counters_->Add(Counter::fragment_timeout);
+    counters_->Add(Counter::fragment_released);
+  }
+  nheld_ = 0;
 }
 
 [[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc,
@@ -386,6 +503,19 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
 void Pipeline::Housekeeping(uint32_t now_s) {
   size_t n = ct_->ExpireSome(now_s, options_.expire_budget);
   if (n) counters_->Add(Counter::conntrack_expired, n);
+  if (nheld_ == 0) return;
+  size_t keep = 0;
+  for (size_t h = 0; h < nheld_; ++h) {
+    if (now_s - held_[h].since <= options_.fragment_timeout_s) {
+      if (keep != h) held_[keep] = held_[h];
+      ++keep;
+      continue;
+    }
+    released_[nreleased_++] = Released{held_[h].frame, Verdict::kDrop};
+    counters_->Add(Counter::fragment_timeout);
+    counters_->Add(Counter::fragment_released);
+  }
+  nheld_ = keep;
 }
 
 }  // namespace ecmplb::dataplane

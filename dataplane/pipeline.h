@@ -5,10 +5,14 @@
 // for a new flow, in the service's Maglev table (5-tuple or source-address hash), and is
 // rewritten for DR (MACs) or encapsulated in GRE; ICMP errors about a flow follow that flow
 // to its backend; a GRE packet that would exceed the MTU with DF set is answered with ICMP
-// fragmentation-needed. Every verdict and every drop is counted in WorkerCounters.
+// fragmentation-needed. A datagram's later fragments (no ports) follow its first fragment to
+// the same backend through the worker's fragment table; one that arrives before its first
+// fragment is held (Verdict::kHeld) until that comes or the fragment timeout passes, and then
+// handed back through TakeReleased. Every verdict and every drop is counted in WorkerCounters.
 //
 // The DPDK layer wraps this: it fills Frames from mbufs, calls Process, applies the new
-// data offset/length (a tunnel prepends up to 28 bytes into the headroom) and sends or frees.
+// data offset/length (a tunnel prepends up to 28 bytes into the headroom) and sends or frees;
+// a held frame stays the pipeline's until TakeReleased returns it (with its cookie).
 //
 // Thread-safety: one Pipeline per worker, used only by that worker. The Snapshot and
 // NeighborTable are shared read-only (see their headers).
@@ -22,6 +26,7 @@
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
 #include "dataplane/exception_policy.h"
+#include "dataplane/fragment_table.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/snapshot.h"
@@ -35,12 +40,15 @@ struct Frame {
   uint8_t* data = nullptr;  // first byte of the Ethernet header
   uint32_t len = 0;         // frame length
   uint32_t headroom = 0;    // writable bytes before `data` (tunnels need 20 to 28)
+  void* cookie = nullptr;   // the caller's (its mbuf): carried with a held frame
 };
 
 enum class Verdict : uint8_t {
   kTx,         // send on the data port (forwarded, or an ICMP reply built in place)
   kException,  // pass to the kernel through the exception port
   kDrop,       // free (already counted)
+  kHeld,       // the pipeline keeps it (a later fragment waiting for its first one): leave it
+               // alone; TakeReleased hands it back
 };
 
 struct PipelineOptions {
@@ -61,6 +69,12 @@ struct PipelineOptions {
   SyncRing* sync_out = nullptr;
   uint32_t sync_rate = 0;
   const conntrack::Table* peer_table = nullptr;
+  // IP fragments (fragment_table.h): the datagrams whose first fragment's placement the worker
+  // remembers, the later fragments it holds while their first one has not come, and how long
+  // either is kept. fragment_capacity 0: no tracking, later fragments dropped (drop_fragment).
+  uint32_t fragment_capacity = 1024;
+  uint32_t fragment_hold = 64;
+  uint32_t fragment_timeout_s = 2;
 };
 
 class Pipeline {
@@ -78,11 +92,25 @@ class Pipeline {
   // PipelineOptions::ticks_per_second, e.g. the TSC); the worker sets it once per burst.
   void SetTicks(uint64_t now_ticks) { now_ticks_ = now_ticks; }
 
-  // Per-loop housekeeping: bounded expiry of stale connection-table entries.
+  // Per-loop housekeeping: bounded expiry of stale connection-table entries; held fragments
+  // past the fragment timeout are released as dropped (fragment_timeout).
   void Housekeeping(uint32_t now_s);
+
+  // Held frames (Verdict::kHeld) whose fate is now decided, forwarded (kTx, rewritten as any
+  // forwarded frame) or dropped (kDrop, counted): moves up to out.size() of them to `out` and
+  // `verdicts` and returns how many. The caller sends or frees them as it does its own burst's,
+  // finding its buffer by Frame::cookie. Call after Process and Housekeeping.
+  size_t TakeReleased(std::span<Frame> out, std::span<Verdict> verdicts);
+  // Gives up every held frame (released as kDrop, counted fragment_timeout): before the worker
+  // stops, so that TakeReleased returns them all.
+  void ReleaseHeld();
+  size_t held() const { return nheld_; }
+  size_t released() const { return nreleased_; }
 
  private:
   struct Pending;  // per-frame scratch for the service packets of a burst
+  struct Held;     // a later fragment waiting for its first one
+  struct Released;
   void Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
                const ParsedPacket& p, uint64_t flow_hash, Verdict& v);
 
@@ -90,6 +118,15 @@ class Pipeline {
   WorkerCounters* counters_;
   const NeighborTable* neighbors_;
   PipelineOptions options_;
+  // Fragments: a first fragment's placement recorded (and the frames waiting for it released);
+  // later fragments placed by the table or held.
+  void RecordFirstFragment(const Snapshot& snap, const ParsedPacket& p, uint32_t backend_id,
+                           uint16_t dport, uint64_t flow_hash, uint32_t now_s);
+  void PlaceLaterFragments(const Snapshot& snap, std::span<Frame> frames,
+                           std::span<Verdict> verdicts, const uint16_t* later, size_t nlater,
+                           uint32_t now_s);
+  void ForwardFragment(const Snapshot& snap, const FragmentPlacement& pl, Frame& f,
+                       const ParsedPacket& p, Verdict& v);
   // Queues a flow for the peers (options_.sync_out is set), within sync_rate.
   void QueueSync(const conntrack::FlowKey& key, uint32_t backend_id, conntrack::FlowState state,
                  SyncReason reason, uint32_t now_s);
@@ -99,6 +136,11 @@ class Pipeline {
   uint64_t sync_interval_ = 0, sync_burst_ = 0;
   ExceptionLimiter limiter_;
   uint64_t now_ticks_ = 0;
+  std::unique_ptr<FragmentTable> fragments_;  // null: fragment tracking off
+  std::unique_ptr<Held[]> held_;
+  size_t nheld_ = 0;
+  std::unique_ptr<Released[]> released_;
+  size_t nreleased_ = 0;
   // Per-burst scratch, kept here so that a burst does not construct (zero) it again.
   struct Scratch;
   std::unique_ptr<Scratch> scratch_;

@@ -26,6 +26,41 @@ inline void SendOrFree(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t 
   }
 }
 
+// Applies a forwarded frame's new start and length (a tunnel moved it into the headroom).
+inline void ApplyFrame(rte_mbuf* m, const Frame& f) {
+  uint8_t* old = rte_pktmbuf_mtod(m, uint8_t*);
+  m->data_off = static_cast<uint16_t>(m->data_off - (old - f.data));
+  m->data_len = static_cast<uint16_t>(f.len);
+  m->pkt_len = f.len;
+}
+
+// Sends or frees the held fragments whose fate the pipeline decided (Pipeline::TakeReleased).
+void FlushReleased(Worker* w, WorkerCounters* c) {
+  Frame frames[kBurstSize];
+  Verdict verdicts[kBurstSize];
+  size_t n;
+  while ((n = w->pipeline->TakeReleased(frames, verdicts)) != 0) {
+    rte_mbuf* tx[kBurstSize];
+    rte_mbuf* drop[kBurstSize];
+    uint16_t ntx = 0, ndrop = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      rte_mbuf* m = static_cast<rte_mbuf*>(frames[i].cookie);
+      if (verdicts[i] == Verdict::kTx) {
+        ApplyFrame(m, frames[i]);
+        bytes += frames[i].len;
+        tx[ntx++] = m;
+      } else {
+        drop[ndrop++] = m;  // a released frame is forwarded or dropped, nothing else
+      }
+    }
+    c->Add(Counter::tx_packets, ntx);
+    c->Add(Counter::tx_bytes, bytes);
+    SendOrFree(w->port, static_cast<uint16_t>(w->id), tx, ntx, c, Counter::drop_tx_full);
+    if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+  }
+}
+
 }  // namespace
 
 int WorkerMain(void* arg) {
@@ -49,6 +84,7 @@ int WorkerMain(void* arg) {
     if (now_tsc < next_housekeeping) return;
     next_housekeeping = now_tsc + housekeeping_cycles;
     w->pipeline->Housekeeping(now_s);
+    if (w->pipeline->released() != 0) FlushReleased(w, c);
   };
 
   w->publisher->Online(w->id);
@@ -95,7 +131,7 @@ int WorkerMain(void* arg) {
         continue;
       }
       rx[nf] = m;
-      frames[nf] = Frame{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m)};
+      frames[nf] = Frame{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m), m};
       ++nf;
     }
     c->Add(Counter::rx_packets, n);
@@ -107,38 +143,38 @@ int WorkerMain(void* arg) {
 
     uint16_t ntx = 0, nexc = 0;
     uint64_t tx_bytes = 0;
-    for (uint16_t i = 0; i < nf; ++i) {
-      rte_mbuf* m = rx[i];
-      switch (verdicts[i]) {
-        case Verdict::kTx: {
-          uint8_t* old = rte_pktmbuf_mtod(m, uint8_t*);
-          // Frame data may have moved back into the headroom (tunnels) or been rewritten.
-          m->data_off = static_cast<uint16_t>(m->data_off - (old - frames[i].data));
-          m->data_len = static_cast<uint16_t>(frames[i].len);
-          m->pkt_len = frames[i].len;
-          tx_bytes += frames[i].len;
+    auto dispatch = [&](rte_mbuf* m, const Frame& f, Verdict v) {
+      switch (v) {
+        case Verdict::kTx:
+          ApplyFrame(m, f);
+          tx_bytes += f.len;
           tx[ntx++] = m;
           break;
-        }
         case Verdict::kException:
           exc[nexc++] = m;
           break;
         case Verdict::kDrop:
           drop[ndrop++] = m;
           break;
+        case Verdict::kHeld:  // the pipeline's until TakeReleased gives it back
+          break;
       }
-    }
+    };
+    for (uint16_t i = 0; i < nf; ++i) dispatch(rx[i], frames[i], verdicts[i]);
     c->Add(Counter::tx_packets, ntx);
     c->Add(Counter::tx_bytes, tx_bytes);
     SendOrFree(w->port, static_cast<uint16_t>(w->id), tx, ntx, c, Counter::drop_tx_full);
     SendOrFree(w->exception_port, static_cast<uint16_t>(w->id), exc, nexc, c,
                Counter::drop_exception_full);
     if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+    if (w->pipeline->released() != 0) FlushReleased(w, c);
     housekeeping(now_tsc, now_s);
     c->Add(Counter::busy_polls);
     c->Add(Counter::busy_cycles, rte_rdtsc() - now_tsc);
     w->publisher->Quiescent(w->id);
   }
+  w->pipeline->ReleaseHeld();
+  FlushReleased(w, c);
   w->publisher->Offline(w->id);
   return 0;
 }

@@ -215,7 +215,7 @@ inline uint8_t* EncapIpv4Outer(std::span<uint8_t> buf, const ParsedPacket& pkt,
       WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv4);
   const bool df = pkt.dont_fragment;
   WriteIpv4Header(p + l2, pkt.tos, static_cast<uint16_t>(outer_ip_len),
-                  df ? uint16_t{0} : pkt.ip_id, df, kOriginTtl, proto, tunnel_src, backend);
+                  df ? uint16_t{0} : static_cast<uint16_t>(pkt.ip_id), df, kOriginTtl, proto, tunnel_src, backend);
   return p + l2 + kIpv4MinHeaderLen;
 }
 

@@ -73,14 +73,60 @@ ParseResult ParseIpv4(const uint8_t* ip, size_t rem, IpChecksumMode mode, Parsed
   return ParseL4(ip + ihl, total - ihl, out->proto, inet::ip_proto::kIcmp, out);
 }
 
+// Walks the extension headers of the IPv6 packet ip[0..end) from ip[40] (next header `nh`);
+// sets the fragment fields, proto and the offset of the transport header.
+ParseResult WalkIpv6ExtensionHeaders(const uint8_t* ip, size_t end, ParsedPacket* out) {
+  uint8_t nh = ip[6];
+  size_t off = kIpv6HeaderLen;
+  bool fragment_header = false;
+  for (int n = 0;; ++n) {
+    const bool chained = nh == inet::ip_proto::kHopByHop || nh == inet::ip_proto::kIpv6Routing ||
+                         nh == inet::ip_proto::kIpv6DestOptions ||
+                         nh == inet::ip_proto::kIpv6Fragment;
+    if (!chained) break;
+    if (n == kMaxIpv6ExtensionHeaders) return ParseResult::kTooManyExtensionHeaders;
+    // Hop-by-hop only right after the fixed header (RFC 8200 4.1); one fragment header.
+    if ((nh == inet::ip_proto::kHopByHop && n != 0) ||
+        (nh == inet::ip_proto::kIpv6Fragment && fragment_header)) {
+      return ParseResult::kBadExtensionHeader;
+    }
+    // A first fragment holds the whole chain (RFC 7112): what does not fit in it never will.
+    const ParseResult truncated = out->is_fragment ? ParseResult::kIncompleteHeaderChain
+                                                   : ParseResult::kBadExtensionHeader;
+    if (end - off < 8) return truncated;
+    const uint8_t* h = ip + off;
+    if (nh == inet::ip_proto::kIpv6Fragment) {
+      fragment_header = true;
+      const uint16_t field = LoadBe16(h + 2);
+      out->frag_offset = static_cast<uint16_t>(field >> 3);
+      // An atomic fragment (offset 0, no more fragments; RFC 6946) is a whole datagram.
+      out->is_fragment = out->frag_offset != 0 || (field & 1) != 0;
+      if (out->is_fragment) out->ip_id = LoadBe32(h + 4);
+      nh = h[0];
+      off += 8;
+      if (out->frag_offset != 0) break;  // the rest of the chain is in the first fragment
+      continue;
+    }
+    const size_t len = (size_t{h[1]} + 1) * 8;
+    if (len > end - off) return truncated;
+    nh = h[0];
+    off += len;
+  }
+  out->proto = nh;
+  out->ip_header_len = static_cast<uint16_t>(off);
+  out->l4_offset = static_cast<uint16_t>(out->l3_offset + off);
+  return ParseResult::kOk;
+}
+
 ParseResult ParseIpv6(const uint8_t* ip, size_t rem, ParsedPacket* out) {
   if (rem < kIpv6HeaderLen) return ParseResult::kTruncatedIp;
   if ((ip[0] >> 4) != 6) return ParseResult::kBadIpVersion;
   const size_t payload = LoadBe16(ip + 4);
   if (kIpv6HeaderLen + payload > rem) return ParseResult::kBadIpTotalLength;
+  const size_t end = kIpv6HeaderLen + payload;
   out->family = 6;
   out->ip_header_len = static_cast<uint16_t>(kIpv6HeaderLen);
-  out->ip_total_len = static_cast<uint32_t>(kIpv6HeaderLen + payload);
+  out->ip_total_len = static_cast<uint32_t>(end);
   out->tos = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
   out->dont_fragment = true;
   out->proto = ip[6];
@@ -88,7 +134,17 @@ ParseResult ParseIpv6(const uint8_t* ip, size_t rem, ParsedPacket* out) {
   out->src.AssignV6(ip + 8);
   out->dst.AssignV6(ip + 24);
   out->l4_offset = static_cast<uint16_t>(out->l3_offset + kIpv6HeaderLen);
-  return ParseL4(ip + kIpv6HeaderLen, payload, out->proto, inet::ip_proto::kIcmpv6, out);
+  if (const ParseResult r = WalkIpv6ExtensionHeaders(ip, end, out); r != ParseResult::kOk) {
+    return r;
+  }
+  if (out->frag_offset != 0) return ParseResult::kOk;  // no transport header here
+  const size_t hlen = out->ip_header_len;
+  const ParseResult r = ParseL4(ip + hlen, end - hlen, out->proto, inet::ip_proto::kIcmpv6, out);
+  // A first fragment too short for its transport header breaks RFC 7112 as well.
+  if (r == ParseResult::kTruncatedL4 && out->is_fragment) {
+    return ParseResult::kIncompleteHeaderChain;
+  }
+  return r;
 }
 
 }  // namespace
@@ -121,6 +177,12 @@ const char* ParseResultName(ParseResult r) {
       return "bad_tcp_header_length";
     case ParseResult::kBadUdpLength:
       return "bad_udp_length";
+    case ParseResult::kBadExtensionHeader:
+      return "bad_extension_header";
+    case ParseResult::kTooManyExtensionHeaders:
+      return "too_many_extension_headers";
+    case ParseResult::kIncompleteHeaderChain:
+      return "incomplete_header_chain";
     case ParseResult::kNotIcmpError:
       return "not_icmp_error";
     case ParseResult::kTruncatedIcmpQuote:

@@ -1,6 +1,8 @@
 // Packet parser for Ethernet frames on plain byte spans: Ethernet with at
-// most one 802.1Q tag, IPv4/IPv6, TCP/UDP ports and flags, ICMP/ICMPv6
-// type/code; plus ICMP error steering (the flow an ICMP error is about).
+// most one 802.1Q tag, IPv4/IPv6 (IPv6 extension headers followed: hop-by-hop,
+// routing, destination options, fragment; at most kMaxIpv6ExtensionHeaders),
+// TCP/UDP ports and flags, ICMP/ICMPv6 type/code; plus ICMP error steering
+// (the flow an ICMP error is about).
 //
 // Every read is bounds-checked against the span; every malformed input has
 // its own ParseResult, with a stable snake_case name for counters.
@@ -33,6 +35,10 @@ enum class ParseResult : uint8_t {
   kTruncatedL4,         // TCP/UDP/ICMP header does not fit in the IP packet
   kBadTcpHeaderLength,  // TCP data offset < 5
   kBadUdpLength,        // UDP length < 8 or > IP payload (unfragmented)
+  kBadExtensionHeader,  // IPv6 extension header truncated, hop-by-hop not first, or a second
+                        // fragment header
+  kTooManyExtensionHeaders,  // more than kMaxIpv6ExtensionHeaders before the transport header
+  kIncompleteHeaderChain,    // an IPv6 first fragment without the whole header chain (RFC 7112)
   // ParseIcmpErrorFlow only:
   kNotIcmpError,        // not ICMPv4 type 3 / ICMPv6 type 1 or 2
   kTruncatedIcmpQuote,  // quoted IP header + 8 bytes do not fit
@@ -40,11 +46,15 @@ enum class ParseResult : uint8_t {
   kCount,               // number of values (counter array size)
 };
 
+// The IPv6 extension headers Parse walks before it gives up (kTooManyExtensionHeaders):
+// legitimate packets carry one or two; the bound keeps a crafted chain from costing more.
+inline constexpr int kMaxIpv6ExtensionHeaders = 8;
+
 // Stable snake_case name ("ok", "truncated_ip", ...) for counters and logs.
 const char* ParseResultName(ParseResult r);
 
 // The 5-tuple of a flow (plus family). Ports are 0 for protocols without
-// ports and for non-first IPv4 fragments.
+// ports and for non-first fragments.
 struct FlowTuple {
   uint8_t family = 0;  // 4 or 6
   uint8_t proto = 0;
@@ -67,17 +77,18 @@ struct ParsedPacket {
   // L3
   uint16_t l3_offset = 0;      // == l2_len
   uint8_t family = 0;          // 4 or 6 (0: not IP)
-  uint8_t proto = 0;           // IPv4 protocol / IPv6 next header
-  uint16_t ip_header_len = 0;  // IHL*4, or 40 for IPv6 (ext. headers not
-                               // chased)
+  uint8_t proto = 0;           // IPv4 protocol / IPv6: the transport's next header, after
+                               // the extension headers
+  uint16_t ip_header_len = 0;  // IHL*4, or 40 + the extension headers for IPv6
   uint32_t ip_total_len = 0;   // IPv4 total length, IPv6 40 + payload length
   uint8_t tos = 0;             // IPv4 TOS / IPv6 traffic class (DSCP + ECN)
   uint8_t ttl = 0;             // IPv4 TTL / IPv6 hop limit
   bool dont_fragment = false;  // IPv4 DF; always true for IPv6 (routers
                                // never fragment IPv6)
-  bool is_fragment = false;    // IPv4 MF set or fragment offset != 0
-  uint16_t ip_id = 0;          // IPv4 identification (0 for IPv6)
-  uint16_t frag_offset = 0;    // IPv4, in 8-byte units
+  bool is_fragment = false;    // MF set or fragment offset != 0 (IPv4 header or IPv6
+                               // fragment header; an atomic IPv6 fragment is not one)
+  uint32_t ip_id = 0;          // IPv4 identification; IPv6: the fragment header's (else 0)
+  uint16_t frag_offset = 0;    // in 8-byte units
   IpAddr src;
   IpAddr dst;
   // L4
@@ -92,6 +103,8 @@ struct ParsedPacket {
 
   friend bool operator==(const ParsedPacket&, const ParsedPacket&) = default;
 
+  // A fragment that is not the first: no transport header, placed by its datagram.
+  bool later_fragment() const { return frag_offset != 0; }
   // End of the IP packet in the frame (trailing padding excluded).
   size_t ip_end() const { return size_t{l3_offset} + ip_total_len; }
   FlowTuple Flow() const {

@@ -114,6 +114,7 @@ TEST(MetricsTest, RendersExactText) {
   ASSERT_NE(parse, std::string::npos);
   EXPECT_EQ(t.substr(parse), R"(# HELP ecmplb_parse_drops_total malformed packets dropped, by reason
 # TYPE ecmplb_parse_drops_total counter
+ecmplb_parse_drops_total{worker="0",reason="bad_extension_header"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_ip_checksum"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_ip_header_length"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_ip_total_length"} 0
@@ -121,8 +122,10 @@ ecmplb_parse_drops_total{worker="0",reason="bad_ip_version"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_quoted_ip"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_tcp_header_length"} 0
 ecmplb_parse_drops_total{worker="0",reason="bad_udp_length"} 0
+ecmplb_parse_drops_total{worker="0",reason="incomplete_header_chain"} 0
 ecmplb_parse_drops_total{worker="0",reason="not_icmp_error"} 0
 ecmplb_parse_drops_total{worker="0",reason="not_ip"} 0
+ecmplb_parse_drops_total{worker="0",reason="too_many_extension_headers"} 0
 ecmplb_parse_drops_total{worker="0",reason="truncated_ethernet"} 0
 ecmplb_parse_drops_total{worker="0",reason="truncated_icmp_quote"} 0
 ecmplb_parse_drops_total{worker="0",reason="truncated_ip"} 1

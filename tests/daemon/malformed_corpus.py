@@ -13,6 +13,9 @@ Each frame carries its verdict class, the counter of `ecmplbctl stats` it must l
   kernel        exception, exception_rate_limited or exception_priority_limited (the
                 exception budget decides which);
   parse:REASON  drop_parse, reason REASON (the worker's "parse" counters);
+  fragment_orphan  a later fragment whose first fragment never comes: held, then dropped
+                (fragment_timeout), or dropped at once when the hold is full
+                (fragment_hold_full); while held, counted by fragment_held - fragment_released;
   any           seeded random garbage and mutations: exactly one verdict, unknown which.
 The classes come from the frames' construction (this file is the test's oracle, kept apart
 from the parser it checks): truncations of valid frames at every length (TCP with IP and TCP
@@ -138,14 +141,20 @@ def tricky():
         ("forward_dr", e4(ipv4(c, VIP, TCP, tcp(40111, 80, 0x04)))),  # RST
         ("drop_other_mac", e4(ipv4(c, VIP, TCP, tcp(40112, 80)), dst=OTHER_MAC)),
         ("drop_other_mac", eth(arp_request(PEER_MAC, c, HOST), ETH_ARP, OTHER_MAC, PEER_MAC)),
-        # Fragments: the first (ports present; a UDP length beyond this fragment is fine),
-        # later ones (no ports: a 5-tuple service cannot place them), to other hosts.
+        # Fragments: first ones (ports present; a UDP length beyond this fragment is fine),
+        # later ones that follow a first one (matching addresses, protocol and IP ID: the
+        # first one's backend), and later ones whose first one never comes (held, then dropped:
+        # fragment_orphan), to other hosts.
         ("forward_gre", e4(ipv4(c, VIP, UDP, udp(50100, 53, b"f" * 32, length=1000), df=False,
-                                mf=True))),
-        ("forward_dr", e4(ipv4(c, VIP, TCP, tcp(40113, 80), df=False, mf=True))),
-        ("drop_fragment", e4(ipv4(c, VIP, UDP, b"f" * 40, df=False, frag=5, mf=True))),
-        ("drop_fragment", e4(ipv4(c, VIP, TCP, b"f" * 40, df=False, frag=185))),
-        ("drop_fragment", e4(ipv4(c, VIP, TCP, b"", df=False, frag=8191))),
+                                mf=True, ident=0x6001))),
+        ("forward_gre", e4(ipv4(c, VIP, UDP, b"f" * 40, df=False, frag=5, mf=True,
+                                ident=0x6001))),
+        ("forward_dr", e4(ipv4(c, VIP, TCP, tcp(40113, 80), df=False, mf=True, ident=0x6002))),
+        ("forward_dr", e4(ipv4(c, VIP, TCP, b"f" * 40, df=False, frag=185, ident=0x6002))),
+        ("fragment_orphan", e4(ipv4(c, VIP, UDP, b"f" * 40, df=False, frag=5, mf=True,
+                                    ident=0x7001))),
+        ("fragment_orphan", e4(ipv4(c, VIP, TCP, b"f" * 40, df=False, frag=185, ident=0x7002))),
+        ("fragment_orphan", e4(ipv4(c, VIP, TCP, b"", df=False, frag=8191, ident=0x7003))),
         (KERNEL, e4(ipv4(c, NOT_VIP, UDP, b"f" * 40, df=False, frag=5))),
         # GRE: a GRE service's frame beyond the MTU once encapsulated (DF: ICMP back to the
         # client; without: dropped), GRE packets to a VIP, to the host, elsewhere.
@@ -181,17 +190,24 @@ def tricky():
         (KERNEL, e4(ipv4(c, VIP, ICMP, icmp(8, 0, b"ping")))),
         (KERNEL, e4(ipv4(c, HOST, ICMP, icmp(8, 0, b"ping")))),
         (KERNEL, e6(ipv6("2001:db8:c::9", VIP6, ICMPV6, icmp(128, 0, b"ping")))),
-        # IPv6 extension headers are not chased: to a VIP nothing listens on them.
-        ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 0,
-                                        ipv6_ext(TCP) + tcp(41101, 443)))),
-        ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 43,
-                                        ipv6_ext(TCP, b"\0\0" + b"\0" * 20) + tcp(41102, 443)))),
-        ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 60,
-                                        ipv6_ext(60) + ipv6_ext(TCP) + tcp(41103, 443)))),
-        ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 44,
-                                        ipv6_frag(TCP, 0, True) + tcp(41104, 443)))),
-        ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 44,
-                                        ipv6_frag(UDP, 100) + b"\0" * 16))),
+        # IPv6 extension headers are walked to the transport header (hop-by-hop, routing,
+        # destination options, fragment); a later fragment waits for its first one.
+        ("forward_dr", e6(ipv6("2001:db8:c::9", VIP6, 0, ipv6_ext(TCP) + tcp(41101, 443)))),
+        ("forward_dr", e6(ipv6("2001:db8:c::9", VIP6, 43,
+                               ipv6_ext(TCP, b"\0\0" + b"\0" * 20) + tcp(41102, 443)))),
+        ("forward_dr", e6(ipv6("2001:db8:c::9", VIP6, 60,
+                               ipv6_ext(60) + ipv6_ext(TCP) + tcp(41103, 443)))),
+        ("forward_dr", e6(ipv6("2001:db8:c::9", VIP6, 44,
+                               ipv6_frag(TCP, 0, True, ident=0x6003) + tcp(41104, 443)))),
+        ("forward_dr", e6(ipv6("2001:db8:c::9", VIP6, 44,
+                               ipv6_frag(TCP, 100, False, ident=0x6003) + b"\0" * 16))),
+        ("fragment_orphan", e6(ipv6("2001:db8:c::9", VIP6, 44,
+                                    ipv6_frag(UDP, 100, ident=0x7004) + b"\0" * 16))),
+        ("parse:bad_extension_header", e6(ipv6("2001:db8:c::9", VIP6, 60,
+                                               ipv6_ext(0) + ipv6_ext(TCP) + tcp(41106, 443)))),
+        ("parse:incomplete_header_chain", e6(ipv6("2001:db8:c::9", VIP6, 44,
+                                                  ipv6_frag(TCP, 0, True, ident=0x6004) +
+                                                  tcp(41107, 443)[:12]))),
         ("drop_vip_no_service", e6(ipv6("2001:db8:c::9", VIP6, 59, b""))),  # no next header
         (KERNEL, e6(ipv6("2001:db8:c::9", NOT_VIP6, 0, ipv6_ext(TCP) + tcp(41105, 443)))),
         (KERNEL, e6(ipv6("fe80::1", "ff02::1", ICMPV6, icmp(134, 0, b"\0" * 8)),

@@ -12,8 +12,9 @@ frames), worker 1 the whole corpus. Checks, with every check able to fail:
   - at two quiescent points (every worker held by `ecmplbctl fault stall-worker`, its
     counters unchanged over three reads), per worker and in total: rx_packets equals the sum
     of the verdict counters `stats` lists ("verdicts", dataplane/counters.h's
-    kReceiveVerdicts), drop_parse the sum of the parse reasons, and each total the sum of the
-    workers;
+    kReceiveVerdicts) plus the later fragments held at that moment (fragment_held -
+    fragment_released), drop_parse the sum of the parse reasons, and each total the sum of
+    the workers;
   - between the two points (at least one whole pass of its corpus per worker): a worker's
     ring position is rx_packets mod N, so the frames it received are known, and each
     verdict class (a counter, "kernel" for the exception counters, a parse reason) grew by
@@ -64,6 +65,7 @@ PCAP_KNOWN = os.path.join(TMP, "corpus-known.pcap")  # without the random frames
 LOG = os.path.join(TMP, "daemon.log")
 STALL_MS = 6000  # long enough for the stalls and three stats reads under ASan (ecmplbctl runs)
 KERNEL_COUNTERS = ("exception", "exception_rate_limited", "exception_priority_limited")
+ORPHAN_COUNTERS = ("fragment_timeout", "fragment_hold_full")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
 stall_end = 0.0  # when the last `fault stall-worker` ends (monotonic)
@@ -94,9 +96,13 @@ def workers_of(s):
 def cells(s, w):
     """Worker w's verdict counters as verdict classes: `kernel` for the exception counters,
     drop_parse by reason (parse:REASON), every other verdict counter by its name."""
-    out = {"kernel": 0}
+    c = w["counters"]
+    # A held fragment is in no verdict counter until it is released (counters.h).
+    out = {"kernel": 0, "fragment_orphan": c["fragment_held"] - c["fragment_released"]}
     for name in s["verdicts"]:
-        if name == "drop_parse":
+        if name in ORPHAN_COUNTERS:
+            out["fragment_orphan"] += c[name]
+        elif name == "drop_parse":
             for reason, n in w["parse"].items():
                 out["parse:" + reason] = n
         elif name in KERNEL_COUNTERS:
@@ -144,8 +150,10 @@ def check_accounting(label, s):
                s.get("verdicts"))
     for w in workers_of(s) + [{"worker": "total", "counters": s["total"]}]:
         c = w["counters"]
-        verdicts = sum(c[name] for name in s["verdicts"])
-        ok &= check("%s, %s: rx_packets %d == sum of verdict counters %d" % (
+        # Frames held (later fragments waiting for their first one) are in no verdict yet.
+        verdicts = sum(c[name] for name in s["verdicts"]) + c["fragment_held"] - \
+            c["fragment_released"]
+        ok &= check("%s, %s: rx_packets %d == sum of verdict counters (+ held) %d" % (
             label, w["worker"], c["rx_packets"], verdicts), c["rx_packets"] == verdicts,
             {k: c[k] for k in s["verdicts"] if c[k]})
     for w in workers_of(s):

@@ -142,6 +142,16 @@ PacketBuilder& PacketBuilder::Ipv4Options(size_t bytes) {
   ip_options_ = bytes;
   return *this;
 }
+PacketBuilder& PacketBuilder::Ipv6Extension(uint8_t type, size_t bytes) {
+  if (bytes < 8 || bytes % 8 != 0 || bytes > 2048) Die("bad extension header length", "");
+  extensions_.push_back(Extension{type, bytes, 0, 0});
+  return *this;
+}
+PacketBuilder& PacketBuilder::Ipv6Fragment(uint16_t offset_units, bool more, uint32_t id) {
+  extensions_.push_back(Extension{inet::ip_proto::kIpv6Fragment, 8,
+                                  static_cast<uint16_t>(offset_units << 3 | (more ? 1 : 0)), id});
+  return *this;
+}
 PacketBuilder& PacketBuilder::Tcp(uint16_t sport, uint16_t dport, uint8_t flags) {
   l4_ = L4::kTcp;
   sport_ = sport;
@@ -240,12 +250,31 @@ std::vector<uint8_t> PacketBuilder::BuildIp() const {
 
   std::vector<uint8_t> ip;
   if (v6) {
+    std::vector<uint8_t> ext;
+    uint8_t first = proto;
+    for (size_t e = 0; e < extensions_.size(); ++e) {
+      const Extension& x = extensions_[e];
+      if (e == 0) first = x.type;
+      ext.push_back(e + 1 < extensions_.size() ? extensions_[e + 1].type : proto);
+      if (x.type == inet::ip_proto::kIpv6Fragment) {
+        ext.push_back(0);
+        Put16(ext, x.frag_field);
+        Put32(ext, x.id);
+        continue;
+      }
+      ext.push_back(static_cast<uint8_t>(x.bytes / 8 - 1));
+      // PadN option over the remaining bytes (type 1, length).
+      ext.push_back(1);
+      ext.push_back(static_cast<uint8_t>(x.bytes - 4));
+      ext.insert(ext.end(), x.bytes - 4, uint8_t{0});
+    }
     Put32(ip, 0x60000000u | (uint32_t{tos_} << 20));
-    Put16(ip, static_cast<uint16_t>(l4.size()));
-    ip.push_back(proto);
+    Put16(ip, static_cast<uint16_t>(ext.size() + l4.size()));
+    ip.push_back(first);
     ip.push_back(ttl_);
     PutAddr(ip, src_);
     PutAddr(ip, dst_);
+    ip.insert(ip.end(), ext.begin(), ext.end());
   } else {
     const size_t hlen = 20 + ip_options_;
     ip.push_back(static_cast<uint8_t>(0x40 | (hlen / 4)));
@@ -286,6 +315,41 @@ std::vector<uint8_t> PacketBuilder::Build() const {
   }
   f.insert(f.end(), padding_, uint8_t{0});
   return f;
+}
+
+std::vector<std::vector<uint8_t>> FragmentFrame(const std::vector<uint8_t>& frame, size_t bytes,
+                                                uint32_t id) {
+  if (bytes == 0 || bytes % 8 != 0 || frame.size() < 14) Die("bad fragment size", "");
+  const bool v6 = LoadBe16(frame.data() + 12) == ether_type::kIpv6;
+  const size_t hlen = v6 ? kIpv6HeaderLen : size_t{static_cast<uint8_t>(frame[14] & 0x0F)} * 4;
+  const size_t total = v6 ? kIpv6HeaderLen + LoadBe16(frame.data() + 18) : LoadBe16(frame.data() + 16);
+  const std::vector<uint8_t> head(frame.begin(), frame.begin() + 14 + hlen);
+  const std::vector<uint8_t> data(frame.begin() + 14 + hlen, frame.begin() + 14 + total);
+  std::vector<std::vector<uint8_t>> out;
+  for (size_t at = 0; at < data.size(); at += bytes) {
+    const size_t n = std::min(bytes, data.size() - at);
+    const bool more = at + n < data.size();
+    std::vector<uint8_t> f = head;
+    if (v6) {
+      const uint8_t proto = f[14 + 6];
+      f[14 + 6] = inet::ip_proto::kIpv6Fragment;
+      f.push_back(proto);
+      f.push_back(0);
+      Put16(f, static_cast<uint16_t>((at / 8) << 3 | (more ? 1 : 0)));
+      Put32(f, id);
+      StoreBe16(f.data() + 18, static_cast<uint16_t>(8 + n));
+    } else {
+      StoreBe16(f.data() + 16, static_cast<uint16_t>(hlen + n));
+      StoreBe16(f.data() + 18, static_cast<uint16_t>(id));
+      StoreBe16(f.data() + 20, static_cast<uint16_t>((more ? kIpv4FlagMf : 0) | (at / 8)));
+      StoreBe16(f.data() + 24, 0);
+      StoreBe16(f.data() + 24, Ipv4HeaderChecksum(std::span<const uint8_t>(f.data() + 14, hlen)));
+    }
+    f.insert(f.end(), data.begin() + static_cast<std::ptrdiff_t>(at),
+             data.begin() + static_cast<std::ptrdiff_t>(at + n));
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 }  // namespace ecmplb::dataplane::testing

@@ -49,6 +49,12 @@ class PacketBuilder {
   // IPv4 options of this many bytes (multiple of 4, <= 40): NOPs then EOL.
   PacketBuilder& Ipv4Options(size_t bytes);
 
+  // IPv6 extension headers, in the order added, between the fixed header and the transport:
+  // a hop-by-hop (0), routing (43) or destination-options (60) header of `bytes` (a multiple
+  // of 8, >= 8; padding options), or a fragment header (44).
+  PacketBuilder& Ipv6Extension(uint8_t type, size_t bytes = 8);
+  PacketBuilder& Ipv6Fragment(uint16_t offset_units, bool more, uint32_t id);
+
   PacketBuilder& Tcp(uint16_t sport, uint16_t dport, uint8_t flags);
   // TCP options of this many bytes (multiple of 4, <= 40): NOPs.
   PacketBuilder& TcpOptions(size_t bytes);
@@ -90,6 +96,13 @@ class PacketBuilder {
   bool mf_ = false;
   uint16_t frag_offset_ = 0;
   size_t ip_options_ = 0;
+  struct Extension {
+    uint8_t type;
+    size_t bytes;
+    uint16_t frag_field;  // fragment header: offset << 3 | M
+    uint32_t id;
+  };
+  std::vector<Extension> extensions_;
   L4 l4_ = L4::kNone;
   uint8_t proto_ = 253;
   uint16_t sport_ = 0;
@@ -102,5 +115,12 @@ class PacketBuilder {
   std::vector<uint8_t> payload_;
   size_t padding_ = 0;
 };
+
+// Fragments an untagged Ethernet frame's IP packet as a router or the sender's stack does:
+// payloads of `bytes` (a multiple of 8) each, IPv4 by its own header's fields (identification
+// `id`), IPv6 with a fragment header (identification `id`) after the fixed header (the packet
+// must have no extension headers of its own). Returns the fragments in order.
+std::vector<std::vector<uint8_t>> FragmentFrame(const std::vector<uint8_t>& frame, size_t bytes,
+                                                uint32_t id);
 
 }  // namespace ecmplb::dataplane::testing

@@ -47,7 +47,15 @@ std::vector<std::vector<uint8_t>> ValidFrames() {
       PacketBuilder().Vlan(7).Ipv6(c6, v6).Tcp(1, 443, 0x02).TcpOptions(20).Build(),
       PacketBuilder().Ipv6(c6, v6).Udp(1, 53).PayloadSize(9).Build(),
       PacketBuilder().Ipv6(Ip("2001:db8::1"), v6).IcmpError(2, 0, 1280, reply6).Build(),
-      PacketBuilder().Ipv6(c6, v6).Proto(0).PayloadSize(8).Build(),
+      PacketBuilder()
+          .Ipv6(c6, v6)
+          .Ipv6Extension(inet::ip_proto::kHopByHop, 8)
+          .Ipv6Extension(inet::ip_proto::kIpv6Routing, 24)
+          .Ipv6Fragment(0, true, 9)
+          .Udp(1, 53)
+          .PayloadSize(9)
+          .Build(),
+      PacketBuilder().Ipv6(c6, v6).Ipv6Fragment(3, true, 9).Proto(17).PayloadSize(24).Build(),
       PacketBuilder().RawEtherType(0x0806).PayloadSize(28).Build(),
   };
 }

@@ -167,16 +167,92 @@ TEST(ParseTest, Ipv6TcpAndUdp) {
   EXPECT_EQ(p.ip_total_len, 148u);
 }
 
-TEST(ParseTest, Ipv6ExtensionHeaderIsOtherProtocol) {
-  // Hop-by-hop options (0) and fragment (44) headers are not chased.
-  for (uint8_t nh : {0, 44, 60}) {
-    const auto f = PacketBuilder().Ipv6(kClient6, kVip6).Proto(nh).PayloadSize(16).Build();
-    ParsedPacket p;
-    ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
-    EXPECT_EQ(p.proto, nh);
-    EXPECT_FALSE(p.has_l4);
-    EXPECT_EQ(p.sport, 0);
-    EXPECT_EQ(p.l4_offset, 54);
+TEST(ParseTest, Ipv6ExtensionHeadersAreWalkedToTheTransport) {
+  // Hop-by-hop first, then routing and destination options of various lengths.
+  const auto f = PacketBuilder()
+                     .Ipv6(kClient6, kVip6)
+                     .Ipv6Extension(inet::ip_proto::kHopByHop, 8)
+                     .Ipv6Extension(inet::ip_proto::kIpv6Routing, 24)
+                     .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 16)
+                     .Tcp(40000, 443, inet::tcp_flag::kSyn)
+                     .Build();
+  ParsedPacket p;
+  ASSERT_EQ(ParseOf(f, &p), ParseResult::kOk);
+  EXPECT_EQ(p.proto, inet::ip_proto::kTcp);
+  EXPECT_EQ(p.ip_header_len, 40 + 8 + 24 + 16);
+  EXPECT_EQ(p.l4_offset, 14 + 40 + 48);
+  EXPECT_TRUE(p.has_l4);
+  EXPECT_EQ(p.sport, 40000);
+  EXPECT_EQ(p.dport, 443);
+  EXPECT_EQ(p.tcp_flags, inet::tcp_flag::kSyn);
+  EXPECT_FALSE(p.is_fragment);
+  EXPECT_EQ(p.ip_end(), f.size());
+  // A protocol that is not an extension header ends the walk (no L4 fields for it).
+  const auto g = PacketBuilder()
+                     .Ipv6(kClient6, kVip6)
+                     .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 8)
+                     .Proto(inet::ip_proto::kIpv6NoNext)
+                     .PayloadSize(8)
+                     .Build();
+  ASSERT_EQ(ParseOf(g, &p), ParseResult::kOk);
+  EXPECT_EQ(p.proto, inet::ip_proto::kIpv6NoNext);
+  EXPECT_FALSE(p.has_l4);
+  EXPECT_EQ(p.l4_offset, 14 + 48);
+}
+
+TEST(ParseTest, Ipv6Fragments) {
+  // First fragment: ports, the 32-bit identification, not the end of the datagram.
+  const auto first = PacketBuilder()
+                         .Ipv6(kClient6, kVip6)
+                         .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 8)
+                         .Ipv6Fragment(0, true, 0xCAFEF00D)
+                         .Udp(5353, 53)
+                         .PayloadSize(64)
+                         .Build();
+  ParsedPacket p;
+  ASSERT_EQ(ParseOf(first, &p), ParseResult::kOk);
+  EXPECT_TRUE(p.is_fragment);
+  EXPECT_FALSE(p.later_fragment());
+  EXPECT_EQ(p.ip_id, 0xCAFEF00Du);
+  EXPECT_EQ(p.proto, inet::ip_proto::kUdp);
+  EXPECT_TRUE(p.has_l4);
+  EXPECT_EQ(p.dport, 53);
+  EXPECT_EQ(p.ip_header_len, 40 + 8 + 8);
+  // A later fragment: the fragment header's next header, no transport header.
+  const auto later = PacketBuilder()
+                         .Ipv6(kClient6, kVip6)
+                         .Ipv6Fragment(185, false, 0xCAFEF00D)
+                         .Proto(inet::ip_proto::kUdp)
+                         .PayloadSize(40)
+                         .Build();
+  ASSERT_EQ(ParseOf(later, &p), ParseResult::kOk);
+  EXPECT_TRUE(p.is_fragment);
+  EXPECT_TRUE(p.later_fragment());
+  EXPECT_EQ(p.frag_offset, 185);
+  EXPECT_EQ(p.ip_id, 0xCAFEF00Du);
+  EXPECT_EQ(p.proto, inet::ip_proto::kUdp);
+  EXPECT_FALSE(p.has_l4);
+  EXPECT_EQ(p.sport, 0);
+  // An atomic fragment (offset 0, no more; RFC 6946) is a whole datagram.
+  const auto atomic = PacketBuilder()
+                          .Ipv6(kClient6, kVip6)
+                          .Ipv6Fragment(0, false, 7)
+                          .Tcp(1, 2, inet::tcp_flag::kAck)
+                          .Build();
+  ASSERT_EQ(ParseOf(atomic, &p), ParseResult::kOk);
+  EXPECT_FALSE(p.is_fragment);
+  EXPECT_EQ(p.ip_id, 0u);
+  EXPECT_TRUE(p.has_l4);
+  // FragmentFrame's pieces of one datagram: the first has the ports, the others none.
+  const auto whole = PacketBuilder().Ipv6(kClient6, kVip6).Udp(5353, 53).PayloadSize(100).Build();
+  const auto pieces = testing::FragmentFrame(whole, 48, 99);
+  ASSERT_EQ(pieces.size(), 3u);
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    ASSERT_EQ(ParseOf(pieces[i], &p), ParseResult::kOk) << i;
+    EXPECT_TRUE(p.is_fragment);
+    EXPECT_EQ(p.ip_id, 99u);
+    EXPECT_EQ(p.has_l4, i == 0);
+    EXPECT_EQ(p.frag_offset, i * 6);
   }
 }
 
@@ -391,6 +467,61 @@ std::vector<MalformedCase> MalformedCases() {
     StoreBe16(g.data() + 14 + 40 + 4, 0);
     add("ipv6 udp length 0", g, ParseResult::kBadUdpLength);
   }
+  {
+    // IPv6 extension headers: cut short, hop-by-hop out of place, two fragment headers, a
+    // chain longer than the bound, a first fragment without its whole chain (RFC 7112).
+    const auto ext = PacketBuilder()
+                         .Ipv6(kClient6, kVip6)
+                         .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 16)
+                         .Udp(1, 2)
+                         .Build();
+    auto f = ext;
+    StoreBe16(f.data() + 14 + 4, 12);  // the payload ends inside the 16-byte header
+    f.resize(14 + 40 + 12);
+    add("ipv6 extension header cut short", f, ParseResult::kBadExtensionHeader);
+    f = ext;
+    f[14 + 40 + 1] = 200;  // claims 1608 bytes
+    add("ipv6 extension header too long", f, ParseResult::kBadExtensionHeader);
+    add("ipv6 hop-by-hop not first",
+        PacketBuilder()
+            .Ipv6(kClient6, kVip6)
+            .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 8)
+            .Ipv6Extension(inet::ip_proto::kHopByHop, 8)
+            .Udp(1, 2)
+            .Build(),
+        ParseResult::kBadExtensionHeader);
+    add("ipv6 two fragment headers",
+        PacketBuilder()
+            .Ipv6(kClient6, kVip6)
+            .Ipv6Fragment(0, true, 1)
+            .Ipv6Fragment(0, true, 1)
+            .Udp(1, 2)
+            .Build(),
+        ParseResult::kBadExtensionHeader);
+    PacketBuilder many;
+    many.Ipv6(kClient6, kVip6);
+    for (int i = 0; i <= kMaxIpv6ExtensionHeaders; ++i) {
+      many.Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 8);
+    }
+    add("ipv6 extension chain over the bound", many.Udp(1, 2).Build(),
+        ParseResult::kTooManyExtensionHeaders);
+    // First fragment: fragment header, then a destination-options header that does not fit.
+    auto g = PacketBuilder()
+                 .Ipv6(kClient6, kVip6)
+                 .Ipv6Fragment(0, true, 5)
+                 .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 16)
+                 .Udp(1, 2)
+                 .Build();
+    StoreBe16(g.data() + 14 + 4, 8 + 8);
+    g.resize(14 + 40 + 16);
+    add("ipv6 first fragment, chain cut in an extension header", g,
+        ParseResult::kIncompleteHeaderChain);
+    // First fragment whose TCP header does not fit.
+    auto h = PacketBuilder().Ipv6(kClient6, kVip6).Ipv6Fragment(0, true, 5).Tcp(1, 2, 0).Build();
+    StoreBe16(h.data() + 14 + 4, 8 + 12);
+    h.resize(14 + 40 + 20);
+    add("ipv6 first fragment, transport header cut", h, ParseResult::kIncompleteHeaderChain);
+  }
   return cases;
 }
 
@@ -408,7 +539,9 @@ TEST(ParseTest, EveryMalformedInputHasItsReason) {
        {ParseResult::kTruncatedEthernet, ParseResult::kTruncatedVlan, ParseResult::kUnsupportedVlan,
         ParseResult::kTruncatedIp, ParseResult::kBadIpVersion, ParseResult::kBadIpHeaderLength,
         ParseResult::kBadIpTotalLength, ParseResult::kBadIpChecksum, ParseResult::kTruncatedL4,
-        ParseResult::kBadTcpHeaderLength, ParseResult::kBadUdpLength}) {
+        ParseResult::kBadTcpHeaderLength, ParseResult::kBadUdpLength,
+        ParseResult::kBadExtensionHeader, ParseResult::kTooManyExtensionHeaders,
+        ParseResult::kIncompleteHeaderChain}) {
     EXPECT_TRUE(seen.contains(r)) << ParseResultName(r);
   }
 }

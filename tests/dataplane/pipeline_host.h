@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <set>
 #include <vector>
@@ -70,14 +72,54 @@ class Host {
   // Runs one packet through the pipeline; returns the verdict and leaves the output in `out`.
   Verdict Run(const std::vector<uint8_t>& in, std::vector<uint8_t>* out = nullptr,
               uint32_t now = 100) {
-    std::vector<uint8_t> buf(128 + in.size());
-    std::copy(in.begin(), in.end(), buf.begin() + 128);
-    Frame f{buf.data() + 128, static_cast<uint32_t>(in.size()), 128};
-    Verdict v;
-    pipeline_->Process(*snap_, std::span<Frame>(&f, 1), now, std::span<Verdict>(&v, 1));
-    if (out != nullptr) out->assign(f.data, f.data + f.len);
+    std::vector<std::vector<uint8_t>> outs;
+    const Verdict v = Burst({in}, &outs, now)[0];
+    if (out != nullptr) *out = outs[0];
     return v;
   }
+  // Runs frames as one burst; out[i] is frame i as the pipeline left it (empty if held). A
+  // held frame's buffer lives on: TakeReleased names it by its number, the count of frames
+  // Burst had been given before it (0 for the first frame of the first burst).
+  std::vector<Verdict> Burst(const std::vector<std::vector<uint8_t>>& in,
+                             std::vector<std::vector<uint8_t>>* out = nullptr,
+                             uint32_t now = 100) {
+    std::vector<Frame> frames;
+    for (const auto& f : in) {
+      std::vector<uint8_t>& buf = buffers_.emplace_back(128 + f.size());
+      std::copy(f.begin(), f.end(), buf.begin() + 128);
+      frames.push_back(Frame{buf.data() + 128, static_cast<uint32_t>(f.size()), 128,
+                             reinterpret_cast<void*>(uintptr_t{buffers_.size()})});
+    }
+    std::vector<Verdict> v(in.size());
+    pipeline_->Process(*snap_, frames, now, v);
+    if (out != nullptr) out->assign(in.size(), {});
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (v[i] == Verdict::kHeld) continue;
+      if (out != nullptr) (*out)[i].assign(frames[i].data, frames[i].data + frames[i].len);
+      // Only held frames need their buffers later.
+      std::vector<uint8_t>().swap(buffers_[buffers_.size() - in.size() + i]);
+    }
+    return v;
+  }
+  struct ReleasedFrame {
+    size_t number;  // as in Burst
+    Verdict verdict;
+    std::vector<uint8_t> bytes;  // as it left, if kTx
+  };
+  std::vector<ReleasedFrame> TakeReleased() {
+    std::vector<ReleasedFrame> all;
+    Frame f[4];
+    Verdict v[4];
+    while (size_t n = pipeline_->TakeReleased(f, v)) {
+      for (size_t i = 0; i < n; ++i) {
+        ReleasedFrame r{reinterpret_cast<uintptr_t>(f[i].cookie) - 1, v[i], {}};
+        if (v[i] == Verdict::kTx) r.bytes.assign(f[i].data, f[i].data + f[i].len);
+        all.push_back(std::move(r));
+      }
+    }
+    return all;
+  }
+  Pipeline& pipeline() { return *pipeline_; }
   // The backend a TCP/UDP packet went to (DR: by destination MAC; GRE: outer destination).
   IpAddr BackendOf(const std::vector<uint8_t>& out) {
     ParsedPacket p;
@@ -101,6 +143,7 @@ class Host {
   WorkerCounters counters_;
   std::unique_ptr<conntrack::Table> table_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::deque<std::vector<uint8_t>> buffers_;  // Burst's frames (stable addresses)
 };
 
 inline std::vector<uint8_t> Syn(uint16_t sport, const char* client = "192.0.2.7",

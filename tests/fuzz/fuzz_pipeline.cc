@@ -11,11 +11,14 @@
 // inserted), then housekeeping far in the future (expiry). Each frame sits in its own heap
 // buffer of exactly headroom + length bytes, so AddressSanitizer sees any access outside it.
 // Invariants (abort on violation):
-//   - the verdict counters (kPipelineVerdicts, dataplane/counters.h) advance by exactly the
-//     number of frames, and per verdict: kTx by forward_dr + forward_gre + forward_ipip +
-//     forward_gue + icmp_frag_needed_sent, kException by exception;
+//   - the verdict counters (kPipelineVerdicts, dataplane/counters.h) plus the frames held
+//     (later fragments waiting for their first one) advance by exactly the number of frames,
+//     and per verdict: kTx (of the burst and of the held frames it released) by forward_dr +
+//     forward_gre + forward_ipip + forward_gue + icmp_frag_needed_sent, kException by
+//     exception; a released frame is forwarded or dropped;
 //   - a kTx frame stays inside its buffer (data within headroom..end, headroom consistent)
-//     and parses again as a well-formed frame.
+//     and parses again as a well-formed frame;
+//   - after the housekeeping, no frame is held (each was released, dropped).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -166,44 +169,78 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Pipeline pipeline(table->get(), counters, &fixed.neighbors, po);
 
   const size_t n = in.size();
+  // Both passes' buffers live to the end: a held frame (a later fragment) of the first pass
+  // may be released, and rewritten, by the second.
+  std::vector<std::vector<uint8_t>> bufs(2 * n);
+  std::array<Frame, kBurstSize> frames;
+  std::array<Verdict, kBurstSize> verdicts;
+  // A forwarded frame stays within its buffer and parses.
+  auto check_tx = [&](const Frame& f) {
+    const auto& buf = bufs[reinterpret_cast<uintptr_t>(f.cookie)];
+    const uint8_t* begin = buf.data();
+    const uint8_t* end = begin + buf.size();
+    if (f.data < begin || f.data > end) Fail("tx frame starts outside its buffer");
+    if (f.headroom != static_cast<uint32_t>(f.data - begin)) Fail("tx headroom inconsistent");
+    if (f.len > static_cast<size_t>(end - f.data)) Fail("tx frame ends outside its buffer");
+    ParsedPacket p;
+    if (Parse(std::span<const uint8_t>(f.data, f.len), &p, mode) != ParseResult::kOk)
+      Fail("tx frame does not parse");
+  };
+  auto tx_counters = [&] {
+    return Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::forward_ipip,
+                           Counter::forward_gue, Counter::icmp_frag_needed_sent});
+  };
+  auto held_counters = [&] {
+    return counters->Get(Counter::fragment_held) - counters->Get(Counter::fragment_released);
+  };
   for (uint32_t pass = 0; pass < 2; ++pass) {
-    std::vector<std::vector<uint8_t>> bufs(n);
-    std::array<Frame, kBurstSize> frames;
-    std::array<Verdict, kBurstSize> verdicts;
     for (size_t i = 0; i < n; ++i) {
-      bufs[i].resize(headroom + in[i].size());
-      std::copy(in[i].begin(), in[i].end(), bufs[i].begin() + headroom);
-      frames[i] = Frame{bufs[i].data() + headroom, static_cast<uint32_t>(in[i].size()), headroom};
+      auto& buf = bufs[pass * n + i];
+      buf.resize(headroom + in[i].size());
+      std::copy(in[i].begin(), in[i].end(), buf.begin() + headroom);
+      frames[i] = Frame{buf.data() + headroom, static_cast<uint32_t>(in[i].size()), headroom,
+                        reinterpret_cast<void*>(uintptr_t{pass * n + i})};
     }
     const uint64_t before = SumVerdicts(*counters);
-    const uint64_t tx_before =
-        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::forward_ipip,
-                        Counter::forward_gue, Counter::icmp_frag_needed_sent});
+    const uint64_t held_before = held_counters();
+    const uint64_t tx_before = tx_counters();
     const uint64_t exc_before = counters->Get(Counter::exception);
     pipeline.Process(*fixed.snap, std::span<Frame>(frames.data(), n), 100 + pass,
                      std::span<Verdict>(verdicts.data(), n));
-    if (SumVerdicts(*counters) - before != n) Fail("verdict counters != frames");
+    // Every frame in one verdict counter, or held (counters.h).
+    if (SumVerdicts(*counters) - before + held_counters() - held_before != n)
+      Fail("verdict counters != frames");
     uint64_t tx = 0, exc = 0;
     for (size_t i = 0; i < n; ++i) {
-      const Frame& f = frames[i];
       if (verdicts[i] == Verdict::kException) ++exc;
       if (verdicts[i] != Verdict::kTx) continue;
       ++tx;
-      uint8_t* begin = bufs[i].data();
-      uint8_t* end = begin + bufs[i].size();
-      if (f.data < begin || f.data > end) Fail("tx frame starts outside its buffer");
-      if (f.headroom != static_cast<uint32_t>(f.data - begin)) Fail("tx headroom inconsistent");
-      if (f.len > static_cast<size_t>(end - f.data)) Fail("tx frame ends outside its buffer");
-      ParsedPacket p;
-      if (Parse(std::span<const uint8_t>(f.data, f.len), &p, mode) != ParseResult::kOk)
-        Fail("tx frame does not parse");
+      check_tx(frames[i]);
     }
-    const uint64_t tx_now =
-        Sum(*counters, {Counter::forward_dr, Counter::forward_gre, Counter::forward_ipip,
-                        Counter::forward_gue, Counter::icmp_frag_needed_sent});
-    if (tx_now - tx_before != tx) Fail("kTx verdicts != tx counters");
+    std::array<Frame, kBurstSize> released;
+    std::array<Verdict, kBurstSize> released_verdicts;
+    while (size_t r = pipeline.TakeReleased(released, released_verdicts)) {
+      for (size_t i = 0; i < r; ++i) {
+        if (released_verdicts[i] == Verdict::kTx) {
+          ++tx;
+          check_tx(released[i]);
+        } else if (released_verdicts[i] != Verdict::kDrop) {
+          Fail("a released frame is neither forwarded nor dropped");
+        }
+      }
+    }
+    if (tx_counters() - tx_before != tx) Fail("kTx verdicts != tx counters");
     if (counters->Get(Counter::exception) - exc_before != exc) Fail("kException != exception");
   }
+  // Past the fragment timeout every held frame is released, dropped.
   pipeline.Housekeeping(100000);
+  std::array<Frame, kBurstSize> rest;
+  std::array<Verdict, kBurstSize> rest_verdicts;
+  while (size_t r = pipeline.TakeReleased(rest, rest_verdicts)) {
+    for (size_t i = 0; i < r; ++i) {
+      if (rest_verdicts[i] != Verdict::kDrop) Fail("a timed-out frame was not dropped");
+    }
+  }
+  if (pipeline.held() != 0 || held_counters() != 0) Fail("frames still held after the timeout");
   return 0;
 }

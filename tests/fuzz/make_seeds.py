@@ -12,7 +12,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
-from labkit.frames import eth as build_eth, icmp, ipv4, ipv6, tcp, udp  # noqa: E402
+from labkit.frames import (eth as build_eth, icmp, ipv4, ipv6, ipv6_ext, ipv6_frag, tcp,  # noqa: E402
+                           udp)
 
 PORT_MAC = bytes.fromhex("020000000001")
 ROUTER_MAC = bytes.fromhex("0200000000fe")
@@ -50,6 +51,17 @@ ipip = eth(ipv4(C, "10.100.0.3", 17, udp(5558, 53, b"i" * 40)))
 gue = eth(ipv4(C, "10.100.0.3", 6, tcp(40009, 443)))
 v6_gue = eth(ipv6("2001:db8:9::7", "2001:db8::1", 6, tcp(40010, 80)), 0x86DD)
 big_gue = eth(ipv4(C, "10.100.0.3", 6, tcp(40011, 443, 0x10, b"g" * 1340)))
+# A fragmented UDP datagram (first fragment, two later ones; IPv4 and IPv6 with extension
+# headers), and a later fragment whose first one never comes.
+frag_first = eth(ipv4(C, "10.100.0.1", 17, udp(5560, 53, b"d" * 24, length=8 + 72), df=False,
+                      mf=True, ident=0x4242))
+frag_mid = eth(ipv4(C, "10.100.0.1", 17, b"d" * 24, df=False, frag=4, mf=True, ident=0x4242))
+frag_last = eth(ipv4(C, "10.100.0.1", 17, b"d" * 24, df=False, frag=7, ident=0x4242))
+frag_orphan = eth(ipv4(C, "10.100.0.1", 17, b"o" * 24, df=False, frag=7, ident=0x4343))
+V6C = "2001:db8:9::7"
+v6_frag_first = eth(ipv6(V6C, "2001:db8::1", 0, ipv6_ext(44) + ipv6_frag(6, 0, True, 77) +
+                         tcp(40012, 443, 0x10, b"f" * 16)), 0x86DD)
+v6_frag_last = eth(ipv6(V6C, "2001:db8::1", 44, ipv6_frag(6, 5, False, 77) + b"f" * 16), 0x86DD)
 
 seeds = {
     "dr": seed([dr]),
@@ -63,6 +75,8 @@ seeds = {
     "ipv6": seed([v6_dr, v6_nobackend]),
     "trust_promisc": seed([other_mac, dr], flags=3),
     "tunnels": seed([ipip, gue, v6_gue, big_gue, ipip, gue]),
+    "fragments": seed([frag_last, frag_first, frag_mid, frag_orphan, v6_frag_last, v6_frag_first,
+                       frag_first, frag_last], flags=1),
 }
 corpora = {"fuzz_pipeline": seeds}
 
