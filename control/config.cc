@@ -210,6 +210,15 @@ absl::Status ParseConntrack(const json& j, ConntrackConfig* c) {
   return absl::OkStatus();
 }
 
+absl::Status ParseFragments(const json& j, FragmentsConfig* c) {
+  ObjectReader r(j, "fragments");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"capacity", "hold", "timeout_s"}));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("capacity", &c->capacity, 0, 1u << 20, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("hold", &c->hold, 1, 4096, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("timeout_s", &c->timeout_s, 1, 30, false));
+  return absl::OkStatus();
+}
+
 absl::Status ParseSync(const json& j, SyncConfig* c) {
   ObjectReader r(j, "sync");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
@@ -415,6 +424,11 @@ json ToJson(const Config& c) {
   json out{
       {"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
   if (!sync.is_null()) out["sync"] = std::move(sync);
+  if (c.fragments != FragmentsConfig{}) {
+    out["fragments"] = {{"capacity", c.fragments.capacity},
+                        {"hold", c.fragments.hold},
+                        {"timeout_s", c.fragments.timeout_s}};
+  }
   return out;
 }
 
@@ -670,10 +684,13 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   }
   Config c;
   ObjectReader r(j, "");
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "sync", "services"}));
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "fragments", "sync", "services"}));
   if (!r.Has("host")) return FieldError("host", "is required");
   ECMPLB_RETURN_IF_ERROR(ParseHost(r.At("host"), &c.host));
   if (r.Has("conntrack")) ECMPLB_RETURN_IF_ERROR(ParseConntrack(r.At("conntrack"), &c.conntrack));
+  if (r.Has("fragments")) {
+    ECMPLB_RETURN_IF_ERROR(ParseFragments(r.At("fragments"), &c.fragments));
+  }
   if (r.Has("sync")) ECMPLB_RETURN_IF_ERROR(ParseSync(r.At("sync"), &c.sync));
   if (r.Has("services")) {
     const json& arr = r.At("services");

@@ -142,6 +142,16 @@ struct ConntrackConfig {
   bool operator==(const ConntrackConfig&) const = default;
 };
 
+// IP fragments (dataplane/fragment_table.h), per worker: the datagrams whose first fragment's
+// backend is remembered (0: no tracking, a later fragment is dropped), the later fragments held
+// while their first one has not come, and how long either is kept. Read at start.
+struct FragmentsConfig {
+  uint32_t capacity = 1024;
+  uint32_t hold = 64;
+  uint32_t timeout_s = 2;
+  bool operator==(const FragmentsConfig&) const = default;
+};
+
 // Flow-state sync with the other LB hosts (control/sync_engine.h): each host sends the flows
 // that became established on it to `peers` (UDP to port `port` at their host addresses,
 // authenticated and encrypted with the keys of `key_file`), and looks up what they sent when
@@ -166,6 +176,7 @@ inline constexpr size_t kMaxSyncPeers = 16;
 struct Config {
   HostConfig host;
   ConntrackConfig conntrack;
+  FragmentsConfig fragments;
   SyncConfig sync;
   std::vector<ServiceConfig> services;
   bool operator==(const Config&) const = default;

@@ -73,6 +73,9 @@ dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Con
   eo.pipeline.ip_checksum = opt.trust_ip_checksum ? dataplane::IpChecksumMode::kTrust
                                                   : dataplane::IpChecksumMode::kVerify;
   eo.pipeline.accept_any_mac = opt.promiscuous;
+  eo.pipeline.fragment_capacity = config.fragments.capacity;
+  eo.pipeline.fragment_hold = config.fragments.hold;
+  eo.pipeline.fragment_timeout_s = config.fragments.timeout_s;
   if (!config.sync.peers.empty()) {
     eo.sync_ring_capacity = 16384;  // ~160 ms of a worker's new flows at 100k/s
     eo.pipeline.sync_rate = config.sync.rate_per_worker;

@@ -107,6 +107,25 @@ TEST(ConfigTest, SyncSectionParsesAndRoundTrips) {
   EXPECT_EQ(SerializeConfig(*plain).find("sync"), std::string::npos);
 }
 
+// The fragments section: defaults, parse, round trip; not written while it is the default.
+TEST(ConfigTest, FragmentsSectionParsesAndRoundTrips) {
+  auto plain = ParseConfig(R"({"host": {"address": "10.0.0.11"}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->fragments.capacity, 1024u);
+  EXPECT_EQ(plain->fragments.hold, 64u);
+  EXPECT_EQ(plain->fragments.timeout_s, 2u);
+  EXPECT_EQ(SerializeConfig(*plain).find("fragments"), std::string::npos);
+  auto c = ParseConfig(R"({"host": {"address": "10.0.0.11"},
+    "fragments": {"capacity": 0, "hold": 8, "timeout_s": 5}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->fragments.capacity, 0u);
+  EXPECT_EQ(c->fragments.hold, 8u);
+  EXPECT_EQ(c->fragments.timeout_s, 5u);
+  auto again = ParseConfig(SerializeConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+}
+
 TEST(ConfigTest, ControlSocketGroups) {
   auto c = ParseConfig(
       R"({"host": {"address": "10.0.0.11", "control": {"group": "root", "read_only_group": "daemon"}}})");
@@ -180,6 +199,14 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "sync.refresh_s"},
         Bad{"{" HOST R"(, "sync": {"peer": ["10.0.0.12"]}})", absl::StatusCode::kInvalidArgument,
             "sync.peer: unknown field"},
+        Bad{"{" HOST R"(, "fragments": {"capacity": 2000000}})",
+            absl::StatusCode::kInvalidArgument, "fragments.capacity"},
+        Bad{"{" HOST R"(, "fragments": {"hold": 0}})", absl::StatusCode::kInvalidArgument,
+            "fragments.hold"},
+        Bad{"{" HOST R"(, "fragments": {"timeout_s": 31}})", absl::StatusCode::kInvalidArgument,
+            "fragments.timeout_s"},
+        Bad{"{" HOST R"(, "fragments": {"size": 1}})", absl::StatusCode::kInvalidArgument,
+            "fragments.size: unknown field"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 80, "protocol": "sctp"}]})",
             absl::StatusCode::kInvalidArgument, "services[0].protocol"},
         Bad{"{" HOST R"(, "services": [{"vip": "10.1.1.1", "port": 0}]})",

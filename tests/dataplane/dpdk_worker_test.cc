@@ -191,6 +191,62 @@ TEST_F(WorkerTest, ForwardsDrAndGreFromMbufs) {
   EXPECT_EQ(worker_.counters->Get(Counter::tx_packets), 2u);
 }
 
+// IP fragments through the real loop: later fragments that come before their first one are
+// held (their mbufs kept, nothing sent) and leave, forwarded to the first one's backend, when
+// it comes; an orphan is freed at the fragment timeout; a worker that stops frees what it
+// still holds (every mbuf back in the pool).
+TEST_F(WorkerTest, HeldFragmentsLeaveWithTheirFirstOrAtTheTimeout) {
+  const unsigned in_use_before = rte_mempool_in_use_count(g_pool);
+  auto datagram = [&](uint16_t sport) {
+    return PacketBuilder()
+        .Eth(kRouterMac, port_mac_)
+        .Ipv4(Ip("192.0.2.9"), Ip("10.100.0.1"))
+        .Udp(sport, 53)
+        .PayloadSize(2500)
+        .Build();
+  };
+  const auto pieces = testing::FragmentFrame(datagram(7777), 1024, 0x5151);
+  ASSERT_EQ(pieces.size(), 3u);
+  auto wait_for = [&](Counter c, uint64_t n) {
+    for (int i = 0; i < 5000 && worker_.counters->Get(c) < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return worker_.counters->Get(c);
+  };
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(pieces[2])), 0);
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[1], ToMbuf(pieces[1])), 0);
+  ASSERT_EQ(wait_for(Counter::fragment_held, 2), 2u);
+  EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(pieces[0])), 0);
+  // The first fragment, then the two it released in their order of arrival.
+  for (size_t k : {0, 2, 1}) {
+    const auto out = Receive(data_.tx[0]);
+    ASSERT_EQ(out.size(), pieces[k].size() + kGreOverhead) << "fragment " << k;
+    ParsedPacket p;
+    ASSERT_EQ(Parse(out, &p), ParseResult::kOk);
+    EXPECT_EQ(p.proto, inet::ip_proto::kGre);
+    EXPECT_EQ(p.dst, Ip("10.0.0.22"));
+    EXPECT_TRUE(std::equal(pieces[k].begin() + 14, pieces[k].end(), out.begin() + 14 + kGreOverhead))
+        << "fragment " << k;
+  }
+  EXPECT_EQ(worker_.counters->Get(Counter::fragment_forwarded), 2u);
+  EXPECT_EQ(worker_.counters->Get(Counter::fragment_released), 2u);
+  // An orphan: freed at the timeout (2 s by default), never sent.
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(testing::FragmentFrame(datagram(1), 1024, 9)[1])),
+            0);
+  EXPECT_EQ(wait_for(Counter::fragment_timeout, 1), 1u);
+  EXPECT_EQ(worker_.counters->Get(Counter::fragment_released), 3u);
+  // Another orphan, and the worker stops while it is held.
+  ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(testing::FragmentFrame(datagram(2), 1024, 10)[2])),
+            0);
+  ASSERT_EQ(wait_for(Counter::fragment_held, 4), 4u);
+  stop_.store(true);
+  rte_eal_wait_lcore(worker_.lcore);
+  EXPECT_EQ(worker_.counters->Get(Counter::fragment_released), 4u);
+  EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(g_pool), in_use_before);
+}
+
 // Expiry runs on the worker's time budget (IdleConfig::housekeeping_us), idle polls included:
 // a UDP flow (1 s timeout here) leaves the table while no packet arrives.
 TEST_F(WorkerTest, ExpiryRunsOnATimeBudgetWhileIdle) {
