@@ -7,7 +7,10 @@
 // ("peer steering"). The queue of a flow under peer steering is PeerSteeredQueue(hash, queues):
 // the hash over the IPv4/IPv6 source and destination addresses and L4 ports in the order of
 // DPDK's rte_ipv4_tuple / rte_ipv6_tuple (host byte order, as rte_softrss expects), reduced
-// modulo the queue count.
+// modulo the queue count. A fragment (IPv4 MF or offset, IPv6 fragment header), the first one
+// included, is hashed over its addresses alone, as NICs do with the RTE_ETH_RSS_FRAG_* types
+// (rte_softrss over the addresses only): every fragment of a datagram must reach the worker
+// that holds its fragment table entry (fragment_table.h).
 //
 // The key is the one from Microsoft's RSS specification (also many PMDs' default): well known,
 // so a capture can be checked against any Toeplitz implementation.
