@@ -8,6 +8,11 @@
   client.py long --vip V --port P --count N [--interval S] [--duration S]
       N long-lived TCP connections; each sends a line every S seconds and reads the backend's
       echo. Prints "ready [source ports]" once all are established, then a JSON summary.
+  client.py udp --vip V --port P --sources A,B,... --count N --size BYTES
+      N UDP requests from each source address (a socket bound to it, an ephemeral port), each
+      a datagram of BYTES bytes (the kernel fragments it beyond the MTU), answered by the
+      backend's echo ("NAME " + the datagram); one result per request: source, sport,
+      backend (None: no answer in time), intact (the echo carried the datagram unchanged).
 Every result is one JSON object on the last stdout line. All loops are bounded in time.
 """
 import argparse
@@ -157,6 +162,32 @@ def run_long(args):
   return 0
 
 
+def run_udp(args):
+  results = []
+  for src in args.sources.split(','):
+    for i in range(args.count):
+      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+      s.settimeout(1.0)  # an answer takes milliseconds; a lost datagram is not retried
+      try:
+        s.bind((src, 0))
+        sport = s.getsockname()[1]
+        head = f'{src}:{sport}:{i} '.encode()
+        payload = head + bytes((i + k) & 0xFF for k in range(args.size - len(head)))
+        t0 = time.monotonic()
+        s.sendto(payload, (args.vip, args.port))
+        data, _ = s.recvfrom(65535)
+        name, _, echo = data.partition(b' ')
+        results.append({'source': src, 'sport': sport, 'backend': name.decode(errors='replace'),
+                        'intact': echo == payload, 'ms': round((time.monotonic() - t0) * 1000, 2)})
+      except OSError as e:
+        results.append({'source': src, 'sport': s.getsockname()[1], 'backend': None,
+                        'intact': False, 'error': str(e)})
+      finally:
+        s.close()
+  print(json.dumps({'results': results}))
+  return 0
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = ap.add_subparsers(dest='mode', required=True)
@@ -173,7 +204,15 @@ def main():
   l.add_argument('--count', type=int, required=True)
   l.add_argument('--interval', type=float, default=0.1)
   l.add_argument('--duration', type=float, default=10)
+  u = sub.add_parser('udp')
+  u.add_argument('--vip', required=True)
+  u.add_argument('--port', type=int, required=True)
+  u.add_argument('--sources', required=True)
+  u.add_argument('--count', type=int, required=True)
+  u.add_argument('--size', type=int, default=4000)
   args = ap.parse_args()
+  if args.mode == 'udp':
+    return run_udp(args)
   return run_short(args) if args.mode == 'short' else run_long(args)
 
 

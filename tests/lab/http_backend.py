@@ -5,6 +5,8 @@ Listens on 0.0.0.0:PORT for every --port given (so it answers on every VIP held 
 speaks two tiny protocols on each:
   GET ...      one HTTP/1.0 response whose body is "NAME CLIENT_ADDR:CLIENT_PORT\n", then close
   HELLO ...    long-lived echo: every line received is answered with "NAME LINE\n"
+and, with --udp-port, answers every UDP datagram on 0.0.0.0:PORT with "NAME " and the
+datagram (datagrams of up to 64 KiB: a large one arrives, and leaves, in fragments).
 Prints one line per 1000 connections to stdout (its log). Stops on SIGTERM.
 """
 import argparse
@@ -45,6 +47,20 @@ class Handler(socketserver.StreamRequestHandler):
       pass
 
 
+class UdpEcho(socketserver.BaseRequestHandler):
+  def handle(self):
+    data, sock = self.request
+    try:
+      sock.sendto(self.server.backend_name.encode() + b' ' + data, self.client_address)
+    except OSError:
+      pass
+
+
+class UdpServer(socketserver.UDPServer):
+  allow_reuse_address = True
+  max_packet_size = 65535
+
+
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
   allow_reuse_address = True
   daemon_threads = True
@@ -55,6 +71,7 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__)
   ap.add_argument('--name', required=True)
   ap.add_argument('--port', type=int, action='append', help='repeatable; default 80')
+  ap.add_argument('--udp-port', type=int, action='append', default=[], help='repeatable')
   args = ap.parse_args()
   ports = args.port or [80]
   lock = threading.Lock()
@@ -65,12 +82,18 @@ def main():
     srv.lock = lock
     srv.connections = 0
     servers.append(srv)
+  for port in args.udp_port:
+    srv = UdpServer(('0.0.0.0', port), UdpEcho)
+    srv.backend_name = args.name
+    srv.connections = 0
+    servers.append(srv)
 
   def stop(*_):
     for s in servers:
       threading.Thread(target=s.shutdown).start()
   signal.signal(signal.SIGTERM, stop)
-  print(f'{args.name}: listening on port {", ".join(map(str, ports))}', flush=True)
+  print(f'{args.name}: listening on port {", ".join(map(str, ports))}'
+        + (f', UDP {", ".join(map(str, args.udp_port))}' if args.udp_port else ''), flush=True)
   threads = [threading.Thread(target=s.serve_forever, kwargs={'poll_interval': 0.2})
              for s in servers[1:]]
   for t in threads:

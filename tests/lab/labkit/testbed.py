@@ -7,7 +7,8 @@ import time
 
 from . import daemon, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
-from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, ROUTER_LB_ADDR,
+from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, PORT_UDP,
+                       ROUTER_LB_ADDR,
                        SERVICES, VIP_DR, VIP_GRE, VIP_RANGE, VIPS, be_addr, be_weight, lb_addr,
                        lb_ns)
 
@@ -39,11 +40,15 @@ def ecmplbctl_path(build):
 
 
 class Lab:
-  def __init__(self, build, n_lbs=2, n_backends=3, exception=None, configured=None, sync=True):
+  def __init__(self, build, n_lbs=2, n_backends=3, exception=None, configured=None, sync=True,
+               data_port='af_packet', udp_service=False):
     """exception: the LB hosts' host.exception settings (default: ecmplb's defaults).
     configured: how many of the backends (1..n) the LB hosts' configs list at start (default:
     all; the rest run, ready to be added with ecmplbctl). sync: flow sync between the LB hosts
-    (a shared key file, every other LB host a peer)."""
+    (a shared key file, every other LB host a peer). data_port: the LB hosts' DPDK port on
+    their data veth, 'af_packet' (fast; its fanout DEFRAG reassembles IPv4 fragments before
+    ecmplb sees them) or 'pcap' (net_pcap on the veth: slower, fragments as on the wire).
+    udp_service: a UDP DR service on VIP_DR:PORT_UDP (the backends' UDP echo)."""
     if not 1 <= n_lbs <= MAX_LBS:
       raise LabError(f'--lbs must be 1..{MAX_LBS}')
     if not 1 <= n_backends <= MAX_BACKENDS:
@@ -54,12 +59,17 @@ class Lab:
     self.exception = exception
     self.configured = n_backends if configured is None else configured
     self.sync = sync
+    if data_port not in ('af_packet', 'pcap'):
+      raise LabError(f'data_port must be af_packet or pcap, not {data_port}')
+    self.data_port = data_port
+    self.udp_service = udp_service
     self.lbs = list(range(1, n_lbs + 1))
     self.backends = list(range(1, n_backends + 1))
     self.ecmplb = ecmplb_path(self.build)
     self.ecmplbctl = ecmplbctl_path(self.build)
     self.run = procs.Run({'namespaces': [], 'procs': {}, 'build': self.build, 'lbs': n_lbs,
-                          'backends': n_backends})
+                          'backends': n_backends, 'data_port': data_port,
+                          'udp_service': udp_service})
     self.log_offsets = {}  # ecmplb log label -> its size before the last start
 
   @property
@@ -174,13 +184,33 @@ class Lab:
             {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode, 'backends': backends,
              'health_check': {**HEALTH, 'port': port}}
             for vip, port, mode in SERVICES
-        ]}
+        ] + ([
+            # UDP DR on the DR VIP: the backends' UDP echo, checked on their HTTP port.
+            {'vip': VIP_DR, 'port': PORT_UDP, 'protocol': 'udp', 'forward': 'dr',
+             'backends': backends, 'health_check': {**HEALTH, 'port': PORT}}
+        ] if self.udp_service else [])}
 
   # -- ecmplb on the LB hosts
 
   def start_ecmplb(self, i):
-    cmd = daemon.command(self.ecmplb, self.config_path(i), lb_ns(i),
-                         f'net_af_packet0,iface=lb{i}-data,qpairs=2', mem_mb=512)
+    iface = f'lb{i}-data'
+    if self.data_port == 'af_packet':
+      cmd = daemon.command(self.ecmplb, self.config_path(i), lb_ns(i),
+                           f'net_af_packet0,iface={iface},qpairs=2', mem_mb=512)
+    else:
+      # net_pcap: one RX queue (the one worker's; incoming packets only), TX queues for the
+      # worker and the exception path. Its MAC is 02:70:63:61:70:NN, NN the port's index among
+      # the process's pcap ports, and cannot be set: LB host i gets i-1 unused pcap ports (an
+      # empty capture file) before its data port, so that every LB host's MAC is its own.
+      empty = os.path.join(RUN, 'empty.pcap')
+      with open(empty, 'wb') as f:  # a pcap file header, no packets
+        f.write(bytes.fromhex('d4c3b2a1020004000000000000000000ffff000001000000'))
+      cmd = daemon.command(self.ecmplb, self.config_path(i), lb_ns(i),
+                           f'net_pcap{i - 1},rx_iface_in={iface},tx_iface={iface},tx_iface={iface}',
+                           mem_mb=512)
+      at = next(k for k, a in enumerate(cmd) if a.startswith('--vdev='))
+      cmd[at:at] = [f'--vdev=net_pcap{k},rx_pcap={empty},tx_pcap=/dev/null' for k in range(i - 1)]
+      cmd += ['--port', str(i - 1)]
     label = f'lb{i}-ecmplb'
     self.log_offsets[label] = daemon.log_size(self.run.log_path(label))  # a restart appends
     self.run.spawn(label, lb_ns(i), cmd, 'ecmplb')
@@ -256,7 +286,8 @@ class Lab:
   def start_backend(self, j):
     self.run.spawn(f'be{j}-http', topology.be_ns(j),
                    [PY, os.path.join(LAB_DIR, 'http_backend.py'), '--name', f'be{j}'] +
-                   [a for p in BACKEND_PORTS for a in ('--port', str(p))],
+                   [a for p in BACKEND_PORTS for a in ('--port', str(p))] +
+                   ['--udp-port', str(PORT_UDP)],
                    'http_backend.py')
 
   def stop_backends(self, js):

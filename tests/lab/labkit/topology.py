@@ -23,6 +23,8 @@ PORT = 80
 PORT_IPIP = 81
 PORT_GUE = 82
 BACKEND_PORTS = [PORT, PORT_IPIP, PORT_GUE]
+# The UDP echo port of every backend; a UDP DR service on VIP_DR when a test asks for it.
+PORT_UDP = 5353
 # Every service of the lab: (VIP, port, forwarding mode).
 SERVICES = [(VIP_DR, PORT, 'dr'), (VIP_GRE, PORT, 'gre'), (VIP_GRE, PORT_IPIP, 'ipip'),
             (VIP_GRE, PORT_GUE, 'gue')]

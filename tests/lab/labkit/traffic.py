@@ -33,6 +33,13 @@ def short(vip, count, concurrency=8, rate=0, sport_base=0, timeout=300, port=POR
   return client(args, timeout=timeout)['results']
 
 
+def udp(vip, port, sources, count, size=4000, timeout=120):
+  """count UDP datagrams of `size` bytes from each source address, echoed by the backends;
+  one result per datagram: source, sport, backend (None: no answer), intact."""
+  return client(['udp', '--vip', vip, '--port', str(port), '--sources', ','.join(sources),
+                 '--count', str(count), '--size', str(size)], timeout=timeout)['results']
+
+
 def long_start(vip, count, duration, interval=0.1):
   """Starts count long-lived connections (a message every interval s for duration s); returns
   the client's Popen and their source ports once every one is established."""

@@ -8,7 +8,7 @@ import importlib
 
 NAMES = ['ospf-ecmp', 'spread', 'same-backend', 'same-backend-lookup', 'lb-failure', 'lb-return',
          'drain', 'pool-change', 'health', 'dr-gre', 'control-stall', 'flood', 'sync-churn',
-         'sync-churn-add', 'sync-churn-return', 'sync-restart']
+         'sync-churn-add', 'sync-churn-return', 'sync-restart', 'fragments']
 
 
 def load(name):
