@@ -170,7 +170,8 @@ absl::Status ParseControlAccess(const json& j, ControlAccessConfig* c) {
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"address", "prefix_length", "tunnel_source", "gateway", "mtu", "gue_port",
+      {"address", "prefix_length", "address6", "prefix_length6", "tunnel_source", "gateway", "mtu",
+       "gue_port",
        "exception_interface",
        "control_socket", "control", "announce", "announce_interface", "drain_s", "worker_stall_ms",
        "metrics_listen", "metrics_per_backend", "exception"}));
@@ -178,6 +179,8 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   if (r.Has("control")) ECMPLB_RETURN_IF_ERROR(ParseControlAccess(r.At("control"), &h->control));
   ECMPLB_RETURN_IF_ERROR(r.Address("address", &h->address, true));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length", &h->prefix_length, 1, 32, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("address6", &h->address6, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length6", &h->prefix_length6, 1, 128, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("gateway", &h->gateway, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("mtu", &h->mtu, 576, 9000, false));
@@ -365,6 +368,10 @@ json ToJson(const Config& c) {
                        {"drop_unsolicited", ex.drop_unsolicited},
                        {"allow", ex.allow}};
   if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
+  if (!c.host.address6.empty()) {
+    host["address6"] = c.host.address6;
+    host["prefix_length6"] = c.host.prefix_length6;
+  }
   if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
   json ct = {{"capacity", c.conntrack.capacity},
              {"tcp_established_s", c.conntrack.tcp_established_s},
@@ -547,6 +554,17 @@ namespace {
 absl::Status ValidateHostAndTotals(const Config& c) {
   if (c.host.address.empty() || IsIpv6(c.host.address)) {
     return FieldError("host.address", "an IPv4 address is required");
+  }
+  if (!c.host.address6.empty()) {
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, c.host.address6.c_str(), &a6) != 1) {
+      return FieldError("host.address6", "must be an IPv6 address");
+    }
+    // fe80::/10 (link-local: the kernel makes its own) and ff00::/8 (multicast).
+    const uint8_t* b = a6.s6_addr;
+    if ((b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff) {
+      return FieldError("host.address6", "must be a global or unique-local unicast address");
+    }
   }
   if (!c.host.tunnel_source.empty() && IsIpv6(c.host.tunnel_source)) {
     return FieldError("host.tunnel_source", "must be an IPv4 address (the tunnels' outer header is IPv4)");

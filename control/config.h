@@ -115,6 +115,8 @@ struct ControlAccessConfig {
 struct HostConfig {
   std::string address;         // this host's IPv4 address (on the exception interface)
   uint8_t prefix_length = 24;  // of `address`'s subnet; on-link backends are resolved directly
+  std::string address6;        // this host's IPv6 address (optional; on the exception interface)
+  uint8_t prefix_length6 = 64;  // of `address6`'s subnet
   std::string tunnel_source;   // tunnels' outer source; defaults to `address`
   std::string gateway;         // next hop for backends outside the subnet (optional)
   uint16_t mtu = 1500;         // data port MTU (IP MTU)

@@ -181,7 +181,8 @@ absl::Status Netlink::SetLinkUp(int ifindex) {
   return Request(nlh, "set link up");
 }
 
-absl::Status Netlink::AddAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len) {
+absl::Status Netlink::AddAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len,
+                                 bool no_dad) {
   alignas(nlmsghdr) char buf[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* nlh = nullptr;
   auto* ifa = PutMessage<ifaddrmsg>(buf, RTM_NEWADDR,
@@ -190,6 +191,7 @@ absl::Status Netlink::AddAddress(int ifindex, const dataplane::IpAddr& addr, uin
   ifa->ifa_prefixlen = prefix_len;
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
   ifa->ifa_index = static_cast<uint32_t>(ifindex);
+  if (no_dad) ifa->ifa_flags = IFA_F_NODAD;
   mnl_attr_put(nlh, IFA_LOCAL, addr.size(), addr.bytes.data());
   mnl_attr_put(nlh, IFA_ADDRESS, addr.size(), addr.bytes.data());
   absl::Status s = Request(nlh, "add address");

@@ -37,7 +37,9 @@ class Netlink {
   absl::StatusOr<int> IfIndex(const std::string& ifname) const;
   absl::Status SetLinkUp(int ifindex);
   // AlreadyExists is not an error for AddAddress; NotFound is not an error for DelAddress.
-  absl::Status AddAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len);
+  // `no_dad`: an IPv6 address usable at once (IFA_F_NODAD: no duplicate address detection).
+  absl::Status AddAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len,
+                          bool no_dad = false);
   absl::Status DelAddress(int ifindex, const dataplane::IpAddr& addr, uint8_t prefix_len);
   absl::StatusOr<std::vector<dataplane::IpAddr>> ListAddresses(int ifindex);
   absl::StatusOr<std::vector<Neighbor>> DumpNeighbors(int ifindex);

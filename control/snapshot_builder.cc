@@ -455,6 +455,8 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   host.mtu = config.host.mtu;
   host.gue_port = config.host.gue_port;
   host.prefix_length = config.host.prefix_length;
+  if (!config.host.address6.empty()) host.address6 = Addr(config.host.address6);
+  host.prefix_length6 = config.host.prefix_length6;
   const ExceptionConfig& ex = config.host.exception;
   host.exception.rate_pps = ex.rate_pps;
   host.exception.burst = ex.burst;

@@ -48,6 +48,15 @@ void Log(const std::string& m) {
 }
 
 // What an operator must see even when stdout is not kept: refusals on the control socket.
+// Writes `value` to a /proc/sys file; a failure names the file.
+absl::Status WriteSysctl(const std::string& path, const std::string& value) {
+  std::ofstream f(path);
+  f << value;
+  f.flush();
+  if (!f) return absl::FailedPreconditionError(absl::StrCat("cannot write ", value, " to ", path));
+  return absl::OkStatus();
+}
+
 void LogError(const std::string& m) {
   std::fprintf(stderr, "ecmplb: %s\n", m.c_str());
 }
@@ -200,13 +209,31 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   ECMPLB_ASSIGN_OR_RETURN(p->engine, dataplane::Engine::Create(EngineOptionsFor(options, config)));
   dataplane::Engine& engine = *p->engine;
 
-  // The kernel side of the exception interface: up, with the host's address.
+  // The kernel side of the exception interface: up, with the host's addresses. IPv6 first
+  // gets its settings (before the link comes up and makes its link-local address): no router
+  // advertisements accepted (the host's addresses and routes are configured, never learned
+  // from the data segment) and no duplicate address detection (its ~1 s would delay OSPFv3,
+  // ND and health checks at every start; the addresses are the operator's to keep unique).
   ECMPLB_ASSIGN_OR_RETURN(p->netlink, control::Netlink::Open());
   ECMPLB_ASSIGN_OR_RETURN(int tap_ifindex, p->netlink->IfIndex(config.host.exception_interface));
+  if (!config.host.address6.empty()) {
+    for (const char* setting : {"accept_ra", "accept_dad"}) {
+      ECMPLB_RETURN_IF_ERROR(
+          WriteSysctl(absl::StrCat("/proc/sys/net/ipv6/conf/", config.host.exception_interface,
+                                   "/", setting),
+                      "0"));
+    }
+  }
   ECMPLB_RETURN_IF_ERROR(p->netlink->SetLinkUp(tap_ifindex));
   ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr host_addr,
                           dataplane::IpAddr::Parse(config.host.address));
   ECMPLB_RETURN_IF_ERROR(p->netlink->AddAddress(tap_ifindex, host_addr, config.host.prefix_length));
+  if (!config.host.address6.empty()) {
+    ECMPLB_ASSIGN_OR_RETURN(dataplane::IpAddr host_addr6,
+                            dataplane::IpAddr::Parse(config.host.address6));
+    ECMPLB_RETURN_IF_ERROR(p->netlink->AddAddress(tap_ifindex, host_addr6,
+                                                  config.host.prefix_length6, /*no_dad=*/true));
+  }
 
   // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
   p->monitor = std::make_unique<control::HealthMonitor>(

@@ -24,6 +24,8 @@ const char* ExceptionClassName(ExceptionClass c) {
       return "unsolicited";
     case ExceptionClass::kSync:
       return "sync";
+    case ExceptionClass::kNd:
+      return "nd";
   }
   return "?";
 }
@@ -36,10 +38,28 @@ constexpr uint16_t kBfdSingleHopPort = 3784;
 constexpr uint16_t kBgpPort = 179;
 constexpr uint8_t kTcpSyn = 0x02, kTcpAck = 0x10, kTcpRst = 0x04;
 
+constexpr uint8_t kNeighborSolicitation = 135, kNeighborAdvertisement = 136;
+
+bool IsLinkLocal6(const IpAddr& a) {
+  return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+}
+
+// The sender is on the host's own link: its IPv4 subnet, its IPv6 subnet, or (IPv6: what
+// routing protocols and ND speak from) a link-local address.
 bool InHostSubnet(const IpAddr& a, const HostInfo& h) {
-  if (!a.is_v4() || !h.address.is_v4()) return false;
-  const uint32_t mask = h.prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - h.prefix_length);
-  return (a.v4_host() & mask) == (h.address.v4_host() & mask);
+  if (a.is_v4()) {
+    if (!h.address.is_v4()) return false;
+    const uint32_t mask = h.prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - h.prefix_length);
+    return (a.v4_host() & mask) == (h.address.v4_host() & mask);
+  }
+  if (IsLinkLocal6(a)) return true;
+  if (!h.address6.is_v6()) return false;
+  for (size_t bit = 0; bit < h.prefix_length6; bit += 8) {
+    const size_t n = h.prefix_length6 - bit;
+    const uint8_t mask = n >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - n));
+    if ((a.bytes[bit / 8] & mask) != (h.address6.bytes[bit / 8] & mask)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -57,9 +77,15 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
     return ExceptionClass::kOther;
   }
   if (p.proto == kProtoOspf) {
-    return p.ttl == 1 && InHostSubnet(p.src, h) ? ExceptionClass::kOspf : ExceptionClass::kOther;
+    // OSPFv2 from the subnet, OSPFv3 from a link-local address (RFC 5340): TTL / hop limit 1.
+    const bool from_link = p.family == 4 ? InHostSubnet(p.src, h) : IsLinkLocal6(p.src);
+    return p.ttl == 1 && from_link ? ExceptionClass::kOspf : ExceptionClass::kOther;
   }
-  const bool to_host = p.dst == h.address;
+  if (p.proto == inet::ip_proto::kIcmpv6 && p.has_l4 && p.ttl == 255 &&
+      (p.icmp_type == kNeighborSolicitation || p.icmp_type == kNeighborAdvertisement)) {
+    return ExceptionClass::kNd;  // a hop limit of 255 cannot have crossed a router
+  }
+  const bool to_host = p.dst == h.address || (h.address6.is_v6() && p.dst == h.address6);
   if (p.proto == inet::ip_proto::kUdp && p.has_l4) {
     if (p.dport == kBfdSingleHopPort && p.ttl == 255 && InHostSubnet(p.src, h) && to_host) {
       return ExceptionClass::kBfd;

@@ -48,8 +48,10 @@ enum class ExceptionClass : uint8_t {
   kUnsolicited,  // dropped in the worker
   kSync,         // flow sync from a configured peer LB host (UDP to the sync port; TCP
                  // to or from it: bulk sync)
+  kNd,           // IPv6 neighbour discovery from the link: solicitations and advertisements
+                 // (hop limit 255, RFC 4861)
 };
-inline constexpr size_t kExceptionClasses = 8;
+inline constexpr size_t kExceptionClasses = 9;
 const char* ExceptionClassName(ExceptionClass c);
 
 // The host's exception-path settings as the workers use them (built from host.exception).

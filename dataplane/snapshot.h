@@ -67,10 +67,12 @@ struct Service {
 struct HostInfo {
   MacAddr port_mac;      // the data port's MAC (also the exception TAP's)
   IpAddr address;        // this host's own IPv4 address
+  IpAddr address6;       // and its IPv6 address (family 0: none)
   IpAddr tunnel_source;  // tunnels' outer source
   uint16_t mtu = 1500;   // IP MTU of the data port
   uint16_t gue_port = 6080;  // GUE's UDP destination port
   uint8_t prefix_length = 24;  // of `address`'s subnet (OSPF and BFD come from it)
+  uint8_t prefix_length6 = 64;  // of `address6`'s subnet (BFD over IPv6 comes from it)
   ExceptionPolicy exception;   // what goes to the kernel, and how much (exception_policy.h)
 };
 

@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   pc.tx_desc = options.tx_desc;
   pc.mtu = 0;  // the port keeps its MTU; host.mtu bounds what we send
   pc.promiscuous = options.promiscuous;
+  pc.allmulticast = true;
   ECMPLB_RETURN_IF_ERROR(StartPort(e->data_port_, pc, pool));
   PortConfig tc;
   tc.rx_queues = static_cast<uint16_t>(n_workers);  // the TAP PMD pairs its queues

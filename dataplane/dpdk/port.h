@@ -29,6 +29,11 @@ struct PortConfig {
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;  // IP MTU; 0 leaves the port's default
   bool promiscuous = false;
+  // Receive every multicast group: OSPFv2 (224.0.0.5/6), OSPFv3 (ff02::5/6) and neighbour
+  // discovery (solicited-node groups) must reach the kernel through the exception path, and a
+  // NIC filters multicast it was not told about. A PMD without the setting (vdevs on kernel
+  // interfaces, which see everything anyway) is accepted.
+  bool allmulticast = false;
 };
 
 std::string PortName(uint16_t port_id);

@@ -107,6 +107,22 @@ TEST(ConfigTest, SyncSectionParsesAndRoundTrips) {
   EXPECT_EQ(SerializeConfig(*plain).find("sync"), std::string::npos);
 }
 
+// host.address6: optional, an IPv6 unicast address, round-trips with its prefix length.
+TEST(ConfigTest, HostIpv6Address) {
+  auto c = ParseConfig(R"({"host": {"address": "10.0.0.11", "address6": "2001:DB8:A::11",
+                                    "prefix_length6": 48}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->host.address6, "2001:db8:a::11");
+  EXPECT_EQ(c->host.prefix_length6, 48);
+  auto again = ParseConfig(SerializeConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+  auto plain = ParseConfig(R"({"host": {"address": "10.0.0.11"}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->host.address6.empty());
+  EXPECT_EQ(SerializeConfig(*plain).find("address6"), std::string::npos);
+}
+
 // The fragments section: defaults, parse, round trip; not written while it is the default.
 TEST(ConfigTest, FragmentsSectionParsesAndRoundTrips) {
   auto plain = ParseConfig(R"({"host": {"address": "10.0.0.11"}})");
@@ -199,6 +215,13 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "sync.refresh_s"},
         Bad{"{" HOST R"(, "sync": {"peer": ["10.0.0.12"]}})", absl::StatusCode::kInvalidArgument,
             "sync.peer: unknown field"},
+        Bad{R"({"host": {"address": "10.0.0.11", "address6": "10.0.0.12"}})",
+            absl::StatusCode::kInvalidArgument, "host.address6: must be an IPv6 address"},
+        Bad{R"({"host": {"address": "10.0.0.11", "address6": "fe80::1"}})",
+            absl::StatusCode::kInvalidArgument, "host.address6: must be a global"},
+        Bad{R"({"host": {"address": "10.0.0.11", "address6": "2001:db8::1",
+                         "prefix_length6": 129}})",
+            absl::StatusCode::kInvalidArgument, "host.prefix_length6"},
         Bad{"{" HOST R"(, "fragments": {"capacity": 2000000}})",
             absl::StatusCode::kInvalidArgument, "fragments.capacity"},
         Bad{"{" HOST R"(, "fragments": {"hold": 0}})", absl::StatusCode::kInvalidArgument,

@@ -40,6 +40,7 @@ PEER_MAC = mac("02:00:00:00:00:fe")   # the router in front of the LB
 OTHER_MAC = mac("02:00:00:00:aa:aa")  # some other host on the segment
 BCAST = b"\xff" * 6
 HOST = "10.97.0.11"
+HOST6 = "2001:db8:97::11"
 VIP, VIP_UNRESOLVED, NOT_VIP = "10.97.1.1", "10.97.1.3", "10.97.5.5"
 VIP6, NOT_VIP6 = "2001:db8:97::1", "2001:db8:97::99"
 DR_BACKENDS = ["10.97.0.21", "10.97.0.22"]
@@ -56,7 +57,8 @@ ANY = "any"
 def config(tap, socket):
     """The daemon configuration the corpus is made for."""
     return {
-        "host": {"address": HOST, "prefix_length": 24, "exception_interface": tap,
+        "host": {"address": HOST, "prefix_length": 24, "address6": HOST6, "prefix_length6": 64,
+                 "exception_interface": tap,
                  "control_socket": socket, "announce": False, "drain_s": 0, "mtu": 1500},
         "conntrack": {"capacity": 65536},
         "services": [
@@ -223,6 +225,14 @@ def tricky():
         (KERNEL, e4(ipv4(DR_BACKENDS[0], HOST, TCP, tcp(80, 40117, 0x12)))),  # health reply
         ("drop_unsolicited", e4(ipv4(c, HOST, TCP, tcp(40118, 22, 0x02)))),
         ("drop_unsolicited", e4(ipv4(c, HOST, UDP, udp(50105, 161)))),
+        # The host's IPv6 side: OSPFv3 from a link-local address (hop limit 1), neighbour
+        # discovery (hop limit 255) to its solicited-node group, unsolicited TCP to address6.
+        (KERNEL, e6(ipv6("fe80::1", "ff02::5", 89, b"\x03\x01" + b"\0" * 38, hop_limit=1),
+                    dst=mac("33:33:00:00:00:05"))),
+        (KERNEL, e6(ipv6("fe80::1", "ff02::1:ff00:11", ICMPV6,
+                         icmp(135, 0, bytes.fromhex("20010db8009700000000000000000011"))),
+                    dst=mac("33:33:ff:00:00:11"))),
+        ("drop_unsolicited", e6(ipv6("2001:db8:c::9", HOST6, TCP, tcp(41120, 22, 0x02)))),
         (KERNEL, e4(ipv4(c, NOT_VIP, TCP, tcp(40119, 80)))),
         # Not IP, or IP in an EtherType we do not parse.
         (KERNEL, eth(b"\0" * 46, 0x88CC, mac("01:80:c2:00:00:0e"), PEER_MAC)),  # LLDP

@@ -228,6 +228,16 @@ def run(d):
                                      capture_output=True, text=True, check=True).stdout)
     check("the TAP has the data port's MAC, the corpus's destination",
           link[0]["address"] == corpus.PORT_MAC.hex(":"), link[0]["address"])
+    # host.address6 on the TAP at once (no duplicate address detection), no router
+    # advertisements accepted.
+    addrs = json.loads(subprocess.run(["ip", "-n", NS, "-j", "-6", "addr", "show", "dev", TAP],
+                                      capture_output=True, text=True, check=True).stdout)
+    six = [a for a in addrs[0]["addr_info"] if a["local"] == corpus.HOST6] if addrs else []
+    check("the TAP has host.address6/64, not tentative",
+          len(six) == 1 and six[0]["prefixlen"] == 64 and not six[0].get("tentative"), addrs)
+    ra = subprocess.run(["ip", "netns", "exec", NS, "sysctl", "-n",
+                         "net.ipv6.conf.%s.accept_ra" % TAP], capture_output=True, text=True)
+    check("the TAP accepts no router advertisements", ra.stdout.strip() == "0", ra.stdout)
     setup_neighbors()
     time.sleep(0.5)  # the neighbour sync runs every 100 ms
     s0 = quiesce(d)

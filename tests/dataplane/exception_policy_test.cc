@@ -164,6 +164,67 @@ TEST(ExceptionPolicyTest, SyncMessagesOnlyFromConfiguredPeers) {
   EXPECT_EQ(Classify(udp("10.0.0.12", 7400), *off), ExceptionClass::kOther);
 }
 
+// IPv6 on the host (host.address6): OSPFv3 from a link-local address with hop limit 1,
+// neighbour discovery only with hop limit 255, BFD from the host's IPv6 subnet or link-local,
+// health replies from IPv6 backends, unsolicited TCP/UDP to address6 dropped.
+TEST(ExceptionPolicyTest, Ipv6HostKindsAreValidated) {
+  auto c = control::ParseConfig(R"({
+    "host": {"address": "10.0.0.11", "address6": "2001:db8:a::11", "prefix_length6": 64},
+    "services": [
+      {"vip": "2001:db8:f::1", "port": 80, "protocol": "tcp", "forward": "dr",
+       "backends": [{"id": 1, "address": "2001:db8:a::21"}]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  control::SnapshotBuilder b(kPortMac);
+  auto snap = b.Build(*c);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const Snapshot& s = **snap;
+  auto v6 = [](const char* src, const char* dst, uint8_t hop_limit) {
+    PacketBuilder pb;
+    pb.Eth(kRouterMac, kPortMac).Ipv6(Ip(src), Ip(dst)).Ttl(hop_limit);
+    return pb;
+  };
+  // OSPFv3 hellos: link-local source, hop limit 1.
+  EXPECT_EQ(Classify(v6("fe80::1", "ff02::5", 1).Proto(89).PayloadSize(40).Build(), s),
+            ExceptionClass::kOspf);
+  EXPECT_EQ(Classify(v6("fe80::1", "ff02::5", 2).Proto(89).PayloadSize(40).Build(), s),
+            ExceptionClass::kOther);
+  EXPECT_EQ(Classify(v6("2001:db8:a::1", "ff02::5", 1).Proto(89).PayloadSize(40).Build(), s),
+            ExceptionClass::kOther);
+  // Neighbour solicitation / advertisement: hop limit 255 only.
+  EXPECT_EQ(Classify(v6("fe80::1", "ff02::1:ff00:11", 255).Icmp(135, 0).PayloadSize(16).Build(), s),
+            ExceptionClass::kNd);
+  EXPECT_EQ(Classify(v6("2001:db8:a::21", "2001:db8:a::11", 255).Icmp(136, 0).PayloadSize(16)
+                         .Build(),
+                     s),
+            ExceptionClass::kNd);
+  EXPECT_EQ(Classify(v6("2001:db8:9::1", "2001:db8:a::11", 64).Icmp(135, 0).PayloadSize(16)
+                         .Build(),
+                     s),
+            ExceptionClass::kOther);
+  // BFD to address6: hop limit 255 from the subnet or a link-local address.
+  EXPECT_EQ(Classify(v6("2001:db8:a::1", "2001:db8:a::11", 255).Udp(49152, 3784).PayloadSize(24)
+                         .Build(),
+                     s),
+            ExceptionClass::kBfd);
+  EXPECT_EQ(Classify(v6("fe80::1", "2001:db8:a::11", 255).Udp(49152, 3784).PayloadSize(24).Build(),
+                     s),
+            ExceptionClass::kBfd);
+  EXPECT_EQ(Classify(v6("2001:db8:9::1", "2001:db8:a::11", 255).Udp(49152, 3784).PayloadSize(24)
+                         .Build(),
+                     s),
+            ExceptionClass::kUnsolicited);
+  // A health-check reply from an IPv6 backend; a SYN from anywhere else is unsolicited.
+  EXPECT_EQ(Classify(v6("2001:db8:a::21", "2001:db8:a::11", 64).Tcp(80, 40000, 0x12).Build(), s),
+            ExceptionClass::kHealthReply);
+  EXPECT_EQ(Classify(v6("2001:db8:9::1", "2001:db8:a::11", 64).Tcp(40000, 22, 0x02).Build(), s),
+            ExceptionClass::kUnsolicited);
+  // Without address6, nothing is addressed to the host over IPv6.
+  auto plain = MakeSnapshot();
+  EXPECT_EQ(Classify(v6("2001:db8:9::1", "2001:db8:a::11", 64).Tcp(40000, 22, 0x02).Build(),
+                     *plain),
+            ExceptionClass::kOther);
+}
+
 TEST(ExceptionPolicyTest, BadAllowEntriesAreRefusedWithTheirPath) {
   auto c = control::ParseConfig(R"({"host": {"address": "10.0.0.11",
       "exception": {"allow": ["tcp/22", "ssh"]}}, "services": []})");
