@@ -109,16 +109,27 @@ TEST(AnnounceTest, AWithdrawnVipWaitsForRisingBackends) {
 class Server {
  public:
   // `hold`: keep accepted connections open until destruction (the peer closes first).
-  explicit Server(std::string reply, bool accept = true, bool hold = false)
+  // `v6`: on [::1] (bound() says whether this host has it).
+  explicit Server(std::string reply, bool accept = true, bool hold = false, bool v6 = false)
       : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t l = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
-    port_ = ntohs(a.sin_port);
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_addr = in6addr_loopback;
+      bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+      socklen_t l = sizeof(a);
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+      port_ = ntohs(a.sin6_port);
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+      socklen_t l = sizeof(a);
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+      port_ = ntohs(a.sin_port);
+    }
     ::listen(fd_, 16);
     if (accept) {
       thread_ = std::thread([this, hold] {
@@ -152,8 +163,10 @@ class Server {
   }
   uint16_t port() const { return port_; }
   int accepted() const { return accepted_.load(); }
+  bool bound() const { return bound_; }
 
  private:
+  bool bound_ = false;
   std::atomic<int> accepted_{0};
   std::vector<int> held_;  // accept thread only, then the destructor
   std::string reply_;
@@ -231,6 +244,33 @@ TEST(HealthCheckerTest, HttpStatusIsCompared) {
   CheckResult r3 = RunOne(hc, {"s", 3});
   EXPECT_FALSE(r3.ok);
   EXPECT_EQ(r3.detail, "not an HTTP response");
+}
+
+// Backends with IPv6 addresses are checked over IPv6 (TCP connect and HTTP).
+TEST(HealthCheckerTest, Ipv6BackendsAreChecked) {
+  Server tcp("", true, false, /*v6=*/true);
+  Server http("HTTP/1.0 200 OK\r\n\r\n", true, false, /*v6=*/true);
+  Server down("HTTP/1.0 500 Oops\r\n\r\n", true, false, /*v6=*/true);
+  if (!tcp.bound() || !http.bound() || !down.bound()) GTEST_SKIP() << "no [::1] on this host";
+  auto spec6 = [](CheckSpec::Type type, uint16_t port) {
+    CheckSpec s = Spec(type, port);
+    s.addr = *dataplane::IpAddr::Parse("::1");
+    return s;
+  };
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, spec6(CheckSpec::Type::kTcp, tcp.port())},
+                 {{"s", 2}, spec6(CheckSpec::Type::kHttp, http.port())},
+                 {{"s", 3}, spec6(CheckSpec::Type::kHttp, down.port())}},
+                NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_TRUE(r2.ok) << r2.detail;
+  EXPECT_EQ(r2.detail, "HTTP 200");
+  CheckResult r3 = RunOne(hc, {"s", 3});
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail, "HTTP 500, expected 200");
+  EXPECT_GE(tcp.accepted() + http.accepted(), 2);
 }
 
 TEST(HealthCheckerTest, SilentServerTimesOut) {
