@@ -170,8 +170,8 @@ absl::Status ParseControlAccess(const json& j, ControlAccessConfig* c) {
 absl::Status ParseHost(const json& j, HostConfig* h) {
   ObjectReader r(j, "host");
   ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"address", "prefix_length", "address6", "prefix_length6", "tunnel_source", "gateway", "mtu",
-       "gue_port",
+      {"address", "prefix_length", "address6", "prefix_length6", "tunnel_source", "tunnel_source6",
+       "gateway", "gateway6", "mtu", "gue_port",
        "exception_interface",
        "control_socket", "control", "announce", "announce_interface", "drain_s", "worker_stall_ms",
        "metrics_listen", "metrics_per_backend", "exception"}));
@@ -182,7 +182,9 @@ absl::Status ParseHost(const json& j, HostConfig* h) {
   ECMPLB_RETURN_IF_ERROR(r.Address("address6", &h->address6, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("prefix_length6", &h->prefix_length6, 1, 128, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source", &h->tunnel_source, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("tunnel_source6", &h->tunnel_source6, false));
   ECMPLB_RETURN_IF_ERROR(r.Address("gateway", &h->gateway, false));
+  ECMPLB_RETURN_IF_ERROR(r.Address("gateway6", &h->gateway6, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("mtu", &h->mtu, 576, 9000, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("gue_port", &h->gue_port, 1, 65535, false));
   ECMPLB_RETURN_IF_ERROR(r.String("exception_interface", &h->exception_interface, false));
@@ -368,6 +370,8 @@ json ToJson(const Config& c) {
                        {"drop_unsolicited", ex.drop_unsolicited},
                        {"allow", ex.allow}};
   if (!c.host.tunnel_source.empty()) host["tunnel_source"] = c.host.tunnel_source;
+  if (!c.host.tunnel_source6.empty()) host["tunnel_source6"] = c.host.tunnel_source6;
+  if (!c.host.gateway6.empty()) host["gateway6"] = c.host.gateway6;
   if (!c.host.address6.empty()) {
     host["address6"] = c.host.address6;
     host["prefix_length6"] = c.host.prefix_length6;
@@ -546,7 +550,11 @@ absl::Status Validate(const Config& c) {
 
 namespace {
 // The rules of one service (services[i]) on its own.
-absl::Status ValidateService(const ServiceConfig& s, size_t i);
+// `ipv6_tunnels`: the host has an IPv6 tunnel source (host.address6 or tunnel_source6).
+absl::Status ValidateService(const ServiceConfig& s, size_t i, bool ipv6_tunnels);
+bool HasIpv6TunnelSource(const Config& c) {
+  return !c.host.address6.empty() || !c.host.tunnel_source6.empty();
+}
 }  // namespace
 
 namespace {
@@ -567,7 +575,14 @@ absl::Status ValidateHostAndTotals(const Config& c) {
     }
   }
   if (!c.host.tunnel_source.empty() && IsIpv6(c.host.tunnel_source)) {
-    return FieldError("host.tunnel_source", "must be an IPv4 address (the tunnels' outer header is IPv4)");
+    return FieldError("host.tunnel_source",
+                      "must be an IPv4 address (tunnel_source6 is the IPv6 backends' source)");
+  }
+  if (!c.host.tunnel_source6.empty() && !IsIpv6(c.host.tunnel_source6)) {
+    return FieldError("host.tunnel_source6", "must be an IPv6 address");
+  }
+  if (!c.host.gateway6.empty() && !IsIpv6(c.host.gateway6)) {
+    return FieldError("host.gateway6", "must be an IPv6 address");
   }
   if (!c.host.gateway.empty() && IsIpv6(c.host.gateway)) {
     return FieldError("host.gateway", "must be an IPv4 address");
@@ -627,19 +642,22 @@ absl::Status ValidateServices(const Config& c, const std::function<bool(size_t)>
       return absl::AlreadyExistsError(
           absl::StrCat("services[", i, "] (", s.Name(), "): duplicate service"));
     }
-    if (check(i)) ECMPLB_RETURN_IF_ERROR(ValidateService(s, i));
+    if (check(i)) ECMPLB_RETURN_IF_ERROR(ValidateService(s, i, HasIpv6TunnelSource(c)));
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateServiceEdit(const Config& c, std::optional<size_t> changed) {
   ECMPLB_RETURN_IF_ERROR(ValidateHostAndTotals(c));
-  if (changed) ECMPLB_RETURN_IF_ERROR(ValidateService(c.services[*changed], *changed));
+  if (changed) {
+    ECMPLB_RETURN_IF_ERROR(
+        ValidateService(c.services[*changed], *changed, HasIpv6TunnelSource(c)));
+  }
   return absl::OkStatus();
 }
 
 namespace {
-absl::Status ValidateService(const ServiceConfig& s, size_t i) {
+absl::Status ValidateService(const ServiceConfig& s, size_t i, bool ipv6_tunnels) {
   {
     std::string path = absl::StrCat("services[", i, "] (", s.Name(), ")");
     if (s.port == 0) return FieldError(path, "port must be 1..65535");
@@ -675,11 +693,11 @@ absl::Status ValidateService(const ServiceConfig& s, size_t i) {
       if (s.forward == ForwardMode::kDr && IsIpv6(b.address) != IsIpv6(s.vip)) {
         return FieldError(bpath, "a DR backend must have the VIP's address family");
       }
-      if (s.forward != ForwardMode::kDr && IsIpv6(b.address)) {
-        return FieldError(bpath, absl::StrCat(s.forward == ForwardMode::kIpip ? "an " : "a ",
+      if (s.forward != ForwardMode::kDr && IsIpv6(b.address) && !ipv6_tunnels) {
+        return FieldError(bpath, absl::StrCat("an IPv6 ",
                                               absl::AsciiStrToUpper(ForwardModeName(s.forward)),
-                                              " backend must have an IPv4 address (the outer "
-                                              "header is IPv4)"));
+                                              " backend needs host.address6 or "
+                                              "host.tunnel_source6 (its outer header's source)"));
       }
       if (b.port != 0 && b.port != s.port) {
         return FieldError(bpath,

@@ -118,7 +118,9 @@ struct HostConfig {
   std::string address6;        // this host's IPv6 address (optional; on the exception interface)
   uint8_t prefix_length6 = 64;  // of `address6`'s subnet
   std::string tunnel_source;   // tunnels' outer source; defaults to `address`
+  std::string tunnel_source6;  // ... towards IPv6 backends; defaults to `address6`
   std::string gateway;         // next hop for backends outside the subnet (optional)
+  std::string gateway6;        // ... for IPv6 tunnel backends outside address6's subnet
   uint16_t mtu = 1500;         // data port MTU (IP MTU)
   uint16_t gue_port = 6080;    // GUE's UDP destination port (IANA's); backends decapsulate there
   std::string exception_interface = "ecmplb0";  // name of the kernel TAP interface

@@ -24,9 +24,17 @@ dataplane::IpAddr Addr(const std::string& canonical) {
 }
 
 bool SameSubnet(const dataplane::IpAddr& a, const dataplane::IpAddr& b, uint8_t prefix) {
-  if (!a.is_v4() || !b.is_v4()) return false;
-  uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  return (a.v4_host() & mask) == (b.v4_host() & mask);
+  if (a.family != b.family) return false;
+  if (a.is_v4()) {
+    uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+    return (a.v4_host() & mask) == (b.v4_host() & mask);
+  }
+  for (size_t bit = 0; bit < prefix && bit < 128; bit += 8) {
+    const size_t n = prefix - bit;
+    const uint8_t mask = n >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - n));
+    if ((a.bytes[bit / 8] & mask) != (b.bytes[bit / 8] & mask)) return false;
+  }
+  return true;
 }
 
 maglev::BackendId MaglevId(const dataplane::IpAddr& a, uint16_t port) {
@@ -69,6 +77,19 @@ absl::StatusOr<dataplane::IpAddr> SnapshotBuilder::NextHop(const Config& config,
                        "ipip or gue)"));
     }
     return addr;
+  }
+  if (addr.is_v6()) {
+    // An IPv6 tunnel backend: on address6's link, or through gateway6.
+    if (!config.host.address6.empty() &&
+        SameSubnet(addr, Addr(config.host.address6), config.host.prefix_length6)) {
+      return addr;
+    }
+    if (config.host.gateway6.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          s.Name(), ": ", absl::AsciiStrToUpper(ForwardModeName(s.forward)), " backend ",
+          b.address, " is not on host.address6's subnet and host.gateway6 is not set"));
+    }
+    return Addr(config.host.gateway6);
   }
   if (SameSubnet(addr, host, config.host.prefix_length)) return addr;
   if (config.host.gateway.empty()) {
@@ -157,7 +178,9 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
 
 absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::BuildFrom(
     const Config& config, const std::set<BackendRef>& unhealthy, const Delta* delta) {
-  const HostKey host_key{config.host.address, config.host.gateway, config.host.prefix_length};
+  const HostKey host_key{config.host.address,  config.host.gateway,
+                         config.host.prefix_length, config.host.address6,
+                         config.host.gateway6, config.host.prefix_length6};
   const bool host_changed = !(host_key == host_);
   // A delta that does not fit the last build (or a host change, which rebuilds every service)
   // takes the whole pass.
@@ -456,6 +479,10 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   host.gue_port = config.host.gue_port;
   host.prefix_length = config.host.prefix_length;
   if (!config.host.address6.empty()) host.address6 = Addr(config.host.address6);
+  if (!config.host.tunnel_source6.empty() || !config.host.address6.empty()) {
+    host.tunnel_source6 = Addr(config.host.tunnel_source6.empty() ? config.host.address6
+                                                                  : config.host.tunnel_source6);
+  }
   host.prefix_length6 = config.host.prefix_length6;
   const ExceptionConfig& ex = config.host.exception;
   host.exception.rate_pps = ex.rate_pps;

@@ -105,6 +105,8 @@ class SnapshotBuilder {
   struct HostKey {
     std::string address, gateway;
     uint8_t prefix_length = 0;
+    std::string address6, gateway6;
+    uint8_t prefix_length6 = 0;
     bool operator==(const HostKey&) const = default;
   };
 

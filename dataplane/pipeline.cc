@@ -442,7 +442,10 @@ void Pipeline::ReleaseHeld() {
     const Tunnel tunnel = svc.forward == ForwardMode::kGre    ? Tunnel::kGre
                           : svc.forward == ForwardMode::kIpip ? Tunnel::kIpip
                                                               : Tunnel::kGue;
-    const size_t overhead = TunnelOverhead(tunnel);
+    // The outer header is the backend's family (an IPv6 backend: IPv6, 20 bytes more).
+    const bool v6_outer = be.addr.is_v6();
+    const size_t overhead = TunnelOverhead(tunnel, v6_outer);
+    const IpAddr& tunnel_source = v6_outer ? host.tunnel_source6 : host.tunnel_source;
     if (TunnelExceedsMtu(p.ip_total_len, overhead, host.mtu)) {
       if (!p.dont_fragment) {
         counters_->Add(Counter::drop_too_big);
@@ -473,15 +476,15 @@ void Pipeline::ReleaseHeld() {
     Counter forwarded = Counter::forward_gre;
     switch (tunnel) {
       case Tunnel::kGre:
-        len = EncapGre(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
+        len = EncapGre(buf, p, host.port_mac, next_hop, tunnel_source, be.addr, flow_hash);
         break;
       case Tunnel::kIpip:
-        len = EncapIpip(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr);
+        len = EncapIpip(buf, p, host.port_mac, next_hop, tunnel_source, be.addr, flow_hash);
         forwarded = Counter::forward_ipip;
         break;
       case Tunnel::kGue:
-        len = EncapGue(buf, p, host.port_mac, next_hop, host.tunnel_source, be.addr,
-                       GueSourcePort(flow_hash), host.gue_port);
+        len = EncapGue(buf, p, host.port_mac, next_hop, tunnel_source, be.addr,
+                       GueSourcePort(flow_hash), host.gue_port, flow_hash);
         forwarded = Counter::forward_gue;
         break;
     }

@@ -69,6 +69,7 @@ struct HostInfo {
   IpAddr address;        // this host's own IPv4 address
   IpAddr address6;       // and its IPv6 address (family 0: none)
   IpAddr tunnel_source;  // tunnels' outer source
+  IpAddr tunnel_source6;  // ... towards IPv6 backends (family 0: none)
   uint16_t mtu = 1500;   // IP MTU of the data port
   uint16_t gue_port = 6080;  // GUE's UDP destination port
   uint8_t prefix_length = 24;  // of `address`'s subnet (OSPF and BFD come from it)

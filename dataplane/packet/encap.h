@@ -1,6 +1,7 @@
 // Forwarding rewrites on plain byte spans: direct-return MAC rewrite (DR),
-// the tunnel encapsulations with an IPv4 outer header (GRE, RFC 2784; IPIP,
-// RFC 2003 / RFC 4213 for IPv6 inside; GUE variant 1, direct IP in UDP as
+// the tunnel encapsulations with an IPv4 or IPv6 outer header, the backend's
+// family (GRE, RFC 2784, over IPv6 RFC 7676; IPIP, RFC 2003 / RFC 4213 /
+// RFC 2473, any IP version inside either; GUE variant 1, direct IP in UDP as
 // Linux `fou` and Katran send it), and the ICMP errors a tunnel hop owes the
 // client when a DF packet no longer fits after encapsulation (ICMPv4
 // fragmentation needed, ICMPv6 packet too big).
@@ -40,8 +41,14 @@ enum class Tunnel : uint8_t { kGre, kIpip, kGue };
 inline constexpr size_t TunnelOverhead(Tunnel t) {
   return t == Tunnel::kGre ? kGreOverhead : t == Tunnel::kIpip ? kIpipOverhead : kGueOverhead;
 }
-// The largest overhead: the headroom a frame needs for any tunnel.
-inline constexpr size_t kMaxTunnelOverhead = kGueOverhead;
+// With an IPv6 outer header (an IPv6 backend): 20 bytes more than IPv4's.
+inline constexpr size_t kIpv6OuterExtra = kIpv6HeaderLen - kIpv4MinHeaderLen;
+inline constexpr size_t TunnelOverhead(Tunnel t, bool ipv6_outer) {
+  return TunnelOverhead(t) + (ipv6_outer ? kIpv6OuterExtra : 0);
+}
+// The largest overhead: the headroom a frame needs for any tunnel (GUE over IPv6: 48).
+inline constexpr size_t kMaxTunnelOverhead = kGueOverhead + kIpv6OuterExtra;
+static_assert(kMaxTunnelOverhead == 48);
 // GUE's UDP source port, from the flow's hash: in 49152..65535 (RFC 8086 5.1, as for
 // GRE-in-UDP), the same for every packet of a flow, spread over flows so that the fabric's
 // ECMP spreads the tunnel's packets.
@@ -95,13 +102,18 @@ struct GreTunnel {
 // checksum) and the GRE header; the inner IP packet stays where it is.
 // Returns the new frame length (l2 + 24 + inner IP length; any trailing
 // Ethernet padding of the original is past it, for the caller to trim), or 0
-// if `buf` is too short, the tunnel addresses are not IPv4, or the result
-// would exceed 65535 bytes of IP.
+// if `buf` is too short, the tunnel source and backend are not both IPv4 (or
+// both IPv6: the IPv6 outer header below), or the result would exceed 65535
+// bytes of IP.
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const GreTunnel& tunnel);
 // The same with the tunnel's parts passed separately (the per-packet caller
 // has them in different places and need not copy them together).
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend);
+// ... and the flow's hash, the flow label of an IPv6 outer header (see below).
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                       uint64_t flow_hash);
 
 // IPIP and GUE: the same in-place rules as EncapGre, with kIpipOverhead /
 // kGueOverhead bytes prepended. IPIP's outer protocol is 4 (IPv4 inside) or
@@ -109,11 +121,21 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const Ma
 // port `src_port` (GueSourcePort), destination `dst_port`, length 8 + inner
 // IP length, checksum 0 (allowed for an IPv4 outer header, RFC 768; the
 // inner packet carries its own checksums).
+//
+// An IPv6 backend (and tunnel source) gets an IPv6 outer header instead,
+// TunnelOverhead(t, true) bytes prepended (44 GRE, 40 IPIP, 48 GUE): traffic
+// class copied from the inner packet, flow label from `flow_hash` (RFC 6438:
+// the fabric spreads tunnels by it), next header 47 / 4 or 41 / 17, hop
+// limit 64. GUE over IPv6 carries a full UDP checksum (RFC 6935 allows a
+// zero one only where every receiver is set to accept it, RFC 6936; Linux
+// accepts one only with `udp6zerocsumrx`): computed over the pseudo-header,
+// the UDP header and the whole inner packet.
 inline size_t EncapIpip(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
-                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend);
+                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                        uint64_t flow_hash = 0);
 inline size_t EncapGue(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
-                       uint16_t src_port, uint16_t dst_port);
+                       uint16_t src_port, uint16_t dst_port, uint64_t flow_hash = 0);
 
 // Builds an ICMPv4 "fragmentation needed" (type 3 code 4) reply to the
 // client for the IPv4 packet in `in` (described by `pkt`, Parse() == kOk).
@@ -219,13 +241,57 @@ inline uint8_t* EncapIpv4Outer(std::span<uint8_t> buf, const ParsedPacket& pkt,
   return p + l2 + kIpv4MinHeaderLen;
 }
 
+// The IPv6 counterpart of EncapIpv4Outer: `overhead` includes the 40-byte
+// outer IPv6 header; the flow label comes from `flow_hash`.
+inline uint8_t* EncapIpv6Outer(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                               const MacAddr& src_mac, const MacAddr& dst_mac,
+                               const IpAddr& tunnel_src, const IpAddr& backend, size_t overhead,
+                               uint8_t proto, uint64_t flow_hash, size_t* new_len) {
+  if ((pkt.family != 4 && pkt.family != 6) || !tunnel_src.is_v6() || !backend.is_v6()) {
+    return nullptr;
+  }
+  if (pkt.l3_offset != pkt.l2_len ||
+      (pkt.l2_len != kEthHeaderLen && pkt.l2_len != kEthVlanHeaderLen)) {
+    return nullptr;
+  }
+  const size_t payload = overhead - kIpv6HeaderLen + pkt.ip_total_len;
+  if (payload > 0xFFFF) return nullptr;
+  if (buf.size() < overhead + pkt.ip_end()) return nullptr;
+  *new_len = pkt.l2_len + kIpv6HeaderLen + payload;
+  uint8_t* p = buf.data();
+  const size_t l2 = WriteL2(p, dst_mac, src_mac, pkt.has_vlan, pkt.vlan_tci, ether_type::kIpv6);
+  uint8_t* ip = p + l2;
+  const uint32_t flow_label = static_cast<uint32_t>(flow_hash ^ (flow_hash >> 32)) & 0xFFFFFu;
+  StoreBe32(ip, 0x60000000u | uint32_t{pkt.tos} << 20 | flow_label);
+  StoreBe16(ip + 4, static_cast<uint16_t>(payload));
+  ip[6] = proto;
+  ip[7] = kOriginTtl;
+  std::memcpy(ip + 8, tunnel_src.bytes.data(), 16);
+  std::memcpy(ip + 24, backend.bytes.data(), 16);
+  return ip + kIpv6HeaderLen;
+}
+
+// The outer header of the backend's family.
+inline uint8_t* EncapOuter(std::span<uint8_t> buf, const ParsedPacket& pkt,
+                           const MacAddr& src_mac, const MacAddr& dst_mac,
+                           const IpAddr& tunnel_src, const IpAddr& backend, Tunnel t,
+                           uint8_t proto, uint64_t flow_hash, size_t* new_len) {
+  if (backend.is_v6()) {
+    return EncapIpv6Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
+                          TunnelOverhead(t, true), proto, flow_hash, new_len);
+  }
+  return EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend, TunnelOverhead(t),
+                        proto, new_len);
+}
+
 }  // namespace internal
 
 inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
-                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                       uint64_t flow_hash) {
   size_t new_len = 0;
-  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
-                                        kGreOverhead, inet::ip_proto::kGre, &new_len);
+  uint8_t* h = internal::EncapOuter(buf, pkt, src_mac, dst_mac, tunnel_src, backend, Tunnel::kGre,
+                                    inet::ip_proto::kGre, flow_hash, &new_len);
   if (h == nullptr) return 0;
   // GRE: C=0, K=0, S=0, version 0, then the inner protocol.
   const uint32_t gre =
@@ -234,26 +300,39 @@ inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const Ma
   return new_len;
 }
 
+inline size_t EncapGre(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
+                       const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+  return EncapGre(buf, pkt, src_mac, dst_mac, tunnel_src, backend, 0);
+}
+
 inline size_t EncapIpip(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
-                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend) {
+                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
+                        uint64_t flow_hash) {
   size_t new_len = 0;
   const uint8_t proto = pkt.family == 4 ? inet::ip_proto::kIpip : inet::ip_proto::kIpv6;
-  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
-                                        kIpipOverhead, proto, &new_len);
+  uint8_t* h = internal::EncapOuter(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
+                                    Tunnel::kIpip, proto, flow_hash, &new_len);
   return h == nullptr ? 0 : new_len;
 }
 
 inline size_t EncapGue(std::span<uint8_t> buf, const ParsedPacket& pkt, const MacAddr& src_mac,
                        const MacAddr& dst_mac, const IpAddr& tunnel_src, const IpAddr& backend,
-                       uint16_t src_port, uint16_t dst_port) {
+                       uint16_t src_port, uint16_t dst_port, uint64_t flow_hash) {
   size_t new_len = 0;
-  uint8_t* h = internal::EncapIpv4Outer(buf, pkt, src_mac, dst_mac, tunnel_src, backend,
-                                        kGueOverhead, inet::ip_proto::kUdp, &new_len);
+  uint8_t* h = internal::EncapOuter(buf, pkt, src_mac, dst_mac, tunnel_src, backend, Tunnel::kGue,
+                                    inet::ip_proto::kUdp, flow_hash, &new_len);
   if (h == nullptr) return 0;
+  const uint16_t udp_len = static_cast<uint16_t>(kUdpHeaderLen + pkt.ip_total_len);
   StoreBe16(h, src_port);
   StoreBe16(h + 2, dst_port);
-  StoreBe16(h + 4, static_cast<uint16_t>(kUdpHeaderLen + pkt.ip_total_len));
+  StoreBe16(h + 4, udp_len);
   StoreBe16(h + 6, 0);
+  if (backend.is_v6()) {
+    // The inner packet follows the UDP header in the buffer (EncapIpv6Outer checked its room).
+    uint16_t c = L4Checksum(tunnel_src, backend, inet::ip_proto::kUdp,
+                            std::span<const uint8_t>(h, udp_len));
+    StoreBe16(h + 6, c == 0 ? uint16_t{0xFFFF} : c);
+  }
   return new_len;
 }
 

@@ -8,7 +8,8 @@ k reads what the test sends into veth k, rx_iface_in; worker k sends on it), so,
 lab's af_packet ports (fanout DEFRAG), fragments reach ecmplb as they are on the wire. The test
 plays the router and the NIC: it sends 4,000-byte UDP datagrams cut into 1,480-byte fragments
 (as a client's kernel cuts them at MTU 1500), IPv4 and IPv6, to a DR service, an IPv6 DR
-service and a GUE service, each fragment on the queue its addresses give (a NIC's RSS hashes
+service, a GUE service and an IPv6 GUE service with IPv6 backends (an IPv6 outer header from
+host.address6, its UDP checksum checked), each fragment on the queue its addresses give (a NIC's RSS hashes
 fragments by addresses), each flow's whole (unfragmented) datagram on the queue its 5-tuple
 gives; and reads what the daemon sends back on the veths. Host A gets every datagram's
 fragments in order; host B in reverse order and datagrams interleaved, so later fragments
@@ -51,9 +52,12 @@ ARGS = PARSER.parse_args()
 ROUTER_MAC = mac("02:00:00:00:00:fe")
 HOST = "10.96.0.11"
 VIP_DR, VIP_GUE, VIP6 = "10.96.1.1", "10.96.1.2", "2001:db8:96::1"
+HOST6 = "2001:db8:96::11"
+GUE6_PORT = 54  # VIP6's GUE service (IPv6 backends: an IPv6 outer header)
 DR_BACKENDS = ["10.96.0.%d" % i for i in range(21, 25)]
 GUE_BACKENDS = ["10.96.0.%d" % i for i in range(31, 35)]
 DR6_BACKENDS = ["2001:db8:96::%x" % i for i in range(0x21, 0x24)]
+GUE6_BACKENDS = ["2001:db8:96::%x" % i for i in range(0x31, 0x34)]
 GUE_PORT = 6080
 VETHS = ["fq0", "fq1"]
 FRAGMENT = 1480          # bytes of payload per fragment: an MTU of 1500 less the IPv4 header
@@ -82,7 +86,7 @@ def config(tap, sock):
     return {
         "host": {"address": HOST, "prefix_length": 24, "exception_interface": tap,
                  "control_socket": sock, "announce": False, "drain_s": 0, "mtu": 1600,
-                 "gue_port": GUE_PORT},
+                 "gue_port": GUE_PORT, "address6": HOST6},
         "conntrack": {"capacity": 65536},
         "services": [
             {"vip": VIP_DR, "port": 53, "protocol": "udp", "forward": "dr",
@@ -91,6 +95,8 @@ def config(tap, sock):
              "backends": backends(GUE_BACKENDS)},
             {"vip": VIP6, "port": 53, "protocol": "udp", "forward": "dr",
              "backends": backends(DR6_BACKENDS)},
+            {"vip": VIP6, "port": GUE6_PORT, "protocol": "udp", "forward": "gue",
+             "backends": backends(GUE6_BACKENDS)},
         ],
     }
 
@@ -130,15 +136,15 @@ def fragments(ip, ident):
 
 
 class Flow:
-    def __init__(self, n, vip, family):
-        self.vip, self.family = vip, family
+    def __init__(self, n, vip, family, port=53):
+        self.vip, self.family, self.port = vip, family, port
         self.client = ("192.0.2.%d" % (1 + n % 200)) if family == 4 else \
             "2001:db8:c::%x" % (1 + n)
         self.sport = 20000 + n
         self.ident = 0x1000 + 2 * n  # datagram k of this flow: ident + k (unique in 16 bits)
 
     def packet(self, payload):
-        u = udp(self.sport, 53, payload)
+        u = udp(self.sport, self.port, payload)
         if self.family == 4:
             return ipv4(self.client, self.vip, UDP, u, df=False)
         return ipv6(self.client, self.vip, UDP, u)
@@ -147,7 +153,7 @@ class Flow:
         return eth(ip, ETH_IPV4 if self.family == 4 else ETH_IPV6, port_mac, ROUTER_MAC)
 
     def service(self):
-        return "%s:53/udp" % (self.vip if self.family == 4 else "[%s]" % self.vip)
+        return "%s:%d/udp" % (self.vip if self.family == 4 else "[%s]" % self.vip, self.port)
 
     def client_arg(self):
         return "%s:%d" % (self.client if self.family == 4 else "[%s]" % self.client, self.sport)
@@ -165,12 +171,13 @@ def flow_queue(src, dst, sport, dport):
 def make_traffic(port_mac):
     """(queue, frame, key) to send: key = (datagram id, fragment offset) or ("whole", flow)."""
     flows = [Flow(n, VIP_DR, 4) for n in range(24)] + \
-        [Flow(100 + n, VIP_GUE, 4) for n in range(16)] + [Flow(200 + n, VIP6, 6) for n in range(16)]
+        [Flow(100 + n, VIP_GUE, 4) for n in range(16)] + [Flow(200 + n, VIP6, 6) for n in range(16)] + \
+        [Flow(300 + n, VIP6, 6, GUE6_PORT) for n in range(16)]
     wholes, datagrams = [], []
     for i, f in enumerate(flows):
         src, dst = (v4 if f.family == 4 else v6)(f.client), (v4 if f.family == 4 else v6)(f.vip)
         ip = f.packet(b"w%03d" % i)
-        wholes.append((flow_queue(src, dst, f.sport, 53), f.frame(ip, port_mac), ("whole", i)))
+        wholes.append((flow_queue(src, dst, f.sport, f.port), f.frame(ip, port_mac), ("whole", i)))
         for k in range(2):
             ident = f.ident + k
             payload = bytes((i + k + j) & 0xFF for j in range(DATAGRAM))
@@ -210,12 +217,31 @@ def drain(socks, seconds):
     return out
 
 
+BAD_GUE6_CHECKSUMS = []
+
+
+def udp6_checksum_ok(ip):
+    """The UDP checksum of an IPv6 packet (no extension headers) verifies."""
+    seg = ip[40:40 + struct.unpack("!H", ip[4:6])[0]]
+    data = ip[8:40] + struct.pack("!IxxxB", len(seg), UDP) + seg
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s == 0xFFFF and seg[6:8] != b"\0\0"
+
+
 def decode(frame):
     """(backend, IP packet as sent by the client) of a frame the daemon forwarded."""
     et = struct.unpack("!H", frame[12:14])[0]
     ip = frame[14:]
     if et == ETH_IPV4 and ip[9] == UDP and struct.unpack("!H", ip[22:24])[0] == GUE_PORT:
         return socket.inet_ntop(socket.AF_INET, ip[16:20]), ip[28:]
+    if et == ETH_IPV6 and ip[6] == UDP and struct.unpack("!H", ip[42:44])[0] == GUE_PORT:
+        if not udp6_checksum_ok(ip):
+            BAD_GUE6_CHECKSUMS.append(ip[:48].hex())
+        return socket.inet_ntop(socket.AF_INET6, ip[24:40]), ip[48:]
     return frame[:6], ip
 
 
@@ -252,7 +278,7 @@ def run_host(name, order, workers=2):
         link = json.loads(subprocess.run(["ip", "-j", "link", "show", tap], capture_output=True,
                                          text=True, check=True).stdout)
         port_mac = mac(link[0]["address"])
-        for a in DR_BACKENDS + GUE_BACKENDS + DR6_BACKENDS:
+        for a in DR_BACKENDS + GUE_BACKENDS + DR6_BACKENDS + GUE6_BACKENDS:
             subprocess.run(["ip", "neigh", "replace", a, "lladdr", backend_mac(a).hex(":"),
                             "dev", tap, "nud", "permanent"], check=True)
         time.sleep(0.5)  # the neighbour sync runs every 100 ms
@@ -330,6 +356,9 @@ def verify(name, flows, sends, got, stats, lookups):
     check("%s: no frame came back twice" % name, not twice, twice[:8])
     check("%s: nothing else came back" % name, not unknown, unknown[:3])
     check("%s: every frame's bytes intact" % name, not bad_bytes, bad_bytes[:8])
+    check("%s: GUE over IPv6 carries a valid UDP checksum" % name, not BAD_GUE6_CHECKSUMS,
+          BAD_GUE6_CHECKSUMS[:3])
+    del BAD_GUE6_CHECKSUMS[:]
     split = {k: v for k, v in where.items() if len(v) > 1}
     check("%s: each datagram's fragments at one backend" % name, not split, list(split.items())[:5])
     wrong = []

@@ -229,6 +229,94 @@ TEST(GueTest, GoldenIpv4) {
   EXPECT_EQ(outer.dport, kGueDefaultPort);
 }
 
+// IPv6 outer headers (an IPv6 backend): GRE over IPv6 (RFC 7676) with IPv4 inside, IPv6 in
+// IPv6 (RFC 2473), GUE over IPv6 with its full UDP checksum (RFC 6935), flow label from the
+// flow hash.
+const IpAddr kTunnelSrc6 = Ip("2001:db8:a::10");
+const IpAddr kBackend6 = Ip("2001:db8:b::5");
+
+TEST(Ipv6OuterTest, GoldenGreWithIpv4Inside) {
+  const auto frame = Syn().Build();
+  const auto inner = Syn().BuildIp();
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, TunnelOverhead(dataplane::Tunnel::kGre, true));
+  const size_t n =
+      EncapGre(buf, p, kPortMac, kNextHopMac, kTunnelSrc6, kBackend6, 0x00000000000ABCDEULL);
+  ASSERT_EQ(n, 14u + 44u + 40u);
+  ASSERT_EQ(n, buf.size());
+  auto want = FromHex(
+      "52 54 00 12 34 56  52 54 00 ab cd ef  86 dd"
+      // IPv6: traffic class 0x28 (inner TOS), flow label 0xabcde, payload 44, next header 47,
+      // hop limit 64, 2001:db8:a::10 -> 2001:db8:b::5
+      "62 8a bc de  00 2c 2f 40"
+      "20 01 0d b8 00 0a 00 00 00 00 00 00 00 00 00 10"
+      "20 01 0d b8 00 0b 00 00 00 00 00 00 00 00 00 05"
+      // GRE: no flags, protocol IPv4
+      "00 00 08 00");
+  want.insert(want.end(), inner.begin(), inner.end());
+  EXPECT_EQ(buf, want) << "got\n" << ToHex(buf) << "\nwant\n" << ToHex(want);
+  const ParsedPacket outer = MustParse(buf);
+  EXPECT_EQ(outer.family, 6);
+  EXPECT_EQ(outer.proto, inet::ip_proto::kGre);
+}
+
+TEST(Ipv6OuterTest, IpipSixInSixIsNextHeader41AndFourInSixIs4) {
+  const auto frame6 = PacketBuilder()
+                          .Eth(kRouterMac, kPortMac)
+                          .Ipv6(kClient6, kVip6)
+                          .Tcp(50000, 443, inet::tcp_flag::kAck)
+                          .PayloadSize(20)
+                          .Build();
+  for (const auto& frame : {frame6, Syn().Build()}) {
+    const ParsedPacket p = MustParse(frame);
+    auto buf = WithHeadroom(frame, TunnelOverhead(dataplane::Tunnel::kIpip, true));
+    const size_t n = EncapIpip(buf, p, kPortMac, kNextHopMac, kTunnelSrc6, kBackend6, 7);
+    ASSERT_EQ(n, frame.size() + 40u);
+    const ParsedPacket outer = MustParse(buf);
+    EXPECT_EQ(outer.family, 6);
+    EXPECT_EQ(outer.proto, p.family == 6 ? inet::ip_proto::kIpv6 : inet::ip_proto::kIpip);
+    EXPECT_EQ(outer.dst, kBackend6);
+    EXPECT_EQ(outer.ip_total_len, 40u + p.ip_total_len);
+    EXPECT_EQ(Slice(buf, 14 + 40, frame.size() - 14), Slice(frame, 14, frame.size() - 14));
+  }
+}
+
+TEST(Ipv6OuterTest, GueOverIpv6CarriesAFullUdpChecksum) {
+  const auto frame = PacketBuilder()
+                         .Eth(kRouterMac, kPortMac)
+                         .Ipv6(kClient6, kVip6)
+                         .Udp(5353, 53)
+                         .PayloadSize(333)
+                         .Build();
+  const ParsedPacket p = MustParse(frame);
+  auto buf = WithHeadroom(frame, TunnelOverhead(dataplane::Tunnel::kGue, true));
+  const size_t n = EncapGue(buf, p, kPortMac, kNextHopMac, kTunnelSrc6, kBackend6, 0xC456,
+                            kGueDefaultPort, 99);
+  ASSERT_EQ(n, frame.size() + 48u);
+  const ParsedPacket outer = MustParse(buf);
+  EXPECT_EQ(outer.family, 6);
+  EXPECT_EQ(outer.proto, inet::ip_proto::kUdp);
+  EXPECT_EQ(outer.sport, 0xC456);
+  EXPECT_EQ(outer.dport, kGueDefaultPort);
+  const size_t udp_len = 8 + p.ip_total_len;
+  EXPECT_EQ(LoadBe16(buf.data() + 14 + 40 + 4), udp_len);
+  EXPECT_NE(LoadBe16(buf.data() + 14 + 40 + 6), 0) << "a zero checksum over IPv6 is refused";
+  // The pseudo-header sum plus the UDP segment (header, inner packet) verifies: all ones.
+  uint32_t pseudo = 0;
+  for (size_t i = 0; i < 16; i += 2) {
+    pseudo += LoadBe16(kTunnelSrc6.bytes.data() + i) + LoadBe16(kBackend6.bytes.data() + i);
+  }
+  pseudo += static_cast<uint32_t>(udp_len) + inet::ip_proto::kUdp;
+  EXPECT_EQ(NaiveSum(buf.data() + 14 + 40, udp_len, pseudo), 0xFFFF);
+  // The flow label is the flow hash's, the same for every packet of the flow.
+  EXPECT_EQ(LoadBe32(buf.data() + 14) & 0xFFFFF, 99u);
+  // Mixed families are refused: an IPv6 backend needs an IPv6 source.
+  auto again = WithHeadroom(frame, TunnelOverhead(dataplane::Tunnel::kGue, true));
+  EXPECT_EQ(EncapGue(again, p, kPortMac, kNextHopMac, Ip("10.0.0.10"), kBackend6, 0xC456,
+                     kGueDefaultPort, 99),
+            0u);
+}
+
 TEST(GueTest, SourcePortFromTheFlowHash) {
   EXPECT_EQ(GueSourcePort(0), 0xC000);
   EXPECT_EQ(GueSourcePort(0xFFFFFFFFFFFFFFFFULL), 0xFFFF);
@@ -240,6 +328,9 @@ TEST(TunnelTest, OverheadsAndRefusals) {
   EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGre), 24u);
   EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kIpip), 20u);
   EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGue), 28u);
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGre, true), 44u);
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kIpip, true), 40u);
+  EXPECT_EQ(TunnelOverhead(dataplane::Tunnel::kGue, true), 48u);
   EXPECT_TRUE(TunnelExceedsMtu(1473, kGueOverhead, 1500));
   EXPECT_FALSE(TunnelExceedsMtu(1472, kGueOverhead, 1500));
   EXPECT_EQ(TunnelInnerMtu(1500, kIpipOverhead), 1480);
