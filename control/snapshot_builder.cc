@@ -489,10 +489,12 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
   host.exception.burst = ex.burst;
   host.exception.priority_pps = ex.priority_pps;
   host.exception.drop_unsolicited = ex.drop_unsolicited;
-  // The metrics endpoint, when it listens on the host's data address, is solicited.
+  // The metrics endpoint, when it listens on one of the host's data addresses, is solicited.
   if (const size_t colon = config.host.metrics_listen.rfind(':');
       colon != std::string::npos &&
-      config.host.metrics_listen.substr(0, colon) == config.host.address) {
+      (config.host.metrics_listen.substr(0, colon) == config.host.address ||
+       (!config.host.address6.empty() &&
+        config.host.metrics_listen.substr(0, colon) == "[" + config.host.address6 + "]"))) {
     uint32_t port = 0;
     if (absl::SimpleAtoi(config.host.metrics_listen.substr(colon + 1), &port) && port > 0 &&
         port < 65536) {

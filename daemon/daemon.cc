@@ -47,7 +47,6 @@ void Log(const std::string& m) {
   std::fflush(stdout);
 }
 
-// What an operator must see even when stdout is not kept: refusals on the control socket.
 // Writes `value` to a /proc/sys file; a failure names the file.
 absl::Status WriteSysctl(const std::string& path, const std::string& value) {
   std::ofstream f(path);
@@ -57,6 +56,7 @@ absl::Status WriteSysctl(const std::string& path, const std::string& value) {
   return absl::OkStatus();
 }
 
+// What an operator must see even when stdout is not kept: refusals on the control socket.
 void LogError(const std::string& m) {
   std::fprintf(stderr, "ecmplb: %s\n", m.c_str());
 }
@@ -207,6 +207,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     sync_keys = std::move(*keys);
   }
   ECMPLB_ASSIGN_OR_RETURN(p->engine, dataplane::Engine::Create(EngineOptionsFor(options, config)));
+  // Held fragments keep their mbufs: a spoofed flood of orphans may pin every worker's hold,
+  // which must leave most of the pool to the RX queues.
+  if (const uint64_t pinned = uint64_t{config.fragments.hold} * p->engine->worker_count();
+      config.fragments.capacity != 0 && pinned * 4 > options.mbufs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fragments.hold x workers (", pinned, ") may pin more than a quarter of the packet pool (",
+        options.mbufs, " mbufs): lower fragments.hold or raise --mbufs"));
+  }
+  if (!p->engine->data_port_allmulticast()) {
+    Log("warning: the data port does not receive all multicast groups (no allmulticast): a NIC "
+        "that filters multicast drops OSPF (224.0.0.5/6, ff02::5/6) and neighbour discovery "
+        "unless it was told those groups");
+  }
   dataplane::Engine& engine = *p->engine;
 
   // The kernel side of the exception interface: up, with the host's addresses. IPv6 first

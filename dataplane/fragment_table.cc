@@ -13,7 +13,7 @@ FragmentKey FragmentKey::Of(const IpAddr& src, const IpAddr& dst, uint32_t id, u
   std::memcpy(k.dst, dst.bytes.data(), 16);
   k.id = id;
   k.family = src.family;
-  k.proto = proto;
+  k.proto = src.family == 6 ? uint8_t{0} : proto;
   k.zero = 0;
   return k;
 }

@@ -4,7 +4,8 @@
 // the rest of its flow (connection table, Maglev). The worker records that placement here, keyed
 // by the datagram (addresses, protocol, IP identification), and its later fragments, which have
 // no ports, find their backend by the same key. Fixed memory: a power-of-two number of 4-way
-// buckets of one cache line per entry; an entry lives `timeout_s` seconds. When every way of a
+// buckets of one cache line per entry; an entry lives `timeout_s` whole seconds of the
+// worker's clock (so between timeout_s and timeout_s + 1 seconds). When every way of a
 // bucket is live, the oldest is displaced (Record says so; the pipeline counts it as
 // fragment_table_full): a flood of fragmented datagrams then costs the oldest datagrams their
 // later fragments, never the newest ones, which are the ones whose fragments are still arriving.
@@ -25,7 +26,11 @@
 
 namespace ecmplb::dataplane {
 
-// One datagram: the fragments that share it are one datagram's (RFC 791 / RFC 8200).
+// One datagram: the fragments that share it are one datagram's. IPv4 (RFC 791): source,
+// destination, protocol and identification. IPv6 (RFC 8200): source, destination and
+// identification; the protocol is left out (0), since a later fragment names the first header
+// of the fragmentable part, which is not the transport's when extension headers follow the
+// fragment header.
 struct FragmentKey {
   uint8_t src[16];  // IPv4 addresses in the first 4 bytes, the rest zero
   uint8_t dst[16];
@@ -34,17 +39,19 @@ struct FragmentKey {
   uint8_t proto;
   uint16_t zero;  // padding, always 0 (keys are compared and hashed as bytes)
 
+  // `proto` is ignored for IPv6 (see above).
   static FragmentKey Of(const IpAddr& src, const IpAddr& dst, uint32_t id, uint8_t proto);
   bool operator==(const FragmentKey&) const = default;
 };
 static_assert(sizeof(FragmentKey) == 40);
 
-// Where the datagram's first fragment went: its service (the VIP is the key's destination,
-// the protocol the key's) and backend, and its flow hash (a GUE header's source port).
+// Where the datagram's first fragment went: its service (the VIP is the key's destination)
+// and backend, and its flow hash (a GUE header's source port, an IPv6 outer flow label).
 struct FragmentPlacement {
   uint64_t flow_hash = 0;
   uint32_t backend_id = 0;
   uint16_t dport = 0;  // host order
+  uint8_t proto = 0;   // the service's: TCP or UDP
 };
 
 class FragmentTable {

@@ -195,7 +195,13 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
       continue;
     }
     verdicts[i] = Verdict::kDrop;
-    if (p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp) {
+    // A later fragment of IPv6 names the first header after the fragment header: an extension
+    // header when one follows it, not the transport.
+    const bool later_v6_ext =
+        p.family == 6 && p.later_fragment() &&
+        (p.proto == inet::ip_proto::kHopByHop || p.proto == inet::ip_proto::kIpv6Routing ||
+         p.proto == inet::ip_proto::kIpv6DestOptions);
+    if (p.proto == inet::ip_proto::kTcp || p.proto == inet::ip_proto::kUdp || later_v6_ext) {
       if (p.has_l4) {
         counters_->Add(Counter::drop_vip_no_service);  // a port nobody listens on
       } else if (fragments_ != nullptr) {
@@ -330,7 +336,7 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
     if (verdicts[i] == Verdict::kTx && pend[k].icmp_error)
       counters_->Add(Counter::icmp_error_steered);
     if (parsed[i].is_fragment && fragments_ != nullptr && !pend[k].icmp_error) {
-      RecordFirstFragment(snap, parsed[i], be.id, parsed[i].dport, hashes[k], now_s);
+      RecordFirstFragment(snap, parsed[i], be.id, hashes[k], now_s);
     }
   }
   // 5. Later fragments, once this burst's first fragments are recorded.
@@ -338,10 +344,10 @@ void Pipeline::Process(const Snapshot& snap, std::span<Frame> frames, uint32_t n
 }
 
 void Pipeline::RecordFirstFragment(const Snapshot& snap, const ParsedPacket& p,
-                                   uint32_t backend_id, uint16_t dport, uint64_t flow_hash,
-                                   uint32_t now_s) {
+                                   uint32_t backend_id, uint64_t flow_hash, uint32_t now_s) {
   const FragmentKey key = FragmentKey::Of(p.src, p.dst, p.ip_id, p.proto);
-  const FragmentPlacement pl{.flow_hash = flow_hash, .backend_id = backend_id, .dport = dport};
+  const FragmentPlacement pl{
+      .flow_hash = flow_hash, .backend_id = backend_id, .dport = p.dport, .proto = p.proto};
   if (fragments_->Record(key, pl, now_s)) counters_->Add(Counter::fragment_table_full);
   if (nheld_ == 0) return;
   // The frames that waited for this first fragment go now, in their order of arrival.
@@ -388,7 +394,7 @@ void Pipeline::PlaceLaterFragments(const Snapshot& snap, std::span<Frame> frames
 void Pipeline::ForwardFragment(const Snapshot& snap, const FragmentPlacement& pl, Frame& f,
                                const ParsedPacket& p, Verdict& v) {
   v = Verdict::kDrop;
-  const Service* svc = snap.Find(p.dst, pl.dport, p.proto);
+  const Service* svc = snap.Find(p.dst, pl.dport, pl.proto);
   if (svc == nullptr) {
     counters_->Add(Counter::drop_fragment);  // its service is gone since the first fragment
     return;
@@ -399,16 +405,19 @@ void Pipeline::ForwardFragment(const Snapshot& snap, const FragmentPlacement& pl
     counters_->Add(Counter::drop_no_backend);
     return;
   }
-  Forward(snap, *svc, svc->backends[static_cast<size_t>(pos)], f, p, pl.flow_hash, v);
-  if (v == Verdict::kTx) counters_->Add(Counter::fragment_forwarded);
+  if (Forward(snap, *svc, svc->backends[static_cast<size_t>(pos)], f, p, pl.flow_hash, v)) {
+    counters_->Add(Counter::fragment_forwarded);
+  }
 }
 
 size_t Pipeline::TakeReleased(std::span<Frame> out, std::span<Verdict> verdicts) {
+  // Oldest first: the frames leave in the order they were released.
   const size_t n = std::min({out.size(), verdicts.size(), nreleased_});
   for (size_t k = 0; k < n; ++k) {
-    out[k] = released_[nreleased_ - n + k].frame;
-    verdicts[k] = released_[nreleased_ - n + k].verdict;
+    out[k] = released_[k].frame;
+    verdicts[k] = released_[k].verdict;
   }
+  std::copy(released_.get() + n, released_.get() + nreleased_, released_.get());
   nreleased_ -= n;
   return n;
 }
@@ -422,7 +431,7 @@ void Pipeline::ReleaseHeld() {
   nheld_ = 0;
 }
 
-[[gnu::always_inline]] inline void Pipeline::Forward(const Snapshot& snap, const Service& svc,
+[[gnu::always_inline]] inline bool Pipeline::Forward(const Snapshot& snap, const Service& svc,
                                                      const BackendEntry& be, Frame& f,
                                                      const ParsedPacket& p, uint64_t flow_hash,
                                                      Verdict& v) {
@@ -432,7 +441,7 @@ void Pipeline::ReleaseHeld() {
     neighbors_->RequestResolve(be.neighbor_slot);
     counters_->Add(Counter::drop_neighbor_unresolved);
     v = Verdict::kDrop;
-    return;
+    return false;
   }
   const uint32_t in_len = f.len;
   if (svc.forward == ForwardMode::kDr) {
@@ -450,7 +459,7 @@ void Pipeline::ReleaseHeld() {
       if (!p.dont_fragment) {
         counters_->Add(Counter::drop_too_big);
         v = Verdict::kDrop;
-        return;
+        return false;
       }
       std::span<uint8_t> buf(f.data, f.len);
       const uint16_t inner_mtu = TunnelInnerMtu(host.mtu, overhead);
@@ -459,17 +468,17 @@ void Pipeline::ReleaseHeld() {
       if (len == 0) {
         counters_->Add(Counter::drop_too_big);
         v = Verdict::kDrop;
-        return;
+        return false;
       }
       f.len = static_cast<uint32_t>(len);
       counters_->Add(Counter::icmp_frag_needed_sent);
       v = Verdict::kTx;
-      return;
+      return false;
     }
     if (f.headroom < overhead) {
       counters_->Add(Counter::drop_no_headroom);
       v = Verdict::kDrop;
-      return;
+      return false;
     }
     std::span<uint8_t> buf(f.data - overhead, p.ip_end() + overhead);
     size_t len = 0;
@@ -491,7 +500,7 @@ void Pipeline::ReleaseHeld() {
     if (len == 0) {
       counters_->Add(Counter::drop_too_big);
       v = Verdict::kDrop;
-      return;
+      return false;
     }
     f.data -= overhead;
     f.headroom -= static_cast<uint32_t>(overhead);
@@ -501,6 +510,7 @@ void Pipeline::ReleaseHeld() {
   counters_->services[svc.counter_slot].Add(in_len);
   counters_->backends[be.counter_slot].Add(in_len);
   v = Verdict::kTx;
+  return true;
 }
 
 void Pipeline::Housekeeping(uint32_t now_s) {

@@ -11,7 +11,7 @@
 // handed back through TakeReleased. Every verdict and every drop is counted in WorkerCounters.
 //
 // The DPDK layer wraps this: it fills Frames from mbufs, calls Process, applies the new
-// data offset/length (a tunnel prepends up to 28 bytes into the headroom) and sends or frees;
+// data offset/length (a tunnel prepends up to 48 bytes into the headroom) and sends or frees;
 // a held frame stays the pipeline's until TakeReleased returns it (with its cookie).
 //
 // Thread-safety: one Pipeline per worker, used only by that worker. The Snapshot and
@@ -39,7 +39,7 @@ inline constexpr size_t kBurstSize = 32;
 struct Frame {
   uint8_t* data = nullptr;  // first byte of the Ethernet header
   uint32_t len = 0;         // frame length
-  uint32_t headroom = 0;    // writable bytes before `data` (tunnels need 20 to 28)
+  uint32_t headroom = 0;    // writable bytes before `data` (tunnels need 20 to 48)
   void* cookie = nullptr;   // the caller's (its mbuf): carried with a held frame
 };
 
@@ -111,7 +111,9 @@ class Pipeline {
   struct Pending;  // per-frame scratch for the service packets of a burst
   struct Held;     // a later fragment waiting for its first one
   struct Released;
-  void Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
+  // True when the frame leaves for the backend (not an ICMP error built in its place, not a
+  // drop).
+  bool Forward(const Snapshot& snap, const Service& svc, const BackendEntry& be, Frame& f,
                const ParsedPacket& p, uint64_t flow_hash, Verdict& v);
 
   conntrack::Table* ct_;
@@ -121,7 +123,7 @@ class Pipeline {
   // Fragments: a first fragment's placement recorded (and the frames waiting for it released);
   // later fragments placed by the table or held.
   void RecordFirstFragment(const Snapshot& snap, const ParsedPacket& p, uint32_t backend_id,
-                           uint16_t dport, uint64_t flow_hash, uint32_t now_s);
+                           uint64_t flow_hash, uint32_t now_s);
   void PlaceLaterFragments(const Snapshot& snap, std::span<Frame> frames,
                            std::span<Verdict> verdicts, const uint16_t* later, size_t nlater,
                            uint32_t now_s);

@@ -220,4 +220,8 @@ Engine::~Engine() {
   Shutdown();
 }
 
+bool Engine::data_port_allmulticast() const {
+  return rte_eth_allmulticast_get(data_port_) == 1;
+}
+
 }  // namespace ecmplb::dataplane

@@ -88,6 +88,8 @@ class Engine {
   void Shutdown();
 
   size_t worker_count() const { return workers_.size(); }
+  // Whether the data port receives every multicast group (PortConfig::allmulticast took).
+  bool data_port_allmulticast() const;
   const std::vector<unsigned>& worker_lcores() const { return lcores_; }
   const MacAddr& mac() const { return mac_; }
   std::string data_port_name() const;

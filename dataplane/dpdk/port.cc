@@ -108,14 +108,9 @@ absl::Status StartPort(uint16_t port_id, const PortConfig& cfg, rte_mempool* poo
     return absl::InternalError(absl::StrCat(who, ": start failed: ", rte_strerror(-rc)));
   }
   if (cfg.promiscuous) rte_eth_promiscuous_enable(port_id);
-  if (cfg.allmulticast) {
-    if (int rc = rte_eth_allmulticast_enable(port_id); rc != 0 && rc != -ENOTSUP) {
-      rte_eth_dev_stop(port_id);
-      return absl::FailedPreconditionError(
-          absl::StrCat(who, ": cannot receive all multicast (OSPF, neighbour discovery): ",
-                       rte_strerror(-rc)));
-    }
-  }
+  // Best effort: a PMD without the setting, or one that refuses it (an untrusted VF), still
+  // forwards; the caller warns (rte_eth_allmulticast_get).
+  if (cfg.allmulticast) rte_eth_allmulticast_enable(port_id);
   if (use_rss) {
     // The key must be ours: a peer that steers by rte_softrss (and the operator reading
     // `ecmplbctl show`) relies on it. A PMD that cannot report its key is trusted.

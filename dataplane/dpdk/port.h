@@ -31,8 +31,9 @@ struct PortConfig {
   bool promiscuous = false;
   // Receive every multicast group: OSPFv2 (224.0.0.5/6), OSPFv3 (ff02::5/6) and neighbour
   // discovery (solicited-node groups) must reach the kernel through the exception path, and a
-  // NIC filters multicast it was not told about. A PMD without the setting (vdevs on kernel
-  // interfaces, which see everything anyway) is accepted.
+  // NIC filters multicast it was not told about. Best effort: a PMD without the setting (vdevs
+  // on kernel interfaces, which see everything anyway) or refusing it still starts; see
+  // Engine::data_port_allmulticast.
   bool allmulticast = false;
 };
 

@@ -198,11 +198,15 @@ def open_sockets():
     return socks
 
 
-def drain(socks, seconds):
-    """Every frame the daemon sent (received on the veth peers) within `seconds`."""
+def drain(socks, seconds, expect=None):
+    """Every frame the daemon sent (received on the veth peers) within `seconds`; with
+    `expect`, stops early once that many came and nothing more for 0.3 s."""
     out = []
     end = time.monotonic() + seconds
+    last = time.monotonic()
     while time.monotonic() < end:
+        if expect is not None and len(out) >= expect and time.monotonic() - last > 0.3:
+            break
         got = False
         for s in socks:
             try:
@@ -212,6 +216,7 @@ def drain(socks, seconds):
             got = True
             if addr[2] != socket.PACKET_OUTGOING:
                 out.append(data)
+                last = time.monotonic()
         if not got:
             time.sleep(0.01)
     return out
@@ -290,7 +295,7 @@ def run_host(name, order, workers=2):
             socks[q].send(frame)
             if n % 16 == 15:
                 time.sleep(0.002)
-        got = drain(socks, 1.5)
+        got = drain(socks, 8.0, expect=len(sends))
         stats = json.loads(d.ctl("--json", "stats").stdout)
         lookups = {}
         for i, f in enumerate(flows):
@@ -315,7 +320,9 @@ def shuffled(wholes, datagrams):
     """Later fragments first, datagrams interleaved two by two, wholes spread in."""
     rnd = random.Random(17)
     out = []
+    assert len(datagrams) % 2 == 0
     for a, b in zip(datagrams[0::2], datagrams[1::2]):
+        assert len(a) == len(b), "interleaving needs datagrams of as many fragments"
         ra, rb = list(reversed(a)), list(reversed(b))
         for x, y in zip(ra, rb):
             out += [x, y]

@@ -61,6 +61,9 @@ def config(tap, socket):
                  "exception_interface": tap,
                  "control_socket": socket, "announce": False, "drain_s": 0, "mtu": 1500},
         "conntrack": {"capacity": 65536},
+        # The test holds each worker still for seconds (a stats read); a first fragment read
+        # just before the stall must still be known when its later one comes after it.
+        "fragments": {"timeout_s": 30},
         "services": [
             {"vip": VIP, "port": 80, "protocol": "tcp", "forward": "dr", "table_size": 251,
              "backends": [{"id": i + 1, "address": a} for i, a in enumerate(DR_BACKENDS)]},

@@ -213,7 +213,9 @@ TEST_F(WorkerTest, HeldFragmentsLeaveWithTheirFirstOrAtTheTimeout) {
     }
     return worker_.counters->Get(c);
   };
+  // One at a time, so that the order they are held in is known (the worker polls two queues).
   ASSERT_EQ(rte_ring_enqueue(data_.rx[0], ToMbuf(pieces[2])), 0);
+  ASSERT_EQ(wait_for(Counter::fragment_held, 1), 1u);
   ASSERT_EQ(rte_ring_enqueue(data_.rx[1], ToMbuf(pieces[1])), 0);
   ASSERT_EQ(wait_for(Counter::fragment_held, 2), 2u);
   EXPECT_EQ(rte_ring_count(data_.tx[0]), 0u);

@@ -209,6 +209,61 @@ TEST(FragmentPipelineTest, LaterFragmentsBeforeTheFirstWaitForIt) {
   }
 }
 
+// Many later fragments before their first one: released in their order of arrival, also
+// across TakeReleased's chunks.
+TEST(FragmentPipelineTest, HeldFragmentsLeaveInTheirOrderOfArrival) {
+  const control::Config c = FragmentConfig();
+  Host h(c);
+  const auto whole = Datagram(6100, 7000);
+  const Frames pieces = FragmentFrame(whole, 1000, 77);
+  ASSERT_EQ(pieces.size(), 8u);
+  for (size_t k = 1; k < pieces.size(); ++k) {
+    ASSERT_EQ(h.Burst({pieces[k]})[0], Verdict::kHeld);  // frame number k - 1
+  }
+  ASSERT_EQ(h.Burst({pieces[0]})[0], Verdict::kTx);
+  const auto released = h.TakeReleased();  // in chunks of 4
+  ASSERT_EQ(released.size(), 7u);
+  for (size_t k = 0; k < released.size(); ++k) {
+    EXPECT_EQ(released[k].number, k);
+    ASSERT_EQ(released[k].verdict, Verdict::kTx);
+    EXPECT_EQ(SentTo(c, released[k].bytes), Expected(h, whole));
+  }
+}
+
+// IPv6 with a destination-options header after the fragment header: a later fragment names
+// that header (60), not UDP, and still follows its first fragment.
+TEST(FragmentPipelineTest, Ipv6LaterFragmentsNamingAnExtensionHeaderFollowTheFirst) {
+  const control::Config c = FragmentConfig();
+  Host h(c);
+  const auto first = PacketBuilder()
+                         .Eth(kRouterMac, kPortMac)
+                         .Ipv6(Ip("2001:db8:c::7"), Ip("2001:db8:f::1"))
+                         .Ipv6Fragment(0, true, 0xABCD)
+                         .Ipv6Extension(inet::ip_proto::kIpv6DestOptions, 8)
+                         .Udp(6200, 53)
+                         .PayloadSize(64)
+                         .Build();
+  const auto later = PacketBuilder()
+                         .Eth(kRouterMac, kPortMac)
+                         .Ipv6(Ip("2001:db8:c::7"), Ip("2001:db8:f::1"))
+                         .Ipv6Fragment(10, false, 0xABCD)
+                         .Proto(inet::ip_proto::kIpv6DestOptions)
+                         .PayloadSize(40)
+                         .Build();
+  ParsedPacket p;
+  ASSERT_EQ(Parse(later, &p), ParseResult::kOk);
+  ASSERT_EQ(p.proto, inet::ip_proto::kIpv6DestOptions);
+  Frames out;
+  // The later one first (held), then the first one: both at the flow's backend.
+  ASSERT_EQ(h.Burst({later})[0], Verdict::kHeld);
+  ASSERT_EQ(h.Burst({first}, &out)[0], Verdict::kTx);
+  const auto released = h.TakeReleased();
+  ASSERT_EQ(released.size(), 1u);
+  ASSERT_EQ(released[0].verdict, Verdict::kTx);
+  EXPECT_EQ(SentTo(c, released[0].bytes), SentTo(c, out[0]));
+  EXPECT_EQ(h.Count(Counter::fragment_forwarded), 1u);
+}
+
 // The fragments of one datagram reach the same backend on every LB host, whichever order each
 // host sees them in, and the same backend as the flow's unfragmented packets.
 TEST(FragmentPipelineTest, EveryHostPlacesADatagramAlike) {

@@ -26,6 +26,17 @@ namespace {
 
 using namespace pipeline_testing;  // NOLINT: the harness
 
+// A DF UDP datagram from 192.0.2.7:sport to the UDP service 10.100.0.1:53.
+std::vector<uint8_t> DfUdp(uint16_t sport, size_t payload) {
+  return PacketBuilder()
+      .Eth(kRouterMac, kPortMac)
+      .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
+      .Df(true)
+      .Udp(sport, 53)
+      .PayloadSize(payload)
+      .Build();
+}
+
 TEST(PipelineTest, DrRewritesOnlyTheMacs) {
   Host h(BaseConfig());
   auto in = Syn(40000);
@@ -121,13 +132,7 @@ TEST(PipelineTest, Ipv6TunnelBackendsGetAnIpv6OuterHeader) {
                                                                   : 48;
     std::set<uint32_t> labels;
     for (int k = 0; k < 2; ++k) {
-      auto in = PacketBuilder()
-                    .Eth(kRouterMac, kPortMac)
-                    .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                    .Df(true)
-                    .Udp(5555, 53)
-                    .PayloadSize(40)
-                    .Build();
+      auto in = DfUdp(5555, 40);
       std::vector<uint8_t> out;
       ASSERT_EQ(h.Run(in, &out), Verdict::kTx);
       ASSERT_EQ(out.size(), in.size() + overhead);
@@ -142,13 +147,7 @@ TEST(PipelineTest, Ipv6TunnelBackendsGetAnIpv6OuterHeader) {
     }
     EXPECT_EQ(labels.size(), 1u) << "one flow label per flow";
     // Too big for the IPv6 outer header: the inner MTU is 1500 - overhead.
-    auto big = PacketBuilder()
-                   .Eth(kRouterMac, kPortMac)
-                   .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                   .Df(true)
-                   .Udp(5556, 53)
-                   .PayloadSize(1500 - overhead - 28 + 1)
-                   .Build();
+    auto big = DfUdp(5556, 1500 - overhead - 28 + 1);
     std::vector<uint8_t> reply;
     ASSERT_EQ(h.Run(big, &reply), Verdict::kTx);
     ParsedPacket icmp;
@@ -165,21 +164,9 @@ TEST(PipelineTest, TunnelTooBigAnswersWithItsOwnMtu) {
     c.services[1].forward = mode;
     Host h(c);
     const size_t overhead = mode == control::ForwardMode::kGue ? kGueOverhead : kIpipOverhead;
-    auto fits = PacketBuilder()
-                    .Eth(kRouterMac, kPortMac)
-                    .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                    .Df(true)
-                    .Udp(5555, 53)
-                    .PayloadSize(1500 - overhead - 28)
-                    .Build();
+    auto fits = DfUdp(5555, 1500 - overhead - 28);
     EXPECT_EQ(h.Run(fits), Verdict::kTx);
-    auto big = PacketBuilder()
-                   .Eth(kRouterMac, kPortMac)
-                   .Ipv4(Ip("192.0.2.7"), Ip("10.100.0.1"))
-                   .Df(true)
-                   .Udp(5555, 53)
-                   .PayloadSize(1500 - overhead - 28 + 1)
-                   .Build();
+    auto big = DfUdp(5555, 1500 - overhead - 28 + 1);
     std::vector<uint8_t> out;
     ASSERT_EQ(h.Run(big, &out), Verdict::kTx);
     ParsedPacket p;

@@ -5,6 +5,8 @@
 //   flags bit 0: trust IPv4 header checksums (else verify; random bytes rarely pass)
 //   flags bit 1: accept any destination MAC (promiscuous port)
 //   flags bit 2: only 8 bytes of headroom (tunnels cannot encapsulate: drop_no_headroom)
+//   flags bit 3 (with bit 2 clear): 40 bytes of headroom (an IPv4 outer header fits, an IPv6
+//     one for GRE and GUE does not)
 // Each frame is parsed alone, then the burst goes through a real dataplane::Pipeline (fresh
 // connection table per input, so every input is reproducible alone) against a fixed snapshot
 // built by control::SnapshotBuilder: twice (the second pass finds the flows the first
@@ -42,7 +44,8 @@ namespace {
 using namespace ecmplb::dataplane;
 
 constexpr char kConfig[] = R"({
-  "host": {"address": "10.0.0.11", "prefix_length": 24, "gateway": "10.0.0.1", "mtu": 1400},
+  "host": {"address": "10.0.0.11", "prefix_length": 24, "gateway": "10.0.0.1", "mtu": 1400,
+           "address6": "2001:db8:a::11", "gateway6": "2001:db8:a::1"},
   "conntrack": {"capacity": 1024},
   "services": [
     {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "dr", "table_size": 251,
@@ -63,7 +66,13 @@ constexpr char kConfig[] = R"({
     {"vip": "2001:db8::1", "port": 443, "protocol": "tcp", "forward": "dr", "table_size": 251,
      "backends": [{"id": 1, "address": "2001:db8::21"}, {"id": 2, "address": "2001:db8::22"}]},
     {"vip": "2001:db8::1", "port": 53, "protocol": "udp", "forward": "dr", "table_size": 251,
-     "backends": []}
+     "backends": []},
+    {"vip": "2001:db8::2", "port": 53, "protocol": "udp", "forward": "gue", "table_size": 251,
+     "backends": [{"id": 1, "address": "2001:db8:a::31"}, {"id": 2, "address": "2001:db8:9::32"}]},
+    {"vip": "10.100.0.4", "port": 80, "protocol": "tcp", "forward": "gre", "table_size": 251,
+     "backends": [{"id": 1, "address": "2001:db8:a::33"}]},
+    {"vip": "10.100.0.4", "port": 53, "protocol": "udp", "forward": "ipip", "table_size": 251,
+     "backends": [{"id": 1, "address": "2001:db8:a::34"}]}
   ]})";
 
 const MacAddr kPortMac = {{0x02, 0, 0, 0, 0, 0x01}};
@@ -125,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Fixed& fixed = Get();
   const uint8_t flags = data[0];
   const IpChecksumMode mode = (flags & 1) ? IpChecksumMode::kTrust : IpChecksumMode::kVerify;
-  const uint32_t headroom = (flags & 4) ? 8 : 128;
+  const uint32_t headroom = (flags & 4) ? 8 : (flags & 8) ? 40 : 128;
 
   // Split into frames.
   std::vector<std::span<const uint8_t>> in;

@@ -75,6 +75,13 @@ seeds = {
     "ipv6": seed([v6_dr, v6_nobackend]),
     "trust_promisc": seed([other_mac, dr], flags=3),
     "tunnels": seed([ipip, gue, v6_gue, big_gue, ipip, gue]),
+    "ipv6_tunnels": seed([eth(ipv6("2001:db8:9::7", "2001:db8::2", 17, udp(5561, 53, b"t" * 30)),
+                              0x86DD),
+                          eth(ipv4(C, "10.100.0.4", 6, tcp(40013, 80))),
+                          eth(ipv4(C, "10.100.0.4", 17, udp(5562, 53, b"t" * 30)))]),
+    "ipv6_tunnels_headroom40": seed([eth(ipv4(C, "10.100.0.4", 6, tcp(40014, 80))),
+                                     eth(ipv4(C, "10.100.0.3", 17, udp(5563, 53, b"t" * 8)))],
+                                    flags=8),
     "fragments": seed([frag_last, frag_first, frag_mid, frag_orphan, v6_frag_last, v6_frag_first,
                        frag_first, frag_last], flags=1),
 }
