@@ -301,7 +301,8 @@ int main(int argc, char** argv) {
   std::string frr_hostname;
   auto frr = app.add_subcommand("frr-config",
                                 "print this host's FRR configuration "
-                                "(frr-conf/lb-host.frr.conf.in) for the running config")
+                                "(frr-conf/lb-host.frr.conf.in, and lb-host.ospf6.frr.conf.in "
+                                "when an IPv6 VIP is configured) for the running config")
                  ->fallthrough();
   frr->add_option("--hostname", frr_hostname, "FRR hostname (default: this host's name)");
 
@@ -354,7 +355,8 @@ int main(int argc, char** argv) {
         gethostname(h, sizeof(h) - 1);
         frr_hostname = h;
       }
-      return ecmplb::control::RenderLbHostFrr(cfg, frr_hostname, kLbHostFrrTemplate);
+      return ecmplb::control::RenderLbHostFrr(cfg, frr_hostname, kLbHostFrrTemplate,
+                                             kLbHostOspf6FrrTemplate);
     }()
         : absl::StatusOr<std::string>(dump.status());
     if (!text.ok()) {

@@ -3,7 +3,10 @@
 
 #include <arpa/inet.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace ecmplb::control {
 namespace {
@@ -22,6 +25,24 @@ std::string V4Text(uint32_t host) {
 
 uint32_t Mask(int len) {
   return len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+}
+
+// The smallest IPv6 prefix covering every address of `addrs` (not empty), as "ADDR/LEN".
+std::string CoveringPrefix6(const std::vector<in6_addr>& addrs) {
+  int len = 128;
+  for (const in6_addr& a : addrs) {
+    for (int bit = 0; bit < len; ++bit) {
+      const uint8_t m = 0x80 >> (bit % 8);
+      if ((a.s6_addr[bit / 8] & m) != (addrs[0].s6_addr[bit / 8] & m)) {
+        len = bit;
+        break;
+      }
+    }
+  }
+  in6_addr net = addrs[0];
+  for (int bit = len; bit < 128; ++bit) net.s6_addr[bit / 8] &= ~(0x80 >> (bit % 8));
+  char buf[INET6_ADDRSTRLEN];
+  return absl::StrCat(inet_ntop(AF_INET6, &net, buf, sizeof(buf)), "/", len);
 }
 
 }  // namespace
@@ -54,11 +75,17 @@ absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl,
 }
 
 absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::string& hostname,
-                                            absl::string_view tmpl) {
+                                            absl::string_view tmpl, absl::string_view tmpl6) {
   uint32_t lo = UINT32_MAX, hi = 0;
   size_t vips = 0;
+  std::vector<in6_addr> vips6;
   for (const auto& s : config.services) {
-    if (IsIpv6(s.vip)) continue;
+    if (IsIpv6(s.vip)) {
+      in6_addr a{};
+      inet_pton(AF_INET6, s.vip.c_str(), &a);
+      vips6.push_back(a);
+      continue;
+    }
     uint32_t v = V4(s.vip);
     lo = std::min(lo, v);
     hi = std::max(hi, v);
@@ -66,7 +93,8 @@ absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::str
   }
   if (vips == 0) {
     return absl::FailedPreconditionError(
-        "no IPv4 service is configured: there is no VIP range to advertise");
+        "no IPv4 service is configured: there is no VIP range to advertise (OSPFv2 announces "
+        "the IPv4 VIPs and carries the BFD profile that OSPFv3 uses)");
   }
   int len = 32;
   while (len > 0 && (lo & Mask(len)) != (hi & Mask(len))) --len;
@@ -79,7 +107,11 @@ absl::StatusOr<std::string> RenderLbHostFrr(const Config& config, const std::str
                                    config.host.prefix_length)},
       {"vip_range", absl::StrCat(V4Text(lo & Mask(len)), "/", len)},
   };
-  return FillTemplate(tmpl, fields);
+  ECMPLB_ASSIGN_OR_RETURN(std::string text, FillTemplate(tmpl, fields));
+  if (vips6.empty()) return text;
+  fields["vip6_range"] = CoveringPrefix6(vips6);
+  ECMPLB_ASSIGN_OR_RETURN(std::string text6, FillTemplate(tmpl6, fields));
+  return text + text6;
 }
 
 }  // namespace ecmplb::control

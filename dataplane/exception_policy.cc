@@ -87,7 +87,11 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
   }
   const bool to_host = p.dst == h.address || (h.address6.is_v6() && p.dst == h.address6);
   if (p.proto == inet::ip_proto::kUdp && p.has_l4) {
-    if (p.dport == kBfdSingleHopPort && p.ttl == 255 && InHostSubnet(p.src, h) && to_host) {
+    // Single-hop BFD (RFC 5881): TTL / hop limit 255, from the link, to the
+    // host; OSPFv3's sessions run between link-local addresses.
+    const bool link_local = IsLinkLocal6(p.src) && IsLinkLocal6(p.dst);
+    if (p.dport == kBfdSingleHopPort && p.ttl == 255 && InHostSubnet(p.src, h) &&
+        (to_host || link_local)) {
       return ExceptionClass::kBfd;
     }
     if (to_host && p.dport == h.exception.sync_port && h.exception.sync_port != 0) {

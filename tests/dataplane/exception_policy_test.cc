@@ -213,6 +213,15 @@ TEST(ExceptionPolicyTest, Ipv6HostKindsAreValidated) {
                          .Build(),
                      s),
             ExceptionClass::kUnsolicited);
+  // BFD sessions of OSPFv3 neighbours run between link-local addresses (the host's own
+  // link-local address is the kernel's, unknown to the worker: any link-local destination).
+  EXPECT_EQ(Classify(v6("fe80::1", "fe80::11", 255).Udp(49152, 3784).PayloadSize(24).Build(), s),
+            ExceptionClass::kBfd);
+  EXPECT_EQ(Classify(v6("fe80::1", "fe80::11", 254).Udp(49152, 3784).PayloadSize(24).Build(), s),
+            ExceptionClass::kOther);
+  EXPECT_EQ(Classify(v6("2001:db8:9::1", "fe80::11", 255).Udp(49152, 3784).PayloadSize(24).Build(),
+                     s),
+            ExceptionClass::kOther);
   // A health-check reply from an IPv6 backend; a SYN from anywhere else is unsolicited.
   EXPECT_EQ(Classify(v6("2001:db8:a::21", "2001:db8:a::11", 64).Tcp(80, 40000, 0x12).Build(), s),
             ExceptionClass::kHealthReply);
