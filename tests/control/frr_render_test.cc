@@ -88,6 +88,8 @@ TEST(FrrRenderTest, Ospf6PartCoversTheIpv6Vips) {
   EXPECT_NE(text->find("interface lbtap\n ! Same timers"), std::string::npos) << *text;
   EXPECT_NE(text->find(" ipv6 ospf6 bfd profile fast\n"), std::string::npos);
   EXPECT_NE(text->find(" ospf6 router-id 10.0.0.12\n"), std::string::npos);
+  // The VIPs leave as one external LSA each (see the template on FRR 8.4's intra-prefix ECMP).
+  EXPECT_NE(text->find(" redistribute connected route-map ecmplb-vips6\n"), std::string::npos);
   for (const char* field : {"${vip6_range}", "${router_id}", "${exception_interface}"}) {
     EXPECT_EQ(text->find(field), std::string::npos) << field;
   }

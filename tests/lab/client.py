@@ -13,7 +13,8 @@
       a datagram of BYTES bytes (the kernel fragments it beyond the MTU), answered by the
       backend's echo ("NAME " + the datagram); one result per request: source, sport,
       backend (None: no answer in time), intact (the echo carried the datagram unchanged).
-Every result is one JSON object on the last stdout line. All loops are bounded in time.
+VIPs may be IPv4 or IPv6 addresses. Every result is one JSON object on the last stdout line.
+All loops are bounded in time.
 """
 import argparse
 import errno
@@ -27,16 +28,21 @@ import time
 CLIENT_TIMEOUT = 2.0
 
 
+def family(vip):
+  return socket.AF_INET6 if ':' in vip else socket.AF_INET
+
+
 def one_request(vip, port, sport):
-  s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+  s = socket.socket(family(vip), socket.SOCK_STREAM)
   s.settimeout(CLIENT_TIMEOUT)
   try:
     if sport:
       s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-      s.bind(('0.0.0.0', sport))
+      s.bind(('::' if ':' in vip else '0.0.0.0', sport))
     s.connect((vip, port))
     sport = s.getsockname()[1]
-    s.sendall(f'GET / HTTP/1.0\r\nHost: {vip}\r\n\r\n'.encode())
+    host = f'[{vip}]' if ':' in vip else vip
+    s.sendall(f'GET / HTTP/1.0\r\nHost: {host}\r\n\r\n'.encode())
     data = b''
     while len(data) < 4096:
       chunk = s.recv(4096)
@@ -166,7 +172,7 @@ def run_udp(args):
   results = []
   for src in args.sources.split(','):
     for i in range(args.count):
-      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+      s = socket.socket(family(args.vip), socket.SOCK_DGRAM)
       s.settimeout(1.0)  # an answer takes milliseconds; a lost datagram is not retried
       try:
         s.bind((src, 0))

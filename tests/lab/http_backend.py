@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """http_backend.py: the lab's backend server (one per backend namespace).
 
-Listens on 0.0.0.0:PORT for every --port given (so it answers on every VIP held on lo) and
-speaks two tiny protocols on each:
+Listens on [::]:PORT, IPv4 and IPv6, for every --port given (so it answers on every VIP held
+on lo) and speaks two tiny protocols on each:
   GET ...      one HTTP/1.0 response whose body is "NAME CLIENT_ADDR:CLIENT_PORT\n", then close
   HELLO ...    long-lived echo: every line received is answered with "NAME LINE\n"
 and, with --udp-port, answers every UDP datagram on 0.0.0.0:PORT with "NAME " and the
-datagram (datagrams of up to 64 KiB: a large one arrives, and leaves, in fragments).
+datagram (datagrams of up to 64 KiB: a large one arrives, and leaves, in fragments), over
+IPv4 and IPv6 too.
 Prints one line per 1000 connections to stdout (its log). Stops on SIGTERM.
 """
 import argparse
@@ -56,12 +57,21 @@ class UdpEcho(socketserver.BaseRequestHandler):
       pass
 
 
-class UdpServer(socketserver.UDPServer):
+class DualStack:
+  """An IPv6 socket that takes IPv4 too (IPv4 clients appear as ::ffff:a.b.c.d)."""
+  address_family = socket.AF_INET6
+
+  def server_bind(self):
+    self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    super().server_bind()
+
+
+class UdpServer(DualStack, socketserver.UDPServer):
   allow_reuse_address = True
   max_packet_size = 65535
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+class Server(socketserver.ThreadingMixIn, DualStack, socketserver.TCPServer):
   allow_reuse_address = True
   daemon_threads = True
   request_queue_size = 512
@@ -77,13 +87,13 @@ def main():
   lock = threading.Lock()
   servers = []
   for port in ports:
-    srv = Server(('0.0.0.0', port), Handler)
+    srv = Server(('::', port), Handler)
     srv.backend_name = args.name
     srv.lock = lock
     srv.connections = 0
     servers.append(srv)
   for port in args.udp_port:
-    srv = UdpServer(('0.0.0.0', port), UdpEcho)
+    srv = UdpServer(('::', port), UdpEcho)
     srv.backend_name = args.name
     srv.connections = 0
     servers.append(srv)

@@ -51,6 +51,23 @@ def measure_nexthops(vip, want, t0, timeout):
   return took
 
 
+def measure_nexthops_each(vips, want, t0, timeout):
+  """{vip: seconds from t0 until the router's route to vip has `want` nexthops}, the routes
+  watched together (an IPv4 route and an IPv6 one: OSPFv2 and OSPFv3 act independently)."""
+  took = {}
+  while len(took) < len(vips):
+    now = time.monotonic()
+    for vip in vips:
+      if vip not in took and len(frr.nexthops(vip)) == want:
+        took[vip] = now - t0
+    if len(took) < len(vips):
+      if now - t0 > timeout:
+        raise Failed(', '.join(f'{v} still has nexthops {frr.nexthops(v)}' for v in vips if v not in took)
+                     + f' {timeout} s after the event')
+      time.sleep(0.005)
+  return took
+
+
 def locked_run(name, body):
   """Runs body() under the lab lock and returns its exit status: Skip prints "NAME: skipped: ..."
   (77), Failed or LabError "NAME: FAILED: ..." and the ends of the logs (1). The lab is torn down

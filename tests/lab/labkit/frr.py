@@ -86,6 +86,15 @@ def ospf_neighbors(ns=ROUTER_NS):
   return result
 
 
+def ospf6_neighbors(ns=ROUTER_NS):
+  """OSPFv3 neighbours: router id -> state ('Full', ...)."""
+  try:
+    data = json.loads(vtysh(ns, 'show ipv6 ospf6 neighbor json'))
+  except ValueError:
+    return {}
+  return {n.get('neighborId', '?'): n.get('state', '?') for n in data.get('neighbors', [])}
+
+
 def ospf_neighbor_uptime_ms(addr, ns=ROUTER_NS):
   """How long the OSPF adjacency with the neighbour at interface address addr has been up (ms),
   or None."""
@@ -112,12 +121,22 @@ def bfd_peer(addr, ns=ROUTER_NS):
 
 
 def ospf_summary(ns=ROUTER_NS):
-  return vtysh(ns, 'show ip ospf neighbor') + run(['ip', 'route'], ns=ns, check=False)
+  return (vtysh(ns, 'show ip ospf neighbor') + vtysh(ns, 'show ipv6 ospf6 neighbor')
+          + run(['ip', 'route'], ns=ns, check=False) + run(['ip', '-6', 'route'], ns=ns, check=False))
+
+
+# The LB hosts' link-local addresses (the nexthops of OSPFv3 routes) -> their IPv4 addresses,
+# filled in by the Lab as each LB host's exception TAP comes up.
+LINK_LOCAL = {}
 
 
 def nexthops(vip):
-  """The router's nexthops for vip/32 (empty list if the route is absent)."""
-  out = run(['ip', '-j', 'route', 'show', f'{vip}/32'], ns=ROUTER_NS, check=False)
+  """The router's nexthops for vip/32 or vip6/128 (empty list if the route is absent); an
+  IPv6 route's link-local nexthops are named by their LB host's IPv4 address (LINK_LOCAL), so
+  both families compare alike."""
+  v6 = ':' in vip
+  out = run(['ip', '-j', '-6' if v6 else '-4', 'route', 'show', f'{vip}/{128 if v6 else 32}'],
+            ns=ROUTER_NS, check=False)
   try:
     routes = json.loads(out or '[]')
   except ValueError:
@@ -128,11 +147,13 @@ def nexthops(vip):
       hops += [h.get('gateway') for h in r['nexthops']]
     elif 'gateway' in r:
       hops.append(r['gateway'])
-  return sorted(hops)
+  return sorted(LINK_LOCAL.get(h, h) for h in hops)
 
 
 def route_text(vip):
-  return run(['ip', 'route', 'show', f'{vip}/32'], ns=ROUTER_NS).strip()
+  v6 = ':' in vip
+  return run(['ip', '-6' if v6 else '-4', 'route', 'show', f'{vip}/{128 if v6 else 32}'],
+             ns=ROUTER_NS).strip()
 
 
 def until_nexthops(vip, count, timeout, t0=None, interval=0.01):

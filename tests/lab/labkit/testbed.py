@@ -7,10 +7,9 @@ import time
 
 from . import daemon, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
-from .topology import (BACKEND_PORTS, LB_SUBNET, MAX_BACKENDS, MAX_LBS, PORT, PORT_UDP,
-                       ROUTER_LB_ADDR,
-                       SERVICES, VIP_DR, VIP_GRE, VIP_RANGE, VIPS, be_addr, be_weight, lb_addr,
-                       lb_ns)
+from .topology import (ALL_VIPS, BACKEND_PORTS, LB_PREFIX6, LB_SUBNET, MAX_BACKENDS, MAX_LBS,
+                       PORT, PORT_UDP, ROUTER_LB_ADDR, SERVICES, VIP_DR, VIP_RANGE, VIP_RANGE6,
+                       backend_address, be_weight, lb_addr, lb_addr6, lb_ns, service_name)
 
 PACKAGES = ['frr', 'iproute2', 'nftables', 'ethtool']
 # Backend health checks of both lab services: HTTP GET / on the backends' server.
@@ -126,14 +125,15 @@ class Lab:
                                               router_id=ROUTER_LB_ADDR, lb_interface='rtr-lb',
                                               lb_subnet=LB_SUBNET, max_paths=16))
     for i in self.lbs:
-      frr.start(self.run, lb_ns(i), frr.render('lb-host.frr.conf.in', hostname=lb_ns(i),
-                                               router_id=lb_addr(i), exception_interface='ecmplb0',
-                                               host_subnet=LB_SUBNET, vip_range=VIP_RANGE))
-    # ecmplb announces the VIPs (VIP/32 on lo) once a backend passed `rise` health checks.
+      # OSPFv2 and BFD, then OSPFv3 for the IPv6 VIPs (what `ecmplbctl frr-config` renders).
+      fields = dict(hostname=lb_ns(i), router_id=lb_addr(i), exception_interface='ecmplb0',
+                    host_subnet=LB_SUBNET, vip_range=VIP_RANGE, vip6_range=VIP_RANGE6)
+      frr.start(self.run, lb_ns(i), frr.render('lb-host.frr.conf.in', **fields)
+                + frr.render('lb-host.ospf6.frr.conf.in', **fields))
+    # ecmplb announces the VIPs (VIP/32, VIP6/128 on lo) once a backend passed `rise` checks.
     for i in self.lbs:
       self.wait_announced(i, True, timeout=20)
-    frr.wait_nexthops(VIP_DR, self.n_lbs, timeout=40)
-    frr.wait_nexthops(VIP_GRE, self.n_lbs, timeout=10)
+    self.wait_routes(timeout=40)
     self.state['up_seconds'] = round(time.monotonic() - t0, 1)
     self.run.save()
     return self
@@ -164,9 +164,11 @@ class Lab:
     return os.path.join(RUN, f'be{j}-tunnel.json')
 
   def ecmplb_config(self, i):
-    backends = [{'id': j, 'address': be_addr(j), 'weight': be_weight(j)}
-                for j in self.backends if j <= self.configured]
-    host = {'address': lb_addr(i), 'prefix_length': 24, 'exception_interface': 'ecmplb0',
+    def backends(vip):
+      return [{'id': j, 'address': backend_address(vip, j), 'weight': be_weight(j)}
+              for j in self.backends if j <= self.configured]
+    host = {'address': lb_addr(i), 'prefix_length': 24, 'address6': lb_addr6(i),
+            'prefix_length6': LB_PREFIX6, 'exception_interface': 'ecmplb0',
             'control_socket': self.socket_path(i), 'drain_s': DRAIN_S}
     if self.exception is not None:
       host['exception'] = self.exception
@@ -181,13 +183,13 @@ class Lab:
         **sync,
         'services': [
             # Each service checks its own port.
-            {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode, 'backends': backends,
-             'health_check': {**HEALTH, 'port': port}}
+            {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode,
+             'backends': backends(vip), 'health_check': {**HEALTH, 'port': port}}
             for vip, port, mode in SERVICES
         ] + ([
             # UDP DR on the DR VIP: the backends' UDP echo, checked on their HTTP port.
             {'vip': VIP_DR, 'port': PORT_UDP, 'protocol': 'udp', 'forward': 'dr',
-             'backends': backends, 'health_check': {**HEALTH, 'port': PORT}}
+             'backends': backends(VIP_DR), 'health_check': {**HEALTH, 'port': PORT}}
         ] if self.udp_service else [])}
 
   # -- ecmplb on the LB hosts
@@ -242,6 +244,12 @@ class Lab:
 
     if wait_until(tap_up, timeout, interval=0.1) is None:
       raise LabError(f'ecmplb on lab-lb{i} did not bring up ecmplb0 within {timeout} s')
+    # OSPFv3 speaks from the TAP's link-local address: the router's IPv6 nexthop for this host.
+    if wait_until(lambda: topology.link_local(ns, 'ecmplb0'), 10, interval=0.1) is None:
+      raise LabError(f'lab-lb{i}: ecmplb0 has no IPv6 link-local address after 10 s: '
+                     + topology.run(['ip', '-6', '-d', 'addr', 'show', 'dev', 'ecmplb0'], ns=ns,
+                                    check=False))
+    frr.LINK_LOCAL[topology.link_local(ns, 'ecmplb0')] = lb_addr(i)
     # Frames the kernel sends on the TAP leave through DPDK unchanged: no partial checksums.
     topology.run(['ethtool', '-K', 'ecmplb0', 'tx', 'off'], ns=ns, check=False)
 
@@ -260,11 +268,16 @@ class Lab:
     self.start_ecmplb(i)
     self.wait_ecmplb(i)
     self.wait_announced(i, True, timeout=timeout)
-    frr.wait_nexthops(VIP_DR, self.n_lbs, timeout=timeout)
-    frr.wait_nexthops(VIP_GRE, self.n_lbs, timeout=timeout)
+    self.wait_routes(timeout=timeout)
     return time.monotonic() - t0
 
-  def wait_announced(self, i, present, vips=VIPS, timeout=10, t0=None):
+  def wait_routes(self, timeout, count=None):
+    """Waits until the router routes every VIP (IPv4 and IPv6) through `count` LB hosts
+    (default: all)."""
+    for vip in ALL_VIPS:
+      frr.wait_nexthops(vip, self.n_lbs if count is None else count, timeout=timeout)
+
+  def wait_announced(self, i, present, vips=ALL_VIPS, timeout=10, t0=None):
     """Waits until ecmplb on LB host i has put (present) or removed every VIP of vips on lo;
     returns seconds since t0 (default: now)."""
     def done():
@@ -325,6 +338,6 @@ class Lab:
     weights. The lab's way to take one LB host out of the router's route without stopping it."""
     for vip, port, _ in SERVICES:
       for j in self.backends:
-        self.ctl(i, ['backend', 'set', f'{vip}:{port}/tcp', be_addr(j), '--weight',
-                     str(be_weight(j) if on else 0)])
+        self.ctl(i, ['backend', 'set', service_name(vip, port), backend_address(vip, j),
+                     '--weight', str(be_weight(j) if on else 0)])
     self.wait_announced(i, on)

@@ -2,6 +2,8 @@
 
   lab-cl (client 10.1.0.2) --- lab-rtr (10.1.0.1 | 10.0.0.1) --- lab-sw: bridge br0 (10.0.0.0/24)
   lab-lb1 .. lab-lbN (10.0.0.1I: data veth lbI-data owned by DPDK), lab-be1 .. lab-beM (10.0.0.2J)
+Dual stack: the same links carry IPv6 (client fd01::2, router fd01::1 | fd00::1, LB hosts
+fd00::1I on their exception TAP, backends fd00::2J, VIPs fd64::1 and fd64::2), without DAD.
 Every name starts with "lab-"; nothing touches the root namespace's routes.
 """
 import json
@@ -18,6 +20,16 @@ VIP_RANGE = '10.100.0.0/24'
 VIP_DR = '10.100.0.1'
 VIP_GRE = '10.100.0.2'
 VIPS = [VIP_DR, VIP_GRE]
+# IPv6: the LB segment, the client's link, the VIPs (an IPv6 DR and an IPv6 GRE service).
+ROUTER_LB_ADDR6 = 'fd00::1'
+LB_PREFIX6 = 64
+CLIENT_ADDR6 = 'fd01::2'
+ROUTER_CLIENT_ADDR6 = 'fd01::1'
+VIP_RANGE6 = 'fd64::/126'
+VIP_DR6 = 'fd64::1'
+VIP_GRE6 = 'fd64::2'
+VIPS6 = [VIP_DR6, VIP_GRE6]
+ALL_VIPS = VIPS + VIPS6
 PORT = 80
 # The IPIP and GUE services: VIP_GRE's other ports (every backend listens on all three).
 PORT_IPIP = 81
@@ -27,7 +39,7 @@ BACKEND_PORTS = [PORT, PORT_IPIP, PORT_GUE]
 PORT_UDP = 5353
 # Every service of the lab: (VIP, port, forwarding mode).
 SERVICES = [(VIP_DR, PORT, 'dr'), (VIP_GRE, PORT, 'gre'), (VIP_GRE, PORT_IPIP, 'ipip'),
-            (VIP_GRE, PORT_GUE, 'gue')]
+            (VIP_GRE, PORT_GUE, 'gue'), (VIP_DR6, PORT, 'dr'), (VIP_GRE6, PORT, 'gre')]
 # The flood namespace (scenario `flood`): a second link into the router, where the client is.
 FLOOD_NS = 'lab-fl'
 ROUTER_FLOOD_ADDR = '10.2.0.1'
@@ -41,6 +53,28 @@ def lb_addr(i):
 
 def be_addr(j):
   return f'10.0.0.{20 + j}'
+
+
+def lb_addr6(i):
+  return f'fd00::{10 + i}'
+
+
+def be_addr6(j):
+  return f'fd00::{20 + j}'
+
+
+def is_v6(addr):
+  return ':' in addr
+
+
+def backend_address(vip, j):
+  """Backend j's address in the family of vip (IPv6 services have IPv6 backends)."""
+  return be_addr6(j) if is_v6(vip) else be_addr(j)
+
+
+def service_name(vip, port, proto='tcp'):
+  """A service as ecmplbctl names it: VIP:PORT/PROTO, [VIP6]:PORT/PROTO."""
+  return f'[{vip}]:{port}/{proto}' if is_v6(vip) else f'{vip}:{port}/{proto}'
 
 
 def be_weight(j):
@@ -69,7 +103,13 @@ def netns(procs_run, name):
   """Creates namespace name (recorded first, so `down` removes it even if the rest fails)."""
   run(['ip', 'netns', 'add', name])
   procs_run.add_namespace(name)
+  # No duplicate address detection: addresses (link-local ones too) are usable at once.
+  sysctls(name, [('net.ipv6.conf.all.accept_dad', 0), ('net.ipv6.conf.default.accept_dad', 0)])
   run(['ip', 'link', 'set', 'lo', 'up'], ns=name)
+
+
+def addr6(ns, addr, dev):
+  run(['ip', '-6', 'addr', 'add', addr, 'dev', dev, 'nodad'], ns=ns)
 
 
 def veth(ns_a, a, ns_b, b):
@@ -101,14 +141,19 @@ def build_core(procs_run, lbs, backends):
   run(['ip', 'addr', 'add', f'{ROUTER_LB_ADDR}/24', 'dev', 'rtr-lb'], ns='lab-rtr')
   for dev in ('rtr-cl', 'rtr-lb'):
     run(['ip', 'link', 'set', dev, 'up'], ns='lab-rtr')
+  addr6('lab-rtr', f'{ROUTER_CLIENT_ADDR6}/64', 'rtr-cl')
+  addr6('lab-rtr', f'{ROUTER_LB_ADDR6}/{LB_PREFIX6}', 'rtr-lb')
   sysctls('lab-rtr', [('net.ipv4.ip_forward', 1), ('net.ipv4.fib_multipath_hash_policy', 1),
                       ('net.ipv4.conf.all.rp_filter', 0), ('net.ipv4.conf.default.rp_filter', 0),
-                      ('net.ipv4.conf.rtr-cl.rp_filter', 0), ('net.ipv4.conf.rtr-lb.rp_filter', 0)])
+                      ('net.ipv4.conf.rtr-cl.rp_filter', 0), ('net.ipv4.conf.rtr-lb.rp_filter', 0),
+                      ('net.ipv6.conf.all.forwarding', 1), ('net.ipv6.fib_multipath_hash_policy', 1)])
 
   # Client.
   run(['ip', 'addr', 'add', f'{CLIENT_ADDR}/24', 'dev', 'cl0'], ns='lab-cl')
   run(['ip', 'link', 'set', 'cl0', 'up'], ns='lab-cl')
   run(['ip', 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDR], ns='lab-cl')
+  addr6('lab-cl', f'{CLIENT_ADDR6}/64', 'cl0')
+  run(['ip', '-6', 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDR6], ns='lab-cl')
   sysctls('lab-cl', [('net.ipv4.ip_local_port_range', '20000 60999')])
 
 
@@ -149,11 +194,16 @@ def build_backend(j):
   run(['ip', 'addr', 'add', f'{be_addr(j)}/24', 'dev', dev], ns=ns)
   run(['ip', 'link', 'set', dev, 'up'], ns=ns)
   run(['ip', 'route', 'add', 'default', 'via', ROUTER_LB_ADDR], ns=ns)
-  # DR: the VIP is local but never answered for in ARP; replies come from the VIP.
+  addr6(ns, f'{be_addr6(j)}/{LB_PREFIX6}', dev)
+  run(['ip', '-6', 'route', 'add', 'default', 'via', ROUTER_LB_ADDR6], ns=ns)
+  # DR: the VIP is local but never answered for in ARP; replies come from the VIP. (IPv6: an
+  # address on lo is never answered for in neighbour discovery on another interface.)
   sysctls(ns, [('net.ipv4.conf.all.arp_ignore', 1), ('net.ipv4.conf.all.arp_announce', 2),
                ('net.ipv4.conf.all.rp_filter', 0), ('net.ipv4.conf.default.rp_filter', 0)])
   for vip in VIPS:
     run(['ip', 'addr', 'add', f'{vip}/32', 'dev', 'lo'], ns=ns)
+  for vip in VIPS6:
+    addr6(ns, f'{vip}/128', 'lo')
 
 
 def build_lb_port(i):
@@ -192,10 +242,21 @@ def data_packets(i):
 
 
 def lo_vips(i):
-  """The lab VIPs on lo of LB host i: what ecmplb announces (ospfd advertises them)."""
-  out = run(['ip', '-j', '-4', 'addr', 'show', 'dev', 'lo'], ns=lb_ns(i), check=False)
+  """The lab VIPs on lo of LB host i: what ecmplb announces (ospfd and ospf6d advertise them)."""
+  out = run(['ip', '-j', 'addr', 'show', 'dev', 'lo'], ns=lb_ns(i), check=False)
   try:
-    addrs = {a['local'] for link in json.loads(out or '[]') for a in link.get('addr_info', [])}
+    addrs = {a.get('local') for link in json.loads(out or '[]') for a in link.get('addr_info', [])}
   except (ValueError, KeyError, TypeError):
     return set()
-  return addrs & set(VIPS)
+  return addrs & set(ALL_VIPS)
+
+
+def link_local(ns, dev):
+  """dev's IPv6 link-local address in ns (what OSPFv3 speaks from), or None."""
+  out = run(['ip', '-j', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link'], ns=ns, check=False)
+  try:
+    # `ip -j` lists the addresses the scope filter dropped as empty objects.
+    return next((a['local'] for link in json.loads(out or '[]') for a in link.get('addr_info', [])
+                 if a.get('local') and not a.get('tentative')), None)
+  except (ValueError, KeyError, TypeError):
+    return None

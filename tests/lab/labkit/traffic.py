@@ -11,7 +11,7 @@ import subprocess
 
 from . import topology
 from .common import LAB_DIR, PY, LabError, count, run
-from .topology import PORT
+from .topology import PORT, service_name
 
 CLIENT = os.path.join(LAB_DIR, 'client.py')
 CLIENT_NS = 'lab-cl'
@@ -88,8 +88,9 @@ def tracked_ports(lab, i, vip, max_idle_s=None):
   if not lab.has_ctl():
     return None
   d = json.loads(lab.ctl(i, ['conns', '--json', '--limit', '100000']))
+  prefix = service_name(vip, '')[:-len('/tcp')]  # 'VIP:' or '[VIP6]:'
   return {int(f['client'].rsplit(':', 1)[1]) for f in d.get('flows', [])
-          if f.get('service', '').startswith(f'{vip}:')
+          if f.get('service', '').startswith(prefix)
           and (max_idle_s is None or f.get('idle_s', 0) <= max_idle_s)}
 
 

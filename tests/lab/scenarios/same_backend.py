@@ -1,11 +1,11 @@
 """3. A flow's backend does not depend on which LB host the router picked: the same 200
 5-tuples (fixed client ports, closed with RST so they can be reused) are sent through each LB
 host alone in turn (the others withdraw their VIPs: all weights 0 through ecmplbctl), for the DR
-and the GRE service; every flow must land on the same backend."""
+and the GRE service of each family (IPv4 and IPv6); every flow must land on the same backend."""
 from labkit import frr, traffic
 from labkit.checks import expect, need_ctl
 from labkit.common import count
-from labkit.topology import VIP_DR, VIP_GRE, VIPS, lb_addr
+from labkit.topology import ALL_VIPS, VIP_DR, VIP_DR6, lb_addr
 
 NEEDS_CTL = True
 
@@ -14,9 +14,9 @@ def only_through(lab, i):
   """Makes every LB host but i withdraw its VIPs (Lab.serve) and waits until the router follows."""
   for k in sorted(lab.lbs, key=lambda k: k != i):  # announce on i first: never no route at all
     lab.serve(k, k == i)
-  frr.wait_nexthops(VIP_DR, 1, timeout=10)
-  frr.wait_nexthops(VIP_GRE, 1, timeout=10)
-  expect(frr.nexthops(VIP_DR) == [lb_addr(i)], f'router still has {frr.nexthops(VIP_DR)}')
+  for vip in ALL_VIPS:
+    frr.wait_nexthops(vip, 1, timeout=10)
+    expect(frr.nexthops(vip) == [lb_addr(i)], f'router still has {frr.nexthops(vip)} for {vip}')
 
 
 def run(lab):
@@ -24,7 +24,7 @@ def run(lab):
   n = 200
   base = 30000
   per_vip = {}
-  for vip in VIPS:
+  for vip in ALL_VIPS:
     seen = {}
     for i in lab.lbs:
       only_through(lab, i)
@@ -38,6 +38,7 @@ def run(lab):
     base += n
   for i in lab.lbs:
     lab.serve(i, True)
-  frr.wait_nexthops(VIP_DR, lab.n_lbs, timeout=10)
-  return (f'same-backend: {n} flows x {len(VIPS)} services each sent through lb1..lb{lab.n_lbs} alone: '
-          f'0 differ (backends {per_vip[VIP_DR]})')
+  lab.wait_routes(timeout=10)
+  return (f'same-backend: {n} flows x {len(ALL_VIPS)} services (DR, GRE; IPv4, IPv6) each sent '
+          f'through lb1..lb{lab.n_lbs} alone: 0 differ (backends {per_vip[VIP_DR]} IPv4 DR, '
+          f'{per_vip[VIP_DR6]} IPv6 DR)')
