@@ -21,6 +21,8 @@ PACKAGES=(
   dpdk
   # lab and end-to-end tests
   frr iproute2 nftables ethtool procps python3 curl
+  # ecmplbctl import-keepalived: its test files are checked by keepalived itself (`keepalived -t`)
+  keepalived
 )
 
 hugepages=""

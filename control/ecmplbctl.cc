@@ -5,6 +5,8 @@
 // Every command sends one request (see control/protocol.h) and prints the reply, as text or
 // with --json as JSON; exit status 0 on success, 1 with one line "ecmplbctl: COMMAND: reason"
 // on stderr when the daemon refuses or cannot be reached, 2 on a usage error.
+// `import-keepalived FILE` works offline: 0 when everything translated, 3 when it printed a
+// config but listed settings it could not translate, 1 when the file cannot be read.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,7 +23,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "control/config.h"
 #include "control/frr_render.h"
+#include "control/keepalived.h"
 #include "control/protocol.h"
 #include "frr_template.h"
 
@@ -198,6 +202,40 @@ void PrintText(const CommandSpec& cmd, const json& r) {
 
 }  // namespace
 
+// ecmplbctl import-keepalived: the translation on stdout, its notes on stderr.
+int ImportKeepalived(const std::string& file, const std::string& host, uint32_t prefix_length) {
+  namespace ka = ecmplb::control::keepalived;
+  absl::StatusOr<std::vector<ka::Statement>> tree = ka::Parse(file);
+  if (!tree.ok()) {
+    std::fprintf(stderr, "ecmplbctl: import-keepalived: %s\n",
+                 std::string(tree.status().message()).c_str());
+    return 1;
+  }
+  ka::Translation t = ka::Translate(*tree);
+  for (const ka::Note& n : t.notes) std::fprintf(stderr, "%s\n", ka::FormatNote(n).c_str());
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  // Checked as the daemon would read it; without --host-address under a stand-in host.
+  // (the stand-in has an IPv6 address too, which IPv6 tunnel backends need).
+  doc["host"] = {{"address", host.empty() ? "192.0.2.1" : host},
+                 {"prefix_length", prefix_length}};
+  if (host.empty()) {
+    doc["host"]["address6"] = "2001:db8:ffff::1";
+    doc["host"]["prefix_length6"] = 64;
+  }
+  doc["services"] = t.services;
+  absl::StatusOr<ecmplb::control::Config> check = ecmplb::control::ParseConfig(doc.dump());
+  if (!check.ok()) {
+    std::fprintf(stderr, "ecmplbctl: import-keepalived: the translation does not validate: %s\n",
+                 std::string(check.status().message()).c_str());
+    return 1;
+  }
+  if (host.empty()) doc.erase("host");
+  std::printf("%s\n", doc.dump(2).c_str());
+  std::fprintf(stderr, "ecmplbctl: import-keepalived: %zu services%s\n", t.services.size(),
+               t.complete() ? "" : "; the settings listed above were not translated");
+  return t.complete() ? 0 : 3;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"ecmplbctl: control the ecmplb load balancer over its Unix socket", "ecmplbctl"};
   app.require_subcommand(1);
@@ -298,6 +336,21 @@ int main(int argc, char** argv) {
   stall_control->add_option("--ms", control_stall_ms, "how long, in milliseconds")
       ->required()
       ->check(CLI::Range(1u, 60000u));
+  std::string ka_file, ka_host;
+  uint32_t ka_prefix_length = 24;
+  auto import_ka =
+      app.add_subcommand("import-keepalived",
+                         "print an ecmplb config translated from a keepalived.conf (virtual "
+                         "servers and groups, real servers, TCP_CHECK and HTTP_GET; includes "
+                         "followed); every setting not translated, or whose meaning changes, is "
+                         "listed on stderr with its file and line. Works without the daemon. "
+                         "Exit 0: all translated; 3: some settings listed as not translated")
+          ->fallthrough();
+  import_ka->add_option("file", ka_file, "keepalived.conf")->required();
+  import_ka->add_option("--host-address", ka_host,
+                        "this LB host's address: print a whole config (host + services)");
+  import_ka->add_option("--prefix-length", ka_prefix_length, "the host address's prefix length")
+      ->capture_default_str();
   std::string frr_hostname;
   auto frr = app.add_subcommand("frr-config",
                                 "print this host's FRR configuration "
@@ -321,6 +374,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ecmplbctl: %s (see ecmplbctl --help)\n", e.what());
     return 2;
   }
+
+  if (import_ka->parsed()) return ImportKeepalived(ka_file, ka_host, ka_prefix_length);
 
   const CommandSpec* cmd = nullptr;
   for (const CommandSpec& spec : ecmplb::control::Commands()) {
