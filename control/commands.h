@@ -39,6 +39,7 @@ enum class CommandId : uint8_t {
   kConns,
   kLookup,
   kConfigDump,
+  kConfigReload,
   kDrain,
   kFault,
 };

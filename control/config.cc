@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -741,7 +742,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   return c;
 }
 
-absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(
@@ -749,10 +750,81 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  auto c = ParseConfig(ss.str());
+  if (in.bad()) {
+    return absl::InternalError(absl::StrCat("read ", path, ": ", std::strerror(errno)));
+  }
+  return ss.str();
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  ECMPLB_ASSIGN_OR_RETURN(const std::string text, ReadConfigText(path));
+  auto c = ParseConfig(text);
   if (!c.ok())
     return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
   return c;
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& candidate) {
+  std::vector<std::string> out;
+  const Config& a = running;
+  const Config& b = candidate;
+  // Field by field, named as in the file; a section that differs in a field not listed here
+  // is named whole.
+#define ECMPLB_RESTART_FIELD(section, name) \
+  if (!(a.section.name == b.section.name)) out.push_back(#section "." #name)
+  const size_t host_from = out.size();
+  ECMPLB_RESTART_FIELD(host, address);
+  ECMPLB_RESTART_FIELD(host, prefix_length);
+  ECMPLB_RESTART_FIELD(host, address6);
+  ECMPLB_RESTART_FIELD(host, prefix_length6);
+  ECMPLB_RESTART_FIELD(host, tunnel_source);
+  ECMPLB_RESTART_FIELD(host, tunnel_source6);
+  ECMPLB_RESTART_FIELD(host, gateway);
+  ECMPLB_RESTART_FIELD(host, gateway6);
+  ECMPLB_RESTART_FIELD(host, mtu);
+  ECMPLB_RESTART_FIELD(host, gue_port);
+  ECMPLB_RESTART_FIELD(host, exception_interface);
+  ECMPLB_RESTART_FIELD(host, control_socket);
+  ECMPLB_RESTART_FIELD(host.control, group);
+  ECMPLB_RESTART_FIELD(host.control, read_only_group);
+  ECMPLB_RESTART_FIELD(host, announce);
+  ECMPLB_RESTART_FIELD(host, announce_interface);
+  ECMPLB_RESTART_FIELD(host, drain_s);
+  ECMPLB_RESTART_FIELD(host, worker_stall_ms);
+  ECMPLB_RESTART_FIELD(host, metrics_listen);
+  ECMPLB_RESTART_FIELD(host, metrics_per_backend);
+  ECMPLB_RESTART_FIELD(host.exception, rate_pps);
+  ECMPLB_RESTART_FIELD(host.exception, burst);
+  ECMPLB_RESTART_FIELD(host.exception, priority_pps);
+  ECMPLB_RESTART_FIELD(host.exception, drop_unsolicited);
+  ECMPLB_RESTART_FIELD(host.exception, allow);
+  if (out.size() == host_from && !(a.host == b.host)) out.push_back("host");
+  const size_t conntrack_from = out.size();
+  ECMPLB_RESTART_FIELD(conntrack, capacity);
+  ECMPLB_RESTART_FIELD(conntrack, tcp_established_s);
+  ECMPLB_RESTART_FIELD(conntrack, tcp_syn_s);
+  ECMPLB_RESTART_FIELD(conntrack, tcp_closing_s);
+  ECMPLB_RESTART_FIELD(conntrack, tcp_probation_s);
+  ECMPLB_RESTART_FIELD(conntrack, udp_s);
+  if (out.size() == conntrack_from && !(a.conntrack == b.conntrack)) out.push_back("conntrack");
+  const size_t fragments_from = out.size();
+  ECMPLB_RESTART_FIELD(fragments, capacity);
+  ECMPLB_RESTART_FIELD(fragments, hold);
+  ECMPLB_RESTART_FIELD(fragments, timeout_s);
+  if (out.size() == fragments_from && !(a.fragments == b.fragments)) out.push_back("fragments");
+  const size_t sync_from = out.size();
+  ECMPLB_RESTART_FIELD(sync, peers);
+  ECMPLB_RESTART_FIELD(sync, port);
+  ECMPLB_RESTART_FIELD(sync, key_file);
+  ECMPLB_RESTART_FIELD(sync, rate_per_worker);
+  ECMPLB_RESTART_FIELD(sync, refresh_s);
+  ECMPLB_RESTART_FIELD(sync, peer_capacity);
+  ECMPLB_RESTART_FIELD(sync, bulk_wait);
+  ECMPLB_RESTART_FIELD(sync, bulk_timeout_s);
+  if (out.size() == sync_from && !(a.sync == b.sync)) out.push_back("sync");
+#undef ECMPLB_RESTART_FIELD
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string SerializeConfig(const Config& config) {
@@ -760,7 +832,10 @@ std::string SerializeConfig(const Config& config) {
 }
 
 absl::Status SaveConfigFile(const Config& config, const std::string& path) {
-  std::string text = SerializeConfig(config);
+  return WriteConfigText(SerializeConfig(config), path);
+}
+
+absl::Status WriteConfigText(const std::string& text, const std::string& path) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));

@@ -208,5 +208,14 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 std::string SerializeConfig(const Config& config);  // pretty JSON, stable field order
 // Writes atomically: temporary file in the same folder, fsync, rename, fsync the folder.
 absl::Status SaveConfigFile(const Config& config, const std::string& path);
+absl::Status WriteConfigText(const std::string& text, const std::string& path);  // the same
+absl::StatusOr<std::string> ReadConfigText(const std::string& path);  // NotFound: unreadable
+
+// What a reload (ControlPlane::Reload) cannot apply: only `services` change live; host,
+// conntrack, fragments and sync are read once at start (addresses and the exception
+// interface are configured into the kernel, tables are sized, sockets are bound). The fields
+// outside `services` whose values differ, as paths ("host.address", "conntrack.capacity");
+// empty: `candidate` may be reloaded.
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& candidate);
 
 }  // namespace ecmplb::control

@@ -5,8 +5,11 @@
 #include <cstring>
 #include <tuple>
 
+#include <xxhash.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "control/endpoint.h"
@@ -68,6 +71,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(Config initia
   ECMPLB_RETURN_IF_ERROR(Validate(initial));
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(std::move(initial), port_mac, std::move(publish), std::move(options)));
+  if (!cp->options_.save_path.empty()) {
+    // What the operator's file holds now: a save over a later edit is refused (Save).
+    if (auto text = ReadConfigText(cp->options_.save_path); text.ok()) {
+      cp->file_digest_ = FileDigest(*text);
+    }
+  }
   ECMPLB_ASSIGN_OR_RETURN(auto snap, cp->builder_.Build(cp->config_));
   cp->latest_ = snap.get();
   cp->publish_(std::move(snap));
@@ -292,6 +301,10 @@ std::set<BackendRef> ControlPlane::UnhealthyIn(const Config& config) const {
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
+  return ApplyWhole(std::move(candidate), /*save=*/true);
+}
+
+absl::StatusOr<ApplyResult> ControlPlane::ApplyWhole(Config candidate, bool save) {
   const uint64_t t0 = MonotonicUs();
   ForgetExpiredReservations();
   // Services are matched through hash indexes (canonical VIP text, port, protocol): linear in
@@ -326,12 +339,16 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyConfig(Config candidate) {
 
   std::set<BackendRef> unhealthy = UnhealthyIn(candidate);
   ECMPLB_ASSIGN_OR_RETURN(auto snap, builder_.Build(candidate, unhealthy));
-  if (!options_.save_path.empty() && !options_.defer_save) {
-    if (absl::Status st = SaveConfigFile(candidate, options_.save_path); !st.ok()) {
-      return SaveFailed(st);
-    }
+  if (save && !options_.save_path.empty() && !options_.defer_save) {
+    if (absl::Status st = Save(candidate); !st.ok()) return SaveFailed(st);
   }
   config_ = std::move(candidate);
+  if (!save) {
+    const ApplyResult r = Published(std::move(snap), std::move(unhealthy), released, t0,
+                                    AppliedChange{});
+    save_pending_ = false;  // the file already holds it
+    return r;
+  }
   return Published(std::move(snap), std::move(unhealthy), released, t0, AppliedChange{});
 }
 
@@ -384,7 +401,7 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyEdit(size_t pos, std::optional<Se
     return snap.status();
   }
   if (!options_.save_path.empty() && !options_.defer_save) {
-    if (st = SaveConfigFile(config_, options_.save_path); !st.ok()) {
+    if (st = Save(config_); !st.ok()) {
       undo();
       return SaveFailed(st);
     }
@@ -394,6 +411,89 @@ absl::StatusOr<ApplyResult> ControlPlane::ApplyEdit(size_t pos, std::optional<Se
   change.service = (edited != nullptr ? edited : &*old)->Name();
   change.now = edited;
   return Published(std::move(*snap), std::move(unhealthy), released, t0, change);
+}
+
+uint64_t ControlPlane::FileDigest(absl::string_view text) {
+  return XXH3_64bits(text.data(), text.size());
+}
+
+absl::Status ControlPlane::Save(const Config& config) {
+  if (file_digest_) {
+    auto now = ReadConfigText(options_.save_path);
+    if (now.ok() && FileDigest(*now) != *file_digest_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.save_path,
+          " was edited since ecmplb last read or wrote it, and is not overwritten: "
+          "`ecmplbctl config reload` (or SIGHUP) applies the edit and drops live changes "
+          "that the file does not hold"));
+    }
+  }
+  const std::string text = SerializeConfig(config);
+  ECMPLB_RETURN_IF_ERROR(WriteConfigText(text, options_.save_path));
+  file_digest_ = FileDigest(text);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReloadResult> ControlPlane::Reload() {
+  absl::StatusOr<ReloadResult> r = ReloadFile();
+  if (options_.log) {
+    if (r.ok()) {
+      options_.log(absl::StrCat("config reload: ", r->services_added, " services added, ",
+                                r->services_removed, " removed, ", r->services_changed,
+                                " changed; ", r->applied.services_rebuilt,
+                                " tables rebuilt, generation ", r->applied.generation));
+    } else {
+      options_.log(std::string(r.status().message()));
+    }
+  }
+  return r;
+}
+
+absl::StatusOr<ReloadResult> ControlPlane::ReloadFile() {
+  const std::string& path = options_.save_path;
+  constexpr absl::string_view kRefused = "config reload refused, running configuration kept: ";
+  if (path.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(kRefused, "no configuration file"));
+  }
+  absl::StatusOr<std::string> text = ReadConfigText(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(kRefused, text.status().message()));
+  }
+  absl::StatusOr<Config> candidate = ParseConfig(*text);
+  if (!candidate.ok()) {
+    return absl::Status(candidate.status().code(),
+                        absl::StrCat(kRefused, path, ": ", candidate.status().message()));
+  }
+  if (const auto fields = RestartOnlyChanges(config_, *candidate); !fields.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kRefused, path, " changes ", absl::StrJoin(fields, ", "),
+                     ", which only a restart applies (a reload applies services)"));
+  }
+  ReloadResult out;
+  {
+    std::set<std::string> before, after;
+    std::map<std::string, const ServiceConfig*> running;
+    for (const auto& s : config_.services) running[s.Name()] = &s;
+    for (const auto& s : candidate->services) {
+      auto it = running.find(s.Name());
+      if (it == running.end()) {
+        ++out.services_added;
+      } else {
+        if (!(*it->second == s)) ++out.services_changed;
+        running.erase(it);
+      }
+    }
+    out.services_removed = running.size();
+  }
+  absl::StatusOr<ApplyResult> applied = ApplyWhole(std::move(*candidate), /*save=*/false);
+  if (!applied.ok()) {
+    return absl::Status(applied.status().code(),
+                        absl::StrCat(kRefused, path, ": ", applied.status().message()));
+  }
+  out.applied = *applied;
+  file_digest_ = FileDigest(*text);
+  save_error_.clear();
+  return out;
 }
 
 absl::Status ControlPlane::SaveFailed(const absl::Status& st) {
@@ -464,7 +564,7 @@ absl::Status ControlPlane::SetUnhealthy(std::set<BackendRef> unhealthy) {
 
 absl::Status ControlPlane::SaveIfDirty() {
   if (!save_pending_) return absl::OkStatus();
-  if (absl::Status st = SaveConfigFile(config_, options_.save_path); !st.ok()) {
+  if (absl::Status st = Save(config_); !st.ok()) {
     save_error_ = std::string(st.message());
     return st;
   }

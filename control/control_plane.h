@@ -153,6 +153,17 @@ class ControlPlane {
   // error the running configuration, the published snapshot and the saved file are unchanged.
   absl::StatusOr<ApplyResult> ApplyConfig(Config candidate);
 
+  // `ecmplbctl config reload` / SIGHUP: re-reads Options::save_path, validates the whole file
+  // and applies it through ApplyConfig's path (only changed services' tables rebuilt, flows
+  // kept), without writing the file back. Refused whole, with the running configuration kept,
+  // when the file does not parse or validate (the message names the field), or changes a
+  // field outside `services` (RestartOnlyChanges). Logged either way (Options::log).
+  //
+  // The file is the operator's: a save (a command's, or deferred) over an edit made since the
+  // daemon last read or wrote it is refused (FailedPrecondition, in `show`'s config_save),
+  // so an edit is never overwritten; a reload applies it.
+  absl::StatusOr<ReloadResult> Reload();
+
   // Deferred saving (Options::defer_save): writes the running configuration if a change is
   // not saved yet. Returns the save's error (kept for `show` until a save succeeds).
   absl::Status SaveIfDirty();
@@ -191,6 +202,11 @@ class ControlPlane {
   absl::Status CheckIds(const ServiceConfig* old_svc, const ServiceConfig* now_svc,
                         std::vector<std::pair<std::string, uint32_t>>* released) const;
   std::set<BackendRef> UnhealthyIn(const Config& config) const;
+  absl::StatusOr<ApplyResult> ApplyWhole(Config candidate, bool save);
+  absl::StatusOr<ReloadResult> ReloadFile();
+  // Writes `config` to Options::save_path unless the file was edited (Reload's comment).
+  absl::Status Save(const Config& config);
+  static uint64_t FileDigest(absl::string_view text);
   // A change whose save failed: republishes the running configuration; the error to return.
   absl::Status SaveFailed(const absl::Status& st);
   // The end of every change: publish, reservations, timing, on_applied.
@@ -211,6 +227,7 @@ class ControlPlane {
   const dataplane::Snapshot* latest_ = nullptr;
   bool save_pending_ = false;
   std::string save_error_;
+  std::optional<uint64_t> file_digest_;  // of the file as last read or written; unset: none
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
   std::function<HealthView()> health_view_;

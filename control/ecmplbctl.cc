@@ -170,6 +170,13 @@ void PrintText(const CommandSpec& cmd, const json& r) {
     case CommandId::kConfigDump:
       std::printf("%s\n", r.dump(2).c_str());
       return;
+    case CommandId::kConfigReload:
+      std::printf("ok: reloaded: %s services added, %s removed, %s changed; %s tables rebuilt "
+                  "(generation %s)\n",
+                  Str(r["services_added"]).c_str(), Str(r["services_removed"]).c_str(),
+                  Str(r["services_changed"]).c_str(), Str(r["services_rebuilt"]).c_str(),
+                  Str(r["generation"]).c_str());
+      return;
     case CommandId::kDrain:
       std::printf("ok: draining: VIPs withdrawn, the daemon stops in %s s\n",
                   Str(r["drain_s"]).c_str());

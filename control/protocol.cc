@@ -88,6 +88,10 @@ absl::StatusOr<json> Run(ControlPlane& plane, const Request& r) {
     }
     case CommandId::kConfigDump:
       return json::parse(plane.ConfigDump());
+    case CommandId::kConfigReload: {
+      ECMPLB_ASSIGN_OR_RETURN(const ReloadResult v, plane.Reload());
+      return ToJson(v);
+    }
     case CommandId::kServiceList:
       return ToJson(plane.ServiceList());
     case CommandId::kConns:

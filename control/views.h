@@ -209,6 +209,14 @@ struct ApplyResult {
   uint64_t apply_us = 0;               // validate, diff, rebuild, publish (not the save)
 };
 
+// `config reload`: the services the file added, removed and changed, and the change applied.
+struct ReloadResult {
+  size_t services_added = 0;
+  size_t services_removed = 0;
+  size_t services_changed = 0;
+  ApplyResult applied;
+};
+
 // The daemon's extension commands (ControlPlane::AddExtension).
 struct DrainReply {
   uint32_t drain_s = 0;  // the daemon stops this long after the VIPs were withdrawn

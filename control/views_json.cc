@@ -237,6 +237,16 @@ json ToJson(const ApplyResult& v) {
   return r;
 }
 
+json ToJson(const ReloadResult& v) {
+  return {{"reloaded", true},
+          {"services_added", v.services_added},
+          {"services_removed", v.services_removed},
+          {"services_changed", v.services_changed},
+          {"services_rebuilt", v.applied.services_rebuilt},
+          {"generation", v.applied.generation},
+          {"apply_ms", static_cast<double>(v.applied.apply_us) / 1000}};
+}
+
 json ToJson(const ExtensionReply& v) {
   if (const auto* d = std::get_if<DrainReply>(&v)) {
     return {{"draining", true}, {"drain_s", d->drain_s}};

@@ -18,6 +18,7 @@ nlohmann::json ToJson(const ConnsView& v);
 nlohmann::json ToJson(const LookupView& v);
 nlohmann::json ToJson(const ServiceListView& v);
 nlohmann::json ToJson(const ApplyResult& v);
+nlohmann::json ToJson(const ReloadResult& v);
 nlohmann::json ToJson(const ExtensionReply& v);
 
 }  // namespace ecmplb::control

@@ -410,9 +410,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
                                           MonotonicMs());
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });
-  ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT}, [parts](int sig) {
+  ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT, SIGHUP}, [parts](int sig) {
     if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", MonotonicMs());
     if (sig == SIGINT) parts->loop->Stop("SIGINT");
+    if (sig == SIGHUP) (void)parts->plane->Reload();  // logs what it did, or why it refused
   }));
   auto source = [parts](control::TelemetryDict (control::TelemetryViews::*read)() const) {
     return [parts, read] {

@@ -4,7 +4,8 @@
 //
 // EAL first (its options come before `--`), then the daemon's own options, then the
 // composition root (daemon.h) runs until SIGTERM (graceful drain), SIGINT, `ecmplbctl drain`
-// or --run-seconds. Every start-up problem is one line on stderr and exit status 1.
+// or --run-seconds; SIGHUP reloads the config file's services (ControlPlane::Reload). Every
+// start-up problem is one line on stderr and exit status 1.
 #include <cstdio>
 #include <string>
 

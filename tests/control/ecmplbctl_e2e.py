@@ -5,7 +5,8 @@ Usage: ecmplbctl_e2e.py ECMPLB ECMPLBCTL
 
 Starts the daemon with a temporary config (unique TAP name, control socket in a temp dir),
 runs every subcommand, parses their --json output, checks error exits and their one-line
-messages, then SIGKILLs the daemon after a change, restarts it and checks that
+messages, edits the config file under it (a save must not overwrite the edit; SIGHUP and
+`config reload` apply it; bad files are refused whole), then SIGKILLs the daemon after a change, restarts it and checks that
 `config dump` is unchanged; restarted with host.control groups, runs ecmplbctl as uid 65534
 (read-only group: reads, refused changes; admin group: changes; refusals in the log). Prints one line per check; the daemon is always killed.
 """
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 from labkit.daemon import Daemon, DaemonError  # noqa: E402  (the daemon launcher the lab uses)
@@ -62,6 +64,79 @@ def start():
 
 def daemon_log():
     return daemon.log()
+
+
+def reload_checks():
+    """The operator's file: an edit is never overwritten by a save; SIGHUP and `config reload`
+    apply it; a bad file or one changing a restart-only field is refused whole."""
+    time.sleep(0.5)  # the deferred saves of the changes above are written by now
+    with open(CONFIG) as f:
+        config = json.load(f)
+    svc = [s for s in config["services"] if s["vip"] == VIP.split(":")[0]][0]
+    for b in svc["backends"]:
+        if b["address"] == BE1:
+            b["weight"] = 5
+    svc["backends"].append({"id": 9, "address": "10.%d.0.29" % NET})
+    edited = json.dumps(config, indent=1)
+    with open(CONFIG, "w") as f:
+        f.write(edited)
+    rc, _, _, err = ctl("backend", "set", VIP, BE1, "--weight", "9")
+    check("a change after an edit is applied", rc == 0, err)
+    time.sleep(0.5)
+    rc, out, _, err = ctl("show")
+    save = out.get("config_save", {}) if rc == 0 else {}
+    with open(CONFIG) as f:
+        kept = f.read()
+    check("its save does not overwrite the edit, and show says why",
+          kept == edited and "was edited since ecmplb last read or wrote it" in save.get("error", ""),
+          save)
+    check("the refused save is logged", "was edited since ecmplb last read or wrote it" in daemon_log(),
+          daemon_log())
+
+    def weights():
+        rc, out, _, _ = ctl("config", "dump")
+        if rc != 0:
+            return {}
+        return {b["address"]: b["weight"] for s in out["services"] if s["vip"] == VIP.split(":")[0]
+                for b in s["backends"]}
+    daemon.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and weights().get(BE1) != 5:
+        time.sleep(0.1)
+    w = weights()
+    check("SIGHUP applies the file (the live weight 9 is not in it)",
+          w.get(BE1) == 5 and w.get("10.%d.0.29" % NET) == 1, w)
+    check("SIGHUP reload logged", "config reload: 0 services added, 0 removed, 1 changed" in daemon_log(),
+          daemon_log())
+    with open(CONFIG) as f:
+        check("a reload does not rewrite the file", f.read() == edited)
+
+    def refused(text, mentions, name):
+        with open(CONFIG, "w") as f:
+            f.write(text)
+        before = weights()
+        rc, _, _, err = ctl("config", "reload", json_out=False)
+        check(name, rc == 1 and err.count("\n") == 1 and mentions in err
+              and "config reload refused, running configuration kept" in err
+              and weights() == before and daemon.running(), err)
+    bad = json.loads(edited)
+    [s for s in bad["services"] if s["vip"] == VIP.split(":")[0]][0]["backends"][0]["weight"] = "heavy"
+    refused(json.dumps(bad), "backends[0].weight", "a file that does not validate is refused with its field")
+    moved = json.loads(edited)
+    moved["host"]["address"] = "10.%d.0.12" % NET
+    moved["conntrack"]["capacity"] = 8192
+    refused(json.dumps(moved), "changes conntrack.capacity, host.address, which only a restart applies",
+            "restart-only fields are refused by name")
+    ok = json.loads(edited)
+    [s for s in ok["services"] if s["vip"] == VIP.split(":")[0]][0]["backends"][0]["weight"] = 4
+    with open(CONFIG, "w") as f:
+        json.dump(ok, f)
+    rc, _, text, err = ctl("config", "reload", json_out=False)
+    check("config reload: text reply", rc == 0 and text.startswith("ok: reloaded: 0 services added, 0 removed, "
+                                                                    "1 changed"), text + err)
+    rc, out, _, err = ctl("config", "reload")
+    check("config reload --json of an unchanged file", rc == 0 and out["reloaded"] is True
+          and out["services_changed"] == 0 and out["services_rebuilt"] == 0, out or err)
 
 
 def main():
@@ -147,6 +222,8 @@ def main():
     p = subprocess.run([CTL, "--socket", os.path.join(TMP, "nope.sock"), "show"], capture_output=True, text=True)
     check("no daemon: exit 1, one line", p.returncode == 1 and p.stderr.count("\n") == 1
           and p.stderr.startswith("ecmplbctl: show: cannot connect"), p.stderr)
+
+    reload_checks()
 
     # Persistence: a change, SIGKILL, restart: same running configuration.
     rc, _, _, err = ctl("backend", "set", VIP, BE1, "--weight", "7")
