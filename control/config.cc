@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "conntrack/flow_state.h"
 #include "control/access.h"
@@ -263,32 +264,84 @@ absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig*
 }
 
 absl::StatusOr<HealthCheckConfig::Type> ParseCheckType(absl::string_view s) {
-  if (s == "tcp") return HealthCheckConfig::Type::kTcp;
-  if (s == "http") return HealthCheckConfig::Type::kHttp;
-  return absl::InvalidArgumentError(absl::StrCat("unknown check type '", s, "' (tcp or http)"));
+  using T = HealthCheckConfig::Type;
+  for (T t : {T::kTcp, T::kHttp, T::kUdp, T::kDns, T::kScript}) {
+    if (s == CheckTypeName(t)) return t;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown check type '", s, "' (tcp, http, udp, dns or script)"));
 }
 
 absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthCheckConfig* h) {
+  using T = HealthCheckConfig::Type;
   ObjectReader r(j, path);
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject(
-      {"type", "port", "path", "expect_status", "interval_ms", "timeout_ms", "rise", "fall"}));
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"type", "port", "path", "expect_status", "expect_body",
+                                        "send", "expect", "query", "query_type", "command",
+                                        "interval_ms", "timeout_ms", "rise", "fall"}));
   ECMPLB_RETURN_IF_ERROR(r.Enum("type", &h->type, &ParseCheckType));
-  if (h->type != HealthCheckConfig::Type::kHttp) {
-    // Refused rather than kept unused: the model would hold what no check uses and what
-    // the saved config (SerializeConfig) would not (found by fuzz_config).
-    for (const char* key : {"path", "expect_status"}) {
-      if (r.Has(key)) return FieldError(r.Path(key), "applies to \"type\": \"http\" only");
+  // A field of another type is refused rather than kept unused: the model would hold what no
+  // check uses and what the saved config (SerializeConfig) would not (found by fuzz_config).
+  const std::pair<const char*, T> owned[] = {
+      {"path", T::kHttp},  {"expect_status", T::kHttp}, {"expect_body", T::kHttp},
+      {"send", T::kUdp},   {"expect", T::kUdp},         {"query", T::kDns},
+      {"query_type", T::kDns}, {"command", T::kScript}};
+  for (const auto& [key, type] : owned) {
+    if (r.Has(key) && h->type != type) {
+      return FieldError(r.Path(key), absl::StrCat("applies to \"type\": \"", CheckTypeName(type),
+                                                  "\" only"));
     }
   }
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("port", &h->port, 0, 65535, false));
   ECMPLB_RETURN_IF_ERROR(r.String("path", &h->path, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("expect_status", &h->expect_status, 100, 599, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("expect_body", &h->expect_body, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("send", &h->send, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("expect", &h->expect, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("query", &h->query, h->type == T::kDns));
+  ECMPLB_RETURN_IF_ERROR(r.String("query_type", &h->query_type, false));
+  if (h->type == T::kScript) {
+    if (!r.Has("command")) return FieldError(r.Path("command"), "is required");
+    const json& a = r.At("command");
+    if (!a.is_array() || a.empty() || a.size() > kMaxCheckArgs) {
+      return FieldError(r.Path("command"),
+                        absl::StrCat("must be an array of 1 to ", kMaxCheckArgs, " strings"));
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string at = absl::StrCat(r.Path("command"), "[", i, "]");
+      if (!a[i].is_string()) return FieldError(at, "must be a string");
+      const std::string& arg = a[i].get_ref<const std::string&>();
+      if (arg.size() > kMaxCheckText || arg.find('\0') != std::string::npos) {
+        return FieldError(at, absl::StrCat("must be at most ", kMaxCheckText,
+                                           " bytes, without NUL"));
+      }
+      if (i == 0 && (arg.empty() || arg[0] != '/')) {
+        return FieldError(at, "must be an absolute path (no $PATH search)");
+      }
+      h->command.push_back(arg);
+    }
+  }
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("interval_ms", &h->interval_ms, 10, 3600000, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("timeout_ms", &h->timeout_ms, 10, 600000, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("rise", &h->rise, 1, 100, false));
   ECMPLB_RETURN_IF_ERROR(r.Unsigned("fall", &h->fall, 1, 100, false));
   if (h->path.empty() || h->path[0] != '/' || h->path.find_first_of("\r\n ") != std::string::npos) {
     return FieldError(r.Path("path"), "must start with '/' and contain no spaces or line breaks");
+  }
+  for (const auto& [key, text] : {std::pair<const char*, const std::string*>{"expect_body", &h->expect_body},
+                                  {"send", &h->send},
+                                  {"expect", &h->expect}}) {
+    if (text->size() > kMaxCheckText) {
+      return FieldError(r.Path(key), absl::StrCat("must be at most ", kMaxCheckText, " bytes"));
+    }
+  }
+  if (h->type == T::kDns) {
+    if (!ValidDnsName(h->query)) {
+      return FieldError(r.Path("query"), "must be a DNS name (labels of letters, digits, '-', "
+                                         "'_', 1 to 63 long, at most 253 in all)");
+    }
+    if (DnsQueryType(h->query_type) == 0) {
+      return FieldError(r.Path("query_type"), "must be A, AAAA, NS, SOA, MX, TXT, CNAME or PTR");
+    }
   }
   if (h->timeout_ms > h->interval_ms)
     return FieldError(r.Path("timeout_ms"), "must not exceed interval_ms");
@@ -418,15 +471,31 @@ json ToJson(const Config& c) {
     }
     if (s.health_check) {
       const auto& h = *s.health_check;
-      json jh = {{"type", h.type == HealthCheckConfig::Type::kTcp ? "tcp" : "http"},
+      json jh = {{"type", CheckTypeName(h.type)},
                  {"interval_ms", h.interval_ms},
                  {"timeout_ms", h.timeout_ms},
                  {"rise", h.rise},
                  {"fall", h.fall}};
       if (h.port != 0) jh["port"] = h.port;
-      if (h.type == HealthCheckConfig::Type::kHttp) {
-        jh["path"] = h.path;
-        jh["expect_status"] = h.expect_status;
+      switch (h.type) {
+        case HealthCheckConfig::Type::kHttp:
+          jh["path"] = h.path;
+          jh["expect_status"] = h.expect_status;
+          if (!h.expect_body.empty()) jh["expect_body"] = h.expect_body;
+          break;
+        case HealthCheckConfig::Type::kUdp:
+          jh["send"] = h.send;
+          jh["expect"] = h.expect;
+          break;
+        case HealthCheckConfig::Type::kDns:
+          jh["query"] = h.query;
+          jh["query_type"] = h.query_type;
+          break;
+        case HealthCheckConfig::Type::kScript:
+          jh["command"] = h.command;
+          break;
+        case HealthCheckConfig::Type::kTcp:
+          break;
       }
       js["health_check"] = std::move(jh);
     }
@@ -825,6 +894,45 @@ std::vector<std::string> RestartOnlyChanges(const Config& running, const Config&
 #undef ECMPLB_RESTART_FIELD
   std::sort(out.begin(), out.end());
   return out;
+}
+
+const char* CheckTypeName(HealthCheckConfig::Type t) {
+  switch (t) {
+    case HealthCheckConfig::Type::kTcp:
+      return "tcp";
+    case HealthCheckConfig::Type::kHttp:
+      return "http";
+    case HealthCheckConfig::Type::kUdp:
+      return "udp";
+    case HealthCheckConfig::Type::kDns:
+      return "dns";
+    case HealthCheckConfig::Type::kScript:
+      return "script";
+  }
+  return "?";
+}
+
+bool ValidDnsName(absl::string_view name) {
+  if (name == ".") return true;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    }
+  }
+  return true;
+}
+
+uint16_t DnsQueryType(absl::string_view name) {
+  static constexpr std::pair<absl::string_view, uint16_t> kTypes[] = {
+      {"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6}, {"PTR", 12}, {"MX", 15}, {"TXT", 16},
+      {"AAAA", 28}};
+  for (const auto& [n, v] : kTypes) {
+    if (name == n) return v;
+  }
+  return 0;
 }
 
 std::string SerializeConfig(const Config& config) {

@@ -60,18 +60,42 @@ struct BackendConfig {
 };
 
 // keepalived-like backend check; absent: backends are always considered healthy.
+//   tcp     a TCP connect;
+//   http    GET `path`: the status must be expect_status, and the body (its first 16 KiB)
+//           must hold expect_body when that is set;
+//   udp     the datagram `send`; up when a reply comes back that holds `expect` (any reply
+//           when empty); an ICMP port unreachable is a failure;
+//   dns     a query for `query` (type query_type) over UDP: up on an answer to it with
+//           RCODE NOERROR and at least one answer record;
+//   script  runs `command` (argv; an absolute path first), with ECMPLB_BACKEND and
+//           ECMPLB_PORT in its environment: up when it exits 0 within timeout_ms; killed
+//           (by PID) when it runs longer; its first 200 bytes of output are the detail.
 struct HealthCheckConfig {
-  enum class Type : uint8_t { kTcp, kHttp };
+  enum class Type : uint8_t { kTcp, kHttp, kUdp, kDns, kScript };
   Type type = Type::kTcp;
   uint16_t port = 0;             // 0: the service port
   std::string path = "/";        // http
   uint16_t expect_status = 200;  // http
+  std::string expect_body;       // http: a substring the body must hold ("": not checked)
+  std::string send;              // udp: the datagram's payload
+  std::string expect;            // udp: a substring the reply must hold ("": any reply)
+  std::string query;             // dns: the name asked for
+  std::string query_type = "A";  // dns: A, AAAA, NS, SOA, MX, TXT, CNAME, PTR
+  std::vector<std::string> command;  // script: argv
   uint32_t interval_ms = 1000;
   uint32_t timeout_ms = 500;
   uint32_t rise = 2;  // successes to come back
   uint32_t fall = 3;  // failures to leave
   bool operator==(const HealthCheckConfig&) const = default;
 };
+inline constexpr size_t kMaxCheckArgs = 32;     // script: command's arguments
+inline constexpr size_t kMaxCheckText = 1024;   // each text field of a check, in bytes
+const char* CheckTypeName(HealthCheckConfig::Type t);  // "tcp", "http", ...
+// The DNS RR type of a query_type name (RFC 1035 and 3596); 0 for a name not supported.
+uint16_t DnsQueryType(absl::string_view name);
+// A DNS name as a dns check asks for it: dot-separated labels of 1..63 letters, digits, '-'
+// or '_', at most 253 characters; one trailing dot allowed; "." alone is the root.
+bool ValidDnsName(absl::string_view name);
 
 struct ServiceConfig {
   std::string vip;  // canonical text

@@ -5,12 +5,25 @@
 
 namespace ecmplb::control {
 
+using HT = HealthCheckConfig::Type;
+using CT = CheckSpec::Type;
+static_assert(static_cast<int>(HT::kTcp) == static_cast<int>(CT::kTcp) &&
+              static_cast<int>(HT::kHttp) == static_cast<int>(CT::kHttp) &&
+              static_cast<int>(HT::kUdp) == static_cast<int>(CT::kUdp) &&
+              static_cast<int>(HT::kDns) == static_cast<int>(CT::kDns) &&
+              static_cast<int>(HT::kScript) == static_cast<int>(CT::kScript));
+
 std::string ProbeName(const CheckSpec& s) {
   // Every text field with its length first: two different specs never give one name.
-  return absl::StrCat(s.type == CheckSpec::Type::kTcp ? "tcp" : "http", " ", s.addr.ToString(), ":",
-                      s.port, " path ", s.path.size(), ":", s.path, " host ", s.host_header.size(),
-                      ":", s.host_header, " status ", s.expect_status, " every ", s.interval_ms,
-                      " ms, timeout ", s.timeout_ms);
+  auto text = [](const std::string& t) { return absl::StrCat(t.size(), ":", t); };
+  std::string name = absl::StrCat(
+      static_cast<int>(s.type), " ", s.addr.ToString(), ":", s.port, " path ", text(s.path),
+      " host ", text(s.host_header), " status ", s.expect_status, " body ", text(s.expect_body),
+      " send ", text(s.send), " expect ", text(s.expect), " query ", text(s.query), " type ",
+      s.query_type, " every ", s.interval_ms, " ms, timeout ", s.timeout_ms, " command ",
+      s.command.size());
+  for (const std::string& a : s.command) absl::StrAppend(&name, " ", text(a));
+  return name;
 }
 
 HealthMonitor::HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log)
@@ -42,13 +55,19 @@ void HealthMonitor::AddService(const ServiceConfig& s, const std::string& name,
     if (s.health_check) {
       const auto& hc = *s.health_check;
       CheckSpec spec;
-      spec.type = hc.type == HealthCheckConfig::Type::kTcp ? CheckSpec::Type::kTcp
-                                                           : CheckSpec::Type::kHttp;
+      // The two enums list the same types in the same order (static_asserts above).
+      spec.type = static_cast<CheckSpec::Type>(hc.type);
       auto addr = dataplane::IpAddr::Parse(b.address);
       if (addr.ok()) spec.addr = *addr;
       spec.port = hc.port != 0 ? hc.port : s.port;
       spec.path = hc.path;
       spec.expect_status = hc.expect_status;
+      spec.expect_body = hc.expect_body;
+      spec.send = hc.send;
+      spec.expect = hc.expect;
+      spec.query = hc.query;
+      spec.query_type = DnsQueryType(hc.query_type);
+      spec.command = hc.command;
       spec.interval_ms = hc.interval_ms;
       spec.timeout_ms = hc.timeout_ms;
       CheckKey name_of_probe{ProbeName(spec), 0};

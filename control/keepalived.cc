@@ -257,18 +257,42 @@ struct CheckDefaults {
 
 // A translated check, compared across a service's real servers.
 struct Check {
-  std::string type;  // "tcp" | "http"
+  std::string type;  // "tcp" | "http" | "udp" | "dns" | "script"
   uint32_t port = 0;
   std::string path;
   uint32_t status = 200;
+  std::string send, expect;           // udp
+  std::string query, query_type;      // dns
+  std::vector<std::string> command;   // script
   uint64_t interval_ms = 0, timeout_ms = 0;
   uint32_t fall = 0;
   const Statement* at = nullptr;
   bool Same(const Check& o) const {
-    return std::tie(type, port, path, status, interval_ms, timeout_ms, fall) ==
-           std::tie(o.type, o.port, o.path, o.status, o.interval_ms, o.timeout_ms, o.fall);
+    return std::tie(type, port, path, status, send, expect, query, query_type, command,
+                    interval_ms, timeout_ms, fall) ==
+           std::tie(o.type, o.port, o.path, o.status, o.send, o.expect, o.query, o.query_type,
+                    o.command, o.interval_ms, o.timeout_ms, o.fall);
   }
 };
+
+// keepalived's hex strings (UDP_CHECK payload, require_reply) as bytes; nullopt when not hex.
+std::optional<std::string> FromHex(absl::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int v = 0;
+    for (char c : hex.substr(i, 2)) {
+      const int d = absl::ascii_isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                    : (c >= 'a' && c <= 'f')                          ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F')                          ? c - 'A' + 10
+                                                                      : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + d;
+    }
+    out.push_back(static_cast<char>(v));
+  }
+  return out;
+}
 
 struct Backend {
   std::string address;
@@ -632,6 +656,14 @@ class Translator {
         if (check->type == "http") {
           hc["path"] = check->path;
           hc["expect_status"] = check->status;
+        } else if (check->type == "udp") {
+          hc["send"] = check->send;
+          hc["expect"] = check->expect;
+        } else if (check->type == "dns") {
+          hc["query"] = check->query;
+          hc["query_type"] = check->query_type;
+        } else if (check->type == "script") {
+          hc["command"] = check->command;
         }
         hc["interval_ms"] = check->interval_ms;
         hc["timeout_ms"] = check->timeout_ms;
@@ -751,7 +783,8 @@ class Translator {
         }
       } else if (s.key == "inhibit_on_failure") {
         InhibitNote(s);
-      } else if (s.key == "TCP_CHECK" || s.key == "HTTP_GET") {
+      } else if (s.key == "TCP_CHECK" || s.key == "HTTP_GET" || s.key == "MISC_CHECK" ||
+                 s.key == "DNS_CHECK" || s.key == "UDP_CHECK") {
         b.had_check = true;
         std::optional<Check> c = TranslateCheck(s, defaults);
         if (b.check && c) {
@@ -760,11 +793,11 @@ class Translator {
         } else if (c) {
           b.check = c;
         }
-      } else if (s.key == "SSL_GET" || s.key == "MISC_CHECK" || s.key == "DNS_CHECK" ||
-                 s.key == "UDP_CHECK" || s.key == "SMTP_CHECK" || s.key == "PING_CHECK" ||
+      } else if (s.key == "SSL_GET" || s.key == "SMTP_CHECK" || s.key == "PING_CHECK" ||
                  s.key == "FILE_CHECK" || s.key == "BFD_CHECK") {
         b.had_check = true;
-        Untranslated(s, absl::StrCat(s.key, ": ecmplb has no such check yet (tcp and http)"));
+        Untranslated(s, absl::StrCat(s.key, ": ecmplb has no such check yet (tcp, http, udp, "
+                                            "dns and script)"));
       } else {
         Untranslated(s, absl::StrCat("'", s.key, "' has no ecmplb equivalent: ignored"));
       }
@@ -774,13 +807,67 @@ class Translator {
 
   std::optional<Check> TranslateCheck(const Statement& cs, CheckDefaults d) {
     Check c;
-    c.type = cs.key == "TCP_CHECK" ? "tcp" : "http";
+    c.type = cs.key == "TCP_CHECK"    ? "tcp"
+             : cs.key == "HTTP_GET"   ? "http"
+             : cs.key == "MISC_CHECK" ? "script"
+             : cs.key == "DNS_CHECK"  ? "dns"
+                                      : "udp";
     c.at = &cs;
     bool ok = true;
     const Statement* url = nullptr;
+    std::optional<double> misc_timeout_s;
+    bool reply_required = false;
+    if (c.type == "dns") {  // keepalived's defaults
+      c.query = ".";
+      c.query_type = "SOA";
+    }
     for (const Statement& s : cs.children) {
       if (Defaults(s, &d)) continue;
-      if (s.key == "connect_port") {
+      if (c.type == "script" && s.key == "misc_path") {
+        if (!Arity(s, 1)) {
+          ok = false;
+          continue;
+        }
+        // Through the shell, as a line of keepalived.conf reads (arguments, quotes).
+        c.command = {"/bin/sh", "-c", s.args[0]};
+      } else if (c.type == "script" && s.key == "misc_timeout") {
+        misc_timeout_s = Seconds(s);
+      } else if (c.type == "script" && s.key == "misc_dynamic") {
+        Untranslated(s, "misc_dynamic: ecmplb does not set weights from a script's exit status "
+                        "(0 is up, anything else down)");
+      } else if (c.type == "script" && s.key == "user") {
+        Untranslated(s, "user: ecmplb runs scripts as its own user");
+      } else if (c.type == "dns" && s.key == "type") {
+        if (!Arity(s, 1)) continue;
+        const std::string t = absl::AsciiStrToUpper(s.args[0]);
+        if (DnsQueryType(t) == 0) {
+          Untranslated(s, absl::StrCat("type ", s.args[0], ": ecmplb asks A, AAAA, NS, SOA, MX, "
+                                       "TXT, CNAME or PTR"));
+          ok = false;
+        } else {
+          c.query_type = t;
+        }
+      } else if (c.type == "dns" && s.key == "name") {
+        if (!Arity(s, 1)) continue;
+        c.query = s.args[0];
+      } else if (c.type == "udp" && (s.key == "payload" || s.key == "require_reply")) {
+        const bool payload = s.key == "payload";
+        if (!payload) reply_required = true;
+        if (s.args.empty() && !payload) continue;  // any reply
+        if (!Arity(s, 1)) continue;
+        std::optional<std::string> bytes = FromHex(s.args[0]);
+        if (!bytes || !ValidUtf8(*bytes) || bytes->find('\0') != std::string::npos) {
+          Untranslated(s, absl::StrCat(s.key, ": ecmplb's UDP check takes text (no NUL, UTF-8); "
+                                       "these bytes are not"));
+          ok = false;
+        } else if (payload) {
+          c.send = *bytes;
+        } else {
+          c.expect = *bytes;
+          Difference(s, "require_reply: keepalived compares the reply's first bytes; ecmplb "
+                        "looks for them anywhere in the reply");
+        }
+      } else if (s.key == "connect_port") {
         if (!Arity(s, 1)) continue;
         if (auto p = Port(s, s.args[0])) c.port = *p;
       } else if (s.key == "url" && c.type == "http") {
@@ -840,11 +927,29 @@ class Translator {
                    "no status_code: keepalived accepts any 2xx, ecmplb expects 200");
       }
     }
+    if (c.type == "script" && c.command.empty()) {
+      Untranslated(cs, "MISC_CHECK without misc_path: skipped");
+      ok = false;
+    }
+    if (c.type == "dns" && !ValidDnsName(c.query)) {
+      Untranslated(cs, absl::StrCat("name ", c.query, ": not a DNS name ecmplb can ask for"));
+      ok = false;
+    }
+    if (c.type == "udp" && !reply_required) {
+      Untranslated(cs, "UDP_CHECK without require_reply: keepalived counts a datagram that "
+                       "draws no ICMP error as up; ecmplb's UDP check needs a reply (add "
+                       "require_reply, or check the service another way)");
+      ok = false;
+    }
     if (!ok) return std::nullopt;
     c.interval_ms = std::clamp<uint64_t>(std::llround(d.delay_loop_s * 1000), 10, 3600000);
-    c.timeout_ms = std::clamp<uint64_t>(std::llround(d.connect_timeout_s * 1000), 10, 600000);
+    // A script's run time is bounded by misc_timeout (keepalived: delay_loop when unset).
+    const double timeout_s = c.type == "script" ? misc_timeout_s.value_or(d.delay_loop_s)
+                                                : d.connect_timeout_s;
+    c.timeout_ms = std::clamp<uint64_t>(std::llround(timeout_s * 1000), 10, 600000);
     if (c.timeout_ms > c.interval_ms) {
-      Difference(cs, absl::StrCat("connect_timeout ", d.connect_timeout_s, " s is longer than "
+      Difference(cs, absl::StrCat(c.type == "script" ? "misc_timeout " : "connect_timeout ",
+                                  timeout_s, " s is longer than "
                                   "delay_loop ", d.delay_loop_s, " s: ecmplb's timeout is at most "
                                   "its interval, ", c.interval_ms, " ms imported"));
       c.timeout_ms = c.interval_ms;

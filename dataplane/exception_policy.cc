@@ -101,6 +101,8 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
                  ? ExceptionClass::kSync
                  : ExceptionClass::kUnsolicited;
     }
+    // Replies to the host's own UDP and DNS health checks come from a backend's address.
+    if (to_host && snap.IsBackend(p.src)) return ExceptionClass::kHealthReply;
     if (to_host && h.exception.drop_unsolicited && !h.exception.allow_udp[p.dport]) {
       return ExceptionClass::kUnsolicited;
     }

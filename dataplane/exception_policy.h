@@ -7,8 +7,9 @@
 //   ARP        ARP whose target protocol address is the host's address;
 //   OSPF       IP protocol 89 with TTL 1 from the host's subnet;
 //   BFD        UDP to port 3784 (single-hop BFD) with TTL 255 (RFC 5881's GTSM) from the subnet;
-//   health     TCP from a backend's address to the host's address that is not a bare SYN
-//              (replies to the host's own health checks);
+//   health     TCP from a backend's address to the host's address that is not a bare SYN,
+//              and UDP from a backend's address to the host's address (replies to the host's
+//              own health checks: TCP, HTTP, UDP, DNS);
 //   BGP        TCP to or from port 179 at the host's address.
 // Everything else to the kernel is "other" (ICMP echo to the host or a VIP, ARP for other
 // addresses, multicast, allowlisted ports), and unsolicited TCP/UDP to the host's address

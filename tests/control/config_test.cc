@@ -72,6 +72,34 @@ TEST(ConfigTest, SerializeRoundTrips) {
 }
 
 // The tunnel modes and GUE's port parse, default and round-trip.
+TEST(ConfigTest, EveryCheckTypeParsesAndRoundTrips) {
+  auto c = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [
+    {"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "/health",
+     "expect_body": "\"status\": \"ok\""}},
+    {"vip": "10.1.1.2", "port": 5000, "protocol": "udp",
+     "health_check": {"type": "udp", "send": "PING", "expect": "PONG"}},
+    {"vip": "10.1.1.3", "port": 53, "protocol": "udp",
+     "health_check": {"type": "dns", "query": "www.example.com.", "query_type": "AAAA"}},
+    {"vip": "10.1.1.4", "port": 25,
+     "health_check": {"type": "script", "command": ["/usr/lib/ecmplb/check-smtp", "--quick"],
+                      "timeout_ms": 900}}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& s = c->services;
+  EXPECT_EQ(s[0].health_check->expect_body, "\"status\": \"ok\"");
+  EXPECT_EQ(s[1].health_check->type, HealthCheckConfig::Type::kUdp);
+  EXPECT_EQ(s[1].health_check->send, "PING");
+  EXPECT_EQ(s[1].health_check->expect, "PONG");
+  EXPECT_EQ(s[2].health_check->type, HealthCheckConfig::Type::kDns);
+  EXPECT_EQ(s[2].health_check->query_type, "AAAA");
+  EXPECT_EQ(DnsQueryType(s[2].health_check->query_type), 28);
+  EXPECT_EQ(s[3].health_check->command,
+            (std::vector<std::string>{"/usr/lib/ecmplb/check-smtp", "--quick"}));
+  auto again = ParseConfig(SerializeConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *c);
+  EXPECT_EQ(SerializeConfig(*again), SerializeConfig(*c));
+}
+
 TEST(ConfigTest, TunnelModesAndGuePort) {
   auto c = ParseConfig(R"({"host": {"address": "10.0.0.11", "gue_port": 5555}, "services": [
     {"vip": "10.100.0.1", "port": 80, "protocol": "tcp", "forward": "ipip",
@@ -271,6 +299,33 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "http", "path": "x y"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.path"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "udp", "query": "a.example"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.query: applies to \"type\": \"dns\" only"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "tcp", "expect_body": "ok"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.expect_body: applies to"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 53, "health_check": {"type": "dns"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.query: is required"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 53, "health_check": {"type": "dns", "query": "a..b"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.query: must be a DNS name"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 53, "health_check": {"type": "dns", "query": "a.b", "query_type": "AXFR"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.query_type"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "script"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.command: is required"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "script", "command": ["check.sh"]}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.command[0]: must be an absolute path"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "script", "command": []}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.command: must be an array of 1 to 32"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "script", "command": ["/bin/true", 3]}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.command[1]: must be a string"},
         Bad{R"({"host": {"address": "10.0.0.1", "announce": "yes"}})",
             absl::StatusCode::kInvalidArgument, "host.announce"},
         Bad{"{" HOST

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <sstream>
 #include <fstream>
@@ -282,6 +284,227 @@ TEST(HealthCheckerTest, SilentServerTimesOut) {
   EXPECT_EQ(r.detail, "timeout");
   EXPECT_GE(r.latency_ms, 300u);
   EXPECT_EQ(hc.in_flight(), 0u);
+}
+
+TEST(HealthCheckerTest, HttpBodyMustHoldTheExpectedText) {
+  Server ok("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: healthy\n");
+  Server big("HTTP/1.0 200 OK\r\n\r\n" + std::string(20000, 'x') + "healthy");
+  HealthChecker hc;
+  CheckSpec holds = Spec(CheckSpec::Type::kHttp, ok.port());
+  holds.expect_body = "healthy";
+  CheckSpec lacks = holds;
+  lacks.expect_body = "ready";
+  CheckSpec too_far = holds;
+  too_far.port = big.port();
+  hc.SetTargets({{{"s", 1}, holds}, {{"s", 2}, lacks}, {{"s", 3}, too_far}}, NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  EXPECT_EQ(r1.detail, "HTTP 200, body holds the expected text");
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "HTTP 200, body without the expected text");
+  CheckResult r3 = RunOne(hc, {"s", 3});  // past the first 16 KiB: not looked at
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail, "HTTP 200, body without the expected text in its first 16 KiB");
+}
+
+// A loopback UDP server answering each datagram with the datagrams answer(datagram) returns.
+class UdpServer {
+ public:
+  using Answer = std::function<std::vector<std::string>(const std::string&)>;
+  explicit UdpServer(Answer answer)
+      : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t l = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+    port_ = ntohs(a.sin_port);
+    timeval tv{0, 100000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        char buf[2048];
+        sockaddr_in from{};
+        socklen_t fl = sizeof(from);
+        ssize_t n = ::recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl);
+        if (n < 0) continue;
+        received_.fetch_add(1);
+        for (const std::string& d : answer_(std::string(buf, static_cast<size_t>(n)))) {
+          ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
+        }
+      }
+    });
+  }
+  ~UdpServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  int received() const { return received_.load(); }
+
+ private:
+  Answer answer_;
+  int fd_;
+  uint16_t port_;
+  std::atomic<int> received_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(HealthCheckerTest, UdpReplyIsCompared) {
+  UdpServer echo([](const std::string& d) {
+    return d == "PING" ? std::vector<std::string>{"PONG ok"} : std::vector<std::string>{};
+  });
+  int closed = ::socket(AF_INET, SOCK_DGRAM, 0);  // a port nobody listens on once closed
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(closed, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t l = sizeof(a);
+  ::getsockname(closed, reinterpret_cast<sockaddr*>(&a), &l);
+  ::close(closed);
+  CheckSpec ping = Spec(CheckSpec::Type::kUdp, echo.port());
+  ping.send = "PING";
+  ping.expect = "ok";
+  CheckSpec wrong = ping;
+  wrong.expect = "fine";
+  CheckSpec silent = ping;
+  silent.send = "HELLO";  // the server does not answer it
+  CheckSpec refused = ping;
+  refused.port = ntohs(a.sin_port);
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, ping}, {{"s", 2}, wrong}, {{"s", 3}, silent}, {{"s", 4}, refused}},
+                NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  EXPECT_EQ(r1.detail, "reply of 7 bytes");
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "reply of 7 bytes without the expected text");
+  CheckResult r3 = RunOne(hc, {"s", 3});
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail, "timeout");
+  CheckResult r4 = RunOne(hc, {"s", 4});
+  EXPECT_FALSE(r4.ok);
+  EXPECT_EQ(r4.detail, "port unreachable");
+}
+
+TEST(HealthCheckerTest, DnsQueryBytes) {
+  // RFC 1035 4.1: id, RD, one question; www.example.com AAAA IN.
+  const std::string q = DnsQuery(0x1234, "www.example.com", 28);
+  const std::string want("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+                         "\x03www\x07" "example\x03" "com\x00\x00\x1c\x00\x01",
+                         33);
+  EXPECT_EQ(q, want);
+  EXPECT_EQ(DnsQuery(1, ".", 6).substr(12), std::string("\x00\x00\x06\x00\x01", 5));  // root SOA
+  std::string detail;
+  EXPECT_EQ(JudgeDnsReply(std::string("\x12\x34\x81\x80", 4), 0x1234, &detail),
+            DnsVerdict::kNotOurs);  // shorter than a header
+}
+
+// A DNS reply to `query`: its id and question, QR set, the rcode and `answers` answer records
+// (counted only: the checker does not read them).
+std::string DnsReply(const std::string& query, unsigned rcode, uint16_t answers) {
+  std::string r = query;
+  r[2] = static_cast<char>(0x81);
+  r[3] = static_cast<char>(0x80 | rcode);
+  r[6] = static_cast<char>(answers >> 8);
+  r[7] = static_cast<char>(answers & 0xff);
+  return r;
+}
+
+TEST(HealthCheckerTest, DnsAnswerIsJudged) {
+  // Every reply is preceded by a stray one with another id, which the check must ignore.
+  auto server = [](unsigned rcode, uint16_t answers) {
+    return [rcode, answers](const std::string& q) {
+      std::string stray = DnsReply(q, 0, 1);
+      stray[0] ^= 0x55;
+      return std::vector<std::string>{stray, DnsReply(q, rcode, answers)};
+    };
+  };
+  UdpServer good(server(0, 2)), nx(server(3, 0)), empty(server(0, 0));
+  auto spec = [](uint16_t port) {
+    CheckSpec s = Spec(CheckSpec::Type::kDns, port);
+    s.query = "www.example.com";
+    s.query_type = 1;
+    return s;
+  };
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, spec(good.port())}, {{"s", 2}, spec(nx.port())},
+                 {{"s", 3}, spec(empty.port())}},
+                NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  EXPECT_EQ(r1.detail, "DNS NOERROR, 2 answers");
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "DNS NXDOMAIN");
+  CheckResult r3 = RunOne(hc, {"s", 3});
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail, "DNS NOERROR without answer records");
+}
+
+CheckSpec Script(std::vector<std::string> command, uint32_t timeout_ms = 1000) {
+  CheckSpec s = Spec(CheckSpec::Type::kScript, 8080);
+  s.command = std::move(command);
+  s.timeout_ms = timeout_ms;
+  s.interval_ms = 60000;
+  return s;
+}
+
+bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+TEST(HealthCheckerTest, ScriptExitStatusOutputAndTimeout) {
+  const std::string dir = ::testing::TempDir();
+  const std::string pid_file = dir + "/ecmplb_script_pid";
+  const std::string child_file = dir + "/ecmplb_script_child";
+  HealthChecker hc;
+  hc.SetTargets(
+      {{{"s", 1}, Script({"/bin/sh", "-c", "echo \"up: $ECMPLB_BACKEND $ECMPLB_PORT\""})},
+       {{"s", 2}, Script({"/bin/sh", "-c", "echo 'no database' >&2; exit 3"})},
+       {{"s", 3}, Script({"/bin/sh", "-c", "echo $$ > " + pid_file + "; sleep 5 & echo $! > " +
+                                               child_file + "; wait"},
+                         300)},
+       {{"s", 4}, Script({"/nonexistent/check"})},
+       {{"s", 5}, Script({"/bin/sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; exit 1"})}},
+      NowMs());
+  // Each runs once (interval 60 s): collect every result.
+  std::map<uint32_t, CheckResult> r;
+  for (uint64_t end = NowMs() + 5000; NowMs() < end && r.size() < 5;) {
+    for (auto& [k, result] : hc.Poll(NowMs())) r[k.second] = result;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_TRUE(r[1].ok) << r[1].detail;
+  EXPECT_EQ(r[1].detail, "exit 0: up: 127.0.0.1 8080");
+  EXPECT_FALSE(r[2].ok);
+  EXPECT_EQ(r[2].detail, "exit 3: no database");
+  EXPECT_FALSE(r[3].ok);
+  EXPECT_EQ(r[3].detail, "timeout: killed after 300 ms");
+  EXPECT_GE(r[3].latency_ms, 300u);
+  EXPECT_FALSE(r[4].ok);
+  EXPECT_EQ(r[4].detail, "cannot run /nonexistent/check: No such file or directory");
+  EXPECT_FALSE(r[5].ok);
+  EXPECT_EQ(r[5].detail, "exit 1: " + std::string(kMaxScriptOutput, 'x'));
+  // The timed-out script and the child it started were killed (its process group) and reaped.
+  pid_t pid = 0, child = 0;
+  std::ifstream(pid_file) >> pid;
+  std::ifstream(child_file) >> child;
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(child, 0);
+  for (uint64_t end = NowMs() + 2000; NowMs() < end && (Alive(pid) || Alive(child));) {
+    hc.Poll(NowMs());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(Alive(pid));
+  EXPECT_FALSE(Alive(child));
+  EXPECT_EQ(hc.in_flight(), 0u);
+  std::remove(pid_file.c_str());
+  std::remove(child_file.c_str());
 }
 
 // The monitor without netlink: backends with a check start down, rise, fall when their server

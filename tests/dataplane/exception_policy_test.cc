@@ -90,6 +90,15 @@ std::vector<uint8_t> TcpToHost(const char* src, uint16_t sport, uint16_t dport, 
       .Build();
 }
 
+std::vector<uint8_t> UdpToHost(const char* src, uint16_t sport, uint16_t dport) {
+  return PacketBuilder()
+      .Eth(kRouterMac, kPortMac)
+      .Ipv4(Ip(src), Ip("10.0.0.11"))
+      .Udp(sport, dport)
+      .PayloadSize(40)
+      .Build();
+}
+
 std::vector<uint8_t> Ping(const char* dst) {
   return PacketBuilder()
       .Eth(kRouterMac, kPortMac)
@@ -112,6 +121,9 @@ TEST(ExceptionPolicyTest, PriorityKindsAreValidated) {
   EXPECT_EQ(Classify(TcpToHost("10.0.0.21", 80, 40000, 0x12), *snap), ExceptionClass::kHealthReply);
   EXPECT_EQ(Classify(TcpToHost("10.0.0.22", 80, 40001, 0x14), *snap), ExceptionClass::kHealthReply);
   EXPECT_EQ(Classify(TcpToHost("10.0.0.21", 80, 40000, 0x02), *snap), ExceptionClass::kUnsolicited);
+  // UDP and DNS checks' replies: any UDP from a backend's address to the host's.
+  EXPECT_EQ(Classify(UdpToHost("10.0.0.21", 53, 40000), *snap), ExceptionClass::kHealthReply);
+  EXPECT_EQ(Classify(UdpToHost("10.0.0.99", 53, 40000), *snap), ExceptionClass::kUnsolicited);
   EXPECT_EQ(Classify(TcpToHost("10.0.0.1", 179, 40000, 0x12), *snap), ExceptionClass::kBgp);
   EXPECT_EQ(Classify(TcpToHost("10.0.0.1", 40000, 179, 0x02), *snap), ExceptionClass::kBgp);
 }
