@@ -623,6 +623,49 @@ TEST(HealthMonitorTest, EqualChecksShareOneProbe) {
   EXPECT_EQ(lingering, 0);
 }
 
+// Every check type of the config reaches the checker as configured: a DNS check (its
+// query_type named in the config) and a script check (backend and port in its environment)
+// bring their backends up; a UDP check whose expected text never comes keeps its down.
+TEST(HealthMonitorTest, ConfiguredCheckTypesDriveBackends) {
+  UdpServer dns([](const std::string& q) {
+    // Answers only an AAAA question (type 28 in the query's last four bytes).
+    const bool aaaa = q.size() > 16 && q[q.size() - 3] == 28;
+    return aaaa ? std::vector<std::string>{DnsReply(q, 0, 1)} : std::vector<std::string>{};
+  });
+  UdpServer echo([](const std::string&) { return std::vector<std::string>{"busy"}; });
+  auto cfg = ParseConfig(R"({"host": {"address": "10.0.0.11"}, "services": [
+      {"vip": "10.100.0.1", "port": 53, "protocol": "udp",
+       "health_check": {"type": "dns", "port": )" + std::to_string(dns.port()) + R"(,
+                        "query": "example.com", "query_type": "AAAA",
+                        "interval_ms": 50, "timeout_ms": 40, "rise": 1, "fall": 1},
+       "backends": [{"id": 1, "address": "127.0.0.1"}]},
+      {"vip": "10.100.0.2", "port": 25, "protocol": "tcp",
+       "health_check": {"type": "script", "command": ["/bin/sh", "-c",
+                        "test \"$ECMPLB_BACKEND:$ECMPLB_PORT\" = 127.0.0.1:25"],
+                        "interval_ms": 100, "timeout_ms": 90, "rise": 1, "fall": 1},
+       "backends": [{"id": 1, "address": "127.0.0.1"}]},
+      {"vip": "10.100.0.3", "port": 5000, "protocol": "udp",
+       "health_check": {"type": "udp", "port": )" + std::to_string(echo.port()) + R"(,
+                        "send": "PING", "expect": "PONG",
+                        "interval_ms": 50, "timeout_ms": 40, "rise": 1, "fall": 1},
+       "backends": [{"id": 1, "address": "127.0.0.1"}]}]})");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  HealthMonitor m(nullptr, 1, 5000, [](const std::string&) {});
+  m.SetConfig(*cfg, NowMs());
+  uint64_t beat = 0;
+  for (const uint64_t t0 = NowMs(); NowMs() < t0 + 2000 && m.unhealthy().size() != 1;) {
+    m.Tick(NowMs(), {++beat});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(m.unhealthy(), (std::set<BackendRef>{{"10.100.0.3:5000/udp", 1}}));
+  const auto& b = m.backends();
+  EXPECT_EQ(b.at({"10.100.0.1:53/udp", 1}).last_detail, "DNS NOERROR, 1 answer");
+  EXPECT_EQ(b.at({"10.100.0.2:25/tcp", 1}).last_detail, "exit 0");
+  EXPECT_EQ(b.at({"10.100.0.3:5000/udp", 1}).last_detail,
+            "reply of 4 bytes without the expected text");
+  EXPECT_GT(echo.received(), 0);
+}
+
 // After a command, the monitor follows the one service that changed (SetService) and ends
 // where following the whole configuration (SetConfig) ends: same backends, states (a backend
 // that stays keeps its state), unhealthy set and probes (one still used by another service
