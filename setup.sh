@@ -17,6 +17,8 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libmnl-dev
   # flow-state sync between LB hosts (control/sync_wire): XChaCha20-Poly1305 AEAD, random nonces
   libsodium-dev
+  # https health checks (control/health_checker): OpenSSL's TLS client
+  libssl-dev
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests

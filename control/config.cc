@@ -265,11 +265,11 @@ absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig*
 
 absl::StatusOr<HealthCheckConfig::Type> ParseCheckType(absl::string_view s) {
   using T = HealthCheckConfig::Type;
-  for (T t : {T::kTcp, T::kHttp, T::kUdp, T::kDns, T::kScript}) {
+  for (T t : {T::kTcp, T::kHttp, T::kHttps, T::kUdp, T::kDns, T::kScript}) {
     if (s == CheckTypeName(t)) return t;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown check type '", s, "' (tcp, http, udp, dns or script)"));
+      absl::StrCat("unknown check type '", s, "' (tcp, http, https, udp, dns or script)"));
 }
 
 absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthCheckConfig* h) {
@@ -285,9 +285,11 @@ absl::Status ParseHealthCheck(const json& j, const std::string& path, HealthChec
       {"path", T::kHttp},  {"expect_status", T::kHttp}, {"expect_body", T::kHttp},
       {"send", T::kUdp},   {"expect", T::kUdp},         {"query", T::kDns},
       {"query_type", T::kDns}, {"command", T::kScript}};
+  const T own = h->type == T::kHttps ? T::kHttp : h->type;  // https takes http's fields
   for (const auto& [key, type] : owned) {
-    if (r.Has(key) && h->type != type) {
+    if (r.Has(key) && own != type) {
       return FieldError(r.Path(key), absl::StrCat("applies to \"type\": \"", CheckTypeName(type),
+                                                  type == T::kHttp ? "\" or \"https" : "",
                                                   "\" only"));
     }
   }
@@ -479,6 +481,7 @@ json ToJson(const Config& c) {
       if (h.port != 0) jh["port"] = h.port;
       switch (h.type) {
         case HealthCheckConfig::Type::kHttp:
+        case HealthCheckConfig::Type::kHttps:
           jh["path"] = h.path;
           jh["expect_status"] = h.expect_status;
           if (!h.expect_body.empty()) jh["expect_body"] = h.expect_body;
@@ -908,6 +911,8 @@ const char* CheckTypeName(HealthCheckConfig::Type t) {
       return "dns";
     case HealthCheckConfig::Type::kScript:
       return "script";
+    case HealthCheckConfig::Type::kHttps:
+      return "https";
   }
   return "?";
 }

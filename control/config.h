@@ -63,6 +63,8 @@ struct BackendConfig {
 //   tcp     a TCP connect;
 //   http    GET `path`: the status must be expect_status, and the body (its first 16 KiB)
 //           must hold expect_body when that is set;
+//   https   the same over TLS (the backend's certificate is not verified, as keepalived's
+//           SSL_GET without a CA; the check tests the service, not its PKI);
 //   udp     the datagram `send`; up when a reply comes back that holds `expect` (any reply
 //           when empty); an ICMP port unreachable is a failure;
 //   dns     a query for `query` (type query_type) over UDP: up on an answer to it with
@@ -71,12 +73,12 @@ struct BackendConfig {
 //           ECMPLB_PORT in its environment: up when it exits 0 within timeout_ms; killed
 //           (by PID) when it runs longer; its first 200 bytes of output are the detail.
 struct HealthCheckConfig {
-  enum class Type : uint8_t { kTcp, kHttp, kUdp, kDns, kScript };
+  enum class Type : uint8_t { kTcp, kHttp, kUdp, kDns, kScript, kHttps };
   Type type = Type::kTcp;
   uint16_t port = 0;             // 0: the service port
-  std::string path = "/";        // http
-  uint16_t expect_status = 200;  // http
-  std::string expect_body;       // http: a substring the body must hold ("": not checked)
+  std::string path = "/";        // http, https
+  uint16_t expect_status = 200;  // http, https
+  std::string expect_body;       // http, https: a substring the body must hold ("": not checked)
   std::string send;              // udp: the datagram's payload
   std::string expect;            // udp: a substring the reply must hold ("": any reply)
   std::string query;             // dns: the name asked for

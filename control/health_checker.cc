@@ -13,8 +13,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -117,15 +121,24 @@ void Abandon(int* fd, pid_t* pid, bool socket, std::vector<pid_t>* killed) {
 }  // namespace
 
 HealthChecker::~HealthChecker() {
-  for (auto& [k, t] : targets_) Abandon(&t.fd, &t.pid, IsSocketCheck(t.spec), &killed_);
+  for (auto& [k, t] : targets_) Release(t);
   for (pid_t pid : killed_) ::waitpid(pid, nullptr, 0);  // SIGKILLed: exits at once
+  if (tls_ != nullptr) SSL_CTX_free(tls_);
+}
+
+void HealthChecker::Release(Target& t) {
+  if (t.ssl != nullptr) {
+    SSL_free(t.ssl);  // no close_notify: the socket is reset right after
+    t.ssl = nullptr;
+  }
+  Abandon(&t.fd, &t.pid, IsSocketCheck(t.spec), &killed_);
 }
 
 void HealthChecker::SetTargets(const std::map<CheckKey, CheckSpec>& targets, uint64_t now_ms) {
   for (auto it = targets_.begin(); it != targets_.end();) {
     auto want = targets.find(it->first);
     if (want == targets.end() || !(want->second == it->second.spec)) {
-      Abandon(&it->second.fd, &it->second.pid, IsSocketCheck(it->second.spec), &killed_);
+      Release(it->second);
       it = targets_.erase(it);
     } else {
       ++it;
@@ -155,7 +168,7 @@ void HealthChecker::AddTarget(const CheckKey& key, const CheckSpec& spec, uint64
 void HealthChecker::RemoveTarget(const CheckKey& key) {
   auto it = targets_.find(key);
   if (it == targets_.end()) return;
-  Abandon(&it->second.fd, &it->second.pid, IsSocketCheck(it->second.spec), &killed_);
+  Release(it->second);
   targets_.erase(it);
 }
 
@@ -177,7 +190,7 @@ uint64_t HealthChecker::NextDue(uint64_t now_ms) const {
 
 void HealthChecker::Finish(Target& t, const CheckKey& k, bool ok, std::string detail,
                            uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done) {
-  Abandon(&t.fd, &t.pid, IsSocketCheck(t.spec), &killed_);
+  Release(t);
   t.phase = Phase::kIdle;
   t.buf.clear();
   CheckResult r;
@@ -205,7 +218,9 @@ void HealthChecker::StartSocket(Target& t, uint64_t now_ms,
                                 std::vector<std::pair<CheckKey, CheckResult>>* done,
                                 const CheckKey& k) {
   const bool v6 = t.spec.addr.is_v6();
-  const bool stream = t.spec.type == CheckSpec::Type::kTcp || t.spec.type == CheckSpec::Type::kHttp;
+  const bool stream = t.spec.type == CheckSpec::Type::kTcp ||
+                      t.spec.type == CheckSpec::Type::kHttp ||
+                      t.spec.type == CheckSpec::Type::kHttps;
   int fd = ::socket(v6 ? AF_INET6 : AF_INET,
                     (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -372,12 +387,19 @@ void HealthChecker::OnReadable(Target& t, const CheckKey& k, uint64_t now_ms,
     }
     case CheckSpec::Type::kTcp:
     case CheckSpec::Type::kHttp:
+    case CheckSpec::Type::kHttps:
       break;
   }
   const ssize_t n = ::recv(t.fd, b, sizeof(b), 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   const size_t limit = t.spec.expect_body.empty() ? 4096 : kMaxBody + 4096;
   if (n > 0 && t.buf.size() < limit) t.buf.append(b, static_cast<size_t>(n));
+  OnHttpBytes(t, k, now_ms, n < 0 ? 0 : n, done);
+}
+
+void HealthChecker::OnHttpBytes(Target& t, const CheckKey& k, uint64_t now_ms, long n,
+                                std::vector<std::pair<CheckKey, CheckResult>>* done) {
+  const size_t limit = t.spec.expect_body.empty() ? 4096 : kMaxBody + 4096;
   const bool more = n > 0 && t.buf.size() < limit;  // the peer may send more
   const size_t eol = t.buf.find("\r\n");
   if (eol == std::string::npos && more) return;  // status line not complete yet
@@ -422,6 +444,118 @@ void HealthChecker::OnReadable(Target& t, const CheckKey& k, uint64_t now_ms,
          now_ms, done);
 }
 
+namespace {
+
+std::string TlsError(const char* what, int ssl_error) {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e != 0) {
+    const char* reason = ERR_reason_error_string(e);
+    return absl::StrCat("TLS ", what, ": ", reason != nullptr ? reason : "error");
+  }
+  if (ssl_error == SSL_ERROR_ZERO_RETURN || ssl_error == SSL_ERROR_SYSCALL) {
+    return absl::StrCat("TLS ", what, ": connection closed");
+  }
+  return absl::StrCat("TLS ", what, ": error ", ssl_error);
+}
+
+// A BIO over a non-blocking socket that sends with MSG_NOSIGNAL: OpenSSL's own socket BIO
+// writes with write(2), and a backend that reset the connection would raise SIGPIPE, which
+// kills the daemon unless the whole process ignores it.
+int NoSigpipeWrite(BIO* b, const char* data, int len) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+  const ssize_t n = ::send(fd, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  BIO_clear_retry_flags(b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int NoSigpipeRead(BIO* b, char* data, int len) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+  const ssize_t n = ::recv(fd, data, static_cast<size_t>(len), 0);
+  BIO_clear_retry_flags(b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+  return static_cast<int>(n);
+}
+
+long NoSigpipeCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+BIO* NoSigpipeBio(int fd) {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ecmplb socket");
+    BIO_meth_set_write(m, NoSigpipeWrite);
+    BIO_meth_set_read(m, NoSigpipeRead);
+    BIO_meth_set_ctrl(m, NoSigpipeCtrl);
+    return m;
+  }();
+  BIO* b = method != nullptr ? BIO_new(method) : nullptr;
+  if (b != nullptr) {
+    BIO_set_data(b, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+    BIO_set_init(b, 1);
+  }
+  return b;
+}
+
+std::string HttpRequest(const CheckSpec& spec) {
+  const std::string host = spec.host_header.empty() ? spec.addr.ToString() : spec.host_header;
+  return absl::StrCat("GET ", spec.path, " HTTP/1.0\r\nHost: ", host,
+                      "\r\nUser-Agent: ecmplb-healthcheck\r\nConnection: close\r\n\r\n");
+}
+
+}  // namespace
+
+void HealthChecker::StepTls(Target& t, const CheckKey& k, uint64_t now_ms,
+                            std::vector<std::pair<CheckKey, CheckResult>>* done) {
+  // Each phase runs until OpenSSL wants the socket (t.want) or the check ends.
+  if (t.phase == Phase::kHandshake) {
+    const int rc = SSL_connect(t.ssl);
+    if (rc != 1) {
+      const int e = SSL_get_error(t.ssl, rc);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        t.want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return;
+      }
+      Finish(t, k, false, TlsError("handshake", e), now_ms, done);
+      return;
+    }
+    t.buf = HttpRequest(t.spec);  // to send; the response replaces it
+    t.phase = Phase::kWriting;
+  }
+  if (t.phase == Phase::kWriting) {
+    const int rc = SSL_write(t.ssl, t.buf.data(), static_cast<int>(t.buf.size()));
+    if (rc <= 0) {
+      const int e = SSL_get_error(t.ssl, rc);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        t.want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return;
+      }
+      Finish(t, k, false, TlsError("write", e), now_ms, done);
+      return;
+    }
+    t.buf.clear();
+    t.phase = Phase::kReading;
+  }
+  const size_t limit = t.spec.expect_body.empty() ? 4096 : kMaxBody + 4096;
+  char b[2048];
+  for (;;) {
+    const int rc = SSL_read(t.ssl, b, sizeof(b));
+    if (rc > 0) {
+      if (t.buf.size() < limit) t.buf.append(b, static_cast<size_t>(rc));
+      OnHttpBytes(t, k, now_ms, rc, done);
+      if (t.phase != Phase::kReading) return;  // decided
+      continue;
+    }
+    const int e = SSL_get_error(t.ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      t.want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+      return;
+    }
+    ERR_clear_error();
+    OnHttpBytes(t, k, now_ms, 0, done);  // closed (with or without close_notify)
+    return;
+  }
+}
+
 std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_ms) {
   std::vector<std::pair<CheckKey, CheckResult>> done;
   std::erase_if(killed_, [](pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });
@@ -432,7 +566,10 @@ std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_m
   std::vector<std::pair<const CheckKey*, Target*>> owners;
   for (auto& [k, t] : targets_) {
     if (t.fd < 0) continue;
-    pfds.push_back({t.fd, static_cast<short>(t.phase == Phase::kConnecting ? POLLOUT : POLLIN), 0});
+    const short events = t.phase == Phase::kConnecting ? POLLOUT
+                         : t.ssl != nullptr             ? t.want
+                                                        : POLLIN;
+    pfds.push_back({t.fd, events, 0});
     owners.push_back({&k, &t});
   }
   if (!pfds.empty()) ::poll(pfds.data(), pfds.size(), 0);
@@ -452,16 +589,39 @@ std::vector<std::pair<CheckKey, CheckResult>> HealthChecker::Poll(uint64_t now_m
         Finish(t, k, true, "connected", now_ms, &done);
         continue;
       }
-      std::string host = t.spec.host_header.empty() ? t.spec.addr.ToString() : t.spec.host_header;
-      std::string req =
-          absl::StrCat("GET ", t.spec.path, " HTTP/1.0\r\nHost: ", host,
-                       "\r\nUser-Agent: ecmplb-healthcheck\r\nConnection: close\r\n\r\n");
+      if (t.spec.type == CheckSpec::Type::kHttps) {
+        if (tls_ == nullptr) {
+          tls_ = SSL_CTX_new(TLS_client_method());
+          if (tls_ != nullptr) {
+            SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+            SSL_CTX_set_verify(tls_, SSL_VERIFY_NONE, nullptr);
+          }
+        }
+        t.ssl = tls_ != nullptr ? SSL_new(tls_) : nullptr;
+        BIO* bio = t.ssl != nullptr ? NoSigpipeBio(t.fd) : nullptr;
+        if (bio == nullptr) {
+          Finish(t, k, false, TlsError("setup", 0), now_ms, &done);
+          continue;
+        }
+        SSL_set_bio(t.ssl, bio, bio);  // the session owns it
+        if (!t.spec.host_header.empty()) {
+          SSL_set_tlsext_host_name(t.ssl, t.spec.host_header.c_str());  // SNI
+        }
+        t.phase = Phase::kHandshake;
+        StepTls(t, k, now_ms, &done);
+        continue;
+      }
+      const std::string req = HttpRequest(t.spec);
       ssize_t n = ::send(t.fd, req.data(), req.size(), MSG_NOSIGNAL);
       if (n != static_cast<ssize_t>(req.size())) {
         Finish(t, k, false, "could not send the HTTP request", now_ms, &done);
         continue;
       }
       t.phase = Phase::kReading;
+      continue;
+    }
+    if (t.ssl != nullptr) {
+      if (pfds[i].revents != 0) StepTls(t, k, now_ms, &done);
       continue;
     }
     if ((t.phase == Phase::kReading || t.phase == Phase::kRunning) &&

@@ -1,6 +1,6 @@
-// health_checker.h: keepalived-like backend checks (TCP connect; HTTP GET with an expected
-// status and body text; a UDP datagram and its reply; a DNS query; an external script), run
-// without blocking from the control loop. Sockets are ordinary kernel sockets
+// health_checker.h: keepalived-like backend checks (TCP connect; HTTP or HTTPS GET with an
+// expected status and body text; a UDP datagram and its reply; a DNS query; an external
+// script), run without blocking from the control loop. Sockets are ordinary kernel sockets
 // of the namespace ecmplb runs in, so checks leave from the host's own address through the
 // exception interface and test the network the traffic uses.
 //
@@ -19,11 +19,14 @@
 
 #include "dataplane/packet/headers.h"
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace ecmplb::control {
 
 // What each type does and when it passes: HealthCheckConfig (config.h).
 struct CheckSpec {
-  enum class Type : uint8_t { kTcp, kHttp, kUdp, kDns, kScript };
+  enum class Type : uint8_t { kTcp, kHttp, kUdp, kDns, kScript, kHttps };
   Type type = Type::kTcp;
   dataplane::IpAddr addr;
   uint16_t port = 0;
@@ -71,12 +74,14 @@ class HealthChecker {
   uint64_t NextDue(uint64_t now_ms) const;
 
  private:
-  enum class Phase : uint8_t { kIdle, kConnecting, kReading, kRunning };
+  enum class Phase : uint8_t { kIdle, kConnecting, kHandshake, kWriting, kReading, kRunning };
   struct Target {
     CheckSpec spec;
     Phase phase = Phase::kIdle;
     int fd = -1;     // the socket; a script's output pipe (-1 once it closed)
     pid_t pid = -1;  // a running script
+    ssl_st* ssl = nullptr;  // https: the TLS session over fd
+    short want = 0;         // https: what OpenSSL waits for (POLLIN / POLLOUT)
     uint64_t due_ms = 0;
     uint64_t started_ms = 0;
     uint16_t dns_id = 0;
@@ -93,6 +98,15 @@ class HealthChecker {
                   std::vector<std::pair<CheckKey, CheckResult>>* done);
   void ReapScript(Target& t, const CheckKey& k, uint64_t now_ms,
                   std::vector<std::pair<CheckKey, CheckResult>>* done);
+  // https: advances the handshake, the request and the response as far as they go now.
+  void StepTls(Target& t, const CheckKey& k, uint64_t now_ms,
+               std::vector<std::pair<CheckKey, CheckResult>>* done);
+  // HTTP(S): `n` bytes were appended to t.buf (0: the peer closed); finishes the check when
+  // the response decides it.
+  void OnHttpBytes(Target& t, const CheckKey& k, uint64_t now_ms, long n,
+                   std::vector<std::pair<CheckKey, CheckResult>>* done);
+  void Release(Target& t);  // closes, frees and kills what t has in flight
+  ssl_ctx_st* tls_ = nullptr;  // created at the first https check
   // Killed scripts not reaped yet (waitpid WNOHANG on every Poll: never blocks).
   std::vector<pid_t> killed_;
   void Start(Target& t, uint64_t now_ms, std::vector<std::pair<CheckKey, CheckResult>>* done,

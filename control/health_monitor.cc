@@ -11,7 +11,8 @@ static_assert(static_cast<int>(HT::kTcp) == static_cast<int>(CT::kTcp) &&
               static_cast<int>(HT::kHttp) == static_cast<int>(CT::kHttp) &&
               static_cast<int>(HT::kUdp) == static_cast<int>(CT::kUdp) &&
               static_cast<int>(HT::kDns) == static_cast<int>(CT::kDns) &&
-              static_cast<int>(HT::kScript) == static_cast<int>(CT::kScript));
+              static_cast<int>(HT::kScript) == static_cast<int>(CT::kScript) &&
+              static_cast<int>(HT::kHttps) == static_cast<int>(CT::kHttps));
 
 std::string ProbeName(const CheckSpec& s) {
   // Every text field with its length first: two different specs never give one name.

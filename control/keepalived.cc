@@ -257,7 +257,7 @@ struct CheckDefaults {
 
 // A translated check, compared across a service's real servers.
 struct Check {
-  std::string type;  // "tcp" | "http" | "udp" | "dns" | "script"
+  std::string type;  // "tcp" | "http" | "https" | "udp" | "dns" | "script"
   uint32_t port = 0;
   std::string path;
   uint32_t status = 200;
@@ -653,7 +653,7 @@ class Translator {
         ordered_json hc = {{"type", check->type}};
         const uint32_t port = check->port != 0 ? check->port : ep.port;
         if (port != ep.port) hc["port"] = port;
-        if (check->type == "http") {
+        if (check->type == "http" || check->type == "https") {
           hc["path"] = check->path;
           hc["expect_status"] = check->status;
         } else if (check->type == "udp") {
@@ -783,8 +783,8 @@ class Translator {
         }
       } else if (s.key == "inhibit_on_failure") {
         InhibitNote(s);
-      } else if (s.key == "TCP_CHECK" || s.key == "HTTP_GET" || s.key == "MISC_CHECK" ||
-                 s.key == "DNS_CHECK" || s.key == "UDP_CHECK") {
+      } else if (s.key == "TCP_CHECK" || s.key == "HTTP_GET" || s.key == "SSL_GET" ||
+                 s.key == "MISC_CHECK" || s.key == "DNS_CHECK" || s.key == "UDP_CHECK") {
         b.had_check = true;
         std::optional<Check> c = TranslateCheck(s, defaults);
         if (b.check && c) {
@@ -793,11 +793,11 @@ class Translator {
         } else if (c) {
           b.check = c;
         }
-      } else if (s.key == "SSL_GET" || s.key == "SMTP_CHECK" || s.key == "PING_CHECK" ||
-                 s.key == "FILE_CHECK" || s.key == "BFD_CHECK") {
+      } else if (s.key == "SMTP_CHECK" || s.key == "PING_CHECK" || s.key == "FILE_CHECK" ||
+                 s.key == "BFD_CHECK") {
         b.had_check = true;
-        Untranslated(s, absl::StrCat(s.key, ": ecmplb has no such check yet (tcp, http, udp, "
-                                            "dns and script)"));
+        Untranslated(s, absl::StrCat(s.key, ": ecmplb has no such check yet (tcp, http, https, "
+                                            "udp, dns and script)"));
       } else {
         Untranslated(s, absl::StrCat("'", s.key, "' has no ecmplb equivalent: ignored"));
       }
@@ -809,6 +809,7 @@ class Translator {
     Check c;
     c.type = cs.key == "TCP_CHECK"    ? "tcp"
              : cs.key == "HTTP_GET"   ? "http"
+             : cs.key == "SSL_GET"    ? "https"
              : cs.key == "MISC_CHECK" ? "script"
              : cs.key == "DNS_CHECK"  ? "dns"
                                       : "udp";
@@ -870,7 +871,7 @@ class Translator {
       } else if (s.key == "connect_port") {
         if (!Arity(s, 1)) continue;
         if (auto p = Port(s, s.args[0])) c.port = *p;
-      } else if (s.key == "url" && c.type == "http") {
+      } else if (s.key == "url" && (c.type == "http" || c.type == "https")) {
         if (url != nullptr) {
           Untranslated(s, absl::StrCat("url: ecmplb checks one URL; the one at line ", url->line,
                                        " is used"));
@@ -886,11 +887,11 @@ class Translator {
                                                                   "ignored"));
       }
     }
-    if (c.type == "http") {
+    if (c.type == "http" || c.type == "https") {
       c.path = "/";
       bool status_set = false;
       if (url == nullptr) {
-        Difference(cs, "HTTP_GET without a url: GET / is checked");
+        Difference(cs, absl::StrCat(cs.key, " without a url: GET / is checked"));
       } else {
         for (const Statement& s : url->children) {
           if (s.key == "path") {
@@ -914,7 +915,8 @@ class Translator {
               status_set = true;
             }
           } else if (s.key == "digest") {
-            Untranslated(s, "digest: ecmplb compares the status code only, not the body");
+            Untranslated(s, "digest: ecmplb compares the status and can look for a text in the "
+                            "body (expect_body), not an MD5 digest of it");
             status_set = true;
           } else {
             Untranslated(s, absl::StrCat("'", s.key, "' in url has no ecmplb equivalent: "

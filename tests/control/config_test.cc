@@ -82,7 +82,9 @@ TEST(ConfigTest, EveryCheckTypeParsesAndRoundTrips) {
      "health_check": {"type": "dns", "query": "www.example.com.", "query_type": "AAAA"}},
     {"vip": "10.1.1.4", "port": 25,
      "health_check": {"type": "script", "command": ["/usr/lib/ecmplb/check-smtp", "--quick"],
-                      "timeout_ms": 900}}]})");
+                      "timeout_ms": 900}},
+    {"vip": "10.1.1.5", "port": 443,
+     "health_check": {"type": "https", "path": "/ready", "expect_status": 204}}]})");
   ASSERT_TRUE(c.ok()) << c.status();
   const auto& s = c->services;
   EXPECT_EQ(s[0].health_check->expect_body, "\"status\": \"ok\"");
@@ -94,6 +96,8 @@ TEST(ConfigTest, EveryCheckTypeParsesAndRoundTrips) {
   EXPECT_EQ(DnsQueryType(s[2].health_check->query_type), 28);
   EXPECT_EQ(s[3].health_check->command,
             (std::vector<std::string>{"/usr/lib/ecmplb/check-smtp", "--quick"}));
+  EXPECT_EQ(s[4].health_check->type, HealthCheckConfig::Type::kHttps);
+  EXPECT_EQ(s[4].health_check->expect_status, 204);
   auto again = ParseConfig(SerializeConfig(*c));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, *c);
@@ -304,7 +308,10 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "health_check.query: applies to \"type\": \"dns\" only"},
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 80, "health_check": {"type": "tcp", "expect_body": "ok"}}]})",
-            absl::StatusCode::kInvalidArgument, "health_check.expect_body: applies to"},
+            absl::StatusCode::kInvalidArgument, "health_check.expect_body: applies to \"type\": \"http\" or \"https\" only"},
+        Bad{"{" HOST
+            R"(, "services": [{"vip": "10.1.1.1", "port": 443, "health_check": {"type": "https", "send": "x"}}]})",
+            absl::StatusCode::kInvalidArgument, "health_check.send: applies to \"type\": \"udp\" only"},
         Bad{"{" HOST
             R"(, "services": [{"vip": "10.1.1.1", "port": 53, "health_check": {"type": "dns"}}]})",
             absl::StatusCode::kInvalidArgument, "health_check.query: is required"},

@@ -1,7 +1,12 @@
-// Tests of the health state machines and of the TCP/HTTP checker against servers on loopback.
+// Tests of the health state machines and of the checker (TCP, HTTP, HTTPS, UDP, DNS, script)
+// against servers on loopback.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -306,6 +311,103 @@ TEST(HealthCheckerTest, HttpBodyMustHoldTheExpectedText) {
   CheckResult r3 = RunOne(hc, {"s", 3});  // past the first 16 KiB: not looked at
   EXPECT_FALSE(r3.ok);
   EXPECT_EQ(r3.detail, "HTTP 200, body without the expected text in its first 16 KiB");
+}
+
+// A loopback HTTPS server with a fresh self-signed certificate (P-256): accepts, completes
+// the TLS handshake, reads the request and answers `reply`, then closes.
+class TlsServer {
+ public:
+  explicit TlsServer(std::string reply) : reply_(std::move(reply)) {
+    ::signal(SIGPIPE, SIG_IGN);  // this server's writes to a checker that already reset
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("backend.test"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509_sign(cert, key, EVP_sha256());
+    SSL_CTX_use_certificate(ctx_, cert);
+    SSL_CTX_use_PrivateKey(ctx_, key);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t l = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 16);
+    thread_ = std::thread([this] {
+      timeval tv{0, 100000};
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      while (!stop_) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) continue;
+        timeval ctv{1, 0};
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &ctv, sizeof(ctv));
+        SSL* ssl = SSL_new(ctx_);
+        SSL_set_fd(ssl, c);
+        if (SSL_accept(ssl) == 1) {
+          char buf[1024];
+          const int n = SSL_read(ssl, buf, sizeof(buf));
+          if (n > 0) request_ = std::string(buf, static_cast<size_t>(n));
+          SSL_write(ssl, reply_.data(), static_cast<int>(reply_.size()));
+          SSL_shutdown(ssl);
+          handshakes_.fetch_add(1);
+        }
+        SSL_free(ssl);
+        ::close(c);
+      }
+    });
+  }
+  ~TlsServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  uint16_t port() const { return port_; }
+  int handshakes() const { return handshakes_.load(); }
+
+ private:
+  std::string reply_;
+  std::string request_;
+  SSL_CTX* ctx_;
+  int fd_;
+  uint16_t port_;
+  std::atomic<int> handshakes_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(HealthCheckerTest, HttpsOverTls) {
+  TlsServer ok("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready");
+  TlsServer down("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+  Server plain("HTTP/1.0 200 OK\r\n\r\n");  // no TLS on this port
+  CheckSpec spec = Spec(CheckSpec::Type::kHttps, ok.port());
+  spec.expect_body = "ready";
+  spec.host_header = "backend.test";  // also the SNI name
+  CheckSpec failing = Spec(CheckSpec::Type::kHttps, down.port());
+  CheckSpec not_tls = Spec(CheckSpec::Type::kHttps, plain.port());
+  HealthChecker hc;
+  hc.SetTargets({{{"s", 1}, spec}, {{"s", 2}, failing}, {{"s", 3}, not_tls}}, NowMs());
+  CheckResult r1 = RunOne(hc, {"s", 1});
+  EXPECT_TRUE(r1.ok) << r1.detail;
+  EXPECT_EQ(r1.detail, "HTTP 200, body holds the expected text");
+  CheckResult r2 = RunOne(hc, {"s", 2});
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(r2.detail, "HTTP 503, expected 200");
+  CheckResult r3 = RunOne(hc, {"s", 3});
+  EXPECT_FALSE(r3.ok);
+  EXPECT_EQ(r3.detail.rfind("TLS handshake: ", 0), 0u) << r3.detail;
+  EXPECT_GE(ok.handshakes(), 1);
 }
 
 // A loopback UDP server answering each datagram with the datagrams answer(datagram) returns.

@@ -204,12 +204,22 @@ TEST(KeepalivedTranslateTest, TunGroupsDnsChecksAndChecksNotThere) {
       << Notes(t);
   EXPECT_TRUE(HasNote(t, 9, Note::Kind::kDifference, "lb_algo sh"));
   EXPECT_TRUE(HasNote(t, 34, Note::Kind::kDifference, "connect_timeout 5 s is longer"));
-  EXPECT_TRUE(HasNote(t, 39, Note::Kind::kUntranslated, "SSL_GET: ecmplb has no such check"));
-  EXPECT_TRUE(HasNote(t, 38, Note::Kind::kUntranslated, "its check (none) is not the one"));
+  // SSL_GET -> https, but not the first real server's check, and its digest is not carried.
+  EXPECT_TRUE(HasNote(t, 42, Note::Kind::kUntranslated, "digest: ecmplb compares")) << Notes(t);
+  EXPECT_TRUE(HasNote(t, 38, Note::Kind::kUntranslated, "its check (differs) is not the one"));
   EXPECT_FALSE(t.complete());
 }
 
 TEST(KeepalivedTranslateTest, ScriptDnsAndUdpChecks) {
+  // SSL_GET: https, with its url.
+  const Translation tls = FromText(
+      "virtual_server 10.1.0.9 443 {\n lb_kind DR\n protocol TCP\n"
+      " real_server 10.0.0.21 443 {\n  SSL_GET {\n   url {\n    path /ready\n    status_code 204\n"
+      "   }\n  }\n }\n}\n");
+  ASSERT_EQ(tls.services.size(), 1u) << Notes(tls);
+  EXPECT_EQ(tls.services[0]["health_check"]["type"], "https");
+  EXPECT_EQ(tls.services[0]["health_check"]["path"], "/ready");
+  EXPECT_EQ(tls.services[0]["health_check"]["expect_status"], 204);
   // MISC_CHECK is not in the keepalived -t fixtures: Debian's 2.2.7 dies checking one
   // (keepalived issue #2587).
   const Translation t = FromText(
