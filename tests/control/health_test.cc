@@ -313,6 +313,19 @@ TEST(HealthCheckerTest, HttpBodyMustHoldTheExpectedText) {
   EXPECT_EQ(r3.detail, "HTTP 200, body without the expected text in its first 16 KiB");
 }
 
+// A socket of `type` bound to 127.0.0.1 on a port the kernel picks (in *port).
+int BoundLoopback(int type, uint16_t* port) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t l = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
 // A loopback HTTPS server with a fresh self-signed certificate (P-256): accepts, completes
 // the TLS handshake, reads the request and answers `reply`, then closes.
 class TlsServer {
@@ -335,14 +348,7 @@ class TlsServer {
     SSL_CTX_use_PrivateKey(ctx_, key);
     X509_free(cert);
     EVP_PKEY_free(key);
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t l = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
-    port_ = ntohs(a.sin_port);
+    fd_ = BoundLoopback(SOCK_STREAM, &port_);
     ::listen(fd_, 16);
     thread_ = std::thread([this] {
       timeval tv{0, 100000};
@@ -416,14 +422,7 @@ class UdpServer {
   using Answer = std::function<std::vector<std::string>(const std::string&)>;
   explicit UdpServer(Answer answer)
       : answer_(std::move(answer)) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t l = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l);
-    port_ = ntohs(a.sin_port);
+    fd_ = BoundLoopback(SOCK_DGRAM, &port_);
     timeval tv{0, 100000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     thread_ = std::thread([this] {
@@ -461,14 +460,8 @@ TEST(HealthCheckerTest, UdpReplyIsCompared) {
   UdpServer echo([](const std::string& d) {
     return d == "PING" ? std::vector<std::string>{"PONG ok"} : std::vector<std::string>{};
   });
-  int closed = ::socket(AF_INET, SOCK_DGRAM, 0);  // a port nobody listens on once closed
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(closed, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  socklen_t l = sizeof(a);
-  ::getsockname(closed, reinterpret_cast<sockaddr*>(&a), &l);
-  ::close(closed);
+  uint16_t closed_port = 0;  // a port nobody listens on once closed
+  ::close(BoundLoopback(SOCK_DGRAM, &closed_port));
   CheckSpec ping = Spec(CheckSpec::Type::kUdp, echo.port());
   ping.send = "PING";
   ping.expect = "ok";
@@ -477,7 +470,7 @@ TEST(HealthCheckerTest, UdpReplyIsCompared) {
   CheckSpec silent = ping;
   silent.send = "HELLO";  // the server does not answer it
   CheckSpec refused = ping;
-  refused.port = ntohs(a.sin_port);
+  refused.port = closed_port;
   HealthChecker hc;
   hc.SetTargets({{{"s", 1}, ping}, {{"s", 2}, wrong}, {{"s", 3}, silent}, {{"s", 4}, refused}},
                 NowMs());
