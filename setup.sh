@@ -19,6 +19,8 @@ PACKAGES=(
   libsodium-dev
   # https health checks (control/health_checker): OpenSSL's TLS client
   libssl-dev
+  # the daemon's log in the journal, with fields (sd_journal_sendv)
+  libsystemd-dev
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests

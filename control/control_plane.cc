@@ -438,12 +438,14 @@ absl::StatusOr<ReloadResult> ControlPlane::Reload() {
   absl::StatusOr<ReloadResult> r = ReloadFile();
   if (options_.log) {
     if (r.ok()) {
-      options_.log(absl::StrCat("config reload: ", r->services_added, " services added, ",
+      options_.log(log::Level::kNotice, "reload",
+                   absl::StrCat("config reload: ", r->services_added, " services added, ",
                                 r->services_removed, " removed, ", r->services_changed,
                                 " changed; ", r->applied.services_rebuilt,
                                 " tables rebuilt, generation ", r->applied.generation));
     } else {
-      options_.log(std::string(r.status().message()));
+      options_.log(log::Level::kError, "reload", std::string(r.status().message()),
+                   {{"REASON", std::string(r.status().message())}});
     }
   }
   return r;
@@ -525,8 +527,9 @@ ApplyResult ControlPlane::Published(std::unique_ptr<const dataplane::Snapshot> s
   for (const auto& [service, id] : released) removed_[service][id] = now;
   result.apply_us = MonotonicUs() - t0;
   if (options_.log && result.apply_us >= options_.slow_apply_ms * 1000) {
-    options_.log(absl::StrCat("configuration change applied in ", result.apply_us / 1000,
-                              " ms: ", result.services_rebuilt, " of ", config_.services.size(),
+    options_.log(log::Level::kInfo, "apply",
+                 absl::StrCat("configuration change applied in ", result.apply_us / 1000, " ms: ",
+                              result.services_rebuilt, " of ", config_.services.size(),
                               " services rebuilt, generation ", result.generation));
   }
   if (options_.on_applied) options_.on_applied(config_, change);

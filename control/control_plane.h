@@ -34,6 +34,7 @@
 #include "conntrack/conntrack.h"
 #include "control/commands.h"
 #include "control/config.h"
+#include "control/log.h"
 #include "control/snapshot_builder.h"
 #include "control/views.h"
 #include "dataplane/counters.h"
@@ -96,7 +97,7 @@ class ControlPlane {
     bool defer_save = false;
     // Told about every change that took longer than slow_apply_ms (e.g. one that touched
     // every service of a large host): its time, services rebuilt and generation.
-    std::function<void(const std::string&)> log;
+    log::Sink log;
     uint64_t slow_apply_ms = 100;
     ClockFn clock;          // for the removed-id reservation; default: steady clock
     ClockFn worker_clock;   // the workers' connection-table clock (flow ages); optional

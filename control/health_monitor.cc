@@ -37,7 +37,8 @@ void HealthMonitor::FollowInterface(const Config& config) {
       ifindex_ = *idx;
       ifname_ = config.host.announce_interface;
     } else {
-      log_(absl::StrCat("cannot announce VIPs: ", idx.status().message()));
+      log_(log::Level::kError, "announce", absl::StrCat("cannot announce VIPs: ", idx.status().message()),
+           {{"REASON", std::string(idx.status().message())}});
     }
   }
 }
@@ -159,10 +160,13 @@ void HealthMonitor::UnhealthyIn(const ServiceConfig& s, const std::string& name,
 bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeats) {
   if (watchdog_.Observe(heartbeats, now_ms)) {
     if (watchdog_.healthy()) {
-      log_("all workers progress again");
+      log_(log::Level::kNotice, "worker", "all workers progress again");
     } else {
       for (size_t i = 0; i < watchdog_.workers(); ++i) {
-        if (watchdog_.stalled(i)) log_(absl::StrCat("worker ", i, " stalled: no progress"));
+        if (watchdog_.stalled(i)) {
+          log_(log::Level::kWarning, "worker", absl::StrCat("worker ", i, " stalled: no progress"),
+               {{"WORKER", absl::StrCat(i)}, {"REASON", "no progress"}});
+        }
       }
     }
   }
@@ -179,8 +183,14 @@ bool HealthMonitor::Tick(uint64_t now_ms, const std::vector<uint64_t>& heartbeat
       v->second.last_latency_ms = r.latency_ms;
       if (!st->second.Record(r.ok)) continue;
       v->second.up = st->second.up();
-      log_(absl::StrCat("backend ", key.first, " id ", key.second, " is ",
-                        v->second.up ? "up" : "down", " (", r.detail, ")"));
+      log_(v->second.up ? log::Level::kNotice : log::Level::kWarning, "backend",
+           absl::StrCat("backend ", key.first, " id ", key.second, " is ",
+                        v->second.up ? "up" : "down", " (", r.detail, ")"),
+           {{"SERVICE", key.first},
+            {"BACKEND", v->second.address},
+            {"BACKEND_ID", absl::StrCat(key.second)},
+            {"STATE", v->second.up ? "up" : "down"},
+            {"REASON", r.detail}});
       if (v->second.up) {
         unhealthy_.erase(key);
       } else {
@@ -272,17 +282,21 @@ void HealthMonitor::Apply(const std::string& vip, bool announce, const std::stri
     absl::Status st =
         announce ? nl_->AddAddress(ifindex_, *addr, plen) : nl_->DelAddress(ifindex_, *addr, plen);
     if (!st.ok()) {
-      log_(absl::StrCat("cannot ", announce ? "announce " : "withdraw ", vip, ": ", st.message()));
+      log_(log::Level::kError, "announce",
+           absl::StrCat("cannot ", announce ? "announce " : "withdraw ", vip, ": ", st.message()),
+           {{"VIP", vip}, {"REASON", std::string(st.message())}});
       return;
     }
   }
   if (announce) {
     announced_.insert(vip);
-    log_(
-        absl::StrCat("announce ", vip, "/", plen, " on ", ifname_.empty() ? "(nothing)" : ifname_));
+    log_(log::Level::kNotice, "announce",
+         absl::StrCat("announce ", vip, "/", plen, " on ", ifname_.empty() ? "(nothing)" : ifname_),
+         {{"VIP", vip}, {"STATE", "announced"}});
   } else {
     announced_.erase(vip);
-    log_(absl::StrCat("withdraw ", vip, "/", plen, ": ", reason));
+    log_(log::Level::kWarning, "announce", absl::StrCat("withdraw ", vip, "/", plen, ": ", reason),
+         {{"VIP", vip}, {"STATE", "withdrawn"}, {"REASON", reason}});
   }
 }
 

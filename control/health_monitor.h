@@ -22,6 +22,7 @@
 #include "control/config.h"
 #include "control/health.h"
 #include "control/health_checker.h"
+#include "control/log.h"
 #include "control/netlink.h"
 #include "control/snapshot_builder.h"
 #include "control/views.h"
@@ -42,7 +43,7 @@ std::string ProbeName(const CheckSpec& spec);
 
 class HealthMonitor {
  public:
-  using Logger = std::function<void(const std::string&)>;
+  using Logger = log::Sink;
   // `netlink` may be null (no announcing: tests, or host.announce false).
   HealthMonitor(Netlink* netlink, size_t workers, uint64_t stall_ms, Logger log);
 

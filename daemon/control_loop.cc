@@ -23,7 +23,7 @@ ControlLoop::ControlLoop(control::ControlPlane* plane, control::HealthMonitor* m
 
 void ControlLoop::Publish() {
   if (absl::Status st = plane_->SetUnhealthy(monitor_->unhealthy()); !st.ok()) {
-    log_(std::string(st.message()));
+    log_(control::log::Level::kError, "apply", std::string(st.message()));
   }
 }
 
@@ -43,12 +43,17 @@ void ControlLoop::StartDrain(const std::string& why, uint64_t now_ms) {
   draining_ = true;
   drain_end_ms_ = now_ms + settings_.drain_ms;
   monitor_->WithdrawAll("draining");
-  log_(absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ",
-                    settings_.drain_ms / 1000.0, " s more, then stopping"));
+  log_(control::log::Level::kNotice, "drain",
+       absl::StrCat("draining (", why, "): VIPs withdrawn, forwarding ",
+                    settings_.drain_ms / 1000.0, " s more, then stopping"),
+       {{"REASON", why}});
 }
 
 void ControlLoop::Stop(const std::string& why) {
-  if (!done_) log_(absl::StrCat("stopping (", why, ")"));
+  if (!done_) {
+    log_(control::log::Level::kNotice, "drain", absl::StrCat("stopping (", why, ")"),
+         {{"REASON", why}});
+  }
   done_ = true;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "control/control_plane.h"
+#include "control/log.h"
 #include "control/health_monitor.h"
 
 namespace ecmplb::daemon {
@@ -44,7 +45,7 @@ class ControlLoop {
     // Optional: after every health period (metrics endpoint, telemetry view).
     std::function<void(uint64_t now_ms)> after_health;
   };
-  using Logger = std::function<void(const std::string&)>;
+  using Logger = control::log::Sink;
 
   // `plane` and `monitor` outlive the loop. Starts the health monitor on the plane's
   // configuration and publishes the resulting unhealthy set (checked backends start down).

@@ -2,9 +2,14 @@
 #include "daemon/daemon.h"
 
 #include <poll.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +26,7 @@
 #include "control/control_plane.h"
 #include "control/control_server.h"
 #include "control/health_monitor.h"
+#include "control/log.h"
 #include "control/peer_wait.h"
 #include "control/metrics.h"
 #include "control/neighbor_sync.h"
@@ -42,9 +48,61 @@ namespace {
 // Flow sync's period: queued flows wait at most this long (plus the loop's own work).
 constexpr uint64_t kSyncTickMs = 10;
 
-void Log(const std::string& m) {
-  std::printf("ecmplb: %s\n", m.c_str());
-  std::fflush(stdout);
+// The process's log (control/log.h): set up first in Daemon::Create; before that (and after
+// it), messages go straight to the writer.
+control::log::Logger* g_log = nullptr;
+
+// Whether stderr is connected to the journal (systemd's JOURNAL_STREAM names its device and
+// inode): then messages go to the journal with their fields and priority.
+bool StderrIsJournal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (js == nullptr) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  return std::sscanf(js, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino;
+}
+
+void WriteLog(const control::log::Event& e) {
+  static const bool journal = StderrIsJournal();
+  if (journal) {
+    std::vector<std::string> parts = {
+        absl::StrCat("MESSAGE=", e.message),
+        absl::StrCat("PRIORITY=", static_cast<int>(e.level)),
+        absl::StrCat("SYSLOG_IDENTIFIER=ecmplb"),
+        absl::StrCat("ECMPLB_KIND=", e.kind)};
+    for (const auto& f : e.fields) parts.push_back(absl::StrCat("ECMPLB_", f.name, "=", f.value));
+    std::vector<iovec> iov;
+    for (auto& p : parts) iov.push_back(iovec{p.data(), p.size()});
+    if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) == 0) return;
+  }
+  // Errors and warnings on stderr (kept when stdout is not), the rest on stdout; one line each.
+  const bool severe = e.level <= control::log::Level::kWarning;
+  std::FILE* out = severe ? stderr : stdout;
+  std::fprintf(out, "ecmplb: %s\n", e.message.c_str());
+  std::fflush(out);
+}
+
+void Log(control::log::Level level, const char* kind, const std::string& m,
+         control::log::Fields fields = {}) {
+  control::log::Event e{level, kind, m, std::move(fields)};
+  if (g_log != nullptr) {
+    g_log->Log(e);
+  } else {
+    WriteLog(e);
+  }
+}
+
+void Log(const std::string& m) { Log(control::log::Level::kInfo, "daemon", m); }
+
+control::log::Sink LogSink() {
+  return control::log::Sink([](const control::log::Event& e) {
+    if (g_log != nullptr) {
+      g_log->Log(e);
+    } else {
+      WriteLog(e);
+    }
+  });
 }
 
 // Writes `value` to a /proc/sys file; a failure names the file.
@@ -57,9 +115,7 @@ absl::Status WriteSysctl(const std::string& path, const std::string& value) {
 }
 
 // What an operator must see even when stdout is not kept: refusals on the control socket.
-void LogError(const std::string& m) {
-  std::fprintf(stderr, "ecmplb: %s\n", m.c_str());
-}
+void LogError(const std::string& m) { Log(control::log::Level::kError, "control_socket", m); }
 
 dataplane::EngineOptions EngineOptionsFor(const Options& opt, const control::Config& config) {
   dataplane::EngineOptions eo;
@@ -125,6 +181,10 @@ absl::StatusOr<control::ExtensionReply> Fault(const control::Request& req,
 }  // namespace
 
 struct Daemon::Parts {
+  ~Parts() {
+    if (g_log == logger.get()) g_log = nullptr;  // what the other parts log on their way out
+  }
+  std::unique_ptr<control::log::Logger> logger;  // g_log while this daemon runs
   Options options;
   control::Config config;
   std::unique_ptr<dataplane::Engine> engine;
@@ -172,7 +232,7 @@ void Daemon::WarnNeighborLimit(Parts& p) {
   }
   if (p.neighbor_warned) return;
   p.neighbor_warned = true;
-  Log(absl::StrCat("warning: ", hops, " next hops to resolve, and the kernel keeps at most ",
+  Log(control::log::Level::kWarning, "neighbors", absl::StrCat("warning: ", hops, " next hops to resolve, and the kernel keeps at most ",
                    limit, " neighbour entries (net.ipv4.neigh.default.gc_thresh3): raise it (and ",
                    "gc_thresh1/2) above ", hops + hops / 4,
                    ", or next hops it evicts drop traffic (drop_neighbor_unresolved)"));
@@ -183,9 +243,11 @@ void Daemon::SaveConfig(Parts& p) {
   const std::string error = st.ok() ? "" : std::string(st.message());
   if (error == p.save_error) return;
   if (!error.empty()) {
-    LogError(absl::StrCat("cannot save the running configuration (retrying): ", error));
+    Log(control::log::Level::kError, "config_save",
+        absl::StrCat("cannot save the running configuration (retrying): ", error),
+        {{"REASON", error}});
   } else {
-    Log("running configuration saved again");
+    Log(control::log::Level::kNotice, "config_save", "running configuration saved again");
   }
   p.save_error = error;
 }
@@ -194,6 +256,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   auto p = std::make_unique<Parts>();
   Parts* parts = p.get();
   p->options = options;
+  control::log::Logger::Options lo;
+  lo.min_level = control::log::ParseLevel(options.log_level).value_or(control::log::Level::kInfo);
+  p->logger = std::make_unique<control::log::Logger>(lo, WriteLog, MonotonicMs);
+  g_log = p->logger.get();
   ECMPLB_ASSIGN_OR_RETURN(p->config, control::LoadConfigFile(options.config));
   const control::Config& config = p->config;
   control::sync::Keyring sync_keys;
@@ -216,7 +282,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
         options.mbufs, " mbufs): lower fragments.hold or raise --mbufs"));
   }
   if (!p->engine->data_port_allmulticast()) {
-    Log("warning: the data port does not receive all multicast groups (no allmulticast): a NIC "
+    Log(control::log::Level::kWarning, "port", "warning: the data port does not receive all multicast groups (no allmulticast): a NIC "
         "that filters multicast drops OSPF (224.0.0.5/6, ff02::5/6) and neighbour discovery "
         "unless it was told those groups");
   }
@@ -251,14 +317,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   // Health: backend checks, worker watchdog, VIP announcement (on host.announce_interface).
   p->monitor = std::make_unique<control::HealthMonitor>(
       config.host.announce ? p->netlink.get() : nullptr, engine.worker_count(),
-      config.host.worker_stall_ms, Log);
+      config.host.worker_stall_ms, LogSink());
 
   // Configuration -> snapshots, published to the workers.
   control::ControlPlane::Options cp;
   cp.save_path = options.config;  // the running configuration is saved after every change,
   cp.defer_save = true;           // from housekeeping (at most every 100 ms) and at exit
   cp.worker_clock = dataplane::WorkerClockSeconds;
-  cp.log = Log;  // changes slower than 100 ms
+  cp.log = LogSink();  // reloads, changes slower than 100 ms
   cp.unhealthy_in = [parts](const control::ServiceConfig& s, const std::string& name,
                             std::set<control::BackendRef>* out) {
     parts->monitor->UnhealthyIn(s, name, out);
@@ -392,6 +458,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   ControlLoop::Hooks hooks;
   hooks.heartbeats = [parts](std::vector<uint64_t>* out) { parts->engine->Heartbeats(out); };
   hooks.housekeeping = [parts](uint64_t) {
+    parts->logger->Flush();  // what the rate limit dropped, once each kind may log again
     SaveConfig(*parts);
     parts->neighbor_sync->Run(parts->plane->builder().neighbor_slots());
     parts->engine->Reclaim();
@@ -406,7 +473,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     }
     parts->telemetry->SetHealth(parts->monitor->View(now_ms));
   };
-  p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), Log,
+  p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), LogSink(),
                                           MonotonicMs());
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });

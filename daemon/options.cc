@@ -40,6 +40,10 @@ absl::StatusOr<ParsedOptions> ParseOptions(int argc, const char* const* argv) {
       ->check(CLI::Range(1u, 1000000u));
   app.add_option("--run-seconds", opt.run_seconds, "stop after this many seconds (tests)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", opt.log_level,
+                 "least severe messages logged: error, warning, notice (state changes), info "
+                 "(default: also start-up and changes), debug")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

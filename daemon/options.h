@@ -27,6 +27,7 @@ struct Options {
   std::string rx_steering = "rss";
   uint32_t housekeeping_us = 100;  // workers expire idle flows at most this often
   double run_seconds = 0;  // stop after this long (tests); 0: run until told to stop
+  std::string log_level = "info";  // error | warning | notice | info | debug
 };
 
 struct ParsedOptions {
