@@ -21,6 +21,8 @@ PACKAGES=(
   libssl-dev
   # the daemon's log in the journal, with fields (sd_journal_sendv)
   libsystemd-dev
+  # systemd-analyze verify of packaging/systemd/*.service (tests/daemon/systemd_e2e.py)
+  systemd
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -94,6 +95,13 @@ void Log(control::log::Level level, const char* kind, const std::string& m,
 }
 
 void Log(const std::string& m) { Log(control::log::Level::kInfo, "daemon", m); }
+
+// systemd's service protocol (Type=notify): a no-op without NOTIFY_SOCKET.
+void Notify(const std::string& state) { (void)sd_notify(0, state.c_str()); }
+
+void NotifyStopping(const std::string& why) {
+  Notify(absl::StrCat("STOPPING=1\nSTATUS=draining (", why, ")"));
+}
 
 control::log::Sink LogSink() {
   return control::log::Sink([](const control::log::Event& e) {
@@ -441,6 +449,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   plane.SetHealthView([parts] { return parts->monitor->View(MonotonicMs()); });
   plane.AddExtension(control::CommandId::kDrain,
                      [parts](const control::Request&) -> absl::StatusOr<control::ExtensionReply> {
+                       NotifyStopping("ecmplbctl drain");
                        parts->loop->StartDrain("ecmplbctl drain", MonotonicMs());
                        return control::DrainReply{parts->config.host.drain_s};
                      });
@@ -478,9 +487,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });
   ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT, SIGHUP}, [parts](int sig) {
-    if (sig == SIGTERM) parts->loop->StartDrain("SIGTERM", MonotonicMs());
-    if (sig == SIGINT) parts->loop->Stop("SIGINT");
-    if (sig == SIGHUP) (void)parts->plane->Reload();  // logs what it did, or why it refused
+    if (sig == SIGTERM) {
+      NotifyStopping("SIGTERM");
+      parts->loop->StartDrain("SIGTERM", MonotonicMs());
+    }
+    if (sig == SIGINT) {
+      Notify("STOPPING=1");
+      parts->loop->Stop("SIGINT");
+    }
+    if (sig == SIGHUP) {
+      Notify(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", MonotonicMs() * 1000));
+      (void)parts->plane->Reload();  // logs what it did, or why it refused
+      Notify("READY=1");
+    }
   }));
   auto source = [parts](control::TelemetryDict (control::TelemetryViews::*read)() const) {
     return [parts, read] {
@@ -611,10 +630,29 @@ int Daemon::Run() {
   ControlLoop& loop = *p_->loop;
   uint64_t next_sync = MonotonicMs();
   if (p_->sync != nullptr) StartBulkFetch(true);
+  // systemd: ready once the first health step decided the VIPs; the watchdog (WatchdogSec) is
+  // fed from this loop, so a hung control loop gets the daemon restarted.
+  bool ready = false;
+  uint64_t watchdog_us = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us > 0;
+  const uint64_t watchdog_period_ms = std::max<uint64_t>(watchdog_us / 2000, 1);
+  uint64_t next_watchdog = MonotonicMs();
   while (!loop.done()) {
     uint64_t next = loop.Tick(MonotonicMs());
     if (loop.done()) break;
     uint64_t now = MonotonicMs();
+    if (!ready) {
+      ready = true;
+      Notify(absl::StrCat("READY=1\nSTATUS=serving ", p_->plane->config().services.size(),
+                          " services on ", engine.worker_count(), " workers"));
+    }
+    if (watchdog) {
+      if (now >= next_watchdog) {
+        Notify("WATCHDOG=1");
+        next_watchdog = now + watchdog_period_ms;
+      }
+      next = std::min(next, next_watchdog);
+    }
     if (p_->sync != nullptr) {
       if (now >= next_sync) {
         p_->sync->Tick(*p_->plane->latest());
