@@ -23,6 +23,8 @@ PACKAGES=(
   libsystemd-dev
   # systemd-analyze verify of packaging/systemd/*.service (tests/daemon/systemd_e2e.py)
   systemd
+  # the Debian package (packaging/build-deb.sh) and its check
+  dpkg-dev help2man lintian
   # DPDK runtime tools (dpdk-telemetry.py, testpmd)
   dpdk
   # lab and end-to-end tests

@@ -2,7 +2,9 @@
 """ecmplb under systemd's service protocol, without systemd: the packaged units and the unit's
 ExecStart line against a vdev.
 
-Usage: systemd_e2e.py ECMPLB ECMPLBCTL SOURCE_DIR
+Usage: systemd_e2e.py ECMPLB ECMPLBCTL UNITS_DIR EXAMPLE_CONFIG
+(the tree's packaging/systemd and packaging/ecmplb.json.example, or the installed package's
+/lib/systemd/system and /usr/share/doc/ecmplb/examples/ecmplb.json.example: deb_e2e.sh)
 
 - `systemd-analyze verify` accepts packaging/systemd/*.service with no message (ExecStart
   pointed at the build's binary);
@@ -10,7 +12,7 @@ Usage: systemd_e2e.py ECMPLB ECMPLBCTL SOURCE_DIR
   no hugepages, is run with NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them: READY=1
   (with a STATUS) once serving, WATCHDOG=1 about twice per WatchdogSec, RELOADING=1 then
   READY=1 on SIGHUP (ExecReload), STOPPING=1 on SIGTERM (KillSignal), exit 0 after the drain;
-- packaging/ecmplb.json.example is a configuration the daemon starts with (its addresses).
+- the example configuration is one the daemon starts with (its own TAP and socket).
 Prints one line per check; the daemon is always killed.
 """
 import json
@@ -24,8 +26,7 @@ import sys
 import tempfile
 import time
 
-ECMPLB, CTL, SRC = sys.argv[1], sys.argv[2], sys.argv[3]
-UNITS = os.path.join(SRC, "packaging", "systemd")
+ECMPLB, CTL, UNITS, EXAMPLE = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 PID = os.getpid()
 TMP = tempfile.mkdtemp(prefix="ecmplb_systemd_")
 failures = 0
@@ -86,7 +87,7 @@ def main():
     watchdog_sec = int(unit_value(os.path.join(UNITS, "ecmplb.service"), "WatchdogSec"))
     check("the unit has a watchdog", watchdog_sec > 0)
     # The example configuration, made to run here: its own TAP, socket and no announcing.
-    with open(os.path.join(SRC, "packaging", "ecmplb.json.example")) as f:
+    with open(EXAMPLE) as f:
         config = json.load(f)
     sock_path = os.path.join(TMP, "ecmplb.sock")
     config["host"].update({"exception_interface": "esd%d" % (PID % 100000), "control_socket": sock_path,
