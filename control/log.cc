@@ -2,6 +2,7 @@
 #include "control/log.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 
@@ -45,8 +46,19 @@ bool Logger::Take(Bucket& b, uint64_t now) {
 
 void Logger::Log(const Event& e) {
   if (static_cast<uint8_t>(e.level) > static_cast<uint8_t>(options_.min_level)) return;
+  if (std::find(options_.unlimited.begin(), options_.unlimited.end(), e.kind) !=
+      options_.unlimited.end()) {
+    writer_(e);
+    return;
+  }
   const uint64_t now = clock_();
-  auto [it, fresh] = buckets_.try_emplace(e.kind);
+  // One budget per kind and subject: a flapping backend is limited, while a hundred backends
+  // that go down together are each logged.
+  std::string key = e.kind;
+  for (const Field& f : e.fields) {
+    if (f.name != "REASON" && f.name != "STATE") absl::StrAppend(&key, "\x1f", f.value);
+  }
+  auto [it, fresh] = buckets_.try_emplace(std::move(key));
   Bucket& b = it->second;
   if (fresh) {
     b.tokens = options_.burst;
@@ -56,6 +68,12 @@ void Logger::Log(const Event& e) {
     ++b.dropped;
     ++dropped_total_;
     b.level = std::min(b.level, e.level);  // the most severe dropped
+    b.kind = e.kind;
+    b.last = absl::StrCat("'", e.kind, "'");
+    b.fields = e.fields;
+    for (auto f = b.fields.begin(); f != b.fields.end();) {
+      f = f->name == "REASON" || f->name == "STATE" ? b.fields.erase(f) : std::next(f);
+    }
     return;
   }
   if (b.dropped == 0) {
@@ -63,8 +81,7 @@ void Logger::Log(const Event& e) {
     return;
   }
   Event with = e;
-  absl::StrAppend(&with.message, " (", b.dropped, " more '", e.kind,
-                  "' messages dropped by the log's rate limit)");
+  absl::StrAppend(&with.message, " (", b.dropped, " more like it dropped by the log's rate limit)");
   b.dropped = 0;
   b.level = Level::kDebug;
   writer_(with);
@@ -72,14 +89,21 @@ void Logger::Log(const Event& e) {
 
 void Logger::Flush() {
   const uint64_t now = clock_();
-  for (auto& [kind, b] : buckets_) {
-    // Reported once the kind may log again: the report is one of its messages.
-    if (b.dropped == 0 || !Take(b, now)) continue;
-    writer_(Event{b.level, kind,
-                  absl::StrCat(b.dropped, " '", kind, "' messages dropped by the log's rate limit"),
-                  {}});
-    b.dropped = 0;
-    b.level = Level::kDebug;
+  for (auto it = buckets_.begin(); it != buckets_.end();) {
+    Bucket& b = it->second;
+    // Reported once the subject may log again: the report is one of its messages.
+    if (b.dropped > 0 && Take(b, now)) {
+      writer_(Event{b.level, b.kind,
+                    absl::StrCat(b.dropped, " more ", b.last, " messages dropped by the log's "
+                                 "rate limit"),
+                    b.fields});
+      b.dropped = 0;
+      b.level = Level::kDebug;
+    }
+    // A full bucket with nothing to report is forgotten (subjects come and go).
+    const bool idle = b.dropped == 0 && now - b.at_ms >= 60000u * options_.burst /
+                                                          std::max(options_.per_minute, 1u);
+    it = idle ? buckets_.erase(it) : std::next(it);
   }
 }
 

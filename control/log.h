@@ -7,12 +7,14 @@
 // Writer: the journal with its fields (sd_journal_send) under systemd, else stdout/stderr as
 // "ecmplb: MESSAGE" lines. Tests give a Sink a function of the message text only.
 //
-// Rate limit: each kind has a token bucket of `burst` messages refilled at `per_minute`;
-// what it refuses is counted, and the next message of the kind that passes says how many
-// were dropped ("... (12 more 'backend' messages dropped by the log's rate limit)"); Flush()
-// (housekeeping) reports the counts no later message carried, once the kind may log again.
-// Errors are limited too (a flood of refused requests is as likely as a flood of state
-// changes), each kind on its own.
+// Rate limit: each kind and subject (the message's fields but REASON and STATE: one backend,
+// one VIP, one worker; a kind without fields is one subject) has a token bucket of `burst`
+// messages refilled at `per_minute`: one flapping backend is limited, a hundred backends
+// going down together are each logged. What a bucket refuses is counted, and the next message
+// that passes says how many were dropped ("... (12 more like it dropped by the log's rate
+// limit)"); Flush() (housekeeping) reports the counts no later message carried, once the
+// subject may log again. Errors are limited too (a flood of refused requests is as likely as
+// a flood of state changes).
 //
 // Thread-safety: the control thread only (as every component that logs).
 #pragma once
@@ -81,8 +83,10 @@ class Logger {
   using ClockMs = std::function<uint64_t()>;
   struct Options {
     Level min_level = Level::kInfo;
-    uint32_t burst = 20;       // messages of one kind in a row
-    uint32_t per_minute = 60;  // then this many a minute
+    uint32_t burst = 10;       // messages of one kind and subject in a row
+    uint32_t per_minute = 12;  // then this many a minute
+    // Kinds never limited: start-up and what an operator's own command logs.
+    std::vector<std::string> unlimited = {"daemon"};
   };
   Logger(Options options, Writer writer, ClockMs clock);
 
@@ -101,6 +105,8 @@ class Logger {
     uint64_t at_ms = 0;
     uint64_t dropped = 0;
     Level level = Level::kDebug;  // the most severe dropped since the last report
+    std::string kind, last;       // of the dropped messages, for Flush's report
+    Fields fields;                // their subject (REASON and STATE left out)
   };
   bool Take(Bucket& b, uint64_t now);  // refills by time; false: over the limit
   Options options_;

@@ -47,8 +47,7 @@ TEST_F(LoggerTest, AFlappingBackendIsLimitedPerKindAndTheDropsAreReported) {
   now_ms_ += 1000;  // one token back
   log.Log({Level::kNotice, "backend", "up", {}});
   ASSERT_EQ(out_.size(), 5u);
-  EXPECT_EQ(out_[4].message,
-            "up (7 more 'backend' messages dropped by the log's rate limit)");
+  EXPECT_EQ(out_[4].message, "up (7 more like it dropped by the log's rate limit)");
   // Dropped again; Flush reports once the kind may log again, at the most severe level.
   log.Log({Level::kWarning, "backend", "down", {}});
   log.Log({Level::kNotice, "backend", "up", {}});
@@ -57,11 +56,34 @@ TEST_F(LoggerTest, AFlappingBackendIsLimitedPerKindAndTheDropsAreReported) {
   now_ms_ += 1000;
   log.Flush();
   ASSERT_EQ(out_.size(), 6u);
-  EXPECT_EQ(out_[5].message, "2 'backend' messages dropped by the log's rate limit");
+  EXPECT_EQ(out_[5].message, "2 more 'backend' messages dropped by the log's rate limit");
   EXPECT_EQ(out_[5].level, Level::kWarning);
   EXPECT_EQ(out_[5].kind, "backend");
   log.Flush();
   EXPECT_EQ(out_.size(), 6u);  // reported once
+}
+
+TEST_F(LoggerTest, EachSubjectHasItsOwnBudget) {
+  Logger log = Make(Level::kInfo, 2, 60);
+  // A hundred backends down at once: each is logged.
+  for (int id = 1; id <= 100; ++id) {
+    log.Log({Level::kWarning, "backend", "down", {{"BACKEND_ID", std::to_string(id)}, {"REASON", "timeout"}}});
+  }
+  EXPECT_EQ(out_.size(), 100u);
+  // One of them flapping (one message left of its burst of 2): limited on its own, its
+  // report names it (REASON left out).
+  for (int i = 0; i < 5; ++i) {
+    log.Log({Level::kWarning, "backend", "down", {{"BACKEND_ID", "7"}, {"REASON", std::to_string(i)}}});
+  }
+  EXPECT_EQ(out_.size(), 101u);
+  now_ms_ += 1000;
+  log.Flush();
+  ASSERT_EQ(out_.size(), 102u);
+  EXPECT_EQ(out_.back().message, "4 more 'backend' messages dropped by the log's rate limit");
+  EXPECT_EQ(out_.back().fields, (Fields{{"BACKEND_ID", "7"}}));
+  // Start-up and operators' commands ("daemon") are never limited.
+  for (int i = 0; i < 50; ++i) log.Log({Level::kInfo, "daemon", "line", {}});
+  EXPECT_EQ(out_.size(), 152u);
 }
 
 TEST_F(LoggerTest, TheBucketRefillsUpToItsBurst) {
