@@ -360,11 +360,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string frr_hostname;
   auto frr = app.add_subcommand("frr-config",
-                                "print this host's FRR configuration "
-                                "(frr-conf/lb-host.frr.conf.in, and lb-host.ospf6.frr.conf.in "
-                                "when an IPv6 VIP is configured) for the running config")
+                                "print this host's FRR configuration for the running config: "
+                                "OSPF (frr-conf/lb-host.frr.conf.in, and lb-host.ospf6.frr.conf.in "
+                                "when an IPv6 VIP is configured) or BGP (--protocol bgp)")
                  ->fallthrough();
   frr->add_option("--hostname", frr_hostname, "FRR hostname (default: this host's name)");
+  std::string frr_protocol = "ospf";
+  ecmplb::control::BgpPeering bgp;
+  frr->add_option("--protocol", frr_protocol,
+                  "how the VIPs are announced: ospf (OSPFv2/v3) or bgp (eBGP to the router: "
+                  "frr-conf/lb-host.bgp.frr.conf.in, and lb-host.bgp6.frr.conf.in for IPv6 VIPs)")
+      ->check(CLI::IsMember({"ospf", "bgp"}))
+      ->capture_default_str();
+  frr->add_option("--local-as", bgp.local_as, "bgp: every LB host's AS")->capture_default_str();
+  frr->add_option("--peer-as", bgp.peer_as, "bgp: the router's AS")->capture_default_str();
+  frr->add_option("--peer", bgp.peer, "bgp: the router's IPv4 address (default: host.gateway)");
+  frr->add_option("--peer6", bgp.peer6,
+                  "bgp: the router's IPv6 address, for IPv6 VIPs (default: host.gateway6)");
 
   try {
     app.parse(argc, argv);
@@ -416,6 +428,10 @@ int main(int argc, char** argv) {
         char h[256] = {};
         gethostname(h, sizeof(h) - 1);
         frr_hostname = h;
+      }
+      if (frr_protocol == "bgp") {
+        return ecmplb::control::RenderLbHostBgp(cfg, frr_hostname, bgp, kLbHostBgpFrrTemplate,
+                                               kLbHostBgp6FrrTemplate);
       }
       return ecmplb::control::RenderLbHostFrr(cfg, frr_hostname, kLbHostFrrTemplate,
                                              kLbHostOspf6FrrTemplate);

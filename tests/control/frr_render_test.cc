@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -109,6 +113,111 @@ TEST(FrrRenderTest, Ospf6PartCoversTheIpv6Vips) {
   ASSERT_TRUE(wide.ok()) << wide.status();
   // 0x2001 vs 0x3001: they differ in bit 3.
   EXPECT_NE(wide->find("permit 2000::/3 ge 128\n"), std::string::npos) << *wide;
+}
+
+// FRR's own parser on a rendered configuration: `vtysh --dryrun` (exit 0, no message). Skipped
+// (true) where FRR is not installed.
+::testing::AssertionResult FrrAccepts(const std::string& text) {
+  if (::access("/usr/bin/vtysh", X_OK) != 0) return ::testing::AssertionSuccess();
+  char path[] = "/tmp/ecmplb_frr_XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return ::testing::AssertionFailure() << "mkstemp";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  const std::string cmd = std::string("/usr/bin/vtysh --dryrun -f ") + path + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[512];
+  while (p != nullptr && std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  const int rc = p != nullptr ? ::pclose(p) : -1;
+  ::unlink(path);
+  if (!written || rc != 0 || !out.empty()) {
+    return ::testing::AssertionFailure() << "vtysh --dryrun: exit " << rc << ": " << out;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+constexpr char kDualStack[] =
+    R"({"host": {"address": "10.0.0.12", "address6": "fd00::12", "prefix_length6": 64,
+                 "gateway": "10.0.0.1", "gateway6": "fd00::1", "exception_interface": "lbtap"},
+  "services": [{"vip": "10.100.0.1", "port": 80}, {"vip": "10.100.0.6", "port": 443},
+               {"vip": "fd64::1", "port": 80}, {"vip": "fd64::2", "port": 80}]})";
+
+TEST(FrrRenderTest, FrrAcceptsTheRenderedOspfConfiguration) {
+  auto cfg = ParseConfig(kDualStack);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto text = RenderLbHostFrr(*cfg, "lb2", ReadTemplate("lb-host.frr.conf.in"),
+                              ReadTemplate("lb-host.ospf6.frr.conf.in"));
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_TRUE(FrrAccepts(*text)) << *text;
+  EXPECT_FALSE(FrrAccepts(*text + "router ospf\n timers throttle spf 0 50\n"));  // the check bites
+}
+
+TEST(FrrRenderTest, RendersTheBgpTemplates) {
+  const std::string tmpl = ReadTemplate("lb-host.bgp.frr.conf.in");
+  const std::string tmpl6 = ReadTemplate("lb-host.bgp6.frr.conf.in");
+  auto cfg = ParseConfig(kDualStack);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  BgpPeering peering;  // AS 65001 to the router's AS 65000 at host.gateway(6)
+  auto text = RenderLbHostBgp(*cfg, "lb2", peering, tmpl, tmpl6);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_TRUE(FrrAccepts(*text)) << *text;
+  for (const char* line :
+       {"hostname lb2\n", "ip prefix-list ecmplb-vips seq 5 permit 10.100.0.0/29 ge 32\n",
+        "router bgp 65001\n bgp router-id 10.0.0.12\n", " neighbor 10.0.0.1 remote-as 65000\n",
+        " neighbor 10.0.0.1 bfd profile fast\n", "  redistribute connected route-map ecmplb-vips\n",
+        "  neighbor 10.0.0.1 route-map ecmplb-vips out\n",
+        "ipv6 prefix-list ecmplb-vips6 seq 5 permit fd64::/126 ge 128\n",
+        " neighbor fd00::1 remote-as 65000\n", "  neighbor fd00::1 activate\n"}) {
+    EXPECT_NE(text->find(line), std::string::npos) << line << "\n" << *text;
+  }
+  for (const char* field : {"${peer}", "${peer6}", "${peer_as}", "${local_as}", "${vip_range}",
+                            "${vip6_range}", "${router_id}"}) {
+    EXPECT_EQ(text->find(field), std::string::npos) << field;
+  }
+  // Given peers and AS numbers win over host.gateway(6).
+  peering = {64512, 64513, "10.0.0.254", "fd00::fe"};
+  auto given = RenderLbHostBgp(*cfg, "lb2", peering, tmpl, tmpl6);
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_NE(given->find("router bgp 64512\n"), std::string::npos);
+  EXPECT_NE(given->find(" neighbor 10.0.0.254 remote-as 64513\n"), std::string::npos);
+  EXPECT_NE(given->find(" neighbor fd00::fe remote-as 64513\n"), std::string::npos);
+  EXPECT_TRUE(FrrAccepts(*given));
+  // IPv4 VIPs only: no IPv6 part, no IPv6 peer needed.
+  auto v4 = ParseConfig(R"({"host": {"address": "10.0.0.12", "gateway": "10.0.0.1"},
+                            "services": [{"vip": "10.100.0.1", "port": 80}]})");
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  auto only4 = RenderLbHostBgp(*v4, "lb", BgpPeering{}, tmpl, tmpl6);
+  ASSERT_TRUE(only4.ok()) << only4.status();
+  EXPECT_EQ(only4->find("address-family ipv6"), std::string::npos);
+  EXPECT_EQ(only4->find("ecmplb-vips6"), std::string::npos);
+  EXPECT_TRUE(FrrAccepts(*only4));
+}
+
+TEST(FrrRenderTest, BgpRefusals) {
+  const std::string tmpl = ReadTemplate("lb-host.bgp.frr.conf.in");
+  const std::string tmpl6 = ReadTemplate("lb-host.bgp6.frr.conf.in");
+  auto no_gateway = ParseConfig(R"({"host": {"address": "10.0.0.12"},
+      "services": [{"vip": "10.100.0.1", "port": 80}, {"vip": "fd64::1", "port": 80}]})");
+  ASSERT_TRUE(no_gateway.ok()) << no_gateway.status();
+  auto r = RenderLbHostBgp(*no_gateway, "lb", BgpPeering{}, tmpl, tmpl6);
+  EXPECT_EQ(r.status().message(),
+            "no BGP peer: give the router's address (--peer), or set host.gateway");
+  BgpPeering p;
+  p.peer = "10.0.0.1";
+  r = RenderLbHostBgp(*no_gateway, "lb", p, tmpl, tmpl6);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("--peer6"), std::string::npos) << r.status();
+  p.peer6 = "10.0.0.1";
+  EXPECT_EQ(RenderLbHostBgp(*no_gateway, "lb", p, tmpl, tmpl6).status().message(),
+            "BGP peer6 '10.0.0.1' is not an IPv6 address");
+  p.peer6 = "fd00::1";
+  p.peer_as = p.local_as;
+  EXPECT_EQ(RenderLbHostBgp(*no_gateway, "lb", p, tmpl, tmpl6).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  p.peer_as = 23456;
+  EXPECT_EQ(RenderLbHostBgp(*no_gateway, "lb", p, tmpl, tmpl6).status().message(),
+            "AS 23456 is not an AS number to use");
 }
 
 }  // namespace
