@@ -220,5 +220,25 @@ TEST(FrrRenderTest, BgpRefusals) {
             "AS 23456 is not an AS number to use");
 }
 
+// The example routers' templates (the lab renders them with Python's string.Template, the same
+// syntax as FillTemplate): FRR's parser accepts both as filled in for the lab.
+TEST(FrrRenderTest, FrrAcceptsTheRouterTemplates) {
+  auto ospf = FillTemplate(ReadTemplate("router.frr.conf.in"),
+                           {{"hostname", "rtr"}, {"router_id", "10.0.0.1"},
+                            {"lb_interface", "rtr-lb"}, {"lb_subnet", "10.0.0.0/24"},
+                            {"max_paths", "16"}});
+  ASSERT_TRUE(ospf.ok()) << ospf.status();
+  EXPECT_TRUE(FrrAccepts(*ospf)) << *ospf;
+  auto bgp = FillTemplate(ReadTemplate("router.bgp.frr.conf.in"),
+                          {{"hostname", "rtr"}, {"router_id", "10.0.0.1"},
+                           {"local_as", "65000"}, {"lb_as", "65001"},
+                           {"lb_subnet", "10.0.0.0/24"}, {"lb_subnet6", "fd00::/64"},
+                           {"vip_range", "10.100.0.0/24"}, {"vip6_range", "fd64::/126"},
+                           {"max_paths", "16"}});
+  ASSERT_TRUE(bgp.ok()) << bgp.status();
+  EXPECT_NE(bgp->find("bgp listen range 10.0.0.0/24 peer-group ecmplb\n"), std::string::npos);
+  EXPECT_TRUE(FrrAccepts(*bgp)) << *bgp;
+}
+
 }  // namespace
 }  // namespace ecmplb::control

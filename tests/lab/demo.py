@@ -28,16 +28,22 @@ def show_route():
 
 
 def demo(args):
-  log('ecmplb lab demo: a client, an upstream router running FRR (OSPF + BFD + ECMP), '
+  bgp = args.protocol == 'bgp'
+  log(f'ecmplb lab demo: a client, an upstream router running FRR ({"eBGP" if bgp else "OSPF"} + BFD + ECMP), '
       f'{args.lbs} LB hosts running ecmplb on DPDK (net_af_packet on a veth) with FRR on the '
       f'exception TAP, and {args.backends} HTTP backends that answer with their name.\n')
   log('[1/6] Bringing the lab up ...')
-  lab = Lab(args.build, args.lbs, args.backends).up()
-  log(f'      up in {lab.state["up_seconds"]} s. The router\'s OSPF neighbours (LB hosts, priority 0):')
-  for a, s in sorted(frr.ospf_neighbors().items()):
+  lab = Lab(args.build, args.lbs, args.backends, protocol=args.protocol).up()
+  if bgp:
+    log(f'      up in {lab.state["up_seconds"]} s. The router\'s BGP sessions (LB hosts, AS 65001):')
+    neighbours = frr.bgp_peers()
+  else:
+    log(f'      up in {lab.state["up_seconds"]} s. The router\'s OSPF neighbours (LB hosts, priority 0):')
+    neighbours = frr.ospf_neighbors()
+  for a, s in sorted(neighbours.items()):
     log(f'        {a:<12} {s}')
   log('      Each ecmplb put the VIPs on its lo once its backends passed 2 HTTP health checks, and '
-      'ospfd advertised them. The router\'s route to the DR VIP: one nexthop per LB host:')
+      f'{"bgpd" if bgp else "ospfd"} advertised them. The router\'s route to the DR VIP: one nexthop per LB host:')
   show_route()
 
   log(f'\n[2/6] 300 HTTP requests from the client to {VIP_DR}:80 (DR) and 100 to {VIP_GRE}:80 (GRE) ...')
@@ -82,7 +88,7 @@ def demo(args):
     failed = [r for r in res if not r['backend']]
     slow = [r for r in res if r['backend'] and r['ms'] > 500]
 
-    log(f'\n[4/6] Plugging lb{victim} back in: OSPF re-forms the adjacency and Linux ECMP (no resilient '
+    log(f'\n[4/6] Plugging lb{victim} back in: {"BGP re-establishes the session" if bgp else "OSPF re-forms the adjacency"} and Linux ECMP (no resilient '
         'nexthop groups) rehashes running connections onto it ...')
     t1 = time.monotonic()
     topology.set_link(victim, True)
@@ -124,7 +130,7 @@ def demo(args):
 
   log('\n[5/6] Figures:')
   log(f'      convergence: the router dropped lb{victim}\'s nexthop {dropped * 1000:.0f} ms after its link went '
-      'down (BFD, 3 x 100 ms; OSPF alone would take the 4 s dead interval); '
+      f'down (BFD, 3 x 100 ms; {"BGP alone would take the 3 s hold time" if bgp else "OSPF alone would take the 4 s dead interval"}); '
       f're-added it {readded:.1f} s after it came back')
   log(f'      request stream during the failure: {len(res) - len(failed)}/{len(res)} succeeded, '
       f'{len(failed)} failed, {len(slow)} took > 500 ms (SYN sent into the black hole, retransmitted)')

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """lab.py: ecmplb's network-namespace lab (issue 7).
 
-  lab.py up [--lbs N] [--backends M]     bring the lab up and leave it up
+  lab.py up [--lbs N] [--backends M] [--protocol ospf|bgp]
+                                         bring the lab up and leave it up
   lab.py down                            tear everything down (idempotent; also after a crash)
   lab.py demo                            up, show ECMP + spread + an LB host failure, down
   lab.py test NAME [--set OPT=VALUE]...  one end-to-end test (up, check, down); NAME in TESTS;
@@ -11,12 +12,14 @@
 
 Topology (every name starts with "lab-"; nothing touches the root namespace's routes):
 
-  lab-cl (client 10.1.0.2) --- lab-rtr (FRR: zebra, ospfd, bfdd; 10.1.0.1 | 10.0.0.1, ECMP)
+  lab-cl (client 10.1.0.2) --- lab-rtr (FRR: zebra, ospfd, bfdd; 10.1.0.1 | 10.0.0.1, ECMP;
+                                    --protocol bgp: bgpd in AS 65000 instead of ospfd)
                                    |
                   lab-sw: bridge br0 (the LB segment, 10.0.0.0/24)
         |                    |                     |                |
   lab-lb1 .. lab-lbN    (ecmplb on the veth lbI-data via net_af_packet; exception TAP
-                         ecmplb0 = 10.0.0.1I with ospfd + bfdd; ecmplb puts the VIPs on lo
+                         ecmplb0 = 10.0.0.1I with ospfd + bfdd (or bgpd, AS 65001, + bfdd);
+                         ecmplb puts the VIPs on lo
                          while they are servable: HTTP health checks, drain on SIGTERM)
   lab-be1 .. lab-beM    (10.0.0.2J; HTTP server answering with its name; VIPs on lo with
                          arp_ignore=1/arp_announce=2 for DR; tunnel_decap.py + TUN for GRE, IPIP, GUE)
@@ -41,7 +44,9 @@ import scenarios
 from labkit import frr, procs
 from labkit.checks import locked_run
 from labkit.common import REPO, SKIP, LabError, log
-from labkit.testbed import Lab, ecmplbctl_path
+from labkit.testbed import PROTOCOLS, Lab, ecmplbctl_path
+
+PROTOCOL_NAMES = {'ospf': 'OSPFv2/OSPFv3', 'bgp': 'eBGP'}
 from labkit.topology import MAX_BACKENDS, MAX_LBS, VIP_DR, VIP_GRE
 
 
@@ -61,10 +66,11 @@ def cmd_test(args):
 
   def body():
     extra = test.lab_kwargs(opts) if hasattr(test, 'lab_kwargs') else {}
-    kw = {'n_lbs': args.lbs, 'n_backends': args.backends}
+    kw = {'n_lbs': args.lbs, 'n_backends': args.backends, 'protocol': args.protocol}
     kw.update(extra)  # a test may need more backends (e.g. one to add)
     lab = Lab(args.build, **kw).up()
-    log(f'lab up in {lab.state["up_seconds"]} s ({lab.n_lbs} LB hosts, {lab.n_backends} backends)')
+    log(f'lab up in {lab.state["up_seconds"]} s ({lab.n_lbs} LB hosts, {lab.n_backends} backends, '
+        f'VIPs announced over {PROTOCOL_NAMES[lab.protocol]})')
     log(test.run(lab, opts) if hasattr(test, 'OPTIONS') else test.run(lab))
     return 0
 
@@ -74,7 +80,7 @@ def cmd_test(args):
 def cmd_up(args):
   with procs.Lock():
     try:
-      lab = Lab(args.build, args.lbs, args.backends).up()
+      lab = Lab(args.build, args.lbs, args.backends, protocol=args.protocol).up()
     except BaseException:
       if not args.keep:
         procs.down(quiet=True)
@@ -105,6 +111,9 @@ def main():
     p = sub.add_parser(name)
     p.add_argument('--lbs', type=int, default=2, help=f'LB hosts (1..{MAX_LBS})')
     p.add_argument('--backends', type=int, default=3, help=f'backends (1..{MAX_BACKENDS})')
+    p.add_argument('--protocol', choices=PROTOCOLS, default='ospf',
+                   help='how the LB hosts announce the VIPs to the router: OSPFv2/v3 or eBGP '
+                   '(multipath), both with BFD')
     if name == 'test':
       p.add_argument('name', choices=sorted(scenarios.NAMES))
       p.add_argument('--set', action='append', default=[], metavar='OPT=VALUE',
@@ -134,7 +143,7 @@ def main():
       return 0
     if args.cmd == 'status':
       Lab.from_state()
-      log(frr.ospf_summary().rstrip())
+      log(frr.summary().rstrip())
       return 0
     if args.cmd == 'ctl':
       return cmd_ctl(args)

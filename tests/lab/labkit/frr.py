@@ -25,9 +25,16 @@ def _write_frr_file(path, text):
   shutil.chown(path, 'frr', 'frr')
 
 
-def start(procs_run, ns, conf_text):
+# The daemons of frr-conf/daemons.in that announce the VIPs with each protocol (zebra and bfdd
+# run with both); the lab starts one protocol's daemons only.
+PROTOCOL_DAEMONS = {'ospf': {'ospfd', 'ospf6d'}, 'bgp': {'bgpd'}}
+
+
+def start(procs_run, ns, conf_text, protocol='ospf'):
   """Starts the daemons frr-conf/daemons.in enables in namespace ns (each by PID, through
-  procs_run) and loads conf_text, the integrated configuration, through vtysh."""
+  procs_run), of them only protocol's ('ospf' or 'bgp'), and loads conf_text, the integrated
+  configuration, through vtysh."""
+  unused = set().union(*(d for p, d in PROTOCOL_DAEMONS.items() if p != protocol))
   d = os.path.join(FRR_RUN, ns)
   os.makedirs(d, exist_ok=True)
   shutil.chown(d, 'frr', 'frr')
@@ -39,6 +46,7 @@ def start(procs_run, ns, conf_text):
   with open(daemons_file) as f:
     wanted = [line.split('=')[0] for line in f
               if line.strip().endswith('=yes') and not line.startswith('vtysh')]
+  wanted = [d for d in wanted if d not in unused]
   # zebra first: the others connect to it. Daemons start with an empty configuration and get
   # the integrated one through vtysh, which hands each command to the daemon that owns it.
   wanted.sort(key=lambda n: n != 'zebra')
@@ -107,6 +115,15 @@ def ospf_neighbor_uptime_ms(addr, ns=ROUTER_NS):
   return None
 
 
+def bfd_up_count(ns=ROUTER_NS):
+  """How many of ns's BFD sessions are up."""
+  try:
+    status = json.loads(vtysh(ns, 'show bfd peers json') or '[]')
+  except ValueError:
+    return 0
+  return sum(1 for p in status if p.get('status') == 'up')
+
+
 def bfd_peer(addr, ns=ROUTER_NS):
   """The router's BFD session with peer addr: (status, session-down count); None for each that
   is not known."""
@@ -120,9 +137,26 @@ def bfd_peer(addr, ns=ROUTER_NS):
   return state, downs
 
 
-def ospf_summary(ns=ROUTER_NS):
-  return (vtysh(ns, 'show ip ospf neighbor') + vtysh(ns, 'show ipv6 ospf6 neighbor')
-          + run(['ip', 'route'], ns=ns, check=False) + run(['ip', '-6', 'route'], ns=ns, check=False))
+def bgp_peers(ns=ROUTER_NS):
+  """The BGP sessions of ns: peer address -> state ('Established', 'Active', ...)."""
+  try:
+    data = json.loads(vtysh(ns, 'show bgp neighbors json') or '{}')
+  except ValueError:
+    return {}
+  return {addr: n.get('bgpState', '?') for addr, n in data.items() if isinstance(n, dict)}
+
+
+# How the lab's LB hosts announce their VIPs ('ospf' or 'bgp'), set by the Lab.
+PROTOCOL = 'ospf'
+
+
+def summary(ns=ROUTER_NS):
+  """The routing protocol's neighbours and the routes of ns, for a failure message."""
+  if PROTOCOL == 'bgp':
+    text = vtysh(ns, 'show bgp summary') + vtysh(ns, 'show bfd peers brief')
+  else:
+    text = vtysh(ns, 'show ip ospf neighbor') + vtysh(ns, 'show ipv6 ospf6 neighbor')
+  return text + run(['ip', 'route'], ns=ns, check=False) + run(['ip', '-6', 'route'], ns=ns, check=False)
 
 
 # The LB hosts' link-local addresses (the nexthops of OSPFv3 routes) -> their IPv4 addresses,
@@ -167,5 +201,5 @@ def wait_nexthops(vip, count, timeout):
   took = until_nexthops(vip, count, timeout)
   if took is None:
     raise LabError(f'router: {vip} has nexthops {nexthops(vip)} after {timeout} s, wanted {count}'
-                   f'\n{ospf_summary()}')
+                   f'\n{summary()}')
   return took

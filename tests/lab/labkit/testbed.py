@@ -7,15 +7,20 @@ import time
 
 from . import daemon, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
-from .topology import (ALL_VIPS, BACKEND_PORTS, LB_PREFIX6, LB_SUBNET, MAX_BACKENDS, MAX_LBS,
-                       PORT, PORT_UDP, ROUTER_LB_ADDR, SERVICES, VIP_DR, VIP_RANGE, VIP_RANGE6,
-                       backend_address, be_weight, lb_addr, lb_addr6, lb_ns, service_name)
+from .topology import (ALL_VIPS, BACKEND_PORTS, LB_PREFIX6, LB_SUBNET, LB_SUBNET6, MAX_BACKENDS,
+                       MAX_LBS, PORT, PORT_UDP, ROUTER_LB_ADDR, ROUTER_LB_ADDR6, SERVICES, VIP_DR,
+                       VIP_RANGE, VIP_RANGE6, backend_address, be_weight, lb_addr, lb_addr6,
+                       lb_ns, service_name)
 
 PACKAGES = ['frr', 'iproute2', 'nftables', 'ethtool']
 # Backend health checks of both lab services: HTTP GET / on the backends' server.
 HEALTH = {'type': 'http', 'port': PORT, 'path': '/', 'expect_status': 200, 'interval_ms': 200,
           'timeout_ms': 150, 'rise': 2, 'fall': 2}
 DRAIN_S = 3  # host.drain_s: how long ecmplb keeps forwarding after SIGTERM / ecmplbctl drain
+# --protocol bgp: the router's AS and the LB hosts' AS (ecmplbctl frr-config's defaults).
+ROUTER_AS = 65000
+LB_AS = 65001
+PROTOCOLS = ('ospf', 'bgp')
 
 
 def check_packages():
@@ -40,14 +45,17 @@ def ecmplbctl_path(build):
 
 class Lab:
   def __init__(self, build, n_lbs=2, n_backends=3, exception=None, configured=None, sync=True,
-               data_port='af_packet', udp_service=False):
+               data_port='af_packet', udp_service=False, protocol='ospf'):
     """exception: the LB hosts' host.exception settings (default: ecmplb's defaults).
     configured: how many of the backends (1..n) the LB hosts' configs list at start (default:
     all; the rest run, ready to be added with ecmplbctl). sync: flow sync between the LB hosts
     (a shared key file, every other LB host a peer). data_port: the LB hosts' DPDK port on
     their data veth, 'af_packet' (fast; its fanout DEFRAG reassembles IPv4 fragments before
     ecmplb sees them) or 'pcap' (net_pcap on the veth: slower, fragments as on the wire).
-    udp_service: a UDP DR service on VIP_DR:PORT_UDP (the backends' UDP echo)."""
+    udp_service: a UDP DR service on VIP_DR:PORT_UDP (the backends' UDP echo).
+    protocol: how the LB hosts announce their VIPs to the router: 'ospf' (OSPFv2 + OSPFv3,
+    BFD) or 'bgp' (eBGP from AS LB_AS to the router's AS ROUTER_AS with multipath, BFD; each
+    LB host's FRR configuration rendered by its `ecmplbctl frr-config --protocol bgp`)."""
     if not 1 <= n_lbs <= MAX_LBS:
       raise LabError(f'--lbs must be 1..{MAX_LBS}')
     if not 1 <= n_backends <= MAX_BACKENDS:
@@ -61,6 +69,10 @@ class Lab:
     if data_port not in ('af_packet', 'pcap'):
       raise LabError(f'data_port must be af_packet or pcap, not {data_port}')
     self.data_port = data_port
+    if protocol not in PROTOCOLS:
+      raise LabError(f'protocol must be one of {PROTOCOLS}, not {protocol}')
+    self.protocol = protocol
+    frr.PROTOCOL = protocol
     self.udp_service = udp_service
     self.lbs = list(range(1, n_lbs + 1))
     self.backends = list(range(1, n_backends + 1))
@@ -68,7 +80,7 @@ class Lab:
     self.ecmplbctl = ecmplbctl_path(self.build)
     self.run = procs.Run({'namespaces': [], 'procs': {}, 'build': self.build, 'lbs': n_lbs,
                           'backends': n_backends, 'data_port': data_port,
-                          'udp_service': udp_service})
+                          'udp_service': udp_service, 'protocol': protocol})
     self.log_offsets = {}  # ecmplb log label -> its size before the last start
 
   @property
@@ -84,7 +96,7 @@ class Lab:
     st = procs.load_state()
     if not st:
       raise LabError('the lab is not up (run: lab.py up)')
-    lab = cls(st['build'], st['lbs'], st['backends'])
+    lab = cls(st['build'], st['lbs'], st['backends'], protocol=st.get('protocol', 'ospf'))
     lab.run.state = st
     return lab
 
@@ -121,22 +133,51 @@ class Lab:
       self.wait_ecmplb(i)
 
     # FRR: router and LB hosts.
-    frr.start(self.run, 'lab-rtr', frr.render('router.frr.conf.in', hostname='lab-rtr',
-                                              router_id=ROUTER_LB_ADDR, lb_interface='rtr-lb',
-                                              lb_subnet=LB_SUBNET, max_paths=16))
-    for i in self.lbs:
-      # OSPFv2 and BFD, then OSPFv3 for the IPv6 VIPs (what `ecmplbctl frr-config` renders).
-      fields = dict(hostname=lb_ns(i), router_id=lb_addr(i), exception_interface='ecmplb0',
-                    host_subnet=LB_SUBNET, vip_range=VIP_RANGE, vip6_range=VIP_RANGE6)
-      frr.start(self.run, lb_ns(i), frr.render('lb-host.frr.conf.in', **fields)
-                + frr.render('lb-host.ospf6.frr.conf.in', **fields))
+    if self.protocol == 'bgp':
+      self.start_frr_bgp()
+    else:
+      frr.start(self.run, 'lab-rtr', frr.render('router.frr.conf.in', hostname='lab-rtr',
+                                                router_id=ROUTER_LB_ADDR, lb_interface='rtr-lb',
+                                                lb_subnet=LB_SUBNET, max_paths=16))
+      for i in self.lbs:
+        # OSPFv2 and BFD, then OSPFv3 for the IPv6 VIPs (what `ecmplbctl frr-config` renders).
+        fields = dict(hostname=lb_ns(i), router_id=lb_addr(i), exception_interface='ecmplb0',
+                      host_subnet=LB_SUBNET, vip_range=VIP_RANGE, vip6_range=VIP_RANGE6)
+        frr.start(self.run, lb_ns(i), frr.render('lb-host.frr.conf.in', **fields)
+                  + frr.render('lb-host.ospf6.frr.conf.in', **fields))
     # ecmplb announces the VIPs (VIP/32, VIP6/128 on lo) once a backend passed `rise` checks.
     for i in self.lbs:
       self.wait_announced(i, True, timeout=20)
     self.wait_routes(timeout=40)
+    if self.protocol == 'bgp':
+      # BFD comes up after the BGP sessions it protects: a test that fails an LB host before
+      # then would measure the 3 s hold time.
+      want = 2 * self.n_lbs  # an IPv4 and an IPv6 session per LB host
+      if wait_until(lambda: frr.bfd_up_count() >= want, 20, interval=0.1) is None:
+        raise LabError(f'router: {frr.bfd_up_count()} of {want} BFD sessions up after 20 s'
+                       f'\n{frr.summary()}')
     self.state['up_seconds'] = round(time.monotonic() - t0, 1)
     self.run.save()
     return self
+
+  def start_frr_bgp(self):
+    """The router with frr-conf/router.bgp.frr.conf.in (sessions accepted from the whole LB
+    segment), each LB host with what its own `ecmplbctl frr-config --protocol bgp` prints
+    (an IPv4 and an IPv6 session with the router)."""
+    if not os.access(self.ecmplbctl, os.X_OK):
+      raise LabError(f'--protocol bgp renders the LB hosts\' FRR configuration with ecmplbctl: '
+                     f'{self.ecmplbctl} is not built')
+    frr.start(self.run, 'lab-rtr',
+              frr.render('router.bgp.frr.conf.in', hostname='lab-rtr', router_id=ROUTER_LB_ADDR,
+                         local_as=ROUTER_AS, lb_as=LB_AS, vip_range=VIP_RANGE,
+                         vip6_range=VIP_RANGE6, lb_subnet=LB_SUBNET, lb_subnet6=LB_SUBNET6,
+                         max_paths=16),
+              protocol='bgp')
+    for i in self.lbs:
+      conf = self.ctl(i, ['frr-config', '--protocol', 'bgp', '--hostname', lb_ns(i),
+                          '--local-as', str(LB_AS), '--peer-as', str(ROUTER_AS),
+                          '--peer', ROUTER_LB_ADDR, '--peer6', ROUTER_LB_ADDR6])
+      frr.start(self.run, lb_ns(i), conf, protocol='bgp')
 
   @staticmethod
   def config_path(i):
@@ -250,6 +291,7 @@ class Lab:
                      + topology.run(['ip', '-6', '-d', 'addr', 'show', 'dev', 'ecmplb0'], ns=ns,
                                     check=False))
     frr.LINK_LOCAL[topology.link_local(ns, 'ecmplb0')] = lb_addr(i)
+    frr.LINK_LOCAL[lb_addr6(i)] = lb_addr(i)  # BGP's IPv6 nexthop may be the global address
     # Frames the kernel sends on the TAP leave through DPDK unchanged: no partial checksums.
     topology.run(['ethtool', '-K', 'ecmplb0', 'tx', 'off'], ns=ns, check=False)
 

@@ -23,6 +23,7 @@ VIPS = [VIP_DR, VIP_GRE]
 # IPv6: the LB segment, the client's link, the VIPs (an IPv6 DR and an IPv6 GRE service).
 ROUTER_LB_ADDR6 = 'fd00::1'
 LB_PREFIX6 = 64
+LB_SUBNET6 = 'fd00::/64'
 CLIENT_ADDR6 = 'fd01::2'
 ROUTER_CLIENT_ADDR6 = 'fd01::1'
 VIP_RANGE6 = 'fd64::/126'

@@ -40,7 +40,7 @@ def run(lab):
   for vip in VIPS:
     expect(on_victim[vip] != 0, f'lb{victim} carried no connection to {vip}: nothing was tested')
     expect(dropped[vip] < 3.0, f'{vip}: nexthop dropped after {dropped[vip]:.2f} s: BFD (300 ms) '
-           'did not act, only the OSPF dead interval (4 s)')
+           'did not act, only the routing protocol\'s own timers (OSPF dead 4 s, BGP hold 3 s)')
   fmt = lambda v: '?' if v is None else v
   return (f'lb-failure: lb{victim} link down -> router dropped its nexthop in '
           f'{dropped[VIP_DR] * 1000:.0f} ms (IPv4) / {dropped[VIP_DR6] * 1000:.0f} ms (IPv6) '
