@@ -52,6 +52,24 @@ inline bool ValidAddr(const Addr& a) {
 
 }  // namespace
 
+void EncodeFleetBeacon(const FleetBeacon& b, std::vector<uint8_t>* out) {
+  uint8_t buf[kFleetBodyBytes];
+  Put64(buf, static_cast<uint64_t>(b.version));
+  Put64(buf + 8, b.root);
+  buf[16] = b.serving ? 1 : 0;
+  out->insert(out->end(), buf, buf + kFleetBodyBytes);
+}
+
+BodyError DecodeFleetBeacon(std::span<const uint8_t> body, FleetBeacon* out) {
+  if (body.size() < kFleetBodyBytes) return BodyError::kTruncated;
+  if (body.size() > kFleetBodyBytes) return BodyError::kTrailingBytes;
+  if ((body[16] & ~uint8_t{1}) != 0) return BodyError::kBadState;
+  out->version = static_cast<int64_t>(Get64(body.data()));
+  out->root = Get64(body.data() + 8);
+  out->serving = (body[16] & 1) != 0;
+  return BodyError::kOk;
+}
+
 const char* MessageTypeName(MessageType t) {
   switch (t) {
     case MessageType::kEntries:
@@ -62,6 +80,8 @@ const char* MessageTypeName(MessageType t) {
       return "bulk_chunk";
     case MessageType::kBulkEnd:
       return "bulk_end";
+    case MessageType::kFleet:
+      return "fleet";
   }
   return "invalid";
 }

@@ -48,11 +48,12 @@ enum class MessageType : uint8_t {
   kBulkRequest = 2,  // "send me your whole table" (a host that just started)
   kBulkChunk = 3,    // part of the answer to a bulk request
   kBulkEnd = 4,      // the answer is complete
+  kFleet = 5,        // fleet mode's beacon: the sender's applied configuration (FleetBeacon)
 };
 const char* MessageTypeName(MessageType t);  // "entries", ...; "invalid" for other values
 inline constexpr bool IsMessageType(uint8_t v) {
   return v >= static_cast<uint8_t>(MessageType::kEntries) &&
-         v <= static_cast<uint8_t>(MessageType::kBulkEnd);
+         v <= static_cast<uint8_t>(MessageType::kFleet);
 }
 
 struct Addr {
@@ -109,6 +110,22 @@ size_t EncodeEntries(std::span<const Entry> entries, size_t max_bytes, std::vect
 // is left as it was (its capacity may have grown). Reads only inside `body`; one reserve on
 // `out`, no other allocation.
 BodyError DecodeEntries(std::span<const uint8_t> body, std::vector<Entry>* out);
+
+// A kFleet body: what the sender's fleet agent applied (control/fleet_agent.h), so that a
+// host cut off from etcd still hears that its peers moved on. 17 bytes, big-endian:
+//   version(8: the config pointer's mod_revision) root(8: table fingerprint) flags(1: bit 0
+//   serving, the others 0).
+inline constexpr size_t kFleetBodyBytes = 17;
+struct FleetBeacon {
+  int64_t version = 0;
+  uint64_t root = 0;
+  bool serving = false;
+  bool operator==(const FleetBeacon&) const = default;
+};
+void EncodeFleetBeacon(const FleetBeacon& b, std::vector<uint8_t>* out);  // appends
+// kTruncated / kTrailingBytes for a body that is not exactly kFleetBodyBytes, kBadState for
+// unknown flags.
+BodyError DecodeFleetBeacon(std::span<const uint8_t> body, FleetBeacon* out);
 
 // The clear message header (authenticated as the AEAD's additional data):
 //   magic "ELBS"(4) version(1) type(1) key_id(1) flags(1, must be 0) sender_id(4) epoch(8)

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -253,6 +254,70 @@ absl::Status ParseSync(const json& j, SyncConfig* c) {
   return absl::OkStatus();
 }
 
+absl::Status ParseFleet(const json& j, FleetConfig* c) {
+  ObjectReader r(j, "fleet");
+  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"endpoints", "prefix", "cluster", "host_name", "cache_file",
+                                        "grace_s", "min_announcing", "lease_ttl_s", "ca_file",
+                                        "cert_file", "key_file"}));
+  if (!r.Has("endpoints")) return FieldError("fleet.endpoints", "is required (etcd client URLs)");
+  const json& a = r.At("endpoints");
+  if (!a.is_array() || a.empty()) {
+    return FieldError("fleet.endpoints", "must be a non-empty array of URLs (http://HOST:2379)");
+  }
+  c->endpoints.clear();
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string path = absl::StrCat("fleet.endpoints[", i, "]");
+    if (!a[i].is_string()) return FieldError(path, "must be a URL (http://HOST:2379)");
+    std::string url = a[i].get<std::string>();
+    const bool https = absl::StartsWith(url, "https://");
+    if (!https && !absl::StartsWith(url, "http://")) {
+      return FieldError(path, "must start with http:// or https://");
+    }
+    if (url.size() <= (https ? 8u : 7u) || url.find_first_of(" \t\r\n") != std::string::npos) {
+      return FieldError(path, "must be a URL (http://HOST:2379)");
+    }
+    while (absl::EndsWith(url, "/")) url.pop_back();
+    c->endpoints.push_back(std::move(url));
+  }
+  ECMPLB_RETURN_IF_ERROR(r.String("prefix", &c->prefix, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("cluster", &c->cluster, true));
+  ECMPLB_RETURN_IF_ERROR(r.String("host_name", &c->host_name, false));
+  auto name_ok = [](absl::string_view v) {
+    if (v.empty() || v.size() > 64) return false;
+    for (char ch : v) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' &&
+          ch != '.' && ch != ':') {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!name_ok(c->cluster)) {
+    return FieldError("fleet.cluster", "must be 1-64 characters of letters, digits, - _ . :");
+  }
+  if (r.Has("host_name") && !name_ok(c->host_name)) {
+    return FieldError("fleet.host_name", "must be 1-64 characters of letters, digits, - _ . :");
+  }
+  if (c->prefix.empty() || c->prefix[0] != '/' || absl::EndsWith(c->prefix, "/") ||
+      c->prefix.find("//") != std::string::npos) {
+    return FieldError("fleet.prefix", "must start with / and not end with / (e.g. /ecmplb)");
+  }
+  ECMPLB_RETURN_IF_ERROR(r.String("cache_file", &c->cache_file, false));
+  if (c->cache_file.empty() || c->cache_file[0] != '/') {
+    return FieldError("fleet.cache_file", "must be an absolute path");
+  }
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("grace_s", &c->grace_s, 1, 3600, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("min_announcing", &c->min_announcing, 0, 1000, false));
+  ECMPLB_RETURN_IF_ERROR(r.Unsigned("lease_ttl_s", &c->lease_ttl_s, 3, 600, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("ca_file", &c->ca_file, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("cert_file", &c->cert_file, false));
+  ECMPLB_RETURN_IF_ERROR(r.String("key_file", &c->key_file, false));
+  if (c->cert_file.empty() != c->key_file.empty()) {
+    return FieldError("fleet.cert_file", "cert_file and key_file go together");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseBackend(const json& j, const std::string& path, BackendConfig* b) {
   ObjectReader r(j, path);
   ECMPLB_RETURN_IF_ERROR(r.CheckObject({"id", "address", "port", "weight"}));
@@ -398,7 +463,7 @@ absl::Status ParseService(const json& j, const std::string& path, ServiceConfig*
   return absl::OkStatus();
 }
 
-json ToJson(const Config& c) {
+json HostJson(const Config& c) {
   json host = {{"address", c.host.address},
                {"prefix_length", c.host.prefix_length},
                {"mtu", c.host.mtu},
@@ -433,25 +498,12 @@ json ToJson(const Config& c) {
     host["prefix_length6"] = c.host.prefix_length6;
   }
   if (!c.host.gateway.empty()) host["gateway"] = c.host.gateway;
-  json ct = {{"capacity", c.conntrack.capacity},
-             {"tcp_established_s", c.conntrack.tcp_established_s},
-             {"tcp_syn_s", c.conntrack.tcp_syn_s},
-             {"tcp_closing_s", c.conntrack.tcp_closing_s},
-             {"tcp_probation_s", c.conntrack.tcp_probation_s},
-             {"udp_s", c.conntrack.udp_s}};
+  return host;
+}
+
+json ServicesJson(const std::vector<ServiceConfig>& list) {
   json services = json::array();
-  json sync;
-  if (c.sync != SyncConfig{}) {
-    sync = {{"peers", c.sync.peers},
-            {"port", c.sync.port},
-            {"key_file", c.sync.key_file},
-            {"rate_per_worker", c.sync.rate_per_worker},
-            {"refresh_s", c.sync.refresh_s},
-            {"peer_capacity", c.sync.peer_capacity},
-            {"bulk_wait", c.sync.bulk_wait},
-            {"bulk_timeout_s", c.sync.bulk_timeout_s}};
-  }
-  for (const auto& s : c.services) {
+  for (const auto& s : list) {
     json backends = json::array();
     for (const auto& b : s.backends) {
       json jb = {{"id", b.id}, {"address", b.address}, {"weight", b.weight}};
@@ -504,6 +556,29 @@ json ToJson(const Config& c) {
     }
     services.push_back(std::move(js));
   }
+  return services;
+}
+
+json ToJson(const Config& c) {
+  json host = HostJson(c);
+  json ct = {{"capacity", c.conntrack.capacity},
+             {"tcp_established_s", c.conntrack.tcp_established_s},
+             {"tcp_syn_s", c.conntrack.tcp_syn_s},
+             {"tcp_closing_s", c.conntrack.tcp_closing_s},
+             {"tcp_probation_s", c.conntrack.tcp_probation_s},
+             {"udp_s", c.conntrack.udp_s}};
+  json services = ServicesJson(c.services);
+  json sync;
+  if (c.sync != SyncConfig{}) {
+    sync = {{"peers", c.sync.peers},
+            {"port", c.sync.port},
+            {"key_file", c.sync.key_file},
+            {"rate_per_worker", c.sync.rate_per_worker},
+            {"refresh_s", c.sync.refresh_s},
+            {"peer_capacity", c.sync.peer_capacity},
+            {"bulk_wait", c.sync.bulk_wait},
+            {"bulk_timeout_s", c.sync.bulk_timeout_s}};
+  }
   // nlohmann's default object keeps keys sorted: output is stable.
   json out{
       {"host", std::move(host)}, {"conntrack", std::move(ct)}, {"services", std::move(services)}};
@@ -512,6 +587,17 @@ json ToJson(const Config& c) {
     out["fragments"] = {{"capacity", c.fragments.capacity},
                         {"hold", c.fragments.hold},
                         {"timeout_s", c.fragments.timeout_s}};
+  }
+  if (c.fleet.enabled()) {
+    const FleetConfig& f = c.fleet;
+    json fleet = {{"endpoints", f.endpoints}, {"prefix", f.prefix},      {"cluster", f.cluster},
+                  {"cache_file", f.cache_file}, {"grace_s", f.grace_s},  {"min_announcing", f.min_announcing},
+                  {"lease_ttl_s", f.lease_ttl_s}};
+    if (!f.host_name.empty()) fleet["host_name"] = f.host_name;
+    if (!f.ca_file.empty()) fleet["ca_file"] = f.ca_file;
+    if (!f.cert_file.empty()) fleet["cert_file"] = f.cert_file;
+    if (!f.key_file.empty()) fleet["key_file"] = f.key_file;
+    out["fleet"] = std::move(fleet);
   }
   return out;
 }
@@ -793,7 +879,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
   }
   Config c;
   ObjectReader r(j, "");
-  ECMPLB_RETURN_IF_ERROR(r.CheckObject({"host", "conntrack", "fragments", "sync", "services"}));
+  ECMPLB_RETURN_IF_ERROR(
+      r.CheckObject({"host", "conntrack", "fragments", "sync", "fleet", "services"}));
   if (!r.Has("host")) return FieldError("host", "is required");
   ECMPLB_RETURN_IF_ERROR(ParseHost(r.At("host"), &c.host));
   if (r.Has("conntrack")) ECMPLB_RETURN_IF_ERROR(ParseConntrack(r.At("conntrack"), &c.conntrack));
@@ -801,6 +888,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text) {
     ECMPLB_RETURN_IF_ERROR(ParseFragments(r.At("fragments"), &c.fragments));
   }
   if (r.Has("sync")) ECMPLB_RETURN_IF_ERROR(ParseSync(r.At("sync"), &c.sync));
+  if (r.Has("fleet")) ECMPLB_RETURN_IF_ERROR(ParseFleet(r.At("fleet"), &c.fleet));
   if (r.Has("services")) {
     const json& arr = r.At("services");
     if (!arr.is_array()) return FieldError("services", "must be an array");
@@ -894,6 +982,7 @@ std::vector<std::string> RestartOnlyChanges(const Config& running, const Config&
   ECMPLB_RESTART_FIELD(sync, bulk_wait);
   ECMPLB_RESTART_FIELD(sync, bulk_timeout_s);
   if (out.size() == sync_from && !(a.sync == b.sync)) out.push_back("sync");
+  if (!(a.fleet == b.fleet)) out.push_back("fleet");
 #undef ECMPLB_RESTART_FIELD
   std::sort(out.begin(), out.end());
   return out;
@@ -942,6 +1031,23 @@ uint16_t DnsQueryType(absl::string_view name) {
 
 std::string SerializeConfig(const Config& config) {
   return ToJson(config).dump(2) + "\n";
+}
+
+std::string SerializeServices(const std::vector<ServiceConfig>& services) {
+  return ServicesJson(services).dump();
+}
+
+absl::StatusOr<Config> WithServices(const Config& host, absl::string_view services_array) {
+  json arr;
+  try {
+    arr = json::parse(services_array.begin(), services_array.end());
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("services are not valid JSON: ", e.what()));
+  }
+  if (!arr.is_array()) return FieldError("services", "must be an array");
+  json doc = ToJson(host);
+  doc["services"] = std::move(arr);
+  return ParseConfig(doc.dump());
 }
 
 absl::Status SaveConfigFile(const Config& config, const std::string& path) {

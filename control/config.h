@@ -203,11 +203,31 @@ struct SyncConfig {
 };
 inline constexpr size_t kMaxSyncPeers = 16;
 
+// Fleet mode (control/fleet.h): the services come from etcd, shared by every LB host of the
+// cluster; the local file keeps the host's own settings. Off while `endpoints` is empty.
+struct FleetConfig {
+  std::vector<std::string> endpoints;  // etcd client URLs, "http://10.0.0.30:2379", tried in turn
+  std::string prefix = "/ecmplb";      // keys live under PREFIX/CLUSTER/
+  std::string cluster;                 // required in fleet mode
+  std::string host_name;               // this host's status key; default host.address
+  // The last applied revision, kept on disk so that a host restarted while etcd is down
+  // serves its last good state.
+  std::string cache_file = "/var/lib/ecmplb/fleet-cache.json";
+  uint32_t grace_s = 5;          // behind the fleet this long -> withdraw
+  uint32_t min_announcing = 1;   // never withdraw when fewer other hosts announce
+  uint32_t lease_ttl_s = 10;     // the status key's lease: how soon a dead host's status goes
+  // TLS to etcd (https:// endpoints): the CA to trust, and a client certificate and key.
+  std::string ca_file, cert_file, key_file;
+  bool enabled() const { return !endpoints.empty(); }
+  bool operator==(const FleetConfig&) const = default;
+};
+
 struct Config {
   HostConfig host;
   ConntrackConfig conntrack;
   FragmentsConfig fragments;
   SyncConfig sync;
+  FleetConfig fleet;
   std::vector<ServiceConfig> services;
   bool operator==(const Config&) const = default;
 
@@ -232,6 +252,12 @@ absl::StatusOr<Config> ParseConfig(absl::string_view json_text);
 absl::StatusOr<std::pair<Protocol, uint16_t>> ParseAllowedPort(absl::string_view text);
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 std::string SerializeConfig(const Config& config);  // pretty JSON, stable field order
+// The services alone, as the config file's `services` array (compact JSON; fleet blobs).
+std::string SerializeServices(const std::vector<ServiceConfig>& services);
+// `host`'s configuration with its services replaced by `services_array`, a JSON array as in
+// the config file, validated whole exactly as a config file (errors name the field, e.g.
+// "services[3].backends[0].weight: ..."). A fleet revision becomes a candidate this way.
+absl::StatusOr<Config> WithServices(const Config& host, absl::string_view services_array);
 // Writes atomically: temporary file in the same folder, fsync, rename, fsync the folder.
 absl::Status SaveConfigFile(const Config& config, const std::string& path);
 absl::Status WriteConfigText(const std::string& text, const std::string& path);  // the same

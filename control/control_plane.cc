@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
+#include "control/config_edit.h"
 #include "control/endpoint.h"
 #include "dataplane/flow_hash.h"
 #include "dataplane/packet/parse.h"
@@ -25,18 +26,6 @@ bool Matches(const ServiceConfig& s, const ServiceRef& ref) {
 
 absl::Status ServiceNotFound(const ServiceRef& ref) {
   return absl::NotFoundError(absl::StrCat("service ", ref.Name(), " not found"));
-}
-
-// Index of the backend `ep` names in `s`, or NotFound. A port, when given, must be the
-// service's (backends cannot have another port: DR and the tunnels do not translate ports).
-absl::StatusOr<size_t> FindBackend(const ServiceConfig& s, const Endpoint& ep) {
-  if (ep.port == 0 || ep.port == s.port) {
-    for (size_t i = 0; i < s.backends.size(); ++i) {
-      if (s.backends[i].address == ep.address) return i;
-    }
-  }
-  return absl::NotFoundError(
-      absl::StrCat("backend ", ep.ToString(), " not found in service ", s.Name()));
 }
 
 std::string EndpointText(const std::string& address, uint16_t port) {
@@ -123,129 +112,21 @@ std::map<uint32_t, uint64_t> ControlPlane::ReservedIds(const std::string& servic
 }
 
 absl::StatusOr<ApplyResult> ControlPlane::Apply(const Command& cmd) {
+  if (options_.services_from_fleet) {
+    return absl::FailedPreconditionError(
+        "this host is in fleet mode: its services come from etcd (fleet.endpoints); "
+        "ecmplbctl writes the change there itself, every host applies it");
+  }
   ForgetExpiredReservations();
-  ECMPLB_ASSIGN_OR_RETURN(const ServiceRef ref, ParseServiceRef(cmd.service));
-  const std::string name = ref.Name();
-  // A command edits one service: a copy of it (or a new one) that ApplyEdit puts in place.
-  size_t pos = 0;
-  while (pos < config_.services.size() && !Matches(config_.services[pos], ref)) ++pos;
-  std::optional<ServiceConfig> edited;
-  if (pos < config_.services.size()) edited = config_.services[pos];
-  ServiceConfig* svc = edited ? &*edited : nullptr;
+  ECMPLB_ASSIGN_OR_RETURN(
+      ServiceEdit edit,
+      EditService(config_, cmd, [this](const std::string& service, uint32_t id) {
+        return Reserved(service, id);
+      }));
   ApplyResult result;
-  result.service = name;
-
-  if (cmd.weight.has_value() && *cmd.weight > kMaxWeight) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("weight ", *cmd.weight, " is out of range 0..", kMaxWeight));
-  }
-  switch (cmd.kind) {
-    case CommandKind::kServiceAdd: {
-      if (svc != nullptr)
-        return absl::AlreadyExistsError(absl::StrCat("service ", name, " already exists"));
-      ServiceConfig s;
-      s.vip = ref.vip;
-      s.port = ref.port;
-      s.protocol = ref.protocol;
-      if (cmd.forward) s.forward = *cmd.forward;
-      if (cmd.hash) s.hash = *cmd.hash;
-      if (cmd.table_size && cmd.expected_backends) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "service ", name, ": give table_size or expected_backends, not both"));
-      }
-      s.table_size = cmd.table_size ? *cmd.table_size
-                                    : maglev::Table::SizeFor(cmd.expected_backends.value_or(
-                                          kDefaultExpectedBackends));
-      if (absl::Status st = maglev::Table::ValidateTableSize(s.table_size); !st.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("service ", name, ": table size: ", st.message()));
-      }
-      edited = std::move(s);
-      break;
-    }
-    case CommandKind::kServiceDel: {
-      if (svc == nullptr) return ServiceNotFound(ref);
-      edited.reset();
-      break;
-    }
-    case CommandKind::kBackendAdd: {
-      if (svc == nullptr) return ServiceNotFound(ref);
-      auto ep = ParseEndpoint(cmd.backend, false);
-      if (!ep.ok())
-        return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
-      if (ep->port != 0 && ep->port != svc->port) {
-        return absl::InvalidArgumentError(absl::StrCat("backend ", ep->ToString(),
-                                                       ": port must be the service's (", svc->port,
-                                                       "): DR and the tunnels do not translate ports"));
-      }
-      for (const auto& b : svc->backends) {
-        if (b.address == ep->address) {
-          return absl::AlreadyExistsError(absl::StrCat(
-              "backend ", ep->address, " already exists in service ", name, " (id ", b.id, ")"));
-        }
-      }
-      BackendConfig b;
-      b.address = ep->address;
-      b.port = ep->port;
-      b.weight = cmd.weight.value_or(1);
-      if (cmd.id.has_value()) {
-        if (*cmd.id == 0 || *cmd.id > kMaxBackendId) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("backend id ", *cmd.id, " is out of range 1..", kMaxBackendId));
-        }
-        for (const auto& o : svc->backends) {
-          if (o.id == *cmd.id) {
-            return absl::AlreadyExistsError(absl::StrCat(
-                "backend id ", *cmd.id, " is already used by ", o.address, " in service ", name));
-          }
-        }
-        if (Reserved(name, *cmd.id)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("backend id ", *cmd.id, " of service ", name,
-                           " was removed recently and is reserved until its tracked flows expire "
-                           "(conntrack idle timeout)"));
-        }
-        b.id = *cmd.id;
-      } else {
-        uint32_t id = 1;
-        auto used = [&](uint32_t i) {
-          for (const auto& o : svc->backends) {
-            if (o.id == i) return true;
-          }
-          return Reserved(name, i);
-        };
-        while (id <= kMaxBackendId && used(id)) ++id;
-        if (id > kMaxBackendId) {
-          return absl::ResourceExhaustedError(
-              absl::StrCat("service ", name, ": no backend id left"));
-        }
-        b.id = id;
-      }
-      result.backend_id = b.id;
-      svc->backends.push_back(std::move(b));
-      break;
-    }
-    case CommandKind::kBackendSet:
-    case CommandKind::kBackendDel: {
-      if (svc == nullptr) return ServiceNotFound(ref);
-      auto ep = ParseEndpoint(cmd.backend, false);
-      if (!ep.ok())
-        return absl::InvalidArgumentError(absl::StrCat("backend: ", ep.status().message()));
-      ECMPLB_ASSIGN_OR_RETURN(const size_t idx, FindBackend(*svc, *ep));
-      result.backend_id = svc->backends[idx].id;
-      if (cmd.kind == CommandKind::kBackendSet) {
-        if (!cmd.weight.has_value())
-          return absl::InvalidArgumentError("backend set: --weight is required");
-        svc->backends[idx].weight = *cmd.weight;
-      } else {
-        svc->backends.erase(svc->backends.begin() + static_cast<std::ptrdiff_t>(idx));
-      }
-      break;
-    }
-    default:
-      return absl::InvalidArgumentError("unknown command");
-  }
-  ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, ApplyEdit(pos, std::move(edited)));
+  result.service = edit.name;
+  result.backend_id = edit.backend_id;
+  ECMPLB_ASSIGN_OR_RETURN(const ApplyResult applied, ApplyEdit(edit.pos, std::move(edit.now)));
   result.generation = applied.generation;
   result.services_rebuilt = applied.services_rebuilt;
   result.apply_us = applied.apply_us;
@@ -418,6 +299,7 @@ uint64_t ControlPlane::FileDigest(absl::string_view text) {
 }
 
 absl::Status ControlPlane::Save(const Config& config) {
+  if (options_.services_from_fleet) return absl::OkStatus();  // the file holds host settings only
   if (file_digest_) {
     auto now = ReadConfigText(options_.save_path);
     if (now.ok() && FileDigest(*now) != *file_digest_) {
@@ -466,12 +348,21 @@ absl::StatusOr<ReloadResult> ControlPlane::ReloadFile() {
     return absl::Status(candidate.status().code(),
                         absl::StrCat(kRefused, path, ": ", candidate.status().message()));
   }
+  if (options_.services_from_fleet && !candidate->services.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kRefused, path, ": services: in fleet mode the services come from etcd "
+                     "only; keep them out of the file"));
+  }
   if (const auto fields = RestartOnlyChanges(config_, *candidate); !fields.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(kRefused, path, " changes ", absl::StrJoin(fields, ", "),
                      ", which only a restart applies (a reload applies services)"));
   }
   ReloadResult out;
+  if (options_.services_from_fleet) {  // host settings re-read and unchanged: nothing to apply
+    file_digest_ = FileDigest(*text);
+    return out;
+  }
   {
     std::set<std::string> before, after;
     std::map<std::string, const ServiceConfig*> running;

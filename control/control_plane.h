@@ -34,6 +34,7 @@
 #include "conntrack/conntrack.h"
 #include "control/commands.h"
 #include "control/config.h"
+#include "control/config_edit.h"
 #include "control/log.h"
 #include "control/snapshot_builder.h"
 #include "control/views.h"
@@ -41,29 +42,6 @@
 #include "dataplane/snapshot.h"
 
 namespace ecmplb::control {
-
-// A change is one of the command table's (commands.h): kServiceAdd, kServiceDel, kBackendAdd,
-// kBackendSet, kBackendDel; Apply refuses the others.
-using CommandKind = CommandId;
-
-// `service add` without table_size or expected_backends: a table of 10,007 slots (20 KiB).
-inline constexpr uint32_t kDefaultExpectedBackends = 100;
-
-struct Command {
-  CommandKind kind = CommandKind::kServiceAdd;
-  std::string service;  // "VIP:PORT/PROTO"
-  // service add
-  std::optional<ForwardMode> forward;  // default dr
-  std::optional<HashMode> hash;        // default 5tuple
-  // The Maglev table size, chosen once: table_size, else maglev::Table::SizeFor(
-  // expected_backends, default kDefaultExpectedBackends); written into the configuration.
-  std::optional<uint32_t> table_size;
-  std::optional<uint32_t> expected_backends;
-  // backend add/set/del
-  std::string backend;             // "ADDRESS[:PORT]"
-  std::optional<uint32_t> weight;  // add: default 1; set: required
-  std::optional<uint32_t> id;      // add only: explicit stable id
-};
 
 // What the control plane reads of one worker (owned by the daemon, outliving the plane).
 struct WorkerView {
@@ -110,6 +88,10 @@ class ControlPlane {
     std::function<void(const ServiceConfig& service, const std::string& name,
                        std::set<BackendRef>* out)>
         unhealthy_in;
+    // Fleet mode: the services come from etcd (fleet_agent.h, through ApplyConfig); Apply
+    // refuses commands (ecmplbctl writes to etcd instead) and Reload re-reads the host
+    // settings only.
+    bool services_from_fleet = false;
   };
 
   // Builds and publishes the snapshot of `initial` (already validated by ParseConfig).

@@ -97,6 +97,7 @@ SyncEngine::SyncEngine(Settings settings, sync::Keyring keys, std::vector<Worker
   sender_id_ = settings_.local.is_v4() ? settings_.local.v4_host() : 0;
   windows_.resize(settings_.peers.size());
   bulk_windows_.resize(settings_.peers.size());
+  peer_beacons_.resize(settings_.peers.size());
   last_heard_ms_.assign(settings_.peers.size(), 0);
   if (!clock_.now_ms) clock_.now_ms = [] { return uint64_t{0}; };
   refresh_cursor_.assign(workers_.size(), 0);
@@ -187,6 +188,43 @@ void SyncEngine::Flush() {
   pending_bytes_ = 0;
 }
 
+void SyncEngine::SendBeacon(uint64_t now_ms) {
+  if (!beacon_ || now_ms < last_beacon_ms_ + kHeartbeatMs) return;
+  last_beacon_ms_ = now_ms;
+  cs::Header h;
+  h.type = cs::MessageType::kFleet;
+  h.sender_id = sender_id_;
+  h.epoch = settings_.epoch;
+  h.seq = ++seq_;
+  body_.clear();
+  cs::EncodeFleetBeacon(*beacon_, &body_);
+  datagram_.clear();
+  if (!sync::Seal(h, body_, keys_, &datagram_).ok()) {
+    ++stats_.send_errors;
+    return;
+  }
+  ++stats_.beacons_sent;
+  for (const IpAddr& peer : settings_.peers) {
+    if (send_(peer, datagram_)) {
+      ++stats_.messages_sent;
+      stats_.bytes_sent += datagram_.size();
+    } else {
+      ++stats_.send_errors;
+    }
+  }
+}
+
+std::vector<SyncEngine::PeerBeacon> SyncEngine::FleetBeacons(uint64_t now_ms,
+                                                             uint64_t max_age_ms) const {
+  std::vector<PeerBeacon> out;
+  for (size_t i = 0; i < peer_beacons_.size(); ++i) {
+    const auto& b = peer_beacons_[i];
+    if (!b || now_ms - b->at_ms > max_age_ms) continue;
+    out.push_back({settings_.peers[i], b->beacon, now_ms - b->at_ms});
+  }
+  return out;
+}
+
 void SyncEngine::Tick(const dataplane::Snapshot& snap) {
   const uint32_t now = clock_.now_s();
   const uint64_t ticks = clock_.ticks();
@@ -234,6 +272,7 @@ void SyncEngine::Tick(const dataplane::Snapshot& snap) {
     });
   }
   Flush();
+  SendBeacon(clock_.now_ms());
   // 3. The peer table's own expiry: the whole table about every 10 s.
   if (peer_ != nullptr) {
     const size_t budget = std::max<size_t>(
@@ -322,6 +361,16 @@ void SyncEngine::Receive(const IpAddr& from, std::span<const uint8_t> datagram,
   sync::ReplayWindow& window = windows_[peer];
   if (const auto v = window.Check(h.epoch, h.seq); v != sync::ReplayWindow::Verdict::kAccept) {
     return Reject(RejectOf(v));
+  }
+  if (h.type == cs::MessageType::kFleet) {
+    cs::FleetBeacon b;
+    if (cs::DecodeFleetBeacon(plain_, &b) != cs::BodyError::kOk) return Reject(SyncReject::malformed);
+    window.Accept(h.epoch, h.seq);
+    ++stats_.messages_accepted;
+    ++stats_.beacons_received;
+    Heard(peer);
+    peer_beacons_[peer] = HeardBeacon{b, clock_.now_ms()};
+    return;
   }
   if (h.type != cs::MessageType::kEntries) return Reject(SyncReject::bad_header);
   received_.clear();

@@ -98,6 +98,8 @@ struct SyncStats {
   uint64_t bulk_fetches_done = 0;     // bulk answers received whole
   uint64_t bulk_entries_received = 0; // entries in them (applied or rejected)
   uint64_t peer_heals = 0;            // peers heard again after kPeerSilentMs of silence
+  uint64_t beacons_sent = 0;          // fleet beacons (kFleet messages), once per message
+  uint64_t beacons_received = 0;      // authentic fleet beacons from peers
 };
 
 // A peer is "silent" after this long without an authentic datagram (everyone sends at least
@@ -188,6 +190,17 @@ class SyncEngine {
   // The peers (bit i: peer i) that were heard before and are silent now (at `now_ms`).
   uint64_t SilentPeers(uint64_t now_ms) const;
 
+  // ---- Fleet mode: what each host applied, heard even while etcd is not (fleet_agent.h) ----
+  // This host's beacon, sent to every peer once per kHeartbeatMs from Tick while set.
+  void SetFleetBeacon(std::optional<conntrack::sync::FleetBeacon> beacon) { beacon_ = beacon; }
+  struct PeerBeacon {
+    dataplane::IpAddr peer;
+    conntrack::sync::FleetBeacon beacon;
+    uint64_t age_ms = 0;
+  };
+  // The peers' beacons heard within max_age_ms of now_ms.
+  std::vector<PeerBeacon> FleetBeacons(uint64_t now_ms, uint64_t max_age_ms) const;
+
   const SyncStats& stats() const { return stats_; }
   // `ecmplbctl stats`' "sync" (port: the configured UDP port).
   SyncView View(uint16_t port) const;
@@ -199,6 +212,7 @@ class SyncEngine {
   void Add(const dataplane::Snapshot& snap, const conntrack::FlowKey& key, uint32_t backend_id,
            conntrack::FlowState state, uint32_t age_s);
   void Flush();
+  void SendBeacon(uint64_t now_ms);
   // Encodes pending_ (may be empty) as one message of type `t` and seals it into datagram_.
   bool SealPending(const conntrack::sync::Header& h);
   // Applies one received entry to the peer table; `bulk`: only if newer than what it holds.
@@ -236,6 +250,13 @@ class SyncEngine {
   std::vector<uint8_t> body_, datagram_, plain_;
   std::vector<conntrack::sync::Entry> received_;
   SyncStats stats_;
+  std::optional<conntrack::sync::FleetBeacon> beacon_;
+  uint64_t last_beacon_ms_ = 0;
+  struct HeardBeacon {
+    conntrack::sync::FleetBeacon beacon;
+    uint64_t at_ms = 0;
+  };
+  std::vector<std::optional<HeardBeacon>> peer_beacons_;  // per peer
 };
 
 // The transport: a UDP socket bound to (local, port), non-blocking, on which the kernel

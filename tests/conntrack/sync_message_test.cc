@@ -355,10 +355,26 @@ TEST(SyncMessageTest, HeaderMalformed) {
   EXPECT_EQ(with(4, 0), HeaderError::kBadVersion);
   EXPECT_EQ(with(4, 2), HeaderError::kBadVersion);
   EXPECT_EQ(with(5, 0), HeaderError::kBadType);
-  EXPECT_EQ(with(5, 5), HeaderError::kBadType);
+  EXPECT_EQ(with(5, 6), HeaderError::kBadType);
   EXPECT_EQ(with(5, 0xff), HeaderError::kBadType);
   EXPECT_EQ(with(7, 1), HeaderError::kBadFlags);
   EXPECT_EQ(with(7, 0x80), HeaderError::kBadFlags);
+}
+
+TEST(SyncMessageTest, FleetBeaconRoundTripAndMalformed) {
+  const FleetBeacon b{1234567890123, 0x0123456789abcdefULL, true};
+  std::vector<uint8_t> body;
+  EncodeFleetBeacon(b, &body);
+  ASSERT_EQ(body.size(), kFleetBodyBytes);
+  FleetBeacon out;
+  ASSERT_EQ(DecodeFleetBeacon(body, &out), BodyError::kOk);
+  EXPECT_EQ(out, b);
+  EXPECT_EQ(DecodeFleetBeacon(std::span(body).first(16), &out), BodyError::kTruncated);
+  body.push_back(0);
+  EXPECT_EQ(DecodeFleetBeacon(body, &out), BodyError::kTrailingBytes);
+  body.pop_back();
+  body[16] = 2;
+  EXPECT_EQ(DecodeFleetBeacon(body, &out), BodyError::kBadState);
 }
 
 }  // namespace

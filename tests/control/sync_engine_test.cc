@@ -529,6 +529,32 @@ TEST_F(SyncEngineTest, HeartbeatsKeepPeersAliveAndASilenceEndsInAHeal) {
   EXPECT_EQ(b_.engine->stats().peer_heals, 1u);
 }
 
+TEST_F(SyncEngineTest, FleetBeaconsCarryTheAppliedVersionEverySecond) {
+  a_.engine->Tick(*a_.snap);
+  Deliver(a_, b_);
+  EXPECT_TRUE(b_.engine->FleetBeacons(clock_.now_ms, 3000).empty()) << "no beacon set yet";
+  a_.engine->SetFleetBeacon(conntrack::sync::FleetBeacon{42, 0xfeedULL, true});
+  clock_.now_ms += 1000;
+  a_.engine->Tick(*a_.snap);
+  EXPECT_EQ(a_.engine->stats().beacons_sent, 1u);
+  a_.engine->Tick(*a_.snap);
+  EXPECT_EQ(a_.engine->stats().beacons_sent, 1u) << "once a second";
+  // A forged copy (one byte flipped) is refused; the real one is taken.
+  ASSERT_FALSE(a_.sent.empty());
+  std::vector<uint8_t> forged = a_.sent.back().bytes;
+  forged[forged.size() - 20] ^= 1;
+  b_.engine->Receive(Ip("10.0.0.11"), forged, *b_.snap);
+  EXPECT_TRUE(b_.engine->FleetBeacons(clock_.now_ms, 3000).empty());
+  Deliver(a_, b_);
+  auto heard = b_.engine->FleetBeacons(clock_.now_ms, 3000);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].peer, Ip("10.0.0.11"));
+  EXPECT_EQ(heard[0].beacon, (conntrack::sync::FleetBeacon{42, 0xfeedULL, true}));
+  EXPECT_EQ(b_.engine->stats().beacons_received, 1u);
+  // Old news is not news.
+  EXPECT_TRUE(b_.engine->FleetBeacons(clock_.now_ms + 5000, 3000).empty());
+}
+
 // The TCP transport on loopback: B's fetcher gets A's table from A's server.
 TEST(SyncBulkTest, FetchOverTcpOnLoopback) {
   FakeClock clock;
