@@ -525,6 +525,7 @@ ShowView ControlPlane::Show(const ServiceConfig* only) const {
     out.services.push_back(std::move(vs));
   }
   if (health_view_) out.health = health_view_();
+  if (fleet_view_) out.fleet = fleet_view_();
   return out;
 }
 

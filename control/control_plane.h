@@ -112,6 +112,8 @@ class ControlPlane {
   // table's extension commands (commands.h: drain, fault) with the request's arguments.
   using Extension = std::function<absl::StatusOr<ExtensionReply>(const Request& request)>;
   void SetHealthView(std::function<HealthView()> view) { health_view_ = std::move(view); }
+  // Fleet mode's state, added to Show() as its fleet (the daemon's fleet agent).
+  void SetFleetView(std::function<FleetView()> view) { fleet_view_ = std::move(view); }
   // Flow sync's figures, added to Stats() (the daemon's sync engine).
   void SetSyncView(std::function<SyncView()> view) { sync_view_ = std::move(view); }
   void AddExtension(CommandId command, Extension fn) { extensions_[command] = std::move(fn); }
@@ -214,6 +216,7 @@ class ControlPlane {
   std::vector<WorkerView> workers_;
   std::set<BackendRef> unhealthy_;
   std::function<HealthView()> health_view_;
+  std::function<FleetView()> fleet_view_;
   std::function<SyncView()> sync_view_;
   std::map<CommandId, Extension> extensions_;
   // service name -> backend id -> removal time (Now()).

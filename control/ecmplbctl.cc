@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "control/config.h"
+#include "control/ecmplbctl_fleet.h"
 #include "control/frr_render.h"
 #include "control/keepalived.h"
 #include "control/protocol.h"
@@ -343,6 +344,31 @@ int main(int argc, char** argv) {
   stall_control->add_option("--ms", control_stall_ms, "how long, in milliseconds")
       ->required()
       ->check(CLI::Range(1u, 60000u));
+  // Fleet mode: the fleet's configuration in etcd, and every host's status.
+  auto fleet = app.add_subcommand("fleet",
+                                  "fleet mode: the configuration every LB host follows in etcd "
+                                  "(status, get, put); in fleet mode service and backend "
+                                  "changes go there too")
+                   ->require_subcommand(1)
+                   ->fallthrough();
+  std::vector<std::string> fleet_etcd;
+  std::string fleet_cluster, fleet_prefix = "/ecmplb";
+  fleet->add_option("--etcd", fleet_etcd,
+                    "etcd client URL (repeatable; default: the daemon's fleet.endpoints)");
+  fleet->add_option("--cluster", fleet_cluster, "with --etcd: the fleet's cluster name");
+  fleet->add_option("--prefix", fleet_prefix, "with --etcd: the key prefix")->capture_default_str();
+  auto fleet_status = fleet->add_subcommand(
+      "status", "every host's applied version, fingerprint, announced VIPs and health side by "
+                "side; disagreements flagged")->fallthrough();
+  auto fleet_get = fleet->add_subcommand("get", "print the fleet's services and version")->fallthrough();
+  std::string fleet_file;
+  std::optional<int64_t> fleet_expect;
+  auto fleet_put = fleet->add_subcommand(
+      "put", "replace the fleet's services with FILE's (a config file or {\"services\": [...]}), "
+             "validated first; compare-and-swap on the version read")->fallthrough();
+  fleet_put->add_option("file", fleet_file, "JSON file")->required();
+  fleet_put->add_option("--expect-version", fleet_expect,
+                        "write only if the fleet is still at this version");
   std::string ka_file, ka_host;
   uint32_t ka_prefix_length = 24;
   auto import_ka =
@@ -395,6 +421,56 @@ int main(int argc, char** argv) {
   }
 
   if (import_ka->parsed()) return ImportKeepalived(ka_file, ka_host, ka_prefix_length);
+
+  // Fleet mode's target: the daemon's fleet section and host settings, or --etcd/--cluster.
+  auto fleet_target = [&](bool need) -> std::optional<ecmplb::control::ctl::FleetTarget> {
+    ecmplb::control::ctl::FleetTarget t;
+    char h[256] = {};
+    gethostname(h, sizeof(h) - 1);
+    t.writer = absl::StrCat("ecmplbctl@", h);
+    Request dump_request;
+    dump_request.command = CommandId::kConfigDump;
+    absl::StatusOr<json> dump = Call(socket_path, dump_request);
+    absl::StatusOr<ecmplb::control::Config> running =
+        dump.ok() ? ecmplb::control::ParseConfig(dump->dump())
+                  : absl::StatusOr<ecmplb::control::Config>(dump.status());
+    if (running.ok()) t.host = *running;
+    if (!fleet_etcd.empty()) {
+      t.fleet.endpoints = fleet_etcd;
+      t.fleet.cluster = fleet_cluster;
+      t.fleet.prefix = fleet_prefix;
+      if (fleet_cluster.empty()) {
+        std::fprintf(stderr, "ecmplbctl: fleet: --etcd needs --cluster\n");
+        return std::nullopt;
+      }
+      if (!running.ok()) {  // no daemon here: validate under a stand-in host
+        auto standin = ecmplb::control::ParseConfig(
+            R"({"host": {"address": "192.0.2.1", "prefix_length": 24,
+                         "address6": "2001:db8:ffff::1", "prefix_length6": 64}})");
+        t.host = *standin;
+      }
+      return t;
+    }
+    if (running.ok() && running->fleet.enabled()) {
+      t.fleet = running->fleet;
+      return t;
+    }
+    if (need) {
+      std::fprintf(stderr, "ecmplbctl: fleet: %s; give --etcd URL --cluster NAME\n",
+                   running.ok() ? "this host's ecmplb is not in fleet mode (no fleet section)"
+                                : std::string(running.status().message()).c_str());
+    }
+    return std::nullopt;
+  };
+  if (fleet->parsed()) {
+    auto t = fleet_target(true);
+    if (!t) return 1;
+    if (fleet_status->parsed()) return ecmplb::control::ctl::FleetStatus(*t, as_json);
+    if (fleet_get->parsed()) return ecmplb::control::ctl::FleetGet(*t, as_json);
+    if (fleet_put->parsed()) {
+      return ecmplb::control::ctl::FleetPut(*t, fleet_file, fleet_expect, as_json);
+    }
+  }
 
   const CommandSpec* cmd = nullptr;
   for (const CommandSpec& spec : ecmplb::control::Commands()) {
@@ -450,6 +526,16 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // In fleet mode a change goes to etcd (every host applies it), not to this daemon.
+  const bool change = cmd->id == CommandId::kServiceAdd || cmd->id == CommandId::kServiceDel ||
+                      cmd->id == CommandId::kBackendAdd || cmd->id == CommandId::kBackendSet ||
+                      cmd->id == CommandId::kBackendDel;
+  if (change) {
+    if (auto t = fleet_target(false)) {
+      return ecmplb::control::ctl::FleetEdit(*t, ecmplb::control::ToCommand(req), cmd->name,
+                                             as_json);
+    }
+  }
   absl::StatusOr<json> reply = Call(socket_path, req);
   if (!reply.ok()) {
     std::fprintf(stderr, "ecmplbctl: %s: %s\n", cmd->name,

@@ -367,8 +367,10 @@ void FleetAgent::Judge(uint64_t now_ms) {
   }
 }
 
-AgentView FleetAgent::View() const {
-  AgentView v;
+FleetView FleetAgent::View() const {
+  FleetView v;
+  v.cluster = options_.layout.root;
+  v.host = options_.host;
   v.connected = connected_;
   v.last_error = last_error_;
   v.applied_version = applied_;

@@ -37,6 +37,7 @@
 #include "control/fleet.h"
 #include "control/fleet_store.h"
 #include "control/log.h"
+#include "control/views.h"
 
 namespace ecmplb::control::fleet {
 
@@ -50,22 +51,6 @@ struct AgentOptions {
   uint64_t retry_ms = 1000;        // after a failed read or a lost watch
   std::string cache_file;          // "" = no cache
   std::function<uint64_t()> unix_ms;  // wall clock for the status (default: system clock)
-};
-
-// What `ecmplbctl show` tells about fleet mode.
-struct AgentView {
-  bool connected = false;
-  std::string last_error;
-  int64_t applied_version = 0;
-  std::string root;
-  int64_t seen_version = 0;       // the newest pointer revision seen
-  int64_t refused_version = 0;
-  std::string refused_reason;
-  std::string withdraw;           // the lag rule's reason to withdraw, "" if none
-  std::string kept;
-  size_t peers = 0;               // other hosts' statuses (etcd) or beacons (no etcd)
-  int64_t newest_peer_version = 0;
-  uint64_t applies = 0, refusals = 0, resyncs = 0, status_writes = 0;
 };
 
 // The cache file: the applied version and its services (a JSON array).
@@ -100,7 +85,7 @@ class FleetAgent {
   const std::string& withdraw() const { return withdraw_; }
   int64_t applied_version() const { return applied_; }
   const Fingerprints& fingerprints() const { return fps_; }
-  AgentView View() const;
+  FleetView View() const;
   // This host's status as last published (or as it would be).
   HostStatus SelfStatus(uint64_t now_ms) const;
 

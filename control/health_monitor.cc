@@ -228,6 +228,11 @@ void HealthMonitor::Announce(const Config& config) {
       }
     }
   }
+  if (!withdraw_.empty()) {
+    for (auto& [vip, reason] : decided_) {
+      if (reason.empty()) reason = withdraw_;
+    }
+  }
   for (const auto& [vip, reason] : decided_) Apply(vip, reason.empty(), reason);
   // VIPs of removed services.
   for (auto it = announced_.begin(); it != announced_.end();) {

@@ -73,6 +73,11 @@ class HealthMonitor {
   const std::string& hold() const { return hold_; }
   // Whether the last Announce kept back a VIP that would have been announced but for the hold.
   bool held() const { return held_; }
+  // While `reason` is not empty, every VIP is withdrawn (announced ones too) with it as the
+  // decision's reason; cleared, they are announced again as health decides. Fleet mode's lag
+  // rule (control/fleet_agent.h). Takes effect at the next Announce.
+  void SetWithdraw(std::string reason) { withdraw_ = std::move(reason); }
+  const std::string& withdraw_reason() const { return withdraw_; }
   // Withdraws every VIP (drain, shutdown) and keeps them withdrawn.
   void WithdrawAll(const std::string& reason);
 
@@ -115,6 +120,7 @@ class HealthMonitor {
   bool draining_ = false;
   std::string hold_;
   bool held_ = false;
+  std::string withdraw_;
 };
 
 }  // namespace ecmplb::control

@@ -53,24 +53,6 @@ absl::Status DecodeArg(const json& req, const ArgSpec& arg, Request* out) {
   return absl::OkStatus();
 }
 
-Command ToCommand(const Request& r) {
-  Command c;
-  c.kind = r.command;
-  c.service = r.service;
-  c.backend = r.backend;
-  if (!r.forward.empty()) c.forward = *ParseForwardMode(r.forward);  // checked when decoded
-  if (!r.hash.empty()) c.hash = *ParseHashMode(r.hash);
-  auto u32 = [](const std::optional<uint64_t>& v) -> std::optional<uint32_t> {
-    if (!v) return std::nullopt;
-    return static_cast<uint32_t>(*v);  // within its argument's max
-  };
-  c.table_size = u32(r.table_size);
-  c.expected_backends = u32(r.expected_backends);
-  c.weight = u32(r.weight);
-  c.id = u32(r.id);
-  return c;
-}
-
 absl::StatusOr<json> Run(ControlPlane& plane, const Request& r) {
   switch (r.command) {
     case CommandId::kShow:
@@ -125,6 +107,24 @@ absl::StatusOr<json> Handle(ControlPlane& plane, const json& req, const Authoriz
 }
 
 }  // namespace
+
+Command ToCommand(const Request& r) {
+  Command c;
+  c.kind = r.command;
+  c.service = r.service;
+  c.backend = r.backend;
+  if (!r.forward.empty()) c.forward = *ParseForwardMode(r.forward);  // checked when decoded
+  if (!r.hash.empty()) c.hash = *ParseHashMode(r.hash);
+  auto u32 = [](const std::optional<uint64_t>& v) -> std::optional<uint32_t> {
+    if (!v) return std::nullopt;
+    return static_cast<uint32_t>(*v);  // within its argument's max
+  };
+  c.table_size = u32(r.table_size);
+  c.expected_backends = u32(r.expected_backends);
+  c.weight = u32(r.weight);
+  c.id = u32(r.id);
+  return c;
+}
 
 std::string EncodeRequest(const Request& request) {
   const CommandSpec& spec = Spec(request.command);

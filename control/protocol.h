@@ -50,6 +50,9 @@ std::string HandleRequest(ControlPlane& plane, absl::string_view request,
 // Client side: the request line (no newline) for `request`: its command's name and those of
 // its arguments that are set.
 std::string EncodeRequest(const Request& request);
+// A change request (service and backend add/set/del) as the control plane's Command (its
+// arguments were checked when it was decoded or parsed).
+Command ToCommand(const Request& r);
 
 // Reply encoding, shared by the server (for its own errors) and the client.
 std::string EncodeOk(const nlohmann::json& result);

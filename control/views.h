@@ -57,6 +57,24 @@ inline const char* BackendStateName(BackendState s) {
                                         : "active";
 }
 
+// Fleet mode (control/fleet_agent.h): `ecmplbctl show`'s "fleet".
+struct FleetView {
+  std::string cluster;            // ROOT (prefix/cluster/)
+  std::string host;               // this host's status key
+  bool connected = false;
+  std::string last_error;
+  int64_t applied_version = 0;
+  std::string root;
+  int64_t seen_version = 0;       // the newest pointer revision seen
+  int64_t refused_version = 0;
+  std::string refused_reason;
+  std::string withdraw;           // the lag rule's reason to withdraw, "" if none
+  std::string kept;
+  size_t peers = 0;               // other hosts' statuses (etcd) or beacons (no etcd)
+  int64_t newest_peer_version = 0;
+  uint64_t applies = 0, refusals = 0, resyncs = 0, status_writes = 0;
+};
+
 // ControlPlane::Show: services, backends, Maglev slots, tracked flows, reserved ids.
 struct ShowView {
   struct Backend {
@@ -96,6 +114,7 @@ struct ShowView {
   std::string save_error;
   std::vector<Service> services;
   std::optional<HealthView> health;  // when the daemon set a health view
+  std::optional<FleetView> fleet;    // in fleet mode
 };
 
 // ControlPlane::Stats: counters per worker, service and backend.

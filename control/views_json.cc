@@ -83,6 +83,26 @@ json ToJson(const ShowView& v) {
     out["config_save"] = {{"pending", v.save_pending}, {"error", v.save_error}};
   }
   if (v.health) out["health"] = ToJson(*v.health);
+  if (v.fleet) {
+    const FleetView& f = *v.fleet;
+    out["fleet"] = {{"cluster", f.cluster},
+                    {"host", f.host},
+                    {"connected", f.connected},
+                    {"last_error", f.last_error},
+                    {"applied_version", f.applied_version},
+                    {"fingerprint", f.root},
+                    {"seen_version", f.seen_version},
+                    {"refused_version", f.refused_version},
+                    {"refused_reason", f.refused_reason},
+                    {"withdraw", f.withdraw},
+                    {"kept", f.kept},
+                    {"peers", f.peers},
+                    {"newest_peer_version", f.newest_peer_version},
+                    {"applies", f.applies},
+                    {"refusals", f.refusals},
+                    {"resyncs", f.resyncs},
+                    {"status_writes", f.status_writes}};
+  }
   return out;
 }
 

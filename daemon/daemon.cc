@@ -26,6 +26,8 @@
 #include "control/config.h"
 #include "control/control_plane.h"
 #include "control/control_server.h"
+#include "control/etcd_store.h"
+#include "control/fleet_agent.h"
 #include "control/health_monitor.h"
 #include "control/log.h"
 #include "control/peer_wait.h"
@@ -225,6 +227,9 @@ struct Daemon::Parts {
   std::unique_ptr<control::TelemetryViews> telemetry;
   std::mutex telemetry_mutex;
   bool telemetry_off = false;
+  // Fleet mode (fleet section): etcd and the agent that follows it.
+  std::unique_ptr<control::fleet::EtcdStore> fleet_store;
+  std::unique_ptr<control::fleet::FleetAgent> fleet;
   std::string save_error;  // the last failed save's, logged once
   bool neighbor_warned = false;  // next hops near the kernel's neighbour limit: logged once
 };
@@ -260,6 +265,126 @@ void Daemon::SaveConfig(Parts& p) {
   p.save_error = error;
 }
 
+// Fleet mode: the file holds host settings only; the services start from the cache (the last
+// revision applied, kept on disk) until etcd answers. Returns the cached version (0: none).
+static absl::StatusOr<int64_t> RestoreFleetCache(const std::string& path, control::Config* config) {
+  if (!config->fleet.enabled()) return 0;
+  if (!config->services.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": services: in fleet mode (fleet.endpoints) the services come from etcd only; "
+        "write them there (ecmplbctl fleet put FILE) and remove them from this file"));
+  }
+  const std::string& cache_file = config->fleet.cache_file;
+  auto cache = control::fleet::LoadCache(cache_file);
+  if (!cache.ok()) {
+    if (cache.status().code() == absl::StatusCode::kNotFound) {
+      Log(absl::StrCat("fleet: no cache yet (", cache_file,
+                       "): no services until etcd answers"));
+    } else {
+      Log(control::log::Level::kWarning, "fleet",
+          absl::StrCat("fleet: ", cache.status().message(), ": no services until etcd answers"));
+    }
+    return 0;
+  }
+  auto with = control::WithServices(*config, cache->services);
+  if (!with.ok()) {
+    Log(control::log::Level::kWarning, "fleet",
+        absl::StrCat("fleet: the cached version ", cache->version, " (", cache_file,
+                     ") does not validate here: ", with.status().message(),
+                     "; no services until etcd answers"));
+    return 0;
+  }
+  *config = std::move(*with);
+  Log(absl::StrCat("fleet: serving the cached version ", cache->version, " (",
+                   config->services.size(), " services) until etcd answers"));
+  return cache->version;
+}
+
+// Fleet mode's step, after every health step: the agent follows etcd and judges; its verdict
+// reaches the announcements, and what it applied the peers (flow sync's beacon).
+void Daemon::FleetStep(Parts& p, uint64_t now_ms) {
+  p.fleet->Tick(now_ms);
+  p.monitor->SetWithdraw(p.fleet->withdraw());
+  if (p.sync != nullptr) {
+    const control::HealthView hv = p.monitor->View(now_ms);
+    bool serving = false;
+    for (const auto& v : hv.vips) serving = serving || v.announced;
+    p.sync->SetFleetBeacon(conntrack::sync::FleetBeacon{p.fleet->applied_version(),
+                                                         p.fleet->fingerprints().root(), serving});
+  }
+}
+
+absl::Status Daemon::StartFleet(Parts& p, int64_t cached_version) {
+  Parts* parts = &p;
+  const control::FleetConfig& f = p.config.fleet;
+  control::fleet::EtcdOptions eo;
+  eo.endpoints = f.endpoints;
+  eo.ca_file = f.ca_file;
+  eo.cert_file = f.cert_file;
+  eo.key_file = f.key_file;
+  p.fleet_store = std::make_unique<control::fleet::EtcdStore>(std::move(eo));
+  control::fleet::AgentOptions ao;
+  ao.layout = control::fleet::Layout::For(f);
+  ao.host = f.host_name.empty() ? p.config.host.address : f.host_name;
+  ao.grace_ms = uint64_t{f.grace_s} * 1000;
+  ao.min_announcing = f.min_announcing;
+  ao.lease_ttl_s = f.lease_ttl_s;
+  ao.cache_file = f.cache_file;
+  auto apply = [parts](const std::string& services,
+                       int64_t) -> absl::StatusOr<std::vector<control::ServiceConfig>> {
+    control::Config base = parts->plane->config();
+    base.services.clear();
+    ECMPLB_ASSIGN_OR_RETURN(control::Config candidate, control::WithServices(base, services));
+    ECMPLB_RETURN_IF_ERROR(parts->plane->ApplyConfig(std::move(candidate)).status());
+    return parts->plane->config().services;
+  };
+  auto local = [parts](control::fleet::HostStatus* s) {
+    const control::HealthView hv = parts->monitor->View(MonotonicMs());
+    for (const auto& v : hv.vips) {
+      if (v.announced) s->announced.push_back(v.vip);
+    }
+    s->serving = !s->announced.empty();
+    for (const auto& b : hv.backends) {
+      if (!b.up) s->down.push_back(absl::StrCat(b.service, "#", b.id, " ", b.address));
+    }
+    if (parts->sync != nullptr) {
+      const uint64_t now = MonotonicMs();
+      size_t alive = 0;
+      for (size_t i = 0; i < parts->config.sync.peers.size(); ++i) {
+        alive += parts->sync->PeerAlive(i, now) ? 1 : 0;
+      }
+      s->sync = absl::StrCat(alive, " of ", parts->config.sync.peers.size(), " peers heard",
+                             parts->bulk_status.empty() ? "" : "; bulk: ", parts->bulk_status);
+    }
+  };
+  auto beacons = [parts]() {
+    std::vector<control::fleet::HostStatus> out;
+    if (parts->sync == nullptr) return out;
+    for (const auto& b : parts->sync->FleetBeacons(MonotonicMs(), control::kPeerSilentMs)) {
+      control::fleet::HostStatus s;
+      s.host = b.peer.ToString();
+      s.applied_version = b.beacon.version;
+      s.root = control::fleet::FingerprintHex(b.beacon.root);
+      s.serving = b.beacon.serving;
+      out.push_back(std::move(s));
+    }
+    return out;
+  };
+  p.fleet = std::make_unique<control::fleet::FleetAgent>(p.fleet_store.get(), ao, apply, local,
+                                                         beacons, LogSink());
+  if (cached_version != 0) ECMPLB_RETURN_IF_ERROR(p.fleet->Restore(cached_version, p.config.services));
+  p.events.Watch([parts](std::vector<pollfd>* fds) { parts->fleet_store->Fds(fds); },
+                 [parts] { parts->fleet->Tick(MonotonicMs()); });
+  p.plane->SetFleetView([parts] { return parts->fleet->View(); });
+  Log(absl::StrCat("fleet: following ", ao.layout.root, " in etcd (", absl::StrJoin(f.endpoints, ", "),
+                   ") as ", ao.host, "; grace ", f.grace_s, " s, min_announcing ",
+                   f.min_announcing,
+                   p.sync != nullptr ? "; peers' versions also heard through flow sync"
+                                     : "; no flow sync: cut off from etcd, this host cannot tell "
+                                       "whether the fleet moved on"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   auto p = std::make_unique<Parts>();
   Parts* parts = p.get();
@@ -269,6 +394,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   p->logger = std::make_unique<control::log::Logger>(lo, WriteLog, MonotonicMs);
   g_log = p->logger.get();
   ECMPLB_ASSIGN_OR_RETURN(p->config, control::LoadConfigFile(options.config));
+  ECMPLB_ASSIGN_OR_RETURN(const int64_t fleet_version, RestoreFleetCache(options.config, &p->config));
   const control::Config& config = p->config;
   control::sync::Keyring sync_keys;
   if (!config.sync.peers.empty()) {
@@ -331,6 +457,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   control::ControlPlane::Options cp;
   cp.save_path = options.config;  // the running configuration is saved after every change,
   cp.defer_save = true;           // from housekeeping (at most every 100 ms) and at exit
+  cp.services_from_fleet = config.fleet.enabled();  // then the file keeps host settings only
   cp.worker_clock = dataplane::WorkerClockSeconds;
   cp.log = LogSink();  // reloads, changes slower than 100 ms
   cp.unhealthy_in = [parts](const control::ServiceConfig& s, const std::string& name,
@@ -474,6 +601,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
     parts->server->Poll();  // also drops idle clients
   };
   hooks.after_health = [parts](uint64_t now_ms) {
+    if (parts->fleet != nullptr) FleetStep(*parts, now_ms);
     if (parts->metrics != nullptr) {
       parts->metrics->Poll(now_ms, [&] {
         return control::RenderPrometheus(parts->plane->Stats(), parts->monitor->View(now_ms),
@@ -484,6 +612,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   };
   p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), LogSink(),
                                           MonotonicMs());
+  if (config.fleet.enabled()) ECMPLB_RETURN_IF_ERROR(StartFleet(*p, fleet_version));
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });
   ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT, SIGHUP}, [parts](int sig) {

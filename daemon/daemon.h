@@ -41,6 +41,10 @@ class Daemon {
   // Logs once when the next hops to resolve come near the kernel's neighbour table limit
   // (gc_thresh3, 1,024 by default): entries it evicts leave next hops unresolved.
   static void WarnNeighborLimit(Parts& p);
+  // Fleet mode: etcd's store and the agent, wired to the plane, the monitor and flow sync;
+  // and its step after every health step (follow, judge, withdraw, beacon).
+  static absl::Status StartFleet(Parts& p, int64_t cached_version);
+  static void FleetStep(Parts& p, uint64_t now_ms);
   std::unique_ptr<Parts> p_;
 };
 

@@ -1,0 +1,84 @@
+"""A single-member etcd for tests (Debian's etcd-server): started in a temporary folder on
+loopback ports (or in a lab namespace), stopped by PID, and etcdctl against it."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ETCD = '/usr/bin/etcd'
+ETCDCTL = '/usr/bin/etcdctl'
+
+
+def available():
+  return os.access(ETCD, os.X_OK) and os.access(ETCDCTL, os.X_OK)
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+class Etcd:
+  """One etcd member: `start()`, `stop()`; its client URL is `url`. In namespace `ns` it
+  listens on `address` (else 127.0.0.1 on free ports)."""
+
+  def __init__(self, address='127.0.0.1', client_port=None, ns=None, data_dir=None):
+    self.address, self.ns = address, ns
+    self.client_port = client_port or free_port()
+    self.peer_port = free_port() if client_port is None else client_port + 1
+    self.dir = data_dir or tempfile.mkdtemp(prefix='ecmplb_etcd_')
+    self.url = f'http://{address}:{self.client_port}'
+    self.proc = None
+
+  def start(self, timeout=20):
+    peer = f'http://{self.address}:{self.peer_port}'
+    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + [
+        ETCD, '--name', 'e2e', '--data-dir', os.path.join(self.dir, 'data'),
+        '--listen-client-urls', self.url, '--advertise-client-urls', self.url,
+        '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+        '--initial-cluster', f'e2e={peer}', '--log-level', 'warn']
+    self.log = open(os.path.join(self.dir, 'etcd.log'), 'ab')
+    self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      if self.proc.poll() is not None:
+        raise RuntimeError(f'etcd exited: {self.tail()}')
+      if self.ctl('endpoint', 'health', check=False).returncode == 0:
+        return self
+      time.sleep(0.1)
+    raise RuntimeError(f'etcd not healthy after {timeout} s: {self.tail()}')
+
+  def tail(self, n=800):
+    try:
+      with open(os.path.join(self.dir, 'etcd.log'), 'rb') as f:
+        return f.read()[-n:].decode(errors='replace')
+    except OSError:
+      return ''
+
+  def ctl(self, *args, check=True, stdin=None):
+    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + [
+        ETCDCTL, '--endpoints', self.url, '--dial-timeout', '2s', '--command-timeout', '3s'] + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, input=stdin,
+                       env=dict(os.environ, ETCDCTL_API='3'), timeout=15)
+    if check and p.returncode != 0:
+      raise RuntimeError(f'etcdctl {" ".join(args)}: {p.stderr.strip()}')
+    return p
+
+  def stop(self, sig=signal.SIGTERM):
+    if self.proc is not None and self.proc.poll() is None:
+      self.proc.send_signal(sig)
+      try:
+        self.proc.wait(timeout=10)
+      except subprocess.TimeoutExpired:
+        self.proc.kill()
+        self.proc.wait()
+    self.proc = None
+
+  def remove(self):
+    self.stop()
+    shutil.rmtree(self.dir, ignore_errors=True)
