@@ -35,7 +35,7 @@ int Fail(const char* what, const absl::Status& st, bool as_json) {
                              {"code", absl::StatusCodeToString(st.code())},
                              {"conflict", conflict},
                              {"error", std::string(st.message())}}
-                            .dump(2)
+                            .dump(2, ' ', false, json::error_handler_t::replace)
                             .c_str());
   }
   return conflict ? kExitConflict : 1;
@@ -104,7 +104,7 @@ int FleetEdit(const FleetTarget& t, const Command& cmd, const std::string& name,
   json out = {{"service", r->second.name}, {"fleet_version", r->first}};
   if (r->second.backend_id) out["backend_id"] = *r->second.backend_id;
   if (as_json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   } else {
     std::printf("ok: %s %s%s written to the fleet (%s), version %lld: every host applies it "
                 "(ecmplbctl fleet status)\n",
@@ -125,7 +125,7 @@ int FleetStatus(const FleetTarget& t, bool as_json) {
   json r = StatusReport(*doc, *hosts);
   r["cluster"] = Layout::For(t.fleet).root;
   if (as_json) {
-    std::printf("%s\n", r.dump(2).c_str());
+    std::printf("%s\n", r.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     return 0;
   }
   std::printf("fleet %s  version %lld  written by %s\n", Layout::For(t.fleet).root.c_str(),
@@ -155,7 +155,7 @@ int FleetGet(const FleetTarget& t, bool as_json) {
   if (!doc.ok()) return Fail("fleet get", doc.status(), as_json);
   json out = {{"version", doc->version}, {"writer", doc->pointer.writer},
               {"services", json::parse(doc->services)}};
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   return 0;
 }
 
@@ -192,7 +192,7 @@ int FleetPut(const FleetTarget& t, const std::string& file, std::optional<int64_
   if (!v.ok()) return Fail("fleet put", v.status(), as_json);
   if (as_json) {
     std::printf("%s\n", json{{"fleet_version", *v}, {"services", candidate->services.size()}}
-                            .dump(2)
+                            .dump(2, ' ', false, json::error_handler_t::replace)
                             .c_str());
   } else {
     std::printf("ok: %zu services written to the fleet (%s), version %lld\n",

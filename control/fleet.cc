@@ -63,6 +63,10 @@ absl::Status Get(const json& j, const char* key, T* out, absl::string_view what)
   return absl::OkStatus();
 }
 
+// Strings here may quote what etcd held (a refusal's reason quotes the bad input): never
+// throw on bytes that are not UTF-8, replace them.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 bool IsHexDigest(absl::string_view d) {
   return d.size() == 64 && std::all_of(d.begin(), d.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -119,7 +123,7 @@ std::string SerializePointer(const Pointer& p) {
   }
   json j = {{"format", 1}, {"blobs", std::move(blobs)}, {"id_high", p.id_high},
             {"writer", p.writer}, {"written_unix_ms", p.written_unix_ms}};
-  return j.dump();
+  return Dump(j);
 }
 
 absl::StatusOr<std::vector<Blob>> SplitServices(const std::vector<ServiceConfig>& services) {
@@ -286,14 +290,12 @@ std::string SerializeHostStatus(const HostStatus& s) {
             {"down", s.down},
             {"updated_unix_ms", s.updated_unix_ms}};
   if (!s.service_fps.empty()) j["service_fps"] = s.service_fps;
-  if (s.refused_version != 0) {
-    j["refused_version"] = s.refused_version;
-    j["refused_reason"] = s.refused_reason;
-  }
+  if (s.refused_version != 0) j["refused_version"] = s.refused_version;
+  if (!s.refused_reason.empty()) j["refused_reason"] = s.refused_reason;
   if (!s.withdrawn.empty()) j["withdrawn"] = s.withdrawn;
   if (!s.kept.empty()) j["kept"] = s.kept;
   if (!s.sync.empty()) j["sync"] = s.sync;
-  return j.dump();
+  return Dump(j);
 }
 
 LagJudge::Verdict LagJudge::Judge(const HostStatus& self, const std::vector<HostStatus>& peers,

@@ -242,15 +242,18 @@ void FleetAgent::FetchDone(int64_t version, const Pointer& pointer,
     Refuse(version, std::string(services.status().message()));
   } else if (auto applied = apply_(*services, version); !applied.ok()) {
     Refuse(version, std::string(applied.status().message()));
-  } else if (auto root = fps_.Update(*applied); !root.ok()) {
-    Refuse(version, std::string(root.status().message()));
   } else {
+    // The tables were built by the apply: the same builds cannot fail here.
+    auto root = fps_.Update(*applied);
+    if (!root.ok()) {
+      log_(Level::kError, "fleet", absl::StrCat("fleet: fingerprint: ", root.status().message()));
+    }
     const int64_t from = applied_;
     applied_ = version;
     ++applies_;
     log_(Level::kNotice, "fleet",
          absl::StrCat("fleet: applied version ", version, " (from ", from, "): ", applied->size(),
-                      " services, fingerprint ", FingerprintHex(*root),
+                      " services, fingerprint ", FingerprintHex(fps_.root()),
                       pointer.writer.empty() ? "" : absl::StrCat(", written by ", pointer.writer)),
          {{"STATE", "applied"}});
     if (!options_.cache_file.empty()) {

@@ -224,7 +224,7 @@ class FakeClient final : public Store {
         e.kv.lease = c.lease;
         r.events.push_back(std::move(e));
       }
-      for (auto& [rev, r] : by_rev) queue_.push_back([fn = w.fn, r] { fn(r); });
+      for (auto& entry : by_rev) queue_.push_back([fn = w.fn, r = entry.second] { fn(r); });
       w.next = etcd_->revision() + 1;
     }
     while (!queue_.empty()) {

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 secs=${1:-20}
 dir=build-fuzz
-targets=(fuzz_pipeline fuzz_config fuzz_control_request fuzz_sync_message fuzz_keepalived)
+targets=(fuzz_pipeline fuzz_config fuzz_control_request fuzz_sync_message fuzz_keepalived fuzz_fleet)
 if [ ! -f "$dir/build.ninja" ]; then
   CXX=clang++ meson setup "$dir" -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized -Dtests=disabled -Dbenchmarks=disabled -Ddpdk=disabled \
