@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -507,6 +508,34 @@ absl::StatusOr<std::unique_ptr<const dataplane::Snapshot>> SnapshotBuilder::Buil
       if (host.exception.sync_peer_count == host.exception.sync_peers.size()) break;
       host.exception.sync_peers[host.exception.sync_peer_count++] = Addr(peer).v4_host();
     }
+  }
+  for (const std::string& url : config.fleet.endpoints) {
+    // "http://ADDRESS[:PORT][/...]", "https://[ADDRESS6]:PORT": only addresses (a name is
+    // resolved by the kernel, not here: allow its port in host.exception.allow instead).
+    auto hostport = absl::string_view(url).substr(url.find("://") + 3);
+    hostport = hostport.substr(0, hostport.find('/'));
+    std::string addr;
+    uint32_t port = 2379;
+    if (absl::StartsWith(hostport, "[")) {
+      const size_t close = hostport.find(']');
+      if (close == absl::string_view::npos) continue;
+      addr = std::string(hostport.substr(1, close - 1));
+      if (close + 1 < hostport.size() &&
+          (hostport[close + 1] != ':' || !absl::SimpleAtoi(hostport.substr(close + 2), &port))) {
+        continue;
+      }
+    } else {
+      const size_t colon = hostport.find(':');
+      addr = std::string(hostport.substr(0, colon));
+      if (colon != absl::string_view::npos && !absl::SimpleAtoi(hostport.substr(colon + 1), &port)) {
+        continue;
+      }
+    }
+    auto ip = dataplane::IpAddr::Parse(addr);
+    if (!ip.ok() || port == 0 || port > 65535) continue;
+    if (host.exception.fleet_endpoint_count == host.exception.fleet_addrs.size()) break;
+    host.exception.fleet_addrs[host.exception.fleet_endpoint_count] = *ip;
+    host.exception.fleet_ports[host.exception.fleet_endpoint_count++] = static_cast<uint16_t>(port);
   }
   for (const std::string& a : ex.allow) {
     auto port = ParseAllowedPort(a);  // validated with the config

@@ -26,6 +26,8 @@ const char* ExceptionClassName(ExceptionClass c) {
       return "sync";
     case ExceptionClass::kNd:
       return "nd";
+    case ExceptionClass::kFleet:
+      return "fleet";
   }
   return "?";
 }
@@ -112,6 +114,7 @@ ExceptionClass ClassifyException(std::span<const uint8_t> frame, ParseResult r,
     const bool bare_syn = (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
     if (!bare_syn && snap.IsBackend(p.src)) return ExceptionClass::kHealthReply;
     if (p.dport == kBgpPort || p.sport == kBgpPort) return ExceptionClass::kBgp;
+    if (h.exception.IsFleetEndpoint(p.src, p.sport)) return ExceptionClass::kFleet;
     // Bulk flow sync: TCP to our sync port (a peer asks) or from a peer's (it answers), from
     // configured peers only.
     const uint16_t sp = h.exception.sync_port;

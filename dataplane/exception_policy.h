@@ -10,7 +10,9 @@
 //   health     TCP from a backend's address to the host's address that is not a bare SYN,
 //              and UDP from a backend's address to the host's address (replies to the host's
 //              own health checks: TCP, HTTP, UDP, DNS);
-//   BGP        TCP to or from port 179 at the host's address.
+//   BGP        TCP to or from port 179 at the host's address;
+//   fleet      TCP from a configured etcd endpoint's address and port to the host (fleet
+//              mode: the answers on the connections the host opened to etcd).
 // Everything else to the kernel is "other" (ICMP echo to the host or a VIP, ARP for other
 // addresses, multicast, allowlisted ports), and unsolicited TCP/UDP to the host's address
 // that matches no allowlisted port is dropped in the worker ("unsolicited": the kernel's
@@ -51,8 +53,9 @@ enum class ExceptionClass : uint8_t {
                  // to or from it: bulk sync)
   kNd,           // IPv6 neighbour discovery from the link: solicitations and advertisements
                  // (hop limit 255, RFC 4861)
+  kFleet,        // TCP from a configured etcd endpoint (fleet mode)
 };
-inline constexpr size_t kExceptionClasses = 9;
+inline constexpr size_t kExceptionClasses = 10;
 const char* ExceptionClassName(ExceptionClass c);
 
 // The host's exception-path settings as the workers use them (built from host.exception).
@@ -71,6 +74,17 @@ struct ExceptionPolicy {
   bool IsSyncPeer(uint32_t addr) const {
     for (uint8_t i = 0; i < sync_peer_count; ++i) {
       if (sync_peers[i] == addr) return true;
+    }
+    return false;
+  }
+  // Fleet mode: the etcd endpoints given by address (fleet.endpoints); TCP from one of them
+  // (address and client port) to the host is a priority kind.
+  uint8_t fleet_endpoint_count = 0;
+  std::array<IpAddr, 8> fleet_addrs{};
+  std::array<uint16_t, 8> fleet_ports{};
+  bool IsFleetEndpoint(const IpAddr& addr, uint16_t port) const {
+    for (uint8_t i = 0; i < fleet_endpoint_count; ++i) {
+      if (fleet_ports[i] == port && fleet_addrs[i] == addr) return true;
     }
     return false;
   }

@@ -128,6 +128,23 @@ TEST(ExceptionPolicyTest, PriorityKindsAreValidated) {
   EXPECT_EQ(Classify(TcpToHost("10.0.0.1", 40000, 179, 0x02), *snap), ExceptionClass::kBgp);
 }
 
+TEST(ExceptionPolicyTest, EtcdAnswersInFleetModeArePriority) {
+  auto c = control::ParseConfig(R"({
+    "host": {"address": "10.0.0.11", "prefix_length": 24},
+    "fleet": {"endpoints": ["http://10.0.0.30:2379", "https://10.0.5.1:2479/", "http://etcd.example:2379"],
+              "cluster": "c", "cache_file": "/tmp/c"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  control::SnapshotBuilder b(kPortMac);
+  auto snap = b.Build(*c);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(Classify(TcpToHost("10.0.0.30", 2379, 40000, 0x12), **snap), ExceptionClass::kFleet);
+  EXPECT_EQ(Classify(TcpToHost("10.0.5.1", 2479, 40000, 0x10), **snap), ExceptionClass::kFleet);
+  // Another port of the same address, or the port from elsewhere: unsolicited as before.
+  EXPECT_EQ(Classify(TcpToHost("10.0.0.30", 2380, 40000, 0x12), **snap), ExceptionClass::kUnsolicited);
+  EXPECT_EQ(Classify(TcpToHost("10.0.0.31", 2379, 40000, 0x12), **snap), ExceptionClass::kUnsolicited);
+  EXPECT_EQ((*snap)->host().exception.fleet_endpoint_count, 2u);  // a name is not an address
+}
+
 TEST(ExceptionPolicyTest, UnsolicitedTrafficToTheHostUnlessAllowed) {
   auto snap = MakeSnapshot();
   EXPECT_EQ(Classify(TcpToHost("198.51.100.9", 1234, 22, 0x02), *snap),
