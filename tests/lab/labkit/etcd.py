@@ -22,6 +22,19 @@ def free_port():
     return s.getsockname()[1]
 
 
+def command(data_dir, address, client_port, peer_port):
+  """etcd's command line: one member named e2e, its data in data_dir."""
+  url, peer = f'http://{address}:{client_port}', f'http://{address}:{peer_port}'
+  return [ETCD, '--name', 'e2e', '--data-dir', os.path.join(data_dir, 'data'),
+          '--listen-client-urls', url, '--advertise-client-urls', url,
+          '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+          '--initial-cluster', f'e2e={peer}', '--log-level', 'warn']
+
+
+def ctl_command(url, *args):
+  return [ETCDCTL, '--endpoints', url, '--dial-timeout', '2s', '--command-timeout', '3s'] + list(args)
+
+
 class Etcd:
   """One etcd member: `start()`, `stop()`; its client URL is `url`. In namespace `ns` it
   listens on `address` (else 127.0.0.1 on free ports)."""
@@ -35,12 +48,8 @@ class Etcd:
     self.proc = None
 
   def start(self, timeout=20):
-    peer = f'http://{self.address}:{self.peer_port}'
-    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + [
-        ETCD, '--name', 'e2e', '--data-dir', os.path.join(self.dir, 'data'),
-        '--listen-client-urls', self.url, '--advertise-client-urls', self.url,
-        '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', f'e2e={peer}', '--log-level', 'warn']
+    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + command(
+        self.dir, self.address, self.client_port, self.peer_port)
     self.log = open(os.path.join(self.dir, 'etcd.log'), 'ab')
     self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)
@@ -61,8 +70,7 @@ class Etcd:
       return ''
 
   def ctl(self, *args, check=True, stdin=None):
-    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + [
-        ETCDCTL, '--endpoints', self.url, '--dial-timeout', '2s', '--command-timeout', '3s'] + list(args)
+    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + ctl_command(self.url, *args)
     p = subprocess.run(cmd, capture_output=True, text=True, input=stdin,
                        env=dict(os.environ, ETCDCTL_API='3'), timeout=15)
     if check and p.returncode != 0:

@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from . import daemon, frr, procs, topology
+from . import daemon, etcd, frr, procs, topology
 from .common import LAB_DIR, PY, RUN, LabError, tail, wait_until
 from .topology import (ALL_VIPS, BACKEND_PORTS, LB_PREFIX6, LB_SUBNET, LB_SUBNET6, MAX_BACKENDS,
                        MAX_LBS, PORT, PORT_UDP, ROUTER_LB_ADDR, ROUTER_LB_ADDR6, SERVICES, VIP_DR,
@@ -21,6 +21,7 @@ DRAIN_S = 3  # host.drain_s: how long ecmplb keeps forwarding after SIGTERM / ec
 ROUTER_AS = 65000
 LB_AS = 65001
 PROTOCOLS = ('ospf', 'bgp')
+FLEET_GRACE_S = 2  # fleet.grace_s of the lab's LB hosts in fleet mode
 
 
 def check_packages():
@@ -45,7 +46,7 @@ def ecmplbctl_path(build):
 
 class Lab:
   def __init__(self, build, n_lbs=2, n_backends=3, exception=None, configured=None, sync=True,
-               data_port='af_packet', udp_service=False, protocol='ospf'):
+               data_port='af_packet', udp_service=False, protocol='ospf', fleet=False):
     """exception: the LB hosts' host.exception settings (default: ecmplb's defaults).
     configured: how many of the backends (1..n) the LB hosts' configs list at start (default:
     all; the rest run, ready to be added with ecmplbctl). sync: flow sync between the LB hosts
@@ -55,7 +56,9 @@ class Lab:
     udp_service: a UDP DR service on VIP_DR:PORT_UDP (the backends' UDP echo).
     protocol: how the LB hosts announce their VIPs to the router: 'ospf' (OSPFv2 + OSPFv3,
     BFD) or 'bgp' (eBGP from AS LB_AS to the router's AS ROUTER_AS with multipath, BFD; each
-    LB host's FRR configuration rendered by its `ecmplbctl frr-config --protocol bgp`)."""
+    LB host's FRR configuration rendered by its `ecmplbctl frr-config --protocol bgp`).
+    fleet: fleet mode (issue 16): etcd in namespace lab-etcd on the LB segment holds the
+    services (seeded with `ecmplbctl fleet put`); each LB host's file has host settings only."""
     if not 1 <= n_lbs <= MAX_LBS:
       raise LabError(f'--lbs must be 1..{MAX_LBS}')
     if not 1 <= n_backends <= MAX_BACKENDS:
@@ -73,6 +76,7 @@ class Lab:
       raise LabError(f'protocol must be one of {PROTOCOLS}, not {protocol}')
     self.protocol = protocol
     frr.PROTOCOL = protocol
+    self.fleet = fleet
     self.udp_service = udp_service
     self.lbs = list(range(1, n_lbs + 1))
     self.backends = list(range(1, n_backends + 1))
@@ -80,7 +84,7 @@ class Lab:
     self.ecmplbctl = ecmplbctl_path(self.build)
     self.run = procs.Run({'namespaces': [], 'procs': {}, 'build': self.build, 'lbs': n_lbs,
                           'backends': n_backends, 'data_port': data_port,
-                          'udp_service': udp_service, 'protocol': protocol})
+                          'udp_service': udp_service, 'protocol': protocol, 'fleet': fleet})
     self.log_offsets = {}  # ecmplb log label -> its size before the last start
 
   @property
@@ -96,7 +100,8 @@ class Lab:
     st = procs.load_state()
     if not st:
       raise LabError('the lab is not up (run: lab.py up)')
-    lab = cls(st['build'], st['lbs'], st['backends'], protocol=st.get('protocol', 'ospf'))
+    lab = cls(st['build'], st['lbs'], st['backends'], protocol=st.get('protocol', 'ospf'),
+              fleet=st.get('fleet', False))
     lab.run.state = st
     return lab
 
@@ -121,6 +126,8 @@ class Lab:
                      [PY, os.path.join(LAB_DIR, 'tunnel_decap.py'), '--tun', 'tnl0',
                       '--stats-file', self.tunnel_stats_path(j)], 'tunnel_decap.py')
 
+    if self.fleet:
+      self.start_etcd()
     # LB hosts: ecmplb on the data veth.
     if self.sync:
       self.write_sync_key()
@@ -179,6 +186,50 @@ class Lab:
                           '--peer', ROUTER_LB_ADDR, '--peer6', ROUTER_LB_ADDR6])
       frr.start(self.run, lb_ns(i), conf, protocol='bgp')
 
+  def start_etcd(self):
+    """etcd in lab-etcd (by PID, like every lab process), then the fleet's services written
+    into it with `ecmplbctl fleet put` (no daemon needed)."""
+    if not etcd.available():
+      raise LabError('fleet mode needs etcd-server and etcd-client (run ./setup.sh)')
+    topology.build_etcd(self.run)
+    data = os.path.join(RUN, 'etcd')
+    os.makedirs(data, exist_ok=True)
+    self.run.spawn('etcd', topology.ETCD_NS,
+                   etcd.command(data, topology.ETCD_ADDR, topology.ETCD_PORT, topology.ETCD_PORT + 1),
+                   etcd.ETCD)
+
+    def healthy():
+      return subprocess.run(['ip', 'netns', 'exec', topology.ETCD_NS]
+                            + etcd.ctl_command(topology.ETCD_URL, 'endpoint', 'health'),
+                            capture_output=True).returncode == 0
+
+    if wait_until(healthy, 20, interval=0.1) is None:
+      raise LabError(f'etcd in {topology.ETCD_NS} not healthy after 20 s: '
+                     f'{tail(self.run.log_path("etcd"))}')
+    path = os.path.join(RUN, 'fleet-services.json')
+    with open(path, 'w') as f:
+      json.dump({'services': self.services()}, f, indent=1)
+    p = self.fleet_ctl(['put', path])
+    if p.returncode != 0:
+      raise LabError(f'ecmplbctl fleet put: {p.stderr.strip()}')
+
+  def fleet_ctl(self, args, ns=topology.ETCD_NS, json_out=True):
+    """`ecmplbctl fleet --etcd ... ARGS` in namespace ns (no daemon needed)."""
+    if not os.access(self.ecmplbctl, os.X_OK):
+      raise LabError(f'{self.ecmplbctl} is not built')
+    return subprocess.run(['ip', 'netns', 'exec', ns, self.ecmplbctl, '--socket',
+                           os.path.join(RUN, 'none.sock')] + (['--json'] if json_out else [])
+                          + ['fleet', '--etcd', topology.ETCD_URL, '--cluster',
+                             topology.FLEET_CLUSTER] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+  def fleet_view(self, i):
+    """`ecmplbctl show --json`'s fleet object of LB host i ({} if it does not answer)."""
+    try:
+      return json.loads(self.ctl(i, ['show', '--json'], check=False) or '{}').get('fleet', {})
+    except ValueError:
+      return {}
+
   @staticmethod
   def config_path(i):
     return os.path.join(RUN, f'lb{i}.json')
@@ -204,10 +255,23 @@ class Lab:
   def tunnel_stats_path(j):
     return os.path.join(RUN, f'be{j}-tunnel.json')
 
-  def ecmplb_config(self, i):
+  def services(self):
+    """The services of every LB host (the same on each)."""
     def backends(vip):
       return [{'id': j, 'address': backend_address(vip, j), 'weight': be_weight(j)}
               for j in self.backends if j <= self.configured]
+    return [
+        # Each service checks its own port.
+        {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode,
+         'backends': backends(vip), 'health_check': {**HEALTH, 'port': port}}
+        for vip, port, mode in SERVICES
+    ] + ([
+        # UDP DR on the DR VIP: the backends' UDP echo, checked on their HTTP port.
+        {'vip': VIP_DR, 'port': PORT_UDP, 'protocol': 'udp', 'forward': 'dr',
+         'backends': backends(VIP_DR), 'health_check': {**HEALTH, 'port': PORT}}
+    ] if self.udp_service else [])
+
+  def ecmplb_config(self, i):
     host = {'address': lb_addr(i), 'prefix_length': 24, 'address6': lb_addr6(i),
             'prefix_length6': LB_PREFIX6, 'exception_interface': 'ecmplb0',
             'control_socket': self.socket_path(i), 'drain_s': DRAIN_S}
@@ -217,21 +281,18 @@ class Lab:
     if self.sync and self.n_lbs > 1:
       sync = {'sync': {'peers': [lb_addr(k) for k in self.lbs if k != i],
                        'key_file': self.sync_key_path()}}
+    if self.fleet:
+      # The services come from etcd; a short grace and lease so the lab's tests stay short.
+      return {'host': host, 'conntrack': {'capacity': 65536}, **sync,
+              'fleet': {'endpoints': [topology.ETCD_URL], 'cluster': topology.FLEET_CLUSTER,
+                        'host_name': f'lb{i}', 'grace_s': FLEET_GRACE_S, 'lease_ttl_s': 3,
+                        'cache_file': os.path.join(RUN, f'lb{i}-fleet-cache.json')}}
     return {
         # ecmplb announces each VIP (VIP/32 on lo, advertised by ospfd) while it is servable.
         'host': host,
         'conntrack': {'capacity': 65536},
         **sync,
-        'services': [
-            # Each service checks its own port.
-            {'vip': vip, 'port': port, 'protocol': 'tcp', 'forward': mode,
-             'backends': backends(vip), 'health_check': {**HEALTH, 'port': port}}
-            for vip, port, mode in SERVICES
-        ] + ([
-            # UDP DR on the DR VIP: the backends' UDP echo, checked on their HTTP port.
-            {'vip': VIP_DR, 'port': PORT_UDP, 'protocol': 'udp', 'forward': 'dr',
-             'backends': backends(VIP_DR), 'health_check': {**HEALTH, 'port': PORT}}
-        ] if self.udp_service else [])}
+        'services': self.services()}
 
   # -- ecmplb on the LB hosts
 

@@ -46,6 +46,12 @@ FLOOD_NS = 'lab-fl'
 ROUTER_FLOOD_ADDR = '10.2.0.1'
 FLOOD_GW = '10.2.0.2'  # a next hop only: the router reaches the flood net through it
 FLOOD_NET = '203.0.113.0/24'  # ecmplb-gen's default --flood-net (RFC 5737)
+# Fleet mode (issue 16): etcd in its own namespace on the LB segment.
+ETCD_NS = 'lab-etcd'
+ETCD_ADDR = '10.0.0.30'
+ETCD_PORT = 2379
+ETCD_URL = f'http://{ETCD_ADDR}:{ETCD_PORT}'
+FLEET_CLUSTER = 'lab'
 
 
 def lb_addr(i):
@@ -91,7 +97,8 @@ def be_ns(j):
 
 
 def all_lab_namespaces():
-  return (['lab-sw', 'lab-rtr', 'lab-cl', FLOOD_NS] + [lb_ns(i) for i in range(1, MAX_LBS + 1)]
+  return (['lab-sw', 'lab-rtr', 'lab-cl', FLOOD_NS, ETCD_NS]
+          + [lb_ns(i) for i in range(1, MAX_LBS + 1)]
           + [be_ns(j) for j in range(1, MAX_BACKENDS + 1)])
 
 
@@ -181,6 +188,20 @@ def build_flood_link(procs_run):
       ns='lab-rtr')
   run(['ip', 'route', 'replace', FLOOD_NET, 'via', FLOOD_GW], ns='lab-rtr')
   return mac
+
+
+def build_etcd(procs_run):
+  """The etcd namespace: its port on the switch, ETCD_ADDR on the LB segment."""
+  netns(procs_run, ETCD_NS)
+  veth(ETCD_NS, 'etcd0', 'lab-sw', 'sw-etcd')
+  plug('sw-etcd')
+  run(['ip', 'addr', 'add', f'{ETCD_ADDR}/24', 'dev', 'etcd0'], ns=ETCD_NS)
+  run(['ip', 'link', 'set', 'etcd0', 'up'], ns=ETCD_NS)
+
+
+def cut_etcd(i, cut):
+  """Cuts LB host i off from etcd (a blackhole route to it in its namespace) or reconnects it."""
+  run(['ip', 'route', 'add' if cut else 'del', 'blackhole', f'{ETCD_ADDR}/32'], ns=lb_ns(i))
 
 
 def link_mac(ns, dev):

@@ -157,3 +157,24 @@ def spread(lab, vip, n, concurrency=8):
   ok = [r for r in res if r['backend']]
   flows = {f'lb{i}': flows1[i] - flows0[i] for i in lab.lbs} if flows0 and flows1 else None
   return res, ok, count(r['backend'] for r in ok), {i: after[i] - before[i] for i in lab.lbs}, flows
+
+
+class Stream:
+  """Steady request streams in the background: `rate` requests/s to each of vips for `seconds`
+  (short(), 8 at a time). results() waits for them and returns every request's result."""
+
+  def __init__(self, vips, rate, seconds):
+    import threading
+    self.box = {}
+    self.threads = [threading.Thread(target=lambda v=vip: self.box.__setitem__(
+        v, short(v, int(rate * seconds), concurrency=8, rate=rate))) for vip in vips]
+    for t in self.threads:
+      t.start()
+
+  def results(self):
+    for t in self.threads:
+      t.join()
+    return [r for rs in self.box.values() for r in rs]
+
+  def failed(self):
+    return [r for r in self.results() if not r['backend']]

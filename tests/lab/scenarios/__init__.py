@@ -8,7 +8,8 @@ import importlib
 
 NAMES = ['ospf-ecmp', 'spread', 'same-backend', 'same-backend-lookup', 'lb-failure', 'lb-return',
          'drain', 'pool-change', 'health', 'dr-gre', 'control-stall', 'flood', 'sync-churn',
-         'sync-churn-add', 'sync-churn-return', 'sync-restart', 'fragments']
+         'sync-churn-add', 'sync-churn-return', 'sync-restart', 'fragments', 'fleet-change',
+         'fleet-cutoff', 'fleet-invalid', 'fleet-conflict']
 
 
 def load(name):
