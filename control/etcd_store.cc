@@ -56,6 +56,44 @@ absl::StatusOr<json> ParseBody(const absl::StatusOr<std::string>& body) {
 
 }  // namespace
 
+WatchResponse ParseWatchLine(absl::string_view line) {
+  WatchResponse w;
+  try {
+    const json j = json::parse(line);
+    const json& res = j.contains("result") ? j["result"] : j;
+    if (j.contains("error")) {
+      w.ended = true;
+      w.error = j["error"].is_object() && j["error"].contains("message")
+                    ? j["error"]["message"].dump()
+                    : j["error"].dump();
+    }
+    w.revision = I64(res.value("header", json::object()), "revision");
+    w.compact_revision = I64(res, "compact_revision");
+    if (res.value("canceled", false) || w.compact_revision != 0) {
+      w.ended = true;
+      if (w.error.empty()) {
+        w.error = res.value("cancel_reason", std::string(w.compact_revision != 0
+                                                             ? "revision compacted"
+                                                             : "watch canceled by etcd"));
+      }
+    }
+    if (res.contains("events") && res["events"].is_array()) {
+      for (const json& ev : res["events"]) {
+        WatchEvent e;
+        e.type = ev.value("type", std::string("PUT")) == "DELETE" ? WatchEvent::Type::kDelete
+                                                                 : WatchEvent::Type::kPut;
+        if (ev.contains("kv")) e.kv = ToKeyValue(ev["kv"]);
+        w.events.push_back(std::move(e));
+      }
+    }
+  } catch (const json::exception& e) {
+    w = WatchResponse{};
+    w.ended = true;
+    w.error = absl::StrCat("a watch response is not JSON: ", e.what());
+  }
+  return w;
+}
+
 struct EtcdStore::Request {
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
@@ -172,40 +210,7 @@ void EtcdStore::DeliverWatchLines(Request* r) {
     const std::string line = r->response.substr(r->consumed, nl - r->consumed);
     r->consumed = nl + 1;
     if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-    WatchResponse w;
-    try {
-      const json j = json::parse(line);
-      const json& res = j.contains("result") ? j["result"] : j;
-      if (j.contains("error")) {
-        w.ended = true;
-        w.error = j["error"].is_object() && j["error"].contains("message")
-                      ? j["error"]["message"].dump()
-                      : j["error"].dump();
-      }
-      w.revision = I64(res.value("header", json::object()), "revision");
-      w.compact_revision = I64(res, "compact_revision");
-      if (res.value("canceled", false) || w.compact_revision != 0) {
-        w.ended = true;
-        if (w.error.empty()) {
-          w.error = res.value("cancel_reason", std::string(w.compact_revision != 0
-                                                               ? "revision compacted"
-                                                               : "watch canceled by etcd"));
-        }
-      }
-      if (res.contains("events") && res["events"].is_array()) {
-        for (const json& ev : res["events"]) {
-          WatchEvent e;
-          e.type = ev.value("type", std::string("PUT")) == "DELETE" ? WatchEvent::Type::kDelete
-                                                                   : WatchEvent::Type::kPut;
-          if (ev.contains("kv")) e.kv = ToKeyValue(ev["kv"]);
-          w.events.push_back(std::move(e));
-        }
-      }
-    } catch (const json::exception& e) {
-      w = WatchResponse{};
-      w.ended = true;
-      w.error = absl::StrCat("a watch response is not JSON: ", e.what());
-    }
+    WatchResponse w = ParseWatchLine(line);
     if (w.ended) r->ended = true;
     const uint64_t id = r->watch;
     WatchFn fn = r->watch_fn;

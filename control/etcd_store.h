@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "control/fleet_store.h"
 
 namespace ecmplb::control::fleet {
@@ -26,6 +27,10 @@ struct EtcdOptions {
   long request_timeout_ms = 2000;
   long connect_timeout_ms = 1000;
 };
+
+// One line of a watch stream as etcd's gateway writes it ({"result": {...}}); a line that is
+// not one ends the watch with the reason. Never throws.
+WatchResponse ParseWatchLine(absl::string_view line);
 
 class EtcdStore final : public Store {
  public:

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/config_edit.h"
+#include "control/etcd_store.h"
 #include "control/fleet.h"
 #include "control/fleet_agent.h"
 #include "control/fleet_client.h"
@@ -459,6 +460,32 @@ TEST(FleetAgentTest, RestartServesTheCacheUntilTheStoreAnswers) {
   EXPECT_TRUE(a->applied.empty());  // nothing re-applied
   EXPECT_EQ(a->agent->withdraw(), "");
   std::remove(path);
+}
+
+// ---- etcd's JSON gateway ----
+
+TEST(EtcdGatewayTest, WatchLines) {
+  // As etcd 3.4's gateway writes them (keys and values base64, 64-bit numbers as strings).
+  auto w = ParseWatchLine(
+      R"({"result":{"header":{"revision":"9"},"events":[{"kv":{"key":"L2Vj","create_revision":"2",)"
+      R"("mod_revision":"9","value":"e30="}},{"type":"DELETE","kv":{"key":"L2Vj","mod_revision":"9"}}]}})");
+  EXPECT_FALSE(w.ended);
+  EXPECT_EQ(w.revision, 9);
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[0].type, WatchEvent::Type::kPut);
+  EXPECT_EQ(w.events[0].kv.key, "/ec");
+  EXPECT_EQ(w.events[0].kv.value, "{}");
+  EXPECT_EQ(w.events[0].kv.mod_revision, 9);
+  EXPECT_EQ(w.events[1].type, WatchEvent::Type::kDelete);
+  w = ParseWatchLine(R"({"result":{"header":{"revision":"20"},"canceled":true,"compact_revision":"15"}})");
+  EXPECT_TRUE(w.ended);
+  EXPECT_EQ(w.compact_revision, 15);
+  w = ParseWatchLine(R"({"error":{"grpc_code":14,"message":"etcdserver: no leader"}})");
+  EXPECT_TRUE(w.ended);
+  EXPECT_NE(w.error.find("no leader"), std::string::npos);
+  w = ParseWatchLine(R"({"result":{"events":[7]}})");
+  EXPECT_TRUE(w.ended);  // not an event: the stream is not trusted further
+  EXPECT_FALSE(w.error.empty());
 }
 
 // ---- ecmplbctl's writes ----

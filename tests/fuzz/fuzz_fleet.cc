@@ -1,6 +1,7 @@
 // fuzz_fleet: libFuzzer target for what fleet mode reads from etcd (control/fleet.h,
 // fleet_agent.h): config pointers, services blobs and host statuses, whoever wrote them.
-// The input is POINTER \0 BLOB (no \0: the whole input is both). Invariants: a pointer or
+// The input is POINTER \0 BLOB (no \0: the whole input is both); POINTER is also read as a
+// line of etcd's watch stream (etcd_store.h's ParseWatchLine). Invariants: a pointer or
 // status that parses serializes back to an equal value; an agent following an in-memory etcd
 // that holds BLOB (under its digest, named by a good pointer) and then POINTER applies a
 // revision exactly when its services validate, keeps its last good state otherwise, and
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "control/fleet.h"
+#include "control/etcd_store.h"
 #include "control/fleet_agent.h"
 #include "tests/control/fake_store.h"
 
@@ -41,6 +43,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t nul = in.find('\0');
   const std::string pointer_text = nul == std::string::npos ? in : in.substr(0, nul);
   const std::string blob = nul == std::string::npos ? in : in.substr(nul + 1);
+
+  // etcd's watch stream, one line as its gateway writes it: never throws; a response that
+  // ends the watch says why.
+  const WatchResponse w = ParseWatchLine(pointer_text);
+  if (w.ended && w.error.empty()) Fail("a watch ended without a reason", pointer_text);
 
   if (auto p = ParsePointer(pointer_text); p.ok()) {
     auto again = ParsePointer(SerializePointer(*p));
