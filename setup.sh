@@ -21,7 +21,7 @@ PACKAGES=(
   libssl-dev
   # fleet mode (control/etcd_store): etcd's JSON gateway over libcurl's multi interface; etcd
   # itself for the tests that run one (tests/control/fleet_e2e.py, the lab's fleet tests)
-  libcurl4-openssl-dev etcd-server etcd-client
+  libcurl4-openssl-dev etcd-server etcd-client openssl
   # the daemon's log in the journal, with fields (sd_journal_sendv)
   libsystemd-dev
   # systemd-analyze verify of packaging/systemd/*.service (tests/daemon/systemd_e2e.py)

@@ -357,6 +357,10 @@ int main(int argc, char** argv) {
                     "etcd client URL (repeatable; default: the daemon's fleet.endpoints)");
   fleet->add_option("--cluster", fleet_cluster, "with --etcd: the fleet's cluster name");
   fleet->add_option("--prefix", fleet_prefix, "with --etcd: the key prefix")->capture_default_str();
+  std::string fleet_ca, fleet_cert, fleet_key;
+  fleet->add_option("--ca-file", fleet_ca, "with --etcd https://: the CA that signed etcd's certificate");
+  fleet->add_option("--cert-file", fleet_cert, "with --etcd https://: a client certificate");
+  fleet->add_option("--key-file", fleet_key, "with --etcd https://: its key");
   auto fleet_status = fleet->add_subcommand(
       "status", "every host's applied version, fingerprint, announced VIPs and health side by "
                 "side; disagreements flagged")->fallthrough();
@@ -439,6 +443,9 @@ int main(int argc, char** argv) {
       t.fleet.endpoints = fleet_etcd;
       t.fleet.cluster = fleet_cluster;
       t.fleet.prefix = fleet_prefix;
+      t.fleet.ca_file = fleet_ca;
+      t.fleet.cert_file = fleet_cert;
+      t.fleet.key_file = fleet_key;
       if (fleet_cluster.empty()) {
         std::fprintf(stderr, "ecmplbctl: fleet: --etcd needs --cluster\n");
         return std::nullopt;

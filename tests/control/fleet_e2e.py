@@ -46,10 +46,11 @@ def check(name, ok, detail=""):
 
 
 etcd = etcd_mod.Etcd()
+tls_etcd = []
 hosts = {}
 
 
-def host_config(name, i, extra=None):
+def host_config(name, i, extra=None, fleet=None):
     cfg = {"host": {"address": "10.%d.0.%d" % (NET, 10 + i), "prefix_length": 16,
                     "exception_interface": "flt%s%d" % (name, PID % 10000),
                     "control_socket": os.path.join(TMP, name, "ecmplb.sock"),
@@ -58,16 +59,18 @@ def host_config(name, i, extra=None):
            "fleet": {"endpoints": [etcd.url], "cluster": "e2e", "host_name": name,
                      "cache_file": os.path.join(TMP, name, "fleet-cache.json"),
                      "grace_s": 2, "lease_ttl_s": 3}}
+    if fleet:
+        cfg["fleet"].update(fleet)
     if extra:
         cfg.update(extra)
     return cfg
 
 
-def make_host(name, i):
+def make_host(name, i, fleet=None):
     os.makedirs(os.path.join(TMP, name), exist_ok=True)
     path = os.path.join(TMP, name, "config.json")
     with open(path, "w") as f:
-        json.dump(host_config(name, i), f, indent=1)
+        json.dump(host_config(name, i, fleet=fleet), f, indent=1)
     d = Daemon(ECMPLB, CTL, path, os.path.join(TMP, name, "ecmplb.sock"), "flt%s%d" % (name, PID),
                os.path.join(TMP, name, "daemon.log"))
     d.config_path = path
@@ -246,6 +249,37 @@ def main():
     v4 = (out or {}).get("fleet_version", -1)
     check("and apply the next change", rc == 0 and wait(lambda: all(
         fleet_view(d).get("applied_version") == v4 for d in (a, b))) is not None, (rc, out, err))
+    tls_checks()
+
+
+def tls_checks():
+    """etcd over https with client certificates: ecmplbctl and a daemon with the fleet's TLS
+    files; without a client certificate etcd refuses."""
+    os.makedirs(os.path.join(TMP, "tls"))
+    tls = etcd_mod.make_tls(os.path.join(TMP, "tls"))
+    e2 = etcd_mod.Etcd(tls=tls)
+    tls_etcd.append(e2)
+    e2.start()
+    base = [CTL, "--socket", os.path.join(TMP, "none.sock"), "--json", "fleet", "--etcd", e2.url,
+            "--cluster", "tls", "--ca-file", tls["ca"]]
+    p = subprocess.run(base + ["put", services_file("tls.json", BE[:2])], capture_output=True,
+                       text=True, timeout=30)
+    check("https without a client certificate is refused", p.returncode == 1, p.stdout + p.stderr)
+    p = subprocess.run(base + ["--cert-file", tls["client_cert"], "--key-file", tls["client_key"],
+                               "put", services_file("tls.json", BE[:2])],
+                       capture_output=True, text=True, timeout=30)
+    check("ecmplbctl fleet put over https with a client certificate", p.returncode == 0, p.stderr)
+    v = json.loads(p.stdout)["fleet_version"] if p.returncode == 0 else -1
+    c = make_host("c", 3, fleet={"endpoints": [e2.url], "cluster": "tls", "ca_file": tls["ca"],
+                                 "cert_file": tls["client_cert"], "key_file": tls["client_key"]})
+    try:
+        c.start(timeout=60)
+    except DaemonError as e:
+        check("daemon starts with fleet TLS files", False, e)
+        return
+    check("a daemon follows etcd over https (fleet.ca_file, cert_file, key_file)",
+          wait(lambda: fleet_view(c).get("applied_version") == v) is not None
+          and backends_of(c) == BE[:2], (fleet_view(c), c.log()))
 
 
 try:
@@ -257,6 +291,8 @@ finally:
     for d in hosts.values():
         d.stop(signal.SIGKILL)
     etcd.remove()
+    for e in tls_etcd:
+        e.remove()
     if failures:
         for name, d in hosts.items():
             print("--- %s log ---\n%s" % (name, d.log(3000)))

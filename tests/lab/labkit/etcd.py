@@ -22,13 +22,42 @@ def free_port():
     return s.getsockname()[1]
 
 
-def command(data_dir, address, client_port, peer_port):
-  """etcd's command line: one member named e2e, its data in data_dir."""
-  url, peer = f'http://{address}:{client_port}', f'http://{address}:{peer_port}'
-  return [ETCD, '--name', 'e2e', '--data-dir', os.path.join(data_dir, 'data'),
-          '--listen-client-urls', url, '--advertise-client-urls', url,
-          '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-          '--initial-cluster', f'e2e={peer}', '--log-level', 'warn']
+def command(data_dir, address, client_port, peer_port, tls=None):
+  """etcd's command line: one member named e2e, its data in data_dir. tls: (cert, key, ca)
+  for https clients that must present a certificate signed by ca."""
+  scheme = 'https' if tls else 'http'
+  url, peer = f'{scheme}://{address}:{client_port}', f'http://{address}:{peer_port}'
+  cmd = [ETCD, '--name', 'e2e', '--data-dir', os.path.join(data_dir, 'data'),
+         '--listen-client-urls', url, '--advertise-client-urls', url,
+         '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+         '--initial-cluster', f'e2e={peer}', '--log-level', 'warn']
+  if tls:
+    cmd += ['--cert-file', tls[0], '--key-file', tls[1], '--trusted-ca-file', tls[2],
+            '--client-cert-auth']
+  return cmd
+
+
+def make_tls(folder, address='127.0.0.1'):
+  """A CA, a server certificate for `address` and a client certificate (openssl); returns
+  {'ca', 'server_cert', 'server_key', 'client_cert', 'client_key'} paths."""
+  p = {k: os.path.join(folder, f'{k}.pem') for k in
+       ('ca', 'ca_key', 'server_cert', 'server_key', 'client_cert', 'client_key')}
+
+  def ssl(*args):
+    subprocess.run(['openssl'] + list(args), check=True, capture_output=True)
+
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', p['ca_key'], '-out', p['ca'], '-days', '2', '-subj', '/CN=ecmplb test CA')
+  ext = os.path.join(folder, 'ext.cnf')
+  with open(ext, 'w') as f:
+    f.write(f'subjectAltName=IP:{address}\nextendedKeyUsage=serverAuth,clientAuth\n')
+  for who in ('server', 'client'):
+    csr = os.path.join(folder, f'{who}.csr')
+    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', p[f'{who}_key'], '-out', csr, '-subj', f'/CN=ecmplb test {who}')
+    ssl('x509', '-req', '-in', csr, '-CA', p['ca'], '-CAkey', p['ca_key'], '-CAcreateserial',
+        '-out', p[f'{who}_cert'], '-days', '2', '-extfile', ext)
+  return p
 
 
 def ctl_command(url, *args):
@@ -39,17 +68,18 @@ class Etcd:
   """One etcd member: `start()`, `stop()`; its client URL is `url`. In namespace `ns` it
   listens on `address` (else 127.0.0.1 on free ports)."""
 
-  def __init__(self, address='127.0.0.1', client_port=None, ns=None, data_dir=None):
-    self.address, self.ns = address, ns
+  def __init__(self, address='127.0.0.1', client_port=None, ns=None, data_dir=None, tls=None):
+    self.address, self.ns, self.tls = address, ns, tls
     self.client_port = client_port or free_port()
     self.peer_port = free_port() if client_port is None else client_port + 1
     self.dir = data_dir or tempfile.mkdtemp(prefix='ecmplb_etcd_')
-    self.url = f'http://{address}:{self.client_port}'
+    self.url = f'{"https" if tls else "http"}://{address}:{self.client_port}'
     self.proc = None
 
   def start(self, timeout=20):
     cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + command(
-        self.dir, self.address, self.client_port, self.peer_port)
+        self.dir, self.address, self.client_port, self.peer_port,
+        (self.tls['server_cert'], self.tls['server_key'], self.tls['ca']) if self.tls else None)
     self.log = open(os.path.join(self.dir, 'etcd.log'), 'ab')
     self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)
@@ -70,7 +100,9 @@ class Etcd:
       return ''
 
   def ctl(self, *args, check=True, stdin=None):
-    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + ctl_command(self.url, *args)
+    tls = ['--cacert', self.tls['ca'], '--cert', self.tls['client_cert'], '--key',
+           self.tls['client_key']] if self.tls else []
+    cmd = ([] if self.ns is None else ['ip', 'netns', 'exec', self.ns]) + ctl_command(self.url, *tls, *args)
     p = subprocess.run(cmd, capture_output=True, text=True, input=stdin,
                        env=dict(os.environ, ETCDCTL_API='3'), timeout=15)
     if check and p.returncode != 0:
