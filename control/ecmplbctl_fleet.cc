@@ -118,12 +118,17 @@ int FleetEdit(const FleetTarget& t, const Command& cmd, const std::string& name,
 
 int FleetStatus(const FleetTarget& t, bool as_json) {
   Session s(t);
-  auto doc = s.client.Read();
+  auto doc = s.client.Read(/*tolerant=*/true);
   if (!doc.ok()) return Fail("fleet status", doc.status(), as_json);
   auto hosts = s.client.Statuses();
   if (!hosts.ok()) return Fail("fleet status", hosts.status(), as_json);
   json r = StatusReport(*doc, *hosts);
   r["cluster"] = Layout::For(t.fleet).root;
+  if (!doc->error.empty()) {
+    r["config_error"] = doc->error;
+    r["disagreements"].push_back(absl::StrCat("the configuration (version ", doc->version,
+                                              ") cannot be read: ", doc->error));
+  }
   if (as_json) {
     std::printf("%s\n", r.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     return 0;
@@ -153,8 +158,15 @@ int FleetGet(const FleetTarget& t, bool as_json) {
   Session s(t);
   auto doc = s.client.Read();
   if (!doc.ok()) return Fail("fleet get", doc.status(), as_json);
+  json services;
+  try {
+    services = json::parse(doc->services);
+  } catch (const json::exception& e) {
+    return Fail("fleet get", absl::DataLossError(absl::StrCat("the services are not JSON: ", e.what())),
+                as_json);
+  }
   json out = {{"version", doc->version}, {"writer", doc->pointer.writer},
-              {"services", json::parse(doc->services)}};
+              {"services", std::move(services)}};
   std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   return 0;
 }
@@ -185,7 +197,7 @@ int FleetPut(const FleetTarget& t, const std::string& file, std::optional<int64_
                 as_json);
   }
   Session s(t);
-  auto doc = s.client.Read();
+  auto doc = s.client.Read(/*tolerant=*/true);  // a broken configuration can be replaced
   if (!doc.ok()) return Fail("fleet put", doc.status(), as_json);
   if (expect_version) doc->version = *expect_version;  // CAS against what the operator saw
   auto v = s.client.Write(*doc, candidate->services, t.writer);

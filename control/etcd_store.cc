@@ -45,13 +45,27 @@ KeyValue ToKeyValue(const json& kv) {
   return out;
 }
 
+// A JSON object, or why not: every field read after it is type-checked (I64, Bool, value
+// of an object), so nothing etcd (or whatever answers at its address) sends can throw.
 absl::StatusOr<json> ParseBody(const absl::StatusOr<std::string>& body) {
   if (!body.ok()) return body.status();
+  json j;
   try {
-    return json::parse(*body);
+    j = json::parse(*body);
   } catch (const json::exception& e) {
     return absl::InternalError(absl::StrCat("etcd answered something that is not JSON: ", e.what()));
   }
+  if (!j.is_object()) return absl::InternalError("etcd answered JSON that is not an object");
+  return j;
+}
+
+bool Bool(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+}
+
+const json& Obj(const json& j, const char* key) {
+  static const json kEmpty = json::object();
+  return j.is_object() && j.contains(key) && j[key].is_object() ? j[key] : kEmpty;
 }
 
 }  // namespace
@@ -112,9 +126,9 @@ struct EtcdStore::Request {
 EtcdStore::EtcdStore(EtcdOptions options) : options_(std::move(options)) {
   static CurlGlobal global;
   multi_ = curl_multi_init();
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &EtcdStore::OnSocket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &EtcdStore::OnTimer);
+  // A configuration of many blobs is fetched over a few connections, not one each.
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   if (options_.endpoints.empty()) options_.endpoints.push_back("http://127.0.0.1:2379");
 }
@@ -129,32 +143,32 @@ EtcdStore::~EtcdStore() {
   curl_multi_cleanup(multi_);
 }
 
-int EtcdStore::OnSocket(CURL*, curl_socket_t s, int what, void* user, void*) {
-  auto* self = static_cast<EtcdStore*>(user);
-  if (what == CURL_POLL_REMOVE) {
-    self->sockets_.erase(s);
-  } else {
-    short ev = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= POLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= POLLOUT;
-    self->sockets_[s] = ev;
-  }
-  return 0;
-}
-
 int EtcdStore::OnTimer(CURLM*, long timeout_ms, void* user) {
   static_cast<EtcdStore*>(user)->timeout_ms_ = timeout_ms;
   return 0;
 }
 
 void EtcdStore::Fds(std::vector<pollfd>* out) const {
-  for (const auto& [fd, ev] : sockets_) out->push_back(pollfd{fd, ev, 0});
+  // curl_multi_perform drives the transfers (Poll), so the sockets come from curl_multi_fdset
+  // (descriptors >= FD_SETSIZE are left out: those transfers advance at the next Poll).
+  fd_set r, w, x;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_ZERO(&x);
+  int max = -1;
+  if (curl_multi_fdset(multi_, &r, &w, &x, &max) != CURLM_OK) return;
+  for (int fd = 0; fd <= max; ++fd) {
+    short ev = 0;
+    if (FD_ISSET(fd, &r)) ev |= POLLIN;
+    if (FD_ISSET(fd, &w)) ev |= POLLOUT;
+    if (ev != 0) out->push_back(pollfd{fd, ev, 0});
+  }
 }
 
 size_t EtcdStore::pending() const {
   size_t n = 0;
   for (const auto& [easy, r] : requests_) n += r->watch == 0 ? 1 : 0;
-  return n + ready_.size();
+  return n;
 }
 
 size_t EtcdStore::OnData(char* data, size_t size, size_t n, void* user) {
@@ -219,8 +233,8 @@ void EtcdStore::DeliverWatchLines(Request* r) {
       if (w.ended) CancelWatch(id);
     });
   }
-  if (r->consumed > 0 && r->consumed == r->response.size()) {
-    r->response.clear();
+  if (r->consumed > 0) {  // keep only the unfinished line
+    r->response.erase(0, r->consumed);
     r->consumed = 0;
   }
 }
@@ -317,9 +331,11 @@ void EtcdStore::Range(std::string key, std::string range_end, int64_t revision, 
     auto j = ParseBody(body);
     if (!j.ok()) return done(j.status());
     RangeResult out;
-    out.revision = I64(j->value("header", json::object()), "revision");
+    out.revision = I64(Obj(*j, "header"), "revision");
     if (j->contains("kvs") && (*j)["kvs"].is_array()) {
-      for (const json& kv : (*j)["kvs"]) out.kvs.push_back(ToKeyValue(kv));
+      for (const json& kv : (*j)["kvs"]) {
+        if (kv.is_object()) out.kvs.push_back(ToKeyValue(kv));
+      }
     }
     done(std::move(out));
   });
@@ -347,8 +363,8 @@ void EtcdStore::Txn(std::vector<Compare> compares, std::vector<Op> ops, TxnFn do
     auto j = ParseBody(body);
     if (!j.ok()) return done(j.status());
     TxnResult out;
-    out.succeeded = j->value("succeeded", false);
-    out.revision = I64(j->value("header", json::object()), "revision");
+    out.succeeded = Bool(*j, "succeeded");
+    out.revision = I64(Obj(*j, "header"), "revision");
     done(out);
   });
 }
@@ -401,7 +417,7 @@ void EtcdStore::LeaseKeepAlive(int64_t lease, LeaseFn done) {
        [done = std::move(done)](absl::StatusOr<std::string> body) {
          auto j = ParseBody(body);
          if (!j.ok()) return done(j.status());
-         const json& res = j->contains("result") ? (*j)["result"] : *j;
+         const json& res = j->contains("result") ? Obj(*j, "result") : *j;
          done(I64(res, "TTL"));
        });
 }

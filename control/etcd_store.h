@@ -2,7 +2,10 @@
 // /v3/watch, /v3/lease/grant, /v3/lease/keepalive) with libcurl's multi interface: no
 // request ever blocks the caller; the daemon's event loop waits on Fds() and calls Poll().
 // Keys and values travel base64-encoded and 64-bit numbers as strings, as the gateway wants;
-// JSON through nlohmann. Requests time out (request_timeout_ms); an error moves on to the
+// JSON through nlohmann (every field type-checked: nothing received can throw). Transfers
+// advance in Poll (curl_multi_perform); Fds gives the event loop their sockets
+// (curl_multi_fdset), so an answer wakes the loop. Requests time out (request_timeout_ms),
+// at most 4 connections per endpoint are open at once; an error moves on to the
 // next endpoint for the following requests. A watch is a long-lived streaming POST whose
 // newline-separated responses are handed over one by one.
 //
@@ -10,6 +13,7 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <sys/select.h>
 
 #include <map>
 #include <memory>
@@ -67,13 +71,11 @@ class EtcdStore final : public Store {
   void Finish(Request* r, CURLcode code);
   void DeliverWatchLines(Request* r);
   static size_t OnData(char* data, size_t size, size_t n, void* user);
-  static int OnSocket(CURL* easy, curl_socket_t s, int what, void* user, void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* user);
 
   EtcdOptions options_;
   size_t endpoint_ = 0;
   CURLM* multi_ = nullptr;
-  std::map<curl_socket_t, short> sockets_;  // fd -> poll events
   long timeout_ms_ = -1;
   std::map<CURL*, std::unique_ptr<Request>> requests_;
   std::map<uint64_t, CURL*> watches_;

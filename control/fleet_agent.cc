@@ -22,6 +22,8 @@ absl::StatusOr<Cache> LoadCache(const std::string& path) {
     Cache c;
     c.version = j.at("version").get<int64_t>();
     c.services = j.at("services").dump();
+    c.root = j.value("root", std::string());
+    c.pointer = j.value("pointer", std::string());
     if (!j.at("services").is_array() || c.version <= 0) throw json::other_error::create(0, "", nullptr);
     return c;
   } catch (const json::exception&) {
@@ -31,8 +33,9 @@ absl::StatusOr<Cache> LoadCache(const std::string& path) {
 }
 
 absl::Status SaveCache(const std::string& path, const Cache& cache) {
-  std::string text = absl::StrCat("{\"version\":", cache.version, ",\"services\":", cache.services,
-                                  "}\n");
+  std::string text = absl::StrCat(
+      "{\"version\":", cache.version, ",\"root\":", json(cache.root).dump(),
+      ",\"pointer\":", json(cache.pointer).dump(), ",\"services\":", cache.services, "}\n");
   return WriteConfigText(text, path);
 }
 
@@ -54,10 +57,12 @@ FleetAgent::FleetAgent(Store* store, AgentOptions options, ApplyFn apply, LocalF
   }
 }
 
-absl::Status FleetAgent::Restore(int64_t version, const std::vector<ServiceConfig>& services) {
+absl::Status FleetAgent::Restore(int64_t version, const std::string& pointer_digest,
+                                const std::vector<ServiceConfig>& services) {
   auto root = fps_.Update(services);
   if (!root.ok()) return root.status();
   applied_ = version;
+  applied_pointer_ = pointer_digest;
   seen_ = std::max(seen_, version);
   return absl::OkStatus();
 }
@@ -71,8 +76,8 @@ void FleetAgent::Tick(uint64_t now_ms) {
       lease_pending_ = true;
       const uint64_t epoch = epoch_;
       store_->LeaseGrant(options_.lease_ttl_s, [this, epoch](absl::StatusOr<int64_t> id) {
+        if (epoch != epoch_) return;  // a later connection has its own
         lease_pending_ = false;
-        if (epoch != epoch_) return;
         if (!id.ok()) return Lost(absl::StrCat("lease grant: ", id.status().message()), now_ms_);
         lease_ = *id;
         next_keepalive_ms_ = now_ms_ + static_cast<uint64_t>(options_.lease_ttl_s) * 1000 / 3;
@@ -85,8 +90,8 @@ void FleetAgent::Tick(uint64_t now_ms) {
       const uint64_t epoch = epoch_;
       const int64_t lease = lease_;
       store_->LeaseKeepAlive(lease, [this, epoch, lease](absl::StatusOr<int64_t> ttl) {
-        lease_pending_ = false;
         if (epoch != epoch_ || lease != lease_) return;
+        lease_pending_ = false;
         if (!ttl.ok()) return Lost(absl::StrCat("lease keepalive: ", ttl.status().message()), now_ms_);
         if (*ttl <= 0) {  // expired (e.g. a long stall): a new one, and publish again
           lease_ = 0;
@@ -95,6 +100,13 @@ void FleetAgent::Tick(uint64_t now_ms) {
       });
     }
     Publish(now_ms);
+    // The watch covers our own status key: a write it has not shown us within kEchoMs means
+    // the watch stalled (a dropped flow, a hung stream) while other requests still work.
+    if (echo_revision_ != 0 && now_ms >= echo_deadline_ms_) {
+      Lost(absl::StrCat("watch stalled: no event for this host's status write at revision ",
+                        echo_revision_, " within ", kEchoMs, " ms"),
+           now_ms);
+    }
   }
   Judge(now_ms);
 }
@@ -117,6 +129,7 @@ void FleetAgent::Lost(const std::string& why, uint64_t now_ms) {
   status_pending_ = false;
   fetching_ = false;  // a fetch in flight belongs to the old connection: read again
   next_.reset();
+  echo_revision_ = 0;
   last_published_.clear();
   retry_at_ms_ = now_ms + options_.retry_ms;
 }
@@ -174,6 +187,9 @@ void FleetAgent::OnWatch(const WatchResponse& w, uint64_t epoch) {
         Refuse(e.kv.mod_revision, "the fleet's config key was deleted");
       }
     } else if (absl::StartsWith(e.kv.key, L.StatusPrefix())) {
+      if (e.kv.key == L.StatusKey(options_.host) && e.kv.mod_revision >= echo_revision_) {
+        echo_revision_ = 0;  // the watch is alive
+      }
       if (e.type == WatchEvent::Type::kPut) {
         PeerPut(e.kv);
       } else {
@@ -192,7 +208,11 @@ void FleetAgent::OnWatch(const WatchResponse& w, uint64_t epoch) {
 
 void FleetAgent::Consider(const KeyValue& pointer) {
   seen_ = std::max(seen_, pointer.mod_revision);
-  if (pointer.mod_revision == applied_ || pointer.mod_revision == refused_) return;
+  const std::string digest = Sha256Hex(pointer.value);
+  if ((pointer.mod_revision == applied_ && digest == applied_pointer_) ||
+      (pointer.mod_revision == refused_ && digest == refused_pointer_)) {
+    return;
+  }
   if (fetching_) {
     if (!next_ || next_->mod_revision < pointer.mod_revision) next_ = pointer;
     return;
@@ -201,6 +221,7 @@ void FleetAgent::Consider(const KeyValue& pointer) {
 }
 
 void FleetAgent::Fetch(const KeyValue& kv) {
+  fetch_pointer_ = Sha256Hex(kv.value);
   auto pointer = ParsePointer(kv.value);
   if (!pointer.ok()) return Refuse(kv.mod_revision, std::string(pointer.status().message()));
   fetching_ = true;
@@ -209,10 +230,14 @@ void FleetAgent::Fetch(const KeyValue& kv) {
   if (pointer->blobs.empty()) return FetchDone(version, *pointer, texts);
   auto left = std::make_shared<size_t>(pointer->blobs.size());
   auto failed = std::make_shared<bool>(false);
-  for (const BlobRef& ref : pointer->blobs) FetchBlob(version, *pointer, ref.digest, version, texts, left, failed);
+  auto shared = std::make_shared<const Pointer>(std::move(*pointer));  // one copy for every blob
+  for (const BlobRef& ref : shared->blobs) {
+    FetchBlob(version, shared, ref.digest, version, texts, left, failed);
+  }
 }
 
-void FleetAgent::FetchBlob(int64_t version, const Pointer& pointer, const std::string& digest,
+void FleetAgent::FetchBlob(int64_t version, std::shared_ptr<const Pointer> pointer,
+                           const std::string& digest,
                            int64_t at, std::shared_ptr<std::map<std::string, std::string>> texts,
                            std::shared_ptr<size_t> left, std::shared_ptr<bool> failed) {
   const uint64_t epoch = epoch_;
@@ -230,7 +255,7 @@ void FleetAgent::FetchBlob(int64_t version, const Pointer& pointer, const std::s
                     return Lost(absl::StrCat("read blob: ", r.status().message()), now_ms_);
                   }
                   if (!r->kvs.empty()) (*texts)[digest] = r->kvs.front().value;
-                  if (--*left == 0) FetchDone(version, pointer, texts);
+                  if (--*left == 0) FetchDone(version, *pointer, texts);
                 });
 }
 
@@ -250,6 +275,7 @@ void FleetAgent::FetchDone(int64_t version, const Pointer& pointer,
     }
     const int64_t from = applied_;
     applied_ = version;
+    applied_pointer_ = fetch_pointer_;
     ++applies_;
     log_(Level::kNotice, "fleet",
          absl::StrCat("fleet: applied version ", version, " (from ", from, "): ", applied->size(),
@@ -257,7 +283,9 @@ void FleetAgent::FetchDone(int64_t version, const Pointer& pointer,
                       pointer.writer.empty() ? "" : absl::StrCat(", written by ", pointer.writer)),
          {{"STATE", "applied"}});
     if (!options_.cache_file.empty()) {
-      if (absl::Status st = SaveCache(options_.cache_file, {version, *services}); !st.ok()) {
+      if (absl::Status st = SaveCache(options_.cache_file,
+                                      {version, *services, options_.layout.root, applied_pointer_});
+          !st.ok()) {
         log_(Level::kError, "fleet",
              absl::StrCat("fleet: cannot write the cache ", options_.cache_file, ": ", st.message()));
       }
@@ -272,8 +300,9 @@ void FleetAgent::FetchDone(int64_t version, const Pointer& pointer,
 }
 
 void FleetAgent::Refuse(int64_t version, const std::string& why) {
-  if (version != 0 && version == refused_) return;
+  if (version == refused_ && why == refused_reason_) return;  // said already
   refused_ = version;
+  refused_pointer_ = fetch_pointer_;
   refused_reason_ = why;
   ++refusals_;
   log_(Level::kError, "fleet",
@@ -292,10 +321,12 @@ void FleetAgent::PeerPut(const KeyValue& kv) {
   }
   st->host = host;
   peers_[host] = std::move(*st);
+  peer_seen_ms_[host] = now_ms_;
 }
 
 void FleetAgent::PeerDelete(const std::string& key) {
   peers_.erase(key.substr(options_.layout.StatusPrefix().size()));
+  peer_seen_ms_.erase(key.substr(options_.layout.StatusPrefix().size()));
 }
 
 HostStatus FleetAgent::SelfStatus(uint64_t now_ms) const {
@@ -332,13 +363,26 @@ void FleetAgent::Publish(uint64_t now_ms) {
                 if (!r.ok()) return Lost(absl::StrCat("write status: ", r.status().message()), now_ms_);
                 last_published_ = body;
                 ++status_writes_;
+                if (echo_revision_ == 0 && r->revision > 0) {
+                  echo_revision_ = r->revision;
+                  echo_deadline_ms_ = now_ms_ + kEchoMs;
+                }
               });
 }
 
 void FleetAgent::Judge(uint64_t now_ms) {
   std::vector<HostStatus> peers;
   if (connected_) {
-    for (const auto& [host, st] : peers_) peers.push_back(st);
+    for (const auto& [host, st] : peers_) {
+      peers.push_back(st);
+      // Every host rewrites its status each status period: one unheard of for three is
+      // dead or cut off, and does not count as announcing (its key lives on until its lease
+      // runs out).
+      auto seen = peer_seen_ms_.find(host);
+      if (seen == peer_seen_ms_.end() || now_ms - seen->second > 3 * options_.status_period_ms) {
+        peers.back().serving = false;
+      }
+    }
   } else if (beacons_) {
     peers = beacons_();
   }

@@ -53,10 +53,14 @@ struct AgentOptions {
   std::function<uint64_t()> unix_ms;  // wall clock for the status (default: system clock)
 };
 
-// The cache file: the applied version and its services (a JSON array).
+// The cache file: the applied version and its services (a JSON array), with the fleet's root
+// and the pointer's digest, so that a rebuilt etcd or another cluster whose pointer happens to
+// have the same revision is never taken for it.
 struct Cache {
   int64_t version = 0;
   std::string services;  // JSON array
+  std::string root;      // Layout::root it came from
+  std::string pointer;   // Sha256Hex of the pointer's value
 };
 absl::StatusOr<Cache> LoadCache(const std::string& path);  // NotFound: no cache
 absl::Status SaveCache(const std::string& path, const Cache& cache);
@@ -75,8 +79,10 @@ class FleetAgent {
   FleetAgent(Store* store, AgentOptions options, ApplyFn apply, LocalFn local, BeaconsFn beacons,
              log::Sink log);
 
-  // The state a restarted host serves before it hears the store: the cached revision.
-  absl::Status Restore(int64_t version, const std::vector<ServiceConfig>& services);
+  // The state a restarted host serves before it hears the store: the cached revision (its
+  // version and pointer digest).
+  absl::Status Restore(int64_t version, const std::string& pointer_digest,
+                       const std::vector<ServiceConfig>& services);
 
   // Polls the store and runs what is due. Call often (every control-loop step).
   void Tick(uint64_t now_ms);
@@ -95,7 +101,8 @@ class FleetAgent {
   void OnWatch(const WatchResponse& w, uint64_t epoch);
   void Consider(const KeyValue& pointer);
   void Fetch(const KeyValue& pointer);
-  void FetchBlob(int64_t version, const Pointer& pointer, const std::string& digest, int64_t at,
+  void FetchBlob(int64_t version, std::shared_ptr<const Pointer> pointer, const std::string& digest,
+                 int64_t at,
                  std::shared_ptr<std::map<std::string, std::string>> texts,
                  std::shared_ptr<size_t> left, std::shared_ptr<bool> failed);
   void FetchDone(int64_t version, const Pointer& pointer,
@@ -126,14 +133,18 @@ class FleetAgent {
 
   // Configuration.
   int64_t applied_ = 0;
+  std::string applied_pointer_;  // Sha256Hex of the applied pointer's value
+  std::string refused_pointer_;
+  std::string fetch_pointer_;    // of the pointer being fetched
   int64_t seen_ = 0;
   int64_t refused_ = 0;
   std::string refused_reason_;
   bool fetching_ = false;
   std::optional<KeyValue> next_;  // a newer pointer that arrived during a fetch
 
-  // Peers (etcd statuses, by host).
+  // Peers (etcd statuses, by host), and when each was last written (this host's clock).
   std::map<std::string, HostStatus> peers_;
+  std::map<std::string, uint64_t> peer_seen_ms_;
   bool disagree_ = false;
 
   // Status and lease.
@@ -143,6 +154,10 @@ class FleetAgent {
   uint64_t next_keepalive_ms_ = 0;
   bool status_pending_ = false;
   std::string last_published_;
+  // The watch's liveness: the revision of our last status write, until the watch shows it.
+  static constexpr uint64_t kEchoMs = 5000;
+  int64_t echo_revision_ = 0;
+  uint64_t echo_deadline_ms_ = 0;
 
   std::string withdraw_;
   std::string kept_;

@@ -23,7 +23,7 @@ absl::StatusOr<T> FleetClient::Wait(
   return std::move(**result);
 }
 
-absl::StatusOr<FleetDoc> FleetClient::Read() {
+absl::StatusOr<FleetDoc> FleetClient::Read(bool tolerant) {
   ECMPLB_ASSIGN_OR_RETURN(
       const RangeResult cfg,
       Wait<RangeResult>([&](auto done) { store_->Range(layout_.ConfigKey(), "", 0, done); },
@@ -34,17 +34,31 @@ absl::StatusOr<FleetDoc> FleetClient::Read() {
     return doc;
   }
   doc.version = cfg.kvs.front().mod_revision;
-  ECMPLB_ASSIGN_OR_RETURN(doc.pointer, ParsePointer(cfg.kvs.front().value));
+  auto unreadable = [&](const absl::Status& st) -> absl::StatusOr<FleetDoc> {
+    if (!tolerant) return st;
+    doc.pointer = Pointer{};
+    doc.services = "[]";
+    doc.error = std::string(st.message());
+    return doc;
+  };
+  auto pointer = ParsePointer(cfg.kvs.front().value);
+  if (!pointer.ok()) return unreadable(pointer.status());
+  doc.pointer = std::move(*pointer);
   std::map<std::string, std::string> texts;
   for (const BlobRef& ref : doc.pointer.blobs) {
-    ECMPLB_ASSIGN_OR_RETURN(
-        const RangeResult blob,
-        Wait<RangeResult>(
-            [&](auto done) { store_->Range(layout_.BlobKey(ref.digest), "", doc.version, done); },
-            "read a blob of the fleet's configuration"));
-    if (!blob.kvs.empty()) texts[ref.digest] = blob.kvs.front().value;
+    auto read = [&](int64_t at) {
+      return Wait<RangeResult>(
+          [&](auto done) { store_->Range(layout_.BlobKey(ref.digest), "", at, done); },
+          "read a blob of the fleet's configuration");
+    };
+    auto blob = read(doc.version);
+    if (!blob.ok() && blob.status().code() == absl::StatusCode::kOutOfRange) blob = read(0);
+    if (!blob.ok()) return blob.status();  // etcd unreachable: not the configuration's fault
+    if (!blob->kvs.empty()) texts[ref.digest] = blob->kvs.front().value;
   }
-  ECMPLB_ASSIGN_OR_RETURN(doc.services, JoinBlobs(doc.pointer, texts));
+  auto joined = JoinBlobs(doc.pointer, texts);
+  if (!joined.ok()) return unreadable(joined.status());
+  doc.services = std::move(*joined);
   return doc;
 }
 

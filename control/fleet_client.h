@@ -6,8 +6,9 @@
 // A write stores the blobs the version read does not have (batches inside etcd's limits),
 // then swaps the pointer in one transaction that compares its mod_revision with the version
 // read and deletes the blobs nothing references any more (up to kTxnOps - 1 of them; the
-// rest stay as unreferenced garbage until a later write replaces them). If another writer
-// got there first, nothing is changed and the error says so (Aborted).
+// rest, and the blobs of a writer that lost the compare-and-swap, stay as unreferenced garbage:
+// no sweep exists yet). If another writer got there first, nothing is changed and the error
+// says so (Aborted).
 //
 // Thread-safety: one thread; the Store is driven by `run`.
 #pragma once
@@ -30,6 +31,7 @@ struct FleetDoc {
   int64_t version = 0;  // the pointer's mod_revision; 0: the fleet has no configuration yet
   Pointer pointer;
   std::string services;  // JSON array
+  std::string error;     // Read(tolerant): why the pointer or its blobs could not be read
 };
 
 class FleetClient {
@@ -39,7 +41,11 @@ class FleetClient {
   FleetClient(Store* store, Layout layout, RunFn run, long timeout_ms = 5000)
       : store_(store), layout_(std::move(layout)), run_(std::move(run)), timeout_ms_(timeout_ms) {}
 
-  absl::StatusOr<FleetDoc> Read();
+  // The configuration at its version; its blobs at the pointer's revision, or at the head once
+  // that revision is compacted (content-addressed: the same bytes). tolerant: a pointer or
+  // blob that cannot be read still gives the version (and `error`, no services), so that
+  // `fleet put` can replace it and `fleet status` can show it.
+  absl::StatusOr<FleetDoc> Read(bool tolerant = false);
   // Writes `services` if the fleet is still at base.version; returns the new version.
   // Aborted: another write came first (nothing written).
   absl::StatusOr<int64_t> Write(const FleetDoc& base, const std::vector<ServiceConfig>& services,

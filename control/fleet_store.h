@@ -98,7 +98,7 @@ class Store {
   virtual void Fds(std::vector<pollfd>* out) const { (void)out; }
   // How long the owner may wait before calling Poll again (ms); -1: no limit.
   virtual long TimeoutMs() const { return -1; }
-  // Requests not answered yet (watches excluded).
+  // Requests not answered yet (watches excluded; callbacks queued for Poll may add to it).
   virtual size_t pending() const = 0;
 };
 

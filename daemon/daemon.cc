@@ -267,37 +267,44 @@ void Daemon::SaveConfig(Parts& p) {
 
 // Fleet mode: the file holds host settings only; the services start from the cache (the last
 // revision applied, kept on disk) until etcd answers. Returns the cached version (0: none).
-static absl::StatusOr<int64_t> RestoreFleetCache(const std::string& path, control::Config* config) {
-  if (!config->fleet.enabled()) return 0;
+struct FleetCacheState {
+  int64_t version = 0;  // 0: nothing restored
+  std::string pointer;  // the cached revision's pointer digest
+};
+
+static absl::StatusOr<FleetCacheState> RestoreFleetCache(const std::string& path,
+                                                         control::Config* config) {
+  if (!config->fleet.enabled()) return FleetCacheState{};
   if (!config->services.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": services: in fleet mode (fleet.endpoints) the services come from etcd only; "
         "write them there (ecmplbctl fleet put FILE) and remove them from this file"));
   }
   const std::string& cache_file = config->fleet.cache_file;
+  const std::string root = control::fleet::Layout::For(config->fleet).root;
   auto cache = control::fleet::LoadCache(cache_file);
+  std::string why;
   if (!cache.ok()) {
-    if (cache.status().code() == absl::StatusCode::kNotFound) {
-      Log(absl::StrCat("fleet: no cache yet (", cache_file,
-                       "): no services until etcd answers"));
-    } else {
-      Log(control::log::Level::kWarning, "fleet",
-          absl::StrCat("fleet: ", cache.status().message(), ": no services until etcd answers"));
-    }
-    return 0;
+    why = cache.status().code() == absl::StatusCode::kNotFound
+              ? absl::StrCat("no cache yet (", cache_file, ")")
+              : std::string(cache.status().message());
+  } else if (cache->root != root) {
+    why = absl::StrCat("the cache ", cache_file, " is of ", cache->root.empty() ? "?" : cache->root,
+                       ", not ", root);
+  } else if (auto with = control::WithServices(*config, cache->services); !with.ok()) {
+    why = absl::StrCat("the cached version ", cache->version, " (", cache_file,
+                       ") does not validate here: ", with.status().message());
+  } else {
+    *config = std::move(*with);
+    Log(absl::StrCat("fleet: serving the cached version ", cache->version, " (",
+                     config->services.size(), " services) until etcd answers"));
+    return FleetCacheState{cache->version, cache->pointer};
   }
-  auto with = control::WithServices(*config, cache->services);
-  if (!with.ok()) {
-    Log(control::log::Level::kWarning, "fleet",
-        absl::StrCat("fleet: the cached version ", cache->version, " (", cache_file,
-                     ") does not validate here: ", with.status().message(),
-                     "; no services until etcd answers"));
-    return 0;
-  }
-  *config = std::move(*with);
-  Log(absl::StrCat("fleet: serving the cached version ", cache->version, " (",
-                   config->services.size(), " services) until etcd answers"));
-  return cache->version;
+  Log(cache.ok() || cache.status().code() != absl::StatusCode::kNotFound
+          ? control::log::Level::kWarning
+          : control::log::Level::kInfo,
+      "fleet", absl::StrCat("fleet: ", why, ": no services until etcd answers"));
+  return FleetCacheState{};
 }
 
 // Fleet mode's step, after every health step: the agent follows etcd and judges; its verdict
@@ -314,7 +321,8 @@ void Daemon::FleetStep(Parts& p, uint64_t now_ms) {
   }
 }
 
-absl::Status Daemon::StartFleet(Parts& p, int64_t cached_version) {
+absl::Status Daemon::StartFleet(Parts& p, int64_t cached_version,
+                                const std::string& cached_pointer) {
   Parts* parts = &p;
   const control::FleetConfig& f = p.config.fleet;
   control::fleet::EtcdOptions eo;
@@ -372,7 +380,9 @@ absl::Status Daemon::StartFleet(Parts& p, int64_t cached_version) {
   };
   p.fleet = std::make_unique<control::fleet::FleetAgent>(p.fleet_store.get(), ao, apply, local,
                                                          beacons, LogSink());
-  if (cached_version != 0) ECMPLB_RETURN_IF_ERROR(p.fleet->Restore(cached_version, p.config.services));
+  if (cached_version != 0) {
+    ECMPLB_RETURN_IF_ERROR(p.fleet->Restore(cached_version, cached_pointer, p.config.services));
+  }
   p.events.Watch([parts](std::vector<pollfd>* fds) { parts->fleet_store->Fds(fds); },
                  [parts] { parts->fleet->Tick(MonotonicMs()); });
   p.plane->SetFleetView([parts] { return parts->fleet->View(); });
@@ -394,7 +404,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   p->logger = std::make_unique<control::log::Logger>(lo, WriteLog, MonotonicMs);
   g_log = p->logger.get();
   ECMPLB_ASSIGN_OR_RETURN(p->config, control::LoadConfigFile(options.config));
-  ECMPLB_ASSIGN_OR_RETURN(const int64_t fleet_version, RestoreFleetCache(options.config, &p->config));
+  ECMPLB_ASSIGN_OR_RETURN(const FleetCacheState fleet_cache,
+                          RestoreFleetCache(options.config, &p->config));
   const control::Config& config = p->config;
   control::sync::Keyring sync_keys;
   if (!config.sync.peers.empty()) {
@@ -612,7 +623,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
   };
   p->loop = std::make_unique<ControlLoop>(&plane, p->monitor.get(), ls, std::move(hooks), LogSink(),
                                           MonotonicMs());
-  if (config.fleet.enabled()) ECMPLB_RETURN_IF_ERROR(StartFleet(*p, fleet_version));
+  if (config.fleet.enabled()) {
+    ECMPLB_RETURN_IF_ERROR(StartFleet(*p, fleet_cache.version, fleet_cache.pointer));
+  }
   p->events.Watch([parts](std::vector<pollfd>* fds) { parts->server->AppendPollFds(fds); },
                   [parts] { parts->server->Poll(); });
   ECMPLB_RETURN_IF_ERROR(p->events.CatchSignals({SIGTERM, SIGINT, SIGHUP}, [parts](int sig) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "daemon/options.h"
@@ -43,7 +44,8 @@ class Daemon {
   static void WarnNeighborLimit(Parts& p);
   // Fleet mode: etcd's store and the agent, wired to the plane, the monitor and flow sync;
   // and its step after every health step (follow, judge, withdraw, beacon).
-  static absl::Status StartFleet(Parts& p, int64_t cached_version);
+  static absl::Status StartFleet(Parts& p, int64_t cached_version,
+                                 const std::string& cached_pointer);
   static void FleetStep(Parts& p, uint64_t now_ms);
   std::unique_ptr<Parts> p_;
 };

@@ -134,6 +134,8 @@ class FakeClient final : public Store {
     down_ = down;
     if (down) DropWatches("connection lost");
   }
+  // A stalled watch: its connection neither breaks nor delivers (other requests still work).
+  void SetWatchStalled(bool stalled) { stalled_ = stalled; }
   // A watch gap: every watch ends with an error (the connection broke).
   void DropWatches(const std::string& why = "watch stream closed") {
     for (auto& [id, w] : watches_) {
@@ -201,7 +203,7 @@ class FakeClient final : public Store {
     size_t n = 0;
     // Watches: one response per revision, from each watch's next revision.
     for (auto& [id, w] : watches_) {
-      if (w.ended || down_) continue;
+      if (w.ended || down_ || stalled_) continue;
       if (w.next > 0 && w.next < etcd_->compacted()) {
         w.ended = true;
         WatchResponse r;
@@ -247,6 +249,7 @@ class FakeClient final : public Store {
   };
   FakeEtcd* etcd_;
   bool down_ = false;
+  bool stalled_ = false;
   std::deque<std::function<void()>> queue_;
   std::map<uint64_t, W> watches_;
   uint64_t next_watch_ = 1;

@@ -413,6 +413,49 @@ TEST(FleetAgentTest, LaggingHostWithdrawsFromPeersStatuses) {
   EXPECT_EQ(a->agent->withdraw(), "");
 }
 
+TEST(FleetAgentTest, AStalledWatchIsNoticedAndReadAgain) {
+  FakeEtcd etcd;
+  Writer w(&etcd);
+  ASSERT_TRUE(w.Put({Service(1, {1})}).ok());
+  auto a = MakeHost(&etcd, "lb1");
+  Step({a.get()}, 0, 500);
+  ASSERT_TRUE(a->agent->View().connected);
+  // Status writes still succeed, but the watch shows nothing: a change would never arrive.
+  a->client->SetWatchStalled(true);
+  const uint64_t resyncs = a->agent->View().resyncs;
+  auto v2 = w.Put({Service(1, {1, 2})});
+  Step({a.get()}, 600, 4000);
+  EXPECT_NE(a->agent->applied_version(), *v2) << "the stalled watch delivered nothing";
+  // Its own status write never shows up on the watch: after 5 s the agent reads again (at
+  // the head), which finds the change even though the watch is still stalled.
+  Step({a.get()}, 4100, 9000);
+  EXPECT_GT(a->agent->View().resyncs, resyncs);
+  EXPECT_EQ(a->agent->applied_version(), *v2);
+  a->client->SetWatchStalled(false);
+  Step({a.get()}, 9100, 12000);
+  EXPECT_TRUE(a->agent->View().connected);
+}
+
+TEST(FleetAgentTest, ADeadPeersStatusDoesNotCountAsAnnouncing) {
+  FakeEtcd etcd;
+  Writer w(&etcd);
+  ASSERT_TRUE(w.Put({Service(1, {1})}).ok());
+  auto a = MakeHost(&etcd, "lb1", 1000, 1);
+  auto b = MakeHost(&etcd, "lb2", 1000, 1);
+  auto c = MakeHost(&etcd, "lb3", 1000, 1);
+  Step({a.get(), b.get(), c.get()}, 0, 500);
+  // lb3 dies (its status stays until its lease runs out); lb1 cannot apply the next version.
+  a->refuse = "cannot apply";
+  ASSERT_TRUE(w.Put({Service(1, {1, 2})}).ok());
+  Step({a.get(), b.get()}, 600, 5000);
+  // lb2 announces: lb1 withdraws.
+  EXPECT_NE(a->agent->withdraw(), "");
+  // Now lb2 dies too: the only fresh peer is gone, so lb1 must keep announcing.
+  Step({a.get()}, 5100, 10000);
+  EXPECT_EQ(a->agent->withdraw(), "");
+  EXPECT_NE(a->agent->View().kept.find("min_announcing"), std::string::npos) << a->agent->View().kept;
+}
+
 TEST(FleetAgentTest, ExpiredLeaseIsReplacedAndStatusRepublished) {
   FakeEtcd etcd;
   Writer w(&etcd);
@@ -448,13 +491,15 @@ TEST(FleetAgentTest, RestartServesTheCacheUntilTheStoreAnswers) {
   auto cache = LoadCache(path);
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ(cache->version, *v1);
+  EXPECT_EQ(cache->root, "/ecmplb/t/");
+  EXPECT_EQ(cache->pointer.size(), 64u);
   auto restored = WithServices(Host(), cache->services);
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ(restored->services.size(), 1u);
   // Restarted while etcd is down: it starts from the cache.
   auto a = MakeHost(&etcd, "lb1", 3000, 1, path);
   a->client->SetDown(true);
-  ASSERT_TRUE(a->agent->Restore(cache->version, restored->services).ok());
+  ASSERT_TRUE(a->agent->Restore(cache->version, cache->pointer, restored->services).ok());
   Step({a.get()}, 0, 3000);
   EXPECT_EQ(a->agent->applied_version(), *v1);
   EXPECT_TRUE(a->applied.empty());  // nothing re-applied
