@@ -7,7 +7,6 @@
 #include "maglev/maglev.h"
 
 namespace ecmplb::control {
-namespace {
 
 bool Matches(const ServiceConfig& s, const ServiceRef& ref) {
   return s.vip == ref.vip && s.port == ref.port && s.protocol == ref.protocol;
@@ -16,6 +15,8 @@ bool Matches(const ServiceConfig& s, const ServiceRef& ref) {
 absl::Status ServiceNotFound(const ServiceRef& ref) {
   return absl::NotFoundError(absl::StrCat("service ", ref.Name(), " not found"));
 }
+
+namespace {
 
 // Index of the backend `ep` names in `s`, or NotFound. A port, when given, must be the
 // service's (backends cannot have another port: DR and the tunnels do not translate ports).

@@ -40,6 +40,11 @@ struct Command {
   std::optional<uint32_t> id;      // add only: explicit stable id
 };
 
+struct ServiceRef;  // control/endpoint.h
+// Whether `s` is the service `ref` names; NotFound naming it.
+bool Matches(const ServiceConfig& s, const ServiceRef& ref);
+absl::Status ServiceNotFound(const ServiceRef& ref);
+
 // One command's effect: services[pos] becomes `now` (pos == services.size(): added; `now`
 // empty: removed).
 struct ServiceEdit {

@@ -20,14 +20,6 @@
 namespace ecmplb::control {
 namespace {
 
-bool Matches(const ServiceConfig& s, const ServiceRef& ref) {
-  return s.vip == ref.vip && s.port == ref.port && s.protocol == ref.protocol;
-}
-
-absl::Status ServiceNotFound(const ServiceRef& ref) {
-  return absl::NotFoundError(absl::StrCat("service ", ref.Name(), " not found"));
-}
-
 std::string EndpointText(const std::string& address, uint16_t port) {
   return Endpoint{address, port}.ToString();
 }

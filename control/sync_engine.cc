@@ -173,19 +173,23 @@ void SyncEngine::Flush() {
     stats_.entries_sent += pending_.size();
     if (heartbeat) ++stats_.heartbeats_sent;
     last_sent_ms_ = now_ms;
-    for (const IpAddr& peer : settings_.peers) {
-      if (send_(peer, datagram_)) {
-        ++stats_.messages_sent;
-        stats_.bytes_sent += datagram_.size();
-      } else {
-        ++stats_.send_errors;
-      }
-    }
+    SendToPeers();
   } else {
     ++stats_.send_errors;
   }
   pending_.clear();
   pending_bytes_ = 0;
+}
+
+void SyncEngine::SendToPeers() {
+  for (const IpAddr& peer : settings_.peers) {
+    if (send_(peer, datagram_)) {
+      ++stats_.messages_sent;
+      stats_.bytes_sent += datagram_.size();
+    } else {
+      ++stats_.send_errors;
+    }
+  }
 }
 
 void SyncEngine::SendBeacon(uint64_t now_ms) {
@@ -204,14 +208,7 @@ void SyncEngine::SendBeacon(uint64_t now_ms) {
     return;
   }
   ++stats_.beacons_sent;
-  for (const IpAddr& peer : settings_.peers) {
-    if (send_(peer, datagram_)) {
-      ++stats_.messages_sent;
-      stats_.bytes_sent += datagram_.size();
-    } else {
-      ++stats_.send_errors;
-    }
-  }
+  SendToPeers();
 }
 
 std::vector<SyncEngine::PeerBeacon> SyncEngine::FleetBeacons(uint64_t now_ms,

@@ -213,6 +213,7 @@ class SyncEngine {
            conntrack::FlowState state, uint32_t age_s);
   void Flush();
   void SendBeacon(uint64_t now_ms);
+  void SendToPeers();  // datagram_ to every peer (counted)
   // Encodes pending_ (may be empty) as one message of type `t` and seals it into datagram_.
   bool SealPending(const conntrack::sync::Header& h);
   // Applies one received entry to the peer table; `bulk`: only if newer than what it holds.
